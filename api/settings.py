@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     # ComfyUI backend
     comfyui_url: str = Field("http://localhost:8188", description="Base URL of the ComfyUI server")
     comfyui_timeout: float = Field(10.0, gt=0, description="Seconds to wait for one ComfyUI HTTP answer")
-    workflow_timeout: float = Field(600.0, gt=0, description="A job running longer is interrupted and marked timeout")
+    workflow_timeout: float = Field(
+        600.0, gt=0, description="A job running longer is interrupted and marked timeout"
+    )
 
     # Gateway
     host: str = "0.0.0.0"
@@ -27,7 +29,8 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(None, description="Base URL clients use to reach the gateway")
     output_urls: Literal["gateway", "comfyui"] = Field(
-        "gateway", description="Output URLs point at the gateway's /api/outputs (default) or at ComfyUI's /view"
+        "gateway",
+        description="Output URLs point at the gateway's /api/outputs (default) or at ComfyUI's /view",
     )
     max_body_bytes: int = Field(50 * 1024 * 1024, description="Larger request bodies get 413")
     cors_origins: list[str] = Field(default_factory=list)

