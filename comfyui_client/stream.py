@@ -1,0 +1,473 @@
+"""The reconnecting ComfyUI WebSocket and its subscribers (`EventStream`).
+
+ComfyUI keeps ONE socket per client id (a second connection with the same id silently steals the events), so a
+`ComfyClient` owns one `EventHub`: a background task holding the WebSocket `ws://host/ws?clientId=<client_id>`,
+parsing every frame (`events.parse_event`) and fanning it out to every open `EventStream`. The hub connects
+when
+the first stream opens and disconnects when the last one closes. When the connection drops it reconnects
+forever
+with exponential backoff (first delay, doubling up to the max delay, +-20 % jitter).
+
+An `EventStream` is an async iterator of typed events:
+
+    async with client.events() as stream:
+        stream.track(prompt_id)        # this job's end must never be missed
+        async for event in stream: ...
+
+Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
+* On every (re)connect, and when `track()` is called, the stream checks tracked jobs against /queue then
+  /history (in that order, so a job finishing in between is not mistaken for lost). A job found in history is
+  finished with synthesised events (`synthetic=True`): an `ExecutedEvent` per output node not already seen,
+  the
+  terminal event from the history messages (ExecutionSuccess/Error/Interrupted) and
+  `ExecutingEvent(node=None)`.
+  A job in neither gives `JobLostEvent(prompt_id, reason)`.
+* After a reconnect the stream first yields `ReconnectedEvent`, then those synthesised events.
+* When the socket has been quiet for `poll_interval` seconds and tracked jobs are open, the same check runs
+  (covers jobs deleted or interrupted by someone else, and a WebSocket that cannot connect at all).
+* A finished tracked job is untracked; later duplicates of its events (real ones racing synthesised ones) are
+  dropped, so each tracked job ends exactly once.
+
+Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
+loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
+
+Errors: connect and receive failures (OSError, timeouts, websockets errors) are translated once in
+`_describe_ws_error` into a `ComfyUnavailable` that the stream reports (`DisconnectedEvent.error`,
+`wait_connected`); iteration itself never raises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+import websockets
+from websockets.asyncio.client import connect as ws_client_connect
+
+from comfyui_client.errors import ComfyError, ComfyUnavailable
+from comfyui_client.events import (
+    DisconnectedEvent,
+    Event,
+    ExecutedEvent,
+    ExecutingEvent,
+    ExecutionSuccessEvent,
+    JobLostEvent,
+    ReconnectedEvent,
+    event_from_data,
+    parse_event,
+)
+
+if TYPE_CHECKING:
+    from comfyui_client.client import ComfyClient
+    from comfyui_client.models import HistoryEntry, QueueSnapshot
+
+log = logging.getLogger(__name__)
+
+#: Events a lagging subscriber may lose: later ones supersede them.
+DROPPABLE = frozenset({"progress", "progress_state", "status", "preview", "progress_text", "binary"})
+_DONE_MEMORY = 4096
+_CHECK_CONCURRENCY = 8
+
+
+class WsConnection(Protocol):
+    """What the stream needs from a WebSocket connection (websockets' ClientConnection fits)."""
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
+#: `await ws_connect(url)` opens a connection; injectable for tests (a fake replaying captures).
+WsConnect = Callable[[str], Awaitable[WsConnection]]
+
+
+def default_ws_connect(*, open_timeout: float = 10.0, max_size: int = 64 * 2**20) -> WsConnect:
+    """The real connect: websockets with keepalive pings (a dead peer is noticed within ~40 s)."""
+
+    async def connect(url: str) -> WsConnection:
+        conn = await ws_client_connect(
+            url,
+            open_timeout=open_timeout,
+            max_size=max_size,
+            max_queue=1024,
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=2,
+        )
+        return conn
+
+    return connect
+
+
+def _describe_ws_error(url: str, exc: BaseException) -> ComfyUnavailable:
+    """The seam translating WebSocket/OS errors into the client's error tree."""
+    if isinstance(exc, websockets.exceptions.ConnectionClosed):
+        reason = f"connection closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+    elif isinstance(exc, websockets.exceptions.InvalidStatus):
+        reason = f"handshake refused with HTTP {exc.response.status_code}"
+    elif isinstance(exc, TimeoutError):
+        reason = "timed out"
+    else:
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    error = ComfyUnavailable(f"ComfyUI WebSocket at {url}: {reason}", url=url)
+    error.__cause__ = exc
+    return error
+
+
+class EventHub:
+    """Owns the one WebSocket of a client and fans events out to subscribers. Internal: use
+    `client.events()`."""
+
+    def __init__(
+        self, client: ComfyClient, url: str, connect: WsConnect, *, backoff: tuple[float, float] = (0.25, 5.0)
+    ) -> None:
+        first, cap = backoff
+        if first <= 0 or cap < first:
+            raise ValueError(f"reconnect_backoff must be (first > 0, max >= first), got {backoff}")
+        self.client = client
+        self.url = url
+        self._connect = connect
+        self._backoff = (first, cap)
+        self._subs: list[EventStream] = []
+        self._task: asyncio.Task[None] | None = None
+        self._conn: WsConnection | None = None
+        self._connected = asyncio.Event()
+        self.last_error: ComfyUnavailable | None = None
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def subscribe(self, sub: EventStream) -> None:
+        self._subs.append(sub)
+        if self.connected:
+            sub._seen_connect = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"comfy-ws {self.url}")
+
+    async def unsubscribe(self, sub: EventStream) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+        if not self._subs:
+            await self.aclose()
+
+    async def shutdown(self) -> None:
+        """Close the socket and end every subscriber's iteration (the client is closing)."""
+        for sub in list(self._subs):
+            sub._closed = True
+            sub._wakeup.set()
+        self._subs.clear()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_conn()
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (mirrors wait_for)
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError as exc:
+            last = f": {self.last_error.message}" if self.last_error else ""
+            raise ComfyUnavailable(
+                f"no WebSocket connection to {self.url} within {timeout:g} s{last}", url=self.url
+            ) from exc
+
+    async def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        self._connected.clear()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _run(self) -> None:
+        attempts = 0
+        down_since: float | None = None
+        while True:
+            try:
+                self._conn = await self._connect(self.url)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every connect failure is retried; the seam describes it
+                attempts += 1
+                self._note_error(exc, connected=False)
+                await asyncio.sleep(self._delay(attempts))
+                continue
+            self.connects += 1
+            self._connected.set()
+            downtime = time.monotonic() - down_since if down_since is not None else 0.0
+            log.debug("connected to %s after %d failed attempt(s)", self.url, attempts)
+            for sub in list(self._subs):
+                sub._on_connected(attempts=attempts + 1, downtime=downtime)
+            attempts = 0
+            try:
+                await self._pump(self._conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._note_error(exc, connected=True)
+            down_since = time.monotonic()
+            await self._close_conn()
+            await asyncio.sleep(self._delay(1))
+
+    async def _pump(self, conn: WsConnection) -> None:
+        while True:
+            frame = await conn.recv()
+            event = parse_event(frame)
+            for sub in list(self._subs):
+                sub._deliver(event)
+
+    def _note_error(self, exc: Exception, *, connected: bool) -> None:
+        error = _describe_ws_error(self.url, exc)
+        self.last_error = error
+        if connected:
+            log.warning("%s; reconnecting", error.message)
+            for sub in list(self._subs):
+                sub._deliver(DisconnectedEvent(error=error.message))
+        else:
+            log.debug("%s; retrying", error.message)
+
+    def _delay(self, attempt: int) -> float:
+        first, cap = self._backoff
+        delay: float = min(cap, first * 2.0 ** max(0, attempt - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+
+@dataclass
+class _Job:
+    executed: set[str] = field(default_factory=set)
+    terminal: bool = False
+
+
+class EventStream:
+    """One subscriber of a client's WebSocket: `async with client.events() as stream: async for ev in stream`.
+
+    `track(prompt_id)` marks jobs whose end must never be missed (see the module docstring for the
+    guarantees);
+    `wait_connected(timeout)` waits until the socket is live (ComfyUnavailable otherwise), useful before
+    submitting so that no event of the job is missed. Iterate from one task only.
+    """
+
+    def __init__(self, hub: EventHub, *, poll_interval: float = 30.0, max_backlog: int = 10_000) -> None:
+        self._hub = hub
+        self.poll_interval = poll_interval
+        self.max_backlog = max_backlog
+        self.dropped = 0
+        self._queue: deque[Event] = deque()
+        self._ready: deque[Event] = deque()  # synthesised events, yielded before the queue
+        self._wakeup = asyncio.Event()
+        self._jobs: dict[str, _Job] = {}
+        self._to_check: set[str] = set()
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self._entered = False
+        self._closed = False
+        self._seen_connect = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EventStream:
+        if self._closed:
+            raise RuntimeError("this EventStream is closed; open a new one with client.events()")
+        if not self._entered:
+            self._entered = True
+            self._hub.subscribe(self)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wakeup.set()
+        if self._entered:
+            await self._hub.unsubscribe(self)
+
+    @property
+    def connected(self) -> bool:
+        return self._hub.connected
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (mirrors wait_for)
+        """Return once the WebSocket is connected; ComfyUnavailable (naming the last error) after
+        `timeout`."""
+        await self._hub.wait_connected(timeout)
+
+    # -- tracking -------------------------------------------------------------------------------------------
+
+    def track(self, prompt_id: str) -> None:
+        """Follow `prompt_id` until its end is seen (received, or synthesised from /history), or it is
+        lost."""
+        if prompt_id in self._jobs or prompt_id in self._done:
+            return
+        self._jobs[prompt_id] = _Job()
+        self._to_check.add(prompt_id)
+        self._wakeup.set()
+
+    def untrack(self, prompt_id: str) -> None:
+        self._jobs.pop(prompt_id, None)
+        self._to_check.discard(prompt_id)
+
+    @property
+    def tracked(self) -> frozenset[str]:
+        """Tracked jobs whose end has not been seen yet."""
+        return frozenset(self._jobs)
+
+    # -- iteration ------------------------------------------------------------------------------------------
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if not self._entered:
+            raise RuntimeError("use `async with client.events() as stream:` before iterating")
+        while True:
+            if self._ready:
+                return self._ready.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            if self._to_check:
+                await self._check(self._to_check)
+                continue
+            if self._queue:
+                event = self._accept(self._queue.popleft())
+                if event is not None:
+                    return event
+                continue
+            self._wakeup.clear()
+            timeout = self.poll_interval if self._jobs else None
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                self._to_check.update(self._jobs)
+
+    # -- called by the hub ----------------------------------------------------------------------------------
+
+    def _deliver(self, event: Event) -> None:
+        if len(self._queue) >= self.max_backlog and event.type in DROPPABLE:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.warning(
+                    "event subscriber lags %d events behind; dropped %d", len(self._queue), self.dropped
+                )
+            return
+        self._queue.append(event)
+        self._wakeup.set()
+
+    def _on_connected(self, *, attempts: int, downtime: float) -> None:
+        if self._seen_connect:
+            self._queue.append(ReconnectedEvent(attempts=attempts, downtime=round(downtime, 3)))
+        self._seen_connect = True
+        self._to_check.update(self._jobs)
+        self._wakeup.set()
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _accept(self, event: Event) -> Event | None:
+        """Update tracked-job state with a received event; None drops a duplicate of a finished job."""
+        if isinstance(event, ReconnectedEvent):
+            # Checks of tracked jobs run before anything received after the reconnect is yielded.
+            self._to_check.update(self._jobs)
+            return event
+        pid = event.prompt_id
+        if pid is None:
+            return event
+        if pid in self._done:
+            return None
+        job = self._jobs.get(pid)
+        if job is None:
+            return event
+        if isinstance(event, ExecutedEvent):
+            job.executed.add(event.node)
+        elif event.is_terminal:
+            job.terminal = True
+        elif isinstance(event, ExecutingEvent) and event.is_finished:
+            self._finish(pid)
+        return event
+
+    def _finish(self, prompt_id: str) -> None:
+        self._jobs.pop(prompt_id, None)
+        self._to_check.discard(prompt_id)
+        self._done[prompt_id] = None
+        while len(self._done) > _DONE_MEMORY:
+            self._done.popitem(last=False)
+
+    async def _check(self, ids: Iterable[str]) -> None:
+        """Find out from /queue then /history whether tracked jobs ended unseen; synthesise their end."""
+        pending = [pid for pid in ids if pid in self._jobs]
+        self._to_check.clear()
+        if not pending:
+            return
+        client = self._hub.client
+        try:
+            snapshot = await client.queue()
+            semaphore = asyncio.Semaphore(_CHECK_CONCURRENCY)
+
+            async def one(pid: str) -> HistoryEntry | None:
+                async with semaphore:
+                    return await client.history(pid)
+
+            entries = await asyncio.gather(*(one(pid) for pid in pending))
+        except ComfyError as exc:
+            # ComfyUI is down or odd: the next (re)connect or quiet period checks again.
+            log.debug("checking tracked jobs failed: %s", exc)
+            return
+        for pid, entry in zip(pending, entries, strict=True):
+            if pid not in self._jobs:
+                continue  # finished by a received event while we were asking
+            if entry is not None:
+                self._ready.extend(self._synthesise(pid, self._jobs[pid], entry))
+                self._finish(pid)
+            elif not _queued(snapshot, pid):
+                self._ready.append(
+                    JobLostEvent(
+                        prompt_id=pid,
+                        reason="ComfyUI no longer knows this job (not queued, not running, not in history); "
+                        "it was probably restarted",
+                        synthetic=True,
+                    )
+                )
+                self._finish(pid)
+
+    @staticmethod
+    def _synthesise(pid: str, job: _Job, entry: HistoryEntry) -> list[Event]:
+        events: list[Event] = []
+        for node_id, ui in entry.outputs.items():
+            if node_id not in job.executed and isinstance(ui, dict):
+                events.append(ExecutedEvent(prompt_id=pid, node=node_id, output=ui, synthetic=True))
+        if not job.terminal:
+            terminal = [(name, data) for name, data in entry.messages if name in Event.TERMINAL]
+            if terminal:
+                name, data = terminal[-1]
+                events.append(event_from_data(name, {**data, "prompt_id": pid}, synthetic=True))
+            elif entry.outcome == "success":
+                events.append(ExecutionSuccessEvent(prompt_id=pid, synthetic=True))
+            else:
+                events.append(
+                    event_from_data(
+                        "execution_error",
+                        {"prompt_id": pid, "exception_message": entry.status_str},
+                        synthetic=True,
+                    )
+                )
+        events.append(ExecutingEvent(prompt_id=pid, node=None, synthetic=True))
+        return events
+
+
+def _queued(snapshot: QueueSnapshot, prompt_id: str) -> bool:
+    return prompt_id in snapshot
