@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         "live", description="Node catalog from the backend's /object_info, or the bundled snapshot"
     )
     log_level: str = "INFO"
+    reconcile_interval: float = Field(
+        5.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
+    )
 
     # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)
     openai_base_url: str | None = None

@@ -1,0 +1,199 @@
+"""The API's one exception tree and the seam that turns every error into a JSON answer.
+
+Each `ApiError` knows its HTTP status and a stable `code`; handlers render `{"detail", "code", ...}`.
+Errors of the ComfyUI client are translated here, once, so routes never build error responses by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """Base of every error the gateway answers on purpose."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.message, "code": self.code, **self.extra}
+
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+
+class BadRequest(ApiError):
+    """The request is well-formed JSON but its content cannot be used (400)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidWorkflow(BadRequest):
+    """The workflow failed validation; carries ComfyUI's `error` and `node_errors` shapes (400)."""
+
+    code = "invalid_workflow"
+
+    def __init__(
+        self, message: str, *, error: dict[str, Any] | None = None, node_errors: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, extra={"error": error, "node_errors": node_errors or {}})
+        self.error = error
+        self.node_errors = node_errors or {}
+
+    @classmethod
+    def from_comfy_body(cls, body: dict[str, Any]) -> InvalidWorkflow:
+        """Build from ComfyUI's (or the validator's) 400 body `{"error": {...}, "node_errors": {...}}`."""
+        error = body.get("error") if isinstance(body.get("error"), dict) else None
+        node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), dict) else {}
+        message = _workflow_message(error, node_errors or {})
+        return cls(message, error=error, node_errors=node_errors)
+
+
+class JobNotFound(ApiError):
+    status_code = 404
+    code = "job_not_found"
+
+    def __init__(self, prompt_id: str) -> None:
+        super().__init__(f"no job with prompt_id {prompt_id!r} (submit one with POST /api/workflow/submit)")
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class JobAlreadyFinished(ApiError):
+    status_code = 409
+    code = "job_finished"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class BackendUnavailable(ApiError):
+    """ComfyUI did not answer (503 with Retry-After)."""
+
+    status_code = 503
+    code = "comfyui_unavailable"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class BackendError(ApiError):
+    """ComfyUI answered something the gateway cannot use (502)."""
+
+    status_code = 502
+    code = "comfyui_bad_response"
+
+
+def _workflow_message(error: dict[str, Any] | None, node_errors: dict[str, Any]) -> str:
+    parts: list[str] = []
+    if error and error.get("message"):
+        parts.append(str(error["message"]).strip())
+    for node_id, info in list(node_errors.items())[:5]:
+        if not isinstance(info, dict):
+            continue
+        for err in info.get("errors", [])[:3]:
+            if isinstance(err, dict):
+                detail = err.get("details") or err.get("message")
+                parts.append(f"node {node_id} ({info.get('class_type', '?')}): {detail}")
+    return "; ".join(parts) or "the workflow is invalid"
+
+
+def translate_comfy_error(exc: Exception) -> ApiError | None:
+    """Map a `comfyui_client` error to the API error a user sees (None: not a client error)."""
+    from comfyui_client import BadRequest as ComfyBadRequest
+    from comfyui_client import (
+        BadResponse,
+        ComfyError,
+        ComfyTimeout,
+        ComfyUnavailable,
+        NotFound,
+        PromptRejected,
+    )
+
+    if not isinstance(exc, ComfyError):
+        return None
+    if isinstance(exc, ComfyUnavailable | ComfyTimeout):
+        return BackendUnavailable(f"ComfyUI is unreachable: {exc}")
+    if isinstance(exc, PromptRejected):
+        return InvalidWorkflow.from_comfy_body(
+            {"error": getattr(exc, "error", None), "node_errors": getattr(exc, "node_errors", None)}
+        )
+    if isinstance(exc, ComfyBadRequest):
+        return BadRequest(f"ComfyUI refused the request: {exc}")
+    if isinstance(exc, NotFound):
+        return NotFoundError(str(exc) or "not found on ComfyUI")
+    if isinstance(exc, BadResponse):
+        return BackendError(f"ComfyUI gave an unusable answer: {exc}")
+    return BackendError(f"ComfyUI error: {exc}")
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers: ApiError, ComfyUI client errors, request validation, and real bugs (500)."""
+    from comfyui_client import ComfyError
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            message = (
+                f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})"
+            )
+        else:
+            loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+            message = f"malformed request: {loc or 'body'}: {first.get('msg', 'invalid')}"
+        safe = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+        return JSONResponse({"detail": message, "code": "malformed_request", "errors": safe}, status_code=422)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            {"detail": exc.detail, "code": "http_error"}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def on_comfy(_: Request, exc: Exception) -> JSONResponse:
+        translated = translate_comfy_error(exc)
+        assert translated is not None
+        return error_response(translated)
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"detail": "internal error (this is a bug in the gateway)", "code": "internal_error"},
+            status_code=500,
+        )
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ComfyError, on_comfy)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,146 @@
+"""JobService: validate, submit, record, follow, wait for and cancel jobs. Routes and the pipeline use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
+from api.jobs.state import Job, JobError, JobStatus
+from api.jobs.tracker import JobTracker
+
+if TYPE_CHECKING:
+    from comfyui_client import ComfyClient
+    from node_catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class JobWaitTimeout(ApiError):
+    """`wait` gave up before the job ended (the job itself goes on)."""
+
+    status_code = 504
+    code = "wait_timeout"
+
+
+class JobService:
+    """The one way jobs are created: every submission is validated, then queued, then recorded."""
+
+    def __init__(self, client: ComfyClient, tracker: JobTracker, catalog: Callable[[], Catalog]) -> None:
+        self.client = client
+        self.tracker = tracker
+        self._catalog = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog()
+
+    def validate(self, workflow: dict[str, Any]) -> None:
+        """Raise `InvalidWorkflow` with ComfyUI-shaped node errors when the catalog rejects the graph."""
+        from node_catalog.validation import validate
+
+        report = validate(workflow, self.catalog)
+        if not report.ok:
+            raise InvalidWorkflow.from_comfy_body(report.comfy_body())
+
+    async def submit(
+        self,
+        workflow: dict[str, Any],
+        *,
+        extra_data: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        source: str = "workflow",
+    ) -> Job:
+        """Validate, submit to ComfyUI and record; raises `InvalidWorkflow` (400) or a `ComfyError`.
+
+        The record is written once ComfyUI has accepted the job, in one transaction: a rejected or failed
+        submission leaves nothing behind.
+        """
+        from comfyui_client import PromptRejected
+
+        self.validate(workflow)
+        job = Job(
+            prompt_id=str(uuid.uuid4()),
+            workflow=workflow,
+            source=source,
+            request=request,
+            extra_data=dict(extra_data) if extra_data else None,
+            client_id=self.client.client_id,
+        )
+        self.tracker.prepare(job)
+        try:
+            submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
+        except PromptRejected as exc:
+            self.tracker.forget(job.prompt_id)
+            raise InvalidWorkflow.from_comfy_body(exc.body) from exc
+        except BaseException:
+            self.tracker.forget(job.prompt_id)
+            raise
+        job.number = submitted.number
+        try:
+            await self.tracker.store.insert(job)
+        except BaseException:
+            # Recorded nowhere means nobody could follow it: take it back off ComfyUI's queue.
+            self.tracker.forget(job.prompt_id)
+            try:
+                await self.client.delete_pending(job.prompt_id)
+                await self.client.interrupt(job.prompt_id)
+            except Exception:
+                log.exception("could not withdraw unrecorded job %s", job.prompt_id)
+            raise
+        self.tracker.submitted(job)
+        log.info("job %s submitted (%s, %d nodes)", job.prompt_id, source, len(workflow))
+        return job
+
+    async def get(self, prompt_id: str) -> Job:
+        job = await self.tracker.get(prompt_id)
+        if job is None:
+            raise JobNotFound(prompt_id)
+        return job
+
+    async def wait(self, prompt_id: str, *, timeout: float) -> Job:  # noqa: ASYNC109 - the contract
+        """The job once it reaches a terminal status; `JobWaitTimeout` after `timeout` seconds."""
+        await self.get(prompt_id)
+        try:
+            async with asyncio.timeout(timeout):
+                async for _ in self.tracker.subscribe(prompt_id):
+                    pass
+        except TimeoutError as exc:
+            raise JobWaitTimeout(f"job {prompt_id} did not finish within {timeout:g} s") from exc
+        return await self.get(prompt_id)
+
+    async def cancel(self, prompt_id: str) -> Job:
+        """Pending: removed from the queue; running: interrupted by its id; finished: 409. Idempotent."""
+        job = await self.get(prompt_id)
+        if job.status is JobStatus.CANCELLED:
+            return job
+        if job.terminal:
+            raise JobAlreadyFinished(
+                f"job {prompt_id} already finished with status {job.status.value!r}; "
+                "only pending or running jobs can be cancelled"
+            )
+        reason = JobError(message="cancelled by request", type="cancelled")
+        if job.status is JobStatus.PENDING:
+            await self.client.delete_pending(prompt_id)
+            snapshot = await self.tracker.refresh_queue()
+            if not snapshot.is_running(prompt_id):
+                entry = await self.client.history(prompt_id)
+                if entry is not None:  # it ended before the delete arrived
+                    await self.tracker.settle_from_history(job, entry)
+                    settled: JobStatus = job.status
+                    if settled is not JobStatus.CANCELLED:
+                        raise JobAlreadyFinished(
+                            f"job {prompt_id} finished ({job.status.value}) before it could be cancelled"
+                        )
+                    return job
+                await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
+                return job
+        await self.client.interrupt(prompt_id)
+        if job.started_at is None:
+            job.started_at = time.time()
+        await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
+        return job

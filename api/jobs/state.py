@@ -1,0 +1,386 @@
+"""A job and its state machine: ComfyUI events in, job fields and public job events out.
+
+Pure and synchronous (no I/O) so every transition is unit-tested. Statuses:
+pending -> running -> completed | failed | cancelled | timeout; pending -> cancelled | failed.
+A terminal status is sticky: late events (an interrupt after a timeout, a replay after a reconnect) never
+move a finished job again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMEOUT})
+
+VIDEO_EXT = frozenset({".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v"})
+IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+AUDIO_EXT = frozenset({".flac", ".mp3", ".wav", ".ogg", ".opus", ".m4a", ".aac"})
+
+
+@dataclass
+class OutputRef:
+    """One file a node produced, as ComfyUI's /view addresses it."""
+
+    node_id: str
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    kind: str = "other"  # image | video | audio | text | other
+    animated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "filename": self.filename,
+            "subfolder": self.subfolder,
+            "type": self.type,
+            "kind": self.kind,
+            "animated": self.animated,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OutputRef:
+        return cls(
+            node_id=str(d.get("node_id", "")),
+            filename=str(d["filename"]),
+            subfolder=str(d.get("subfolder", "")),
+            type=str(d.get("type", "output")),
+            kind=str(d.get("kind", "other")),
+            animated=bool(d.get("animated", False)),
+        )
+
+
+def classify(filename: str, *, key: str, animated: bool) -> str:
+    """Image/video/audio by extension first; core SaveVideo/SaveWEBM report videos under `images`."""
+    ext = PurePosixPath(filename).suffix.lower()
+    if ext in VIDEO_EXT:
+        return "video"
+    if ext in AUDIO_EXT or key == "audio":
+        return "audio"
+    if ext in IMAGE_EXT:
+        return "video" if animated and ext == ".webp" else "image"
+    if key in ("gifs", "videos"):
+        return "video"
+    if key == "images":
+        return "image"
+    return "other"
+
+
+def outputs_from_ui(node_id: str, ui: dict[str, Any]) -> list[OutputRef]:
+    """Every file in one node's `ui` dict (all keys, not only `images`)."""
+    found: list[OutputRef] = []
+    if not isinstance(ui, dict):
+        return found
+    animated_flags = ui.get("animated")
+    animated = (
+        bool(animated_flags and any(bool(a) for a in animated_flags))
+        if isinstance(animated_flags, list)
+        else False
+    )
+    for key, items in ui.items():
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("filename"), str):
+                found.append(
+                    OutputRef(
+                        node_id=str(node_id),
+                        filename=item["filename"],
+                        subfolder=str(item.get("subfolder") or ""),
+                        type=str(item.get("type") or "output"),
+                        kind=classify(item["filename"], key=key, animated=animated),
+                        animated=animated,
+                    )
+                )
+    return found
+
+
+@dataclass
+class JobError:
+    message: str
+    type: str = "execution_error"
+    node: str | None = None
+    node_type: str | None = None
+    details: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "node_type": self.node_type,
+            "type": self.type,
+            "message": self.message,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobError:
+        return cls(
+            message=str(d.get("message", "")),
+            type=str(d.get("type", "execution_error")),
+            node=d.get("node"),
+            node_type=d.get("node_type"),
+            details=d.get("details"),
+        )
+
+
+@dataclass
+class Job:
+    """One submission: what was asked, what ran, and how it ended."""
+
+    prompt_id: str
+    workflow: dict[str, Any]
+    status: JobStatus = JobStatus.PENDING
+    source: str = "workflow"
+    request: dict[str, Any] | None = None
+    extra_data: dict[str, Any] | None = None
+    client_id: str | None = None
+    number: float | None = None
+    progress: float = 0.0
+    current_node: dict[str, Any] | None = None
+    outputs: list[OutputRef] = field(default_factory=list)
+    error: JobError | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    # Progress bookkeeping (not persisted): which nodes will run and how far each is.
+    will_run: set[str] = field(default_factory=set)
+    node_fraction: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    def estimated_time_remaining(self, now: float | None = None) -> float | None:
+        """Seconds left at the observed rate; None before any progress or once finished."""
+        if self.status is not JobStatus.RUNNING or self.started_at is None or self.progress <= 0:
+            return None
+        elapsed = (now or time.time()) - self.started_at
+        if elapsed <= 0 or self.progress >= 100:
+            return None
+        return round(elapsed * (100.0 - self.progress) / self.progress, 1)
+
+
+def nodes_that_run(workflow: dict[str, Any], output_classes: set[str] | None) -> set[str]:
+    """Nodes feeding an output node (ComfyUI runs only those); every node when outputs are unknown."""
+    if not output_classes:
+        return set(workflow)
+    outputs = [
+        nid
+        for nid, node in workflow.items()
+        if isinstance(node, dict) and node.get("class_type") in output_classes
+    ]
+    if not outputs:
+        return set(workflow)
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        nid = stack.pop()
+        if nid in seen or nid not in workflow:
+            continue
+        seen.add(nid)
+        inputs = workflow[nid].get("inputs", {}) if isinstance(workflow[nid], dict) else {}
+        for value in inputs.values() if isinstance(inputs, dict) else ():
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
+                stack.append(str(value[0]))
+    return seen
+
+
+class JobMachine:
+    """Applies ComfyUI events (kind + data dict) to a job and returns public job events to publish."""
+
+    def apply(
+        self, job: Job, kind: str, data: dict[str, Any], now: float | None = None
+    ) -> list[dict[str, Any]]:
+        if job.terminal:
+            return []
+        now = now or time.time()
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            return []
+        out: list[dict[str, Any]] = handler(job, data, now)
+        return out
+
+    # -- transitions -------------------------------------------------------------------------------------
+    def start(self, job: Job, now: float, started_at: float | None = None) -> list[dict[str, Any]]:
+        if job.status is not JobStatus.PENDING:
+            return []
+        job.status = JobStatus.RUNNING
+        job.started_at = started_at or now
+        return [event(job, "started")]
+
+    def finish(
+        self,
+        job: Job,
+        status: JobStatus,
+        now: float,
+        *,
+        error: JobError | None = None,
+        outputs: list[OutputRef] | None = None,
+        finished_at: float | None = None,
+    ) -> list[dict[str, Any]]:
+        if job.terminal:
+            return []
+        events: list[dict[str, Any]] = []
+        if outputs is not None:
+            known = {(o.node_id, o.subfolder, o.filename) for o in job.outputs}
+            for ref in outputs:
+                if (ref.node_id, ref.subfolder, ref.filename) not in known:
+                    job.outputs.append(ref)
+                    events.append(event(job, "output", output=ref.to_dict()))
+        job.status = status
+        job.error = error
+        job.current_node = None
+        job.finished_at = finished_at or now
+        if job.started_at is None and status is not JobStatus.CANCELLED:
+            job.started_at = job.finished_at
+        if status is JobStatus.COMPLETED:
+            job.progress = 100.0
+        events.append(event(job, "finished"))
+        return events
+
+    def _on_execution_start(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        ts = data.get("timestamp")
+        return self.start(job, now, ts / 1000.0 if isinstance(ts, int | float) else None)
+
+    def _on_execution_cached(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        events = self.start(job, now)
+        for nid in data.get("nodes") or []:
+            job.will_run.discard(str(nid))
+            job.node_fraction.pop(str(nid), None)
+        return events + self._progress(job)
+
+    def _on_executing(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        events = self.start(job, now)
+        node = data.get("node")
+        if node is None:
+            return events  # the finished signal: the tracker completes the job from /history
+        node = str(node)
+        previous = job.current_node.get("id") if job.current_node else None
+        if previous is not None and previous != node:
+            job.node_fraction[previous] = 1.0  # the previous node is done once the next one starts
+        job.will_run.add(node)
+        job.node_fraction.setdefault(node, 0.0)
+        class_type = (
+            job.workflow.get(node, {}).get("class_type") if isinstance(job.workflow.get(node), dict) else None
+        )
+        job.current_node = {"id": node, "class_type": class_type}
+        events.append(event(job, "node", node=job.current_node))
+        return events + self._progress(job)
+
+    def _on_progress(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        events = self.start(job, now)
+        node = data.get("node")
+        value, maximum = data.get("value"), data.get("max")
+        if (
+            node is not None
+            and isinstance(value, int | float)
+            and isinstance(maximum, int | float)
+            and maximum > 0
+        ):
+            nid = str(node)
+            job.will_run.add(nid)
+            job.node_fraction[nid] = max(job.node_fraction.get(nid, 0.0), min(1.0, value / maximum))
+        return events + self._progress(job)
+
+    def _on_progress_state(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        events = self.start(job, now)
+        nodes = data.get("nodes") or {}
+        for nid, st in nodes.items() if isinstance(nodes, dict) else ():
+            if not isinstance(st, dict):
+                continue
+            nid = str(nid)
+            if st.get("state") == "finished":
+                frac = 1.0
+            else:
+                value, maximum = st.get("value"), st.get("max")
+                frac = (
+                    min(1.0, value / maximum)
+                    if isinstance(value, int | float) and isinstance(maximum, int | float) and maximum > 0
+                    else 0.0
+                )
+            job.will_run.add(nid)
+            job.node_fraction[nid] = max(job.node_fraction.get(nid, 0.0), frac)
+        return events + self._progress(job)
+
+    def _on_executed(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        events = self.start(job, now)
+        node = data.get("node")
+        if node is not None:
+            job.node_fraction[str(node)] = 1.0
+            output = data.get("output")
+            known = {(o.node_id, o.subfolder, o.filename) for o in job.outputs}
+            for ref in outputs_from_ui(str(node), output if isinstance(output, dict) else {}):
+                if (ref.node_id, ref.subfolder, ref.filename) not in known:
+                    job.outputs.append(ref)
+                    events.append(event(job, "output", output=ref.to_dict()))
+        return events + self._progress(job)
+
+    def _on_execution_error(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        node = data.get("node_id")
+        err = JobError(
+            message=str(data.get("exception_message") or "execution failed").strip(),
+            type=str(data.get("exception_type") or "execution_error"),
+            node=str(node) if node is not None else None,
+            node_type=data.get("node_type"),
+        )
+        ts = data.get("timestamp")
+        return self.finish(
+            job,
+            JobStatus.FAILED,
+            now,
+            error=err,
+            finished_at=ts / 1000.0 if isinstance(ts, int | float) else None,
+        )
+
+    def _on_execution_interrupted(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        # An interrupt nobody asked for through the gateway (someone used ComfyUI directly).
+        node = data.get("node_id")
+        err = JobError(
+            message="interrupted on ComfyUI",
+            type="interrupted",
+            node=str(node) if node is not None else None,
+            node_type=data.get("node_type"),
+        )
+        return self.finish(job, JobStatus.CANCELLED, now, error=err)
+
+    def _progress(self, job: Job) -> list[dict[str, Any]]:
+        total = job.will_run or set(job.workflow)
+        if not total:
+            return []
+        done = sum(job.node_fraction.get(nid, 0.0) for nid in total)
+        # 100 is reserved for completion: history is written after the last node reports done.
+        value = min(99.9, round(100.0 * done / len(total), 1))
+        if value <= job.progress:
+            return []
+        job.progress = value
+        return [event(job, "progress")]
+
+
+def event(job: Job, kind: str, **extra: Any) -> dict[str, Any]:
+    """A public job event: what SSE and WebSocket subscribers receive."""
+    return {
+        "event": kind,
+        "prompt_id": job.prompt_id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "current_node": job.current_node,
+        **extra,
+    }

@@ -1,0 +1,166 @@
+"""The job database: one row per submission (SQLAlchemy 2 async; SQLite file by default, any async URL).
+
+Rows are written in one transaction each, so a job is either fully recorded or absent. Timestamps are epoch
+seconds (floats) so every backend stores them the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Float, String, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from api.jobs.state import Job, JobError, JobStatus, OutputRef
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    prompt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), default="workflow")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    number: Mapped[float | None] = mapped_column(Float, nullable=True)
+    request: Mapped[Any] = mapped_column(JSON, nullable=True)
+    workflow: Mapped[Any] = mapped_column(JSON)
+    extra_data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    current_node: Mapped[Any] = mapped_column(JSON, nullable=True)
+    outputs: Mapped[Any] = mapped_column(JSON, default=list)
+    error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class MetaRow(Base):
+    """Key/value facts about this gateway database (its stable ComfyUI client id)."""
+
+    __tablename__ = "gateway_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+def _to_row_values(job: Job) -> dict[str, Any]:
+    return {
+        "source": job.source,
+        "status": job.status.value,
+        "client_id": job.client_id,
+        "number": job.number,
+        "request": job.request,
+        "workflow": job.workflow,
+        "extra_data": job.extra_data,
+        "progress": job.progress,
+        "current_node": job.current_node,
+        "outputs": [o.to_dict() for o in job.outputs],
+        "error": job.error.to_dict() if job.error else None,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def _from_row(row: JobRow) -> Job:
+    return Job(
+        prompt_id=row.prompt_id,
+        workflow=row.workflow or {},
+        status=JobStatus(row.status),
+        source=row.source,
+        request=row.request,
+        extra_data=row.extra_data,
+        client_id=row.client_id,
+        number=row.number,
+        progress=row.progress or 0.0,
+        current_node=row.current_node,
+        outputs=[OutputRef.from_dict(o) for o in row.outputs or []],
+        error=JobError.from_dict(row.error) if row.error else None,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class JobStore:
+    """Async access to the jobs table."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[Any] | None = None
+
+    async def open(self) -> None:
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self._engine = create_async_engine(self.url)
+        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def _session(self) -> Any:
+        if self._sessions is None:
+            raise RuntimeError("JobStore.open() was not awaited")
+        return self._sessions()
+
+    async def client_id(self) -> str:
+        """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
+        async with self._session() as session, session.begin():
+            row = await session.get(MetaRow, "client_id")
+            if row is None:
+                row = MetaRow(key="client_id", value=str(uuid.uuid4()))
+                session.add(row)
+            return str(row.value)
+
+    async def insert(self, job: Job) -> None:
+        async with self._session() as session, session.begin():
+            session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+
+    async def save(self, job: Job) -> None:
+        async with self._session() as session, session.begin():
+            row = await session.get(JobRow, job.prompt_id)
+            if row is None:
+                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+                return
+            for key, value in _to_row_values(job).items():
+                setattr(row, key, value)
+
+    async def get(self, prompt_id: str) -> Job | None:
+        async with self._session() as session:
+            row = await session.get(JobRow, prompt_id)
+            return _from_row(row) if row is not None else None
+
+    async def active(self) -> list[Job]:
+        async with self._session() as session:
+            rows = (
+                await session.scalars(
+                    select(JobRow).where(JobRow.status.in_(ACTIVE)).order_by(JobRow.created_at)
+                )
+            ).all()
+            return [_from_row(r) for r in rows]
+
+    async def recent(self, limit: int = 100) -> list[Job]:
+        async with self._session() as session:
+            rows = (
+                await session.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit))
+            ).all()
+            return [_from_row(r) for r in rows]

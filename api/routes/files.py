@@ -1,0 +1,209 @@
+"""Files: outputs streamed from ComfyUI's /view (Range supported), and inputs uploaded to its input folder."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import mimetypes
+from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+import httpx
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import ClientDep, SettingsDep
+from api.errors import BadRequest, NotFoundError, PayloadTooLarge
+from api.schemas.system import InputFromJson, InputUploaded
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["files"])
+
+PASSED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "content-disposition",
+    "last-modified",
+    "etag",
+)
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def _safe_name(name: str, what: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise BadRequest(f"invalid {what} {name!r}: a plain file name is expected")
+    return name
+
+
+def _safe_subfolder(subfolder: str) -> str:
+    parts = PurePosixPath(subfolder).parts
+    if subfolder.startswith("/") or ".." in parts or "\\" in subfolder or "\x00" in subfolder:
+        raise BadRequest(f"invalid subfolder {subfolder!r}: a relative folder without '..' is expected")
+    return subfolder
+
+
+@router.get(
+    "/api/outputs/{type}/{filename}",
+    summary="Download an output (streamed from ComfyUI, Range ok)",
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "Partial"},
+        404: {"description": "No such file"},
+        503: {"description": "ComfyUI unreachable"},
+    },
+)
+async def output_file(
+    type: Literal["output", "input", "temp"],
+    filename: str,
+    request: Request,
+    client: ClientDep,
+    subfolder: Annotated[str, Query()] = "",
+) -> StreamingResponse:
+    from comfyui_client import NotFound
+
+    _safe_name(filename, "filename")
+    _safe_subfolder(subfolder)
+    stack = contextlib.AsyncExitStack()
+    try:
+        resp = await stack.enter_async_context(
+            client.view(filename, subfolder=subfolder, type=type, range=request.headers.get("range"))
+        )
+    except NotFound as exc:
+        await stack.aclose()
+        raise NotFoundError(f"no {type} file {filename!r} in subfolder {subfolder!r}") from exc
+    except BaseException:
+        await stack.aclose()
+        raise
+    headers = {k: v for k, v in resp.headers.items() if k.lower() in PASSED_HEADERS}
+    headers.setdefault("accept-ranges", "bytes")
+    media_type = (
+        resp.headers.get("content-type") or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in resp.aiter_bytes():
+                yield chunk
+        finally:
+            await stack.aclose()
+
+    return StreamingResponse(body(), status_code=resp.status_code, headers=headers, media_type=media_type)
+
+
+@router.post(
+    "/api/inputs",
+    response_model=InputUploaded,
+    summary="Upload an input image, video or audio",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "subfolder": {"type": "string"},
+                            "overwrite": {"type": "boolean"},
+                        },
+                    }
+                },
+                "application/json": {"schema": InputFromJson.model_json_schema()},
+            }
+        }
+    },
+    responses={
+        400: {"description": "Nothing usable to upload"},
+        413: {"description": "Too large"},
+        503: {"description": "ComfyUI unreachable"},
+    },
+)
+async def upload_input(request: Request, client: ClientDep, settings: SettingsDep) -> InputUploaded:
+    """Multipart (`file`, `subfolder`, `overwrite`) or JSON (`url` or `base64`, `filename`...). Returns `ref`,
+    the value a loader node takes (e.g. LoadImage `image`)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        content, filename, subfolder, overwrite, mime = await _from_form(request)
+    elif ctype.startswith("application/json"):
+        try:
+            spec = InputFromJson.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise BadRequest(f"malformed JSON body: {exc}") from exc
+        content, filename, mime = await _from_json(spec, settings.max_body_bytes)
+        subfolder, overwrite = spec.subfolder, spec.overwrite
+    else:
+        raise BadRequest("send multipart/form-data with a `file` field, or JSON with `url` or `base64`")
+    if not content:
+        raise BadRequest("the uploaded file is empty")
+    _safe_name(filename, "filename")
+    _safe_subfolder(subfolder)
+    uploaded = await client.upload(
+        content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
+    )
+    return InputUploaded(
+        name=uploaded.name, subfolder=uploaded.subfolder, type=uploaded.type, ref=uploaded.ref
+    )
+
+
+async def _from_form(request: Request) -> tuple[bytes, str, str, bool, str | None]:
+    form = await request.form()
+    upload = form.get("file") or form.get("image")
+    if upload is None or isinstance(upload, str):
+        raise BadRequest("multipart upload needs a `file` field holding the file")
+    content = await upload.read()
+    subfolder = form.get("subfolder") or ""
+    overwrite = str(form.get("overwrite") or "true").lower() not in ("false", "0", "no")
+    return content, upload.filename or "upload", str(subfolder), overwrite, upload.content_type
+
+
+async def _from_json(spec: InputFromJson, limit: int) -> tuple[bytes, str, str | None]:
+    if bool(spec.url) == bool(spec.base64):
+        raise BadRequest("give exactly one of `url` or `base64`")
+    if spec.base64:
+        data = spec.base64
+        mime = None
+        if data.startswith("data:"):
+            header, _, data = data.partition(",")
+            mime = header[5:].split(";")[0] or None
+        try:
+            content = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest(f"`base64` is not valid base64: {exc}") from exc
+        if not spec.filename:
+            raise BadRequest("`filename` is required with `base64` (e.g. first_frame.png)")
+        return content, spec.filename, mime
+    assert spec.url is not None
+    parsed = urlparse(spec.url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise BadRequest(f"`url` must be an http(s) URL, got {spec.url!r}")
+    filename = spec.filename or PurePosixPath(parsed.path).name
+    if not filename:
+        raise BadRequest("cannot tell a file name from the URL: give `filename`")
+    return await _download(spec.url, limit), filename, mimetypes.guess_type(filename)[0]
+
+
+async def _download(url: str, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with (
+            httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as http,
+            http.stream("GET", url) as resp,
+        ):
+            if resp.status_code != 200:
+                raise BadRequest(f"downloading {url} gave HTTP {resp.status_code}")
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the file at {url} is larger than {limit} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise BadRequest(f"could not download {url}: {exc}") from exc
+    return b"".join(chunks)

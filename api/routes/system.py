@@ -1,0 +1,129 @@
+"""Health, queue and models: what the backend has and whether it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import ClientDep, JobsDep, SettingsDep
+from api.errors import RETRY_AFTER_SECONDS, NotFoundError
+from api.model_index import ModelIndex
+from api.schemas.system import ComfyHealth, FolderModels, HealthResponse, ModelsResponse
+from api.schemas.workflow import QueueResponse
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["system"])
+
+
+def _index(request: Request) -> ModelIndex:
+    index: ModelIndex = request.app.state.model_index
+    return index
+
+
+@router.get("/health/live", summary="Liveness: the gateway process answers (always 200)")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    summary="Readiness: 200 when ComfyUI answers, else 503",
+    responses={503: {"model": HealthResponse, "description": "ComfyUI unreachable"}},
+)
+async def health(request: Request, client: ClientDep, jobs: JobsDep, settings: SettingsDep) -> JSONResponse:
+    comfy = ComfyHealth(reachable=False, url=settings.comfyui_url)
+    smoke = False
+    try:
+        stats, queue = await asyncio.gather(client.system_stats(), jobs.tracker.refresh_queue())
+        system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
+        comfy = ComfyHealth(
+            reachable=True,
+            url=settings.comfyui_url,
+            version=str((system or {}).get("comfyui_version") or "") or None,
+            queue_running=len(queue.running),
+            queue_pending=len(queue.pending),
+        )
+        smoke = await _smoke_backend(_index(request))
+    except Exception as exc:
+        comfy.error = str(exc) or type(exc).__name__
+    catalog = request.app.state.catalog
+    body = HealthResponse(
+        status="ok" if comfy.reachable else "unavailable",
+        comfyui=comfy,
+        catalog={"source": request.app.state.catalog_source, "nodes": len(catalog)},
+        active_jobs=len(jobs.tracker.jobs),
+        smoke_weights=smoke,
+    )
+    headers = None if comfy.reachable else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=200 if comfy.reachable else 503, headers=headers
+    )
+
+
+async def _smoke_backend(index: ModelIndex) -> bool:
+    """True when any model file the backend offers is a smoke-weight file."""
+    try:
+        folders = await index.all()
+    except Exception:
+        return False
+    return any(m.smoke_weights for files in folders.values() for m in files)
+
+
+@router.get(
+    "/api/queue",
+    response_model=QueueResponse,
+    summary="ComfyUI's queue, pending in execution order",
+    responses={503: {"description": "ComfyUI unreachable"}},
+)
+async def queue(jobs: JobsDep) -> QueueResponse:
+    snapshot = await jobs.tracker.refresh_queue()
+    known = jobs.tracker.jobs
+
+    def info(prompt_id: str, position: int) -> dict[str, Any]:
+        job = known.get(prompt_id)
+        out: dict[str, Any] = {"gateway_job": job is not None, "queue_position": position}
+        if job is not None:
+            out.update(status=job.status.value, source=job.source, progress=job.progress)
+        return out
+
+    return QueueResponse(
+        running=[(i.number, i.prompt_id, info(i.prompt_id, 0)) for i in snapshot.running],
+        pending=[
+            (i.number, i.prompt_id, info(i.prompt_id, n)) for n, i in enumerate(snapshot.pending, start=1)
+        ],
+    )
+
+
+@router.get(
+    "/api/models",
+    response_model=ModelsResponse,
+    summary="Model files of every folder",
+    responses={503: {"description": "ComfyUI unreachable"}},
+)
+async def models(request: Request) -> ModelsResponse:
+    folders = await _index(request).all()
+    return ModelsResponse(
+        folders=folders, smoke_weights=any(m.smoke_weights for files in folders.values() for m in files)
+    )
+
+
+@router.get(
+    "/api/models/{folder}",
+    response_model=FolderModels,
+    summary="Model files of one folder",
+    responses={404: {"description": "Unknown folder"}, 503: {"description": "ComfyUI unreachable"}},
+)
+async def models_in(folder: str, request: Request) -> FolderModels:
+    from comfyui_client import NotFound
+
+    try:
+        files = await _index(request).folder(folder)
+    except NotFound as exc:
+        raise NotFoundError(f"no model folder {folder!r} on ComfyUI (GET /api/models lists them)") from exc
+    return FolderModels(folder=folder, models=files)

@@ -1,0 +1,82 @@
+"""Jobs as the API shows them: status bodies with output URLs (the gateway's or ComfyUI's)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from api.jobs.state import Job, OutputRef
+from api.jobs.tracker import JobTracker
+from api.schemas.workflow import CurrentNode, JobErrorInfo, OutputFileInfo, StatusResponse
+from api.settings import Settings
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
+
+
+def output_url(ref: OutputRef, settings: Settings, base_url: str) -> str:
+    if settings.output_urls == "comfyui":
+        query = urlencode({"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type})
+        return f"{settings.comfyui_url.rstrip('/')}/view?{query}"
+    base = (settings.public_base_url or base_url).rstrip("/")
+    url = f"{base}/api/outputs/{quote(ref.type, safe='')}/{quote(ref.filename, safe='')}"
+    return f"{url}?{urlencode({'subfolder': ref.subfolder})}" if ref.subfolder else url
+
+
+def status_body(job: Job, tracker: JobTracker, settings: Settings, base_url: str) -> StatusResponse:
+    by_kind: dict[str, list[str]] = {"image": [], "video": [], "audio": [], "other": []}
+    infos: list[OutputFileInfo] = []
+    for ref in job.outputs:
+        url = output_url(ref, settings, base_url)
+        by_kind.get(ref.kind, by_kind["other"]).append(url)
+        infos.append(
+            OutputFileInfo(
+                url=url,
+                filename=ref.filename,
+                subfolder=ref.subfolder,
+                type=ref.type,
+                kind=ref.kind,
+                node_id=ref.node_id,
+            )
+        )
+    error = None
+    if job.error is not None:
+        error = JobErrorInfo(
+            node=job.error.node, node_type=job.error.node_type, type=job.error.type, message=job.error.message
+        )
+    current = CurrentNode(**job.current_node) if job.current_node else None
+    return StatusResponse(
+        prompt_id=job.prompt_id,
+        status=job.status.value,
+        progress=job.progress,
+        current_node=current,
+        queue_position=tracker.queue_position(job),
+        output_images=by_kind["image"],
+        output_videos=by_kind["video"],
+        output_audio=by_kind["audio"],
+        output_files=by_kind["other"],
+        outputs=infos,
+        error=error,
+        estimated_time_remaining=job.estimated_time_remaining(),
+        source=job.source,
+        created_at=_ts(job.created_at) or datetime.now(tz=UTC),
+        started_at=_ts(job.started_at),
+        finished_at=_ts(job.finished_at),
+    )
+
+
+def event_body(
+    ev: dict[str, Any], job: Job | None, tracker: JobTracker, settings: Settings, base_url: str
+) -> dict[str, Any]:
+    """A job event for SSE/WS: `finished` carries the whole final status; outputs carry their URL."""
+    body = dict(ev)
+    if ev["event"] == "finished" and job is not None:
+        body["job"] = status_body(job, tracker, settings, base_url).model_dump(mode="json")
+    if ev["event"] == "output" and isinstance(ev.get("output"), dict):
+        body["output"] = {
+            **ev["output"],
+            "url": output_url(OutputRef.from_dict(ev["output"]), settings, base_url),
+        }
+    return body
