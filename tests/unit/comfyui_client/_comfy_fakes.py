@@ -1,0 +1,154 @@
+"""Test doubles for the ComfyUI client: a scripted WebSocket connect and a tiny in-memory ComfyUI HTTP API.
+
+No network: the WebSocket is an asyncio queue, HTTP goes through httpx.MockTransport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui" / "samples"
+
+
+def load(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def capture_frames(name: str) -> list[str]:
+    """The WebSocket messages of a `*.result.json` capture, as the text frames ComfyUI sent."""
+    return [
+        json.dumps({"type": m["type"], "data": m["data"]}) for m in load(name)["ws"] if "type" in m and "data" in m
+    ]
+
+
+class FakeWs:
+    """One fake connection: frames are fed with `feed`; `drop()` breaks it like a dead server."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str | bytes | BaseException] = asyncio.Queue()
+        self.closed = False
+
+    def feed(self, *frames: str | bytes) -> None:
+        for frame in frames:
+            self.queue.put_nowait(frame)
+
+    def drop(self) -> None:
+        self.queue.put_nowait(websockets.exceptions.ConnectionClosedError(None, None))
+
+    async def recv(self) -> str | bytes:
+        item = await self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeConnector:
+    """A `ws_connect` whose outcomes are scripted: `fail(n)` makes the next n connects refuse; each successful
+    connect creates a FakeWs (in `connections`) and signals `connected`."""
+
+    def __init__(self) -> None:
+        self.connections: list[FakeWs] = []
+        self.urls: list[str] = []
+        self.failures = 0
+        self.attempts = 0
+        self.connected = asyncio.Event()
+        self.on_connect: Callable[[FakeWs], None] | None = None
+
+    def fail(self, times: int) -> None:
+        self.failures = times
+
+    async def __call__(self, url: str) -> FakeWs:
+        self.attempts += 1
+        self.urls.append(url)
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        ws = FakeWs()
+        self.connections.append(ws)
+        if self.on_connect is not None:
+            self.on_connect(ws)
+        self.connected.set()
+        return ws
+
+    @property
+    def current(self) -> FakeWs:
+        return self.connections[-1]
+
+    async def wait_connections(self, count: int, timeout: float = 5.0) -> FakeWs:
+        async with asyncio.timeout(timeout):
+            while len(self.connections) < count:
+                await asyncio.sleep(0.001)
+        return self.connections[count - 1]
+
+
+class FakeComfy:
+    """Enough of ComfyUI's HTTP API for the stream and wait_for: /queue, /history/{id}, /prompt."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, dict[str, Any]] = {}
+        self.running: list[list[Any]] = []
+        self.pending: list[list[Any]] = []
+        self.requests: list[httpx.Request] = []
+        self.number = 0
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if path == "/queue" and request.method == "GET":
+            return httpx.Response(200, json={"queue_running": self.running, "queue_pending": self.pending})
+        if path.startswith("/history/"):
+            pid = path.rsplit("/", 1)[1]
+            return httpx.Response(200, json={pid: self.history[pid]} if pid in self.history else {})
+        if path == "/prompt" and request.method == "POST":
+            body = json.loads(request.content)
+            self.number += 1
+            self.pending.append([self.number, body["prompt_id"], body["prompt"], {"client_id": body["client_id"]}, []])
+            return httpx.Response(200, json={"prompt_id": body["prompt_id"], "number": self.number, "node_errors": {}})
+        return httpx.Response(404)
+
+    def finish(self, prompt_id: str, entry: dict[str, Any]) -> None:
+        self.pending = [p for p in self.pending if p[1] != prompt_id]
+        self.running = [p for p in self.running if p[1] != prompt_id]
+        self.history[prompt_id] = entry
+
+    def start(self, prompt_id: str) -> None:
+        item = next(p for p in self.pending if p[1] == prompt_id)
+        self.pending.remove(item)
+        self.running.append(item)
+
+    def forget(self, prompt_id: str) -> None:
+        self.pending = [p for p in self.pending if p[1] != prompt_id]
+        self.running = [p for p in self.running if p[1] != prompt_id]
+        self.history.pop(prompt_id, None)
+
+
+def sample_history(name: str) -> tuple[str, dict[str, Any]]:
+    """(prompt_id, raw history entry) of a `*.result.json` capture."""
+    data = load(name)
+    ((pid, entry),) = data["history"].items()
+    return pid, entry
+
+
+def frames_for(name: str, prompt_id: str) -> list[str]:
+    """A capture's frames with its prompt id replaced by `prompt_id`."""
+    old = load(name)["prompt_id"]
+    return [f.replace(old, prompt_id) for f in capture_frames(name)]
+
+
+def entry_for(name: str, prompt_id: str) -> dict[str, Any]:
+    old, entry = sample_history(name)
+    result: dict[str, Any] = json.loads(json.dumps(entry).replace(old, prompt_id))
+    return result
