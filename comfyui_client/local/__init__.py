@@ -12,14 +12,22 @@ from comfyui_client.local.installer import (
     install,
 )
 from comfyui_client.local.process import LocalComfyUI, free_port, run_foreground
+from comfyui_client.local.smoke_weights import (
+    SmokeWeightsError,
+    ensure_smoke_weights,
+    is_smoke_weights,
+)
 
 __all__ = [
     "COMFYUI_VERSION",
     "ComfyInstall",
     "InstallError",
     "LocalComfyUI",
+    "SmokeWeightsError",
     "default_root",
+    "ensure_smoke_weights",
     "free_port",
     "install",
+    "is_smoke_weights",
     "run_foreground",
 ]

@@ -1,0 +1,425 @@
+"""Smoke-weight generator, run by ComfyUI's own Python (torch, safetensors and ComfyUI's code importable).
+
+Never imported by the gateway: `smoke_weights.py` runs this file as a script and exchanges JSON with it
+(a job on stdin, a report as the last line of stdout; ComfyUI's logging goes to stderr).
+
+Every shape comes from ComfyUI's own model classes, built on PyTorch's `meta` device (no memory) with the
+config ComfyUI would detect for the file, or the fixed config its loader uses. The only numbers chosen here
+are the tiny diffusion-model sizes; ComfyUI's detection is then run on the result and must give the same
+config back.
+Tensors are written one at a time into a safetensors file of our own writing, so even the 470 MiB random VAE
+never sits in memory as a whole. Each file is finally loaded with ComfyUI's loaders and its keys compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib
+import json
+import logging
+import os
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+log = logging.getLogger("smoke_weights_worker")
+
+MARKER = "comfy_gateway_smoke_weights"
+NOTE = "random weights for smoke tests, not a model"
+# Missing weights stay `torch.empty`: with MALLOC_MMAP_THRESHOLD_=65536 an allocation of 64 KiB or more is
+# a fresh zero page, a smaller one comes from the heap and may hold garbage. A stub therefore carries every
+# tensor that could be allocated below the threshold at runtime (never below 2 bytes/element here).
+MMAP_THRESHOLD = 65536
+MIN_RUNTIME_ITEMSIZE = 2
+
+# The only free choice: the smallest diffusion model ComfyUI detects as HunyuanVideo 1.0 (head size 128 is
+# fixed, so hidden 128 means one head). Everything else is read back by ComfyUI's detection and checked.
+TINY_DIT = {"hidden_size": 128, "depth": 1, "depth_single_blocks": 1}
+DIT_CLASSES = {"dit_t2v": ("HunyuanVideo", 16), "dit_i2v": ("HunyuanVideoI2V", 33)}
+# torch dtype name -> safetensors dtype tag
+ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
+
+
+class WorkerError(RuntimeError):
+    """A file could not be described, written or verified; the message says which and why."""
+
+
+# --------------------------------------------------------------------------- ComfyUI and torch
+
+
+def import_comfy(comfyui_dir: str) -> dict[str, Any]:
+    """Import the ComfyUI modules we need, configured for CPU exactly like the local server."""
+    if comfyui_dir not in sys.path:
+        sys.path.insert(0, comfyui_dir)
+    cli_args = importlib.import_module("comfy.cli_args")
+    cli_args.args.cpu = True  # before model_management picks a device
+    names = {
+        "torch": "torch",
+        "ops": "comfy.ops",
+        "sd": "comfy.sd",
+        "utils": "comfy.utils",
+        "detection": "comfy.model_detection",
+        "latent_formats": "comfy.latent_formats",
+        "hv_model": "comfy.ldm.hunyuan_video.model",
+        "hv_te": "comfy.text_encoders.hunyuan_video",
+        "clip_model": "comfy.clip_model",
+        "clip_vision": "comfy.clip_vision",
+    }
+    return {key: importlib.import_module(mod) for key, mod in names.items()}
+
+
+class Describer:
+    """Builds each model on `meta` and returns its state dict (names, shapes, dtypes; no data)."""
+
+    def __init__(self, comfy: dict[str, Any]) -> None:
+        self.c = comfy
+        self.torch = comfy["torch"]
+
+    def describe(self, role: str) -> tuple[Any, dict[str, Any]]:
+        """(meta module, meta state dict) for one file role."""
+        if role in DIT_CLASSES:
+            return self._dit(role)
+        builders: dict[str, Callable[[], Any]] = {
+            "vae": self._vae,
+            "clip_l": lambda: self._text_encoders().clip_l.transformer,
+            "llama": lambda: self._text_encoders().llama.transformer,
+            "clip_vision": self._clip_vision,
+        }
+        if role not in builders:
+            raise WorkerError(f"unknown smoke-weight role {role!r}")
+        module = builders[role]()
+        return module, module.state_dict()
+
+    def _dit(self, role: str) -> tuple[Any, dict[str, Any]]:
+        torch, detection = self.torch, self.c["detection"]
+        want_class, in_channels = DIT_CLASSES[role]
+        latent = self.c["latent_formats"].HunyuanVideo.latent_channels
+        # Probe ComfyUI's detection once with its own full-size key names to learn every other field.
+        config = self._detected_dit_config(in_channels, latent)
+        module = self.c["hv_model"].HunyuanVideo(
+            **config, dtype=torch.bfloat16, device="meta", operations=self.c["ops"].disable_weight_init
+        )
+        sd = module.state_dict()
+        detected = detection.detect_unet_config(sd, "")
+        if detected != config:
+            raise WorkerError(f"{role}: ComfyUI detects {detected}, built {config}")
+        model_config = detection.model_config_from_unet_config(detected, sd)
+        got = type(model_config).__name__ if model_config is not None else None
+        if got != want_class:
+            raise WorkerError(f"{role}: ComfyUI would load it as {got}, not {want_class}")
+        return module, sd
+
+    def _detected_dit_config(self, in_channels: int, latent: int) -> dict[str, Any]:
+        """Detection run on a meta state dict holding only the keys and shapes it reads."""
+        torch = self.torch
+        hidden = TINY_DIT["hidden_size"]
+        patch = (1, 2, 2)  # HunyuanVideo 1.0 patches 3-D; a 2-D patch selects HunyuanImage
+
+        def empty(*shape: int) -> Any:
+            return torch.empty(*shape, device="meta")
+
+        probe = {
+            "txt_in.individual_token_refiner.blocks.0.norm1.weight": empty(hidden),
+            "img_in.proj.weight": empty(hidden, in_channels, *patch),
+            "final_layer.linear.weight": empty(latent * 4, hidden),
+            "txt_in.input_embedder.weight": empty(hidden, 4096),  # Llama-3-8B hidden width
+            "vector_in.in_layer.weight": empty(hidden, 768),  # CLIP-L pooled width
+            "guidance_in.in_layer.weight": empty(hidden, 256),
+            **{f"double_blocks.{i}.img_mod.lin.weight": empty(1) for i in range(TINY_DIT["depth"])},
+            **{f"single_blocks.{i}.linear1.weight": empty(1) for i in range(TINY_DIT["depth_single_blocks"])},
+        }
+        config: dict[str, Any] = self.c["detection"].detect_unet_config(probe, "")
+        return config
+
+    def _vae(self) -> Any:
+        torch = self.torch
+        latent = self.c["latent_formats"].HunyuanVideo.latent_channels
+        # ComfyUI's VAE reads only dim 1 of these two keys and fixes the rest; its load_state_dict of the
+        # probe is meaningless on meta, so it is skipped.
+        probe = {
+            "decoder.conv_in.conv.weight": torch.empty(1, latent, 3, 3, 3, device="meta"),
+            "post_quant_conv.weight": torch.empty(latent, latent, 1, 1, 1, device="meta"),
+        }
+        with (
+            torch.device("meta"),
+            mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
+        ):
+            vae = self.c["sd"].VAE(sd=probe)
+        return vae.first_stage_model
+
+    def _text_encoders(self) -> Any:
+        torch = self.torch
+        cls = self.c["hv_te"].hunyuan_video_clip(dtype_llama=torch.bfloat16)
+        return cls(device="meta", dtype=torch.float16)
+
+    def _clip_vision(self) -> Any:
+        # HunyuanVideo I2V's llava_llama3_vision: CLIP ViT-L/14-336 plus the llava projector.
+        config_path = Path(self.c["clip_vision"].__file__).parent / "clip_vision_config_vitl_336_llava.json"
+        config = json.loads(config_path.read_text())
+        return self.c["clip_model"].CLIPVisionModelProjection(
+            config, self.torch.float16, "meta", self.c["ops"].manual_cast
+        )
+
+
+# Keys ComfyUI's loaders need to recognise a file: kept in a stub whatever their size.
+DETECTION_KEYS = {
+    "vae": ("decoder.conv_in.conv.weight", "post_quant_conv.weight"),
+    "clip_l": ("text_model.encoder.layers.1.mlp.fc1.weight",),
+    "clip_vision": (
+        "vision_model.encoder.layers.22.layer_norm1.weight",
+        "vision_model.encoder.layers.0.layer_norm1.weight",
+        "vision_model.embeddings.position_embedding.weight",
+        "multi_modal_projector.linear_1.bias",
+    ),
+}
+
+
+def select_keys(role: str, kind: str, sd: dict[str, Any]) -> list[str]:
+    """The tensors a file of this kind carries (sorted); the rest stay for ComfyUI to leave empty."""
+    full = kind == "tiny" and role != "llama"  # an 8B Llama cannot be small: always a stub
+    if full or role in DIT_CLASSES:
+        return sorted(sd)
+    needed = set(DETECTION_KEYS.get(role, ()))
+    keep = [k for k, t in sd.items() if k in needed or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD]
+    return sorted(keep)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def norm_params(module: Any) -> set[str]:
+    """Names of parameters owned by normalisation layers (identity init keeps activations sane)."""
+    out: set[str] = set()
+    for prefix, sub in module.named_modules():
+        if "norm" in type(sub).__name__.lower():
+            for name, _ in sub.named_parameters(recurse=False):
+                out.add(f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+def _make(torch: Any, name: str, meta: Any, *, seed: int, role: str, norms: set[str]) -> Any:
+    return make_tensor(torch, meta, seed=seed, role=role, name=name, is_norm=name in norms)
+
+
+def tensor_seed(seed: int, role: str, name: str) -> int:
+    """One independent stream per tensor: values do not depend on which other tensors a file holds."""
+    digest = hashlib.sha256(f"{seed}/{role}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def make_tensor(torch: Any, meta: Any, *, seed: int, role: str, name: str, is_norm: bool) -> Any:
+    """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02)."""
+    shape = tuple(meta.shape)
+    if is_norm:
+        value = torch.zeros(shape) if name.endswith("bias") else torch.ones(shape)
+        return value.to(meta.dtype)
+    gen = torch.Generator().manual_seed(tensor_seed(seed, role, name))
+    fan_in = 1
+    for dim in shape[1:]:
+        fan_in *= dim
+    std = fan_in**-0.5 if len(shape) >= 2 else 0.02
+    return (torch.randn(shape, generator=gen) * std).to(meta.dtype)
+
+
+# --------------------------------------------------------------------------- safetensors, streamed
+
+
+def write_streamed(
+    path: Path,
+    entries: list[tuple[str, Any]],
+    make: Callable[[str, Any], Any],
+    metadata: dict[str, str],
+    torch: Any,
+) -> int:
+    """Write a safetensors file one tensor at a time (header first: shapes are known up front).
+
+    Written to a temporary name and renamed, so a crash never leaves a half file under the official name.
+    Returns the file size.
+    """
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, meta in entries:
+        dtype = ST_DTYPES[str(meta.dtype).removeprefix("torch.")]
+        nbytes = meta.numel() * meta.element_size()
+        header[name] = {"dtype": dtype, "shape": list(meta.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # data starts 8-byte aligned, as safetensors itself writes it
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(struct.pack("<Q", len(raw)))
+            fh.write(raw)
+            for name, meta in entries:
+                tensor = make(name, meta).contiguous()
+                if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
+                    raise WorkerError(f"{name}: made {tensor.shape}/{tensor.dtype}, want {meta.shape}")
+                fh.write(tensor.reshape(-1).view(torch.uint8).numpy().data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path.stat().st_size
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def verify(comfy: dict[str, Any], files: dict[str, Path], written: dict[str, list[str]]) -> dict[str, Any]:
+    """Load every file with ComfyUI's loaders; report per role missing/unexpected keys against the model."""
+    sd_mod, utils, torch = comfy["sd"], comfy["utils"], comfy["torch"]
+    loaded: dict[str, Any] = {}
+    for role in DIT_CLASSES:
+        if role in files:
+            patcher = sd_mod.load_diffusion_model(str(files[role]))
+            model_config = patcher.model.model_config
+            keys = set(model_config.process_unet_state_dict({k: None for k in written[role]}))
+            loaded[role] = (patcher.model.diffusion_model.state_dict(), keys, type(model_config).__name__)
+    if "vae" in files:
+        vae = sd_mod.VAE(sd=utils.load_torch_file(str(files["vae"])))
+        loaded["vae"] = (vae.first_stage_model.state_dict(), set(written["vae"]), type(vae).__name__)
+    if "clip_l" in files and "llama" in files:
+        clip = sd_mod.load_clip(
+            ckpt_paths=[str(files["clip_l"]), str(files["llama"])], clip_type=sd_mod.CLIPType.HUNYUAN_VIDEO
+        )
+        te = clip.cond_stage_model
+        loaded["clip_l"] = (te.clip_l.transformer.state_dict(), set(written["clip_l"]), type(te).__name__)
+        loaded["llama"] = (te.llama.transformer.state_dict(), set(written["llama"]), type(te).__name__)
+    if "clip_vision" in files:
+        cv = comfy["clip_vision"].load(str(files["clip_vision"]))
+        if cv is None:
+            raise WorkerError("clip_vision: ComfyUI does not recognise the file")
+        loaded["clip_vision"] = (cv.model.state_dict(), set(written["clip_vision"]), type(cv.model).__name__)
+
+    report: dict[str, Any] = {}
+    for role, (model_sd, file_keys, loaded_as) in loaded.items():
+        missing = sorted(set(model_sd) - file_keys)
+        unexpected = sorted(file_keys - set(model_sd))
+        # A value check proves the loader really copied the file (not just matched names).
+        probe = next((k for k in sorted(file_keys) if k in model_sd), None)
+        copied = probe is not None and _same_values(torch, utils, files[role], role, probe, model_sd[probe])
+        report[role] = {
+            "loaded_as": loaded_as,
+            "missing": len(missing),
+            "missing_sample": missing[:5],
+            "unexpected": unexpected,
+            "values_loaded": copied,
+        }
+    return report
+
+
+def _same_values(torch: Any, utils: Any, path: Path, role: str, key: str, param: Any) -> bool:
+    del role
+    sd = utils.load_torch_file(str(path))
+    return bool(torch.allclose(sd[key].float(), param.float(), rtol=1e-2, atol=1e-3))
+
+
+def judge(report: dict[str, Any], omitted: dict[str, int]) -> dict[str, Any]:
+    """A file passes when it loads its values, has no unexpected key, and lacks only what a stub omits."""
+    for role, entry in report.items():
+        problems = []
+        if entry["unexpected"]:
+            problems.append(f"unexpected keys {entry['unexpected'][:5]}")
+        if entry["missing"] != omitted[role]:
+            problems.append(f"{entry['missing']} keys missing, {omitted[role]} omitted on purpose")
+        if not entry["values_loaded"]:
+            problems.append("values in the model differ from the file")
+        entry["omitted"] = omitted[role]
+        entry["ok"] = not problems
+        if problems:
+            entry["problem"] = "; ".join(problems)
+    return report
+
+
+# --------------------------------------------------------------------------- job
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """ComfyUI prints; keep stdout for our one JSON line."""
+    saved = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    kind, seed = str(job["kind"]), int(job["seed"])
+    files = {role: Path(p) for role, p in job["files"].items()}
+    started = time.monotonic()
+    comfy = import_comfy(str(job["comfyui_dir"]))
+    torch = comfy["torch"]
+    describer = Describer(comfy)
+    # Verification needs every file of a loader, also those that were already there.
+    describe_only = set(job.get("existing", []))
+    written: dict[str, list[str]] = {}
+    omitted: dict[str, int] = {}
+    out: dict[str, Any] = {"files": {}}
+    for role, path in files.items():
+        module, sd = describer.describe(role)
+        keys = select_keys(role, kind, sd)
+        written[role] = keys
+        omitted[role] = len(sd) - len(keys)
+        if role in describe_only:
+            continue
+        norms = norm_params(module)
+        metadata = {
+            MARKER: "1",
+            "kind": kind,
+            "seed": str(seed),
+            "role": role,
+            "note": NOTE,
+            "format": "pt",
+        }
+        t0 = time.monotonic()
+        size = write_streamed(
+            path,
+            [(k, sd[k]) for k in keys],
+            functools.partial(_make, torch, seed=seed, role=role, norms=norms),
+            metadata,
+            torch,
+        )
+        params = sum(sd[k].numel() for k in keys)
+        out["files"][role] = {
+            "path": str(path),
+            "bytes": size,
+            "tensors": len(keys),
+            "omitted": len(sd) - len(keys),
+            "parameters": params,
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+    out["generate_seconds"] = round(time.monotonic() - started, 3)
+    if job.get("check", True):
+        t0 = time.monotonic()
+        out["check"] = judge(verify(comfy, files, written), omitted)
+        out["check_seconds"] = round(time.monotonic() - t0, 3)
+    return out
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    job = json.loads(sys.stdin.read())
+    try:
+        with _stdout_to_stderr():
+            report = run(job)
+    except Exception as exc:  # reported to the gateway, which raises its own error type
+        log.exception("smoke-weight generation failed")
+        sys.stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        return 1
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""HunyuanVideo smoke weights: tiny or stub model files under official names, so the real graph runs on a CPU.
+
+The video they make is noise or flat grey: they exist to prove the whole path (text encoders, diffusion model,
+sampler, VAE, video encoder) runs, never to make pictures. The files are generated from ComfyUI's own model
+definitions by `_smoke_weights_worker.py`, run with ComfyUI's Python (torch lives only there), and every file
+carries safetensors metadata `{"comfy_gateway_smoke_weights": "1", "kind", "seed", "note", ...}` that
+`is_smoke_weights` reads with the standard library alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import struct
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from comfyui_client.local.installer import ComfyInstall
+from comfyui_client.local.process import comfy_env
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["tiny", "stub"]
+KINDS: tuple[Kind, ...] = ("stub", "tiny")
+MARKER = "comfy_gateway_smoke_weights"
+MARKER_VERSION = "1"
+WORKER = Path(__file__).with_name("_smoke_weights_worker.py")
+# A safetensors header is a few KiB to a few MiB; anything bigger is not a header we will parse.
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class SmokeWeightsError(RuntimeError):
+    """Smoke weights could not be generated or failed ComfyUI's load check; the message says which file."""
+
+
+class NotSafetensors(ValueError):
+    """The file is not a readable safetensors file (too short, bad header length or JSON)."""
+
+
+@dataclass(frozen=True)
+class SmokeFile:
+    """One model file of the smoke set, under the name the official HunyuanVideo workflows use."""
+
+    role: str
+    folder: str
+    filename: str
+    loader: str
+
+    def path(self, models_dir: Path) -> Path:
+        return models_dir / self.folder / self.filename
+
+
+# Text-to-video (HunyuanVideo 1.0, the official ComfyUI example workflow).
+T2V_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("dit_t2v", "diffusion_models", "hunyuan_video_t2v_720p_bf16.safetensors", "UNETLoader"),
+    SmokeFile("vae", "vae", "hunyuan_video_vae_bf16.safetensors", "VAELoader"),
+    SmokeFile("clip_l", "text_encoders", "clip_l.safetensors", "DualCLIPLoader"),
+    SmokeFile("llama", "text_encoders", "llava_llama3_fp8_scaled.safetensors", "DualCLIPLoader"),
+)
+# Image-to-video adds an in_channels-33 diffusion model and the llava CLIP-vision tower.
+I2V_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile(
+        "dit_i2v", "diffusion_models", "hunyuan_video_image_to_video_720p_bf16.safetensors", "UNETLoader"
+    ),
+    SmokeFile("clip_vision", "clip_vision", "llava_llama3_vision.safetensors", "CLIPVisionLoader"),
+)
+ALL_FILES: tuple[SmokeFile, ...] = T2V_FILES + I2V_FILES
+
+
+# --------------------------------------------------------------------------- reading (stdlib only)
+
+
+def read_safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file: 8-byte little-endian length, then that many bytes of JSON."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) != 8:
+                raise NotSafetensors(f"{path}: {len(head)} bytes, no safetensors header")
+            (length,) = struct.unpack("<Q", head)
+            size = os.fstat(fh.fileno()).st_size
+            if length < 2 or length > MAX_HEADER_BYTES or 8 + length > size:
+                raise NotSafetensors(f"{path}: header length {length} does not fit a {size}-byte file")
+            raw = fh.read(length)
+    except OSError as exc:
+        raise NotSafetensors(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotSafetensors(f"{path}: header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise NotSafetensors(f"{path}: header is not a JSON object")
+    return header
+
+
+def smoke_metadata(path: Path) -> dict[str, str] | None:
+    """The smoke-weight metadata of a file, or None for anything else (real weights, placeholders, junk)."""
+    try:
+        meta = read_safetensors_header(path).get("__metadata__")
+    except NotSafetensors:
+        return None
+    if not isinstance(meta, dict) or meta.get(MARKER) != MARKER_VERSION:
+        return None
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def is_smoke_weights(path: Path | str) -> bool:
+    """True for a file written by this module (safetensors metadata carries the marker)."""
+    return smoke_metadata(Path(path)) is not None
+
+
+def matches(path: Path, *, kind: str, seed: int, role: str | None = None) -> bool:
+    """The file is a smoke-weight file of exactly this kind and seed (and role, when given)."""
+    meta = smoke_metadata(path)
+    if meta is None or meta.get("kind") != kind or meta.get("seed") != str(seed):
+        return False
+    return role is None or meta.get("role") == role
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@dataclass
+class SmokeWeightsReport:
+    """What `build_smoke_weights` did: files written now, files already there, the worker's figures."""
+
+    paths: list[Path]
+    generated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    worker: dict[str, Any] = field(default_factory=dict)
+
+
+def select_files(*, i2v: bool = True) -> tuple[SmokeFile, ...]:
+    return ALL_FILES if i2v else T2V_FILES
+
+
+@contextlib.contextmanager
+def _folder_lock(models_dir: Path) -> Iterator[None]:
+    """One writer per models folder (two test sessions or `make run` and `make test` at once)."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with open(models_dir / ".smoke-weights.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _check_kind(kind: str, seed: int) -> None:
+    if kind not in KINDS:
+        raise SmokeWeightsError(f"unknown smoke-weight kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if seed < 0:
+        raise SmokeWeightsError(f"seed must be >= 0, got {seed}")
+
+
+def build_smoke_weights(
+    models_dir: Path,
+    *,
+    inst: ComfyInstall,
+    kind: Kind = "stub",
+    seed: int = 0,
+    i2v: bool = True,
+    force: bool = False,
+    timeout: float = 1800.0,
+) -> SmokeWeightsReport:
+    """Write the files that are missing or of another kind/seed, then load the whole set with ComfyUI."""
+    _check_kind(kind, seed)
+    files = select_files(i2v=i2v)
+    models_dir = models_dir.resolve()
+    paths = [f.path(models_dir) for f in files]
+    with _folder_lock(models_dir):
+        todo = [
+            f for f in files if force or not matches(f.path(models_dir), kind=kind, seed=seed, role=f.role)
+        ]
+        report = SmokeWeightsReport(paths=paths, skipped=[f.role for f in files if f not in todo])
+        if not todo:
+            log.info("smoke weights (%s, seed %d) already in %s", kind, seed, models_dir)
+            return report
+        job = {
+            "comfyui_dir": str(inst.require().comfyui_dir),
+            "kind": kind,
+            "seed": seed,
+            "files": {f.role: str(f.path(models_dir)) for f in files},
+            "existing": report.skipped,
+            "check": True,
+        }
+        log.info(
+            "writing %s smoke weights (seed %d) into %s: %s",
+            kind,
+            seed,
+            models_dir,
+            ", ".join(f.role for f in todo),
+        )
+        report.worker = _run_worker(inst, job, timeout=timeout)
+        report.generated = [f.role for f in todo]
+    _raise_on_failed_check(report.worker)
+    return report
+
+
+def ensure_smoke_weights(
+    models_dir: Path, *, inst: ComfyInstall, kind: Kind = "stub", seed: int = 0, i2v: bool = True
+) -> list[Path]:
+    """The smoke-weight files in `models_dir/<folder>/`, generated only when missing; returns their paths."""
+    return build_smoke_weights(models_dir, inst=inst, kind=kind, seed=seed, i2v=i2v).paths
+
+
+def _run_worker(inst: ComfyInstall, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    cmd = [str(inst.python), str(WORKER)]
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=comfy_env(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SmokeWeightsError(f"smoke-weight generation took longer than {timeout:.0f} s") from exc
+    except OSError as exc:
+        raise SmokeWeightsError(f"cannot run ComfyUI's python {inst.python}: {exc}") from exc
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        result = {}
+    if proc.returncode != 0 or "error" in result or not result:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        reason = result.get("error") or f"exit code {proc.returncode}"
+        raise SmokeWeightsError(f"smoke-weight generation failed: {reason}\n{tail}")
+    return result
+
+
+def _raise_on_failed_check(result: dict[str, Any]) -> None:
+    """Every file must load its values, with nothing unexpected and only a stub's omissions missing."""
+    problems = [
+        f"{role}: {check.get('problem', 'failed')}"
+        for role, check in result.get("check", {}).items()
+        if not check.get("ok")
+    ]
+    if problems:
+        raise SmokeWeightsError("ComfyUI's loaders rejected smoke weights: " + "; ".join(problems))
+
+
+# --------------------------------------------------------------------------- placing files
+
+
+def install_smoke_weights(paths: Sequence[Path], src_models_dir: Path, dst_models_dir: Path) -> list[Path]:
+    """Copy smoke files into another models folder, replacing whatever sits under the same names.
+
+    Copies (never links): a test that writes an empty placeholder over a link would truncate the cache.
+    Each copy goes to a temporary name first and is renamed, so a reader never sees half a file.
+    """
+    out: list[Path] = []
+    src_root = src_models_dir.resolve()
+    for src in paths:
+        rel = src.resolve().relative_to(src_root)
+        dst = dst_models_dir / rel
+        if dst.is_file() and not dst.is_symlink() and _same_file_content(src, dst):
+            out.append(dst)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        out.append(dst)
+    return out
+
+
+def _same_file_content(a: Path, b: Path) -> bool:
+    """Cheap identity: same size and same smoke metadata (the header pins kind, seed, role and shapes)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    try:
+        return read_safetensors_header(a) == read_safetensors_header(b)
+    except NotSafetensors:
+        return False
