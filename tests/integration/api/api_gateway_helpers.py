@@ -1,0 +1,109 @@
+"""Helpers of the gateway integration tests: the app driven in-process (ASGI) or served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui" / "samples"
+
+
+def load_sample(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text())
+
+TERMINAL = {"completed", "failed", "cancelled", "timeout"}
+
+
+@dataclass
+class Gateway:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: Settings
+
+    async def submit(self, graph: dict[str, Any], **body: Any) -> str:
+        resp = await self.http.post("/api/workflow/submit", json={"workflow": {"prompt": graph}, **body})
+        assert resp.status_code == 200, resp.text
+        prompt_id: str = resp.json()["prompt_id"]
+        return prompt_id
+
+    async def status(self, prompt_id: str) -> dict[str, Any]:
+        resp = await self.http.get(f"/api/workflow/status/{prompt_id}")
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    async def wait(self, prompt_id: str, *, timeout: float = 60.0, until: set[str] | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        wanted = until or TERMINAL
+        while True:
+            body = await self.status(prompt_id)
+            if body["status"] in wanted:
+                return body
+            assert time.monotonic() < deadline, f"job {prompt_id} still {body['status']} after {timeout} s"
+            await asyncio.sleep(0.05)
+
+
+def fresh(name: str, **changes: Any) -> dict[str, Any]:
+    """A sample graph made unique (EmptyImage colour) so ComfyUI's cache never skips its nodes."""
+    graph: dict[str, Any] = copy.deepcopy(load_sample(name))
+    for node in graph.values():
+        if node["class_type"] == "EmptyImage":
+            node["inputs"]["color"] = random.randrange(0, 0xFFFFFF)
+    for key, value in changes.items():
+        node_id, _, field = key.partition(".")
+        graph[node_id]["inputs"][field] = value
+    return graph
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """The app with its lifespan entered, and an httpx client talking to it in-process."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=60) as http:
+            yield Gateway(app=app, http=http, settings=settings)
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """Serve an app with uvicorn on a free port in this event loop (for WebSocket and SSE clients)."""
+    from comfyui_client.local import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert not task.done(), "uvicorn exited during start-up"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def gateway_settings(comfy_url: str, db: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "comfyui_url": comfy_url, "database_url": f"sqlite+aiosqlite:///{db}", "comfyui_timeout": 5.0,
+        "reconcile_interval": 1.0, "max_body_bytes": 2 * 1024 * 1024, **overrides,
+    }
+    return Settings(**values)
