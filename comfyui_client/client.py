@@ -444,12 +444,14 @@ class ComfyClient:
 
     # -- events -------------------------------------------------------------------------------------------
 
-    def events(self) -> EventStream:
+    def events(self, *, poll_interval: float = 30.0, max_backlog: int = 10_000) -> EventStream:
         """A new subscriber of this client's one reconnecting WebSocket (`async with client.events() as s`).
 
         ComfyUI keeps one socket per client id, so every stream of a client shares one connection.
+        `poll_interval`: seconds of silence after which tracked jobs are checked over HTTP; `max_backlog`:
+        queued events after which a lagging subscriber loses progress/status events (never the others).
         """
-        return EventStream(self._hub)
+        return EventStream(self._hub, poll_interval=poll_interval, max_backlog=max_backlog)
 
     async def wait_for(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109 (contract)
         """Wait until the job ends and return its history entry.
@@ -460,7 +462,7 @@ class ComfyClient:
         """
         deadline = time.monotonic() + timeout
         try:
-            async with asyncio.timeout(timeout), self.events() as stream:
+            async with asyncio.timeout(timeout), self.events(poll_interval=5.0) as stream:
                 stream.track(prompt_id)
                 async for event in stream:
                     if event.prompt_id != prompt_id:

@@ -371,9 +371,11 @@ class EventStream:
 
     def _on_connected(self, *, attempts: int, downtime: float) -> None:
         if self._seen_connect:
+            # Tracked jobs are checked when this event is yielded (`_accept`), so that it comes first.
             self._queue.append(ReconnectedEvent(attempts=attempts, downtime=round(downtime, 3)))
+        else:
+            self._to_check.update(self._jobs)
         self._seen_connect = True
-        self._to_check.update(self._jobs)
         self._wakeup.set()
 
     # -- internals ------------------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ def load(name: str) -> Any:
 def capture_frames(name: str) -> list[str]:
     """The WebSocket messages of a `*.result.json` capture, as the text frames ComfyUI sent."""
     return [
-        json.dumps({"type": m["type"], "data": m["data"]}) for m in load(name)["ws"] if "type" in m and "data" in m
+        json.dumps({"type": m["type"], "data": m["data"]})
+        for m in load(name)["ws"]
+        if "type" in m and "data" in m
     ]
 
 
@@ -34,8 +36,10 @@ class FakeWs:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[str | bytes | BaseException] = asyncio.Queue()
         self.closed = False
+        self.drained = asyncio.Event()  # set when the reader asks for more and nothing is left
 
     def feed(self, *frames: str | bytes) -> None:
+        self.drained.clear()
         for frame in frames:
             self.queue.put_nowait(frame)
 
@@ -43,6 +47,8 @@ class FakeWs:
         self.queue.put_nowait(websockets.exceptions.ConnectionClosedError(None, None))
 
     async def recv(self) -> str | bytes:
+        if self.queue.empty():
+            self.drained.set()
         item = await self.queue.get()
         if isinstance(item, BaseException):
             raise item
@@ -62,6 +68,7 @@ class FakeConnector:
         self.failures = 0
         self.attempts = 0
         self.connected = asyncio.Event()
+        self._changed = asyncio.Condition()
         self.on_connect: Callable[[FakeWs], None] | None = None
 
     def fail(self, times: int) -> None:
@@ -78,16 +85,18 @@ class FakeConnector:
         if self.on_connect is not None:
             self.on_connect(ws)
         self.connected.set()
+        async with self._changed:
+            self._changed.notify_all()
         return ws
 
     @property
     def current(self) -> FakeWs:
         return self.connections[-1]
 
-    async def wait_connections(self, count: int, timeout: float = 5.0) -> FakeWs:
-        async with asyncio.timeout(timeout):
-            while len(self.connections) < count:
-                await asyncio.sleep(0.001)
+    async def wait_connections(self, count: int) -> FakeWs:
+        """The `count`-th connection, once made (callers bound the wait with asyncio.timeout)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.connections) >= count)
         return self.connections[count - 1]
 
 
@@ -115,8 +124,12 @@ class FakeComfy:
         if path == "/prompt" and request.method == "POST":
             body = json.loads(request.content)
             self.number += 1
-            self.pending.append([self.number, body["prompt_id"], body["prompt"], {"client_id": body["client_id"]}, []])
-            return httpx.Response(200, json={"prompt_id": body["prompt_id"], "number": self.number, "node_errors": {}})
+            self.pending.append(
+                [self.number, body["prompt_id"], body["prompt"], {"client_id": body["client_id"]}, []]
+            )
+            return httpx.Response(
+                200, json={"prompt_id": body["prompt_id"], "number": self.number, "node_errors": {}}
+            )
         return httpx.Response(404)
 
     def finish(self, prompt_id: str, entry: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Event parsing: every frame of every real capture becomes its typed model, in order; odd frames never crash."""
+"""Event parsing: every frame of every real capture becomes its typed model, in order; odd frames never
+crash."""
 
 from __future__ import annotations
 
@@ -85,12 +86,23 @@ def test_error_and_interrupt_frames_carry_their_details() -> None:
     frame = json.dumps(
         {
             "type": "execution_interrupted",
-            "data": {"prompt_id": "p", "node_id": "4", "node_type": "VAEDecodeTiled", "executed": ["1"], "timestamp": 5},
+            "data": {
+                "prompt_id": "p",
+                "node_id": "4",
+                "node_type": "VAEDecodeTiled",
+                "executed": ["1"],
+                "timestamp": 5,
+            },
         }
     )
     event = parse_event(frame)
     assert isinstance(event, ExecutionInterruptedEvent)
-    assert (event.node_id, event.node_type, event.executed, event.is_terminal) == ("4", "VAEDecodeTiled", ["1"], True)
+    assert (event.node_id, event.node_type, event.executed, event.is_terminal) == (
+        "4",
+        "VAEDecodeTiled",
+        ["1"],
+        True,
+    )
 
 
 def test_progress_frames_from_the_slow_capture() -> None:
@@ -113,7 +125,9 @@ def test_unknown_type_and_ill_fitting_data_are_kept_not_fatal() -> None:
 
 
 def test_extra_fields_from_newer_comfyui_are_kept() -> None:
-    event = parse_event(json.dumps({"type": "execution_start", "data": {"prompt_id": "p", "timestamp": 1, "new": 2}}))
+    event = parse_event(
+        json.dumps({"type": "execution_start", "data": {"prompt_id": "p", "timestamp": 1, "new": 2}})
+    )
     assert isinstance(event, ExecutionStartEvent)
     assert event.model_extra == {"new": 2}
 
@@ -133,7 +147,7 @@ def test_binary_preview_frames() -> None:
 
 
 def test_binary_progress_text_and_unknown_or_truncated_frames() -> None:
-    event = parse_event(struct.pack(">II", 3, 2) + b"12" + "ok: 50 %".encode())
+    event = parse_event(struct.pack(">II", 3, 2) + b"12" + b"ok: 50 %")
     assert isinstance(event, ProgressTextEvent) and (event.node, event.text) == ("12", "ok: 50 %")
     for frame in (b"", b"\x00\x00", struct.pack(">I", 99) + b"xyz", struct.pack(">II", 4, 1000) + b"{}"):
         assert isinstance(parse_event(frame), BinaryEvent)

@@ -281,7 +281,9 @@ async def test_view_streams_passes_range_and_maps_errors() -> None:
         if request.url.params["type"] == "bogus" or ".." in name:
             return httpx.Response(400)
         if "range" in request.headers:
-            return httpx.Response(206, content=data[10:20], headers={"Content-Range": f"bytes 10-19/{len(data)}"})
+            return httpx.Response(
+                206, content=data[10:20], headers={"Content-Range": f"bytes 10-19/{len(data)}"}
+            )
         return httpx.Response(200, content=data)
 
     async with client(handler) as comfy:

@@ -50,8 +50,18 @@ def test_every_key_is_collected_vhs_audio_text_and_unknown() -> None:
     outputs: dict[str, Any] = {
         "10": {
             "gifs": [
-                {"filename": "AnimateDiff_00001.mp4", "subfolder": "", "type": "output", "format": "video/h264-mp4"},
-                {"filename": "AnimateDiff_00001.gif", "subfolder": "", "type": "output", "format": "image/gif"},
+                {
+                    "filename": "AnimateDiff_00001.mp4",
+                    "subfolder": "",
+                    "type": "output",
+                    "format": "video/h264-mp4",
+                },
+                {
+                    "filename": "AnimateDiff_00001.gif",
+                    "subfolder": "",
+                    "type": "output",
+                    "format": "image/gif",
+                },
             ]
         },
         "11": {"audio": [{"filename": "speech.flac", "subfolder": "a", "type": "output"}]},
@@ -101,8 +111,15 @@ def test_classify(filename: str, kwargs: dict[str, Any], kind: str) -> None:
 def test_history_entry_success() -> None:
     pid, raw = sample_history("01_emptyimage_saveimage.result.json")
     entry = HistoryEntry.from_comfy(pid, raw)
-    assert (entry.outcome, entry.status_str, entry.completed, entry.error) == ("success", "success", True, None)
-    assert entry.started_at == 1795463911704 and entry.finished_at == 1795463911717 and entry.duration_ms == 13
+    assert (entry.outcome, entry.status_str, entry.completed, entry.error) == (
+        "success",
+        "success",
+        True,
+        None,
+    )
+    assert (
+        entry.started_at == 1795463911704 and entry.finished_at == 1795463911717 and entry.duration_ms == 13
+    )
     assert entry.number == 0 and entry.prompt["2"]["class_type"] == "SaveImage"
     assert entry.extra_data["client_id"] == load("01_emptyimage_saveimage.result.json")["client_id"]
     assert entry.raise_for_outcome() is entry
@@ -115,7 +132,12 @@ def test_history_entry_error_raises_execution_failed() -> None:
     with pytest.raises(ExecutionFailed) as info:
         entry.raise_for_outcome()
     exc = info.value
-    assert (exc.prompt_id, exc.node_id, exc.node_type, exc.exception_type) == (pid, "2", "SaveVideo", "ValueError")
+    assert (exc.prompt_id, exc.node_id, exc.node_type, exc.exception_type) == (
+        pid,
+        "2",
+        "SaveVideo",
+        "ValueError",
+    )
     assert "mkv" in (exc.exception_message or "") and exc.traceback and exc.entry is entry
     assert "SaveVideo" in str(exc)
 
@@ -135,7 +157,9 @@ def test_history_entry_interrupted_is_told_apart_from_error() -> None:
 def test_history_entry_tolerates_missing_and_odd_fields() -> None:
     entry = HistoryEntry.from_comfy("p", {})
     assert (entry.outcome, entry.files, entry.messages, entry.started_at) == ("error", [], [], None)
-    old_style = HistoryEntry.from_comfy("p", {"status": {"completed": True, "messages": "junk"}, "outputs": []})
+    old_style = HistoryEntry.from_comfy(
+        "p", {"status": {"completed": True, "messages": "junk"}, "outputs": []}
+    )
     assert old_style.outcome == "success"
 
 
@@ -148,6 +172,11 @@ def test_queue_snapshot_sorts_pending_by_number() -> None:
     assert [i.prompt_id for i in snap.pending] == ["front", "a", "c"]
     assert snap.running[0].client_id == "c" and snap.running[0].outputs_to_execute == ["9"]
     assert "run" in snap and "a" in snap and "zzz" not in snap
-    assert (snap.position("run"), snap.position("front"), snap.position("c"), snap.position("x")) == (0, 1, 3, None)
+    assert (snap.position("run"), snap.position("front"), snap.position("c"), snap.position("x")) == (
+        0,
+        1,
+        3,
+        None,
+    )
     empty = QueueSnapshot.from_comfy(load("../endpoints/queue.json"))
     assert empty.running == [] and empty.pending == []
