@@ -1,0 +1,132 @@
+"""API-format workflows as `networkx.MultiDiGraph`s, and the graph questions validation and repair ask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import networkx as nx
+
+from node_catalog.catalog import Catalog
+from node_catalog.errors import WorkflowFormatError
+
+
+def _is_link(val: Any) -> bool:
+    return (
+        isinstance(val, list)
+        and len(val) == 2
+        and isinstance(val[0], (str, int))
+        and not isinstance(val[0], bool)
+        and isinstance(val[1], int)
+        and not isinstance(val[1], bool)
+    )
+
+
+def iter_links(workflow: Mapping[str, Any]) -> Iterable[tuple[str, int, str, str]]:
+    """(source id, output slot, target id, input name) for every well-formed link."""
+    for node_id, node in workflow.items():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        if not isinstance(inputs, Mapping):
+            continue
+        for name, val in inputs.items():
+            if _is_link(val):
+                yield str(val[0]), int(val[1]), str(node_id), str(name)
+
+
+def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.MultiDiGraph[str]:
+    """Nodes carry `class_type` and `widgets` (non-link inputs); edges carry `slot`, `input` and `type`.
+
+    Links to nodes absent from the workflow are kept as edges to a node with `missing=True` so callers
+    can see them.
+    """
+    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    for node_id, node in workflow.items():
+        if not isinstance(node, Mapping):
+            raise WorkflowFormatError(f"node {node_id!r} is not an object")
+        inputs = node.get("inputs") or {}
+        widgets = {k: v for k, v in inputs.items() if not _is_link(v)}
+        graph.add_node(
+            str(node_id), class_type=node.get("class_type"), widgets=widgets, meta=node.get("_meta")
+        )
+    for src, slot, dst, name in iter_links(workflow):
+        if src not in graph:
+            graph.add_node(src, class_type=None, widgets={}, missing=True)
+        link_type = None
+        if catalog is not None:
+            spec = catalog.get(str(graph.nodes[src].get("class_type")))
+            if spec is not None and -len(spec.outputs) <= slot < len(spec.outputs):
+                link_type = spec.outputs[slot].type
+        graph.add_edge(src, dst, key=name, slot=slot, input=name, type=link_type)
+    return graph
+
+
+def from_nx(graph: nx.MultiDiGraph[str]) -> dict[str, dict[str, Any]]:
+    """Back to API format; missing placeholder nodes are dropped, their links kept."""
+    workflow: dict[str, dict[str, Any]] = {}
+    for node_id, data in graph.nodes(data=True):
+        if data.get("missing"):
+            continue
+        node: dict[str, Any] = {"class_type": data["class_type"], "inputs": dict(data.get("widgets") or {})}
+        if data.get("meta") is not None:
+            node["_meta"] = data["meta"]
+        workflow[str(node_id)] = node
+    for src, dst, data in graph.edges(data=True):
+        if dst in workflow:
+            workflow[dst]["inputs"][data["input"]] = [src, data["slot"]]
+    return workflow
+
+
+def _node_key(node_id: str) -> tuple[int, int | str]:
+    return (0, int(node_id)) if node_id.isdigit() else (1, node_id)
+
+
+def topological_order(workflow: Mapping[str, Any]) -> list[str]:
+    """Sources first, ties broken by numeric id; WorkflowFormatError on a cycle."""
+    graph = to_nx(workflow)
+    try:
+        return [
+            n
+            for n in nx.lexicographical_topological_sort(graph, key=_node_key)
+            if not graph.nodes[n].get("missing")
+        ]
+    except nx.NetworkXUnfeasible as exc:
+        raise WorkflowFormatError("the workflow has a dependency cycle") from exc
+
+
+def feeding_subgraph(workflow: Mapping[str, Any], output_id: str) -> dict[str, dict[str, Any]]:
+    """The nodes an output node depends on (itself included), as an API-format workflow."""
+    graph = to_nx(workflow)
+    if output_id not in graph:
+        raise WorkflowFormatError(f"node {output_id!r} is not in the workflow")
+    keep = nx.ancestors(graph, output_id) | {output_id}
+    return {k: v for k, v in workflow.items() if str(k) in keep}
+
+
+def output_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    found = []
+    for node_id, node in workflow.items():
+        spec = catalog.get(str(node.get("class_type"))) if isinstance(node, Mapping) else None
+        if spec is not None and spec.output_node:
+            found.append(str(node_id))
+    return found
+
+
+def unused_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    """Nodes no output node depends on: ComfyUI never runs them."""
+    graph = to_nx(workflow)
+    used: set[str] = set()
+    for out in output_nodes(workflow, catalog):
+        used |= nx.ancestors(graph, out) | {out}
+    return sorted((n for n in graph if n not in used and not graph.nodes[n].get("missing")), key=_node_key)
+
+
+def link_cycles(workflow: Mapping[str, Any]) -> list[list[str]]:
+    """Each group of nodes that depend on each other through links (self-loops included)."""
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(str(k) for k in workflow)
+    graph.add_edges_from((s, d) for s, _, d, _ in iter_links(workflow) if s in graph)
+    groups = []
+    for comp in nx.strongly_connected_components(graph):
+        if len(comp) > 1 or any(graph.has_edge(n, n) for n in comp):
+            groups.append(sorted(comp, key=_node_key))
+    return sorted(groups, key=lambda g: _node_key(g[0]))

@@ -1,0 +1,77 @@
+"""Accept a workflow in any of the forms people send and return an API-format graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from node_catalog.catalog import Catalog
+from node_catalog.errors import WorkflowFormatError
+
+__all__ = ["WorkflowFormatError", "normalize_workflow"]
+
+
+def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """`{"prompt": {...}}`, a bare API graph, a UI export (or any of those as JSON text) -> API format.
+
+    Node ids become strings. Shape problems raise WorkflowFormatError with a message a user can act on;
+    semantic problems (unknown classes, bad values) are left to `validate`.
+    """
+    if isinstance(obj, (str, bytes, bytearray)):
+        try:
+            obj = json.loads(obj)
+        except ValueError as exc:
+            raise WorkflowFormatError(f"workflow is not valid JSON: {exc}") from exc
+    if not isinstance(obj, Mapping):
+        raise WorkflowFormatError(
+            f"a workflow must be a JSON object mapping node ids to nodes, got {type(obj).__name__}"
+        )
+    if not obj:
+        raise WorkflowFormatError("the workflow is empty: it has no nodes")
+    from node_catalog.ui import is_ui_workflow, ui_to_api
+
+    if is_ui_workflow(obj):
+        return ui_to_api(obj, catalog)
+    if "prompt" in obj and isinstance(obj["prompt"], Mapping) and not _looks_like_node(obj["prompt"]):
+        return normalize_workflow(obj["prompt"], catalog)
+    if "prompt" in obj and not isinstance(obj["prompt"], Mapping):
+        raise WorkflowFormatError(f"'prompt' must be an object of nodes, got {type(obj['prompt']).__name__}")
+    if "workflow" in obj and isinstance(obj["workflow"], Mapping) and is_ui_workflow(obj["workflow"]):
+        return ui_to_api(obj["workflow"], catalog)
+    result: dict[str, dict[str, Any]] = {}
+    for node_id, node in obj.items():
+        if not isinstance(node, Mapping):
+            raise WorkflowFormatError(
+                f"node {node_id!r} must be an object with 'class_type' and 'inputs', "
+                f"got {type(node).__name__}"
+            )
+        if "class_type" not in node:
+            raise WorkflowFormatError(f"node {node_id!r} has no 'class_type'")
+        if not isinstance(node["class_type"], str) or not node["class_type"]:
+            raise WorkflowFormatError(f"node {node_id!r}: 'class_type' must be a non-empty string")
+        inputs = node.get("inputs", {})
+        if not isinstance(inputs, Mapping):
+            raise WorkflowFormatError(f"node {node_id!r}: 'inputs' must be an object")
+        clean: dict[str, Any] = {
+            "class_type": node["class_type"],
+            "inputs": {str(k): ([str(v[0]), v[1]] if _is_int_link(v) else v) for k, v in inputs.items()},
+        }
+        if isinstance(node.get("_meta"), Mapping):
+            clean["_meta"] = dict(node["_meta"])
+        result[str(node_id)] = clean
+    return result
+
+
+def _is_int_link(val: Any) -> bool:
+    return (
+        isinstance(val, list)
+        and len(val) == 2
+        and isinstance(val[0], int)
+        and not isinstance(val[0], bool)
+        and isinstance(val[1], int)
+    )
+
+
+def _looks_like_node(obj: Mapping[str, Any]) -> bool:
+    return "class_type" in obj and "inputs" in obj
