@@ -47,6 +47,12 @@ _FOLDER_BY_CLASS_INPUT: dict[tuple[str, str], str] = {
     ("ModelPatchLoader", "name"): "model_patches",
     ("PhotoMakerLoader", "photomaker_model_name"): "photomaker",
     ("LatentUpscaleModelLoader", "model_name"): "latent_upscale_models",
+    # not model files but the backend's input/ directory, listed the same way
+    ("LoadImage", "image"): "input",
+    ("LoadImageMask", "image"): "input",
+    ("LoadVideo", "file"): "input",
+    ("LoadAudio", "audio"): "input",
+    ("LoadLatent", "latent"): "input",
 }
 # Aliases ComfyUI accepts for the same folder (folder_paths.map_legacy).
 FOLDER_ALIASES: dict[str, str] = {"clip": "text_encoders", "unet": "diffusion_models"}

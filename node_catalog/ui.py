@@ -254,7 +254,18 @@ def widget_inputs(spec: NodeSpec, values: Any, *, node_id: str = "") -> dict[str
     for idx, widget in enumerate(widgets):
         if pos >= len(values):
             break
-        result[widget.name] = values[pos]
+        value = values[pos]
+        misplaced_control = value in CONTROL_VALUES and (
+            widget.type in ("INT", "FLOAT")
+            or (widget.type == "COMBO" and value not in (widget.options or ()))
+        )
+        if misplaced_control:
+            raise ConversionError(
+                f"its {len(values)} widgets_values do not line up with the widget inputs of {spec.name} on this "
+                f"backend ({', '.join(w.name for w in widgets)}): saved with another version of the node?",
+                node_id=node_id,
+            )
+        result[widget.name] = value
         pos += 1
         remaining_widgets = len(widgets) - idx - 1
         control = widget.control_after_generate and pos < len(values) and values[pos] in CONTROL_VALUES

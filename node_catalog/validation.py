@@ -41,6 +41,15 @@ from node_catalog.rules import gateway_value_errors
 
 GATEWAY = "gateway"
 _MAX_LISTED_OPTIONS = 20
+# Core nodes whose VALIDATE_INPUTS checks that a file exists in input/ (ComfyUI then skips the COMBO check).
+CUSTOM_FILE_CHECKS: dict[tuple[str, str], str] = {
+    ("LoadImage", "image"): "Invalid image file: {}",
+    ("LoadImageMask", "image"): "Invalid image file: {}",
+    ("LoadVideo", "file"): "Invalid video file: {}",
+    ("LoadAudio", "audio"): "Invalid audio file: {}",
+    ("LoadLatent", "latent"): "Invalid latent file: {}",
+}
+_ANNOTATIONS = (" [input]", " [output]", " [temp]")
 
 
 class _LinkFailure(Exception):
@@ -169,6 +178,18 @@ class _Validator:
                 strict_valid = strict_valid and link_strict
             else:
                 self._value(node_id, spec, name, ispec, val, errors)
+        for name in spec.inputs:
+            message = CUSTOM_FILE_CHECKS.get((spec.name, name))
+            val = inputs.get(name)
+            if message is not None and isinstance(val, str) and not self._file_exists(spec.inputs[name], val):
+                errors.append(
+                    {
+                        "type": "custom_validation_failed",
+                        "message": "Custom validation failed for node",
+                        "details": f"{name} - {message.format(val)}",
+                        "extra_info": {"input_name": name},
+                    }
+                )
         comfy_errors = [e for e in errors if e["extra_info"].get("origin") != GATEWAY]
         comfy_valid = valid and not comfy_errors
         return comfy_valid, errors, comfy_valid and strict_valid and not errors
@@ -343,10 +364,22 @@ class _Validator:
                 )
             )
             return
+        if (spec.name, name) in CUSTOM_FILE_CHECKS:
+            return  # ComfyUI skips min/max/COMBO for inputs its custom validation checks
         if ispec.combo_style == "list" and self._combo_error(name, ispec, val, errors):
             return
         if self.strict:
             errors.extend(gateway_value_errors(spec, ispec, val, info, self.options_for(ispec)))
+
+    def _file_exists(self, ispec: InputSpec, val: str) -> bool:
+        """ComfyUI's exists_annotated_filepath against the known input files (unknown -> assume present)."""
+        for note in _ANNOTATIONS:
+            if val.endswith(note):
+                if note != " [input]":
+                    return True  # output/ and temp/ are not listed anywhere we can see
+                val = val[: -len(note)]
+        files = self.options_for(ispec)
+        return files is None or val in files
 
     def options_for(self, ispec: InputSpec) -> Sequence[Any] | None:
         """The choices the backend would offer; None when they are unknown (a snapshot's model lists)."""

@@ -1,0 +1,159 @@
+"""ComfyGPT's link-list form `[src_node, output_name, dst_node, input_name]` <-> API format.
+
+Nodes are named `ClassName_k` (the class is everything before the last `_<digits>`). The link list carries
+topology only; `LinkList.widgets` optionally carries widget values per node name, and `linklist_to_api`
+fills the remaining widget inputs with the catalog's defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from node_catalog.catalog import Catalog, InputSpec, NodeSpec
+from node_catalog.errors import ConversionError, WorkflowFormatError
+
+_SUFFIX = re.compile(r"^(?P<cls>.+?)_(?P<k>\d+)$")
+
+Link = tuple[str, str, str, str]
+
+
+def class_of(node_name: str) -> str:
+    """`KSampler_0` -> `KSampler`; a name without a numeric suffix is its own class."""
+    match = _SUFFIX.match(node_name)
+    return match.group("cls") if match else node_name
+
+
+@dataclass
+class LinkList:
+    """Edges plus the nodes that have none, and optional widget values per node name."""
+
+    links: list[Link] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # every node name, in first-seen order
+    widgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Iterable[Any], *, widgets: Mapping[str, Mapping[str, Any]] | None = None) -> LinkList:
+        """From JSON-ish input: a list of 4-item lists; ConversionError names the first bad entry."""
+        result = cls(widgets={k: dict(v) for k, v in (widgets or {}).items()})
+        if isinstance(raw, (str, bytes, Mapping)):
+            raise ConversionError(
+                "a link list must be a list of [src_node, output_name, dst_node, input_name]"
+            )
+        for idx, entry in enumerate(raw):
+            if (
+                not isinstance(entry, (list, tuple))
+                or len(entry) != 4
+                or not all(isinstance(x, str) and x for x in entry)
+            ):
+                raise ConversionError(
+                    f"link #{idx} {entry!r} is not [src_node, output_name, dst_node, input_name] (4 strings)"
+                )
+            link: Link = (entry[0], entry[1], entry[2], entry[3])
+            result.links.append(link)
+            for name in (link[0], link[2]):
+                if name not in result.nodes:
+                    result.nodes.append(name)
+        for name in result.widgets:
+            if name not in result.nodes:
+                result.nodes.append(name)
+        return result
+
+    def to_json(self) -> list[list[str]]:
+        return [list(link) for link in self.links]
+
+
+def _default(ispec: InputSpec) -> Any:
+    if ispec.default is not None:
+        return ispec.default
+    if ispec.type == "COMBO" and ispec.options:
+        return ispec.options[0]
+    return None
+
+
+def linklist_to_api(
+    linklist: LinkList | Sequence[Sequence[str]],
+    catalog: Catalog,
+    *,
+    fill_defaults: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Build an API workflow; ids are "1", "2", ... in first-seen order, `_meta.title` keeps the node name."""
+    ll = linklist if isinstance(linklist, LinkList) else LinkList.parse(linklist)
+    ids = {name: str(i) for i, name in enumerate(ll.nodes, start=1)}
+    specs: dict[str, NodeSpec] = {}
+    for name in ll.nodes:
+        spec = catalog.get(class_of(name))
+        if spec is None:
+            hint = ", ".join(h.name for h in catalog.closest(class_of(name), limit=3))
+            raise ConversionError(f"unknown node class {class_of(name)!r} (closest: {hint})", node_id=name)
+        specs[name] = spec
+    workflow: dict[str, dict[str, Any]] = {}
+    for name in ll.nodes:
+        spec = specs[name]
+        inputs: dict[str, Any] = {}
+        given = ll.widgets.get(name, {})
+        for ispec in spec.inputs.values():
+            if ispec.section == "hidden" or not ispec.is_widget:
+                continue
+            if ispec.name in given:
+                inputs[ispec.name] = given[ispec.name]
+            elif fill_defaults and ispec.section == "required":
+                value = _default(ispec)
+                if value is not None:
+                    inputs[ispec.name] = value
+        for key, value in given.items():
+            if key not in inputs:
+                inputs[key] = value
+        workflow[ids[name]] = {"class_type": spec.name, "inputs": inputs, "_meta": {"title": name}}
+    for src, output_name, dst, input_name in ll.links:
+        src_spec, dst_spec = specs[src], specs[dst]
+        slot = src_spec.output_slot(output_name)
+        if slot is None:
+            outs = ", ".join(o.name for o in src_spec.outputs) or "none"
+            raise ConversionError(
+                f"{src_spec.name} has no output {output_name!r} (outputs: {outs})", node_id=src
+            )
+        if input_name not in dst_spec.inputs or dst_spec.inputs[input_name].section == "hidden":
+            ins = ", ".join(i.name for i in dst_spec.inputs.values() if i.section != "hidden")
+            raise ConversionError(f"{dst_spec.name} has no input {input_name!r} (inputs: {ins})", node_id=dst)
+        workflow[ids[dst]]["inputs"][input_name] = [ids[src], slot]
+    return workflow
+
+
+def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> LinkList:
+    """Name nodes `ClassName_k` (k counts per class in id order) and list every link and widget value."""
+    from node_catalog.graph import topological_order
+
+    try:
+        order = topological_order(workflow)
+    except WorkflowFormatError:  # a cycle: keep the given order, the links still describe it
+        order = [str(k) for k in workflow]
+    order += [str(k) for k in workflow if str(k) not in order]
+    counters: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for node_id in order:
+        cls = str(workflow[node_id]["class_type"])
+        names[node_id] = f"{cls}_{counters.get(cls, 0)}"
+        counters[cls] = counters.get(cls, 0) + 1
+    result = LinkList(nodes=[names[n] for n in order])
+    for node_id in order:
+        node = workflow[node_id]
+        values: dict[str, Any] = {}
+        for input_name, val in (node.get("inputs") or {}).items():
+            is_link = isinstance(val, list) and len(val) == 2 and str(val[0]) in names
+            if not is_link:
+                values[input_name] = val
+                continue
+            src = workflow[str(val[0])]
+            src_spec = catalog.get(str(src["class_type"]))
+            slot = val[1]
+            if src_spec is not None and isinstance(slot, int) and 0 <= slot < len(src_spec.outputs):
+                out_name = src_spec.outputs[slot].name
+            else:
+                out_name = str(slot)
+            result.links.append((names[str(val[0])], out_name, names[node_id], input_name))
+        if values:
+            result.widgets[names[node_id]] = values
+    return result
