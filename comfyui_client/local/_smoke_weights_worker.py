@@ -42,6 +42,15 @@ MIN_RUNTIME_ITEMSIZE = 2
 # fixed, so hidden 128 means one head). Everything else is read back by ComfyUI's detection and checked.
 TINY_DIT = {"hidden_size": 128, "depth": 1, "depth_single_blocks": 1}
 DIT_CLASSES = {"dit_t2v": ("HunyuanVideo", 16), "dit_i2v": ("HunyuanVideoI2V", 33)}
+# Storage dtype per file, as the official files (by their names) store them.
+FILE_DTYPES = {
+    "dit_t2v": "bfloat16",
+    "dit_i2v": "bfloat16",
+    "vae": "bfloat16",
+    "clip_l": "float16",
+    "llama": "bfloat16",
+    "clip_vision": "float16",
+}
 # torch dtype name -> safetensors dtype tag
 ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
 
@@ -366,6 +375,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"files": {}}
     for role, path in files.items():
         module, sd = describer.describe(role)
+        dtype = getattr(torch, FILE_DTYPES[role])
+        sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         keys = select_keys(role, kind, sd)
         written[role] = keys
         omitted[role] = len(sd) - len(keys)

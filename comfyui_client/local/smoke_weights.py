@@ -283,3 +283,116 @@ def _same_file_content(a: Path, b: Path) -> bool:
         return read_safetensors_header(a) == read_safetensors_header(b)
     except NotSafetensors:
         return False
+
+
+# --------------------------------------------------------------------------- checking the video they make
+
+# ComfyUI reports success even when a model produced NaN: the VAE's clamp keeps NaN, and the conversion to
+# 8-bit turns NaN (and -inf) into 0 and +inf into 255 in every channel at once. Finite smoke weights give
+# noise (tiny) or a flat colour (stub) whose channels are never all pinned at one extreme over a whole block.
+BLOCK = 8
+DARK, BRIGHT = 4, 251  # h264 in yuv420p brings pure black/white back within a few levels
+
+
+@dataclass(frozen=True)
+class RgbFrame:
+    """One decoded frame: `width * height * 3` bytes of packed RGB, row after row."""
+
+    width: int
+    height: int
+    rgb: bytes
+
+    def pixel(self, x: int, y: int) -> bytes:
+        i = (y * self.width + x) * 3
+        return self.rgb[i : i + 3]
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    """Verdict on a decoded smoke video; `ok` is False for NaN/inf-born frames or a wrong size or count."""
+
+    ok: bool
+    frames: int
+    width: int
+    height: int
+    reason: str = ""
+    bad_blocks: tuple[tuple[int, int, int, str], ...] = ()  # (frame, x, y, "black" | "white")
+
+
+def _block_extreme(frame: RgbFrame, x0: int, y0: int) -> str | None:
+    """'black' or 'white' when every channel of every pixel of the block sits at that extreme."""
+    lo = hi = True
+    for y in range(y0, min(y0 + BLOCK, frame.height)):
+        start = (y * frame.width + x0) * 3
+        row = frame.rgb[start : start + min(BLOCK, frame.width - x0) * 3]
+        lo = lo and max(row) <= DARK
+        hi = hi and min(row) >= BRIGHT
+        if not (lo or hi):
+            return None
+    return "black" if lo else "white"
+
+
+def check_frames(
+    frames: Sequence[RgbFrame],
+    *,
+    expect_frames: int | None = None,
+    expect_size: tuple[int, int] | None = None,
+) -> FrameCheck:
+    """Check decoded frames for count, size and NaN-born garbage (any 8x8 block pinned black or white)."""
+    width = frames[0].width if frames else 0
+    height = frames[0].height if frames else 0
+
+    def verdict(reason: str, bad: tuple[tuple[int, int, int, str], ...] = ()) -> FrameCheck:
+        return FrameCheck(not reason, len(frames), width, height, reason, bad)
+
+    if not frames:
+        return verdict("the video holds no frame")
+    if expect_frames is not None and len(frames) != expect_frames:
+        return verdict(f"{len(frames)} frames, expected {expect_frames}")
+    for i, frame in enumerate(frames):
+        if len(frame.rgb) != frame.width * frame.height * 3:
+            return verdict(f"frame {i}: {len(frame.rgb)} bytes for {frame.width}x{frame.height} RGB")
+        if (frame.width, frame.height) != (width, height):
+            return verdict(f"frame {i} is {frame.width}x{frame.height}, frame 0 is {width}x{height}")
+    if expect_size is not None and (width, height) != expect_size:
+        return verdict(f"frames are {width}x{height}, expected {expect_size[0]}x{expect_size[1]}")
+    bad = tuple(
+        (i, x, y, kind)
+        for i, frame in enumerate(frames)
+        for y in range(0, height, BLOCK)
+        for x in range(0, width, BLOCK)
+        if (kind := _block_extreme(frame, x, y)) is not None
+    )
+    if bad:
+        frames_hit = sorted({b[0] for b in bad})
+        return verdict(
+            f"{len(bad)} blocks of {BLOCK}x{BLOCK} pixels pinned at black/white in frames {frames_hit}: "
+            "NaN or inf came out of the models",
+            bad,
+        )
+    return verdict("")
+
+
+def decode_rgb_frames(data: bytes) -> list[RgbFrame]:
+    """Decode every frame of a video file (mp4, webm ...) to packed RGB with PyAV (an optional dependency)."""
+    try:
+        import av
+    except ImportError as exc:
+        raise SmokeWeightsError("decoding videos needs PyAV: pip install av") from exc
+    import io
+
+    frames: list[RgbFrame] = []
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(video=0):
+                rgb = frame.reformat(format="rgb24")
+                plane = rgb.planes[0]
+                raw = bytes(plane)
+                row = rgb.width * 3
+                packed = b"".join(
+                    raw[y * plane.line_size : y * plane.line_size + row] for y in range(rgb.height)
+                )
+                frames.append(RgbFrame(rgb.width, rgb.height, packed))
+    except av.FFmpegError as exc:
+        raise SmokeWeightsError(f"not a decodable video: {exc}") from exc
+    return frames
