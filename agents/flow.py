@@ -1,0 +1,152 @@
+"""Flow: Intent -> link list. Planner: pick and fill a verified template. LLM: write it, templates as few-shot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from agents.errors import LinkListError, NoTemplateError
+from agents.intent import Intent
+from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, api_to_link_list, parse_link_list
+from agents.llm import LLMClient, load_prompt
+from agents.values import apply_intent
+from node_catalog import Catalog
+
+# Intent fields a template parameter of the same name takes.
+_PARAM_FIELDS = {
+    "prompt": "prompt", "negative_prompt": "negative_prompt", "width": "width", "height": "height",
+    "frames": "frames", "fps": "fps", "seed": "seed", "steps": "steps", "guidance": "guidance",
+    "denoise": "denoise", "upscale_factor": "upscale_factor", "color": "color", "image": "input_image",
+    "video": "input_video",
+}  # fmt: skip
+
+
+class TemplateLike(Protocol):
+    """What Flow needs of a template (pipeline.templates.Template satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+    @property
+    def workflow(self) -> dict[str, dict[str, Any]]: ...
+
+    def render(
+        self, values: Mapping[str, Any] | None = None, *, ignore_unknown: bool = False
+    ) -> dict[str, Any]: ...
+
+
+class TemplateSource(Protocol):
+    def select(
+        self, task: str, family: str | None = None, *, model_free: bool | None = None
+    ) -> Sequence[Any]: ...
+
+
+class FlowAgent(Protocol):
+    name: str
+
+    async def flow(
+        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[LinkList, str | None]: ...
+
+
+def template_values(template: TemplateLike, intent: Intent) -> dict[str, Any]:
+    """Intent fields -> parameter values the template declares (numbers clamped to its ranges)."""
+    values: dict[str, Any] = {}
+    for param, field in _PARAM_FIELDS.items():
+        if param not in template.parameters:
+            continue
+        value = getattr(intent, field)
+        if value is None or value == "":
+            continue
+        spec = template.parameters[param]
+        lo, hi = getattr(spec, "min", None), getattr(spec, "max", None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if lo is not None:
+                value = max(value, lo)
+            if hi is not None:
+                value = min(value, hi)
+        values[param] = value
+    for key, value in intent.extra_params.items():
+        if key in template.parameters:
+            values[key] = value
+    return values
+
+
+def choose_template(
+    source: TemplateSource, intent: Intent, models: Mapping[str, Sequence[str]] | None
+) -> TemplateLike:
+    task = intent.task
+    family = intent.model_family if intent.model_family not in {None, "none"} else None
+    model_free = None
+    if task == "upscale":
+        # A model-based upscale only when the backend really has an upscale model (or it was asked for).
+        wants_model = bool(intent.extra_params.get("model_name")) or bool(
+            (models or {}).get("upscale_models")
+        )
+        model_free = not wants_model
+    candidates = list(source.select(task, family, model_free=model_free))
+    if not candidates:
+        raise NoTemplateError(f"no template for the task {task!r}")
+    return candidates[0]  # type: ignore[no-any-return]
+
+
+class PlannerFlow:
+    """Deterministic: the best template for the task and model family, filled from the intent."""
+
+    name = "planner"
+
+    def __init__(self, templates: TemplateSource, catalog: Catalog) -> None:
+        self.templates = templates
+        self.catalog = catalog
+
+    async def flow(
+        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[LinkList, str | None]:
+        template = choose_template(self.templates, intent, models)
+        workflow = template.render(template_values(template, intent), ignore_unknown=True)
+        doc = api_to_link_list(workflow, self.catalog)
+        apply_intent(doc, intent, self.catalog)
+        return doc, template.name
+
+
+class LLMFlow:
+    """The LLM writes the link list; the closest templates are its few-shot examples."""
+
+    name = "llm"
+
+    def __init__(self, llm: LLMClient, templates: TemplateSource, catalog: Catalog) -> None:
+        self.llm = llm
+        self.templates = templates
+        self.catalog = catalog
+
+    async def flow(
+        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[LinkList, str | None]:
+        examples = []
+        try:
+            template = choose_template(self.templates, intent, models)
+            example = api_to_link_list(template.workflow, self.catalog)
+            examples.append({"template": template.name, "link_list": example.to_json()})
+        except NoTemplateError:
+            template = None
+        user = json.dumps(
+            {
+                "intent": intent.model_dump(exclude_none=True),
+                "examples": examples,
+                "models": dict(models or {}),
+            },
+            indent=1,
+        )
+        answer = await self.llm.complete_json(
+            system=load_prompt("flow.md"), user=user, schema=LINK_LIST_JSON_SCHEMA, name="link_list"
+        )
+        try:
+            doc = parse_link_list(answer)
+        except LinkListError:
+            raise
+        except ValueError as exc:
+            raise LinkListError(f"the LLM's link list is malformed: {exc}") from exc
+        apply_intent(doc, intent, self.catalog)
+        return doc, template.name if template is not None else None

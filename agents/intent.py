@@ -1,0 +1,82 @@
+"""`Intent`: what the user asked for, in the structured form every later agent works from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Task = Literal[
+    "text-to-video",
+    "image-to-video",
+    "video-to-video",
+    "text-to-image",
+    "image-to-image",
+    "upscale",
+    "test-video",
+    "test-image",
+]
+TASKS: tuple[Task, ...] = (
+    "text-to-video",
+    "image-to-video",
+    "video-to-video",
+    "text-to-image",
+    "image-to-image",
+    "upscale",
+    "test-video",
+    "test-image",
+)
+VIDEO_TASKS: frozenset[str] = frozenset({"text-to-video", "image-to-video", "video-to-video", "test-video"})
+ModelFamily = Literal["hunyuan-video", "sd15", "sdxl", "flux", "none"]
+
+
+class Intent(BaseModel):
+    """The request after Reformat. Fields left `None` mean "use the template's default"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task
+    prompt: str = Field("", description="Positive prompt, with the style folded in")
+    negative_prompt: str = ""
+    model_family: ModelFamily | None = None
+    duration: float | None = Field(None, gt=0, le=600, description="Seconds of video")
+    fps: float | None = Field(None, gt=0, le=120)
+    frames: int | None = Field(None, ge=1, le=4096)
+    width: int | None = Field(None, ge=16, le=8192)
+    height: int | None = Field(None, ge=16, le=8192)
+    style: str | None = None
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float | None = Field(None, ge=0, le=100, description="CFG scale or distilled guidance")
+    denoise: float | None = Field(None, ge=0, le=1)
+    upscale_factor: float | None = Field(None, gt=0, le=8)
+    color: int | None = Field(None, ge=0, le=0xFFFFFF, description="RGB for solid-colour test media")
+    input_image: str | None = Field(None, description="File name in ComfyUI's input folder")
+    input_video: str | None = None
+    output_format: str | None = None
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def is_video(self) -> bool:
+        return self.task in VIDEO_TASKS
+
+    def describe(self) -> str:
+        """One line for step logs."""
+        parts = [self.task]
+        if self.width and self.height:
+            parts.append(f"{self.width}x{self.height}")
+        if self.frames:
+            parts.append(f"{self.frames} frames")
+        if self.fps:
+            parts.append(f"{self.fps:g} fps")
+        if self.model_family:
+            parts.append(self.model_family)
+        return ", ".join(parts)
+
+
+INTENT_JSON_SCHEMA: dict[str, Any] = Intent.model_json_schema()

@@ -1,0 +1,258 @@
+"""The planner's request parser: numbers with units, number words, resolutions, aspect ratios, colours.
+
+Each extractor finds its phrase with a small grammar over the text, records the span it consumed, and the
+remaining text becomes the prompt. Nothing here matches whole sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_SPECIAL = {
+    "a": 1,
+    "an": 1,
+    "a couple of": 2,
+    "a couple": 2,
+    "couple of": 2,
+    "a few": 3,
+    "a dozen": 12,
+    "dozen": 12,
+}
+_WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
+# "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
+NUMBER = (
+    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half)?)"
+    r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+a|an?)"
+)
+
+
+def parse_number(text: str) -> float | None:
+    """`"2.5"`, `"2,5"`, `"twenty-five"`, `"two and a half"`, `"a couple of"`, `"half a"` -> a number."""
+    t = re.sub(r"\s+", " ", text.strip().lower())
+    if not t:
+        return None
+    if re.fullmatch(r"\d+(?:[.,]\d+)?", t):
+        return float(t.replace(",", "."))
+    if t == "half a":
+        return 0.5
+    if t in _SPECIAL:
+        return float(_SPECIAL[t])
+    half = 0.0
+    if t.endswith(" and a half"):
+        half, t = 0.5, t[: -len(" and a half")]
+    total = 0
+    for word in re.split(r"[\s-]+", t):
+        if word in _UNITS:
+            total += _UNITS[word]
+        elif word in _TENS:
+            total += _TENS[word]
+        else:
+            return None
+    return total + half
+
+
+COLORS: dict[str, int] = {
+    "black": 0x000000, "white": 0xFFFFFF, "red": 0xFF0000, "green": 0x00FF00, "blue": 0x0000FF,
+    "yellow": 0xFFFF00, "cyan": 0x00FFFF, "magenta": 0xFF00FF, "orange": 0xFFA500, "purple": 0x800080,
+    "pink": 0xFFC0CB, "gray": 0x808080, "grey": 0x808080, "brown": 0x8B4513, "teal": 0x008080,
+    "navy": 0x000080, "violet": 0xEE82EE, "gold": 0xFFD700, "silver": 0xC0C0C0,
+}  # fmt: skip
+
+STYLES = (
+    "cinematic", "photorealistic", "realistic", "anime", "cartoon", "watercolor", "watercolour", "oil painting",
+    "pixel art", "3d render", "claymation", "noir", "vintage", "cyberpunk", "studio ghibli", "documentary",
+    "sketch", "comic", "low poly", "vaporwave", "minimalist", "surreal", "fantasy", "steampunk", "impressionist",
+)  # fmt: skip
+
+# Height of the named "p" resolutions; widths follow the aspect ratio (16:9 unless told otherwise).
+NAMED_HEIGHTS = {"240p": 240, "360p": 360, "480p": 480, "540p": 544, "576p": 576, "720p": 720, "1080p": 1080,
+                 "1440p": 1440, "2160p": 2160, "4k": 2160, "2k": 1440, "hd": 720, "full hd": 1080, "fhd": 1080,
+                 "uhd": 2160, "sd": 480}  # fmt: skip
+ORIENTATIONS = {"vertical": (9, 16), "portrait": (9, 16), "tall": (9, 16), "horizontal": (16, 9),
+                "landscape": (16, 9), "widescreen": (16, 9), "square": (1, 1), "cinemascope": (21, 9),
+                "ultrawide": (21, 9)}  # fmt: skip
+
+
+@dataclass
+class Parsed:
+    """Everything the parser found, plus the text that is left for the prompt."""
+
+    numbers: dict[str, float] = field(
+        default_factory=dict
+    )  # duration, frames, fps, steps, seed, guidance ...
+    width: int | None = None
+    height: int | None = None
+    named_height: int | None = None
+    aspect: tuple[int, int] | None = None
+    color: int | None = None
+    styles: list[str] = field(default_factory=list)
+    negative: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    output_format: str | None = None
+    rest: str = ""
+    consumed: list[tuple[int, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in {"consumed"}}
+
+
+_DURATION_UNITS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "seg": 1.0, "segundos": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0, "ms": 0.001,
+}  # fmt: skip
+_UNIT_RE = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("fps", re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER})\s*(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I)),
+    ("fps", re.compile(r"\b(?:fps|frame\s*rate)\s*(?:of|=|:)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
+    ("frames", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:-\s*)?(?:frames?|f)\b(?!\s*per)", re.I)),
+    ("frames", re.compile(r"\b(?:frames|length)\s*(?:of|=|:)\s*(?P<n>\d+)\b", re.I)),
+    ("duration", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:-\s*)?(?P<u>{_UNIT_RE})\b\.?(?:\s+long)?", re.I)),
+    ("duration", re.compile(r"\b(?:duration|length)\s*(?:of|=|:)\s*(?P<n>\d+(?:\.\d+)?)\s*(?:s\b)?", re.I)),
+    ("steps", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I)),
+    ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
+    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>\d+)\b", re.I)),
+    ("guidance", re.compile(r"\b(?:cfg(?:\s+scale)?|guidance(?:\s+scale)?)\s*(?:=|:|of)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
+    ("denoise", re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I)),
+    ("upscale", re.compile(r"\b(?P<n>\d+(?:\.\d+)?)\s*x\b(?!\s*\d)(?:\s+(?:upscale|bigger|larger))?", re.I)),
+    ("upscale", re.compile(rf"\b(?:by|times)\s+(?:a\s+factor\s+of\s+)?(?P<n>{NUMBER})\b(?=\s*(?:x\b|times\b|$|[,.]))", re.I)),
+]  # fmt: skip
+_RES_RE = re.compile(r"\b(?P<w>\d{2,5})\s*[x×*]\s*(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I)
+_NAMED_RE = re.compile(r"\b(?P<n>\d{3,4}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I)
+_ASPECT_RE = re.compile(
+    r"\b(?P<a>\d{1,2})\s*:\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
+)
+_ORIENT_RE = re.compile(
+    r"\b(?:in\s+)?(?P<o>"
+    + "|".join(ORIENTATIONS)
+    + r")\b(?:\s+(?:format|orientation|aspect(?:\s+ratio)?|video|"
+    r"image|frame))?",
+    re.I,
+)
+_HEX_RE = re.compile(r"#(?P<h>[0-9a-f]{6})\b", re.I)
+_COLOR_RE = re.compile(r"\b(?:solid\s+)?(?P<c>" + "|".join(COLORS) + r")\b", re.I)
+_FILE_RE = re.compile(r"(?P<f>[\w./-]+\.(?P<ext>png|jpe?g|webp|bmp|gif|mp4|webm|mov|mkv|avi))\b", re.I)
+_NEG_RE = re.compile(
+    r"(?:\bnegative(?:\s+prompt)?\s*[:=]\s*(?P<a>[^;\n]+))|(?:\b(?:without|avoid|avoiding|no)\s+"
+    r"(?P<b>(?!more\b|than\b)[a-z][a-z\s-]{1,40}?)(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
+    re.I,
+)
+_FORMAT_RE = re.compile(
+    r"\b(?:as|in|to)\s+(?:an?\s+)?(?P<f>mp4|webm|webp|gif|png|jpe?g)\b(?:\s+(?:format|file))?", re.I
+)
+
+
+def _take(parsed: Parsed, match: re.Match[str]) -> bool:
+    """Record a match's span unless it overlaps one already consumed (first extractor wins)."""
+    start, end = match.span()
+    if any(start < e and s < end for s, e in parsed.consumed):
+        return False
+    parsed.consumed.append((start, end))
+    return True
+
+
+def parse_request(text: str) -> Parsed:
+    """Extract every structured value from free text."""
+    parsed = Parsed()
+    for match in _FILE_RE.finditer(text):
+        if _take(parsed, match):
+            name = match.group("f")
+            (
+                parsed.videos
+                if match.group("ext").lower() in {"mp4", "webm", "mov", "mkv", "avi"}
+                else parsed.images
+            ).append(name)
+    for match in _RES_RE.finditer(text):
+        if _take(parsed, match):
+            parsed.width, parsed.height = int(match.group("w")), int(match.group("h"))
+            break
+    for match in _NAMED_RE.finditer(text):
+        if _take(parsed, match):
+            parsed.named_height = NAMED_HEIGHTS[re.sub(r"\s+", " ", match.group("n").lower())]
+            break
+    for match in _ASPECT_RE.finditer(text):
+        a, b = int(match.group("a")), int(match.group("b"))
+        if 0 < a <= 32 and 0 < b <= 32 and _take(parsed, match):
+            parsed.aspect = (a, b)
+            break
+    for match in _ORIENT_RE.finditer(text):
+        if parsed.aspect is None and _take(parsed, match):
+            parsed.aspect = ORIENTATIONS[match.group("o").lower()]
+            break
+    for match in _FORMAT_RE.finditer(text):
+        if _take(parsed, match):
+            parsed.output_format = match.group("f").lower().replace("jpeg", "jpg")
+            break
+    for key, pattern in _PATTERNS:
+        if key in parsed.numbers:
+            continue
+        for match in pattern.finditer(text):
+            value = parse_number(match.group("n"))
+            if value is None or not _take(parsed, match):
+                continue
+            if key == "duration":
+                value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)
+            parsed.numbers[key] = value
+            break
+    for match in _HEX_RE.finditer(text):
+        if _take(parsed, match):
+            parsed.color = int(match.group("h"), 16)
+            break
+    if parsed.color is None:
+        for match in _COLOR_RE.finditer(text):
+            # A colour only counts as the test colour when it says what the frames look like.
+            window = text[max(0, match.start() - 40) : match.end() + 30].lower()
+            if re.search(r"solid|frames?|colou?r|fill|plain|blank|test|screen", window) and _take(
+                parsed, match
+            ):
+                parsed.color = COLORS[match.group("c").lower()]
+                break
+    for match in _NEG_RE.finditer(text):
+        phrase = (match.group("a") or match.group("b") or "").strip(" ,.")
+        if phrase and _take(parsed, match):
+            parsed.negative.append(phrase)
+    lowered = text.lower()
+    for style in STYLES:
+        for match in re.finditer(rf"\b(?:in\s+(?:an?\s+)?)?{re.escape(style)}(?:\s+style)?\b", lowered):
+            if style not in parsed.styles:
+                parsed.styles.append(style)
+            _take(parsed, match)
+    parsed.rest = _remove_spans(text, parsed.consumed)
+    return parsed
+
+
+def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        out.append(text[pos:start])
+        out.append(" ")
+        pos = max(pos, end)
+    out.append(text[pos:])
+    rest = "".join(out)
+    rest = re.sub(r"\s*,(\s*,)+", ",", rest)
+    rest = re.sub(r"\s+([,.;])", r"\1", rest)
+    rest = re.sub(r"\b(?:at|in|with|of|and|for|lasting|long)\s*(?=[,.;]|$)", "", rest)
+    rest = re.sub(r"\s{2,}", " ", rest)
+    return rest.strip(" ,.;:-")
+
+
+def hex_color(value: int) -> str:
+    return f"#{value:06x}"

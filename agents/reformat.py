@@ -1,0 +1,193 @@
+"""Reformat: a plain-language request -> `Intent`. Planner (parser, no network) and LLM strategies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from agents.errors import IntentError
+from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
+from agents.llm import LLMClient, load_prompt
+from agents.normalize import default_family, default_size, finalize, size_for
+from agents.parsing import Parsed, hex_color, parse_request
+
+
+class ReformatAgent(Protocol):
+    name: str
+
+    async def reformat(self, prompt: str, overrides: Mapping[str, Any] | None = None) -> Intent: ...
+
+
+_VIDEO = r"videos?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|scenes?\s+of\s+moving|gif"
+_IMAGE = (
+    r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
+    r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|png|jpe?g"
+)
+_CUES: list[tuple[Task, str]] = [
+    ("upscale", r"\b(?:upscal\w*|super[\s-]?resolution|enlarge|increase\s+(?:the\s+)?resolution|make\s+\w+\s+bigger|esrgan)\b"),
+    ("test-video", rf"\b(?:test|dummy|placeholder|sample|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_VIDEO})\b"),
+    ("test-video", rf"\b(?:{_VIDEO})\b[^.]*?\b(?:solid|blank|plain)\s+(?:\w+\s+)?(?:frames?|colou?r)"),
+    ("test-image", rf"\b(?:test|dummy|placeholder|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_IMAGE})\b"),
+    ("image-to-video", r"\b(?:animate|bring\s+\w+\s+to\s+life|image[\s-]to[\s-]video|i2v|make\s+\w+\s+move)\b"),
+    ("video-to-video", r"\b(?:video[\s-]to[\s-]video|v2v|restyle\s+(?:this|the|my)\s+(?:video|clip))\b"),
+    ("image-to-image", r"\b(?:image[\s-]to[\s-]image|img2img|i2i|restyle\s+(?:this|the|my)\s+(?:image|photo|picture))\b"),
+]  # fmt: skip
+_FAMILIES: list[tuple[ModelFamily, str]] = [
+    ("sdxl", r"\bsd\s?xl\b"),
+    ("sd15", r"\b(?:sd\s?1\.?5|stable\s+diffusion\s+1\.5|sd15)\b"),
+    ("flux", r"\bflux(?:\.1)?\b"),
+    ("hunyuan-video", r"\bhunyuan(?:\s?video)?\b"),
+]
+_LEADING = re.compile(
+    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+you\s+)?(?:i\s+(?:want|need|would\s+like)"
+    r"(?:\s+to\s+(?:see|get|have))?|give\s+me|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
+    r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
+    r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
+    + _VIDEO
+    + "|"
+    + _IMAGE
+    + r")?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
+    re.I,
+)
+
+
+def detect_task(text: str, parsed: Parsed) -> Task:
+    lowered = text.lower()
+    for task, pattern in _CUES:
+        if re.search(pattern, lowered):
+            if task == "image-to-video" and not (parsed.images or re.search(rf"\b(?:{_VIDEO})\b", lowered)):
+                continue
+            return task
+    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", lowered))
+    has_image_word = bool(re.search(rf"\b(?:{_IMAGE})\b", lowered))
+    timed = any(k in parsed.numbers for k in ("duration", "frames", "fps"))
+    if parsed.videos:
+        return "video-to-video"
+    if parsed.images:
+        return "image-to-video" if has_video_word or timed else "image-to-image"
+    if has_image_word and not has_video_word and not timed:
+        return "text-to-image"
+    return "text-to-video"  # the platform's main product; a bare description is a video request
+
+
+def detect_family(text: str) -> ModelFamily | None:
+    for family, pattern in _FAMILIES:
+        if re.search(pattern, text, re.I):
+            return family
+    return None
+
+
+_FAMILY_WORDS = r"(?:sd\s?xl|sd\s?1\.?5|stable\s+diffusion(?:\s+1\.5)?|flux(?:\.1)?|hunyuan(?:\s?video)?)"
+_TRAILING = re.compile(
+    rf"(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:by|into|as|to|from|using|with|of|at|in|and|for))*\s*$",
+    re.I,
+)
+
+
+def clean_prompt(rest: str) -> str:
+    rest = re.sub(rf"\b(?:using|with|in|on)\s+{_FAMILY_WORDS}\b", "", rest, flags=re.I)
+    rest = re.sub(rf"\b{_FAMILY_WORDS}\b", "", rest, flags=re.I)
+    rest = re.sub(r"\s{2,}", " ", rest)
+    for _ in range(2):
+        rest = _LEADING.sub("", rest.strip() + " ").strip()
+    rest = _TRAILING.sub("", rest.strip(" ,.;:-"))
+    return rest.strip(" ,.;:-")
+
+
+class PlannerReformat:
+    """Deterministic: the parser in `agents.parsing` plus task and family detection."""
+
+    name = "planner"
+
+    async def reformat(self, prompt: str, overrides: Mapping[str, Any] | None = None) -> Intent:
+        return reformat_text(prompt, overrides)
+
+
+def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> Intent:
+    text = (prompt or "").strip()
+    if not text:
+        raise IntentError(
+            "the prompt is empty: describe what to generate, e.g. 'a cat surfing, 3 seconds, 720p'"
+        )
+    if len(text) > 4000:
+        raise IntentError("the prompt is longer than 4000 characters")
+    parsed = parse_request(text)
+    forced = (overrides or {}).get("task")
+    task: Task = detect_task(text, parsed)
+    for known in TASKS:
+        if known == forced:
+            task = known
+    numbers = parsed.numbers
+    data: dict[str, Any] = {
+        "task": task,
+        "prompt": clean_prompt(parsed.rest),
+        "negative_prompt": ", ".join(parsed.negative),
+        "model_family": detect_family(text),
+        "style": ", ".join(parsed.styles) or None,
+        "input_image": parsed.images[0] if parsed.images else None,
+        "input_video": parsed.videos[0] if parsed.videos else None,
+        "output_format": parsed.output_format,
+        "color": parsed.color,
+    }
+    if "duration" in numbers:
+        data["duration"] = numbers["duration"]
+    if "frames" in numbers:
+        data["frames"] = int(numbers["frames"])
+    if "fps" in numbers:
+        data["fps"] = numbers["fps"]
+    if "steps" in numbers:
+        data["steps"] = int(numbers["steps"])
+    if "seed" in numbers:
+        data["seed"] = int(numbers["seed"])
+    if "guidance" in numbers:
+        data["guidance"] = numbers["guidance"]
+    if "denoise" in numbers:
+        data["denoise"] = numbers["denoise"]
+    if "upscale" in numbers and task in {"upscale", "image-to-image"}:
+        data["upscale_factor"] = numbers["upscale"]
+    if task in {"test-video", "test-image"}:
+        data["model_family"] = "none"
+        if data["color"] is None:
+            data["color"] = 0
+        data["prompt"] = f"solid {hex_color(data['color'])} {'frames' if task == 'test-video' else 'image'}"
+    if task == "upscale":
+        data["model_family"] = "none"
+    size = _size_from(parsed, default_size(task, data["model_family"] or default_family(task)))
+    if size is not None:
+        data["width"], data["height"] = size
+    try:
+        intent = Intent.model_validate(data)
+    except ValueError as exc:
+        raise IntentError(f"the request has values out of range: {exc}") from exc
+    overrides = {k: v for k, v in (overrides or {}).items() if k != "task"}
+    return finalize(intent, overrides)
+
+
+def _size_from(parsed: Parsed, default: tuple[int, int]) -> tuple[int, int] | None:
+    if parsed.width and parsed.height:
+        return parsed.width, parsed.height
+    if parsed.named_height is None and parsed.aspect is None:
+        return None
+    return size_for(parsed.aspect, parsed.named_height, default)
+
+
+class LLMReformat:
+    """The LLM writes the Intent (JSON Schema of `Intent`); the same `finalize` rules then apply."""
+
+    name = "llm"
+
+    def __init__(self, llm: LLMClient) -> None:
+        self.llm = llm
+
+    async def reformat(self, prompt: str, overrides: Mapping[str, Any] | None = None) -> Intent:
+        if not (prompt or "").strip():
+            raise IntentError("the prompt is empty: describe what to generate")
+        answer = await self.llm.complete_json(
+            system=load_prompt("reformat.md"), user=prompt, schema=INTENT_JSON_SCHEMA, name="intent"
+        )
+        try:
+            intent = Intent.model_validate(answer)
+        except ValueError as exc:
+            raise IntentError(f"the LLM's intent is invalid: {exc}") from exc
+        return finalize(intent, overrides)

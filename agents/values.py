@@ -1,0 +1,90 @@
+"""Fill a link list's widget values from the Intent, by what each input means (not by template)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.intent import Intent
+from agents.linklist import LinkList
+from node_catalog import Catalog
+
+_TEXT_INPUTS = {"text", "prompt", "clip_l", "t5xxl"}
+_SIZE_BLOCKERS = {
+    "x",
+    "y",
+    "crop_w",
+    "left",
+}  # crop/composite nodes have width/height that are not the output size
+
+
+def is_negative(doc: LinkList, node: str, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a text encoder's conditioning ends up in some sampler's `negative` input."""
+    for _out, dst, dst_in in doc.consumers(node):
+        if dst_in == "negative":
+            return True
+        if dst not in seen and dst_in in {"conditioning", "conditioning_1", "conditioning_2"}:
+            if is_negative(doc, dst, seen | {node}):
+                return True
+    return False
+
+
+def apply_intent(doc: LinkList, intent: Intent, catalog: Catalog) -> list[str]:
+    """Write the intent's values into every matching widget; returns what was set, for the step log."""
+    notes: list[str] = []
+    for name, node in doc.nodes.items():
+        spec = catalog.get(node.class_type)
+        if spec is None:
+            continue
+        widgets = {i.name: i for i in spec.inputs.values() if i.is_widget and i.section != "hidden"}
+        linked = set(doc.incoming(name))
+
+        def put(inp: str, value: Any, *, node: Any = node, widgets: dict[str, Any] = widgets) -> None:
+            if value is None or inp not in widgets or inp in linked:
+                return
+            if node.inputs.get(inp) != value:
+                node.inputs[inp] = value
+                notes.append(f"{name}.{inp}={value!r}")
+
+        for inp in _TEXT_INPUTS & set(widgets):
+            if widgets[inp].type != "STRING":
+                continue
+            if is_negative(doc, name):
+                put(inp, intent.negative_prompt or None)
+            else:
+                put(inp, intent.prompt or None)
+        if "width" in widgets and "height" in widgets and not (_SIZE_BLOCKERS & set(widgets)):
+            if node.class_type != "ImageScaleBy":
+                put("width", intent.width)
+                put("height", intent.height)
+            if "length" in widgets:
+                put("length", intent.frames)
+        if node.class_type == "RepeatImageBatch":
+            put("amount", intent.frames)
+        put("fps", intent.fps)
+        put("seed", intent.seed)
+        put("noise_seed", intent.seed)
+        put("steps", intent.steps)
+        if "cfg" in widgets:
+            put("cfg", intent.guidance)
+        elif "guidance" in widgets:
+            put("guidance", intent.guidance)
+        put("denoise", intent.denoise)
+        put("scale_by", intent.upscale_factor)
+        if node.class_type == "EmptyImage":
+            put("color", intent.color)
+        if node.class_type == "LoadImage":
+            put("image", intent.input_image)
+        if node.class_type == "LoadVideo":
+            put("file", intent.input_video)
+        if (
+            intent.output_format
+            and "format" in widgets
+            and intent.output_format in (widgets["format"].options or ())
+        ):
+            put("format", intent.output_format)
+        for key, value in intent.extra_params.items():
+            cls, _, inp = key.rpartition(".")
+            if cls and cls not in {node.class_type, name}:
+                continue
+            put(inp, value)
+    return notes

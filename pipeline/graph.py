@@ -1,0 +1,297 @@
+"""The LangGraph pipeline: reformat -> flow -> refine -> validate -> (refine | execute | END) ... bounded.
+
+Nodes return only the keys they change; list keys (`steps`, `repairs`, `errors`) accumulate through reducers.
+A checkpointer (e.g. langgraph-checkpoint-sqlite's AsyncSqliteSaver) makes a run resumable by thread id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.errors import AgentError
+from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
+from agents.intent import Intent
+from agents.linklist import LinkList, parse_link_list
+from agents.llm import LLMConfig
+from agents.refine import Refiner
+from comfyui_client import ComfyClient, ComfyError, PromptRejected
+from node_catalog import Catalog
+from pipeline.state import PipelineState, Step
+from pipeline.strategies import Strategies, make_strategies
+from pipeline.templates import TemplateError, TemplateLibrary
+
+log = logging.getLogger(__name__)
+
+
+def _step(agent: str, strategy: str, started: float, summary: str, **details: Any) -> Step:
+    return Step(agent=agent, strategy=strategy, ms=round((time.perf_counter() - started) * 1000, 3),
+                summary=summary, details=details)  # fmt: skip
+
+
+def _failed(agent: str, strategy: str, started: float, message: str) -> dict[str, Any]:
+    return {
+        "error": message,
+        "errors": [f"{agent}: {message}"],
+        "status": "failed",
+        "steps": [_step(agent, strategy, started, f"failed: {message}")],
+    }
+
+
+class PipelineNodes:
+    """The graph's node functions, closed over the catalog, strategies, backend and templates."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        strategies: Strategies,
+        templates: TemplateLibrary,
+        client: ComfyClient | None,
+        executor: Executor | None,
+    ) -> None:
+        self.catalog = catalog
+        self.strategies = strategies
+        self.templates = templates
+        self.client = client
+        self.executor = executor or (ClientExecutor(client) if client is not None else None)
+        self.refiner = Refiner(catalog, strategies.chooser)
+
+    async def _models(self, state: PipelineState) -> dict[str, list[str]] | None:
+        given = state["request"].get("models")
+        if given is not None:
+            return {k: list(v) for k, v in given.items()}
+        if self.client is None:
+            return None
+        folders = sorted({i.model_folder for s in self.catalog for i in s.inputs.values() if i.model_folder})
+        try:
+            known = set(await self.client.model_folders())
+            return {f: await self.client.models(f) for f in folders if f in known}
+        except ComfyError as exc:
+            log.warning("could not list the backend's models: %s", exc)
+            return None
+
+    async def reformat(self, state: PipelineState) -> dict[str, Any]:
+        started = time.perf_counter()
+        agent = self.strategies.reformat
+        request = state["request"]
+        try:
+            intent = await agent.reformat(request["prompt"], request.get("overrides") or {})
+        except AgentError as exc:
+            return _failed("reformat", agent.name, started, exc.message)
+        models = await self._models(state)
+        return {
+            "intent": intent.model_dump(mode="json"),
+            "models": models,
+            "status": "running",
+            "steps": [
+                _step(
+                    "reformat",
+                    agent.name,
+                    started,
+                    intent.describe(),
+                    intent=intent.model_dump(exclude_none=True),
+                )
+            ],
+        }
+
+    async def flow(self, state: PipelineState) -> dict[str, Any]:
+        started = time.perf_counter()
+        agent = self.strategies.flow
+        intent = Intent.model_validate(state["intent"])
+        forced = state["request"].get("template")
+        try:
+            if forced:
+                from agents.flow import template_values
+                from agents.linklist import api_to_link_list
+                from agents.values import apply_intent
+
+                template = self.templates.get(forced)
+                doc = api_to_link_list(
+                    template.render(template_values(template, intent), ignore_unknown=True), self.catalog
+                )
+                apply_intent(doc, intent, self.catalog)
+                name: str | None = template.name
+                strategy = "template"
+            else:
+                doc, name = await agent.flow(intent, state.get("models"))
+                strategy = agent.name
+        except (AgentError, TemplateError) as exc:
+            return _failed("flow", agent.name, started, exc.message)
+        summary = f"{len(doc.nodes)} nodes, {len(doc.links)} links" + (
+            f" from template {name}" if name else ""
+        )
+        return {
+            "link_list": doc.to_json(),
+            "template": name,
+            "steps": [_step("flow", strategy, started, summary, template=name)],
+        }
+
+    async def refine(self, state: PipelineState) -> dict[str, Any]:
+        started = time.perf_counter()
+        strategy = self.strategies.chooser.name
+        try:
+            doc = parse_link_list(state["link_list"] or {})
+        except AgentError as exc:
+            return _failed("refine", strategy, started, exc.message)
+        intent = Intent.model_validate(state["intent"])
+        models = state.get("models")
+        bad_models = list(state.get("bad_models") or [])
+        fixes: list[str] = []
+        update: dict[str, Any] = {"attempts": state.get("attempts", 0) + 1}
+        try:
+            error = state.get("execution_error")
+            if error:
+                fixes += self.refiner.fix_execution_error(doc, error, models=models, bad_models=bad_models)
+                update["execution_error"] = None
+                update["bad_models"] = bad_models
+            validation = state.get("validation")
+            if validation and not validation.get("ok"):
+                fixes += self.refiner.fix_validation(doc, validation, models=models)
+            fixes += await self.refiner.refine(
+                doc, models=models, bad_models=bad_models, video=intent.is_video
+            )
+        except AgentError as exc:
+            return _failed("refine", strategy, started, exc.message)
+        update["link_list"] = doc.to_json()
+        update["steps"] = [_step("refine", strategy, started, f"{len(fixes)} fixes" if fixes else "nothing to fix",
+                                 fixes=fixes)]  # fmt: skip
+        if fixes:
+            update["repairs"] = [{"attempt": update["attempts"], "fixes": fixes,
+                                  "cause": "execution_error" if error else "validation" if validation else "refine"}]  # fmt: skip
+        return update
+
+    async def validate(self, state: PipelineState) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            doc = parse_link_list(state["link_list"] or {})
+            workflow = compile_workflow(doc, self.catalog)
+        except AgentError as exc:
+            return _failed("validate", "catalog", started, exc.message)
+        report = check(workflow, self.catalog, state.get("models"))
+        validation = {"ok": report.ok, "error": report.error, "node_errors": report.node_errors,
+                      "warnings": report.warnings}  # fmt: skip
+        summary = "valid" if report.ok else report.summary().splitlines()[0]
+        return {
+            "workflow": workflow,
+            "validation": validation,
+            "status": "valid" if report.ok else "invalid",
+            "steps": [_step("validate", "catalog", started, summary, errors=len(report.errors()))],
+        }
+
+    async def execute(self, state: PipelineState) -> dict[str, Any]:
+        started = time.perf_counter()
+        request = state["request"]
+        if self.executor is None:
+            return _failed(
+                "execute", "none", started, "submit needs a ComfyUI backend (no client or executor)"
+            )
+        agent = ExecuteAgent(self.executor, timeout=float(request.get("timeout") or 600.0))
+        executions = state.get("executions", 0) + 1
+        try:
+            outcome = await agent.run(
+                state["workflow"] or {}, wait=bool(request.get("wait")),
+                extra_data={"comfy_gateway": {"source": "generate", "attempt": executions}},
+            )  # fmt: skip
+        except PromptRejected as exc:
+            return {**_failed("execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}"),
+                    "validation": {"ok": False, **exc.body}, "executions": executions}  # fmt: skip
+        except ComfyError as exc:
+            return {**_failed("execute", "comfyui", started, exc.message), "executions": executions}
+        if outcome.error:
+            message = (
+                f"{outcome.error.get('node_type')}: {outcome.error.get('exception_message', '')}".strip()
+            )
+            return {
+                "prompt_id": outcome.prompt_id,
+                "execution_error": outcome.error,
+                "executions": executions,
+                "status": "failed",
+                "errors": [f"execute: job {outcome.prompt_id} failed in {message}"],
+                "steps": [
+                    _step(
+                        "execute",
+                        "comfyui",
+                        started,
+                        f"job {outcome.prompt_id} failed: {message}",
+                        prompt_id=outcome.prompt_id,
+                        error=outcome.error,
+                    )
+                ],  # fmt: skip
+            }
+        done = outcome.entry is not None
+        return {
+            "prompt_id": outcome.prompt_id,
+            "outputs": outcome.files,
+            "executions": executions,
+            "status": "succeeded" if done else "submitted",
+            "error": None,
+            "steps": [
+                _step(
+                    "execute",
+                    "comfyui",
+                    started,
+                    f"job {outcome.prompt_id} "
+                    + (f"succeeded, {len(outcome.files)} files" if done else "queued"),
+                    prompt_id=outcome.prompt_id,
+                )
+            ],  # fmt: skip
+        }
+
+    # -- routers ----------------------------------------------------------------------------------------
+    @staticmethod
+    def after(state: PipelineState, nxt: str) -> str:
+        return END if state.get("error") else nxt
+
+    def after_validate(self, state: PipelineState) -> Literal["refine", "execute", "__end__"]:
+        if state.get("error"):
+            return "__end__"
+        if (state.get("validation") or {}).get("ok"):
+            return "execute" if state["request"].get("submit") else "__end__"
+        if state.get("attempts", 0) <= int(state["request"].get("max_repairs", 3)):
+            return "refine"
+        return "__end__"
+
+    def after_execute(self, state: PipelineState) -> Literal["refine", "__end__"]:
+        if state.get("execution_error") and state.get("executions", 0) <= int(
+            state["request"].get("max_repairs", 3)
+        ):
+            return "refine"
+        return "__end__"
+
+
+def build_graph(
+    *,
+    llm: LLMConfig | None,
+    catalog: Catalog,
+    client: ComfyClient | None,
+    checkpointer: Any = None,
+    executor: Executor | None = None,
+    templates: TemplateLibrary | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The compiled pipeline graph (see the module docstring)."""
+    library = templates or TemplateLibrary.bundled()
+    nodes = PipelineNodes(catalog, make_strategies(llm, catalog, library), library, client, executor)
+    return _compile(nodes, checkpointer)
+
+
+def _compile(nodes: PipelineNodes, checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(PipelineState)
+    graph.add_node("reformat", nodes.reformat)
+    graph.add_node("flow", nodes.flow)
+    graph.add_node("refine", nodes.refine)
+    graph.add_node("validate", nodes.validate)
+    graph.add_node("execute", nodes.execute)
+    graph.add_edge(START, "reformat")
+    graph.add_conditional_edges("reformat", lambda s: nodes.after(s, "flow"), ["flow", END])
+    graph.add_conditional_edges("flow", lambda s: nodes.after(s, "refine"), ["refine", END])
+    graph.add_conditional_edges("refine", lambda s: nodes.after(s, "validate"), ["validate", END])
+    graph.add_conditional_edges("validate", nodes.after_validate, ["refine", "execute", END])
+    graph.add_conditional_edges("execute", nodes.after_execute, ["refine", END])
+    return graph.compile(checkpointer=checkpointer)
+
+
+__all__ = ["LinkList", "PipelineNodes", "build_graph"]

@@ -1,0 +1,101 @@
+"""The typed state the LangGraph pipeline carries between agents (plain JSON values, so it checkpoints)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["running", "valid", "invalid", "submitted", "succeeded", "failed"]
+
+
+class GenerationRequest(BaseModel):
+    """What a caller asks the pipeline for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=4000, description="The request in plain language")
+    submit: bool = Field(False, description="Queue the workflow on ComfyUI once it is valid")
+    wait: bool = Field(False, description="Follow the job to its end (enables repairs from execution errors)")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Structured values that win over the text: duration, resolution, style, fps, seed, steps, "
+        "guidance, negative_prompt, task, model_family, input_image, extra_params ...",
+    )
+    template: str | None = Field(None, description="Force one template by name (planner flow)")
+    models: dict[str, list[str]] | None = Field(
+        None,
+        description="Model files by folder, when there is no backend to ask (validation and model choice)",
+    )
+    max_repairs: int = Field(3, ge=0, le=10)
+    timeout: float = Field(600.0, gt=0, description="Seconds to follow a job when wait is true")
+
+
+class Step(TypedDict):
+    agent: str
+    strategy: str
+    ms: float
+    summary: str
+    details: dict[str, Any]
+
+
+class PipelineState(TypedDict, total=False):
+    request: dict[str, Any]
+    models: dict[str, list[str]] | None
+    intent: dict[str, Any] | None
+    template: str | None
+    link_list: dict[str, Any] | None
+    workflow: dict[str, Any] | None
+    validation: dict[str, Any] | None
+    repairs: Annotated[list[dict[str, Any]], operator.add]
+    attempts: int  # refine passes made
+    executions: int  # submissions made
+    bad_models: list[str]
+    prompt_id: str | None
+    execution_error: dict[str, Any] | None
+    outputs: list[dict[str, Any]]
+    status: Status
+    error: str | None
+    errors: Annotated[list[str], operator.add]
+    steps: Annotated[list[Step], operator.add]
+
+
+class GenerationResult(BaseModel):
+    """What the pipeline produced, and why it looks that way (`steps`, `repairs`)."""
+
+    workflow: dict[str, Any] | None = None
+    link_list: dict[str, Any] | None = None
+    intent: dict[str, Any] | None = None
+    template: str | None = None
+    validation: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    repairs: list[dict[str, Any]] = Field(default_factory=list)
+    prompt_id: str | None = None
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    status: Status = "running"
+    error: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    thread_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.validation and self.validation.get("ok"))
+
+    @classmethod
+    def from_state(cls, state: PipelineState, *, thread_id: str | None = None) -> GenerationResult:
+        return cls(
+            workflow=state.get("workflow"),
+            link_list=state.get("link_list"),
+            intent=state.get("intent"),
+            template=state.get("template"),
+            validation=state.get("validation"),
+            steps=[dict(s) for s in state.get("steps", [])],
+            repairs=list(state.get("repairs", [])),
+            prompt_id=state.get("prompt_id"),
+            outputs=list(state.get("outputs") or []),
+            status=state.get("status", "running"),
+            error=state.get("error"),
+            errors=list(state.get("errors", [])),
+            thread_id=thread_id,
+        )

@@ -1,0 +1,21 @@
+"""Verified workflow templates with typed parameters: the planner's building blocks and a product of their own."""
+
+from pipeline.templates.library import (
+    ParameterSpec,
+    Template,
+    TemplateError,
+    TemplateFormatError,
+    TemplateLibrary,
+    TemplateNotFound,
+    TemplateParameterError,
+)
+
+__all__ = [
+    "ParameterSpec",
+    "Template",
+    "TemplateError",
+    "TemplateFormatError",
+    "TemplateLibrary",
+    "TemplateNotFound",
+    "TemplateParameterError",
+]
