@@ -1,0 +1,131 @@
+"""A live ComfyUI for `--comfyui URL`: upload inputs, ask POST /prompt whether it accepts a graph, run the
+graphs that need no weights to the end. The runner sees the `LiveBackend` protocol; `ComfyBackend` is the
+one seam where `comfyui_client` errors become evals results or `BackendError`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from comfyui_client import (
+    ComfyClient,
+    ComfyError,
+    ComfyTimeout,
+    ComfyUnavailable,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    JobLost,
+    PromptRejected,
+)
+from evals.errors import BackendError
+from evals.scoring import Problem, problems_from_report
+
+log = logging.getLogger(__name__)
+
+
+class Acceptance(BaseModel):
+    """ComfyUI's answer to POST /prompt. A 200 carrying node_errors is not an acceptance (only part runs)."""
+
+    accepted: bool
+    prompt_id: str | None = None
+    problems: list[Problem] = []
+
+
+class Execution(BaseModel):
+    ok: bool
+    outputs: int = 0
+    error: str | None = None  # "<kind>: <message>", kind one of failed, interrupted, timeout, lost, no-output
+
+
+class LiveBackend(Protocol):
+    async def upload(self, content: bytes, filename: str) -> str: ...  # the name LoadImage/LoadVideo take
+    async def submit(self, workflow: Mapping[str, Any]) -> Acceptance: ...
+    async def run_to_end(self, prompt_id: str, *, timeout: float) -> Execution: ...  # noqa: ASYNC109
+    async def cancel(self, prompt_id: str) -> None: ...  # our job only, queued or running
+    async def aclose(self) -> None: ...
+
+
+class ComfyBackend:
+    """`LiveBackend` over the project's `ComfyClient`."""
+
+    def __init__(self, client: ComfyClient, *, owns_client: bool = False) -> None:
+        self.client = client
+        self._owns = owns_client
+
+    @classmethod
+    async def connect(cls, url: str, *, timeout: float = 30.0) -> ComfyBackend:  # noqa: ASYNC109 (a plain setting)
+        client = ComfyClient(url, timeout=timeout)
+        try:
+            await client.system_stats()
+        except ComfyError as exc:
+            await client.aclose()
+            raise BackendError(f"ComfyUI at {url} is not usable: {exc}") from exc
+        return cls(client, owns_client=True)
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self.client.aclose()
+
+    async def upload(self, content: bytes, filename: str) -> str:
+        try:
+            stored = await self.client.upload(content, filename, type="input", overwrite=True)
+        except ComfyError as exc:
+            raise BackendError(f"uploading input {filename!r} failed: {exc}") from exc
+        return f"{stored.subfolder}/{stored.name}" if stored.subfolder else stored.name
+
+    async def submit(self, workflow: Mapping[str, Any]) -> Acceptance:
+        try:
+            submitted = await self.client.submit(workflow)
+        except PromptRejected as exc:
+            body = exc.body
+            return Acceptance(
+                accepted=False,
+                problems=problems_from_report(body.get("error"), body.get("node_errors") or {}),
+            )
+        except ComfyUnavailable as exc:
+            raise BackendError(f"ComfyUI went away: {exc}") from exc
+        except ComfyError as exc:
+            # Anything else ComfyUI answers to one graph (a 500 on a malformed body, say) is that graph's
+            # failure, recorded as a problem rather than stopping the run.
+            return Acceptance(accepted=False, problems=[Problem(type="comfyui_error", message=str(exc))])
+        if submitted.node_errors:
+            await self.cancel(submitted.prompt_id)
+            return Acceptance(
+                accepted=False,
+                prompt_id=submitted.prompt_id,
+                problems=problems_from_report(None, submitted.node_errors),
+            )
+        return Acceptance(accepted=True, prompt_id=submitted.prompt_id)
+
+    async def run_to_end(self, prompt_id: str, *, timeout: float) -> Execution:  # noqa: ASYNC109 (contract)
+        try:
+            entry = await self.client.wait_for(prompt_id, timeout=timeout)
+        except ExecutionFailed as exc:
+            where = f" in {exc.node_type}" if getattr(exc, "node_type", None) else ""
+            return Execution(ok=False, error=f"failed: {exc.exception_type}{where}: {exc.exception_message}")
+        except ExecutionInterrupted as exc:
+            return Execution(ok=False, error=f"interrupted: {exc}")
+        except ComfyTimeout as exc:
+            await self.cancel(prompt_id)
+            return Execution(ok=False, error=f"timeout: {exc}")
+        except JobLost as exc:
+            return Execution(ok=False, error=f"lost: {exc}")
+        except ComfyUnavailable as exc:
+            raise BackendError(f"ComfyUI went away while running {prompt_id}: {exc}") from exc
+        except ComfyError as exc:
+            return Execution(ok=False, error=f"failed: {exc}")
+        if not entry.files:
+            return Execution(ok=False, error="no-output: the job succeeded but saved no file")
+        return Execution(ok=True, outputs=len(entry.files))
+
+    async def cancel(self, prompt_id: str) -> None:
+        # Delete first, then interrupt by id: a job that started in between is still stopped, and an
+        # interrupt by id never touches someone else's job.
+        try:
+            await self.client.delete_pending(prompt_id)
+            await self.client.interrupt(prompt_id)
+        except ComfyError as exc:
+            log.warning("could not cancel job %s: %s", prompt_id, exc)

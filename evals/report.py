@@ -1,0 +1,165 @@
+"""Reports of a run: report.json (the contract: top-level `metrics`), report.md and report.html."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from evals.errors import ReportError, RunDirError
+from evals.metrics import (
+    CaseResult,
+    FailureReason,
+    Metrics,
+    compute_metrics,
+    failure_reasons,
+    metrics_by_task,
+)
+
+METRIC_NAMES = (
+    "format_validity",
+    "pass_rate",
+    "live_pass_rate",
+    "executed_rate",
+    "alignment",
+    "aligned_pass_rate",
+    "node_diversity",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "llm_calls",
+    "llm_tokens",
+)
+RATE_NAMES = frozenset(
+    {"format_validity", "pass_rate", "live_pass_rate", "executed_rate", "alignment", "aligned_pass_rate"}
+)
+LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
+
+
+class RunInfo(BaseModel):
+    set_path: str
+    strategy: str
+    comfyui_url: str | None = None
+    started_at: str
+    finished_at: str
+    cases: int
+    resumed: int = 0  # cases taken from an earlier, interrupted run of the same folder
+
+
+class Report(BaseModel):
+    run: RunInfo
+    metrics: Metrics
+    by_task: dict[str, Metrics]
+    failure_reasons: list[FailureReason]
+    cases: list[CaseResult]
+
+
+def build_report(info: RunInfo, results: Sequence[CaseResult]) -> Report:
+    return Report(
+        run=info,
+        metrics=compute_metrics(results),
+        by_task=metrics_by_task(results),
+        failure_reasons=failure_reasons(results),
+        cases=list(results),
+    )
+
+
+def fmt(name: str, value: float | int | None) -> str:
+    """A metric for people: rates in percent, latencies in ms, counts as integers, `-` when not measured."""
+    if value is None:
+        return "-"
+    if name in RATE_NAMES:
+        return f"{value * 100:.1f}%"
+    if name.startswith("latency"):
+        return f"{value:.1f} ms"
+    return str(int(value))
+
+
+def report_json(report: Report) -> str:
+    # Per-case graphs stay in results.jsonl; the report keeps every score and reason.
+    data = report.model_dump(mode="json", exclude={"cases": {"__all__": {"workflow"}}})
+    for case, result in zip(data["cases"], report.cases, strict=True):
+        case["failure_reasons"] = result.failure_reasons
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_report(path: str | Path) -> Report:
+    p = Path(path)
+    try:
+        return Report.model_validate_json(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read {p}: {exc}") from exc
+    except ValidationError as exc:
+        raise ReportError(
+            f"{p} is not an eval report.json: {exc.error_count()} problem(s), first: "
+            f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+        ) from exc
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(report: Report) -> str:
+    m = report.metrics
+    lines = [
+        f"# Eval report: {Path(report.run.set_path).name}",
+        "",
+        f"Strategy `{report.run.strategy}`, {m.cases} cases"
+        + (f", live ComfyUI {report.run.comfyui_url}" if report.run.comfyui_url else ", offline (no ComfyUI)")
+        + f", {report.run.started_at} to {report.run.finished_at}"
+        + (f", {report.run.resumed} cases resumed from an earlier run" if report.run.resumed else "")
+        + ".",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {fmt(name, getattr(m, name))} |" for name in METRIC_NAMES]
+    if m.executed_rate is not None:
+        lines.append(f"| executed_cases (base of executed_rate) | {m.executed_cases} |")
+    lines += ["", "## By task", ""]
+    cols = ["cases", *METRIC_NAMES]
+    lines.append("| task | " + " | ".join(cols) + " |")
+    lines.append("|---" * (len(cols) + 1) + "|")
+    for task, tm in report.by_task.items():
+        lines.append(f"| {task} | " + " | ".join(fmt(c, getattr(tm, c)) for c in cols) + " |")
+    lines += ["", "## Failure reasons", ""]
+    if report.failure_reasons:
+        lines += ["| reason | cases | examples |", "|---|---|---|"]
+        for fr in report.failure_reasons:
+            examples = ", ".join(fr.cases[:5]) + (" ..." if len(fr.cases) > 5 else "")
+            lines.append(f"| `{_md_escape(fr.reason)}` | {fr.count} | {examples} |")
+    else:
+        lines.append("None: every case passed with every check met.")
+    lines += [
+        "",
+        "## Cases",
+        "",
+        "| id | task | valid | pass | live | executed | alignment | latency | failures |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def yn(v: bool | None) -> str:
+        return "-" if v is None else ("yes" if v else "no")
+
+    for r in report.cases:
+        lines.append(
+            f"| {r.id} | {r.task} | {yn(r.format_valid)} | {yn(r.passed)} | {yn(r.live_passed)} | "
+            f"{yn(r.executed)} | {r.alignment * 100:.0f}% | {r.latency_ms:.1f} ms | "
+            f"{_md_escape(', '.join(r.failure_reasons)) or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report: Report, out_dir: Path) -> None:
+    from evals.html import report_html
+
+    try:
+        (out_dir / "report.json").write_text(report_json(report), encoding="utf-8")
+        (out_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
+        (out_dir / "report.html").write_text(report_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise RunDirError(f"cannot write reports to {out_dir}: {exc}") from exc

@@ -1,0 +1,346 @@
+"""The evaluation runner: every case of a set through a system under test, scored offline and (with a live
+ComfyUI) by POST /prompt and by really running the graphs that need no weights. Results are appended to
+DIR/results.jsonl one case at a time, so a run that crashed resumes where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from evals import graph
+from evals.cases import Case, load_set, select
+from evals.errors import EvalError, RunDirError
+from evals.inputs import input_file
+from evals.live import LiveBackend
+from evals.metrics import CaseResult, alignment_of
+from evals.report import Report, RunInfo, build_report, write_reports
+from evals.scoring import Validator, check_expectations, forgive_present_files
+from evals.system import SystemOutput, SystemUnderTest
+
+log = logging.getLogger(__name__)
+
+Strategy = Literal["planner", "llm"]
+RESULTS = "results.jsonl"
+MANIFEST = "run.json"
+ProgressHook = Callable[[CaseResult, Sequence[CaseResult]], None]
+
+
+class RunManifest(BaseModel):
+    """What a results folder was produced from; a rerun must match it to resume."""
+
+    set_path: str
+    set_sha256: str
+    strategy: str
+    live: bool
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare_out_dir(out_dir: Path, manifest: RunManifest) -> dict[str, CaseResult]:
+    """Create `out_dir` or check it holds the same run; return the results already there (by case id).
+    A torn last line (the crash happened mid-write) is dropped and that case runs again."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create {out_dir}: {exc}") from exc
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.exists():
+        try:
+            old = RunManifest.model_validate_json(manifest_path.read_text())
+        except (OSError, ValidationError) as exc:
+            raise RunDirError(f"{manifest_path} is unreadable ({exc}); use another --out") from exc
+        if (old.set_sha256, old.strategy, old.live) != (
+            manifest.set_sha256,
+            manifest.strategy,
+            manifest.live,
+        ):
+            raise RunDirError(
+                f"{out_dir} holds results of another run ({old.set_path}, strategy {old.strategy}, "
+                f"live {old.live}); use another --out or delete it"
+            )
+    else:
+        manifest_path.write_text(manifest.model_dump_json(indent=2))
+    done: dict[str, CaseResult] = {}
+    results_path = out_dir / RESULTS
+    if results_path.exists():
+        lines = results_path.read_text(encoding="utf-8").splitlines()
+        good: list[str] = []
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                result = CaseResult.model_validate_json(line)
+            except ValidationError:
+                log.warning(
+                    "%s:%d: unreadable result line dropped; that case runs again", results_path, lineno
+                )
+                continue
+            done[result.id] = result
+            good.append(line)
+        if len(good) != len([x for x in lines if x.strip()]):
+            results_path.write_text("".join(g + "\n" for g in good), encoding="utf-8")
+    return done
+
+
+class Runner:
+    """Runs cases with bounded concurrency. One instance per run."""
+
+    def __init__(
+        self,
+        system: SystemUnderTest,
+        validator: Validator,
+        *,
+        out_dir: Path,
+        backend: LiveBackend | None = None,
+        inputs_dir: Path | None = None,
+        concurrency: int = 4,
+        execute_timeout: float = 120.0,
+        output_classes: Sequence[str] = (),
+        on_result: ProgressHook | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.system = system
+        self.validator = validator
+        self.out_dir = out_dir
+        self.backend = backend
+        self.inputs_dir = inputs_dir
+        self.concurrency = concurrency
+        self.execute_timeout = execute_timeout
+        self.output_classes = list(output_classes)
+        self.on_result = on_result
+        self._write_lock = asyncio.Lock()
+        self._upload_lock = asyncio.Lock()
+        self._uploaded: dict[str, str] = {}
+
+    async def _inputs(self, case: Case) -> dict[str, str]:
+        """Input names as the backend stores them: each file uploaded once per run (or, offline, its name)."""
+        names: dict[str, str] = {}
+        for kind, name in case.inputs.items():
+            async with self._upload_lock:
+                if name not in self._uploaded:
+                    content, made = input_file(kind, name, self.inputs_dir)
+                    if made:
+                        log.debug("placeholder %s made for %s", name, case.id)
+                    stored = name
+                    if self.backend is not None:
+                        stored = await self.backend.upload(content, name)
+                    self._uploaded[name] = stored
+                names[kind] = self._uploaded[name]
+        return names
+
+    async def score(self, case: Case, output: SystemOutput, inputs: Mapping[str, str]) -> CaseResult:
+        """Score one system output: offline always, live when a backend is set."""
+        result = CaseResult(
+            id=case.id,
+            task=case.task,
+            prompt=case.prompt,
+            tags=case.tags,
+            error=output.error if output.workflow is None else None,
+            latency_ms=output.latency_ms or 0.0,
+            llm_calls=output.llm_calls,
+            llm_tokens=output.llm_tokens,
+            intent=output.intent,
+            workflow=output.workflow,
+        )
+        if self.backend is not None:
+            result.live_passed = False  # until ComfyUI accepts it; a graph never made is never accepted
+        if output.workflow is None:
+            if result.error is None:
+                result.error = "the system returned no workflow"
+            return result
+        result.format_problems = graph.format_problems(output.workflow)
+        result.format_valid = not result.format_problems
+        if not result.format_valid:
+            return result
+        workflow: Mapping[str, Any] = output.workflow
+        result.nodes = sorted(graph.class_types(workflow))
+        result.needs_weights = graph.needs_weights(workflow)
+        problems = self.validator(workflow)
+        result.problems, result.forgiven = forgive_present_files(
+            problems, input_files=set(inputs.values()) | set(case.inputs.values()), assume_models=True
+        )
+        result.passed = not result.problems
+        result.checks = check_expectations(
+            case.expect, workflow, output.intent, output_classes=self.output_classes
+        )
+        result.alignment = alignment_of(result.checks, result.format_valid)
+        result.aligned_pass = result.passed and all(c.ok for c in result.checks)
+        if self.backend is not None:
+            await self._live(result, workflow)
+        return result
+
+    async def _live(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
+        assert self.backend is not None
+        acceptance = await self.backend.submit(workflow)
+        result.live_passed = acceptance.accepted
+        result.live_problems = acceptance.problems
+        result.prompt_id = acceptance.prompt_id
+        if not acceptance.accepted or acceptance.prompt_id is None:
+            return
+        if result.needs_weights:
+            # Accepted is all we learn without real weights; never keep a GPU busy for a score.
+            await self.backend.cancel(acceptance.prompt_id)
+            return
+        execution = await self.backend.run_to_end(acceptance.prompt_id, timeout=self.execute_timeout)
+        result.executed = execution.ok
+        result.outputs = execution.outputs
+        result.execution_error = execution.error
+
+    async def run_case(self, case: Case) -> CaseResult:
+        inputs = await self._inputs(case)
+        started = time.perf_counter()
+        try:
+            output = await self.system(case.prompt, inputs)
+        except EvalError:
+            raise
+        except Exception as exc:  # a system that raises has failed the case, not the run
+            log.debug("system failed on %s", case.id, exc_info=True)
+            output = SystemOutput(error=f"{type(exc).__name__}: {exc}")
+        if output.latency_ms is None:
+            output = output.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1000})
+        return await self.score(case, output, inputs)
+
+    async def _append(self, result: CaseResult) -> None:
+        line = result.model_dump_json() + "\n"
+        async with self._write_lock:
+            with (self.out_dir / RESULTS).open("a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+
+    async def run(self, cases: Sequence[Case], done: Mapping[str, CaseResult]) -> list[CaseResult]:
+        """Run every case not in `done`; return all results in set order. The first runner error (backend
+        gone, unreadable input) cancels the rest and propagates; finished cases stay saved."""
+        finished: list[CaseResult] = list(done.values())
+        todo = [c for c in cases if c.id not in done]
+        queue: asyncio.Queue[Case] = asyncio.Queue()
+        for case in todo:
+            queue.put_nowait(case)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    case = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                result = await self.run_case(case)
+                await self._append(result)
+                finished.append(result)
+                if self.on_result is not None:
+                    self.on_result(result, finished)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.concurrency, len(todo))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as group_error:
+            # Report the error that stopped the run, not the task group wrapping it.
+            raise _first_leaf(group_error) from group_error
+        order = {c.id: i for i, c in enumerate(cases)}
+        return sorted((r for r in finished if r.id in order), key=lambda r: order[r.id])
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+async def run_eval(
+    set_path: str | Path,
+    *,
+    strategy: Strategy = "planner",
+    comfyui_url: str | None = None,
+    out_dir: str | Path = "eval-out",
+    concurrency: int = 4,
+    inputs_dir: str | Path | None = None,
+    limit: int | None = None,
+    tags: Sequence[str] | None = None,
+    llm: Any = None,
+    system: SystemUnderTest | None = None,
+    validator: Validator | None = None,
+    backend: LiveBackend | None = None,
+    execute_timeout: float = 120.0,
+    progress: bool = False,
+) -> Report:
+    """Run a prompt set and write DIR/results.jsonl, report.json, report.md and report.html.
+
+    `system`, `validator` and `backend` default to the project's generator (`strategy`, with `llm` an
+    `agents.llm.LLMConfig` for "llm"), the bundled node catalog, and a `ComfyClient` on `comfyui_url`.
+    Raises `EvalError` for runner errors only; low scores are results."""
+    path = Path(set_path)
+    cases = select(load_set(path), tags=list(tags) if tags else None, limit=limit)
+    out = Path(out_dir)
+    live = comfyui_url is not None or backend is not None
+    manifest = RunManifest(set_path=str(path), set_sha256=_sha256(path), strategy=strategy, live=live)
+    done = prepare_out_dir(out, manifest)
+    started_at = datetime.now(UTC)
+    async with contextlib.AsyncExitStack() as stack:
+        client = None
+        if backend is None and comfyui_url is not None:
+            from evals.live import ComfyBackend
+
+            comfy = await ComfyBackend.connect(comfyui_url)
+            stack.push_async_callback(comfy.aclose)
+            backend, client = comfy, comfy.client
+        catalog = None
+        if system is None or validator is None:
+            from evals.wiring import load_catalog
+
+            catalog = load_catalog()
+        if validator is None:
+            from evals.catalog import catalog_validator
+
+            validator = catalog_validator(catalog)
+        if system is None:
+            from evals.wiring import generator_system
+
+            system = await generator_system(strategy, catalog=catalog, client=client, llm=llm)
+        output_classes: list[str] = []
+        if catalog is not None:
+            from evals.catalog import output_classes as find_output_classes
+
+            output_classes = find_output_classes(catalog)
+        runner = Runner(
+            system,
+            validator,
+            out_dir=out,
+            backend=backend,
+            inputs_dir=Path(inputs_dir) if inputs_dir is not None else None,
+            concurrency=concurrency,
+            execute_timeout=execute_timeout,
+            output_classes=output_classes,
+        )
+        if progress:
+            from evals.progress import ProgressDisplay
+
+            with ProgressDisplay(total=len(cases), already=[r for r in done.values()]) as display:
+                runner.on_result = display.update
+                results = await runner.run(cases, done)
+        else:
+            results = await runner.run(cases, done)
+    info = RunInfo(
+        set_path=str(path),
+        strategy=strategy,
+        comfyui_url=comfyui_url,
+        started_at=started_at.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        cases=len(cases),
+        resumed=len([c for c in cases if c.id in done]),
+    )
+    report = build_report(info, results)
+    write_reports(report, out)
+    log.info("eval of %d cases written to %s: %s", len(results), out, json.dumps(report.metrics.model_dump()))
+    return report
