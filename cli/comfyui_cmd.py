@@ -51,3 +51,50 @@ def start_cmd(
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
     raise typer.Exit(run_foreground(inst, host=host, port=port, base_dir=base_dir))
+
+
+@app.command("smoke-weights")
+def smoke_weights_cmd(
+    dir: Path | None = DirOption,
+    models_dir: Path | None = typer.Option(
+        None, "--models-dir", help="Models folder to write into (default: the install's base/models)"
+    ),
+    kind: str = typer.Option(
+        "stub", "--kind", help="stub: 12 MiB, flat-colour video; tiny: 712 MiB, random VAE and CLIP-L, noise"
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random values"),
+    i2v: bool = typer.Option(True, "--i2v/--no-i2v", help="Also the image-to-video files"),
+    force: bool = typer.Option(False, "--force", help="Rewrite files even when they are already there"),
+) -> None:
+    """Write HunyuanVideo smoke weights (random, NOT a model) under the official file names.
+
+    The official HunyuanVideo graphs then run end to end on the local CPU ComfyUI and save a real video of
+    noise or flat colour. Idempotent: files of the same kind and seed are kept. For real videos, point the
+    gateway at a GPU ComfyUI holding the real weights instead.
+    """
+    from comfyui_client.local.smoke_weights import KINDS, SmokeWeightsError, build_smoke_weights
+
+    if kind not in KINDS:
+        typer.secho(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        inst = ComfyInstall((dir or default_root()).resolve()).require()
+        target = models_dir or inst.base_dir / "models"
+        report = build_smoke_weights(target, inst=inst, kind=kind, seed=seed, i2v=i2v, force=force)
+    except (InstallError, SmokeWeightsError) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    for path in report.paths:
+        typer.echo(str(path))
+    if report.generated:
+        seconds = report.worker.get("generate_seconds", 0.0) + report.worker.get("check_seconds", 0.0)
+        typer.echo(
+            f"wrote {len(report.generated)} {kind} smoke-weight files (seed {seed}) in {seconds:.1f} s, "
+            "each loaded and checked with ComfyUI's loaders"
+        )
+    else:
+        typer.echo(f"{kind} smoke weights (seed {seed}) already in place")
+    typer.secho(
+        "These are random weights for smoke tests, not a model: videos are noise or flat colour.",
+        fg=typer.colors.YELLOW,
+    )
