@@ -7,9 +7,11 @@ backend is down at start), opens the job database and starts the job tracker.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -51,6 +53,35 @@ async def load_catalog(client: ComfyClient, settings: Settings) -> tuple[Catalog
         return Catalog.bundled(), "bundled (backend unreachable at start)"
 
 
+class CatalogRefresher:
+    """Re-read the live catalog on demand (new input or model files); concurrent callers share one fetch."""
+
+    def __init__(self, app: FastAPI, client: ComfyClient) -> None:
+        self.app = app
+        self.client = client
+        self._done_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> bool:
+        """True when a fresh catalog replaced the old one."""
+        from node_catalog import Catalog
+
+        if self.app.state.settings.catalog_source == "bundled":
+            return False
+        asked_at = time.monotonic()
+        async with self._lock:
+            if self._done_at > asked_at:
+                return True  # someone refreshed while we waited
+            try:
+                self.app.state.catalog = await Catalog.live(self.client)
+            except Exception as exc:
+                log.warning("could not refresh the node catalog: %s", exc)
+                return False
+            self._done_at = time.monotonic()
+            self.app.state.catalog_source = "live"
+            return True
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from comfyui_client import ComfyClient
@@ -75,7 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = catalog
         app.state.catalog_source = source
         app.state.store = store
-        app.state.jobs = JobService(client, tracker, lambda: app.state.catalog)
+        app.state.jobs = JobService(client, tracker, lambda: app.state.catalog, CatalogRefresher(app, client))
         app.state.model_index = ModelIndex(client)
         await tracker.start()
         log.info(

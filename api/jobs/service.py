@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
@@ -30,20 +30,34 @@ class JobWaitTimeout(ApiError):
 class JobService:
     """The one way jobs are created: every submission is validated, then queued, then recorded."""
 
-    def __init__(self, client: ComfyClient, tracker: JobTracker, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        client: ComfyClient,
+        tracker: JobTracker,
+        catalog: Callable[[], Catalog],
+        refresh_catalog: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.client = client
         self.tracker = tracker
         self._catalog = catalog
+        self._refresh_catalog = refresh_catalog
 
     @property
     def catalog(self) -> Catalog:
         return self._catalog()
 
-    def validate(self, workflow: dict[str, Any]) -> None:
-        """Raise `InvalidWorkflow` with ComfyUI-shaped node errors when the catalog rejects the graph."""
+    async def validate(self, workflow: dict[str, Any]) -> None:
+        """Raise `InvalidWorkflow` with ComfyUI-shaped node errors when the catalog rejects the graph.
+
+        File lists (inputs, models) inside the catalog go stale as files arrive: when the only complaints are
+        values missing from a list, the live catalog is refreshed once and the graph checked again.
+        """
         from node_catalog.validation import validate
 
         report = validate(workflow, self.catalog)
+        if not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None:
+            if await self._refresh_catalog():
+                report = validate(workflow, self.catalog)
         if not report.ok:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
 
@@ -62,7 +76,7 @@ class JobService:
         """
         from comfyui_client import PromptRejected
 
-        self.validate(workflow)
+        await self.validate(workflow)
         job = Job(
             prompt_id=str(uuid.uuid4()),
             workflow=workflow,
@@ -144,3 +158,16 @@ class JobService:
             job.started_at = time.time()
         await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
         return job
+
+
+def _only_list_misses(node_errors: dict[str, Any]) -> bool:
+    """Every error names a file (it has an extension) the catalog does not list: maybe a file just added."""
+    errors = [e for info in node_errors.values() if isinstance(info, dict) for e in info.get("errors", [])]
+    return bool(errors) and all(isinstance(e, dict) and _missing_file(e) for e in errors)
+
+
+def _missing_file(error: dict[str, Any]) -> bool:
+    if error.get("type") == "value_not_in_list":
+        return "." in str((error.get("extra_info") or {}).get("received_value", ""))
+    # LoadImage & co. check their file exists instead (ComfyUI's VALIDATE_INPUTS, mirrored by the catalog).
+    return error.get("type") == "custom_validation_failed" and " file: " in str(error.get("details", ""))

@@ -88,11 +88,12 @@ class JobTracker:
         job.will_run = _will_run(job.workflow, self.output_classes)
         self.jobs[job.prompt_id] = job
         self._submitting.add(job.prompt_id)
-        if self._stream is not None:
-            self._stream.track(job.prompt_id)
 
     def submitted(self, job: Job) -> None:
+        # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
         self._submitting.discard(job.prompt_id)
+        if self._stream is not None:
+            self._stream.track(job.prompt_id)
 
     def forget(self, prompt_id: str) -> None:
         self._submitting.discard(prompt_id)
@@ -182,7 +183,8 @@ class JobTracker:
                 async with self.client.events() as stream:
                     self._stream = stream
                     for prompt_id in list(self.jobs):
-                        stream.track(prompt_id)
+                        if prompt_id not in self._submitting:
+                            stream.track(prompt_id)
                     async for ev in stream:
                         try:
                             await self._handle(ev)
@@ -215,6 +217,8 @@ class JobTracker:
         if job is None:
             return
         if kind == "job_lost":
+            if prompt_id in self._submitting:
+                return
             await self.finish(
                 job,
                 JobStatus.FAILED,

@@ -55,8 +55,9 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
 async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> SubmitResponse:
     graph = to_api_graph(body, catalog)
     job = await jobs.submit(graph, extra_data=body.extra_data or None, request=_record(body))
+    # Always "pending" (the contract): events may have moved the job on before this answer is sent.
     return SubmitResponse(
-        prompt_id=job.prompt_id, status=job.status.value, message="Workflow submitted successfully"
+        prompt_id=job.prompt_id, status="pending", message="Workflow submitted successfully"
     )
 
 
@@ -69,7 +70,7 @@ async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> Batch
     for index, item in enumerate(body.workflows):
         try:
             graph = to_api_graph(item, catalog)
-            jobs.validate(graph)
+            await jobs.validate(graph)
             graphs.append(graph)
         except ApiError as exc:
             problems.append({"index": index, **exc.body()})
@@ -94,7 +95,7 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
                 BatchItem(
                     index=index,
                     prompt_id=job.prompt_id,
-                    status=job.status.value,
+                    status="pending",
                     message="Workflow submitted successfully",
                 )
             )

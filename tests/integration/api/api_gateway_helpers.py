@@ -27,6 +27,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui" / "sample
 def load_sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
 
+
 TERMINAL = {"completed", "failed", "cancelled", "timeout"}
 
 
@@ -48,7 +49,9 @@ class Gateway:
         body: dict[str, Any] = resp.json()
         return body
 
-    async def wait(self, prompt_id: str, *, timeout: float = 60.0, until: set[str] | None = None) -> dict[str, Any]:
+    async def wait(
+        self, prompt_id: str, *, timeout: float = 60.0, until: set[str] | None = None
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         wanted = until or TERMINAL
         while True:
@@ -87,7 +90,9 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     from comfyui_client.local import free_port
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
     while not server.started:
@@ -103,7 +108,11 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
 
 def gateway_settings(comfy_url: str, db: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "comfyui_url": comfy_url, "database_url": f"sqlite+aiosqlite:///{db}", "comfyui_timeout": 5.0,
-        "reconcile_interval": 1.0, "max_body_bytes": 2 * 1024 * 1024, **overrides,
+        "comfyui_url": comfy_url,
+        "database_url": f"sqlite+aiosqlite:///{db}",
+        "comfyui_timeout": 5.0,
+        "reconcile_interval": 1.0,
+        "max_body_bytes": 2 * 1024 * 1024,
+        **overrides,
     }
     return Settings(**values)

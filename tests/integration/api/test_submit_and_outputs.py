@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from api_gateway_helpers import Gateway, fresh, load_sample
@@ -46,14 +48,23 @@ async def test_spec_body_bare_graph_and_text_prompt(gateway: Gateway) -> None:
     assert resp.status_code == 400 and "text-encode" in resp.json()["detail"]
 
 
-async def test_runtime_failure_reports_node_type_and_message(gateway: Gateway) -> None:
-    prompt_id = await gateway.submit(fresh("06_runtime_error_v3_combo.prompt.json"))
+async def test_bad_combo_is_caught_before_comfyui(gateway: Gateway) -> None:
+    # ComfyUI itself accepts SaveVideo format "mkv" and fails at run time; the catalog catches it first.
+    resp = await gateway.http.post(
+        "/api/workflow/submit", json={"workflow": fresh("06_runtime_error_v3_combo.prompt.json")}
+    )
+    assert resp.status_code == 400
+    assert resp.json()["node_errors"]["2"]["errors"][0]["type"] == "value_not_in_list"
+
+
+async def test_runtime_failure_reports_node_type_and_message(gateway: Gateway, comfyui: Any) -> None:
+    # An empty placeholder checkpoint passes validation (the name is listed) and fails in the loader.
+    (comfyui.models_dir / "checkpoints" / "placeholder_ckpt.safetensors").write_bytes(b"")
+    prompt_id = await gateway.submit(load_sample("10c_ckpt_zero_byte.prompt.json"))
     body = await gateway.wait(prompt_id)
-    if body["status"] == "completed":
-        pytest.skip("the catalog's validator let mkv through and ComfyUI encoded it")
-    assert body["status"] == "failed"
-    assert body["error"]["node"] == "2" and body["error"]["node_type"] == "SaveVideo"
-    assert "mkv" in body["error"]["message"]
+    assert body["status"] == "failed", body
+    assert body["error"]["node"] == "1" and body["error"]["node_type"] == "CheckpointLoaderSimple"
+    assert body["error"]["message"] and body["error"]["type"]
 
 
 async def test_outputs_errors(gateway: Gateway) -> None:
@@ -72,7 +83,8 @@ async def test_comfyui_urls_setting(gateway: Gateway) -> None:
     ref = OutputRef(node_id="2", filename="a b.mp4", subfolder="video", kind="video")
     settings = gateway.settings.model_copy(update={"output_urls": "comfyui"})
     assert output_url(ref, settings, "http://x") == (
-        f"{settings.comfyui_url}/view?filename=a+b.mp4&subfolder=video&type=output")
+        f"{settings.comfyui_url}/view?filename=a+b.mp4&subfolder=video&type=output"
+    )
 
 
 def test_samples_load() -> None:

@@ -86,22 +86,35 @@ def test_completion_sets_100_and_estimates_stop() -> None:
 
 @pytest.mark.parametrize(
     ("filename", "key", "animated", "kind"),
-    [("a.mp4", "images", True, "video"), ("a.png", "images", False, "image"), ("a.webp", "images", True, "video"),
-     ("a.flac", "audio", False, "audio"), ("a.gif", "gifs", False, "video"), ("a.latent", "latents", False, "other")],
+    [
+        ("a.mp4", "images", True, "video"),
+        ("a.png", "images", False, "image"),
+        ("a.webp", "images", True, "video"),
+        ("a.flac", "audio", False, "audio"),
+        ("a.gif", "gifs", False, "video"),
+        ("a.latent", "latents", False, "other"),
+    ],
 )
 def test_classify(filename: str, key: str, animated: bool, kind: str) -> None:
     assert classify(filename, key=key, animated=animated) == kind
 
 
 def test_outputs_from_ui_reads_every_key() -> None:
-    ui = {"images": [{"filename": "v.mp4", "subfolder": "video", "type": "output"}], "animated": [True],
-          "audio": [{"filename": "a.flac", "subfolder": "", "type": "output"}], "text": ["hello"]}
+    ui = {
+        "images": [{"filename": "v.mp4", "subfolder": "video", "type": "output"}],
+        "animated": [True],
+        "audio": [{"filename": "a.flac", "subfolder": "", "type": "output"}],
+        "text": ["hello"],
+    }
     refs = outputs_from_ui("9", ui)
     assert {(r.filename, r.kind) for r in refs} == {("v.mp4", "video"), ("a.flac", "audio")}
 
 
 def test_nodes_that_run_follows_links_from_outputs() -> None:
-    graph = {"1": {"class_type": "A", "inputs": {}}, "2": {"class_type": "Save", "inputs": {"x": ["1", 0]}},
-             "3": {"class_type": "Orphan", "inputs": {}}}
+    graph = {
+        "1": {"class_type": "A", "inputs": {}},
+        "2": {"class_type": "Save", "inputs": {"x": ["1", 0]}},
+        "3": {"class_type": "Orphan", "inputs": {}},
+    }
     assert nodes_that_run(graph, {"Save"}) == {"1", "2"}
     assert nodes_that_run(graph, None) == {"1", "2", "3"}

@@ -19,7 +19,9 @@ async def test_round_trip_active_and_stable_client_id(tmp_path: Path) -> None:
         await store.save(job)
         loaded = await store.get("p1")
         assert loaded is not None and loaded.status is JobStatus.FAILED
-        assert loaded.error == job.error and loaded.outputs == job.outputs and loaded.request == {"prompt": "hi"}
+        assert (
+            loaded.error == job.error and loaded.outputs == job.outputs and loaded.request == {"prompt": "hi"}
+        )
         assert await store.active() == []
         assert await store.get("nope") is None
         first = await store.client_id()
