@@ -55,9 +55,9 @@ class JobService:
         from node_catalog.validation import validate
 
         report = validate(workflow, self.catalog)
-        if not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None:
-            if await self._refresh_catalog():
-                report = validate(workflow, self.catalog)
+        stale = not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None
+        if stale and self._refresh_catalog is not None and await self._refresh_catalog():
+            report = validate(workflow, self.catalog)
         if not report.ok:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -50,15 +49,15 @@ class Gateway:
         return body
 
     async def wait(
-        self, prompt_id: str, *, timeout: float = 60.0, until: set[str] | None = None
+        self, prompt_id: str, *, within: float = 60.0, until: set[str] | None = None
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         wanted = until or TERMINAL
         while True:
             body = await self.status(prompt_id)
             if body["status"] in wanted:
                 return body
-            assert time.monotonic() < deadline, f"job {prompt_id} still {body['status']} after {timeout} s"
+            assert time.monotonic() < deadline, f"job {prompt_id} still {body['status']} after {within} s"
             await asyncio.sleep(0.05)
 
 

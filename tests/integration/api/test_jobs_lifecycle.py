@@ -80,7 +80,7 @@ async def test_timeout_interrupts_and_marks_timeout(comfyui: Any, tmp_path: Path
     settings = gateway_settings(comfyui.url, tmp_path / "t.db", workflow_timeout=1.0)
     async with running_gateway(settings) as gw:
         prompt_id = await gw.submit(fresh(SLOW))
-        body = await gw.wait(prompt_id, timeout=60)
+        body = await gw.wait(prompt_id, within=60)
         assert body["status"] == "timeout", body
         assert "WORKFLOW_TIMEOUT" in body["error"]["message"]
         for _ in range(100):

@@ -25,7 +25,7 @@ async def test_gateway_restarted_mid_job_reports_completed(comfyui: Any, tmp_pat
     client = None
     async with running_gateway(settings) as second:
         client = second.app.state.client
-        body = await second.wait(prompt_id, timeout=90)
+        body = await second.wait(prompt_id, within=90)
         assert body["status"] == "completed", body
         assert body["output_images"] and body["progress"] == 100
         entry = await client.history(prompt_id)
@@ -63,6 +63,6 @@ async def test_comfyui_killed_mid_job_fails_it_and_down_gives_503(own_comfyui: A
             assert (await gw.status(prompt_id))["status"] == "running"  # not known yet: ComfyUI may come back
         finally:
             await asyncio.to_thread(own_comfyui.start)
-        body = await gw.wait(prompt_id, timeout=60)
+        body = await gw.wait(prompt_id, within=60)
         assert body["status"] == "failed", body
         assert body["error"]["type"] == "job_lost" and "ComfyUI" in body["error"]["message"]

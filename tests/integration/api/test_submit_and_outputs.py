@@ -1,11 +1,10 @@
-"""Submit, status and outputs against the real ComfyUI: an mp4 from sample 03 downloads through the gateway."""
+"""Submit, status and outputs on the real ComfyUI: an mp4 from sample 03 downloads through the gateway."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-
 from api_gateway_helpers import Gateway, fresh, load_sample
 
 pytestmark = pytest.mark.integration
