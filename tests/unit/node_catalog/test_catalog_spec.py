@@ -26,13 +26,25 @@ def test_bundled_has_every_class_and_is_cached(catalog: Catalog, object_info: di
 
 def test_inputs_follow_input_order_with_sections(catalog: Catalog) -> None:
     ks = catalog["KSampler"]
-    assert list(ks.required) == ["model", "seed", "steps", "cfg", "sampler_name", "scheduler", "positive",
-                                 "negative", "latent_image", "denoise"]
+    assert list(ks.required) == [
+        "model",
+        "seed",
+        "steps",
+        "cfg",
+        "sampler_name",
+        "scheduler",
+        "positive",
+        "negative",
+        "latent_image",
+        "denoise",
+    ]
     seed = ks.inputs["seed"]
     assert seed.type == "INT" and seed.is_widget and seed.control_after_generate
     assert seed.min == 0 and seed.max == 18446744073709551615
     assert ks.inputs["model"].type == "MODEL" and not ks.inputs["model"].is_widget
-    assert ks.inputs["sampler_name"].combo_style == "list" and "euler" in (ks.inputs["sampler_name"].options or ())
+    assert ks.inputs["sampler_name"].combo_style == "list" and "euler" in (
+        ks.inputs["sampler_name"].options or ()
+    )
     assert ks.outputs[0].type == "LATENT" and not ks.output_node
     save = catalog["SaveImage"]
     assert save.output_node and set(save.hidden) == {"prompt", "extra_pnginfo"}

@@ -1,4 +1,4 @@
-"""validate(): ComfyUI's answers in samples/errors.json reproduced exactly, plus the gateway's extra checks."""
+"""validate(): ComfyUI's answers in samples/errors.json reproduced exactly, plus the extra checks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import SAMPLES, load_sample
 
 from node_catalog import Catalog, validate
 from node_catalog.validation import GATEWAY
-from conftest import SAMPLES, load_sample
 
 ERRORS: dict[str, Any] = json.loads((SAMPLES / "errors.json").read_text())
 PROMPT_CASES = {
-    k: v for k, v in ERRORS.items() if isinstance(v.get("request"), dict) and isinstance(v["request"].get("prompt"), dict)
+    k: v
+    for k, v in ERRORS.items()
+    if isinstance(v.get("request"), dict) and isinstance(v["request"].get("prompt"), dict)
 }
 # keys ComfyUI puts in extra_info that we cannot reproduce byte for byte (server-side tracebacks)
 _VOLATILE = {"traceback"}
@@ -52,8 +54,10 @@ def test_reproduces_comfyui_answer(name: str, captured: Catalog) -> None:
         assert got["class_type"] == want["class_type"]
         assert set(got["dependent_outputs"]) == set(want["dependent_outputs"])
         want_errs = Counter(_norm_error(e) for e in want["errors"])
-        got_errs = Counter(_norm_error(e, set(e["extra_info"]) & {
-            k for w in want["errors"] for k in w["extra_info"]}) for e in got["errors"])
+        got_errs = Counter(
+            _norm_error(e, set(e["extra_info"]) & {k for w in want["errors"] for k in w["extra_info"]})
+            for e in got["errors"]
+        )
         assert got_errs == want_errs
     assert report.comfy_body() == {"error": body["error"], "node_errors": report.node_errors}
 
@@ -98,11 +102,15 @@ def test_hunyuan_sample_valid_with_models(captured: Catalog) -> None:
 
 def test_missing_model_lists_closest_names(captured: Catalog) -> None:
     wf = load_sample("09_hunyuan_t2v_official.prompt.json")
-    models = {"diffusion_models": ["hunyuan_video_720_cfgdistill_fp8_e4m3fn.safetensors", "flux1-dev.safetensors"]}
+    models = {
+        "diffusion_models": ["hunyuan_video_720_cfgdistill_fp8_e4m3fn.safetensors", "flux1-dev.safetensors"]
+    }
     report = validate(wf, Catalog.bundled(), models=models)
     assert not report.ok and not report.comfy_accepts
     err = report.node_errors["12"]["errors"][0]
-    assert err["type"] == "value_not_in_list" and "origin" not in err["extra_info"]  # ComfyUI would say so too
+    assert (
+        err["type"] == "value_not_in_list" and "origin" not in err["extra_info"]
+    )  # ComfyUI would say so too
     assert err["extra_info"]["model_folder"] == "diffusion_models"
     assert err["extra_info"]["closest"][0].startswith("hunyuan_video")
     # the snapshot's (empty) file lists are never used: the other loaders are only warned about
@@ -135,8 +143,10 @@ def test_new_style_combo_is_checked_only_in_strict_mode(captured: Catalog) -> No
 )
 def test_hunyuan_video_constraints(captured: Catalog, inputs: dict[str, int], expected: str | None) -> None:
     wf = {
-        "1": {"class_type": "EmptyHunyuanLatentVideo",
-              "inputs": {"width": 848, "height": 480, "length": 25, "batch_size": 1, **inputs}},
+        "1": {
+            "class_type": "EmptyHunyuanLatentVideo",
+            "inputs": {"width": 848, "height": 480, "length": 25, "batch_size": 1, **inputs},
+        },
         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
     }
     report = validate(wf, captured)
@@ -144,11 +154,13 @@ def test_hunyuan_video_constraints(captured: Catalog, inputs: dict[str, int], ex
     if expected is None:
         assert report.ok, report.summary()
     else:
-        (node, type_), = _gateway_types(report)
+        ((node, type_),) = _gateway_types(report)
         assert (node, type_) == ("1", expected)
         suggestion = report.node_errors["1"]["errors"][0]["extra_info"]["suggestion"]
-        assert validate({**wf, "1": {**wf["1"], "inputs": {**wf["1"]["inputs"], **{
-            next(iter(inputs)): suggestion}}}}, captured).ok
+        assert validate(
+            {**wf, "1": {**wf["1"], "inputs": {**wf["1"]["inputs"], **{next(iter(inputs)): suggestion}}}},
+            captured,
+        ).ok
 
 
 def test_int_step_grid(captured: Catalog) -> None:
@@ -184,8 +196,13 @@ def test_partial_validity_is_not_ok(captured: Catalog) -> None:
 
 def test_warnings_for_unused_nodes_and_unknown_inputs(captured: Catalog) -> None:
     wf = load_sample("01_emptyimage_saveimage.prompt.json")
-    wf = {**wf, "7": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0,
-                                                              "colour": 3}}}
+    wf = {
+        **wf,
+        "7": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0, "colour": 3},
+        },
+    }
     report = validate(wf, captured)
     assert report.ok
     kinds = {(w["type"], w["node_id"]) for w in report.warnings}
@@ -199,8 +216,12 @@ def test_input_files_follow_loadimage_custom_validation(captured: Catalog) -> No
     }
     report = validate(wf, captured, strict=False)
     err = report.node_errors["1"]["errors"][0]
-    assert err == {"type": "custom_validation_failed", "message": "Custom validation failed for node",
-                   "details": "image - Invalid image file: cat.png", "extra_info": {"input_name": "image"}}
+    assert err == {
+        "type": "custom_validation_failed",
+        "message": "Custom validation failed for node",
+        "details": "image - Invalid image file: cat.png",
+        "extra_info": {"input_name": "image"},
+    }
     assert validate(wf, captured, models={"input": ["cat.png"]}).ok
     assert validate(wf, Catalog.bundled()).ok  # unknown files: not guessed
 
