@@ -20,7 +20,7 @@ class Executor(Protocol):
 
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str: ...
 
-    async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry: ...
+    async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry: ...  # noqa: ASYNC109
 
 
 class ClientExecutor:
@@ -33,7 +33,7 @@ class ClientExecutor:
         submitted = await self.client.submit(workflow, extra_data=extra_data)
         return submitted.prompt_id
 
-    async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry:
+    async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109
         return await self.client.wait_for(prompt_id, timeout=timeout)
 
 

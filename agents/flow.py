@@ -1,4 +1,4 @@
-"""Flow: Intent -> link list. Planner: pick and fill a verified template. LLM: write it, templates as few-shot."""
+"""Flow: Intent -> link list. Planner: fill a verified template. LLM: write it, templates as few-shot."""
 
 from __future__ import annotations
 
@@ -15,11 +15,21 @@ from node_catalog import Catalog
 
 # Intent fields a template parameter of the same name takes.
 _PARAM_FIELDS = {
-    "prompt": "prompt", "negative_prompt": "negative_prompt", "width": "width", "height": "height",
-    "frames": "frames", "fps": "fps", "seed": "seed", "steps": "steps", "guidance": "guidance",
-    "denoise": "denoise", "upscale_factor": "upscale_factor", "color": "color", "image": "input_image",
+    "prompt": "prompt",
+    "negative_prompt": "negative_prompt",
+    "width": "width",
+    "height": "height",
+    "frames": "frames",
+    "fps": "fps",
+    "seed": "seed",
+    "steps": "steps",
+    "guidance": "guidance",
+    "denoise": "denoise",
+    "upscale_factor": "upscale_factor",
+    "color": "color",
+    "image": "input_image",
     "video": "input_video",
-}  # fmt: skip
+}
 
 
 class TemplateLike(Protocol):

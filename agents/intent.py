@@ -67,7 +67,7 @@ class Intent(BaseModel):
 
     def describe(self) -> str:
         """One line for step logs."""
-        parts = [self.task]
+        parts: list[str] = [self.task]
         if self.width and self.height:
             parts.append(f"{self.width}x{self.height}")
         if self.frames:

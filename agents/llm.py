@@ -1,4 +1,4 @@
-"""The LLM strategy's one door to an OpenAI-compatible chat endpoint, and the one place openai errors are translated.
+"""The LLM strategy's door to an OpenAI-compatible endpoint; the one place openai errors are translated.
 
 Structured output: JSON Schema `response_format` where the server supports it, JSON mode otherwise (switched
 once, when the server refuses the schema form). Every reply is parsed and checked with `jsonschema`; a bad

@@ -39,7 +39,7 @@ def default_size(task: str, family: str) -> tuple[int, int]:
 
 
 def round16(value: float) -> int:
-    return max(16, int(math.floor(value / 16 + 0.5)) * 16)
+    return max(16, math.floor(value / 16 + 0.5) * 16)
 
 
 def align_4k1(frames: float) -> int:
@@ -67,13 +67,14 @@ def size_for(
 
 
 def parse_resolution(text: str, default: tuple[int, int]) -> tuple[int, int]:
-    """`"512x512"`, `"720p"`, `"16:9"`, `"vertical"`, `"vertical 1080p"` -> (width, height), multiples of 16."""
+    """`"512x512"`, `"720p"`, `"16:9"`, `"vertical 1080p"` -> (width, height), multiples of 16."""
     parsed = parse_request(text)
     if parsed.width and parsed.height:
         return round16(parsed.width), round16(parsed.height)
     if parsed.named_height is None and parsed.aspect is None:
         raise IntentError(
-            f"resolution {text!r} not understood: use WIDTHxHEIGHT (512x512), 480p/720p/1080p, an aspect ratio "
+            f"resolution {text!r} not understood: use WIDTHxHEIGHT (512x512), 480p/720p/1080p, "
+            "an aspect ratio "
             f"(16:9) or one of {sorted(ORIENTATIONS)}"
         )
     return size_for(parsed.aspect, parsed.named_height, default)
@@ -100,8 +101,16 @@ def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Inte
         else:
             extra[key] = value
     # Known keys in extra_params are first-class fields (a client may send {"fps": 12} there).
-    aliases = {"cfg": "guidance", "cfg_scale": "guidance", "negative": "negative_prompt", "length": "frames",
-               "num_frames": "frames", "image": "input_image", "video": "input_video", "format": "output_format"}  # fmt: skip
+    aliases = {
+        "cfg": "guidance",
+        "cfg_scale": "guidance",
+        "negative": "negative_prompt",
+        "length": "frames",
+        "num_frames": "frames",
+        "image": "input_image",
+        "video": "input_video",
+        "format": "output_format",
+    }
     for key in list(extra):
         field = aliases.get(key, key)
         if field in Intent.model_fields and field not in {"extra_params", "task"}:
@@ -144,10 +153,7 @@ def _fill_defaults(intent: Intent) -> Intent:
             frames = intent.duration * fps
         else:
             frames = DEFAULT_FRAMES.get(key, 73)
-        if family == "hunyuan-video":
-            aligned = align_4k1(frames)
-        else:
-            aligned = max(1, round(frames))
+        aligned = align_4k1(frames) if family == "hunyuan-video" else max(1, round(frames))
         if aligned > 4096:
             raise IntentError(f"{aligned} frames is more than the 4096 frame limit; ask for a shorter video")
         updates["frames"] = aligned

@@ -11,10 +11,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}  # fmt: skip
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
 _TENS = {
     "twenty": 20,
     "thirty": 30,
@@ -69,25 +86,85 @@ def parse_number(text: str) -> float | None:
 
 
 COLORS: dict[str, int] = {
-    "black": 0x000000, "white": 0xFFFFFF, "red": 0xFF0000, "green": 0x00FF00, "blue": 0x0000FF,
-    "yellow": 0xFFFF00, "cyan": 0x00FFFF, "magenta": 0xFF00FF, "orange": 0xFFA500, "purple": 0x800080,
-    "pink": 0xFFC0CB, "gray": 0x808080, "grey": 0x808080, "brown": 0x8B4513, "teal": 0x008080,
-    "navy": 0x000080, "violet": 0xEE82EE, "gold": 0xFFD700, "silver": 0xC0C0C0,
-}  # fmt: skip
+    "black": 0x000000,
+    "white": 0xFFFFFF,
+    "red": 0xFF0000,
+    "green": 0x00FF00,
+    "blue": 0x0000FF,
+    "yellow": 0xFFFF00,
+    "cyan": 0x00FFFF,
+    "magenta": 0xFF00FF,
+    "orange": 0xFFA500,
+    "purple": 0x800080,
+    "pink": 0xFFC0CB,
+    "gray": 0x808080,
+    "grey": 0x808080,
+    "brown": 0x8B4513,
+    "teal": 0x008080,
+    "navy": 0x000080,
+    "violet": 0xEE82EE,
+    "gold": 0xFFD700,
+    "silver": 0xC0C0C0,
+}
 
 STYLES = (
-    "cinematic", "photorealistic", "realistic", "anime", "cartoon", "watercolor", "watercolour", "oil painting",
-    "pixel art", "3d render", "claymation", "noir", "vintage", "cyberpunk", "studio ghibli", "documentary",
-    "sketch", "comic", "low poly", "vaporwave", "minimalist", "surreal", "fantasy", "steampunk", "impressionist",
-)  # fmt: skip
+    "cinematic",
+    "photorealistic",
+    "realistic",
+    "anime",
+    "cartoon",
+    "watercolor",
+    "watercolour",
+    "oil painting",
+    "pixel art",
+    "3d render",
+    "claymation",
+    "noir",
+    "vintage",
+    "cyberpunk",
+    "studio ghibli",
+    "documentary",
+    "sketch",
+    "comic",
+    "low poly",
+    "vaporwave",
+    "minimalist",
+    "surreal",
+    "fantasy",
+    "steampunk",
+    "impressionist",
+)
 
 # Height of the named "p" resolutions; widths follow the aspect ratio (16:9 unless told otherwise).
-NAMED_HEIGHTS = {"240p": 240, "360p": 360, "480p": 480, "540p": 544, "576p": 576, "720p": 720, "1080p": 1080,
-                 "1440p": 1440, "2160p": 2160, "4k": 2160, "2k": 1440, "hd": 720, "full hd": 1080, "fhd": 1080,
-                 "uhd": 2160, "sd": 480}  # fmt: skip
-ORIENTATIONS = {"vertical": (9, 16), "portrait": (9, 16), "tall": (9, 16), "horizontal": (16, 9),
-                "landscape": (16, 9), "widescreen": (16, 9), "square": (1, 1), "cinemascope": (21, 9),
-                "ultrawide": (21, 9)}  # fmt: skip
+NAMED_HEIGHTS = {
+    "240p": 240,
+    "360p": 360,
+    "480p": 480,
+    "540p": 544,
+    "576p": 576,
+    "720p": 720,
+    "1080p": 1080,
+    "1440p": 1440,
+    "2160p": 2160,
+    "4k": 2160,
+    "2k": 1440,
+    "hd": 720,
+    "full hd": 1080,
+    "fhd": 1080,
+    "uhd": 2160,
+    "sd": 480,
+}
+ORIENTATIONS = {
+    "vertical": (9, 16),
+    "portrait": (9, 16),
+    "tall": (9, 16),
+    "horizontal": (16, 9),
+    "landscape": (16, 9),
+    "widescreen": (16, 9),
+    "square": (1, 1),
+    "cinemascope": (21, 9),
+    "ultrawide": (21, 9),
+}
 
 
 @dataclass
@@ -115,13 +192,27 @@ class Parsed:
 
 
 _DURATION_UNITS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "seg": 1.0, "segundos": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0, "ms": 0.001,
-}  # fmt: skip
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "seg": 1.0,
+    "segundos": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "ms": 0.001,
+}
 _UNIT_RE = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("fps", re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER})\s*(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I)),
+    (
+        "fps",
+        re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER})\s*(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I),
+    ),
     ("fps", re.compile(r"\b(?:fps|frame\s*rate)\s*(?:of|=|:)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
     ("frames", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:-\s*)?(?:frames?|f)\b(?!\s*per)", re.I)),
     ("frames", re.compile(r"\b(?:frames|length)\s*(?:of|=|:)\s*(?P<n>\d+)\b", re.I)),
@@ -130,12 +221,25 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("steps", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I)),
     ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
     ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>\d+)\b", re.I)),
-    ("guidance", re.compile(r"\b(?:cfg(?:\s+scale)?|guidance(?:\s+scale)?)\s*(?:=|:|of)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
-    ("denoise", re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I)),
+    (
+        "guidance",
+        re.compile(
+            r"\b(?:cfg(?:\s+scale)?|guidance(?:\s+scale)?)\s*(?:=|:|of)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I
+        ),
+    ),
+    (
+        "denoise",
+        re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I),
+    ),
     ("upscale", re.compile(r"\b(?P<n>\d+(?:\.\d+)?)\s*x\b(?!\s*\d)(?:\s+(?:upscale|bigger|larger))?", re.I)),
-    ("upscale", re.compile(rf"\b(?:by|times)\s+(?:a\s+factor\s+of\s+)?(?P<n>{NUMBER})\b(?=\s*(?:x\b|times\b|$|[,.]))", re.I)),
-]  # fmt: skip
-_RES_RE = re.compile(r"\b(?P<w>\d{2,5})\s*[x×*]\s*(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I)
+    (
+        "upscale",
+        re.compile(
+            rf"\b(?:by|times)\s+(?:a\s+factor\s+of\s+)?(?P<n>{NUMBER})\b(?=\s*(?:x\b|times\b|$|[,.]))", re.I
+        ),
+    ),
+]
+_RES_RE = re.compile(r"\b(?P<w>\d{2,5})\s*[x\u00d7*]\s*(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I)
 _NAMED_RE = re.compile(r"\b(?P<n>\d{3,4}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I)
 _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*:\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
@@ -231,7 +335,14 @@ def parse_request(text: str) -> Parsed:
             parsed.negative.append(phrase)
     lowered = text.lower()
     for style in STYLES:
-        for match in re.finditer(rf"\b(?:in\s+(?:an?\s+)?)?{re.escape(style)}(?:\s+style)?\b", lowered):
+        # A style word counts only as its own phrase ("..., cinematic", "in anime style", "as an anime"),
+        # never as an adjective inside the description ("a vintage car").
+        word = re.escape(style)
+        pattern = (
+            rf"(?:(?<=,)|^|(?<=[.;]))\s*(?:in\s+(?:an?\s+)?)?{word}(?:\s+style)?\s*(?=[,.;]|$)"
+            rf"|\b(?:in\s+(?:an?\s+|the\s+)?)?{word}\s+style\b|\bas\s+(?:an?\s+)?{word}\b"
+        )
+        for match in re.finditer(pattern, lowered):
             if style not in parsed.styles:
                 parsed.styles.append(style)
             _take(parsed, match)

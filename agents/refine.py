@@ -23,11 +23,17 @@ log = logging.getLogger(__name__)
 
 # Nodes Refine may add when a required link has no producer in the graph (loaders need no links).
 _PROVIDERS = {
-    "VAE": "VAELoader", "CLIP": "DualCLIPLoader", "MODEL": "UNETLoader", "CLIP_VISION": "CLIPVisionLoader",
-    "UPSCALE_MODEL": "UpscaleModelLoader", "NOISE": "RandomNoise", "SAMPLER": "KSamplerSelect",
-}  # fmt: skip
+    "VAE": "VAELoader",
+    "CLIP": "DualCLIPLoader",
+    "MODEL": "UNETLoader",
+    "CLIP_VISION": "CLIPVisionLoader",
+    "UPSCALE_MODEL": "UpscaleModelLoader",
+    "NOISE": "RandomNoise",
+    "SAMPLER": "KSamplerSelect",
+}
 _LOAD_FAILURE = re.compile(
-    r"safetensor|header|deserializ|no such file|not found|invalid load key|unpickl|eof|corrupt|could not load|"
+    r"safetensor|header|deserializ|no such file|not found|invalid load key|unpickl|eof|corrupt|"
+    r"could not load|"
     r"failed to load|error\(s\) in loading|unexpected key|missing key|size mismatch|zip archive",
     re.I,
 )
@@ -146,7 +152,8 @@ class Refiner:
                 choice = await PlannerChooser().choose(node.class_type, candidates, context)
             new = doc.rename_class(name, choice)
             fixes.append(
-                f"unknown node {node.class_type} replaced by {choice} (candidates: {[c.name for c in candidates]})"
+                f"unknown node {node.class_type} replaced by {choice} "
+                f"(candidates: {[c.name for c in candidates]})"
             )
             spec = self.catalog[choice]
             # keep only widget values the new class has
@@ -417,7 +424,8 @@ class Refiner:
                 new = self._fix_value(inp, bad, models=models, bad_models=bad_models)
                 if new is _KEEP or new == bad:
                     raise RepairError(
-                        f"{spec.name} could not load {bad!r} ({message.strip()}) and the backend has no other "
+                        f"{spec.name} could not load {bad!r} ({message.strip()}) and the backend has no "
+                        "other "
                         f"file in models/{inp.model_folder}"
                     )
                 node.inputs[inp.name] = new
@@ -443,7 +451,8 @@ class Refiner:
                 ):
                     node.inputs[inp.name] = inp.default
                     fixes.append(
-                        f"{name}.{inp.name}: {value!r} failed at run time; back to the default {inp.default!r}"
+                        f"{name}.{inp.name}: {value!r} failed at run time; "
+                        f"back to the default {inp.default!r}"
                     )
         if not fixes and _OOM.search(message):
             for other_name, other in doc.nodes.items():

@@ -19,20 +19,38 @@ class ReformatAgent(Protocol):
     async def reformat(self, prompt: str, overrides: Mapping[str, Any] | None = None) -> Intent: ...
 
 
-_VIDEO = r"videos?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|scenes?\s+of\s+moving|gif"
+_VIDEO = (
+    r"videos?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|"
+    r"scenes?\s+of\s+moving|gif"
+)
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|png|jpe?g"
 )
 _CUES: list[tuple[Task, str]] = [
-    ("upscale", r"\b(?:upscal\w*|super[\s-]?resolution|enlarge|increase\s+(?:the\s+)?resolution|make\s+\w+\s+bigger|esrgan)\b"),
-    ("test-video", rf"\b(?:test|dummy|placeholder|sample|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_VIDEO})\b"),
+    (
+        "upscale",
+        r"\b(?:upscal\w*|super[\s-]?resolution|enlarge|increase\s+(?:the\s+)?resolution|make\s+\w+\s+bigger|esrgan)\b",
+    ),
+    (
+        "test-video",
+        rf"\b(?:test|dummy|placeholder|sample|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_VIDEO})\b",
+    ),
     ("test-video", rf"\b(?:{_VIDEO})\b[^.]*?\b(?:solid|blank|plain)\s+(?:\w+\s+)?(?:frames?|colou?r)"),
-    ("test-image", rf"\b(?:test|dummy|placeholder|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_IMAGE})\b"),
-    ("image-to-video", r"\b(?:animate|bring\s+\w+\s+to\s+life|image[\s-]to[\s-]video|i2v|make\s+\w+\s+move)\b"),
+    (
+        "test-image",
+        rf"\b(?:test|dummy|placeholder|solid[\s-]colou?r|model[\s-]free|blank)\b[^.]*?\b(?:{_IMAGE})\b",
+    ),
+    (
+        "image-to-video",
+        r"\b(?:animate|bring\s+\S+\s+to\s+life|image[\s-]to[\s-]video|i2v|make\s+\S+\s+move)\b",
+    ),
     ("video-to-video", r"\b(?:video[\s-]to[\s-]video|v2v|restyle\s+(?:this|the|my)\s+(?:video|clip))\b"),
-    ("image-to-image", r"\b(?:image[\s-]to[\s-]image|img2img|i2i|restyle\s+(?:this|the|my)\s+(?:image|photo|picture))\b"),
-]  # fmt: skip
+    (
+        "image-to-image",
+        r"\b(?:image[\s-]to[\s-]image|img2img|i2i|restyle\s+(?:this|the|my)\s+(?:image|photo|picture))\b",
+    ),
+]
 _FAMILIES: list[tuple[ModelFamily, str]] = [
     ("sdxl", r"\bsd\s?xl\b"),
     ("sd15", r"\b(?:sd\s?1\.?5|stable\s+diffusion\s+1\.5|sd15)\b"),

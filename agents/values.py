@@ -22,9 +22,12 @@ def is_negative(doc: LinkList, node: str, seen: frozenset[str] = frozenset()) ->
     for _out, dst, dst_in in doc.consumers(node):
         if dst_in == "negative":
             return True
-        if dst not in seen and dst_in in {"conditioning", "conditioning_1", "conditioning_2"}:
-            if is_negative(doc, dst, seen | {node}):
-                return True
+        if (
+            dst not in seen
+            and dst_in in {"conditioning", "conditioning_1", "conditioning_2"}
+            and is_negative(doc, dst, seen | {node})
+        ):
+            return True
     return False
 
 
@@ -38,7 +41,15 @@ def apply_intent(doc: LinkList, intent: Intent, catalog: Catalog) -> list[str]:
         widgets = {i.name: i for i in spec.inputs.values() if i.is_widget and i.section != "hidden"}
         linked = set(doc.incoming(name))
 
-        def put(inp: str, value: Any, *, node: Any = node, widgets: dict[str, Any] = widgets) -> None:
+        def put(
+            inp: str,
+            value: Any,
+            *,
+            name: str = name,
+            node: Any = node,
+            widgets: dict[str, Any] = widgets,
+            linked: set[str] = linked,
+        ) -> None:
             if value is None or inp not in widgets or inp in linked:
                 return
             if node.inputs.get(inp) != value:

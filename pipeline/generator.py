@@ -35,9 +35,13 @@ class Generator:
         self.catalog = catalog
         self.templates = templates or TemplateLibrary.bundled()
         self.graph = build_graph(
-            llm=llm, catalog=catalog, client=client, checkpointer=checkpointer, executor=executor,
+            llm=llm,
+            catalog=catalog,
+            client=client,
+            checkpointer=checkpointer,
+            executor=executor,
             templates=self.templates,
-        )  # fmt: skip
+        )
         self._checkpointed = checkpointer is not None
 
     def _config(self, thread_id: str) -> RunnableConfig:
@@ -45,18 +49,24 @@ class Generator:
 
     @staticmethod
     def _initial(request: GenerationRequest) -> PipelineState:
-        return PipelineState(request=request.model_dump(mode="json"), attempts=0, executions=0, status="running",
-                             error=None, bad_models=[])  # fmt: skip
+        return PipelineState(
+            request=request.model_dump(mode="json"),
+            attempts=0,
+            executions=0,
+            status="running",
+            error=None,
+            bad_models=[],
+        )
 
     async def generate(self, request: GenerationRequest, *, thread_id: str | None = None) -> GenerationResult:
         tid = thread_id or str(uuid.uuid4())
         state = await self.graph.ainvoke(self._initial(request), self._config(tid))
-        return _result(state, tid)
+        return _result(state, tid)  # type: ignore[arg-type]
 
     async def stream(
         self, request: GenerationRequest, *, thread_id: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """One item per agent step (`{"event": "step", "node", "step"}`), then `{"event": "result", "result"}`."""
+        """One item per agent step (`{"event": "step", "node", "step"}`), then the `result` item."""
         tid = thread_id or str(uuid.uuid4())
         final: dict[str, Any] = dict(self._initial(request))
         async for chunk in self.graph.astream(
@@ -79,7 +89,7 @@ class Generator:
         if not self._checkpointed:
             raise RuntimeError("resume needs a checkpointer")
         state = await self.graph.ainvoke(None, self._config(thread_id))
-        return _result(state, thread_id)
+        return _result(state, thread_id)  # type: ignore[arg-type]
 
 
 def _result(state: PipelineState, thread_id: str) -> GenerationResult:

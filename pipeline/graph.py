@@ -29,8 +29,13 @@ log = logging.getLogger(__name__)
 
 
 def _step(agent: str, strategy: str, started: float, summary: str, **details: Any) -> Step:
-    return Step(agent=agent, strategy=strategy, ms=round((time.perf_counter() - started) * 1000, 3),
-                summary=summary, details=details)  # fmt: skip
+    return Step(
+        agent=agent,
+        strategy=strategy,
+        ms=round((time.perf_counter() - started) * 1000, 3),
+        summary=summary,
+        details=details,
+    )
 
 
 def _failed(agent: str, strategy: str, started: float, message: str) -> dict[str, Any]:
@@ -157,11 +162,19 @@ class PipelineNodes:
         except AgentError as exc:
             return _failed("refine", strategy, started, exc.message)
         update["link_list"] = doc.to_json()
-        update["steps"] = [_step("refine", strategy, started, f"{len(fixes)} fixes" if fixes else "nothing to fix",
-                                 fixes=fixes)]  # fmt: skip
+        update["steps"] = [
+            _step(
+                "refine", strategy, started, f"{len(fixes)} fixes" if fixes else "nothing to fix", fixes=fixes
+            )
+        ]
         if fixes:
-            update["repairs"] = [{"attempt": update["attempts"], "fixes": fixes,
-                                  "cause": "execution_error" if error else "validation" if validation else "refine"}]  # fmt: skip
+            update["repairs"] = [
+                {
+                    "attempt": update["attempts"],
+                    "fixes": fixes,
+                    "cause": "execution_error" if error else "validation" if validation else "refine",
+                }
+            ]
         return update
 
     async def validate(self, state: PipelineState) -> dict[str, Any]:
@@ -172,8 +185,12 @@ class PipelineNodes:
         except AgentError as exc:
             return _failed("validate", "catalog", started, exc.message)
         report = check(workflow, self.catalog, state.get("models"))
-        validation = {"ok": report.ok, "error": report.error, "node_errors": report.node_errors,
-                      "warnings": report.warnings}  # fmt: skip
+        validation = {
+            "ok": report.ok,
+            "error": report.error,
+            "node_errors": report.node_errors,
+            "warnings": report.warnings,
+        }
         summary = "valid" if report.ok else report.summary().splitlines()[0]
         return {
             "workflow": workflow,
@@ -193,12 +210,16 @@ class PipelineNodes:
         executions = state.get("executions", 0) + 1
         try:
             outcome = await agent.run(
-                state["workflow"] or {}, wait=bool(request.get("wait")),
+                state["workflow"] or {},
+                wait=bool(request.get("wait")),
                 extra_data={"comfy_gateway": {"source": "generate", "attempt": executions}},
-            )  # fmt: skip
+            )
         except PromptRejected as exc:
-            return {**_failed("execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}"),
-                    "validation": {"ok": False, **exc.body}, "executions": executions}  # fmt: skip
+            return {
+                **_failed("execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}"),
+                "validation": {"ok": False, **exc.body},
+                "executions": executions,
+            }
         except ComfyError as exc:
             return {**_failed("execute", "comfyui", started, exc.message), "executions": executions}
         if outcome.error:
@@ -220,7 +241,7 @@ class PipelineNodes:
                         prompt_id=outcome.prompt_id,
                         error=outcome.error,
                     )
-                ],  # fmt: skip
+                ],
             }
         done = outcome.entry is not None
         return {
@@ -238,7 +259,7 @@ class PipelineNodes:
                     + (f"succeeded, {len(outcome.files)} files" if done else "queued"),
                     prompt_id=outcome.prompt_id,
                 )
-            ],  # fmt: skip
+            ],
         }
 
     # -- routers ----------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ class GenerationRequest(BaseModel):
     wait: bool = Field(False, description="Follow the job to its end (enables repairs from execution errors)")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
-        description="Structured values that win over the text: duration, resolution, style, fps, seed, steps, "
+        description="Structured values that win over the text: duration, resolution, style, fps, seed, "
+        "steps, "
         "guidance, negative_prompt, task, model_family, input_image, extra_params ...",
     )
     template: str | None = Field(None, description="Force one template by name (planner flow)")

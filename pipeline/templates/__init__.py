@@ -1,4 +1,4 @@
-"""Verified workflow templates with typed parameters: the planner's building blocks and a product of their own."""
+"""Verified workflow templates with typed parameters: the planner's building blocks, and a product."""
 
 from pipeline.templates.library import (
     ParameterSpec,

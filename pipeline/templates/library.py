@@ -195,7 +195,7 @@ class TemplateLibrary:
 
     @classmethod
     def load(cls, user_dir: Path | str | None = None) -> TemplateLibrary:
-        """The bundled templates plus every `*.json` in `user_dir`; a broken user file is logged and skipped."""
+        """The bundled templates plus every `*.json` in `user_dir` (a broken user file is logged, skipped)."""
         templates = list(cls.bundled())
         if user_dir is not None:
             templates.extend(load_dir(Path(user_dir), source="user", strict=False))
