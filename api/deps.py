@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from api.jobs.service import JobService
 from api.settings import Settings
-
-if TYPE_CHECKING:
-    from comfyui_client import ComfyClient
-    from node_catalog import Catalog
+from comfyui_client import ComfyClient
+from node_catalog import Catalog
 
 
 def _state(conn: HTTPConnection, name: str) -> Any:
@@ -43,6 +41,6 @@ def get_jobs(conn: HTTPConnection) -> JobService:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClientDep = Annotated["ComfyClient", Depends(get_client)]
-CatalogDep = Annotated["Catalog", Depends(get_catalog)]
+ClientDep = Annotated[ComfyClient, Depends(get_client)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
