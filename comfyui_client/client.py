@@ -50,7 +50,7 @@ from comfyui_client.errors import (
 )
 from comfyui_client.events import ExecutingEvent, JobLostEvent
 from comfyui_client.models import HistoryEntry, QueueSnapshot, Submitted, UploadedFile
-from comfyui_client.stream import EventHub, EventStream, WsConnect, default_ws_connect
+from comfyui_client.stream import GRACE, EventHub, EventStream, WsConnect, default_ws_connect
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class ComfyClient:
             self.ws_url,
             ws_connect or default_ws_connect(open_timeout=timeout),
             backoff=reconnect_backoff,
+            ready_timeout=timeout,
         )
 
     async def __aenter__(self) -> ComfyClient:
@@ -444,14 +445,17 @@ class ComfyClient:
 
     # -- events -------------------------------------------------------------------------------------------
 
-    def events(self, *, poll_interval: float = 30.0, max_backlog: int = 10_000) -> EventStream:
+    def events(
+        self, *, poll_interval: float = 30.0, max_backlog: int = 10_000, grace: float = GRACE
+    ) -> EventStream:
         """A new subscriber of this client's one reconnecting WebSocket (`async with client.events() as s`).
 
         ComfyUI keeps one socket per client id, so every stream of a client shares one connection.
         `poll_interval`: seconds of silence after which tracked jobs are checked over HTTP; `max_backlog`:
-        queued events after which a lagging subscriber loses progress/status events (never the others).
+        queued events after which a lagging subscriber loses progress/status events (never the others);
+        `grace`: seconds a job a check found finished waits for its live events (see `stream`).
         """
-        return EventStream(self._hub, poll_interval=poll_interval, max_backlog=max_backlog)
+        return EventStream(self._hub, poll_interval=poll_interval, max_backlog=max_backlog, grace=grace)
 
     async def wait_for(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109 (contract)
         """Wait until the job ends and return its history entry.

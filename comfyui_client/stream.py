@@ -15,19 +15,17 @@ An `EventStream` is an async iterator of typed events:
         async for event in stream: ...
 
 Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
-* On every (re)connect, and when `track()` is called, the stream checks tracked jobs against /queue then
-  /history (in that order, so a job finishing in between is not mistaken for lost). A job found in history is
-  finished with synthesised events (`synthetic=True`): an `ExecutedEvent` per output node not already seen,
-  the
+* Each tracked job ends exactly once in the stream: `ExecutingEvent(node=None)` (after its terminal event)
+  or `JobLostEvent`. Then it is untracked, and later duplicates of its events are dropped.
+* After a reconnect the stream yields `ReconnectedEvent`, then checks every tracked job against /queue then
+  /history (in that order, so a job finishing in between is not mistaken for lost). A job found in history
+  ends with synthesised events (`synthetic=True`): an `ExecutedEvent` per output node not already seen, the
   terminal event from the history messages (ExecutionSuccess/Error/Interrupted) and
-  `ExecutingEvent(node=None)`.
-  A job in neither gives `JobLostEvent(prompt_id, reason)`.
-* After a reconnect the stream first yields `ReconnectedEvent`, then those synthesised events.
-* When the socket has been quiet for `poll_interval` seconds and tracked jobs are open, the same check runs
-  (covers jobs deleted or interrupted by someone else, and a WebSocket that cannot connect at all).
-* A finished tracked job is untracked; later duplicates of its events (real ones racing synthesised ones) are
-  dropped, so each tracked job ends exactly once.
-
+  `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`.
+* The same check runs when `track()` is called, on the first connect, and when the socket has been quiet for
+  `poll_interval` seconds (jobs deleted or interrupted by someone else, a socket that cannot connect). A job
+  such a check finds finished first gets `grace` seconds (0.5) for its live events, because ComfyUI writes
+  history before it has sent the last ones; only if they do not come is its end synthesised.
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
 loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
 
@@ -61,6 +59,7 @@ from comfyui_client.events import (
     ExecutionSuccessEvent,
     JobLostEvent,
     ReconnectedEvent,
+    StatusEvent,
     event_from_data,
     parse_event,
 )
@@ -74,6 +73,9 @@ log = logging.getLogger(__name__)
 #: Events a lagging subscriber may lose: later ones supersede them.
 DROPPABLE = frozenset({"progress", "progress_state", "status", "preview", "progress_text", "binary"})
 _DONE_MEMORY = 4096
+#: Seconds a job found finished by a check (not after a reconnect) waits for its live events before its
+#: end is synthesised: ComfyUI writes history before it has sent the job's last events.
+GRACE = 0.5
 _CHECK_CONCURRENCY = 8
 
 
@@ -128,7 +130,13 @@ class EventHub:
     `client.events()`."""
 
     def __init__(
-        self, client: ComfyClient, url: str, connect: WsConnect, *, backoff: tuple[float, float] = (0.25, 5.0)
+        self,
+        client: ComfyClient,
+        url: str,
+        connect: WsConnect,
+        *,
+        backoff: tuple[float, float] = (0.25, 5.0),
+        ready_timeout: float = 10.0,
     ) -> None:
         first, cap = backoff
         if first <= 0 or cap < first:
@@ -137,6 +145,7 @@ class EventHub:
         self.url = url
         self._connect = connect
         self._backoff = (first, cap)
+        self._ready_timeout = ready_timeout
         self._subs: list[EventStream] = []
         self._task: asyncio.Task[None] | None = None
         self._conn: WsConnection | None = None
@@ -199,11 +208,16 @@ class EventHub:
         while True:
             try:
                 self._conn = await self._connect(self.url)
+                # ComfyUI registers the socket under our client id just before it sends the first `status`;
+                # a job submitted before that loses its events, so the socket is live only once it is in.
+                async with asyncio.timeout(self._ready_timeout):
+                    first = await self._conn.recv()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every connect failure is retried; the seam describes it
                 attempts += 1
                 self._note_error(exc, connected=False)
+                await self._close_conn()
                 await asyncio.sleep(self._delay(attempts))
                 continue
             self.connects += 1
@@ -213,6 +227,10 @@ class EventHub:
             for sub in list(self._subs):
                 sub._on_connected(attempts=attempts + 1, downtime=downtime)
             attempts = 0
+            hello = parse_event(first)
+            if isinstance(hello, StatusEvent) and hello.sid and hello.sid != self.client.client_id:
+                log.warning("ComfyUI at %s assigned sid %s instead of our client id", self.url, hello.sid)
+            self._dispatch(hello)
             try:
                 await self._pump(self._conn)
             except asyncio.CancelledError:
@@ -223,12 +241,13 @@ class EventHub:
             await self._close_conn()
             await asyncio.sleep(self._delay(1))
 
+    def _dispatch(self, event: Event) -> None:
+        for sub in list(self._subs):
+            sub._deliver(event)
+
     async def _pump(self, conn: WsConnection) -> None:
         while True:
-            frame = await conn.recv()
-            event = parse_event(frame)
-            for sub in list(self._subs):
-                sub._deliver(event)
+            self._dispatch(parse_event(await conn.recv()))
 
     def _note_error(self, exc: Exception, *, connected: bool) -> None:
         error = _describe_ws_error(self.url, exc)
@@ -250,31 +269,44 @@ class EventHub:
 class _Job:
     executed: set[str] = field(default_factory=set)
     terminal: bool = False
+    # Set when a check found the job in history while its live events may still be in flight.
+    found: HistoryEntry | None = None
+    grace_until: float = 0.0
 
 
 class EventStream:
     """One subscriber of a client's WebSocket: `async with client.events() as stream: async for ev in stream`.
 
-    `track(prompt_id)` marks jobs whose end must never be missed (see the module docstring for the
-    guarantees);
-    `wait_connected(timeout)` waits until the socket is live (ComfyUnavailable otherwise), useful before
-    submitting so that no event of the job is missed. Iterate from one task only.
+    `track(prompt_id)` marks jobs whose end must never be missed (guarantees in the module docstring).
+    `wait_connected(timeout)` waits until the socket is live, i.e. ComfyUI has sent its first `status` for
+    our client id (ComfyUnavailable otherwise): submit after it and no event of the job is missed.
+    Iterate from one task only.
     """
 
-    def __init__(self, hub: EventHub, *, poll_interval: float = 30.0, max_backlog: int = 10_000) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        *,
+        poll_interval: float = 30.0,
+        max_backlog: int = 10_000,
+        grace: float = GRACE,
+    ) -> None:
         self._hub = hub
         self.poll_interval = poll_interval
         self.max_backlog = max_backlog
+        self.grace = grace
         self.dropped = 0
         self._queue: deque[Event] = deque()
         self._ready: deque[Event] = deque()  # synthesised events, yielded before the queue
         self._wakeup = asyncio.Event()
         self._jobs: dict[str, _Job] = {}
-        self._to_check: set[str] = set()
+        self._to_check: set[str] = set()  # checks whose findings wait `grace` for live events
+        self._to_resync: set[str] = set()  # checks after a reconnect: findings are final at once
         self._done: OrderedDict[str, None] = OrderedDict()
         self._entered = False
         self._closed = False
         self._seen_connect = False
+        self._last_activity = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -304,15 +336,13 @@ class EventStream:
         return self._hub.connected
 
     async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (mirrors wait_for)
-        """Return once the WebSocket is connected; ComfyUnavailable (naming the last error) after
-        `timeout`."""
+        """Return once the socket is live; ComfyUnavailable (naming the last error) after `timeout`."""
         await self._hub.wait_connected(timeout)
 
     # -- tracking -------------------------------------------------------------------------------------------
 
     def track(self, prompt_id: str) -> None:
-        """Follow `prompt_id` until its end is seen (received, or synthesised from /history), or it is
-        lost."""
+        """Follow `prompt_id` until its end is seen (received, or synthesised from /history) or it is lost."""
         if prompt_id in self._jobs or prompt_id in self._done:
             return
         self._jobs[prompt_id] = _Job()
@@ -322,6 +352,7 @@ class EventStream:
     def untrack(self, prompt_id: str) -> None:
         self._jobs.pop(prompt_id, None)
         self._to_check.discard(prompt_id)
+        self._to_resync.discard(prompt_id)
 
     @property
     def tracked(self) -> frozenset[str]:
@@ -341,24 +372,41 @@ class EventStream:
                 return self._ready.popleft()
             if self._closed:
                 raise StopAsyncIteration
+            if self._to_resync:
+                ids, self._to_resync = self._to_resync, set()
+                await self._check(ids, final=True)
+                continue
             if self._to_check:
-                await self._check(self._to_check)
+                ids, self._to_check = self._to_check, set()
+                await self._check(ids, final=False)
                 continue
             if self._queue:
                 event = self._accept(self._queue.popleft())
                 if event is not None:
                     return event
                 continue
-            self._wakeup.clear()
-            timeout = self.poll_interval if self._jobs else None
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                self._to_check.update(self._jobs)
+            now = time.monotonic()
+            if self._end_expired_graces(now):
+                continue
+            await self._idle(now)
+
+    async def _idle(self, now: float) -> None:
+        """Wait for an event, the next grace expiry, or `poll_interval` of silence (then check jobs)."""
+        deadlines = [job.grace_until for job in self._jobs.values() if job.found is not None]
+        poll_at = self._last_activity + self.poll_interval if self._jobs else None
+        wake_at = min([*deadlines, *([poll_at] if poll_at is not None else [])], default=None)
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), None if wake_at is None else max(0.0, wake_at - now))
+        except TimeoutError:
+            if poll_at is not None and time.monotonic() >= poll_at:
+                self._last_activity = time.monotonic()
+                self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
 
     # -- called by the hub ----------------------------------------------------------------------------------
 
     def _deliver(self, event: Event) -> None:
+        self._last_activity = time.monotonic()
         if len(self._queue) >= self.max_backlog and event.type in DROPPABLE:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
@@ -371,7 +419,7 @@ class EventStream:
 
     def _on_connected(self, *, attempts: int, downtime: float) -> None:
         if self._seen_connect:
-            # Tracked jobs are checked when this event is yielded (`_accept`), so that it comes first.
+            # Tracked jobs are resynchronised when this event is yielded (`_accept`), so that it comes first.
             self._queue.append(ReconnectedEvent(attempts=attempts, downtime=round(downtime, 3)))
         else:
             self._to_check.update(self._jobs)
@@ -383,8 +431,8 @@ class EventStream:
     def _accept(self, event: Event) -> Event | None:
         """Update tracked-job state with a received event; None drops a duplicate of a finished job."""
         if isinstance(event, ReconnectedEvent):
-            # Checks of tracked jobs run before anything received after the reconnect is yielded.
-            self._to_check.update(self._jobs)
+            # Resynchronise before anything received after the reconnect is yielded.
+            self._to_resync.update(self._jobs)
             return event
         pid = event.prompt_id
         if pid is None:
@@ -394,6 +442,8 @@ class EventStream:
         job = self._jobs.get(pid)
         if job is None:
             return event
+        if job.found is not None:
+            job.grace_until = time.monotonic() + self.grace  # live events are flowing: let them finish
         if isinstance(event, ExecutedEvent):
             job.executed.add(event.node)
         elif event.is_terminal:
@@ -405,14 +455,27 @@ class EventStream:
     def _finish(self, prompt_id: str) -> None:
         self._jobs.pop(prompt_id, None)
         self._to_check.discard(prompt_id)
+        self._to_resync.discard(prompt_id)
         self._done[prompt_id] = None
         while len(self._done) > _DONE_MEMORY:
             self._done.popitem(last=False)
 
-    async def _check(self, ids: Iterable[str]) -> None:
-        """Find out from /queue then /history whether tracked jobs ended unseen; synthesise their end."""
+    def _end_expired_graces(self, now: float) -> bool:
+        expired = False
+        for pid, job in list(self._jobs.items()):
+            if job.found is not None and job.grace_until <= now:
+                self._ready.extend(self._synthesise(pid, job, job.found))
+                self._finish(pid)
+                expired = True
+        return expired
+
+    async def _check(self, ids: Iterable[str], *, final: bool) -> None:
+        """Find out from /queue then /history whether tracked jobs ended unseen, and end them.
+
+        `final` (after a reconnect: their live events are gone) synthesises the end at once; otherwise it
+        waits `grace` seconds for live events first (a job that just ended may still have them in flight).
+        """
         pending = [pid for pid in ids if pid in self._jobs]
-        self._to_check.clear()
         if not pending:
             return
         client = self._hub.client
@@ -429,12 +492,17 @@ class EventStream:
             # ComfyUI is down or odd: the next (re)connect or quiet period checks again.
             log.debug("checking tracked jobs failed: %s", exc)
             return
+        now = time.monotonic()
         for pid, entry in zip(pending, entries, strict=True):
-            if pid not in self._jobs:
+            job = self._jobs.get(pid)
+            if job is None:
                 continue  # finished by a received event while we were asking
             if entry is not None:
-                self._ready.extend(self._synthesise(pid, self._jobs[pid], entry))
-                self._finish(pid)
+                if final:
+                    self._ready.extend(self._synthesise(pid, job, entry))
+                    self._finish(pid)
+                elif job.found is None:
+                    job.found, job.grace_until = entry, now + self.grace
             elif not _queued(snapshot, pid):
                 self._ready.append(
                     JobLostEvent(
@@ -460,13 +528,8 @@ class EventStream:
             elif entry.outcome == "success":
                 events.append(ExecutionSuccessEvent(prompt_id=pid, synthetic=True))
             else:
-                events.append(
-                    event_from_data(
-                        "execution_error",
-                        {"prompt_id": pid, "exception_message": entry.status_str},
-                        synthetic=True,
-                    )
-                )
+                data = {"prompt_id": pid, "exception_message": entry.status_str}
+                events.append(event_from_data("execution_error", data, synthetic=True))
         events.append(ExecutingEvent(prompt_id=pid, node=None, synthetic=True))
         return events
 

@@ -60,9 +60,10 @@ class FakeWs:
 
 class FakeConnector:
     """A `ws_connect` whose outcomes are scripted: `fail(n)` makes the next n connects refuse; each successful
-    connect creates a FakeWs (in `connections`) and signals `connected`."""
+    connect creates a FakeWs (in `connections`) that first sends ComfyUI's hello (`status` with `sid`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hello: bool = True) -> None:
+        self.hello = hello
         self.connections: list[FakeWs] = []
         self.urls: list[str] = []
         self.failures = 0
@@ -81,6 +82,13 @@ class FakeConnector:
             self.failures -= 1
             raise ConnectionRefusedError(111, "Connection refused")
         ws = FakeWs()
+        if self.hello:
+            sid = url.rsplit("clientId=", 1)[-1]
+            ws.feed(
+                json.dumps(
+                    {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": sid}}
+                )
+            )
         self.connections.append(ws)
         if self.on_connect is not None:
             self.on_connect(ws)

@@ -1,5 +1,7 @@
-"""EventStream and wait_for with a fake WebSocket replaying the real captures and a fake ComfyUI HTTP
-API: events in order, reconnect with backoff, resynchronisation from /queue + /history, lost jobs, deduplication."""
+"""EventStream and wait_for with a fake WebSocket replaying the real captures and a fake ComfyUI HTTP API.
+
+Covers events in order, reconnect with backoff, resynchronisation from /queue + /history, lost jobs and
+deduplication of events that race synthesised ones."""
 
 from __future__ import annotations
 
@@ -99,7 +101,9 @@ async def test_replays_a_capture_in_order(client: ComfyClient, connector: FakeCo
         assert stream.connected
         connector.current.feed(*frames)
         events = await collect_until(stream, finished(pid))
-    assert [e.model_dump() for e in events] == [parse_event(f).model_dump() for f in frames]
+    hello = events[0]
+    assert isinstance(hello, StatusEvent) and hello.sid == client.client_id
+    assert [e.model_dump() for e in events[1:]] == [parse_event(f).model_dump() for f in frames]
     assert connector.urls == [f"ws://comfy.test:8188/ws?clientId={client.client_id}"]
     assert connector.current.closed  # the last stream closed the socket
 
@@ -137,7 +141,7 @@ async def test_reconnect_synthesises_the_end_of_a_job_that_finished_meanwhile(
         connector.fail(2)
         connector.current.drop()
         after = await collect_until(stream, finished(pid))
-    assert [e.type for e in live] == [parse_event(f).type for f in frames[:cut]]
+    assert [e.type for e in live[1:]] == [parse_event(f).type for f in frames[:cut]]
     assert isinstance(after[0], DisconnectedEvent) and "closed" in after[0].error
     reconnected = after[1]
     assert isinstance(reconnected, ReconnectedEvent) and reconnected.attempts == 3
@@ -222,11 +226,27 @@ async def test_tracking_a_job_that_ended_before_the_stream_opened(
 ) -> None:
     pid = str(uuid.uuid4())
     comfy.history[pid] = entry_for(S01, pid)
-    async with client.events() as stream:
+    async with client.events(grace=0.01) as stream:
         stream.track(pid)
         events = await collect_until(stream, finished(pid))
-    assert [type(e) for e in events] == [ExecutedEvent, ExecutionSuccessEvent, ExecutingEvent]
-    assert all(e.synthetic for e in events)
+    assert [type(e) for e in events] == [StatusEvent, ExecutedEvent, ExecutionSuccessEvent, ExecutingEvent]
+    assert all(e.synthetic for e in events[1:])
+
+
+async def test_live_events_in_flight_win_over_a_check_that_found_the_job_finished(
+    client: ComfyClient, comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    pid = str(uuid.uuid4())
+    frames = frames_for(S01, pid)
+    comfy.history[pid] = entry_for(S01, pid)  # history is written before the last events are sent
+    async with client.events(grace=60) as stream:
+        await stream.wait_connected(WAIT)
+        stream.track(pid)
+        await settle(stream, connector)  # the check has run and found the job finished
+        connector.current.feed(*frames)
+        events = await collect_until(stream, finished(pid))
+    assert not any(e.synthetic for e in events)
+    assert [e.type for e in events] == [parse_event(f).type for f in frames]
 
 
 async def test_a_quiet_socket_polls_and_finds_a_silently_deleted_job(
@@ -237,6 +257,7 @@ async def test_a_quiet_socket_polls_and_finds_a_silently_deleted_job(
     async with client.events(poll_interval=0.01) as stream:
         await stream.wait_connected(WAIT)
         stream.track(pid)
+        await settle(stream, connector)
         comfy.forget(pid)  # e.g. another client deleted it from the queue: ComfyUI sends nothing
         events = await collect_until(stream, lambda e: isinstance(e, JobLostEvent))
     assert events[-1].prompt_id == pid
@@ -293,8 +314,8 @@ async def test_binary_and_unknown_frames_do_not_break_the_stream(
             *frames_for(S01, pid),
         )
         events = await collect_until(stream, finished(pid))
-    assert isinstance(events[0], PreviewEvent) and isinstance(events[2], UnknownEvent)
-    assert events[3].type == "crystools.monitor"
+    assert isinstance(events[1], PreviewEvent) and isinstance(events[3], UnknownEvent)
+    assert events[4].type == "crystools.monitor"
 
 
 async def test_a_lagging_subscriber_loses_only_droppable_events(
@@ -335,7 +356,7 @@ async def test_closing_the_client_ends_iteration(comfy: FakeComfy, connector: Fa
         await asyncio.sleep(0)
         await client.aclose()
         async with asyncio.timeout(WAIT):
-            assert await task == []
+            assert [type(e) for e in await task] == [StatusEvent]  # ComfyUI's hello, then the end
     with pytest.raises(RuntimeError):
         async with stream:
             pass
