@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from agents.errors import LLMError, RepairError
+from agents.intent import Intent
 from agents.linklist import LinkList, LinkNode, node_for_api_id, output_index
 from agents.llm import LLMClient, load_prompt
+from agents.values import apply_intent
 from node_catalog import Catalog, InputSpec, NodeSpec
 from node_catalog.catalog import looks_like_model_file
 
@@ -110,13 +112,20 @@ class Refiner:
         *,
         models: Mapping[str, Sequence[str]] | None = None,
         bad_models: Sequence[str] = (),
-        video: bool = False,
+        intent: Intent | None = None,
     ) -> list[str]:
         fixes: list[str] = []
+        before = set(doc.nodes)
         await self._replace_unknown(doc, fixes)
         self._fix_links(doc, fixes)
         self._fill_missing(doc, fixes)
-        self._ensure_output(doc, fixes, video=video)
+        self._ensure_output(doc, fixes, video=bool(intent and intent.is_video))
+        if intent is not None:
+            # nodes Refine replaced or added take the request's values too, not only their defaults
+            fresh = set(doc.nodes) - before
+            fixes += [
+                f"set {note} from the request" for note in apply_intent(doc, intent, self.catalog, only=fresh)
+            ]
         self._fix_values(doc, fixes, models=models, bad_models=bad_models)
         return fixes
 

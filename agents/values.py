@@ -31,10 +31,15 @@ def is_negative(doc: LinkList, node: str, seen: frozenset[str] = frozenset()) ->
     return False
 
 
-def apply_intent(doc: LinkList, intent: Intent, catalog: Catalog) -> list[str]:
-    """Write the intent's values into every matching widget; returns what was set, for the step log."""
+def apply_intent(
+    doc: LinkList, intent: Intent, catalog: Catalog, *, only: set[str] | None = None
+) -> list[str]:
+    """Write the intent's values into every matching widget (of `only` nodes when given); returns what
+    was set, for the step log."""
     notes: list[str] = []
     for name, node in doc.nodes.items():
+        if only is not None and name not in only:
+            continue
         spec = catalog.get(node.class_type)
         if spec is None:
             continue

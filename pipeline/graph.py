@@ -156,9 +156,7 @@ class PipelineNodes:
             validation = state.get("validation")
             if validation and not validation.get("ok"):
                 fixes += self.refiner.fix_validation(doc, validation, models=models)
-            fixes += await self.refiner.refine(
-                doc, models=models, bad_models=bad_models, video=intent.is_video
-            )
+            fixes += await self.refiner.refine(doc, models=models, bad_models=bad_models, intent=intent)
         except AgentError as exc:
             return _failed("refine", strategy, started, exc.message)
         update["link_list"] = doc.to_json()
