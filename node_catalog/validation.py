@@ -138,8 +138,10 @@ class _Validator:
     def node(self, node_id: str) -> tuple[bool, list[dict[str, Any]], bool]:
         if node_id in self.validated:
             return self.validated[node_id]
-        if node_id in self.in_progress:  # a cycle: reported once by the cycle check, not re-entered
-            return True, [], True
+        if node_id in self.in_progress:
+            # A cycle: ComfyUI recurses until RecursionError and ends with the cycle's nodes invalid but
+            # without errors of their own; strict mode adds `dependency_cycle` errors on them.
+            return False, [], False
         self.in_progress.add(node_id)
         try:
             result = self._node(node_id)
