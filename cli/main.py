@@ -6,8 +6,7 @@ import logging
 
 import typer
 
-from cli import comfyui_cmd, serve_cmd
-from cli import eval_cmd
+from cli import comfyui_cmd, eval_cmd, serve_cmd
 
 app = typer.Typer(no_args_is_help=True, help="A REST API and workflow generator in front of ComfyUI.")
 app.add_typer(comfyui_cmd.app, name="comfyui")
