@@ -77,7 +77,7 @@ async def test_running_job_is_interrupted_by_cancel(gateway: Gateway) -> None:
 
 
 async def test_timeout_interrupts_and_marks_timeout(comfyui: Any, tmp_path: Path) -> None:
-    settings = gateway_settings(comfyui.url, tmp_path / "t.db", workflow_timeout=1.0)
+    settings = gateway_settings(comfyui.url, tmp_path / "t.db", workflow_timeout=0.5)
     async with running_gateway(settings) as gw:
         prompt_id = await gw.submit(fresh(SLOW))
         body = await gw.wait(prompt_id, within=60)

@@ -66,3 +66,27 @@ async def test_comfyui_killed_mid_job_fails_it_and_down_gives_503(own_comfyui: A
         body = await gw.wait(prompt_id, within=60)
         assert body["status"] == "failed", body
         assert body["error"]["type"] == "job_lost" and "ComfyUI" in body["error"]["message"]
+
+
+async def test_backend_down_at_start_serves_bundled_catalog_and_503(tmp_path: Path) -> None:
+    from comfyui_client.local import free_port
+
+    settings = gateway_settings(f"http://127.0.0.1:{free_port()}", tmp_path / "down.db", comfyui_timeout=2.0)
+    async with running_gateway(settings) as gw:
+        started = time.monotonic()
+        health = await gw.http.get("/health")
+        assert health.status_code == 503 and health.headers["Retry-After"]
+        assert health.json()["catalog"]["source"].startswith("bundled")
+        submit = await gw.http.post(
+            "/api/workflow/submit", json={"workflow": fresh("01_emptyimage_saveimage.prompt.json")}
+        )
+        assert submit.status_code == 503 and submit.json()["code"] == "comfyui_unavailable"
+        for path in ("/api/queue", "/api/models", "/api/models/vae", "/api/outputs/output/x.png"):
+            assert (await gw.http.get(path)).status_code == 503, path
+        assert time.monotonic() - started < 8 * settings.comfyui_timeout
+        # Validation still works from the bundled catalog: a bad graph is a 400, not a 503.
+        bad = await gw.http.post(
+            "/api/workflow/submit", json={"workflow": {"1": {"class_type": "Nope", "inputs": {}}}}
+        )
+        assert bad.status_code == 400
+        assert (await gw.http.get("/health/live")).status_code == 200
