@@ -353,13 +353,21 @@ class ComfyClient:
         return [str(x) for x in data] if isinstance(data, list) else []
 
     async def view_metadata(self, folder: str, filename: str) -> dict[str, Any] | None:
-        """The `__metadata__` of a .safetensors model file; None when the file is missing, not .safetensors or
-        has no metadata (ComfyUI answers 404 for all three)."""
+        """The `__metadata__` of a .safetensors model file, or None when there is none to read.
+
+        ComfyUI answers 404 for a missing file, a name not ending in .safetensors and a header without
+        metadata, and HTTP 500 for a file too short to hold a header (an empty placeholder): all give None.
+        """
         try:
             data = await self._json(
                 "GET", f"/view_metadata/{quote(folder, safe='')}", params={"filename": filename}
             )
         except NotFound:
+            return None
+        except BadResponse as exc:
+            if exc.status_code != 500:
+                raise
+            log.debug("ComfyUI could not read the header of %s/%s: %s", folder, filename, exc)
             return None
         return data if isinstance(data, dict) else None
 
