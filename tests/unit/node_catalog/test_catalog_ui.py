@@ -4,7 +4,6 @@ template of comfyui-workflow-templates 0.7.25."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from conftest import load_sample
 
 from node_catalog import Catalog, ConversionError, validate
+from node_catalog.files import required_files
 from node_catalog.ui import is_ui_workflow, ui_to_api
 
 TEMPLATE_PACKAGES = (
@@ -216,18 +216,6 @@ def iter_templates() -> Iterator[tuple[str, dict[str, Any]]]:
                     yield entry.name, data
 
 
-def files_used(api: dict[str, Any], catalog: Catalog) -> dict[str, list[str]]:
-    """Model and input file names a converted workflow refers to, per folder (placeholders stand in)."""
-    used: dict[str, list[str]] = defaultdict(list)
-    for node in api.values():
-        spec = catalog.get(node["class_type"])
-        for name, value in node["inputs"].items():
-            ispec = spec.inputs.get(name) if spec else None
-            if ispec is not None and ispec.model_folder and isinstance(value, str):
-                used[ispec.model_folder].append(value)
-    return dict(used)
-
-
 def test_every_official_template_converts_or_says_why(catalog: Catalog) -> None:
     converted: list[str] = []
     refused: dict[str, str] = {}
@@ -238,7 +226,7 @@ def test_every_official_template_converts_or_says_why(catalog: Catalog) -> None:
         except ConversionError as exc:
             refused[name] = exc.message
             continue
-        report = validate(api, catalog, models=files_used(api, catalog))
+        report = validate(api, catalog, models=required_files(api, catalog))
         (converted if report.ok else []).append(name)
         if not report.ok:
             invalid[name] = report.summary()

@@ -1,0 +1,30 @@
+"""Which model and input files a workflow refers to, per ComfyUI folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from node_catalog.catalog import Catalog
+
+
+def required_files(workflow: Mapping[str, Any], catalog: Catalog) -> dict[str, list[str]]:
+    """Folder ("checkpoints", "vae", "input", ...) -> the file names the workflow's widget values name.
+
+    Useful to check a backend before queueing, or to create placeholder files for acceptance tests.
+    """
+    used: dict[str, list[str]] = {}
+    for node in workflow.values():
+        if not isinstance(node, Mapping):
+            continue
+        spec = catalog.get(str(node.get("class_type")))
+        inputs = node.get("inputs")
+        if spec is None or not isinstance(inputs, Mapping):
+            continue
+        for name, value in inputs.items():
+            ispec = spec.inputs.get(name)
+            if ispec is not None and ispec.model_folder and isinstance(value, str) and value:
+                names = used.setdefault(ispec.model_folder, [])
+                if value not in names:
+                    names.append(value)
+    return used
