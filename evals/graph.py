@@ -126,9 +126,45 @@ def _upstream(workflow: Workflow, start: Iterable[str]) -> set[str]:
     return seen
 
 
+def _batch(workflow: Workflow, node_id: str, seen: frozenset[str] = frozenset()) -> int | None:
+    """How many images a node outputs, following core batch nodes; None when it cannot be told."""
+    if node_id in seen or node_id not in workflow:
+        return None
+    node = workflow[node_id]
+    cls = node.get("class_type")
+    inputs = node.get("inputs", {})
+    if not isinstance(inputs, Mapping):
+        return None
+    seen = seen | {node_id}
+
+    def of(name: str) -> int | None:
+        value: Any = inputs.get(name)
+        return _batch(workflow, str(value[0]), seen) if is_link(value) else None
+
+    if cls in ("RepeatImageBatch", "RepeatLatentBatch"):
+        amount, inner = _number(inputs.get("amount")), of("image") or of("samples") or 1
+        return int(amount) * inner if amount is not None else None
+    if cls in ("ImageBatch", "LatentBatch"):
+        parts = [of(n) for n in ("image1", "image2", "samples1", "samples2")]
+        known = [p for p in parts if p is not None]
+        return sum(known) if known else None
+    if cls in ("LoadImage", "LoadImageMask"):
+        return 1
+    batch = _number(inputs.get("batch_size"))
+    if batch is not None:
+        return int(batch)
+    # Image-to-image nodes (scale, invert, decode ...) keep the batch of what they are fed.
+    for value in inputs.values():
+        if is_link(value):
+            found = _batch(workflow, value[0], seen)
+            if found is not None:
+                return found
+    return None
+
+
 def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
     """Frame counts a graph asks for: `length`-like inputs of video latents; for a graph that builds a video
-    from images (CreateVideo over empty images), the images batched into it."""
+    from images (CreateVideo over empty images), the size of the batch fed to it."""
     out = []
     for node_id, _, inputs in _nodes(workflow):
         for name in LENGTH_INPUTS:
@@ -139,13 +175,7 @@ def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
         return out
     for node_id, cls, inputs in _nodes(workflow):
         if cls == "CreateVideo" and is_link(inputs.get("images")):
-            feeding = _upstream(workflow, [inputs["images"][0]])
-            total = 0
-            for src in feeding:
-                src_inputs = workflow[src].get("inputs", {})
-                batch = _number(src_inputs.get("batch_size")) if isinstance(src_inputs, Mapping) else None
-                if workflow[src].get("class_type") in ("EmptyImage", "LoadImage") or batch is not None:
-                    total += int(batch) if batch is not None else 1
+            total = _batch(workflow, inputs["images"][0])
             if total:
                 out.append((total, node_id))
     return out

@@ -41,13 +41,15 @@ def _as_dict(obj: Any) -> dict[str, Any] | None:
 
 
 def llm_usage(steps: Any) -> tuple[int, int]:
-    """(LLM calls, tokens) summed over a generator's recorded steps. Steps report them as `llm_calls` /
-    `llm_tokens`, or as OpenAI `usage` objects (`total_tokens`), one call each."""
+    """(LLM calls, tokens) summed over a generator's recorded steps. Steps report them (at top level or in
+    `details`) as `llm_calls` / `llm_tokens`, or as OpenAI `usage` objects (`total_tokens`), one call each."""
     calls = tokens = 0
     for step in steps or []:
         data = _as_dict(step)
         if not data:
             continue
+        if isinstance(data.get("details"), Mapping):
+            data = {**data["details"], **data}
         usage = data.get("usage")
         if isinstance(data.get("llm_calls"), int):
             calls += data["llm_calls"]
@@ -72,19 +74,18 @@ class GeneratorSystem:
     def _request(self, prompt: str, inputs: Mapping[str, str]) -> Any:
         from pipeline import GenerationRequest
 
-        fields = set(GenerationRequest.model_fields)
-        kwargs: dict[str, Any] = {"prompt": prompt, "submit": False}
-        if inputs:
-            # The request names input files in whichever way this version of the pipeline accepts them.
-            if "inputs" in fields:
-                kwargs["inputs"] = dict(inputs)
+        # Input files travel as structured overrides (the intent's input_image / input_video); kinds the
+        # intent has no field for go to extra_params so that nothing is dropped silently.
+        overrides: dict[str, Any] = {}
+        extra: dict[str, str] = {}
+        for kind, name in inputs.items():
+            if kind in ("image", "video"):
+                overrides[f"input_{kind}"] = name
             else:
-                for kind, name in inputs.items():
-                    for field in (kind, f"input_{kind}", f"{kind}_name"):
-                        if field in fields:
-                            kwargs[field] = name
-                            break
-        return GenerationRequest(**kwargs)
+                extra[kind] = name
+        if extra:
+            overrides["extra_params"] = extra
+        return GenerationRequest(prompt=prompt, submit=False, overrides=overrides)
 
     async def __call__(self, prompt: str, inputs: Mapping[str, str]) -> SystemOutput:
         request = self._request(prompt, inputs)
