@@ -262,7 +262,8 @@ def widget_inputs(spec: NodeSpec, values: Any, *, node_id: str = "") -> dict[str
         if misplaced_control:
             raise ConversionError(
                 f"its {len(values)} widgets_values do not line up with the widget inputs of {spec.name} "
-                f"on this backend ({', '.join(w.name for w in widgets)}): saved with another version of the node?",
+                f"on this backend ({', '.join(w.name for w in widgets)}): "
+                "saved with another version of the node?",
                 node_id=node_id,
             )
         result[widget.name] = value
