@@ -1,0 +1,1 @@
+"""Micro-benchmarks: `python -m benchmarks` runs every module here that defines `main()`."""
