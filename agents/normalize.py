@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.errors import IntentError
-from agents.intent import Intent
+from agents.intent import VIDEO_TASKS, Intent
 from agents.parsing import ORIENTATIONS, parse_request
 
 # Default output size and fps by (task group, family): what the templates were verified with.
@@ -86,6 +86,13 @@ def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Inte
     extra = dict(data.get("extra_params") or {})
     for key, value in (overrides or {}).items():
         if value is None:
+            continue
+        if key == "video":
+            # /api/video/generate: whatever the text says, the answer is a HunyuanVideo video
+            if value and data["task"] not in VIDEO_TASKS:
+                data["task"] = "image-to-video" if data.get("input_image") else "text-to-video"
+            if value and data["task"] != "test-video":
+                data["model_family"] = "hunyuan-video"
             continue
         if key == "extra_params":
             if not isinstance(value, Mapping):

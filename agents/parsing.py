@@ -338,11 +338,11 @@ def parse_request(text: str) -> Parsed:
         # A style word counts only as its own phrase ("..., cinematic", "in anime style", "as an anime"),
         # never as an adjective inside the description ("a vintage car").
         word = re.escape(style)
-        pattern = (
+        style_re = (
             rf"(?:(?<=,)|^|(?<=[.;]))\s*(?:in\s+(?:an?\s+)?)?{word}(?:\s+style)?\s*(?=[,.;]|$)"
             rf"|\b(?:in\s+(?:an?\s+|the\s+)?)?{word}\s+style\b|\bas\s+(?:an?\s+)?{word}\b"
         )
-        for match in re.finditer(pattern, lowered):
+        for match in re.finditer(style_re, lowered):
             if style not in parsed.styles:
                 parsed.styles.append(style)
             _take(parsed, match)

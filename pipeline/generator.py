@@ -96,7 +96,9 @@ def _result(state: PipelineState, thread_id: str) -> GenerationResult:
     result = GenerationResult.from_state(state, thread_id=thread_id)
     if result.error is None and result.status == "failed" and result.errors:
         result.error = result.errors[-1]
+        result.error_code = "execution_failed"
     if result.error is None and result.validation is not None and not result.validation.get("ok"):
         result.status = "invalid"
         result.error = "the workflow is still invalid after the allowed repairs"
+        result.error_code = "invalid_workflow"
     return result

@@ -13,15 +13,15 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.errors import AgentError
+from agents.errors import AgentError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
 from agents.intent import Intent
 from agents.linklist import LinkList, parse_link_list
 from agents.llm import LLMConfig
 from agents.refine import Refiner
-from comfyui_client import ComfyClient, ComfyError, PromptRejected
+from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
-from pipeline.state import PipelineState, Step
+from pipeline.state import ErrorCode, PipelineState, Step
 from pipeline.strategies import Strategies, make_strategies
 from pipeline.templates import TemplateError, TemplateLibrary
 
@@ -38,9 +38,26 @@ def _step(agent: str, strategy: str, started: float, summary: str, **details: An
     )
 
 
-def _failed(agent: str, strategy: str, started: float, message: str) -> dict[str, Any]:
+def _code(exc: Exception) -> ErrorCode:
+    if isinstance(exc, LLMUnavailable):
+        return "llm_unavailable"
+    if isinstance(exc, LLMError):
+        return "llm_error"
+    if isinstance(exc, RepairError):
+        return "repair_failed"
+    if isinstance(exc, ComfyUnavailable | ComfyTimeout):
+        return "backend_unavailable"
+    if isinstance(exc, PromptRejected):
+        return "invalid_workflow"
+    if isinstance(exc, ComfyError):
+        return "backend_error"
+    return "bad_request"
+
+
+def _failed(agent: str, strategy: str, started: float, message: str, code: ErrorCode) -> dict[str, Any]:
     return {
         "error": message,
+        "error_code": code,
         "errors": [f"{agent}: {message}"],
         "status": "failed",
         "steps": [_step(agent, strategy, started, f"failed: {message}")],
@@ -86,7 +103,7 @@ class PipelineNodes:
         try:
             intent = await agent.reformat(request["prompt"], request.get("overrides") or {})
         except AgentError as exc:
-            return _failed("reformat", agent.name, started, exc.message)
+            return _failed("reformat", agent.name, started, exc.message, _code(exc))
         models = await self._models(state)
         return {
             "intent": intent.model_dump(mode="json"),
@@ -125,7 +142,7 @@ class PipelineNodes:
                 doc, name = await agent.flow(intent, state.get("models"))
                 strategy = agent.name
         except (AgentError, TemplateError) as exc:
-            return _failed("flow", agent.name, started, exc.message)
+            return _failed("flow", agent.name, started, exc.message, _code(exc))
         summary = f"{len(doc.nodes)} nodes, {len(doc.links)} links" + (
             f" from template {name}" if name else ""
         )
@@ -141,7 +158,7 @@ class PipelineNodes:
         try:
             doc = parse_link_list(state["link_list"] or {})
         except AgentError as exc:
-            return _failed("refine", strategy, started, exc.message)
+            return _failed("refine", strategy, started, exc.message, _code(exc))
         intent = Intent.model_validate(state["intent"])
         models = state.get("models")
         bad_models = list(state.get("bad_models") or [])
@@ -158,7 +175,7 @@ class PipelineNodes:
                 fixes += self.refiner.fix_validation(doc, validation, models=models)
             fixes += await self.refiner.refine(doc, models=models, bad_models=bad_models, intent=intent)
         except AgentError as exc:
-            return _failed("refine", strategy, started, exc.message)
+            return _failed("refine", strategy, started, exc.message, _code(exc))
         update["link_list"] = doc.to_json()
         update["steps"] = [
             _step(
@@ -181,7 +198,7 @@ class PipelineNodes:
             doc = parse_link_list(state["link_list"] or {})
             workflow = compile_workflow(doc, self.catalog)
         except AgentError as exc:
-            return _failed("validate", "catalog", started, exc.message)
+            return _failed("validate", "catalog", started, exc.message, _code(exc))
         report = check(workflow, self.catalog, state.get("models"))
         validation = {
             "ok": report.ok,
@@ -202,7 +219,11 @@ class PipelineNodes:
         request = state["request"]
         if self.executor is None:
             return _failed(
-                "execute", "none", started, "submit needs a ComfyUI backend (no client or executor)"
+                "execute",
+                "none",
+                started,
+                "submit needs a ComfyUI backend (no client or executor)",
+                "backend_error",
             )
         agent = ExecuteAgent(self.executor, timeout=float(request.get("timeout") or 600.0))
         executions = state.get("executions", 0) + 1
@@ -214,12 +235,17 @@ class PipelineNodes:
             )
         except PromptRejected as exc:
             return {
-                **_failed("execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}"),
+                **_failed(
+                    "execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}", _code(exc)
+                ),
                 "validation": {"ok": False, **exc.body},
                 "executions": executions,
             }
         except ComfyError as exc:
-            return {**_failed("execute", "comfyui", started, exc.message), "executions": executions}
+            return {
+                **_failed("execute", "comfyui", started, exc.message, _code(exc)),
+                "executions": executions,
+            }
         if outcome.error:
             message = (
                 f"{outcome.error.get('node_type')}: {outcome.error.get('exception_message', '')}".strip()

@@ -8,6 +8,17 @@ from typing import Annotated, Any, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["running", "valid", "invalid", "submitted", "succeeded", "failed"]
+# Why a run stopped: lets the API pick a status code without parsing messages.
+ErrorCode = Literal[
+    "bad_request",
+    "llm_unavailable",
+    "llm_error",
+    "repair_failed",
+    "invalid_workflow",
+    "backend_unavailable",
+    "backend_error",
+    "execution_failed",
+]
 
 
 class GenerationRequest(BaseModel):
@@ -58,6 +69,7 @@ class PipelineState(TypedDict, total=False):
     outputs: list[dict[str, Any]]
     status: Status
     error: str | None
+    error_code: ErrorCode | None
     errors: Annotated[list[str], operator.add]
     steps: Annotated[list[Step], operator.add]
 
@@ -76,6 +88,7 @@ class GenerationResult(BaseModel):
     outputs: list[dict[str, Any]] = Field(default_factory=list)
     status: Status = "running"
     error: str | None = None
+    error_code: ErrorCode | None = None
     errors: list[str] = Field(default_factory=list)
     thread_id: str | None = None
 
@@ -97,6 +110,7 @@ class GenerationResult(BaseModel):
             outputs=list(state.get("outputs") or []),
             status=state.get("status", "running"),
             error=state.get("error"),
+            error_code=state.get("error_code"),
             errors=list(state.get("errors", [])),
             thread_id=thread_id,
         )
