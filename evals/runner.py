@@ -24,7 +24,7 @@ from evals.inputs import input_file
 from evals.live import LiveBackend
 from evals.metrics import CaseResult, alignment_of
 from evals.report import Report, RunInfo, build_report, write_reports
-from evals.scoring import Validator, check_expectations, forgive_present_files
+from evals.scoring import Problem, Validator, check_expectations, forgive_present_files
 from evals.system import SystemOutput, SystemUnderTest
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,12 @@ class Runner:
         result.nodes = sorted(graph.class_types(workflow))
         result.needs_weights = graph.needs_weights(workflow)
         problems = self.validator(workflow)
+        reported = {(p.node_id, p.input_name) for p in problems}
+        problems += [
+            p
+            for p in self._missing_inputs(workflow, case, inputs)
+            if (p.node_id, p.input_name) not in reported
+        ]
         result.problems, result.forgiven = forgive_present_files(
             problems, input_files=set(inputs.values()) | set(case.inputs.values()), assume_models=True
         )
@@ -181,6 +187,24 @@ class Runner:
         if self.backend is not None:
             await self._live(result, workflow)
         return result
+
+    @staticmethod
+    def _missing_inputs(workflow: Mapping[str, Any], case: Case, inputs: Mapping[str, str]) -> list[Problem]:
+        """Input files the graph loads that the case did not provide: offline, the case's inputs are the only
+        files known to exist (a template's `example.png` would be refused by the real backend)."""
+        present = set(inputs.values()) | set(case.inputs.values())
+        return [
+            Problem(
+                type="value_not_in_list",
+                message=f"input file {name!r} is not among the case's inputs {sorted(present)}",
+                node_id=node_id,
+                class_type=cls,
+                input_name=input_name,
+                received_value=name,
+            )
+            for node_id, cls, input_name, name in graph.input_files(workflow)
+            if name not in present
+        ]
 
     async def _live(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
         assert self.backend is not None

@@ -220,6 +220,19 @@ async def test_a_folder_of_another_run_is_refused(tmp_path: Path) -> None:
         await run_eval(other, out_dir=out, system=HandSystem(answers()), validator=fake_validator)
 
 
+async def test_an_input_file_the_case_did_not_provide_fails_offline(tmp_path: Path) -> None:
+    case = {"id": "x", "prompt": "animate", "expect": {"output": "video"}}  # no inputs given
+    report = await run_eval(
+        write_set(tmp_path, [case]),
+        out_dir=tmp_path / "o",
+        system=HandSystem({"animate": i2v_graph("example.png")}),
+        validator=lambda w: [],
+    )
+    [r] = report.cases
+    assert not r.passed
+    assert r.failure_reasons[0] == "validation:value_not_in_list@LoadImage.image"
+
+
 async def test_inputs_folder_wins_over_placeholders(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "cat.png").write_bytes(b"real image bytes")
