@@ -342,6 +342,8 @@ class Catalog:
                     continue
             if spec.deprecated:
                 score *= 0.5
+            if spec.api_node:  # paid cloud nodes rank after the ones that run on the backend itself
+                score *= 0.9
             hits.append(SearchHit(name, round(score, 4), spec.display_name, spec.category, reason))
         hits.sort(key=lambda h: (-h.score, h.name))
         return hits[:limit]
@@ -385,12 +387,20 @@ class Catalog:
             real = self._nodes[self._lower[low]]
             return [SearchHit(real.name, 0.99, real.display_name, real.category, "case differs")]
         q_tokens = _tokens(name)
+        # the last word names the node's role (Sampler, Loader, Encode, ...): sharing it matters most
+        q_words = _WORD.findall(name.replace("_", " "))
+        q_role = q_words[-1].lower() if q_words else ""
         hits = []
         for spec in self._nodes.values():
             ratio = difflib.SequenceMatcher(None, low, spec.name.lower()).ratio()
             tok = self._tokens[spec.name]
             overlap = len(q_tokens & tok) / max(len(q_tokens | tok), 1)
             score = 0.55 * ratio + 0.45 * overlap
+            words = _WORD.findall(spec.name.replace("_", " "))
+            if q_role and words and words[-1].lower() == q_role:
+                score += 0.1
+            if spec.api_node:
+                score *= 0.9
             if inputs:
                 have = {i.type for i in spec.inputs.values()}
                 score += 0.15 * sum(1 for t in inputs if t in have) / len(inputs)
