@@ -3,7 +3,7 @@ into `Problem`s for scoring."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from evals.scoring import Problem, Validator, problems_from_report
@@ -34,3 +34,13 @@ def output_classes(catalog: Any) -> list[str]:
     cat = Catalog.bundled() if catalog is None else catalog
     specs = (cat.get(item) if isinstance(item, str) else item for item in cat)
     return [spec.name for spec in specs if spec is not None and getattr(spec, "output_node", False)]
+
+
+def files_needed_by(catalog: Any) -> Callable[[Mapping[str, Any]], dict[str, list[str]]]:
+    """Folder -> file names a graph loads, from the catalog's knowledge of each loader input's folder."""
+    from node_catalog.files import required_files
+
+    def run(workflow: Mapping[str, Any]) -> dict[str, list[str]]:
+        return required_files(workflow, catalog)
+
+    return run

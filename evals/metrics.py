@@ -30,6 +30,7 @@ class CaseResult(BaseModel):
     aligned_pass: bool = False
     nodes: list[str] = Field(default_factory=list)
     needs_weights: bool | None = None
+    model_files: dict[str, list[str]] = Field(default_factory=dict)  # folder -> names the graph loads
     live_passed: bool | None = None  # None: no live ComfyUI in this run
     live_problems: list[Problem] = Field(default_factory=list)
     prompt_id: str | None = None

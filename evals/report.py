@@ -52,6 +52,9 @@ class Report(BaseModel):
     metrics: Metrics
     by_task: dict[str, Metrics]
     failure_reasons: list[FailureReason]
+    model_files: dict[
+        str, list[str]
+    ] = {}  # folder -> every model file the graphs name (what a backend needs)
     cases: list[CaseResult]
 
 
@@ -61,8 +64,17 @@ def build_report(info: RunInfo, results: Sequence[CaseResult]) -> Report:
         metrics=compute_metrics(results),
         by_task=metrics_by_task(results),
         failure_reasons=failure_reasons(results),
+        model_files=_model_files(results),
         cases=list(results),
     )
+
+
+def _model_files(results: Sequence[CaseResult]) -> dict[str, list[str]]:
+    folders: dict[str, set[str]] = {}
+    for r in results:
+        for folder, names in r.model_files.items():
+            folders.setdefault(folder, set()).update(names)
+    return {folder: sorted(names) for folder, names in sorted(folders.items())}
 
 
 def fmt(name: str, value: float | int | None) -> str:
@@ -134,6 +146,17 @@ def report_markdown(report: Report) -> str:
             lines.append(f"| `{_md_escape(fr.reason)}` | {fr.count} | {examples} |")
     else:
         lines.append("None: every case passed with every check met.")
+    if report.model_files:
+        lines += [
+            "",
+            "## Model files the graphs name",
+            "",
+            "A live backend needs these (to score `live_pass_rate`, empty placeholders suffice).",
+            "",
+            "| folder | files |",
+            "|---|---|",
+        ]
+        lines += [f"| {folder} | {', '.join(names)} |" for folder, names in report.model_files.items()]
     lines += [
         "",
         "## Cases",

@@ -33,6 +33,7 @@ Strategy = Literal["planner", "llm"]
 RESULTS = "results.jsonl"
 MANIFEST = "run.json"
 ProgressHook = Callable[[CaseResult, Sequence[CaseResult]], None]
+FilesNeeded = Callable[[Mapping[str, Any]], dict[str, list[str]]]
 
 
 class RunManifest(BaseModel):
@@ -109,6 +110,7 @@ class Runner:
         execute_timeout: float = 120.0,
         output_classes: Sequence[str] = (),
         on_result: ProgressHook | None = None,
+        files_needed: FilesNeeded | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -121,6 +123,7 @@ class Runner:
         self.execute_timeout = execute_timeout
         self.output_classes = list(output_classes)
         self.on_result = on_result
+        self.files_needed = files_needed
         self._write_lock = asyncio.Lock()
         self._upload_lock = asyncio.Lock()
         self._uploaded: dict[str, str] = {}
@@ -168,6 +171,8 @@ class Runner:
         workflow: Mapping[str, Any] = output.workflow
         result.nodes = sorted(graph.class_types(workflow))
         result.needs_weights = graph.needs_weights(workflow)
+        if self.files_needed is not None:
+            result.model_files = {k: v for k, v in self.files_needed(workflow).items() if k != "input"}
         problems = self.validator(workflow)
         reported = {(p.node_id, p.input_name) for p in problems}
         problems += [
@@ -333,10 +338,13 @@ async def run_eval(
 
             system = await generator_system(strategy, catalog=catalog, client=client, llm=llm)
         output_classes: list[str] = []
+        files_needed: FilesNeeded | None = None
         if catalog is not None:
+            from evals.catalog import files_needed_by
             from evals.catalog import output_classes as find_output_classes
 
             output_classes = find_output_classes(catalog)
+            files_needed = files_needed_by(catalog)
         runner = Runner(
             system,
             validator,
@@ -346,6 +354,7 @@ async def run_eval(
             concurrency=concurrency,
             execute_timeout=execute_timeout,
             output_classes=output_classes,
+            files_needed=files_needed,
         )
         if progress:
             from evals.progress import ProgressDisplay

@@ -9,50 +9,24 @@ from typing import Any
 
 import pytest
 
-from evals import graph
 from evals.runner import run_eval
 
 pytestmark = pytest.mark.integration
 
 SMOKE = Path(__file__).resolve().parents[3] / "evals" / "sets" / "smoke.jsonl"
 
-# Where ComfyUI's core loaders look for each weight input (the operator's job on a real backend).
-LOADER_FOLDERS = {
-    "UNETLoader": "diffusion_models",
-    "DualCLIPLoader": "text_encoders",
-    "CLIPLoader": "text_encoders",
-    "VAELoader": "vae",
-    "CLIPVisionLoader": "clip_vision",
-    "CheckpointLoaderSimple": "checkpoints",
-    "UpscaleModelLoader": "upscale_models",
-    "LoraLoader": "loras",
-}
-
-
-def provide_placeholder_models(results: Path, models_dir: Path) -> list[Path]:
-    """Empty files named like every weight the offline run's graphs load: ComfyUI accepts a graph naming
-    them (and would fail at the loader, which the runner never lets happen)."""
-    made = []
-    for line in results.read_text().splitlines():
-        workflow: Any = json.loads(line).get("workflow")
-        if not isinstance(workflow, dict) or graph.format_problems(workflow):
-            continue
-        for _, cls, _, name in graph.model_files(workflow):
-            folder = LOADER_FOLDERS.get(cls)
-            if folder is None:
-                continue
-            path = models_dir / folder / name
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(b"")
-                made.append(path)
-    return made
-
 
 async def test_smoke_set_live_against_real_comfyui(comfyui: Any, tmp_path: Path) -> None:
     offline = await run_eval(SMOKE, out_dir=tmp_path / "offline", concurrency=2)
     assert offline.metrics.format_validity > 0.9
-    provide_placeholder_models(tmp_path / "offline" / "results.jsonl", Path(comfyui.models_dir))
+    # The operator's step on a real backend: provide the model files the report lists.
+    assert offline.model_files, "the smoke set names HunyuanVideo weights"
+    for folder, names in offline.model_files.items():
+        for name in names:
+            path = Path(comfyui.models_dir) / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_bytes(b"")
 
     report = await run_eval(
         SMOKE, comfyui_url=comfyui.url, out_dir=tmp_path / "live", concurrency=2, execute_timeout=120
