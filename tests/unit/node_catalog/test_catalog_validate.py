@@ -237,3 +237,25 @@ def test_unknown_class_suggests_closest(captured: Catalog) -> None:
     report = validate({"1": {"class_type": "KSampler2", "inputs": {}}}, captured)
     assert report.node_errors == {} and report.error is not None
     assert report.warnings[0]["closest"][0] == "KSampler"
+
+
+def test_partial_execution_targets_limit_the_outputs(captured: Catalog) -> None:
+    good = load_sample("01_emptyimage_saveimage.prompt.json")
+    wf = {**good, "9": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}
+    report = validate(wf, captured, partial_execution_targets=["2"])
+    assert report.ok and report.outputs == ["2"]
+    report = validate(wf, captured, partial_execution_targets=["nope"])
+    assert report.error is not None and report.error["type"] == "prompt_no_outputs"
+
+
+def test_required_files_lists_models_and_inputs(captured: Catalog) -> None:
+    from node_catalog.files import required_files
+
+    wf = load_sample("09_hunyuan_t2v_official.prompt.json")
+    wf["90"] = {"class_type": "LoadImage", "inputs": {"image": "cat.png"}}
+    assert required_files(wf, captured) == {
+        "text_encoders": ["clip_l.safetensors", "llava_llama3_fp8_scaled.safetensors"],
+        "diffusion_models": ["hunyuan_video_t2v_720p_bf16.safetensors"],
+        "vae": ["hunyuan_video_vae_bf16.safetensors"],
+        "input": ["cat.png"],
+    }
