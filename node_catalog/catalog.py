@@ -388,7 +388,7 @@ class Catalog:
             return [SearchHit(real.name, 0.99, real.display_name, real.category, "case differs")]
         q_tokens = _tokens(name)
         # the last word names the node's role (Sampler, Loader, Encode, ...): sharing it matters most
-        q_words = _WORD.findall(name.replace("_", " "))
+        q_words = [w for w in _WORD.findall(name.replace("_", " ")) if w.isalpha() and len(w) > 2]
         q_role = q_words[-1].lower() if q_words else ""
         hits = []
         for spec in self._nodes.values():
@@ -396,7 +396,7 @@ class Catalog:
             tok = self._tokens[spec.name]
             overlap = len(q_tokens & tok) / max(len(q_tokens | tok), 1)
             score = 0.55 * ratio + 0.45 * overlap
-            words = _WORD.findall(spec.name.replace("_", " "))
+            words = [w for w in _WORD.findall(spec.name.replace("_", " ")) if w.isalpha() and len(w) > 2]
             if q_role and words and words[-1].lower() == q_role:
                 score += 0.1
             if spec.api_node:

@@ -102,7 +102,7 @@ def test_closest_real_node(catalog: Catalog) -> None:
     assert catalog.closest("ksampler")[0].name == "KSampler"
     hits = [h.name for h in catalog.closest("HunyuanVideoSampler", limit=5)]
     assert any("Hunyuan" in n for n in hits)
-    typed = catalog.closest("LatentVideoHunyuan", outputs=["LATENT"], limit=3)
+    typed = catalog.closest("HunyuanLatentVideo", outputs=["LATENT"], limit=3)
     assert typed[0].name == "EmptyHunyuanLatentVideo"
 
 

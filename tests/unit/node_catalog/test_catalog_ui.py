@@ -231,6 +231,9 @@ def test_every_official_template_converts_or_says_why(catalog: Catalog) -> None:
         if not report.ok:
             invalid[name] = report.summary()
     total = len(converted) + len(refused) + len(invalid)
+    print(f"templates: {len(converted)} converted and valid, {len(refused)} refused:")
+    for name, reason in refused.items():
+        print(f"  {name}: {reason}")
     assert total == 188
     assert invalid == {}
     # the snapshot backend lacks the audio nodes; two Moonvalley templates were saved with older node versions
