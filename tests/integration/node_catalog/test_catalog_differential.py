@@ -95,16 +95,23 @@ def live(backend: Backend) -> Catalog:
     return Catalog.from_object_info(backend.http.get("/object_info").json(), source="live")
 
 
-def _image_nodes(catalog: Catalog) -> list[NodeSpec]:
-    """Cheap, model-free image -> something nodes whose other required inputs are all widgets."""
+# A tiny, model-free source per link type the generated graphs start from.
+SOURCES: dict[str, dict[str, Any]] = {
+    "IMAGE": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+    "LATENT": {"class_type": "EmptyLatentImage", "inputs": {"width": 16, "height": 16, "batch_size": 1}},
+}
+
+
+def _generated_nodes(catalog: Catalog) -> list[NodeSpec]:
+    """Cheap, model-free image/latent -> something nodes whose other required inputs are all widgets."""
     found = []
     for spec in catalog:
         if spec.api_node or spec.output_node or spec.deprecated or not spec.outputs:
             continue
-        if not spec.category.startswith("image") or "upscal" in spec.category.lower():
+        if not spec.category.startswith(("image", "latent")) or "upscal" in spec.category.lower():
             continue
         links = [i for i in spec.required.values() if not i.is_widget]
-        if len(links) != 1 or links[0].type != "IMAGE":
+        if len(links) != 1 or links[0].type not in SOURCES:
             continue
         if any(i.is_widget and i.default is None and not i.options for i in spec.required.values()):
             continue
@@ -115,15 +122,15 @@ def _image_nodes(catalog: Catalog) -> list[NodeSpec]:
 
 
 def _catalog_graph(spec: NodeSpec) -> dict[str, Any]:
-    link_name = next(i.name for i in spec.required.values() if not i.is_widget)
-    inputs: dict[str, Any] = {link_name: ["1", 0]}
+    link = next(i for i in spec.required.values() if not i.is_widget)
+    inputs: dict[str, Any] = {link.name: ["1", 0]}
     for i in spec.required.values():
         if i.is_widget:
             inputs[i.name] = i.default if i.default is not None else (i.options or [None])[0]
             if i.type == "INT" and i.name in ("width", "height"):
-                inputs[i.name] = 8 if i.min is None or i.min <= 8 else int(i.min)
+                inputs[i.name] = 16 if i.min is None or i.min <= 16 else int(i.min)
     return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "1": copy.deepcopy(SOURCES[link.type]),
         "2": {"class_type": spec.name, "inputs": inputs},
         "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
     }
@@ -134,7 +141,7 @@ def _bases(catalog: Catalog) -> list[dict[str, Any]]:
     for name in BASE_SAMPLES:
         data = json.loads((SAMPLES / f"{name}.prompt.json").read_text())
         bases.append(data.get("prompt", data))
-    generated = [_catalog_graph(spec) for spec in _image_nodes(catalog)]
+    generated = [_catalog_graph(spec) for spec in _generated_nodes(catalog)]
     # two independent outputs in one graph: a mutation of one half gives ComfyUI's "200 with node_errors"
     pairs = [_merge(bases[i % len(bases)], generated[(7 * i) % len(generated)]) for i in range(10)]
     return bases + generated + pairs
