@@ -282,3 +282,19 @@ def test_validator_agrees_with_comfyui(backend: Backend, live: Catalog) -> None:
     print("differential cases:", dict(sorted(STATS.items())))
     rejected = sum(v for k, v in STATS.items() if k.endswith(":400"))
     assert rejected >= 100, STATS  # the mutations really exercise ComfyUI's checks
+
+
+def test_cycles_agree_with_comfyui(backend: Backend, live: Catalog) -> None:
+    """ComfyUI recurses until RecursionError; both reject, the mirror with the same (no) node errors."""
+    wf = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
+    }
+    status, body = backend.submit(wf)
+    mirror = validate(wf, live, strict=False)
+    assert status == 400 and not mirror.comfy_accepts
+    assert mirror.error is not None and mirror.error["type"] == body["error"]["type"]
+    assert _pairs(mirror.node_errors) == _pairs(body["node_errors"])
+    strict = validate(wf, live)
+    assert {t for _, t in _pairs(strict.node_errors)} == {"dependency_cycle"}
