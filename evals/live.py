@@ -45,7 +45,29 @@ class LiveBackend(Protocol):
     async def submit(self, workflow: Mapping[str, Any]) -> Acceptance: ...
     async def run_to_end(self, prompt_id: str, *, timeout: float) -> Execution: ...  # noqa: ASYNC109
     async def cancel(self, prompt_id: str) -> None: ...  # our job only, queued or running
+    async def render_video(self, name: str) -> bytes: ...  # a small real MP4 made by the backend itself
     async def aclose(self) -> None: ...
+
+
+def placeholder_video_graph(prefix: str) -> dict[str, Any]:
+    """A weight-free graph saving a 9-frame 64x64 H.264 MP4 (a gradient would need more nodes; two colours
+    batched are enough for a decoder to see motion)."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 5, "color": 0x3366CC},
+        },
+        "2": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 4, "color": 0xCC6633},
+        },
+        "3": {"class_type": "ImageBatch", "inputs": {"image1": ["1", 0], "image2": ["2", 0]}},
+        "4": {"class_type": "CreateVideo", "inputs": {"images": ["3", 0], "fps": 8.0}},
+        "5": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["4", 0], "filename_prefix": prefix, "format": "mp4", "codec": "h264"},
+        },
+    }
 
 
 class ComfyBackend:
@@ -120,6 +142,22 @@ class ComfyBackend:
         if not entry.files:
             return Execution(ok=False, error="no-output: the job succeeded but saved no file")
         return Execution(ok=True, outputs=len(entry.files))
+
+    async def render_video(self, name: str, *, timeout: float = 120.0) -> bytes:  # noqa: ASYNC109
+        """Have ComfyUI make a placeholder video (for when PyAV is not installed here) and download it."""
+        stem = name.rsplit(".", 1)[0]
+        try:
+            submitted = await self.client.submit(placeholder_video_graph(f"evals-placeholder/{stem}"))
+            entry = await self.client.wait_for(submitted.prompt_id, timeout=timeout)
+            videos = [f for f in entry.files if f.kind == "video"]
+            if not videos:
+                raise BackendError(f"ComfyUI saved no video for the placeholder {name!r}")
+            async with self.client.view(
+                videos[0].filename, subfolder=videos[0].subfolder, type=videos[0].type
+            ) as r:
+                return await r.aread()
+        except ComfyError as exc:
+            raise BackendError(f"ComfyUI could not make the placeholder video {name!r}: {exc}") from exc
 
     async def cancel(self, prompt_id: str) -> None:
         # Delete first, then interrupt by id: a job that started in between is still stopped, and an

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from evals import graph
 from evals.cases import Case, load_set, select
-from evals.errors import EvalError, RunDirError
+from evals.errors import EvalError, InputFileError, RunDirError
 from evals.inputs import input_file
 from evals.live import LiveBackend
 from evals.metrics import CaseResult, alignment_of
@@ -134,7 +134,13 @@ class Runner:
         for kind, name in case.inputs.items():
             async with self._upload_lock:
                 if name not in self._uploaded:
-                    content, made = input_file(kind, name, self.inputs_dir)
+                    try:
+                        content, made = input_file(kind, name, self.inputs_dir)
+                    except InputFileError:
+                        if kind != "video" or self.backend is None:
+                            raise
+                        # No PyAV here: the live backend can make the video itself.
+                        content, made = await self.backend.render_video(name), True
                     if made:
                         log.debug("placeholder %s made for %s", name, case.id)
                     stored = name

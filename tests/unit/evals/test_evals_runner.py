@@ -111,6 +111,9 @@ class FakeBackend:
     async def cancel(self, prompt_id: str) -> None:
         self.cancelled.append(prompt_id)
 
+    async def render_video(self, name: str) -> bytes:
+        return b"video made by the backend"
+
     async def aclose(self) -> None:
         pass
 
@@ -231,6 +234,34 @@ async def test_an_input_file_the_case_did_not_provide_fails_offline(tmp_path: Pa
     [r] = report.cases
     assert not r.passed
     assert r.failure_reasons[0] == "validation:value_not_in_list@LoadImage.image"
+
+
+async def test_without_pyav_the_backend_makes_the_placeholder_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals import inputs as inputs_module
+
+    def no_pyav(name: str, *args: Any, **kwargs: Any) -> bytes:
+        raise inputs_module.InputFileError("needs PyAV")
+
+    monkeypatch.setattr(inputs_module, "video_bytes", no_pyav)
+    case = {"id": "v", "prompt": "red frames", "inputs": {"video": "clip.mp4"}}
+    backend = FakeBackend()
+    await run_eval(
+        write_set(tmp_path, [case]),
+        out_dir=tmp_path / "o",
+        system=HandSystem(answers()),
+        validator=fake_validator,
+        backend=backend,
+    )
+    assert backend.uploads == {"clip.mp4": b"video made by the backend"}
+    with pytest.raises(inputs_module.InputFileError, match="PyAV"):  # offline there is no other way
+        await run_eval(
+            write_set(tmp_path, [case]),
+            out_dir=tmp_path / "o2",
+            system=HandSystem(answers()),
+            validator=fake_validator,
+        )
 
 
 async def test_inputs_folder_wins_over_placeholders(tmp_path: Path) -> None:
