@@ -1,0 +1,273 @@
+"""Plain-language generation: `POST /api/workflow/generate` (+ `/stream`, SSE), `POST /api/video/generate`.
+
+Both run the pipeline (`pipeline.Generator`); submissions go through the `JobService`, so generated jobs are
+validated, recorded and followed exactly like `POST /api/workflow/submit` ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.llm import LLMConfig
+from api.deps import CatalogDep, ClientDep, JobsDep, SettingsDep
+from api.errors import ApiError, BackendError, BackendUnavailable, BadRequest, InvalidWorkflow
+from api.jobs.service import JobService
+from api.schemas.workflow import SubmitResponse
+from api.settings import Settings
+from comfyui_client import ComfyClient, HistoryEntry
+from node_catalog import Catalog
+from pipeline import GenerationRequest, GenerationResult, Generator, TemplateLibrary
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["generation"])
+
+
+class UnprocessableGeneration(ApiError):
+    """The request was understood but no valid workflow could be made from it (422)."""
+
+    status_code = 422
+    code = "generation_failed"
+
+
+class LLMBackendError(ApiError):
+    status_code = 502
+    code = "llm_error"
+
+
+class LLMBackendUnavailable(BackendUnavailable):
+    code = "llm_unavailable"
+
+
+class JobsExecutor:
+    """The pipeline's Executor on the API's JobService: generated jobs are recorded like submitted ones."""
+
+    def __init__(
+        self, jobs: JobService, client: ComfyClient, *, request: dict[str, Any], source: str
+    ) -> None:
+        self.jobs, self.client, self.request, self.source = jobs, client, request, source
+
+    async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
+        job = await self.jobs.submit(
+            workflow, extra_data=extra_data, request=self.request, source=self.source
+        )
+        return job.prompt_id
+
+    async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109 (contract)
+        await self.jobs.wait(prompt_id, timeout=timeout)
+        # the job is terminal: its history entry (with execution_error data) is there to read
+        return await self.client.wait_for(prompt_id, timeout=30.0)
+
+
+class GenerateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=4000, examples=["a cat surfing, 3 seconds, 720p"])
+    submit: bool = False
+    wait: bool = Field(False, description="Follow the job to its end; execution errors are then repaired")
+    task: str | None = None
+    duration: float | None = Field(None, gt=0, le=600)
+    resolution: str | None = Field(None, examples=["720p", "512x512", "16:9", "vertical"])
+    style: str | None = None
+    fps: float | None = Field(None, gt=0, le=120)
+    seed: int | None = Field(None, ge=0)
+    steps: int | None = Field(None, ge=1, le=1000)
+    negative_prompt: str | None = None
+    input_image: str | None = None
+    template: str | None = None
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+    max_repairs: int = Field(3, ge=0, le=10)
+    timeout: float = Field(600.0, gt=0, le=3600)
+
+
+class GenerateResponse(BaseModel):
+    workflow: dict[str, Any] | None
+    link_list: dict[str, Any] | None
+    intent: dict[str, Any] | None
+    template: str | None
+    validation: dict[str, Any] | None
+    steps: list[dict[str, Any]]
+    repairs: list[dict[str, Any]]
+    prompt_id: str | None
+    status: str
+    outputs: list[dict[str, Any]]
+    error: str | None
+    error_code: str | None
+
+
+class VideoGenerateBody(BaseModel):
+    """Exactly the spec's request; the structured fields win over what the text says."""
+
+    prompt: str = Field(min_length=1, max_length=4000, examples=["A beautiful sunset over mountains"])
+    duration: float | None = Field(None, gt=0, le=600, examples=[5])
+    resolution: str | None = Field(None, examples=["512x512"])
+    style: str | None = Field(None, examples=["cinematic"])
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+
+def llm_config(settings: Settings) -> LLMConfig | None:
+    if not (settings.openai_base_url or settings.openai_api_key):
+        return None
+    return LLMConfig(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        model=settings.llm_model,
+        timeout=settings.llm_timeout,
+        fallback_to_planner=settings.llm_fallback_to_planner,
+    )
+
+
+def template_library(http: Request, settings: Settings) -> TemplateLibrary:
+    """Bundled plus the user's templates, loaded once per app."""
+    library: TemplateLibrary | None = getattr(http.app.state, "template_library", None)
+    if library is None:
+        library = TemplateLibrary.load(settings.templates_dir)
+        http.app.state.template_library = library
+    return library
+
+
+def make_generator(
+    http: Request, settings: Settings, catalog: Catalog, client: ComfyClient, executor: JobsExecutor | None
+) -> Generator:
+    return Generator(
+        catalog,
+        llm=llm_config(settings),
+        executor=executor,
+        client=client,
+        templates=template_library(http, settings),
+    )
+
+
+def to_request(body: GenerateBody, settings: Settings) -> GenerationRequest:
+    fields = (
+        "task",
+        "duration",
+        "resolution",
+        "style",
+        "fps",
+        "seed",
+        "steps",
+        "negative_prompt",
+        "input_image",
+    )
+    overrides: dict[str, Any] = {k: getattr(body, k) for k in fields if getattr(body, k) is not None}
+    if body.extra_params:
+        overrides["extra_params"] = body.extra_params
+    return GenerationRequest(
+        prompt=body.prompt,
+        submit=body.submit,
+        wait=body.wait,
+        overrides=overrides,
+        template=body.template,
+        max_repairs=min(body.max_repairs, settings.max_repair_attempts) if body.max_repairs else 0,
+        timeout=min(body.timeout, settings.workflow_timeout),
+    )
+
+
+def raise_for(result: GenerationResult) -> None:
+    """Turn a run that produced no usable workflow into the API error the user can act on."""
+    if result.error is None or result.error_code in {"execution_failed", None}:
+        return
+    code = result.error_code
+    if code == "llm_unavailable":
+        raise LLMBackendUnavailable(result.error)
+    if code == "llm_error":
+        raise LLMBackendError(result.error)
+    if code == "backend_unavailable":
+        raise BackendUnavailable(result.error)
+    if code == "backend_error":
+        raise BackendError(result.error)
+    if code == "invalid_workflow" and result.validation:
+        raise InvalidWorkflow.from_comfy_body(result.validation)
+    raise UnprocessableGeneration(
+        result.error, extra={"steps": result.steps, "intent": result.intent, "validation": result.validation}
+    )
+
+
+@router.post(
+    "/api/workflow/generate",
+    response_model=GenerateResponse,
+    summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
+    responses={422: {"description": "Not understood, or no valid workflow could be made"}},
+)
+async def generate(
+    body: GenerateBody,
+    http: Request,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    client: ClientDep,
+    jobs: JobsDep,
+) -> GenerateResponse:
+    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="generate")
+    generator = make_generator(http, settings, catalog, client, executor)
+    result = await generator.generate(to_request(body, settings))
+    raise_for(result)
+    return GenerateResponse.model_validate(result.model_dump(exclude={"errors", "thread_id"}))
+
+
+@router.post(
+    "/api/workflow/generate/stream",
+    summary="Generate a workflow, streaming each agent step as Server-Sent Events",
+    response_class=StreamingResponse,
+)
+async def generate_stream(
+    body: GenerateBody,
+    http: Request,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    client: ClientDep,
+    jobs: JobsDep,
+) -> StreamingResponse:
+    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="generate")
+    generator = make_generator(http, settings, catalog, client, executor)
+    request = to_request(body, settings)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for item in generator.stream(request):
+                kind: Literal["step", "result"] = item["event"]
+                yield f"event: {kind}\ndata: {json.dumps(item, default=str)}\n\n"
+        except Exception as exc:  # the stream has started: report in-band, never a broken connection
+            log.exception("generation stream failed")
+            yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.post(
+    "/api/video/generate",
+    response_model=SubmitResponse,
+    summary="Generate and submit a HunyuanVideo video (the spec's request)",
+    responses={422: {"description": "No valid workflow could be made"}, 503: {"description": "ComfyUI down"}},
+)
+async def video_generate(
+    body: VideoGenerateBody,
+    http: Request,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    client: ClientDep,
+    jobs: JobsDep,
+) -> SubmitResponse:
+    overrides: dict[str, Any] = {"video": True}
+    for key in ("duration", "resolution", "style"):
+        if getattr(body, key) is not None:
+            overrides[key] = getattr(body, key)
+    if body.extra_params:
+        overrides["extra_params"] = body.extra_params
+    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="video")
+    generator = make_generator(http, settings, catalog, client, executor)
+    result = await generator.generate(
+        GenerationRequest(
+            prompt=body.prompt, submit=True, overrides=overrides, max_repairs=settings.max_repair_attempts
+        )
+    )
+    raise_for(result)
+    if result.prompt_id is None:
+        raise BadRequest(result.error or "the video could not be generated")
+    return SubmitResponse(prompt_id=result.prompt_id, status="pending", message="Video generation submitted")
