@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-COMFY_FIXTURES = FIXTURES / "comfyui"
-SAMPLES = COMFY_FIXTURES / "samples"
+from tests.support import COMFY_FIXTURES, FIXTURES, SAMPLES, load_sample
 
-
-def load_sample(name: str) -> Any:
-    """A JSON file from tests/fixtures/comfyui/samples (copied from shared/comfyui)."""
-    return json.loads((SAMPLES / name).read_text())
+__all__ = ["COMFY_FIXTURES", "FIXTURES", "SAMPLES", "load_sample"]
 
 
 @pytest.fixture(scope="session")
