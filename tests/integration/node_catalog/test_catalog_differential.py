@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node_catalog import Catalog, NodeSpec, validate
 from node_catalog.validation import GATEWAY
+from tests.support import SAMPLES
 
 pytestmark = pytest.mark.integration
 

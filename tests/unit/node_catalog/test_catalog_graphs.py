@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import load_sample
 
 from node_catalog import Catalog, ConversionError, WorkflowFormatError, normalize_workflow, validate
 from node_catalog.graph import (
@@ -19,6 +18,7 @@ from node_catalog.graph import (
     unused_nodes,
 )
 from node_catalog.linklist import LinkList, api_to_linklist, class_of, linklist_to_api
+from tests.support import load_sample
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from conftest import load_sample
 
 from node_catalog import Catalog, ConversionError, validate
 from node_catalog.files import required_files
 from node_catalog.ui import is_ui_workflow, ui_to_api
+from tests.support import load_sample
 
 TEMPLATE_PACKAGES = (
     "comfyui_workflow_templates_media_api",

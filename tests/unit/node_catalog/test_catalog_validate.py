@@ -8,10 +8,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import SAMPLES, load_sample
 
 from node_catalog import Catalog, validate
 from node_catalog.validation import GATEWAY
+from tests.support import SAMPLES, load_sample
 
 ERRORS: dict[str, Any] = json.loads((SAMPLES / "errors.json").read_text())
 PROMPT_CASES = {
