@@ -56,6 +56,8 @@ def _slot_repr(exc: Exception) -> str:
 
 
 class NodeValidator:
+    """Validates the nodes one workflow's outputs depend on, caching each node's verdict like ComfyUI."""
+
     def __init__(
         self,
         prompt: Mapping[str, Any],
