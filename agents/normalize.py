@@ -44,7 +44,7 @@ def round16(value: float) -> int:
 
 def align_4k1(frames: float) -> int:
     """HunyuanVideo's latent length: the nearest 4k+1 (1, 5, 9, ... 121 ...)."""
-    return max(1, 4 * round((frames - 1) / 4) + 1)
+    return max(1, 4 * math.floor((frames - 1) / 4 + 0.5) + 1)
 
 
 def size_for(

@@ -54,9 +54,9 @@ class ParameterSpec(BaseModel):
     type: ParamType
     default: Any = None
     description: str = ""
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    step: int | float | None = None
     choices: list[str] | None = None
     folder: str | None = Field(None, description="Model folder for `model` parameters")
     targets: list[tuple[str, str]] = Field(min_length=1)
