@@ -53,6 +53,7 @@ def run_cmd(
     tag: list[str] = typer.Option([], "--tag", help="Only cases with this tag (repeatable: all must match)"),
     execute_timeout: float = typer.Option(120.0, min=1, help="Seconds to wait for one weight-free run"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard earlier results in --out instead of resuming"),
 ) -> None:
     """Run SET.jsonl and write OUT/results.jsonl, report.json, report.md and report.html."""
     from evals.runner import run_eval
@@ -75,6 +76,7 @@ def run_cmd(
                 llm=llm,
                 execute_timeout=execute_timeout,
                 progress=progress,
+                fresh=fresh,
             )
         )
     except EvalError as exc:

@@ -309,17 +309,23 @@ async def run_eval(
     backend: LiveBackend | None = None,
     execute_timeout: float = 120.0,
     progress: bool = False,
+    fresh: bool = False,
 ) -> Report:
     """Run a prompt set and write DIR/results.jsonl, report.json, report.md and report.html.
 
     `system`, `validator` and `backend` default to the project's generator (`strategy`, with `llm` an
     `agents.llm.LLMConfig` for "llm"), the bundled node catalog, and a `ComfyClient` on `comfyui_url`.
+    `fresh` discards the results of an earlier run in `out_dir` instead of resuming it.
     Raises `EvalError` for runner errors only; low scores are results."""
     path = Path(set_path)
     cases = select(load_set(path), tags=list(tags) if tags else None, limit=limit)
     out = Path(out_dir)
     live = comfyui_url is not None or backend is not None
     manifest = RunManifest(set_path=str(path), set_sha256=_sha256(path), strategy=strategy, live=live)
+    if fresh:
+        for name in (RESULTS, MANIFEST):
+            with contextlib.suppress(FileNotFoundError):
+                (out / name).unlink()
     done = prepare_out_dir(out, manifest)
     started_at = datetime.now(UTC)
     async with contextlib.AsyncExitStack() as stack:

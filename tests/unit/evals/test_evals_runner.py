@@ -192,6 +192,12 @@ async def test_rerun_resumes_after_a_crash_and_skips_finished_cases(tmp_path: Pa
     assert report.run.resumed == 3
     assert len(report.cases) == 7
     assert len((out / "results.jsonl").read_text().splitlines()) == 7
+    # --fresh starts over, even in a folder of another run.
+    system = InputAwareSystem(answers())
+    report = await run_eval(
+        write_set(tmp_path, CASES[:2]), out_dir=out, system=system, validator=fake_validator, fresh=True
+    )
+    assert report.run.resumed == 0 and len(system.calls) == 2
 
 
 async def test_live_run_counts_acceptance_and_runs_only_weight_free_graphs(tmp_path: Path) -> None:
