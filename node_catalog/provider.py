@@ -106,3 +106,11 @@ class CatalogProvider:
         if self._client is None:
             return {}
         return await fetch_models(self._client, folders)
+
+    async def models_for(self, workflow: Mapping[str, Any]) -> dict[str, list[str]]:
+        """The backend's files in just the folders a workflow names: the `models=` argument of `validate`."""
+        from node_catalog.files import required_files
+
+        catalog = await self.get()
+        folders = [f for f in required_files(workflow, catalog) if f != "input"]
+        return await self.models(folders)

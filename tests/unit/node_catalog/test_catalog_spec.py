@@ -144,6 +144,11 @@ async def test_live_and_provider_refresh(object_info: dict[str, Any]) -> None:
     client.fail = True
     assert await provider.refresh() is changed  # keeps the last good one
     assert await provider.models(["vae", "nope"]) == {"vae": ["a.safetensors"]}
+    wf = {"1": {"class_type": "VAELoader", "inputs": {"vae_name": "x.safetensors"}}}
+    client.data = {**client.data, "VAELoader": object_info["VAELoader"]}
+    client.fail = False
+    await provider.refresh()
+    assert await provider.models_for(wf) == {"vae": ["a.safetensors"]}
 
 
 async def test_provider_falls_back_to_bundled() -> None:
