@@ -179,7 +179,11 @@ class Runner:
         result.needs_weights = graph.needs_weights(workflow)
         if self.files_needed is not None:
             result.model_files = {k: v for k, v in self.files_needed(workflow).items() if k != "input"}
-        problems = self.validator(workflow)
+        try:
+            problems = self.validator(workflow)
+        except Exception as exc:  # a validator bug on one odd graph is that case's finding, not the run's end
+            log.exception("validator crashed on case %s", case.id)
+            problems = [Problem(type="validator_crashed", message=f"{type(exc).__name__}: {exc}")]
         reported = {(p.node_id, p.input_name) for p in problems}
         problems += [
             p

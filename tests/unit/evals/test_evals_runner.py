@@ -270,6 +270,16 @@ async def test_without_pyav_the_backend_makes_the_placeholder_video(
         )
 
 
+async def test_a_validator_crash_fails_the_case_not_the_run(tmp_path: Path) -> None:
+    def broken(workflow: Mapping[str, Any]) -> list[Problem]:
+        raise KeyError("boom")
+
+    report = await run_eval(
+        write_set(tmp_path, CASES[:2]), out_dir=tmp_path / "o", system=HandSystem(answers()), validator=broken
+    )
+    assert [r.failure_reasons[0] for r in report.cases] == ["validation:validator_crashed@graph"] * 2
+
+
 async def test_inputs_folder_wins_over_placeholders(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "cat.png").write_bytes(b"real image bytes")
