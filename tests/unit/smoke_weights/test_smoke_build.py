@@ -54,7 +54,9 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     def run(inst: ComfyInstall, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         seen.append(job)
-        fill(Path(next(iter(job["files"].values()))).parents[1], ALL_FILES, kind=job["kind"], seed=job["seed"])
+        fill(
+            Path(next(iter(job["files"].values()))).parents[1], ALL_FILES, kind=job["kind"], seed=job["seed"]
+        )
         return ok_report(list(job["files"]))
 
     monkeypatch.setattr(sw, "_run_worker", run)
@@ -123,11 +125,11 @@ def test_worker_job_arrives_on_stdin(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("script", "needle"),
     [
-        ("echo '{\"error\": \"WorkerError: boom\"}'\nexit 1\n", "WorkerError: boom"),
+        ('echo \'{"error": "WorkerError: boom"}\'\nexit 1\n', "WorkerError: boom"),
         ("echo oops >&2\nexit 3\n", "exit code 3"),
         ("echo not-json\n", "exit code 0"),
         (
-            "echo '{\"check\": {\"vae\": {\"ok\": false, \"problem\": \"unexpected keys [x]\"}}}'\n",
+            'echo \'{"check": {"vae": {"ok": false, "problem": "unexpected keys [x]"}}}\'\n',
             "vae: unexpected keys [x]",
         ),
     ],

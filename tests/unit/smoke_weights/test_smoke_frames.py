@@ -1,4 +1,4 @@
-"""The NaN check on decoded frames: finite smoke output passes, NaN/inf-born frames fail, also through h264."""
+"""The NaN check on decoded frames: finite smoke output passes, NaN/inf-born frames fail, also via h264."""
 
 from __future__ import annotations
 
