@@ -298,3 +298,15 @@ def test_cycles_agree_with_comfyui(backend: Backend, live: Catalog) -> None:
     assert _pairs(mirror.node_errors) == _pairs(body["node_errors"])
     strict = validate(wf, live)
     assert {t for _, t in _pairs(strict.node_errors)} == {"dependency_cycle"}
+
+
+def test_bundled_snapshot_matches_the_backend(live: Catalog) -> None:
+    """The shipped snapshot describes the pinned ComfyUI: same classes, inputs, types and outputs."""
+    bundled = Catalog.bundled()
+    assert set(bundled.names()) == set(live.names())
+    for spec in live:
+        snap = bundled[spec.name]
+        assert [(i.name, i.type, i.section) for i in snap.inputs.values()] == [
+            (i.name, i.type, i.section) for i in spec.inputs.values()
+        ], spec.name
+        assert [(o.name, o.type) for o in snap.outputs] == [(o.name, o.type) for o in spec.outputs], spec.name
