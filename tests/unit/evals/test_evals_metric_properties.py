@@ -1,0 +1,47 @@
+"""Properties of the metrics over arbitrary (consistent) case results: the ComfyGPT levels nest."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evals.metrics import CaseResult, alignment_of, compute_metrics, metrics_by_task
+from evals.scoring import Check
+
+
+@st.composite
+def case_results(draw: st.DrawFn) -> CaseResult:
+    fv = draw(st.booleans())
+    passed = fv and draw(st.booleans())
+    checks = [Check(name="frames", ok=draw(st.booleans())) for _ in range(draw(st.integers(0, 5)))]
+    live = draw(st.sampled_from([None, False, True])) if fv else draw(st.sampled_from([None, False]))
+    needs = draw(st.booleans())
+    executed = draw(st.booleans()) if live and not needs else None
+    r = CaseResult(
+        id=draw(st.uuids()).hex, task=draw(st.sampled_from(["t2v", "i2v", "t2i"])), prompt="p",
+        format_valid=fv, passed=passed, checks=checks, needs_weights=needs, live_passed=live,
+        executed=executed, latency_ms=draw(st.floats(0, 1e4)), nodes=draw(st.lists(st.sampled_from("ABCDE"))),
+    )  # fmt: skip
+    r.alignment = alignment_of(checks, fv)
+    r.aligned_pass = passed and all(c.ok for c in checks)
+    return r
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(case_results(), min_size=1, max_size=30))
+def test_levels_nest_and_stay_in_range(results: list[CaseResult]) -> None:
+    m = compute_metrics(results)
+    assert 0 <= m.aligned_pass_rate <= m.pass_rate <= m.format_validity <= 1
+    assert m.aligned_pass_rate <= m.alignment <= 1
+    live = any(r.live_passed is not None for r in results)
+    if live and all(r.live_passed is not None for r in results):
+        assert m.live_pass_rate is not None and m.live_pass_rate <= m.format_validity
+    if m.latency_ms_p50 is not None and m.latency_ms_p95 is not None:
+        assert m.latency_ms_p50 <= m.latency_ms_p95
+    assert m.node_diversity <= len({n for r in results for n in r.nodes})
+    per_task = metrics_by_task(results)
+    assert sum(t.cases for t in per_task.values()) == m.cases
+    assert m.format_validity * m.cases == pytest.approx(
+        sum(t.format_validity * t.cases for t in per_task.values())
+    )
