@@ -1,0 +1,146 @@
+"""Refine (planner strategy): every kind of repair on link lists, validation errors and execution errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.errors import RepairError
+from agents.execute import compile_workflow
+from agents.linklist import LinkList, LinkNode, api_to_link_list, link_list_to_api, parse_link_list
+from agents.refine import Refiner
+from node_catalog import Catalog, validate
+
+CATALOG = Catalog.bundled()
+
+
+def doc(nodes: dict[str, dict[str, object]], links: list[list[str]]) -> LinkList:
+    return parse_link_list({"nodes": nodes, "links": links})
+
+
+async def test_unknown_nodes_are_replaced_by_the_closest_fitting_real_node() -> None:
+    d = doc(
+        {"EmptyImageSolid_0": {"inputs": {"width": 64, "height": 64}}, "VideoCreate_0": {}, "SaveMP4_0": {}},
+        [
+            ["EmptyImageSolid_0", "IMAGE", "VideoCreate_0", "images"],
+            ["VideoCreate_0", "VIDEO", "SaveMP4_0", "video"],
+        ],
+    )
+    fixes = await Refiner(CATALOG).refine(d)
+    assert sorted(n.class_type for n in d.nodes.values()) == ["CreateVideo", "EmptyImage", "SaveVideo"]
+    assert sum("replaced by" in f for f in fixes) == 3
+    assert validate(compile_workflow(d, CATALOG), CATALOG).ok
+
+
+async def test_wrong_link_types_are_rerouted_and_missing_inputs_filled() -> None:
+    d = doc(
+        {"EmptyImage_0": {"inputs": {"width": 64, "height": 64, "batch_size": 4, "color": 0}},
+         "CreateVideo_0": {}, "SaveVideo_0": {}},
+        # IMAGE into SaveVideo.video (needs VIDEO); CreateVideo's images never linked
+        [["EmptyImage_0", "IMAGE", "SaveVideo_0", "video"]],
+    )  # fmt: skip
+    fixes = await Refiner(CATALOG).refine(d)
+    workflow = compile_workflow(d, CATALOG)
+    assert validate(workflow, CATALOG).ok, fixes
+    assert any("rerouted" in f or "dropped" in f for f in fixes)
+    assert any("CreateVideo_0.images was unlinked" in f for f in fixes)
+    assert d.nodes["CreateVideo_0"].inputs["fps"] == 30.0  # required widget filled with its default
+
+
+async def test_wrong_input_names_are_mapped_by_type() -> None:
+    d = doc(
+        {"EmptyImage_0": {}, "SaveImage_0": {}},
+        [["EmptyImage_0", "IMAGE", "SaveImage_0", "pictures"]],
+    )
+    fixes = await Refiner(CATALOG).refine(d)
+    assert d.links == [("EmptyImage_0", "IMAGE", "SaveImage_0", "images")], fixes
+
+
+async def test_values_are_clamped_snapped_and_coerced() -> None:
+    d = doc(
+        {"EmptyHunyuanLatentVideo_0": {"inputs": {"width": 850, "height": "480", "length": 50,
+                                                  "batch_size": 0}},
+         "KSamplerSelect_0": {"inputs": {"sampler_name": "eulr"}},
+         "SaveVideo_0": {"inputs": {"format": "mkv", "bogus": 1}}},
+        [],
+    )  # fmt: skip
+    await Refiner(CATALOG).refine(d)
+    latent = d.nodes["EmptyHunyuanLatentVideo_0"].inputs
+    assert latent == {"width": 848, "height": 480, "length": 49, "batch_size": 1}
+    assert d.nodes["KSamplerSelect_0"].inputs["sampler_name"] == "euler"
+    assert d.nodes["SaveVideo_0"].inputs["format"] in {"auto", "mp4"}
+    assert "bogus" not in d.nodes["SaveVideo_0"].inputs
+
+
+async def test_model_files_are_replaced_by_ones_the_backend_has() -> None:
+    d = doc(
+        {"UNETLoader_0": {"inputs": {"unet_name": "hunyuan_t2v.safetensors", "weight_dtype": "default"}}}, []
+    )
+    models = {"diffusion_models": ["flux1-dev.safetensors", "hunyuan_video_t2v_720p_bf16.safetensors"]}
+    await Refiner(CATALOG).refine(d, models=models)
+    assert d.nodes["UNETLoader_0"].inputs["unet_name"] == "hunyuan_video_t2v_720p_bf16.safetensors"
+
+
+async def test_a_graph_without_output_gets_one() -> None:
+    d = doc({"EmptyImage_0": {}}, [])
+    fixes = await Refiner(CATALOG).refine(d)
+    assert any(n.class_type == "SaveImage" for n in d.nodes.values()), fixes
+
+
+def test_execution_errors_become_fixes() -> None:
+    d = LinkList(
+        nodes={"VAELoader_0": LinkNode(class_type="VAELoader", inputs={"vae_name": "bad.safetensors"})}
+    )
+    bad: list[str] = []
+    error = {"node_id": "1", "node_type": "VAELoader", "exception_type": "SafetensorError",
+             "exception_message": "Error while deserializing header: header too small"}  # fmt: skip
+    fixes = Refiner(CATALOG).fix_execution_error(
+        d, error, models={"vae": ["bad.safetensors"]}, bad_models=bad
+    )
+    assert d.nodes["VAELoader_0"].inputs["vae_name"] == "pixel_space" and bad == ["bad.safetensors"]
+    assert "failed to load" in fixes[0]
+    with pytest.raises(RepairError, match="no other"):
+        Refiner(CATALOG).fix_execution_error(
+            LinkList(
+                nodes={
+                    "UNETLoader_0": LinkNode(class_type="UNETLoader", inputs={"unet_name": "x.safetensors"})
+                }
+            ),
+            {**error, "node_type": "UNETLoader"},
+            models={"diffusion_models": ["x.safetensors"]},
+            bad_models=[],
+        )
+    save = LinkList(nodes={"SaveVideo_0": LinkNode(class_type="SaveVideo", inputs={"format": "mkv"})})
+    fixes = Refiner(CATALOG).fix_execution_error(
+        save, {"node_id": "1", "exception_type": "ValueError", "exception_message": "unknown format mkv"},
+        models=None, bad_models=[],
+    )  # fmt: skip
+    assert save.nodes["SaveVideo_0"].inputs["format"] == "auto"
+
+
+def test_validation_errors_with_closest_models_are_fixed() -> None:
+    graph = {
+        "1": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.sft"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "3": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 0]}},
+        "4": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["1", 0]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "x"}},
+    }
+    d = api_to_link_list(graph, CATALOG)
+    report = validate(compile_workflow(d, CATALOG), CATALOG, models={"vae": ["ae.safetensors"]})
+    assert not report.ok
+    fixes = Refiner(CATALOG).fix_validation(d, {"node_errors": report.node_errors}, models=None)
+    assert d.nodes["VAELoader_0"].inputs["vae_name"] == "ae.safetensors", fixes
+
+
+def test_link_list_round_trip_keeps_the_graph(samples_dir: object) -> None:
+    import json
+    from pathlib import Path
+
+    graph = json.loads((Path(str(samples_dir)) / "09_hunyuan_t2v_official.prompt.json").read_text())
+    d = api_to_link_list(graph, CATALOG)
+    assert len(d.links) == 15 and "EmptyHunyuanLatentVideo_0" in d.nodes
+    again = link_list_to_api(d, CATALOG)
+    assert validate(again, CATALOG, models={"diffusion_models": ["hunyuan_video_t2v_720p_bf16.safetensors"],
+                    "text_encoders": ["clip_l.safetensors", "llava_llama3_fp8_scaled.safetensors"],
+                    "vae": ["hunyuan_video_vae_bf16.safetensors"]}).ok  # fmt: skip
+    assert sorted(n["class_type"] for n in again.values()) == sorted(n["class_type"] for n in graph.values())
