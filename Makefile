@@ -37,5 +37,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The full shipped prompt set with the planner strategy (offline); add COMFYUI=URL for live scores.
+eval: $(STAMP)
+	$(BIN)/comfy-gateway eval run evals/sets/core.jsonl --strategy planner --out eval-out/core --fresh \
+		$(if $(COMFYUI),--comfyui $(COMFYUI))
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
