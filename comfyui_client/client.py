@@ -15,10 +15,9 @@
 or simply `entry = await comfy.wait_for(job.prompt_id, timeout=600)` (raises ExecutionFailed,
 ExecutionInterrupted, JobLost or ComfyTimeout).
 
-Every httpx error is translated in `_send` (the one seam) into the `comfyui_client.errors` tree; HTTP
-statuses are
-mapped there too: 404 -> NotFound, other 4xx -> BadRequest (400 from POST /prompt -> PromptRejected), 5xx and
-non-JSON bodies -> BadResponse. `timeout` bounds every HTTP request (connect, read, write, pool), so an
+Every httpx error is translated in `_send` (the one seam) into the `comfyui_client.errors` tree; HTTP statuses
+are mapped there too: 404 -> NotFound, other 4xx -> BadRequest (400 from POST /prompt -> PromptRejected), 5xx
+and non-JSON bodies -> BadResponse. `timeout` bounds every HTTP request (connect, read, write, pool), so an
 unreachable ComfyUI raises ComfyUnavailable within it.
 """
 
@@ -222,9 +221,8 @@ class ComfyClient:
     ) -> Submitted:
         """Queue an API-format graph; returns our UUID `prompt_id` and ComfyUI's queue number.
 
-        Raises PromptRejected (ComfyUI's `error` and `node_errors` intact) when ComfyUI refuses it; a
-        prompt that
-        is not a JSON object of nodes is refused here with the same shape, because ComfyUI would answer 500.
+        Raises PromptRejected (ComfyUI's `error` and `node_errors` intact) when ComfyUI refuses it. A prompt
+        that is not a JSON object of nodes is refused here in the same shape (ComfyUI would answer 500).
         """
         if prompt_id is None:
             prompt_id = str(uuid.uuid4())
@@ -316,14 +314,12 @@ class ComfyClient:
 
     async def delete_pending(self, *prompt_ids: str) -> None:
         """Remove pending jobs; a deleted job never runs nor reaches history. Running or unknown ids are
-        ignored
-        by ComfyUI (use `interrupt` for a running one)."""
+        ignored by ComfyUI (use `interrupt` for a running one)."""
         if prompt_ids:
             await self._call("POST", "/queue", json_body={"delete": list(prompt_ids)})
 
     async def interrupt(self, prompt_id: str | None = None) -> None:
-        """Interrupt `prompt_id` if it is the running job (never someone else's); without an id, whatever
-        runs.
+        """Interrupt `prompt_id` if it is the running job (never someone else's); without an id, any job.
 
         ComfyUI stops at the next node or progress step; the job then ends with `execution_interrupted`.
         """
@@ -347,8 +343,7 @@ class ComfyClient:
         return [str(x) for x in data] if isinstance(data, list) else []
 
     async def models(self, folder: str) -> list[str]:
-        """File names in a model folder (new files appear without a restart); NotFound for an unknown
-        folder."""
+        """File names in a model folder (new files show without a restart); NotFound for an unknown one."""
         data = await self._json("GET", f"/models/{quote(folder, safe='')}")
         return [str(x) for x in data] if isinstance(data, list) else []
 
@@ -374,8 +369,10 @@ class ComfyClient:
     def view(
         self, filename: str, *, subfolder: str = "", type: str = "output", range: str | None = None
     ) -> AbstractAsyncContextManager[httpx.Response]:
-        """Stream an output/input/temp file: `async with client.view(...) as resp: async for b in
-        resp.aiter_bytes()`.
+        """Stream an output/input/temp file.
+
+            async with client.view(name, subfolder=sub) as resp:
+                async for chunk in resp.aiter_bytes(): ...
 
         `range` (e.g. "bytes=0-1023") is passed through: the response is then 206 with `Content-Range`.
         NotFound for a missing file; BadRequest for a bad `type` or a path escaping ComfyUI's folders.

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
 
 class ComfyError(Exception):
-    """Base of every error raised by `comfyui_client`. `url` is the ComfyUI URL involved, when there is
-    one."""
+    """Base of every error raised by `comfyui_client`; `url` is the ComfyUI URL involved, if any."""
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
@@ -41,8 +40,7 @@ class ComfyUnavailable(ComfyError):
 
 
 class ComfyTimeout(ComfyError):
-    """ComfyUI accepted the connection but did not answer in time, or a job did not finish within
-    `timeout`."""
+    """ComfyUI accepted the connection but did not answer in time, or a job outlasted its `timeout`."""
 
 
 class PromptRejected(ComfyError):
@@ -50,10 +48,8 @@ class PromptRejected(ComfyError):
 
     `error` is ComfyUI's top-level `{type, message, details, extra_info}`; `node_errors` maps node ids to
     `{errors: [...], dependent_outputs: [...], class_type}` exactly as ComfyUI sent them. `body` rebuilds
-    ComfyUI's
-    400 answer so a REST layer can pass it through unchanged. The client also raises this itself
-    (status_code 400)
-    for a prompt ComfyUI would crash on (a list, a string, values that are not JSON).
+    ComfyUI's 400 answer so a REST layer can pass it through unchanged. The client also raises this itself
+    (status_code 400) for a prompt ComfyUI would crash on (a list, a string, values that are not JSON).
     """
 
     def __init__(
@@ -142,8 +138,7 @@ class ExecutionFailed(ComfyError):
 
 
 class ExecutionInterrupted(ComfyError):
-    """A job was interrupted (POST /interrupt) before it finished; `node_id`/`node_type` say where it
-    stopped."""
+    """A job was interrupted (POST /interrupt); `node_id`/`node_type` say where it stopped."""
 
     def __init__(
         self,
@@ -177,8 +172,8 @@ class NotFound(ComfyError):
 
 class BadRequest(ComfyError):
     """ComfyUI answered a 4xx other than 404 and a prompt rejection (bad `type` or path traversal in /view,
-    an upload without a file name, 413 for a body over --max-upload-size). `status_code` and `body` as
-    sent."""
+    an upload without a file name, 413 for a body over --max-upload-size). `status_code`, `body` as sent.
+    """
 
     def __init__(self, message: str, *, status_code: int, body: str = "", url: str | None = None) -> None:
         self.status_code = status_code
@@ -188,8 +183,8 @@ class BadRequest(ComfyError):
 
 class BadResponse(ComfyError):
     """ComfyUI answered something the client cannot use: its own HTTP 500 text/plain "Server got itself in
-    trouble" (what it answers to malformed request bodies), any other 5xx, or non-JSON where JSON was
-    expected."""
+    trouble" (what it answers to malformed request bodies), any other 5xx, or non-JSON where JSON was due.
+    """
 
     def __init__(self, message: str, *, status_code: int, body: str = "", url: str | None = None) -> None:
         self.status_code = status_code

@@ -1,8 +1,7 @@
 """Typed ComfyUI WebSocket events, and the parser that turns a raw frame into one.
 
 Text frames are `{"type": ..., "data": {...}}`; each known type becomes its own pydantic model (fields from
-the
-`data` dict, unknown extra fields kept). Binary frames start with a 4-byte big-endian event type: previews
+the `data` dict, unknown extra fields kept). Binary frames start with a 4-byte big-endian event type: previews
 (1: 4-byte image type + JPEG/PNG bytes; 4: 4-byte metadata length + JSON metadata + image bytes) become
 `PreviewEvent`, progress text (3: 4-byte node-id length + node id + UTF-8 text) becomes `ProgressTextEvent`,
 anything else `BinaryEvent`. A type the client does not know, or a known type whose data does not fit, becomes
@@ -199,8 +198,7 @@ class BinaryEvent(Event):
 
 
 class UnknownEvent(Event):
-    """A text frame of a type the client does not know, or whose data does not fit its model: raw `data`
-    kept."""
+    """A text frame of an unknown type, or whose data does not fit its model; the raw `data` is kept."""
 
     data: Any = None
 

@@ -18,9 +18,8 @@ Outcome = Literal["success", "error", "interrupted"]
 
 
 class Submitted(BaseModel):
-    """A queued job: our `prompt_id`, ComfyUI's queue `number` (negative with `front=True`), the
-    `client_id` whose
-    WebSocket gets its events, and `node_errors` (a 200 may carry some: only the valid outputs run)."""
+    """A queued job: our `prompt_id`, ComfyUI's queue `number` (negative with `front=True`), the `client_id`
+    whose WebSocket gets its events, and `node_errors` (a 200 may carry some: only the valid outputs run)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,8 +62,8 @@ class QueueItem(BaseModel):
 
 
 class QueueSnapshot(BaseModel):
-    """GET /queue: `running` jobs and `pending` jobs in execution order (sorted by number; ComfyUI sends heap
-    order)."""
+    """GET /queue: `running` jobs, and `pending` jobs in the order they will run (sorted by number:
+    ComfyUI sends them in heap order)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -4,8 +4,7 @@ ComfyUI reports outputs as `outputs[node_id] = ui`, where `ui` maps a key to a l
 core SaveVideo, SaveWEBM and SaveAnimatedWEBP/PNG report their files under `images` with `animated: [true]`
 (not under a `videos` key); VideoHelperSuite's VHS_VideoCombine uses `gifs` (entries carry `format`,
 `frame_rate`); audio nodes use `audio`; text nodes put plain strings under `text`. `collect_outputs` walks
-every
-key, so nothing a node produced is missed:
+every key, so nothing a node produced is missed:
 
     files = collect_outputs(entry.outputs)
     videos = [f for f in files if f.kind == "video"]
@@ -40,13 +39,11 @@ _FLAG_KEYS = frozenset({"animated"})
 
 
 class OutputFile(BaseModel):
-    """One output of one node. Read the bytes with `client.view(f.filename, subfolder=f.subfolder,
-    type=f.type)`.
+    """One output of one node; read it with `client.view(f.filename, subfolder=f.subfolder, type=f.type)`.
 
     `key` is the ui key it came from (`images`, `gifs`, `audio`, `text`, ...); `format` is VHS's mime-like
-    format
-    (`video/h264-mp4`) when given; `text` holds the value of a plain-string `text` output (then `filename`
-    is "").
+    format (`video/h264-mp4`) when given; `text` holds the value of a plain-string `text` output (then
+    `filename` is "").
     """
 
     model_config = ConfigDict(frozen=True)

@@ -1,12 +1,11 @@
 """The reconnecting ComfyUI WebSocket and its subscribers (`EventStream`).
 
 ComfyUI keeps ONE socket per client id (a second connection with the same id silently steals the events), so a
-`ComfyClient` owns one `EventHub`: a background task holding the WebSocket `ws://host/ws?clientId=<client_id>`,
-parsing every frame (`events.parse_event`) and fanning it out to every open `EventStream`. The hub connects
-when
-the first stream opens and disconnects when the last one closes. When the connection drops it reconnects
-forever
-with exponential backoff (first delay, doubling up to the max delay, +-20 % jitter).
+`ComfyClient` owns one `EventHub`: a background task holding the WebSocket
+`ws://host/ws?clientId=<client_id>`, parsing every frame (`events.parse_event`) and fanning it out to every
+open `EventStream`. The hub connects when the first stream opens and disconnects when the last one closes.
+When the connection drops it reconnects forever with exponential backoff (first delay, doubling up to the max
+delay, +-20 % jitter).
 
 An `EventStream` is an async iterator of typed events:
 
@@ -279,8 +278,8 @@ class EventStream:
 
     `track(prompt_id)` marks jobs whose end must never be missed (guarantees in the module docstring).
     `wait_connected(timeout)` waits until the socket is live, i.e. ComfyUI has sent its first `status` for
-    our client id (ComfyUnavailable otherwise): submit after it and no event of the job is missed.
-    Iterate from one task only.
+    our client id (ComfyUnavailable otherwise): submit after it and no event of the job is missed. Iterate
+    from one task only.
     """
 
     def __init__(
@@ -475,7 +474,8 @@ class EventStream:
         `final` (after a reconnect: their live events are gone) synthesises the end at once; otherwise it
         waits `grace` seconds for live events first (a job that just ended may still have them in flight).
         """
-        pending = [pid for pid in ids if pid in self._jobs]
+        wanted = set(ids)
+        pending = [pid for pid in self._jobs if pid in wanted]  # in tracking order: deterministic output
         if not pending:
             return
         client = self._hub.client

@@ -342,13 +342,21 @@ async def test_upload_is_multipart_with_comfyui_fields() -> None:
 
 async def test_view_metadata_returns_none_on_404() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.params["filename"] == "smoke.safetensors":
+        name = request.url.params["filename"]
+        if name == "smoke.safetensors":
             return httpx.Response(200, json={"comfy_gateway_smoke_weights": "1"})
+        if name == "empty.safetensors":  # ComfyUI cannot unpack the header length of an empty file
+            return httpx.Response(500, text="500 Internal Server Error\n\nServer got itself in trouble")
+        if name == "proxy.safetensors":
+            return httpx.Response(502, text="Bad Gateway")
         return httpx.Response(404)
 
     async with client(handler) as comfy:
         assert await comfy.view_metadata("vae", "smoke.safetensors") == {"comfy_gateway_smoke_weights": "1"}
         assert await comfy.view_metadata("vae", "plain.safetensors") is None
+        assert await comfy.view_metadata("vae", "empty.safetensors") is None
+        with pytest.raises(BadResponse):
+            await comfy.view_metadata("vae", "proxy.safetensors")
 
 
 def test_constructor_validates_and_derives_the_ws_url() -> None:

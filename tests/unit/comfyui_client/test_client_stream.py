@@ -421,3 +421,22 @@ async def test_wait_for_times_out(client: ComfyClient, comfy: FakeComfy) -> None
     queue_job(comfy, pid, running=True)
     with pytest.raises(ComfyTimeout, match="did not finish within"):
         await client.wait_for(pid, timeout=0.05)
+
+
+async def test_jobs_ended_during_a_disconnect_are_reported_in_tracking_order(
+    client: ComfyClient, comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    for pid in ids:
+        queue_job(comfy, pid)
+    async with client.events() as stream:
+        await stream.wait_connected(WAIT)
+        for pid in ids:
+            stream.track(pid)
+        await settle(stream, connector)
+        for pid in reversed(ids):
+            comfy.finish(pid, entry_for(S01, pid))
+        connector.current.drop()
+        events = await collect_until(stream, finished(ids[-1]))
+    ends = [e.prompt_id for e in events if isinstance(e, ExecutingEvent) and e.is_finished]
+    assert ends == ids
