@@ -12,8 +12,9 @@ from agents.execute import Executor
 from agents.llm import LLMConfig
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
-from pipeline.graph import build_graph
+from pipeline.graph import PipelineNodes, compile_graph
 from pipeline.state import GenerationRequest, GenerationResult, PipelineState
+from pipeline.strategies import make_strategies
 from pipeline.templates import TemplateLibrary
 
 _RECURSION_LIMIT = 64  # 5 agents x (1 + max 10 repairs) fits
@@ -34,15 +35,21 @@ class Generator:
     ) -> None:
         self.catalog = catalog
         self.templates = templates or TemplateLibrary.bundled()
-        self.graph = build_graph(
-            llm=llm,
-            catalog=catalog,
-            client=client,
-            checkpointer=checkpointer,
-            executor=executor,
-            templates=self.templates,
-        )
+        self._strategies = make_strategies(llm, catalog, self.templates)
+        nodes = PipelineNodes(catalog, self._strategies, self.templates, client, executor)
+        self.graph = compile_graph(nodes, checkpointer)
         self._checkpointed = checkpointer is not None
+
+    async def aclose(self) -> None:
+        """Close the LLM client, if any (also `async with Generator(...)`)."""
+        if self._strategies.llm is not None:
+            await self._strategies.llm.aclose()
+
+    async def __aenter__(self) -> Generator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": _RECURSION_LIMIT}

@@ -234,6 +234,15 @@ class PipelineNodes:
                 extra_data={"comfy_gateway": {"source": "generate", "attempt": executions}},
             )
         except PromptRejected as exc:
+            if exc.node_errors and state.get("attempts", 0) <= int(request.get("max_repairs", 3)):
+                # ComfyUI saw something the catalog did not (e.g. a newer backend): repair from its answer
+                return {
+                    "validation": {"ok": False, **exc.body},
+                    "status": "invalid",
+                    "executions": executions,
+                    "errors": [f"execute: ComfyUI rejected the workflow: {exc.message}"],
+                    "steps": [_step("execute", "comfyui", started, f"rejected by ComfyUI: {exc.message}")],
+                }
             return {
                 **_failed(
                     "execute", "comfyui", started, f"ComfyUI rejected the workflow: {exc.message}", _code(exc)
@@ -301,6 +310,8 @@ class PipelineNodes:
         return "__end__"
 
     def after_execute(self, state: PipelineState) -> Literal["refine", "__end__"]:
+        if not state.get("error") and not (state.get("validation") or {}).get("ok", True):
+            return "refine"
         if state.get("execution_error") and state.get("executions", 0) <= int(
             state["request"].get("max_repairs", 3)
         ):
@@ -320,10 +331,10 @@ def build_graph(
     """The compiled pipeline graph (see the module docstring)."""
     library = templates or TemplateLibrary.bundled()
     nodes = PipelineNodes(catalog, make_strategies(llm, catalog, library), library, client, executor)
-    return _compile(nodes, checkpointer)
+    return compile_graph(nodes, checkpointer)
 
 
-def _compile(nodes: PipelineNodes, checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+def compile_graph(nodes: PipelineNodes, checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(PipelineState)
     graph.add_node("reformat", nodes.reformat)
     graph.add_node("flow", nodes.flow)

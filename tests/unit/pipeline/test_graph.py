@@ -163,3 +163,45 @@ async def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> No
         result = await generator.resume("t-2")
         assert result.validation and result.validation["ok"]
         assert [s["agent"] for s in result.steps] == ["reformat", "flow", "refine", "validate"]
+
+
+class RejectingOnceExecutor(ScriptedExecutor):
+    """ComfyUI refuses the first submission with node_errors (what a newer backend might do)."""
+
+    async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
+        from comfyui_client import PromptRejected
+
+        self.submitted.append(workflow)
+        if len(self.submitted) == 1:
+            node_id = next(k for k, n in workflow.items() if n["class_type"] == "VAELoader")
+            error = {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": "",
+                "extra_info": {},
+            }
+            node_error = {
+                "type": "value_not_in_list",
+                "message": "Value not in list",
+                "details": "vae_name",
+                "extra_info": {"input_name": "vae_name", "closest": ["good_vae.safetensors"]},
+            }
+            raise PromptRejected(
+                error=error, node_errors={node_id: {"errors": [node_error], "class_type": "VAELoader"}}
+            )
+        return f"job-{len(self.submitted)}"
+
+
+async def test_a_rejection_at_submit_is_repaired_from_comfyuis_node_errors() -> None:
+    executor = RejectingOnceExecutor([])
+    result = await Generator(Catalog.bundled(), executor=executor).generate(
+        GenerationRequest(
+            prompt="a fox",
+            submit=True,
+            models=MODELS,
+            overrides={"extra_params": {"vae_name": "broken.safetensors"}},
+        )
+    )
+    assert result.error is None and result.prompt_id == "job-2", result.errors
+    vae = next(n for n in executor.submitted[1].values() if n["class_type"] == "VAELoader")
+    assert vae["inputs"]["vae_name"] == "good_vae.safetensors"
