@@ -205,8 +205,8 @@ async def generate(
     jobs: JobsDep,
 ) -> GenerateResponse:
     executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="generate")
-    generator = make_generator(http, settings, catalog, client, executor)
-    result = await generator.generate(to_request(body, settings))
+    async with make_generator(http, settings, catalog, client, executor) as generator:
+        result = await generator.generate(to_request(body, settings))
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors", "thread_id"}))
 
@@ -236,6 +236,8 @@ async def generate_stream(
         except Exception as exc:  # the stream has started: report in-band, never a broken connection
             log.exception("generation stream failed")
             yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\n\n"
+        finally:
+            await generator.aclose()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -261,12 +263,12 @@ async def video_generate(
     if body.extra_params:
         overrides["extra_params"] = body.extra_params
     executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="video")
-    generator = make_generator(http, settings, catalog, client, executor)
-    result = await generator.generate(
-        GenerationRequest(
-            prompt=body.prompt, submit=True, overrides=overrides, max_repairs=settings.max_repair_attempts
+    async with make_generator(http, settings, catalog, client, executor) as generator:
+        result = await generator.generate(
+            GenerationRequest(
+                prompt=body.prompt, submit=True, overrides=overrides, max_repairs=settings.max_repair_attempts
+            )
         )
-    )
     raise_for(result)
     if result.prompt_id is None:
         raise BadRequest(result.error or "the video could not be generated")
