@@ -100,10 +100,20 @@ class PipelineNodes:
         started = time.perf_counter()
         agent = self.strategies.reformat
         request = state["request"]
+        strategy = agent.name
         try:
-            intent = await agent.reformat(request["prompt"], request.get("overrides") or {})
+            try:
+                intent = await agent.reformat(request["prompt"], request.get("overrides") or {})
+            except LLMError as exc:
+                if self.strategies.fallback_reformat is None:
+                    raise
+                log.warning("LLM reformat failed (%s); falling back to the planner", exc.message)
+                strategy = f"planner (LLM failed: {exc.message})"
+                intent = await self.strategies.fallback_reformat.reformat(
+                    request["prompt"], request.get("overrides") or {}
+                )
         except AgentError as exc:
-            return _failed("reformat", agent.name, started, exc.message, _code(exc))
+            return _failed("reformat", strategy, started, exc.message, _code(exc))
         models = await self._models(state)
         return {
             "intent": intent.model_dump(mode="json"),
@@ -112,7 +122,7 @@ class PipelineNodes:
             "steps": [
                 _step(
                     "reformat",
-                    agent.name,
+                    strategy,
                     started,
                     intent.describe(),
                     intent=intent.model_dump(exclude_none=True),
@@ -125,6 +135,7 @@ class PipelineNodes:
         agent = self.strategies.flow
         intent = Intent.model_validate(state["intent"])
         forced = state["request"].get("template")
+        strategy = agent.name
         try:
             if forced:
                 from agents.flow import template_values
@@ -139,10 +150,16 @@ class PipelineNodes:
                 name: str | None = template.name
                 strategy = "template"
             else:
-                doc, name = await agent.flow(intent, state.get("models"))
-                strategy = agent.name
+                try:
+                    doc, name = await agent.flow(intent, state.get("models"))
+                except LLMError as exc:
+                    if self.strategies.fallback_flow is None:
+                        raise
+                    log.warning("LLM flow failed (%s); falling back to the planner", exc.message)
+                    strategy = f"planner (LLM failed: {exc.message})"
+                    doc, name = await self.strategies.fallback_flow.flow(intent, state.get("models"))
         except (AgentError, TemplateError) as exc:
-            return _failed("flow", agent.name, started, exc.message, _code(exc))
+            return _failed("flow", strategy, started, exc.message, _code(exc))
         summary = f"{len(doc.nodes)} nodes, {len(doc.links)} links" + (
             f" from template {name}" if name else ""
         )
