@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -35,6 +39,27 @@ class LLMConfig(BaseModel):
     fallback_to_planner: bool = True
     max_retries: int = Field(2, ge=0, le=10, description="Extra attempts after a reply that fails its schema")
     temperature: float = Field(0.0, ge=0, le=2)
+
+
+@dataclass
+class Usage:
+    """LLM calls and tokens spent inside one `track_usage()` block (per asyncio task, so concurrent-safe)."""
+
+    calls: int = 0
+    tokens: int = 0
+
+
+_USAGE: ContextVar[Usage | None] = ContextVar("llm_usage", default=None)
+
+
+@contextmanager
+def track_usage() -> Iterator[Usage]:
+    usage = Usage()
+    token = _USAGE.set(usage)
+    try:
+        yield usage
+    finally:
+        _USAGE.reset(token)
 
 
 @cache
@@ -123,6 +148,10 @@ class LLMClient:
                 raise LLMError(f"the LLM endpoint answered HTTP {exc.status_code}: {_detail(exc)}") from exc
             except openai.OpenAIError as exc:
                 raise LLMError(f"LLM call failed: {exc}") from exc
+            usage = _USAGE.get()
+            if usage is not None:
+                usage.calls += 1
+                usage.tokens += reply.usage.total_tokens if reply.usage is not None else 0
             if not reply.choices:
                 raise LLMBadAnswer("the LLM endpoint answered without any choice")
             return reply.choices[0].message.content or ""

@@ -6,8 +6,10 @@ A checkpointer (e.g. langgraph-checkpoint-sqlite's AsyncSqliteSaver) makes a run
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -17,7 +19,7 @@ from agents.errors import AgentError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
 from agents.intent import Intent
 from agents.linklist import LinkList, parse_link_list
-from agents.llm import LLMConfig
+from agents.llm import LLMConfig, track_usage
 from agents.refine import Refiner
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
@@ -64,6 +66,21 @@ def _failed(agent: str, strategy: str, started: float, message: str, code: Error
     }
 
 
+def _with_usage(node: Callable[[Any, PipelineState], Awaitable[dict[str, Any]]]) -> Any:
+    """Record the LLM calls and tokens a node spent in its step's details (`llm_calls`, `llm_tokens`)."""
+
+    @functools.wraps(node)
+    async def run(self: Any, state: PipelineState) -> dict[str, Any]:
+        with track_usage() as usage:
+            update = await node(self, state)
+        if usage.calls:
+            for step in update.get("steps", []):
+                step["details"].update(llm_calls=usage.calls, llm_tokens=usage.tokens)
+        return update
+
+    return run
+
+
 class PipelineNodes:
     """The graph's node functions, closed over the catalog, strategies, backend and templates."""
 
@@ -96,6 +113,7 @@ class PipelineNodes:
             log.warning("could not list the backend's models: %s", exc)
             return None
 
+    @_with_usage
     async def reformat(self, state: PipelineState) -> dict[str, Any]:
         started = time.perf_counter()
         agent = self.strategies.reformat
@@ -130,6 +148,7 @@ class PipelineNodes:
             ],
         }
 
+    @_with_usage
     async def flow(self, state: PipelineState) -> dict[str, Any]:
         started = time.perf_counter()
         agent = self.strategies.flow
@@ -169,6 +188,7 @@ class PipelineNodes:
             "steps": [_step("flow", strategy, started, summary, template=name)],
         }
 
+    @_with_usage
     async def refine(self, state: PipelineState) -> dict[str, Any]:
         started = time.perf_counter()
         strategy = self.strategies.chooser.name

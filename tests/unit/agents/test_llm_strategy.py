@@ -108,6 +108,8 @@ async def test_pipeline_repairs_an_llm_link_list(llm_server: ScriptedLLM) -> Non
     assert any("EmptyImageSolid replaced by EmptyImage" in f for f in fixes), fixes
     assert any("rerouted" in f for f in fixes), fixes
     assert [s["strategy"] for s in result.steps[:3]] == ["llm", "llm", "llm"]
+    assert [s["details"].get("llm_calls") for s in result.steps[:3]] == [1, 1, 1]
+    assert result.steps[0]["details"]["llm_tokens"] == 2
     choice = next(r for r in llm_server.requests if schema_name(r) == "choice")
     assert len(enum_choices(choice)) == 5
 
