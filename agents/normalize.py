@@ -12,6 +12,7 @@ from agents.parsing import ORIENTATIONS, parse_request
 
 # Default output size and fps by (task group, family): what the templates were verified with.
 _DEFAULT_SIZE = {
+    "text-to-image/hunyuan-video": (1280, 720),
     "hunyuan-video": (848, 480),
     "sdxl": (1024, 1024),
     "flux": (1024, 1024),
@@ -35,7 +36,11 @@ def default_family(task: str) -> str:
 
 
 def default_size(task: str, family: str) -> tuple[int, int]:
-    return _DEFAULT_SIZE.get(task, _DEFAULT_SIZE.get(family, (848, 480)))
+    return (
+        _DEFAULT_SIZE.get(f"{task}/{family}")
+        or _DEFAULT_SIZE.get(task)
+        or _DEFAULT_SIZE.get(family, (848, 480))
+    )
 
 
 def round16(value: float) -> int:
@@ -132,7 +137,19 @@ def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Inte
     return _fill_defaults(intent)
 
 
+_NEEDS_IMAGE = {"image-to-video", "image-to-image", "upscale"}
+
+
 def _fill_defaults(intent: Intent) -> Intent:
+    if intent.task in _NEEDS_IMAGE and not intent.input_image:
+        raise IntentError(
+            f"{intent.task} needs an input image: upload it to ComfyUI's input folder and name the file "
+            "(e.g. 'animate photo.png ...' or input_image)"
+        )
+    if intent.task == "video-to-video" and not intent.input_video:
+        raise IntentError(
+            "video-to-video needs an input video: upload it and name the file (e.g. 'clip.mp4')"
+        )
     updates: dict[str, Any] = {}
     family = intent.model_family or default_family(intent.task)
     updates["model_family"] = family

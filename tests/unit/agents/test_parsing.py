@@ -74,6 +74,10 @@ def test_bad_requests_are_intent_errors() -> None:
         reformat_text("a fox", {"extra_params": "nope"})
     with pytest.raises(IntentError):
         reformat_text("a fox, 20000x20000")
+    with pytest.raises(IntentError, match="needs an input image"):
+        reformat_text("image to video of a dog running")
+    with pytest.raises(IntentError, match="needs an input video"):
+        reformat_text("a dog", {"task": "video-to-video"})
 
 
 @settings(max_examples=60, deadline=None)

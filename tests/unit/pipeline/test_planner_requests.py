@@ -390,6 +390,16 @@ CASES: list[tuple[str, str, dict[tuple[str, str], Any], list[str]]] = [
         {("EmptyLatentImage", "width"): 1360, ("EmptyLatentImage", "height"): 768},
         ["galaxy"],
     ),
+    (
+        "a hunyuan image of a lighthouse at dawn, seed 3",
+        "hunyuan_t2i",
+        {
+            ("EmptyHunyuanLatentVideo", "length"): 1,
+            ("EmptyHunyuanLatentVideo", "width"): 1280,
+            ("RandomNoise", "noise_seed"): 3,
+        },
+        ["lighthouse"],
+    ),
     # image to image and upscale
     (
         "restyle this photo room.png as an oil painting",
