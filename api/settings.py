@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     reconcile_interval: float = Field(
-        5.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
+        2.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
     )
 
     # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)

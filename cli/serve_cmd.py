@@ -24,10 +24,13 @@ def serve(
 ) -> None:
     """Start the gateway."""
     import uvicorn
+
     from api.app import create_app
 
     settings = Settings()
-    use_local = local_comfyui if local_comfyui is not None else "COMFYUI_URL" not in os.environ
+    # COMFYUI_URL from the environment or a .env file both count as "configured".
+    configured = "comfyui_url" in settings.model_fields_set or "COMFYUI_URL" in os.environ
+    use_local = local_comfyui if local_comfyui is not None else not configured
     with contextlib.ExitStack() as stack:
         if use_local:
             from comfyui_client.local import LocalComfyUI, install

@@ -106,7 +106,7 @@ class JobService:
             except Exception:
                 log.exception("could not withdraw unrecorded job %s", job.prompt_id)
             raise
-        self.tracker.submitted(job)
+        await self.tracker.submitted(job)
         log.info("job %s submitted (%s, %d nodes)", job.prompt_id, source, len(workflow))
         return job
 

@@ -38,7 +38,7 @@ class JobTracker:
         *,
         workflow_timeout: float,
         output_classes: set[str] | None = None,
-        reconcile_interval: float = 5.0,
+        reconcile_interval: float = 2.0,
     ) -> None:
         self.client = client
         self.store = store
@@ -54,6 +54,7 @@ class JobTracker:
         self._last_persist: dict[str, float] = {}
         self._stream: Any = None
         self._reconcile_lock = asyncio.Lock()
+        self._persist_lock = asyncio.Lock()
         self._queue_refresh: asyncio.Task[None] | None = None
         self._finalizing: set[str] = set()
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not "lost"
@@ -76,8 +77,8 @@ class JobTracker:
                 await task
         self._tasks = []
         for job in list(self.jobs.values()):
-            with contextlib.suppress(Exception):
-                await self.store.save(job)
+            if job.prompt_id not in self._submitting:
+                await self._save(job)
         for queues in self._subscribers.values():
             for q in queues:
                 q.put_nowait(None)
@@ -89,11 +90,34 @@ class JobTracker:
         self.jobs[job.prompt_id] = job
         self._submitting.add(job.prompt_id)
 
-    def submitted(self, job: Job) -> None:
-        # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
+    async def submitted(self, job: Job) -> None:
+        """The service recorded the job: from now on the tracker persists it.
+
+        Events may have moved the job on (even to its end) while the row was being written with the state of
+        the moment before; write it again then.
+        """
         self._submitting.discard(job.prompt_id)
-        if self._stream is not None:
+        if job.status is not JobStatus.PENDING or job.progress > 0 or job.outputs:
+            await self._save(job)
+        if job.terminal:
+            self._drop(job)
+        elif self._stream is not None:
+            # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
             self._stream.track(job.prompt_id)
+
+    async def _save(self, job: Job) -> None:
+        # One writer at a time; values are read inside the lock, so the last write holds the newest state.
+        async with self._persist_lock:
+            try:
+                await self.store.save(job)
+            except Exception:
+                log.exception("could not persist job %s", job.prompt_id)
+
+    def _drop(self, job: Job) -> None:
+        self.jobs.pop(job.prompt_id, None)
+        self._last_persist.pop(job.prompt_id, None)
+        for q in self._subscribers.pop(job.prompt_id, set()):
+            q.put_nowait(None)
 
     def forget(self, prompt_id: str) -> None:
         self._submitting.discard(prompt_id)
@@ -121,20 +145,15 @@ class JobTracker:
                 q.put_nowait(ev)
         kinds = {e["event"] for e in events}
         now = time.monotonic()
-        if (
+        # A job still being submitted is written by the service, with this state, once ComfyUI answers.
+        if job.prompt_id not in self._submitting and (
             kinds - {"progress", "node"}
             or now - self._last_persist.get(job.prompt_id, 0.0) > PERSIST_PROGRESS_EVERY
         ):
             self._last_persist[job.prompt_id] = now
-            try:
-                await self.store.save(job)
-            except Exception:
-                log.exception("could not persist job %s", job.prompt_id)
-        if job.terminal:
-            self.jobs.pop(job.prompt_id, None)
-            self._last_persist.pop(job.prompt_id, None)
-            for q in self._subscribers.pop(job.prompt_id, set()):
-                q.put_nowait(None)
+            await self._save(job)
+        if job.terminal and job.prompt_id not in self._submitting:
+            self._drop(job)
 
     async def finish(
         self,
@@ -201,6 +220,7 @@ class JobTracker:
 
     async def _handle(self, ev: Event) -> None:
         kind = ev.type
+        log.debug("event %s for %s", kind, ev.prompt_id)
         if kind == "status":
             self.connected = True
             self._schedule_queue_refresh()

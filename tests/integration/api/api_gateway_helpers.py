@@ -57,7 +57,14 @@ class Gateway:
             body = await self.status(prompt_id)
             if body["status"] in wanted:
                 return body
-            assert time.monotonic() < deadline, f"job {prompt_id} still {body['status']} after {within} s"
+            if time.monotonic() >= deadline:
+                queue = await self.app.state.client.queue()
+                entry = await self.app.state.client.history(prompt_id)
+                outcome = entry.outcome if entry else None
+                raise AssertionError(
+                    f"job {prompt_id} still {body['status']} after {within} s "
+                    f"(ComfyUI: {len(queue.running)} running, {len(queue.pending)} pending, {outcome})"
+                )
             await asyncio.sleep(0.05)
 
 

@@ -235,3 +235,25 @@ async def test_wait_returns_terminal_job(setup: Any) -> None:
     await asyncio.sleep(0.05)
     client.feed.put_nowait(ExecutingEvent(prompt_id=job.prompt_id, node=None))
     assert (await waiter).status is JobStatus.COMPLETED
+
+
+async def test_job_that_ends_before_submit_returns_is_recorded_finished(setup: Any) -> None:
+    client, service, store = setup
+    real_submit = client.submit
+
+    async def racing_submit(prompt: Any, **kwargs: Any) -> Submitted:
+        submitted = await real_submit(prompt, **kwargs)
+        pid = submitted.prompt_id
+        client.pending.remove(pid)
+        client.histories[pid] = history(pid)
+        client.feed.put_nowait(ExecutionStartEvent(prompt_id=pid, timestamp=1000))
+        client.feed.put_nowait(ExecutingEvent(prompt_id=pid, node=None))
+        await asyncio.sleep(0.1)  # the listener settles the job before ComfyUI's answer is "back"
+        return submitted
+
+    client.submit = racing_submit  # type: ignore[method-assign]
+    job = await service.submit(GRAPH)
+    assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
+    stored = await store.get(job.prompt_id)
+    assert stored is not None and stored.status is JobStatus.COMPLETED and stored.outputs
+    assert service.tracker.jobs == {}
