@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from comfyui_client import ComfyClient, ExecutionFailed
+from comfyui_client import ComfyClient
 
 pytestmark = pytest.mark.integration
 
@@ -116,10 +117,14 @@ async def test_video_generate_answers_like_submit(http: httpx.AsyncClient, comfy
     assert set(body) == {"prompt_id", "status", "message"} and body["status"] == "pending"
     status = await http.get(f"/api/workflow/status/{body['prompt_id']}")
     assert status.status_code == 200
-    # placeholders: ComfyUI accepted the graph; it fails at the first loader
+    # ComfyUI accepted the graph; cancel it (placeholder or smoke weights: nothing worth running here)
     async with ComfyClient(comfyui.url) as comfy:
-        with pytest.raises(ExecutionFailed, match="header too small"):
-            await comfy.wait_for(body["prompt_id"], timeout=120)
+        for _ in range(600):
+            await comfy.delete_pending(body["prompt_id"])
+            await comfy.interrupt(body["prompt_id"])
+            if body["prompt_id"] not in await comfy.queue():
+                break
+            await asyncio.sleep(0.1)
     assert (await http.post("/api/video/generate", json={"duration": 2})).status_code == 422
 
 
