@@ -33,9 +33,22 @@ def generate(
         overrides["duration"] = duration
     if resolution is not None:
         overrides["resolution"] = resolution
-    result = asyncio.run(
-        _run(settings, prompt, submit=submit, wait=wait, template=template, overrides=overrides)
-    )
+    from pydantic import ValidationError
+
+    from comfyui_client import ComfyError
+    from node_catalog import NodeCatalogError
+
+    try:
+        result = asyncio.run(
+            _run(settings, prompt, submit=submit, wait=wait, template=template, overrides=overrides)
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        typer.echo(f"error: {first['loc'][0]}: {first['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    except (ComfyError, NodeCatalogError) as exc:
+        typer.echo(f"error: ComfyUI at {settings.comfyui_url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
     if output is not None and result.get("workflow"):
         output.write_text(json.dumps(result["workflow"], indent=1))
     if as_json:
