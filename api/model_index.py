@@ -27,6 +27,7 @@ class ModelIndex:
         self.ttl = ttl
         self._smoke: dict[tuple[str, str], tuple[float, bool]] = {}
         self._sem = asyncio.Semaphore(CONCURRENCY)
+        self._any_smoke: tuple[float, bool] | None = None
 
     async def _is_smoke(self, folder: str, filename: str) -> bool:
         if not filename.endswith(".safetensors"):
@@ -50,6 +51,15 @@ class ModelIndex:
         names = await self.client.models(folder)
         flags = await asyncio.gather(*(self._is_smoke(folder, n) for n in names))
         return [ModelFile(name=n, smoke_weights=f) for n, f in zip(names, flags, strict=True)]
+
+    async def any_smoke(self, *, max_age: float = 60.0) -> bool:
+        """Whether any model file is a smoke-weight file; cached so frequent health probes stay cheap."""
+        if self._any_smoke is not None and time.monotonic() - self._any_smoke[0] < max_age:
+            return self._any_smoke[1]
+        folders = await self.all()
+        flag = any(m.smoke_weights for files in folders.values() for m in files)
+        self._any_smoke = (time.monotonic(), flag)
+        return flag
 
     async def all(self) -> dict[str, list[ModelFile]]:
         folders = await self.client.model_folders()

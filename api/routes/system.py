@@ -67,12 +67,11 @@ async def health(request: Request, client: ClientDep, jobs: JobsDep, settings: S
 
 
 async def _smoke_backend(index: ModelIndex) -> bool:
-    """True when any model file the backend offers is a smoke-weight file."""
+    """True when any model file the backend offers is a smoke-weight file (a listing error counts as no)."""
     try:
-        folders = await index.all()
+        return await index.any_smoke()
     except Exception:
         return False
-    return any(m.smoke_weights for files in folders.values() for m in files)
 
 
 @router.get(

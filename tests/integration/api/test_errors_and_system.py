@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import zlib
 from typing import Any
@@ -94,15 +95,27 @@ async def test_health_live_queue_and_models(gateway: Gateway, comfyui: Any) -> N
     queue = await gateway.http.get("/api/queue")
     assert queue.status_code == 200 and set(queue.json()) == {"running", "pending"}
 
-    (comfyui.models_dir / "vae" / "placeholder_vae.safetensors").write_bytes(b"")
-    models = await gateway.http.get("/api/models")
-    assert models.status_code == 200
-    folders = models.json()["folders"]
-    assert "vae" in folders and "checkpoints" in folders
-    assert {"name": "placeholder_vae.safetensors", "smoke_weights": False} in folders["vae"]
-    one = await gateway.http.get("/api/models/vae")
-    assert one.status_code == 200 and one.json()["folder"] == "vae"
-    assert (await gateway.http.get("/api/models/no_such_folder")).status_code == 404
+    placeholder = comfyui.models_dir / "vae" / "placeholder_vae.safetensors"
+    smoke = comfyui.models_dir / "vae" / "smoke_vae.safetensors"
+    try:
+        placeholder.write_bytes(b"")
+        models = await gateway.http.get("/api/models")
+        assert models.status_code == 200
+        folders = models.json()["folders"]
+        assert "vae" in folders and "checkpoints" in folders
+        assert {"name": "placeholder_vae.safetensors", "smoke_weights": False} in folders["vae"]
+        # A smoke-weight file (safetensors metadata comfy_gateway_smoke_weights=1) is flagged as such.
+        header = json.dumps({"__metadata__": {"comfy_gateway_smoke_weights": "1"}}).encode()
+        smoke.write_bytes(struct.pack("<Q", len(header)) + header)
+        flagged = (await gateway.http.get("/api/models")).json()
+        assert {"name": "smoke_vae.safetensors", "smoke_weights": True} in flagged["folders"]["vae"]
+        assert flagged["smoke_weights"] is True
+        one = await gateway.http.get("/api/models/vae")
+        assert one.status_code == 200 and one.json()["folder"] == "vae"
+        assert (await gateway.http.get("/api/models/no_such_folder")).status_code == 404
+    finally:  # the session's ComfyUI is shared: leave its model folders as they were
+        placeholder.unlink(missing_ok=True)
+        smoke.unlink(missing_ok=True)
 
 
 async def test_inputs_multipart_base64_and_bad(gateway: Gateway) -> None:

@@ -58,9 +58,13 @@ async def test_bad_combo_is_caught_before_comfyui(gateway: Gateway) -> None:
 
 async def test_runtime_failure_reports_node_type_and_message(gateway: Gateway, comfyui: Any) -> None:
     # An empty placeholder checkpoint passes validation (the name is listed) and fails in the loader.
-    (comfyui.models_dir / "checkpoints" / "placeholder_ckpt.safetensors").write_bytes(b"")
-    prompt_id = await gateway.submit(load_sample("10c_ckpt_zero_byte.prompt.json"))
-    body = await gateway.wait(prompt_id)
+    placeholder = comfyui.models_dir / "checkpoints" / "placeholder_ckpt.safetensors"
+    placeholder.write_bytes(b"")
+    try:
+        prompt_id = await gateway.submit(load_sample("10c_ckpt_zero_byte.prompt.json"))
+        body = await gateway.wait(prompt_id)
+    finally:
+        placeholder.unlink(missing_ok=True)
     assert body["status"] == "failed", body
     assert body["error"]["node"] == "1" and body["error"]["node_type"] == "CheckpointLoaderSimple"
     assert body["error"]["message"] and body["error"]["type"]
