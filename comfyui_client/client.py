@@ -175,7 +175,6 @@ class ComfyClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        content: bytes | None = None,
         files: Any = None,
         data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
@@ -184,9 +183,6 @@ class ComfyClient:
             kwargs["params"] = {k: v for k, v in params.items() if v is not None}
         if json_body is not None:
             kwargs["json"] = json_body
-        if content is not None:
-            kwargs["content"] = content
-            kwargs["headers"] = {"Content-Type": "application/json"}
         if files is not None:
             kwargs["files"] = files
         if data is not None:
@@ -456,18 +452,18 @@ class ComfyClient:
         """A new subscriber of this client's one reconnecting WebSocket (`async with client.events() as s`).
 
         ComfyUI keeps one socket per client id, so every stream of a client shares one connection.
-        `poll_interval`: seconds of silence after which tracked jobs are checked over HTTP; `max_backlog`:
-        queued events after which a lagging subscriber loses progress/status events (never the others);
-        `grace`: seconds a job a check found finished waits for its live events (see `stream`).
+        `poll_interval`: seconds between HTTP checks of tracked jobs; `max_backlog`: queued events after
+        which a lagging subscriber loses progress/status events (never the others); `grace`: seconds a job
+        that a check found finished waits for its live events (see `comfyui_client.stream`).
         """
         return EventStream(self._hub, poll_interval=poll_interval, max_backlog=max_backlog, grace=grace)
 
     async def wait_for(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109 (contract)
         """Wait until the job ends and return its history entry.
 
-        Follows the event stream (with /history checks when it is quiet or reconnects). Raises
-        ExecutionFailed,
-        ExecutionInterrupted, JobLost (ComfyUI forgot it, e.g. restarted) or ComfyTimeout after `timeout` s.
+        Follows the event stream, with /queue + /history checks at the start, after reconnects and every 5 s.
+        Raises ExecutionFailed, ExecutionInterrupted, JobLost (ComfyUI forgot the job, e.g. it restarted) or
+        ComfyTimeout after `timeout` seconds.
         """
         deadline = time.monotonic() + timeout
         try:

@@ -21,8 +21,9 @@ Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
   ends with synthesised events (`synthetic=True`): an `ExecutedEvent` per output node not already seen, the
   terminal event from the history messages (ExecutionSuccess/Error/Interrupted) and
   `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`.
-* The same check runs when `track()` is called, on the first connect, and when the socket has been quiet for
-  `poll_interval` seconds (jobs deleted or interrupted by someone else, a socket that cannot connect). A job
+* The same check runs when `track()` is called, on the first connect, and every `poll_interval` seconds while
+  tracked jobs are open (jobs deleted by someone else, a socket that cannot connect). It costs one GET /queue
+  plus one GET /history/{id} per tracked job that has left the queue. A job
   such a check finds finished first gets `grace` seconds (0.5) for its live events, because ComfyUI writes
   history before it has sent the last ones; only if they do not come is its end synthesised.
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
@@ -305,7 +306,7 @@ class EventStream:
         self._entered = False
         self._closed = False
         self._seen_connect = False
-        self._last_activity = time.monotonic()
+        self._last_poll = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -390,22 +391,21 @@ class EventStream:
             await self._idle(now)
 
     async def _idle(self, now: float) -> None:
-        """Wait for an event, the next grace expiry, or `poll_interval` of silence (then check jobs)."""
+        """Wait for an event, the next grace expiry, or the next poll of tracked jobs."""
         deadlines = [job.grace_until for job in self._jobs.values() if job.found is not None]
-        poll_at = self._last_activity + self.poll_interval if self._jobs else None
+        poll_at = self._last_poll + self.poll_interval if self._jobs else None
         wake_at = min([*deadlines, *([poll_at] if poll_at is not None else [])], default=None)
         self._wakeup.clear()
         try:
             await asyncio.wait_for(self._wakeup.wait(), None if wake_at is None else max(0.0, wake_at - now))
         except TimeoutError:
             if poll_at is not None and time.monotonic() >= poll_at:
-                self._last_activity = time.monotonic()
+                self._last_poll = time.monotonic()
                 self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
 
     # -- called by the hub ----------------------------------------------------------------------------------
 
     def _deliver(self, event: Event) -> None:
-        self._last_activity = time.monotonic()
         if len(self._queue) >= self.max_backlog and event.type in DROPPABLE:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
@@ -481,15 +481,19 @@ class EventStream:
         client = self._hub.client
         try:
             snapshot = await client.queue()
+            # Jobs move from the queue to history atomically: one absent from the snapshot has ended (or
+            # is gone), so only those need a history request.
             semaphore = asyncio.Semaphore(_CHECK_CONCURRENCY)
 
             async def one(pid: str) -> HistoryEntry | None:
+                if _queued(snapshot, pid):
+                    return None
                 async with semaphore:
                     return await client.history(pid)
 
             entries = await asyncio.gather(*(one(pid) for pid in pending))
         except ComfyError as exc:
-            # ComfyUI is down or odd: the next (re)connect or quiet period checks again.
+            # ComfyUI is down or odd: the next (re)connect or poll checks again.
             log.debug("checking tracked jobs failed: %s", exc)
             return
         now = time.monotonic()
