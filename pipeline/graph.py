@@ -6,6 +6,7 @@ A checkpointer (e.g. langgraph-checkpoint-sqlite's AsyncSqliteSaver) makes a run
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -108,7 +109,9 @@ class PipelineNodes:
         folders = sorted({i.model_folder for s in self.catalog for i in s.inputs.values() if i.model_folder})
         try:
             known = set(await self.client.model_folders())
-            return {f: await self.client.models(f) for f in folders if f in known}
+            wanted = [f for f in folders if f in known]
+            listed = await asyncio.gather(*(self.client.models(f) for f in wanted))
+            return dict(zip(wanted, listed, strict=True))
         except ComfyError as exc:
             log.warning("could not list the backend's models: %s", exc)
             return None
