@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.errors import LinkListError, NoTemplateError
@@ -53,21 +54,28 @@ class TemplateSource(Protocol):
     ) -> Sequence[Any]: ...
 
 
+@dataclass
+class FlowOutcome:
+    link_list: LinkList
+    template: str | None
+    notes: list[str] = field(default_factory=list)  # widget values written from the request
+
+
 class FlowAgent(Protocol):
     name: str
 
     async def flow(
         self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
-    ) -> tuple[LinkList, str | None]: ...
+    ) -> FlowOutcome: ...
 
 
 def template_values(template: TemplateLike, intent: Intent) -> dict[str, Any]:
     """Intent fields -> parameter values the template declares (numbers clamped to its ranges)."""
     values: dict[str, Any] = {}
-    for param, field in _PARAM_FIELDS.items():
+    for param, intent_field in _PARAM_FIELDS.items():
         if param not in template.parameters:
             continue
-        value = getattr(intent, field)
+        value = getattr(intent, intent_field)
         if value is None or value == "":
             continue
         spec = template.parameters[param]
@@ -102,6 +110,15 @@ def choose_template(
     return candidates[0]  # type: ignore[no-any-return]
 
 
+def from_template(template: TemplateLike, intent: Intent, catalog: Catalog) -> FlowOutcome:
+    """A template filled from the intent: its parameters first, then every other matching widget."""
+    values = template_values(template, intent)
+    doc = api_to_link_list(template.render(values, ignore_unknown=True), catalog)
+    notes = [f"{template.name}.{k}={v!r}" for k, v in values.items()]
+    notes += apply_intent(doc, intent, catalog)
+    return FlowOutcome(doc, template.name, notes)
+
+
 class PlannerFlow:
     """Deterministic: the best template for the task and model family, filled from the intent."""
 
@@ -111,14 +128,8 @@ class PlannerFlow:
         self.templates = templates
         self.catalog = catalog
 
-    async def flow(
-        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
-    ) -> tuple[LinkList, str | None]:
-        template = choose_template(self.templates, intent, models)
-        workflow = template.render(template_values(template, intent), ignore_unknown=True)
-        doc = api_to_link_list(workflow, self.catalog)
-        apply_intent(doc, intent, self.catalog)
-        return doc, template.name
+    async def flow(self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None) -> FlowOutcome:
+        return from_template(choose_template(self.templates, intent, models), intent, self.catalog)
 
 
 class LLMFlow:
@@ -131,9 +142,7 @@ class LLMFlow:
         self.templates = templates
         self.catalog = catalog
 
-    async def flow(
-        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
-    ) -> tuple[LinkList, str | None]:
+    async def flow(self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None) -> FlowOutcome:
         examples = []
         try:
             template = choose_template(self.templates, intent, models)
@@ -158,5 +167,5 @@ class LLMFlow:
             raise
         except ValueError as exc:
             raise LinkListError(f"the LLM's link list is malformed: {exc}") from exc
-        apply_intent(doc, intent, self.catalog)
-        return doc, template.name if template is not None else None
+        notes = apply_intent(doc, intent, self.catalog)
+        return FlowOutcome(doc, template.name if template is not None else None, notes)

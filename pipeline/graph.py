@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agents.errors import AgentError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
+from agents.flow import from_template
 from agents.intent import Intent
 from agents.linklist import LinkList, parse_link_list
 from agents.llm import LLMConfig, track_usage
@@ -160,35 +161,27 @@ class PipelineNodes:
         strategy = agent.name
         try:
             if forced:
-                from agents.flow import template_values
-                from agents.linklist import api_to_link_list
-                from agents.values import apply_intent
-
-                template = self.templates.get(forced)
-                doc = api_to_link_list(
-                    template.render(template_values(template, intent), ignore_unknown=True), self.catalog
-                )
-                apply_intent(doc, intent, self.catalog)
-                name: str | None = template.name
+                outcome = from_template(self.templates.get(forced), intent, self.catalog)
                 strategy = "template"
             else:
                 try:
-                    doc, name = await agent.flow(intent, state.get("models"))
+                    outcome = await agent.flow(intent, state.get("models"))
                 except LLMError as exc:
                     if self.strategies.fallback_flow is None:
                         raise
                     log.warning("LLM flow failed (%s); falling back to the planner", exc.message)
                     strategy = f"planner (LLM failed: {exc.message})"
-                    doc, name = await self.strategies.fallback_flow.flow(intent, state.get("models"))
+                    outcome = await self.strategies.fallback_flow.flow(intent, state.get("models"))
         except (AgentError, TemplateError) as exc:
             return _failed("flow", strategy, started, exc.message, _code(exc))
+        doc, name = outcome.link_list, outcome.template
         summary = f"{len(doc.nodes)} nodes, {len(doc.links)} links" + (
             f" from template {name}" if name else ""
         )
         return {
             "link_list": doc.to_json(),
             "template": name,
-            "steps": [_step("flow", strategy, started, summary, template=name)],
+            "steps": [_step("flow", strategy, started, summary, template=name, values=outcome.notes)],
         }
 
     @_with_usage
