@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import OrderedDict, deque
@@ -307,6 +308,7 @@ class EventStream:
         self._closed = False
         self._seen_connect = False
         self._last_poll = time.monotonic()
+        self._next_grace = math.inf  # earliest grace deadline (may be early: then it is recomputed)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -380,28 +382,44 @@ class EventStream:
                 ids, self._to_check = self._to_check, set()
                 await self._check(ids, final=False)
                 continue
+            now = time.monotonic()
+            if self._timers_due(now):
+                continue
             if self._queue:
                 event = self._accept(self._queue.popleft())
                 if event is not None:
                     return event
                 continue
-            now = time.monotonic()
-            if self._end_expired_graces(now):
-                continue
             await self._idle(now)
 
+    def _timers_due(self, now: float) -> bool:
+        """Schedule the periodic poll and end jobs whose grace expired; True if there is work to do.
+
+        Checked before every queued event, so a socket busy with other jobs cannot postpone them."""
+        if self._jobs and now >= self._last_poll + self.poll_interval:
+            self._last_poll = now
+            self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
+        if now >= self._next_grace:
+            self._next_grace = math.inf
+            for pid, job in list(self._jobs.items()):
+                if job.found is None:
+                    continue
+                if job.grace_until <= now:
+                    self._ready.extend(self._synthesise(pid, job, job.found))
+                    self._finish(pid)
+                else:
+                    self._next_grace = min(self._next_grace, job.grace_until)
+        return bool(self._to_check or self._ready)
+
     async def _idle(self, now: float) -> None:
-        """Wait for an event, the next grace expiry, or the next poll of tracked jobs."""
-        deadlines = [job.grace_until for job in self._jobs.values() if job.found is not None]
-        poll_at = self._last_poll + self.poll_interval if self._jobs else None
-        wake_at = min([*deadlines, *([poll_at] if poll_at is not None else [])], default=None)
+        """Wait for an event, the next grace expiry or the next poll of tracked jobs."""
+        wake_at = self._next_grace
+        if self._jobs:
+            wake_at = min(wake_at, self._last_poll + self.poll_interval)
         self._wakeup.clear()
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), None if wake_at is None else max(0.0, wake_at - now))
-        except TimeoutError:
-            if poll_at is not None and time.monotonic() >= poll_at:
-                self._last_poll = time.monotonic()
-                self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
+        timeout = None if wake_at == math.inf else max(0.0, wake_at - now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
 
     # -- called by the hub ----------------------------------------------------------------------------------
 
@@ -459,15 +477,6 @@ class EventStream:
         while len(self._done) > _DONE_MEMORY:
             self._done.popitem(last=False)
 
-    def _end_expired_graces(self, now: float) -> bool:
-        expired = False
-        for pid, job in list(self._jobs.items()):
-            if job.found is not None and job.grace_until <= now:
-                self._ready.extend(self._synthesise(pid, job, job.found))
-                self._finish(pid)
-                expired = True
-        return expired
-
     async def _check(self, ids: Iterable[str], *, final: bool) -> None:
         """Find out from /queue then /history whether tracked jobs ended unseen, and end them.
 
@@ -507,6 +516,7 @@ class EventStream:
                     self._finish(pid)
                 elif job.found is None:
                     job.found, job.grace_until = entry, now + self.grace
+                    self._next_grace = min(self._next_grace, job.grace_until)
             elif not _queued(snapshot, pid):
                 self._ready.append(
                     JobLostEvent(

@@ -440,3 +440,40 @@ async def test_jobs_ended_during_a_disconnect_are_reported_in_tracking_order(
         events = await collect_until(stream, finished(ids[-1]))
     ends = [e.prompt_id for e in events if isinstance(e, ExecutingEvent) and e.is_finished]
     assert ends == ids
+
+
+async def test_checks_ask_history_only_for_jobs_that_left_the_queue(
+    client: ComfyClient, comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    queued = [str(uuid.uuid4()) for _ in range(5)]
+    for pid in queued:
+        queue_job(comfy, pid)
+    async with client.events() as stream:
+        await stream.wait_connected(WAIT)
+        for pid in queued:
+            stream.track(pid)
+        await settle(stream, connector)
+    paths = [r.url.path for r in comfy.requests]
+    assert "/queue" in paths and not any(p.startswith("/history") for p in paths)
+
+
+async def test_polls_run_even_while_other_jobs_keep_the_socket_busy(
+    client: ComfyClient, comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    pid = str(uuid.uuid4())
+    queue_job(comfy, pid)
+    busy = json.dumps({"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "other", "node": "1"}})
+    async with client.events(poll_interval=0.05) as stream:
+        await stream.wait_connected(WAIT)
+        stream.track(pid)
+        await settle(stream, connector)
+        comfy.forget(pid)
+        connector.current.feed(busy)
+        events: list[Event] = []
+        async with asyncio.timeout(WAIT):
+            async for event in stream:
+                events.append(event)
+                if isinstance(event, JobLostEvent):
+                    break
+                connector.current.feed(busy)  # the socket never goes quiet
+    assert events[-1].prompt_id == pid
