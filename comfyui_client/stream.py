@@ -23,9 +23,10 @@ Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
   `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`.
 * The same check runs when `track()` is called, on the first connect, and every `poll_interval` seconds while
   tracked jobs are open (jobs deleted by someone else, a socket that cannot connect). It costs one GET /queue
-  plus one GET /history/{id} per tracked job that has left the queue. A job
-  such a check finds finished first gets `grace` seconds (0.5) for its live events, because ComfyUI writes
-  history before it has sent the last ones; only if they do not come is its end synthesised.
+  plus one GET /history/{id} per tracked job that has left the queue. A job such a check finds finished
+  first gets `grace` seconds (0.5) for its live events, because ComfyUI writes history before it has sent
+  the last ones; only if they do not come is its end synthesised.
+
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
 loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
 
@@ -127,8 +128,7 @@ def _describe_ws_error(url: str, exc: BaseException) -> ComfyUnavailable:
 
 
 class EventHub:
-    """Owns the one WebSocket of a client and fans events out to subscribers. Internal: use
-    `client.events()`."""
+    """Owns the one WebSocket of a client and fans its events out to subscribers (use `client.events()`)."""
 
     def __init__(
         self,
