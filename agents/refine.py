@@ -362,10 +362,11 @@ class Refiner:
                 if inp.step and inp.step > 1:
                     # grid from min when min is off-grid (HunyuanVideo length: min 1, step 4 -> 4k+1)
                     base = inp.min if inp.min is not None and inp.min % inp.step else 0
-                    number = base + round((number - base) / inp.step) * inp.step
+                    step = int(inp.step)
+                    number = int(base) + round((number - base) / step) * step
                     if inp.max is not None and number > inp.max:
-                        number -= inp.step
-                return int(number)
+                        number -= step
+                return int(number) if isinstance(number, int) else round(number)
             return float(number)
         if inp.type == "BOOLEAN":
             if isinstance(value, str):
@@ -489,14 +490,20 @@ def _type_ok(src_type: str | None, inp: InputSpec) -> bool:
     return src_type == inp.type or (inp.is_widget and src_type == inp.type)
 
 
-def _to_number(value: Any) -> float | None:
+def _to_number(value: Any) -> int | float | None:
+    """Ints stay ints (a 64-bit seed must not pass through a float)."""
     if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
         try:
-            number = float(value.strip())
+            number = float(text)
         except ValueError:
             return None
         return number if math.isfinite(number) else None

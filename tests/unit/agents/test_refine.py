@@ -144,3 +144,13 @@ def test_link_list_round_trip_keeps_the_graph(samples_dir: object) -> None:
                     "text_encoders": ["clip_l.safetensors", "llava_llama3_fp8_scaled.safetensors"],
                     "vae": ["hunyuan_video_vae_bf16.safetensors"]}).ok  # fmt: skip
     assert sorted(n["class_type"] for n in again.values()) == sorted(n["class_type"] for n in graph.values())
+
+
+async def test_big_seeds_survive_exactly() -> None:
+    seed = 2**64 - 12345
+    d = doc({"RandomNoise_0": {"inputs": {"noise_seed": seed}}, "KSamplerSelect_0": {"inputs": {}}}, [])
+    await Refiner(CATALOG).refine(d)
+    assert d.nodes["RandomNoise_0"].inputs["noise_seed"] == seed
+    d = doc({"RandomNoise_0": {"inputs": {"noise_seed": str(2**64 + 5)}}}, [])
+    await Refiner(CATALOG).refine(d)
+    assert d.nodes["RandomNoise_0"].inputs["noise_seed"] == 2**64 - 1
