@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+EXAMPLE_BODY = '{"workflow": {"prompt": {"1": {"class_type": "...", "inputs": {}}}}}'
 
 
 class ApiError(Exception):
@@ -114,7 +115,8 @@ def _workflow_message(error: dict[str, Any] | None, node_errors: dict[str, Any])
             continue
         for err in info.get("errors", [])[:3]:
             if isinstance(err, dict):
-                detail = err.get("details") or err.get("message")
+                message, details = err.get("message"), err.get("details")
+                detail = f"{message}: {details}" if message and details else (details or message)
                 parts.append(f"node {node_id} ({info.get('class_type', '?')}): {detail}")
     return "; ".join(parts) or "the workflow is invalid"
 
@@ -164,13 +166,16 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
         first = errors[0] if errors else {}
+        loc = tuple(p for p in first.get("loc", ()) if p != "body")
         if first.get("type") == "json_invalid":
-            message = (
-                f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})"
-            )
+            reason = first.get("ctx", {}).get("error", "parse error")
+            message = f"the request body is not valid JSON ({reason})"
+        elif not loc and first.get("type") == "missing":
+            message = f"the request body is empty: send a JSON object, e.g. {EXAMPLE_BODY}"
+        elif not loc:
+            message = f"the request body must be a JSON object, e.g. {EXAMPLE_BODY}"
         else:
-            loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-            message = f"malformed request: {loc or 'body'}: {first.get('msg', 'invalid')}"
+            message = f"malformed request: {'.'.join(map(str, loc))}: {first.get('msg', 'invalid')}"
         safe = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
         return JSONResponse({"detail": message, "code": "malformed_request", "errors": safe}, status_code=422)
 

@@ -48,7 +48,7 @@ def test_invalid_workflow_message_names_nodes() -> None:
             },
         }
     )
-    assert "node 1 (EmptyImage): width: -5 < 1" in err.message
+    assert "node 1 (EmptyImage): Value too small: width: -5 < 1" in err.message
 
 
 async def test_handlers_503_retry_after_and_500_for_bugs() -> None:
