@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from api_gateway_helpers import fresh, gateway_settings, running_gateway
 
+from api.jobs import JobStatus, JobStore
+
 pytestmark = pytest.mark.integration
 
 SLOW = "12_slow_interruptible_tiled.prompt.json"
@@ -19,10 +21,16 @@ SLOW = "12_slow_interruptible_tiled.prompt.json"
 async def test_gateway_restarted_mid_job_reports_completed(comfyui: Any, tmp_path: Path) -> None:
     settings = gateway_settings(comfyui.url, tmp_path / "restart.db")
     async with running_gateway(settings) as first:
-        prompt_id = await first.submit(fresh(SLOW, **{"1.width": 1024, "1.height": 1024}))
+        prompt_id = await first.submit(fresh(SLOW))
         await first.wait(prompt_id, until={"running"})
+    store = JobStore(settings.database_url)
+    await store.open()
+    try:
+        recorded = await store.get(prompt_id)
+    finally:
+        await store.close()
+    assert recorded is not None and recorded.status is JobStatus.RUNNING  # the gateway went away mid-job
     # Nobody listens while the job finishes on ComfyUI.
-    client = None
     async with running_gateway(settings) as second:
         client = second.app.state.client
         body = await second.wait(prompt_id, within=90)
