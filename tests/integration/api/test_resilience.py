@@ -30,7 +30,7 @@ async def test_gateway_restarted_mid_job_reports_completed(comfyui: Any, tmp_pat
     finally:
         await store.close()
     assert recorded is not None and recorded.status is JobStatus.RUNNING  # the gateway went away mid-job
-    # Nobody listens while the job finishes on ComfyUI.
+    # A new instance on the same database: events (same stored client id) or /history settle the job.
     async with running_gateway(settings) as second:
         client = second.app.state.client
         body = await second.wait(prompt_id, within=90)
