@@ -118,7 +118,14 @@ class ComfyClient:
         """Send `request`; translate transport errors and error statuses into ComfyError subclasses."""
         url = str(request.url)
         try:
-            response = await self._http.send(request, stream=stream)
+            try:
+                response = await self._http.send(request, stream=stream)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                # A pooled keep-alive connection the server closed meanwhile: a GET can safely go again.
+                if request.method != "GET":
+                    raise
+                log.debug("retrying %s %s on a fresh connection", request.method, request.url.path)
+                response = await self._http.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ComfyUnavailable(
                 f"cannot connect to ComfyUI at {self.base_url}: {_why(exc)}", url=url

@@ -367,3 +367,21 @@ def test_constructor_validates_and_derives_the_ws_url() -> None:
     assert comfy.ws_url == "wss://gpu.example/comfy/ws?clientId=abc"
     with pytest.raises(ValueError, match="backoff"):
         ComfyClient(URL, reconnect_backoff=(0, 1))
+
+
+async def test_a_get_on_a_stale_keepalive_connection_is_retried_once_but_a_post_is_not() -> None:
+    calls: list[str] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) in (1, 3, 4, 5):
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json={"system": {}})
+
+    async with client(flaky) as comfy:
+        assert await comfy.system_stats() == {"system": {}}
+        with pytest.raises(ComfyUnavailable):
+            await comfy.interrupt()
+        with pytest.raises(ComfyUnavailable):
+            await comfy.queue()  # fails twice: not retried forever
+    assert calls == ["GET", "GET", "POST", "GET", "GET"]
