@@ -125,6 +125,8 @@ async def test_video_generate_answers_like_submit(http: httpx.AsyncClient, comfy
             if body["prompt_id"] not in await comfy.queue():
                 break
             await asyncio.sleep(0.1)
+    final = await _wait_terminal(http, body["prompt_id"])  # the job is tracked like a submitted one
+    assert final["status"] in {"failed", "cancelled", "completed"} and final["source"] == "video"
     assert (await http.post("/api/video/generate", json={"duration": 2})).status_code == 422
 
 
