@@ -87,6 +87,11 @@ class LLMClient:
 
     async def complete_json(self, *, system: str, user: str, schema: dict[str, Any], name: str) -> Any:
         """The parsed JSON answer, valid against `schema`."""
+        # The schema also goes in the prompt: in JSON mode (servers without json_schema) it is the model's
+        # only description of the expected fields.
+        system = (
+            f"{system}\n\nAnswer with one JSON object valid against this JSON Schema:\n{json.dumps(schema)}"
+        )
         messages: list[Any] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         last_error = "no answer"
         for attempt in range(self.config.max_retries + 1):

@@ -83,6 +83,7 @@ async def test_json_mode_when_the_server_refuses_json_schema(llm_server: Scripte
     await client.aclose()
     assert intent.task == "test-video"
     assert [r["response_format"]["type"] for r in llm_server.requests] == ["json_schema", "json_object"]
+    assert '"task"' in llm_server.requests[1]["messages"][0]["content"]  # the schema is in the prompt
 
 
 async def test_pipeline_repairs_an_llm_link_list(llm_server: ScriptedLLM) -> None:
