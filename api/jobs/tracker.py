@@ -58,6 +58,7 @@ class JobTracker:
         self._queue_refresh: asyncio.Task[None] | None = None
         self._finalizing: set[str] = set()
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not "lost"
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -70,7 +71,8 @@ class JobTracker:
         await self.reconcile()
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *([self._queue_refresh] if self._queue_refresh else [])]:
+        extra = [*self._background, *([self._queue_refresh] if self._queue_refresh else [])]
+        for task in [*self._tasks, *extra]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -227,7 +229,9 @@ class JobTracker:
             return
         if kind == "reconnected":
             self.connected = True
-            asyncio.create_task(self.reconcile())  # noqa: RUF006 - reconcile logs its own failures
+            task = asyncio.create_task(self.reconcile())  # reconcile logs its own failures
+            self._background.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._background.discard)
             return
         if kind == "disconnected":
             self.connected = False
@@ -377,17 +381,20 @@ class JobTracker:
         last_reconcile = time.monotonic()
         while True:
             await asyncio.sleep(0.5)
-            now = time.time()
-            for job in list(self.jobs.values()):
-                if (
-                    job.status is JobStatus.RUNNING
-                    and job.started_at
-                    and now - job.started_at > self.workflow_timeout
-                ):
-                    await self.timeout(job)
-            if self.jobs and time.monotonic() - last_reconcile >= self.reconcile_interval:
-                last_reconcile = time.monotonic()
-                await self.reconcile()
+            try:
+                now = time.time()
+                for job in list(self.jobs.values()):
+                    if (
+                        job.status is JobStatus.RUNNING
+                        and job.started_at
+                        and now - job.started_at > self.workflow_timeout
+                    ):
+                        await self.timeout(job)
+                if self.jobs and time.monotonic() - last_reconcile >= self.reconcile_interval:
+                    last_reconcile = time.monotonic()
+                    await self.reconcile()
+            except Exception:  # the watchdog must outlive any one bad job
+                log.exception("job watchdog round failed")
 
     async def timeout(self, job: Job) -> None:
         log.warning("job %s ran longer than %.0f s: interrupting", job.prompt_id, self.workflow_timeout)
