@@ -62,10 +62,9 @@ _LEADING = re.compile(
     r"(?:\s+to\s+(?:see|get|have))?|give\s+me|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
-    + _VIDEO
-    + "|"
-    + _IMAGE
-    + r")?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
+    # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
+    r"videos?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
+    r")?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
     re.I,
 )
 
