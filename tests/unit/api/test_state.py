@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, classify, nodes_that_run, outputs_from_ui
 
@@ -118,3 +120,55 @@ def test_nodes_that_run_follows_links_from_outputs() -> None:
     }
     assert nodes_that_run(graph, {"Save"}) == {"1", "2"}
     assert nodes_that_run(graph, None) == {"1", "2", "3"}
+
+
+NODE_IDS = ["1", "2", "3", "4"]
+EVENTS = st.one_of(
+    st.builds(lambda n: ("executing", {"node": n}), st.sampled_from([*NODE_IDS, None])),
+    st.builds(
+        lambda n, v, m: ("progress", {"node": n, "value": v, "max": m}),
+        st.sampled_from(NODE_IDS),
+        st.integers(0, 50),
+        st.integers(0, 50),
+    ),
+    st.builds(
+        lambda n, v, state: ("progress_state", {"nodes": {n: {"value": v, "max": 10, "state": state}}}),
+        st.sampled_from(NODE_IDS),
+        st.integers(0, 10),
+        st.sampled_from(["running", "finished"]),
+    ),
+    st.builds(
+        lambda ns: ("execution_cached", {"nodes": ns}), st.lists(st.sampled_from(NODE_IDS), max_size=2)
+    ),
+    st.builds(
+        lambda n: ("executed", {"node": n, "output": {"images": [{"filename": f"{n}.png"}]}}),
+        st.sampled_from(NODE_IDS),
+    ),
+    st.just(("execution_start", {"timestamp": 1000})),
+    st.just(("execution_error", {"node_id": "2", "exception_message": "x", "exception_type": "E"})),
+    st.just(("execution_interrupted", {"node_id": "3"})),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(EVENTS, max_size=40))
+def test_any_event_order_keeps_progress_monotonic_bounded_and_terminal_sticky(
+    events: list[tuple[str, dict[str, Any]]],
+) -> None:
+    graph = {nid: {"class_type": "X", "inputs": {}} for nid in NODE_IDS}
+    job = Job(prompt_id="p", workflow=graph)
+    job.will_run = set(NODE_IDS)
+    machine = JobMachine()
+    last = 0.0
+    ended_as: JobStatus | None = None
+    for kind, data in events:
+        published = machine.apply(job, kind, {"prompt_id": "p", **data})
+        assert 0.0 <= job.progress <= 99.9 and job.progress >= last
+        assert all(e["prompt_id"] == "p" for e in published)
+        last = job.progress
+        if ended_as is not None:
+            assert job.status is ended_as and published == []
+        elif job.terminal:
+            ended_as = job.status
+            assert published[-1]["event"] == "finished"
+    assert len({(o.node_id, o.filename) for o in job.outputs}) == len(job.outputs)
