@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SmokeModels
+from smoke_helpers import SmokeModels
 from test_smoke_hunyuan import LENGTH, H, W, t2v_graph
 
 from comfyui_client.local.smoke_weights import check_frames, decode_rgb_frames

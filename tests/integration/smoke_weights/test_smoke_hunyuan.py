@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SmokeModels, fetch, load_graph, peak_rss_kib, run_prompt, video_output
+from smoke_helpers import SmokeModels, fetch, load_graph, peak_rss_kib, run_prompt, video_output
 
 from comfyui_client.local.smoke_weights import (
     MARKER,
