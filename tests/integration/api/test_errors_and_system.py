@@ -118,7 +118,7 @@ async def test_health_live_queue_and_models(gateway: Gateway, comfyui: Any) -> N
         smoke.unlink(missing_ok=True)
 
 
-async def test_inputs_multipart_base64_and_bad(gateway: Gateway) -> None:
+async def test_inputs_multipart_base64_url_and_bad(gateway: Gateway, comfyui: Any) -> None:
     png = tiny_png()
     resp = await gateway.http.post(
         "/api/inputs", files={"file": ("first frame.png", png, "image/png")}, data={"subfolder": "gw"}
@@ -134,9 +134,17 @@ async def test_inputs_multipart_base64_and_bad(gateway: Gateway) -> None:
     )
     assert resp.status_code == 200 and resp.json()["ref"] == "b64.png"
 
+    # By URL: the gateway downloads it (here from ComfyUI's own /view of the file just uploaded).
+    url = f"{comfyui.url}/view?filename=b64.png&type=input"
+    resp = await gateway.http.post("/api/inputs", json={"url": url, "filename": "from_url.png"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["ref"] == "from_url.png"
+    missing = await gateway.http.post("/api/inputs", json={"url": f"{comfyui.url}/view?filename=none.png"})
+    assert missing.status_code == 400 and "HTTP 404" in missing.json()["detail"]
+
     # The uploaded name works in a workflow: LoadImage -> SaveImage runs.
     graph = {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "b64.png"}},
+        "1": {"class_type": "LoadImage", "inputs": {"image": "from_url.png"}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "gw/loaded"}},
     }
     body = await gateway.wait(await gateway.submit(graph))
