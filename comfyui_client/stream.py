@@ -20,12 +20,16 @@ Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
   /history (in that order, so a job finishing in between is not mistaken for lost). A job found in history
   ends with synthesised events (`synthetic=True`): an `ExecutedEvent` per output node not already seen, the
   terminal event from the history messages (ExecutionSuccess/Error/Interrupted) and
-  `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`.
+  `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`. Events received
+  after the reconnect are held back until this resynchronisation has answered (they come after its
+  findings), so this one check is the only one the delivery of events ever waits for.
 * The same check runs when `track()` is called, on the first connect, and every `poll_interval` seconds while
   tracked jobs are open (jobs deleted by someone else, a socket that cannot connect). It costs one GET /queue
-  plus one GET /history/{id} per tracked job that has left the queue. A job such a check finds finished
-  first gets `grace` seconds (0.5) for its live events, because ComfyUI writes history before it has sent
-  the last ones; only if they do not come is its end synthesised.
+  plus one GET /history/{id} per tracked job that has left the queue. These checks run in a background task
+  per stream, never in the delivery loop: events keep flowing while an answer is slow, and the task feeds
+  what it finds into the same ordered channel. A job such a check finds finished first gets `grace` seconds
+  (0.5) for its live events, because ComfyUI writes history before it has sent the last ones; only if they
+  do not come is its end synthesised.
 
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
 loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
@@ -173,10 +177,11 @@ class EventHub:
 
     async def shutdown(self) -> None:
         """Close the socket and end every subscriber's iteration (the client is closing)."""
-        for sub in list(self._subs):
+        subs, self._subs = list(self._subs), []
+        for sub in subs:
             sub._closed = True
             sub._wakeup.set()
-        self._subs.clear()
+            await sub._stop_checks()
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -302,7 +307,10 @@ class EventStream:
         self._wakeup = asyncio.Event()
         self._jobs: dict[str, _Job] = {}
         self._to_check: set[str] = set()  # checks whose findings wait `grace` for live events
-        self._to_resync: set[str] = set()  # checks after a reconnect: findings are final at once
+        self._check_wakeup = asyncio.Event()  # wakes the checker: new jobs to check, or closing
+        self._checker: asyncio.Task[None] | None = None
+        # The check after a reconnect (findings final at once); queued events wait for it.
+        self._resync: asyncio.Task[None] | None = None
         self._done: OrderedDict[str, None] = OrderedDict()
         self._entered = False
         self._closed = False
@@ -317,6 +325,7 @@ class EventStream:
             raise RuntimeError("this EventStream is closed; open a new one with client.events()")
         if not self._entered:
             self._entered = True
+            self._checker = asyncio.get_running_loop().create_task(self._check_loop(), name="comfy-ws checks")
             self._hub.subscribe(self)
         return self
 
@@ -330,8 +339,18 @@ class EventStream:
             return
         self._closed = True
         self._wakeup.set()
+        await self._stop_checks()
         if self._entered:
             await self._hub.unsubscribe(self)
+
+    async def _stop_checks(self) -> None:
+        tasks = [t for t in (self._checker, self._resync) if t is not None and not t.done()]
+        self._checker = self._resync = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @property
     def connected(self) -> bool:
@@ -348,13 +367,11 @@ class EventStream:
         if prompt_id in self._jobs or prompt_id in self._done:
             return
         self._jobs[prompt_id] = _Job()
-        self._to_check.add(prompt_id)
-        self._wakeup.set()
+        self._request_check([prompt_id])
 
     def untrack(self, prompt_id: str) -> None:
         self._jobs.pop(prompt_id, None)
         self._to_check.discard(prompt_id)
-        self._to_resync.discard(prompt_id)
 
     @property
     def tracked(self) -> frozenset[str]:
@@ -374,31 +391,24 @@ class EventStream:
                 return self._ready.popleft()
             if self._closed:
                 raise StopAsyncIteration
-            if self._to_resync:
-                ids, self._to_resync = self._to_resync, set()
-                await self._check(ids, final=True)
-                continue
-            if self._to_check:
-                ids, self._to_check = self._to_check, set()
-                await self._check(ids, final=False)
-                continue
             now = time.monotonic()
-            if self._timers_due(now):
+            if self._grace_expired(now):
                 continue
-            if self._queue:
+            if self._queue and not self._resyncing:
                 event = self._accept(self._queue.popleft())
                 if event is not None:
                     return event
                 continue
             await self._idle(now)
 
-    def _timers_due(self, now: float) -> bool:
-        """Schedule the periodic poll and end jobs whose grace expired; True if there is work to do.
+    @property
+    def _resyncing(self) -> bool:
+        return self._resync is not None and not self._resync.done()
+
+    def _grace_expired(self, now: float) -> bool:
+        """End jobs whose grace expired; True if that gave events to yield.
 
         Checked before every queued event, so a socket busy with other jobs cannot postpone them."""
-        if self._jobs and now >= self._last_poll + self.poll_interval:
-            self._last_poll = now
-            self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
         if now >= self._next_grace:
             self._next_grace = math.inf
             for pid, job in list(self._jobs.items()):
@@ -409,17 +419,56 @@ class EventStream:
                     self._finish(pid)
                 else:
                     self._next_grace = min(self._next_grace, job.grace_until)
-        return bool(self._to_check or self._ready)
+        return bool(self._ready)
 
     async def _idle(self, now: float) -> None:
-        """Wait for an event, the next grace expiry or the next poll of tracked jobs."""
-        wake_at = self._next_grace
-        if self._jobs:
-            wake_at = min(wake_at, self._last_poll + self.poll_interval)
+        """Wait for an event, a check's findings or the next grace expiry."""
         self._wakeup.clear()
-        timeout = None if wake_at == math.inf else max(0.0, wake_at - now)
+        timeout = None if self._next_grace == math.inf else max(0.0, self._next_grace - now)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    # -- checks (background) --------------------------------------------------------------------------------
+
+    def _request_check(self, ids: Iterable[str]) -> None:
+        self._to_check.update(ids)
+        self._check_wakeup.set()
+
+    async def _check_loop(self) -> None:
+        """Run requested checks and the periodic poll, off the delivery path (one check at a time)."""
+        while not self._closed:
+            now = time.monotonic()
+            if self._jobs and now >= self._last_poll + self.poll_interval:
+                self._last_poll = now
+                self._to_check.update(pid for pid, job in self._jobs.items() if job.found is None)
+            if self._to_check:
+                ids, self._to_check = self._to_check, set()
+                try:
+                    await self._check(ids, final=False)
+                except Exception:  # a bug must not end the checks for good; the next poll retries
+                    log.exception("checking tracked jobs %s failed", sorted(ids))
+                continue
+            self._check_wakeup.clear()
+            timeout = max(0.0, self._last_poll + self.poll_interval - now) if self._jobs else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_wakeup.wait(), timeout)
+
+    def _start_resync(self) -> None:
+        """Check every tracked job after a reconnect; queued events wait for its findings."""
+        ids = list(self._jobs)
+        if not ids:
+            return
+        # The barrier holds the queue, so a later ReconnectedEvent cannot be accepted while this one runs.
+
+        async def resync() -> None:
+            try:
+                await self._check(ids, final=True)
+            except Exception:  # held events must flow again; the next poll retries
+                log.exception("resynchronising tracked jobs after a reconnect failed")
+            finally:
+                self._wakeup.set()
+
+        self._resync = asyncio.get_running_loop().create_task(resync(), name="comfy-ws resync")
 
     # -- called by the hub ----------------------------------------------------------------------------------
 
@@ -439,7 +488,7 @@ class EventStream:
             # Tracked jobs are resynchronised when this event is yielded (`_accept`), so that it comes first.
             self._queue.append(ReconnectedEvent(attempts=attempts, downtime=round(downtime, 3)))
         else:
-            self._to_check.update(self._jobs)
+            self._request_check(self._jobs)
         self._seen_connect = True
         self._wakeup.set()
 
@@ -449,7 +498,7 @@ class EventStream:
         """Update tracked-job state with a received event; None drops a duplicate of a finished job."""
         if isinstance(event, ReconnectedEvent):
             # Resynchronise before anything received after the reconnect is yielded.
-            self._to_resync.update(self._jobs)
+            self._start_resync()
             return event
         pid = event.prompt_id
         if pid is None:
@@ -472,7 +521,6 @@ class EventStream:
     def _finish(self, prompt_id: str) -> None:
         self._jobs.pop(prompt_id, None)
         self._to_check.discard(prompt_id)
-        self._to_resync.discard(prompt_id)
         self._done[prompt_id] = None
         while len(self._done) > _DONE_MEMORY:
             self._done.popitem(last=False)
@@ -482,6 +530,8 @@ class EventStream:
 
         `final` (after a reconnect: their live events are gone) synthesises the end at once; otherwise it
         waits `grace` seconds for live events first (a job that just ended may still have them in flight).
+        Findings are applied against the state at the time of the answer (events received meanwhile win) and
+        handed to the delivery loop through `_ready`.
         """
         wanted = set(ids)
         pending = [pid for pid in self._jobs if pid in wanted]  # in tracking order: deterministic output
@@ -527,6 +577,7 @@ class EventStream:
                     )
                 )
                 self._finish(pid)
+        self._wakeup.set()
 
     @staticmethod
     def _synthesise(pid: str, job: _Job, entry: HistoryEntry) -> list[Event]:

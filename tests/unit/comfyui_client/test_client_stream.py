@@ -475,3 +475,85 @@ async def test_polls_run_even_while_other_jobs_keep_the_socket_busy(
                     break
                 connector.current.feed(busy)  # the socket never goes quiet
     assert events[-1].prompt_id == pid
+
+
+# -- checks run off the delivery path ---------------------------------------------------------------------
+
+
+class SlowHistory:
+    """FakeComfy whose /history answers wait until `release` is set (a slow or busy ComfyUI)."""
+
+    def __init__(self, comfy: FakeComfy) -> None:
+        self.comfy = comfy
+        self.release = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def handle(self, request: Any) -> Any:
+        if request.url.path.startswith("/history/"):
+            self.asked.set()
+            await self.release.wait()
+        return self.comfy.handle(request)
+
+
+async def test_events_keep_flowing_while_a_check_waits_for_history(
+    comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    import httpx
+
+    slow = SlowHistory(comfy)
+    tracked, other = str(uuid.uuid4()), str(uuid.uuid4())
+    async with (
+        ComfyClient(
+            "http://comfy.test:8188", transport=httpx.MockTransport(slow.handle), ws_connect=connector
+        ) as client,
+        client.events(grace=60) as stream,
+    ):
+        await stream.wait_connected(WAIT)
+        stream.track(tracked)  # not queued: the check asks /history, which hangs
+        async with asyncio.timeout(WAIT):
+            await slow.asked.wait()
+        # Another job's events and then the tracked job's own live end all arrive while /history hangs.
+        connector.current.feed(*frames_for(S01, other), *frames_for(S01, tracked))
+        before = await collect_until(stream, finished(other))
+        live = await collect_until(stream, finished(tracked))
+        assert not slow.release.is_set()  # every event above was delivered with the answer pending
+        assert stream.tracked == frozenset()
+        # The late answer (the job is in history now) must not end the job a second time.
+        comfy.history[tracked] = entry_for(S01, tracked)
+        slow.release.set()
+        after = await settle(stream, connector)
+    assert [e.type for e in before[1:]] == [parse_event(f).type for f in frames_for(S01, other)]
+    assert [e.type for e in live] == [parse_event(f).type for f in frames_for(S01, tracked)]
+    assert not any(e.synthetic for e in before + live + after)
+    assert [type(e) for e in after] == [StatusEvent]
+
+
+async def test_a_slow_check_still_ends_a_silent_job_exactly_once(
+    comfy: FakeComfy, connector: FakeConnector
+) -> None:
+    import httpx
+
+    slow = SlowHistory(comfy)
+    pid = str(uuid.uuid4())
+    comfy.history[pid] = entry_for(S01, pid)  # ended before it was tracked: no live event will come
+    busy = json.dumps({"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "other", "node": "1"}})
+    async with (
+        ComfyClient(
+            "http://comfy.test:8188", transport=httpx.MockTransport(slow.handle), ws_connect=connector
+        ) as client,
+        client.events(grace=0.01, poll_interval=0.01) as stream,
+    ):
+        await stream.wait_connected(WAIT)
+        stream.track(pid)
+        async with asyncio.timeout(WAIT):
+            await slow.asked.wait()
+        connector.current.feed(busy, busy)
+        flowing = await collect_until(stream, lambda e: e.type == "progress", limit=3)
+        assert flowing[-1].type == "progress" and not slow.release.is_set()
+        slow.release.set()
+        events = await collect_until(stream, finished(pid))
+        later = await settle(stream, connector)  # later polls find nothing left to end
+    assert not any(e.prompt_id == pid for e in later)
+    ends = [e for e in events if isinstance(e, ExecutionSuccessEvent)]
+    assert len(ends) == 1 and ends[0].synthetic and ends[0].prompt_id == pid
+    assert sum(finished(pid)(e) for e in events) == 1
