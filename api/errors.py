@@ -45,6 +45,12 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class UrlNotAllowed(BadRequest):
+    """A URL the gateway was asked to fetch points at a non-public or refused address (400)."""
+
+    code = "url_not_allowed"
+
+
 class InvalidWorkflow(BadRequest):
     """The workflow failed validation; carries ComfyUI's `error` and `node_errors` shapes (400)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         "live", description="Node catalog from the backend's /object_info, or the bundled snapshot"
     )
     log_level: str = "INFO"
+    inputs_allow_urls: bool = Field(True, description="POST /api/inputs may download a file given by `url`")
+    inputs_url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts (exact names) or IPs/CIDRs that input URLs may reach although not public; "
+        "loopback, private, link-local and reserved addresses and ComfyUI itself are refused otherwise",
+    )
     reconcile_interval: float = Field(
         2.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
     )
@@ -54,3 +60,12 @@ class Settings(BaseSettings):
 
     # Local ComfyUI for `make run` when COMFYUI_URL is not set
     local_comfyui_port: int = 8188
+
+    @field_validator("inputs_url_allowlist")
+    @classmethod
+    def _check_allowlist(cls, entries: list[str]) -> list[str]:
+        from api.url_fetch import parse_allow_entry
+
+        for entry in entries:
+            parse_allow_entry(entry)  # a typo fails at start-up, not on the first download
+        return entries

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import ClientDep, SettingsDep
-from api.errors import BadRequest, NotFoundError, PayloadTooLarge
+from api.errors import BadRequest, NotFoundError
 from api.schemas.system import InputFromJson, InputUploaded
+from api.settings import Settings
+from api.url_fetch import UrlPolicy, fetch_public
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ async def output_file(
         }
     },
     responses={
-        400: {"description": "Nothing usable to upload"},
+        400: {"description": "Nothing usable to upload, or a `url` the gateway may not fetch"},
         413: {"description": "Too large"},
         503: {"description": "ComfyUI unreachable"},
     },
@@ -136,7 +138,7 @@ async def upload_input(request: Request, client: ClientDep, settings: SettingsDe
             spec = InputFromJson.model_validate_json(await request.body())
         except ValueError as exc:
             raise BadRequest(f"malformed JSON body: {exc}") from exc
-        content, filename, mime = await _from_json(spec, settings.max_body_bytes)
+        content, filename, mime = await _from_json(spec, settings)
         subfolder, overwrite = spec.subfolder, spec.overwrite
     else:
         raise BadRequest("send multipart/form-data with a `file` field, or JSON with `url` or `base64`")
@@ -163,7 +165,7 @@ async def _from_form(request: Request) -> tuple[bytes, str, str, bool, str | Non
     return content, upload.filename or "upload", str(subfolder), overwrite, upload.content_type
 
 
-async def _from_json(spec: InputFromJson, limit: int) -> tuple[bytes, str, str | None]:
+async def _from_json(spec: InputFromJson, settings: Settings) -> tuple[bytes, str, str | None]:
     if bool(spec.url) == bool(spec.base64):
         raise BadRequest("give exactly one of `url` or `base64`")
     if spec.base64:
@@ -183,27 +185,22 @@ async def _from_json(spec: InputFromJson, limit: int) -> tuple[bytes, str, str |
     parsed = urlparse(spec.url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise BadRequest(f"`url` must be an http(s) URL, got {spec.url!r}")
+    if not settings.inputs_allow_urls:
+        raise BadRequest(
+            "this gateway does not download inputs by URL: upload the file (multipart `file`) or send it "
+            "as `base64` with a `filename`"
+        )
     filename = spec.filename or PurePosixPath(parsed.path).name
     if not filename:
         raise BadRequest("cannot tell a file name from the URL: give `filename`")
-    return await _download(spec.url, limit), filename, mimetypes.guess_type(filename)[0]
+    content, _, _ = await fetch_public(
+        spec.url, url_policy(settings), max_bytes=settings.max_body_bytes, timeout=DOWNLOAD_TIMEOUT
+    )
+    return content, filename, mimetypes.guess_type(filename)[0]
 
 
-async def _download(url: str, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with (
-            httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as http,
-            http.stream("GET", url) as resp,
-        ):
-            if resp.status_code != 200:
-                raise BadRequest(f"downloading {url} gave HTTP {resp.status_code}")
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"the file at {url} is larger than {limit} bytes")
-                chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise BadRequest(f"could not download {url}: {exc}") from exc
-    return b"".join(chunks)
+def url_policy(settings: Settings) -> UrlPolicy:
+    """The settings' allowlist; ComfyUI's own address is refused unless listed (its API is not for users)."""
+    backend = httpx.URL(settings.comfyui_url)
+    port = backend.port or (443 if backend.scheme == "https" else 80)
+    return UrlPolicy.from_allowlist(settings.inputs_url_allowlist, blocked_origins=[(backend.host, port)])

@@ -6,10 +6,11 @@ import base64
 import json
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_gateway_helpers import Gateway, fresh
+from api_gateway_helpers import Gateway, fresh, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +119,7 @@ async def test_health_live_queue_and_models(gateway: Gateway, comfyui: Any) -> N
         smoke.unlink(missing_ok=True)
 
 
-async def test_inputs_multipart_base64_url_and_bad(gateway: Gateway, comfyui: Any) -> None:
+async def test_inputs_multipart_base64_url_and_bad(gateway: Gateway, comfyui: Any, tmp_path: Path) -> None:
     png = tiny_png()
     resp = await gateway.http.post(
         "/api/inputs", files={"file": ("first frame.png", png, "image/png")}, data={"subfolder": "gw"}
@@ -134,13 +135,24 @@ async def test_inputs_multipart_base64_url_and_bad(gateway: Gateway, comfyui: An
     )
     assert resp.status_code == 200 and resp.json()["ref"] == "b64.png"
 
-    # By URL: the gateway downloads it (here from ComfyUI's own /view of the file just uploaded).
+    # By URL: refused by default for ComfyUI itself (loopback here) and any other non-public address.
     url = f"{comfyui.url}/view?filename=b64.png&type=input"
-    resp = await gateway.http.post("/api/inputs", json={"url": url, "filename": "from_url.png"})
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["ref"] == "from_url.png"
-    missing = await gateway.http.post("/api/inputs", json={"url": f"{comfyui.url}/view?filename=none.png"})
-    assert missing.status_code == 400 and "HTTP 404" in missing.json()["detail"]
+    for refused in (url, "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/x.png"):
+        resp = await gateway.http.post("/api/inputs", json={"url": refused, "filename": "x.png"})
+        assert resp.status_code == 400 and resp.json()["code"] == "url_not_allowed", resp.text
+
+    # An operator who allow-lists the host gets the download (ComfyUI's /view of the file just uploaded).
+    allowed = gateway_settings(comfyui.url, tmp_path / "inputs.db", inputs_url_allowlist=["127.0.0.0/8"])
+    async with running_gateway(allowed) as gw:
+        resp = await gw.http.post("/api/inputs", json={"url": url, "filename": "from_url.png"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["ref"] == "from_url.png"
+        missing = await gw.http.post("/api/inputs", json={"url": f"{comfyui.url}/view?filename=none.png"})
+        assert missing.status_code == 400 and "HTTP 404" in missing.json()["detail"]
+    no_urls = gateway_settings(comfyui.url, tmp_path / "no_urls.db", inputs_allow_urls=False)
+    async with running_gateway(no_urls) as gw:
+        resp = await gw.http.post("/api/inputs", json={"url": url})
+        assert resp.status_code == 400 and "base64" in resp.json()["detail"]
 
     # The uploaded name works in a workflow: LoadImage -> SaveImage runs.
     graph = {
