@@ -15,6 +15,15 @@ class IntentError(AgentError):
     """The request cannot be understood (empty, contradictory, or values out of range)."""
 
 
+class InputRequiredError(IntentError):
+    """The task works on an input file (image or video) that the request did not provide; the gateway never
+    invents one (a template's example file is not the user's)."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class NoTemplateError(AgentError):
     """No template fits the task (or a named template does not exist)."""
 

@@ -11,7 +11,7 @@ from agents.errors import LinkListError, NoTemplateError
 from agents.intent import Intent
 from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, api_to_link_list, parse_link_list
 from agents.llm import LLMClient, load_prompt
-from agents.values import apply_intent
+from agents.values import apply_intent, require_inputs
 from node_catalog import Catalog
 
 # Intent fields a template parameter of the same name takes.
@@ -116,6 +116,7 @@ def from_template(template: TemplateLike, intent: Intent, catalog: Catalog) -> F
     doc = api_to_link_list(template.render(values, ignore_unknown=True), catalog)
     notes = [f"{template.name}.{k}={v!r}" for k, v in values.items()]
     notes += apply_intent(doc, intent, catalog)
+    require_inputs(doc, intent, catalog)
     return FlowOutcome(doc, template.name, notes)
 
 
@@ -168,4 +169,5 @@ class LLMFlow:
         except ValueError as exc:
             raise LinkListError(f"the LLM's link list is malformed: {exc}") from exc
         notes = apply_intent(doc, intent, self.catalog)
+        require_inputs(doc, intent, self.catalog)
         return FlowOutcome(doc, template.name if template is not None else None, notes)

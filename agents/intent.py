@@ -55,6 +55,9 @@ class Intent(BaseModel):
     input_video: str | None = None
     output_format: str | None = None
     extra_params: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(
+        default_factory=list, description="Values the gateway adjusted (clamped to the supported range)"
+    )
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -79,4 +82,11 @@ class Intent(BaseModel):
         return ", ".join(parts)
 
 
-INTENT_JSON_SCHEMA: dict[str, Any] = Intent.model_json_schema()
+def _llm_schema() -> dict[str, Any]:
+    # The LLM describes the request; warnings are the gateway's own notes, not something it should write.
+    schema = Intent.model_json_schema()
+    schema["properties"].pop("warnings", None)
+    return schema
+
+
+INTENT_JSON_SCHEMA: dict[str, Any] = _llm_schema()

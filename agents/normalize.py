@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from agents.errors import IntentError
+from agents.errors import InputRequiredError, IntentError
 from agents.intent import VIDEO_TASKS, Intent
 from agents.parsing import ORIENTATIONS, parse_request
 
@@ -23,6 +23,7 @@ _DEFAULT_SIZE = {
 DEFAULT_FPS = 24.0
 DEFAULT_FRAMES = {"hunyuan-video": 73, "test-video": 48}
 MAX_SIDE = 4096
+MAX_FRAMES = 4096
 
 
 def default_family(task: str) -> str:
@@ -85,6 +86,98 @@ def parse_resolution(text: str, default: tuple[int, int]) -> tuple[int, int]:
     return size_for(parsed.aspect, parsed.named_height, default)
 
 
+# Numeric Intent fields and the parser's names for them.
+_NUMBER_FIELDS = {
+    "duration": "duration",
+    "fps": "fps",
+    "frames": "frames",
+    "steps": "steps",
+    "seed": "seed",
+    "guidance": "guidance",
+    "denoise": "denoise",
+    "upscale": "upscale_factor",
+}
+
+
+def _limits(name: str) -> tuple[float | None, float | None, bool]:
+    """(lowest, highest, lowest excluded) of a numeric Intent field, from its declared constraints."""
+    lo = hi = None
+    exclusive = False
+    for meta in Intent.model_fields[name].metadata:
+        if getattr(meta, "ge", None) is not None:
+            lo = meta.ge
+        if getattr(meta, "gt", None) is not None:
+            lo, exclusive = meta.gt, True
+        if getattr(meta, "le", None) is not None:
+            hi = meta.le
+    return lo, hi, exclusive
+
+
+def clamp_value(name: str, value: Any, warnings: list[str]) -> Any:
+    """A number outside a field's supported range -> its nearest supported value (None when the range
+    excludes its lower end: "0 seconds" has no nearest value, so the default applies), with a warning.
+    Users asking for a 20 minute video want the longest one on offer, not an error."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    lo, hi, exclusive = _limits(name)
+    if hi is not None and value > hi:
+        clamped: Any = type(value)(hi) if isinstance(value, int) else float(hi)
+        warnings.append(f"{name} {value:g} is above the supported maximum; using {clamped:g}")
+        return clamped
+    if lo is not None and (value <= lo if exclusive else value < lo):
+        if exclusive:
+            warnings.append(f"{name} {value:g} is not supported; using the default")
+            return None
+        warnings.append(f"{name} {value:g} is below the supported minimum; using {lo:g}")
+        return type(value)(lo)
+    return value
+
+
+def clamp_numbers(numbers: Mapping[str, float], warnings: list[str]) -> dict[str, float]:
+    """The parser's numbers, each clamped to its Intent field's range (dropped when it has no nearest)."""
+    out: dict[str, float] = {}
+    for key, value in numbers.items():
+        name = _NUMBER_FIELDS.get(key)
+        clamped = clamp_value(name, value, warnings) if name else value
+        if clamped is not None:
+            out[key] = clamped
+    return out
+
+
+def clamp_fields(data: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """An Intent-shaped dict (an LLM's answer, overrides) with its numbers clamped the same way."""
+    out = dict(data)
+    for name in (*_NUMBER_FIELDS.values(), "width", "height"):
+        if out.get(name) is not None:
+            out[name] = clamp_value(name, out[name], warnings)
+    return out
+
+
+def provided_inputs(overrides: Mapping[str, Any] | None) -> dict[str, str]:
+    """Input files that come with the request as structured values: {"image"|"video": file name}."""
+    found: dict[str, str] = {}
+    extra = (overrides or {}).get("extra_params")
+    extra = extra if isinstance(extra, Mapping) else {}
+    for kind in ("image", "video"):
+        for source, key in ((overrides or {}, f"input_{kind}"), (extra, f"input_{kind}"), (extra, kind)):
+            value = source.get(key)
+            if isinstance(value, str) and value.strip():
+                found[kind] = value
+                break
+    return found
+
+
+def steer_task(task: str, *, image: bool, video: bool) -> str:
+    """A text-only task turned into the one that uses the input given with the request."""
+    if video and task in {"text-to-video", "image-to-video"} and not (task == "image-to-video" and image):
+        return "video-to-video"
+    if image and task == "text-to-video":
+        return "image-to-video"
+    if image and task == "text-to-image":
+        return "image-to-image"
+    return task
+
+
 def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Intent:
     """Apply structured overrides (they win over the text), fill defaults, align frames and sizes."""
     data = intent.model_dump()
@@ -128,8 +221,16 @@ def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Inte
         if field in Intent.model_fields and field not in {"extra_params", "task"}:
             data[field] = extra.pop(key)
     data["extra_params"] = extra
+    if not (overrides or {}).get("task"):
+        # An input file given with the request decides between "make one" and "use this one".
+        data["task"] = steer_task(
+            data["task"], image=bool(data.get("input_image")), video=bool(data.get("input_video"))
+        )
     if data.get("duration") is not None and overrides and overrides.get("duration") is not None:
         data["frames"] = None  # an explicit duration outranks frames parsed from the text
+    warnings = list(data.get("warnings") or [])
+    data = clamp_fields(data, warnings)
+    data["warnings"] = warnings
     try:
         intent = Intent.model_validate(data)
     except ValueError as exc:
@@ -142,13 +243,14 @@ _NEEDS_IMAGE = {"image-to-video", "image-to-image", "upscale"}
 
 def _fill_defaults(intent: Intent) -> Intent:
     if intent.task in _NEEDS_IMAGE and not intent.input_image:
-        raise IntentError(
+        raise InputRequiredError(
             f"{intent.task} needs an input image: upload it to ComfyUI's input folder and name the file "
-            "(e.g. 'animate photo.png ...' or input_image)"
+            "(e.g. 'animate photo.png ...' or input_image)",
+            kind="image",
         )
     if intent.task == "video-to-video" and not intent.input_video:
-        raise IntentError(
-            "video-to-video needs an input video: upload it and name the file (e.g. 'clip.mp4')"
+        raise InputRequiredError(
+            "video-to-video needs an input video: upload it and name the file (e.g. 'clip.mp4')", kind="video"
         )
     updates: dict[str, Any] = {}
     family = intent.model_family or default_family(intent.task)
@@ -162,9 +264,15 @@ def _fill_defaults(intent: Intent) -> Intent:
         width = round16(height * base[0] / base[1])
     elif height is None and width is not None:
         height = round16(width * base[1] / base[0])
+    warnings = list(intent.warnings)
     if width is not None and height is not None:
         if max(width, height) > MAX_SIDE:
-            raise IntentError(f"{width}x{height} is larger than the {MAX_SIDE} pixel limit")
+            scale = MAX_SIDE / max(width, height)
+            fitted = max(16, math.floor(width * scale)), max(16, math.floor(height * scale))
+            warnings.append(
+                f"{width}x{height} is larger than the {MAX_SIDE} pixel limit; using {fitted[0]}x{fitted[1]}"
+            )
+            width, height = fitted
         if intent.task != "test-image":
             width, height = round16(width), round16(height)
     updates["width"], updates["height"] = width, height
@@ -178,12 +286,18 @@ def _fill_defaults(intent: Intent) -> Intent:
         else:
             frames = DEFAULT_FRAMES.get(key, 73)
         aligned = align_4k1(frames) if family == "hunyuan-video" else max(1, round(frames))
-        if aligned > 4096:
-            raise IntentError(f"{aligned} frames is more than the 4096 frame limit; ask for a shorter video")
+        if aligned > MAX_FRAMES:
+            longest = align_4k1(MAX_FRAMES - 2) if family == "hunyuan-video" else MAX_FRAMES
+            warnings.append(
+                f"{aligned} frames is more than the {MAX_FRAMES} frame limit; using {longest} "
+                f"({longest / fps:g} s at {fps:g} fps)"
+            )
+            aligned = longest
         updates["frames"] = aligned
         updates["duration"] = round(aligned / fps, 3)
     if intent.style and intent.style.lower() not in intent.prompt.lower():
         updates["prompt"] = (
             f"{intent.prompt}, {intent.style} style" if intent.prompt else f"{intent.style} style"
         )
+    updates["warnings"] = warnings
     return intent.model_copy(update=updates)

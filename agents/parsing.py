@@ -207,18 +207,31 @@ _DURATION_UNITS = {
     "ms": 0.001,
 }
 _UNIT_RE = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
+# Between a number and its unit: digits may touch the unit ("5s"), a number word never does, else "as the
+# first frame" would read as "a s" (one second).
+_GAP = r"(?:(?<=\d)\s*(?:-\s*)?|\s*-\s*|\s+)"
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "fps",
-        re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER})\s*(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I),
+        re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER}){_GAP}(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I),
     ),
     ("fps", re.compile(r"\b(?:fps|frame\s*rate)\s*(?:of|=|:)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
-    ("frames", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:-\s*)?(?:frames?|f)\b(?!\s*per)", re.I)),
+    ("frames", re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:frames?|f)\b(?!\s*per)", re.I)),
     ("frames", re.compile(r"\b(?:frames|length)\s*(?:of|=|:)\s*(?P<n>\d+)\b", re.I)),
-    ("duration", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:-\s*)?(?P<u>{_UNIT_RE})\b\.?(?:\s+long)?", re.I)),
+    (
+        "duration",
+        re.compile(
+            rf"(?:\b(?:duration|length)\s*(?:of|=|:)?\s*)?\b(?P<n>{NUMBER}){_GAP}(?P<u>{_UNIT_RE})\b"
+            r"(?!\s+frames?\b)\.?(?:\s+long)?",
+            re.I,
+        ),
+    ),
     ("duration", re.compile(r"\b(?:duration|length)\s*(?:of|=|:)\s*(?P<n>\d+(?:\.\d+)?)\s*(?:s\b)?", re.I)),
-    ("steps", re.compile(rf"\b(?P<n>{NUMBER})\s*(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I)),
+    (
+        "steps",
+        re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
+    ),
     ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
     ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>\d+)\b", re.I)),
     (
@@ -232,6 +245,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I),
     ),
     ("upscale", re.compile(r"\b(?P<n>\d+(?:\.\d+)?)\s*x\b(?!\s*\d)(?:\s+(?:upscale|bigger|larger))?", re.I)),
+    ("upscale", re.compile(rf"\b(?P<n>{NUMBER})\s+times\s+(?:bigger|larger)\b", re.I)),
     (
         "upscale",
         re.compile(
@@ -239,7 +253,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
-_RES_RE = re.compile(r"\b(?P<w>\d{2,5})\s*[x\u00d7*]\s*(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I)
+_RES_RE = re.compile(
+    r"\b(?P<w>\d{2,5})(?:\s*[x\u00d7*]\s*|\s+by\s+)(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I
+)
 _NAMED_RE = re.compile(r"\b(?P<n>\d{3,4}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I)
 _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*:\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
@@ -247,16 +263,24 @@ _ASPECT_RE = re.compile(
 _ORIENT_RE = re.compile(
     r"\b(?:in\s+)?(?P<o>"
     + "|".join(ORIENTATIONS)
-    + r")\b(?:\s+(?:format|orientation|aspect(?:\s+ratio)?|video|"
-    r"image|frame))?",
+    + r")\b(?P<q>\s+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
+    r")?(?P<r>(?=\s+\d{3,4}p\b))?(?:\s+(?P<px>\d{3,4})(?:\s*px)?\b(?!\s*[x\u00d7*:]))?",
     re.I,
 )
+# Also nouns ("this portrait", "the attached landscape"): an orientation only with "in" or a qualifier.
+_NOUN_ORIENTATIONS = {"portrait", "landscape"}
 _HEX_RE = re.compile(r"#(?P<h>[0-9a-f]{6})\b", re.I)
 _COLOR_RE = re.compile(r"\b(?:solid\s+)?(?P<c>" + "|".join(COLORS) + r")\b", re.I)
 _FILE_RE = re.compile(r"(?P<f>[\w./-]+\.(?P<ext>png|jpe?g|webp|bmp|gif|mp4|webm|mov|mkv|avi))\b", re.I)
+# One thing not wanted: up to four words, never a number or "more"/"than" ("no more than 5 seconds").
+_NEG_ITEM = r"(?!more\b|than\b)[a-z][a-z-]*(?:\s+(?!and\b|or\b|with\b|at\b|in\b)[a-z][a-z-]*){0,3}"
 _NEG_RE = re.compile(
-    r"(?:\bnegative(?:\s+prompt)?\s*[:=]\s*(?P<a>[^;\n]+))|(?:\b(?:without|avoid|avoiding|no)\s+"
-    r"(?P<b>(?!more\b|than\b)[a-z][a-z\s-]{1,40}?)(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
+    # "negative prompt: ...", "avoid: a, b, c": everything up to the end of the clause
+    r"(?:\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n]+))|"
+    # "without a and b", "avoid a, b or c", "no a, no b": a list only when "and"/"or" closes it
+    rf"(?:\b(?:without|avoid|avoiding|exclude|excluding|no)\s+(?P<b>{_NEG_ITEM}"
+    rf"(?:(?:\s*,\s*(?:no\s+)?{_NEG_ITEM})*,?\s+(?:and|or)\s+(?:no\s+)?{_NEG_ITEM})?)"
+    r"(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
     re.I,
 )
 _FORMAT_RE = re.compile(
@@ -298,8 +322,15 @@ def parse_request(text: str) -> Parsed:
             parsed.aspect = (a, b)
             break
     for match in _ORIENT_RE.finditer(text):
+        word = match.group("o").lower()
+        qualified = match.group(0).lower().startswith("in") or match.group("q") or match.group("px")
+        qualified = qualified or match.group("r") is not None
+        if word in _NOUN_ORIENTATIONS and not qualified:
+            continue
         if parsed.aspect is None and _take(parsed, match):
-            parsed.aspect = ORIENTATIONS[match.group("o").lower()]
+            parsed.aspect = ORIENTATIONS[word]
+            if match.group("px") and parsed.named_height is None:
+                parsed.named_height = int(match.group("px"))  # "square 512": the short side
             break
     for match in _FORMAT_RE.finditer(text):
         if _take(parsed, match):
@@ -332,7 +363,8 @@ def parse_request(text: str) -> Parsed:
     for match in _NEG_RE.finditer(text):
         phrase = (match.group("a") or match.group("b") or "").strip(" ,.")
         if phrase and _take(parsed, match):
-            parsed.negative.append(phrase)
+            items = re.split(r"\s*,\s*(?:(?:and|or)\s+)?(?:no\s+)?|\s+(?:and|or)\s+(?:no\s+)?", phrase)
+            parsed.negative.extend(i.strip(" .") for i in items if i.strip(" ."))
     lowered = text.lower()
     for style in STYLES:
         # A style word counts only as its own phrase ("..., cinematic", "in anime style", "as an anime"),
@@ -350,17 +382,24 @@ def parse_request(text: str) -> Parsed:
     return parsed
 
 
+# A connector left dangling right before a consumed phrase ("lasting 5 seconds", "in 720p", "at 24 fps").
+_CONNECTOR = re.compile(r"\b(?:at|in|with|of|and|for|lasting|long)\s*$", re.I)
+
+
 def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text without the consumed phrases. Only connectors that introduced a consumed phrase go with
+    it: the user's own words stay ("the camera zooms in, 5 seconds" keeps "zooms in")."""
     out, pos = [], 0
     for start, end in sorted(spans):
-        out.append(text[pos:start])
-        out.append(" ")
+        if start >= pos:
+            out.append(_CONNECTOR.sub("", text[pos:start]))
+            out.append(" ")
         pos = max(pos, end)
     out.append(text[pos:])
     rest = "".join(out)
     rest = re.sub(r"\s*,(\s*,)+", ",", rest)
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
-    rest = re.sub(r"\b(?:at|in|with|of|and|for|lasting|long)\s*(?=[,.;]|$)", "", rest)
+    rest = re.sub(r"([,;])(?:\s*[,.;])+", r"\1", rest)
     rest = re.sub(r"\s{2,}", " ", rest)
     return rest.strip(" ,.;:-")
 

@@ -9,7 +9,15 @@ from typing import Any, Protocol
 from agents.errors import IntentError
 from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
-from agents.normalize import default_family, default_size, finalize, size_for
+from agents.normalize import (
+    clamp_fields,
+    clamp_numbers,
+    default_family,
+    default_size,
+    finalize,
+    provided_inputs,
+    size_for,
+)
 from agents.parsing import Parsed, hex_color, parse_request
 
 
@@ -21,16 +29,23 @@ class ReformatAgent(Protocol):
 
 _VIDEO = (
     r"videos?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|"
-    r"scenes?\s+of\s+moving|gif"
+    r"scenes?\s+of\s+moving|(?:moving|motion)\s+pictures?|gif"
 )
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
-    r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|png|jpe?g"
+    r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
+    r"sprites?|stickers?|banners?|png|jpe?g"
+)
+# Asking for movement of a given picture: with an input image these mean image-to-video.
+_MOTION = (
+    r"\b(?:animate[ds]?|animating|come\s+(?:a)?live|to\s+life|motion|move[sd]?|moving|movement|"
+    r"zoom(?:s|ing)?\s+(?:in|out)|frames?)\b"
 )
 _CUES: list[tuple[Task, str]] = [
     (
         "upscale",
-        r"\b(?:upscal\w*|super[\s-]?resolution|enlarge|increase\s+(?:the\s+)?resolution|make\s+\w+\s+bigger|esrgan)\b",
+        r"\b(?:upscal\w*|super[\s-]?resolution|enlarge|increase\s+(?:the\s+)?resolution|esrgan|"
+        r"make\s+(?:\w+\s+){1,3}(?:\w+\s+times\s+)?(?:bigger|larger)|\d+(?:\.\d+)?\s*(?:x|times)\s+(?:bigger|larger))\b",
     ),
     (
         "test-video",
@@ -69,20 +84,27 @@ _LEADING = re.compile(
 )
 
 
-def detect_task(text: str, parsed: Parsed) -> Task:
+def detect_task(text: str, parsed: Parsed, *, image: bool = False, video: bool = False) -> Task:
+    """The task the text asks for. `image` / `video`: an input file of that kind comes with the request
+    (besides any the text names), so "animate this photo" means image-to-video, not a new video."""
     lowered = text.lower()
+    image = image or bool(parsed.images)
+    video = video or bool(parsed.videos)
+    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", lowered))
     for task, pattern in _CUES:
         if re.search(pattern, lowered):
-            if task == "image-to-video" and not (parsed.images or re.search(rf"\b(?:{_VIDEO})\b", lowered)):
+            if task == "image-to-video" and not (image or has_video_word):
                 continue
+            if task == "upscale" and video and not image:
+                continue  # no video upscale template: a given video is restyled
             return task
-    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", lowered))
     has_image_word = bool(re.search(rf"\b(?:{_IMAGE})\b", lowered))
     timed = any(k in parsed.numbers for k in ("duration", "frames", "fps"))
-    if parsed.videos:
+    if video:
         return "video-to-video"
-    if parsed.images:
-        return "image-to-video" if has_video_word or timed else "image-to-image"
+    if image:
+        moving = has_video_word or timed or bool(re.search(_MOTION, lowered))
+        return "image-to-video" if moving else "image-to-image"
     if has_image_word and not has_video_word and not timed:
         return "text-to-image"
     return "text-to-video"  # the platform's main product; a bare description is a video request
@@ -97,7 +119,9 @@ def detect_family(text: str) -> ModelFamily | None:
 
 _FAMILY_WORDS = r"(?:sd\s?xl|sd\s?1\.?5|stable\s+diffusion(?:\s+1\.5)?|flux(?:\.1)?|hunyuan(?:\s?video)?)"
 _TRAILING = re.compile(
-    rf"(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:by|into|as|to|from|using|with|of|at|in|and|for))*\s*$",
+    # "... into a video" closes a request; a bare trailing "in"/"by" is the user's ("zooms in"): the parser
+    # already removed the connectors that introduced the phrases it consumed.
+    rf"(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for))*\s*$",
     re.I,
 )
 
@@ -130,12 +154,14 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     if len(text) > 4000:
         raise IntentError("the prompt is longer than 4000 characters")
     parsed = parse_request(text)
+    given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")
-    task: Task = detect_task(text, parsed)
+    task: Task = detect_task(text, parsed, image="image" in given, video="video" in given)
     for known in TASKS:
         if known == forced:
             task = known
-    numbers = parsed.numbers
+    warnings: list[str] = []
+    numbers = clamp_numbers(parsed.numbers, warnings)
     data: dict[str, Any] = {
         "task": task,
         "prompt": clean_prompt(parsed.rest),
@@ -173,11 +199,12 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     size = _size_from(parsed, default_size(task, data["model_family"] or default_family(task)))
     if size is not None:
         data["width"], data["height"] = size
+    data = clamp_fields(data, warnings)
+    data["warnings"] = warnings
     try:
         intent = Intent.model_validate(data)
     except ValueError as exc:
         raise IntentError(f"the request has values out of range: {exc}") from exc
-    overrides = {k: v for k, v in (overrides or {}).items() if k != "task"}
     return finalize(intent, overrides)
 
 
@@ -203,6 +230,9 @@ class LLMReformat:
         answer = await self.llm.complete_json(
             system=load_prompt("reformat.md"), user=prompt, schema=INTENT_JSON_SCHEMA, name="intent"
         )
+        warnings: list[str] = []
+        if isinstance(answer, dict):
+            answer = clamp_fields(answer, warnings)
         try:
             intent = Intent.model_validate(answer)
         except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.errors import InputRequiredError
 from agents.intent import Intent
 from agents.linklist import LinkList
 from node_catalog import Catalog
@@ -104,3 +105,30 @@ def apply_intent(
                 continue
             put(inp, value)
     return notes
+
+
+_UPLOADS = {"image_upload": "image", "video_upload": "video"}
+
+
+def require_inputs(doc: LinkList, intent: Intent, catalog: Catalog) -> None:
+    """Refuse a graph that loads a user file the request did not provide: a template's example file
+    (`example.png`) would be rejected by ComfyUI or, worse, silently animate someone else's picture."""
+    for name, node in doc.nodes.items():
+        spec = catalog.get(node.class_type)
+        if spec is None:
+            continue
+        for inp in spec.inputs.values():
+            options = inp.raw[1] if isinstance(inp.raw, list | tuple) and len(inp.raw) > 1 else None
+            kind = next(
+                (k for f, k in _UPLOADS.items() if isinstance(options, dict) and options.get(f)), None
+            )
+            if kind is None or inp.name in doc.incoming(name):
+                continue
+            given = intent.input_image if kind == "image" else intent.input_video
+            explicit = {f"{node.class_type}.{inp.name}", f"{name}.{inp.name}"} & set(intent.extra_params)
+            if not given and not explicit:
+                raise InputRequiredError(
+                    f"{node.class_type} needs an input {kind}: upload it to ComfyUI's input folder and name "
+                    f"the file (input_{kind})",
+                    kind=kind,
+                )

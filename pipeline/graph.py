@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.errors import AgentError, LLMError, LLMUnavailable, RepairError
+from agents.errors import AgentError, InputRequiredError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
 from agents.flow import from_template
 from agents.intent import Intent
@@ -43,6 +43,8 @@ def _step(agent: str, strategy: str, started: float, summary: str, **details: An
 
 
 def _code(exc: Exception) -> ErrorCode:
+    if isinstance(exc, InputRequiredError):
+        return "input_required"
     if isinstance(exc, LLMUnavailable):
         return "llm_unavailable"
     if isinstance(exc, LLMError):
@@ -146,8 +148,9 @@ class PipelineNodes:
                     "reformat",
                     strategy,
                     started,
-                    intent.describe(),
+                    intent.describe() + "".join(f"; {w}" for w in intent.warnings),
                     intent=intent.model_dump(exclude_none=True),
+                    warnings=intent.warnings,
                 )
             ],
         }

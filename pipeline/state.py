@@ -18,6 +18,7 @@ ErrorCode = Literal[
     "backend_unavailable",
     "backend_error",
     "execution_failed",
+    "input_required",
 ]
 
 
@@ -90,6 +91,9 @@ class GenerationResult(BaseModel):
     error: str | None = None
     error_code: ErrorCode | None = None
     errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="What the gateway adjusted in the request (e.g. clamped values)"
+    )
     thread_id: str | None = None
 
     @property
@@ -112,5 +116,6 @@ class GenerationResult(BaseModel):
             error=state.get("error"),
             error_code=state.get("error_code"),
             errors=list(state.get("errors", [])),
+            warnings=list((state.get("intent") or {}).get("warnings") or []),
             thread_id=thread_id,
         )
