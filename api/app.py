@@ -2,7 +2,8 @@
 
 The lifespan opens ONE `ComfyClient` (its client id is stored in the job database so a restarted gateway keeps
 receiving its jobs' events), loads the node catalog (live, or the bundled snapshot when configured or when the
-backend is down at start), opens the job database and starts the job tracker.
+backend is down at start), opens the job database, starts the job tracker and opens the checkpoint saver of
+generation runs (`api.checkpoints`, `app.state.checkpoints`).
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.checkpoints import open_checkpoints
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
 from api.middleware import BodySizeLimit
 from api.model_index import ModelIndex
-from api.routes import events, files, system, workflow
+from api.routes import events, files, generation_runs, system, workflow
 from api.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,7 +95,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.comfyui_url, client_id=await store.client_id(), timeout=settings.comfyui_timeout
     )
     tracker: JobTracker | None = None
+    stack = AsyncExitStack()
     try:
+        app.state.checkpoints = await stack.enter_async_context(
+            open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
+        )
         catalog, source = await load_catalog(client, settings)
         tracker = JobTracker(
             client,
@@ -121,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if tracker is not None:
             await tracker.stop()
         await client.aclose()
+        await stack.aclose()
         await store.close()
 
 
@@ -143,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    for module in (workflow, events, files, system):
+    for module in (workflow, events, files, system, generation_runs):
         app.include_router(module.router)
     _include_optional(app)
     return app

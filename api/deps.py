@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from api.checkpoints import PruningSqliteSaver
 from api.jobs.service import JobService
 from api.settings import Settings
 from comfyui_client import ComfyClient
@@ -40,7 +41,13 @@ def get_jobs(conn: HTTPConnection) -> JobService:
     return jobs
 
 
+def get_checkpoints(conn: HTTPConnection) -> PruningSqliteSaver:
+    saver: PruningSqliteSaver = _state(conn, "checkpoints")
+    return saver
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
+CheckpointsDep = Annotated[PruningSqliteSaver, Depends(get_checkpoints)]

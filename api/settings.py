@@ -55,7 +55,14 @@ class Settings(BaseSettings):
     llm_timeout: float = 60.0
     llm_fallback_to_planner: bool = True
     max_repair_attempts: int = 3
-    checkpoint_db: Path = Path("./comfy_gateway_checkpoints.db")
+    checkpoint_db: Path = Field(
+        Path("./comfy_gateway_checkpoints.db"),
+        description="SQLite file recording generation runs (GET /api/workflow/generate/{thread_id}); "
+        "':memory:' keeps them only while the gateway runs",
+    )
+    checkpoint_keep: int = Field(
+        1000, ge=1, description="Generation runs kept in the checkpoint database; older ones are deleted"
+    )
     templates_dir: Path | None = Field(None, description="Folder with the user's own workflow templates")
 
     # Local ComfyUI for `make run` when COMFYUI_URL is not set

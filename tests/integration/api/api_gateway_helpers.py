@@ -116,6 +116,7 @@ def gateway_settings(comfy_url: str, db: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "comfyui_url": comfy_url,
         "database_url": f"sqlite+aiosqlite:///{db}",
+        "checkpoint_db": db.with_name(f"{db.stem}.checkpoints.db"),
         "comfyui_timeout": 5.0,
         "reconcile_interval": 1.0,
         "max_body_bytes": 2 * 1024 * 1024,
