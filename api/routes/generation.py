@@ -99,6 +99,7 @@ class GenerateResponse(BaseModel):
     outputs: list[dict[str, Any]]
     error: str | None
     error_code: str | None
+    thread_id: str | None = Field(None, description="The run's id: GET /api/workflow/generate/{thread_id}")
 
 
 class VideoGenerateBody(BaseModel):
@@ -140,6 +141,8 @@ def make_generator(
         llm=llm_config(settings),
         executor=executor,
         client=client,
+        # the app's one saver (api.checkpoints): each run is recorded under its thread_id
+        checkpointer=getattr(http.app.state, "checkpoints", None),
         templates=template_library(http, settings),
     )
 
@@ -186,7 +189,13 @@ def raise_for(result: GenerationResult) -> None:
     if code == "invalid_workflow" and result.validation:
         raise InvalidWorkflow.from_comfy_body(result.validation)
     raise UnprocessableGeneration(
-        result.error, extra={"steps": result.steps, "intent": result.intent, "validation": result.validation}
+        result.error,
+        extra={
+            "steps": result.steps,
+            "intent": result.intent,
+            "validation": result.validation,
+            "thread_id": result.thread_id,
+        },
     )
 
 
@@ -208,7 +217,7 @@ async def generate(
     async with make_generator(http, settings, catalog, client, executor) as generator:
         result = await generator.generate(to_request(body, settings))
     raise_for(result)
-    return GenerateResponse.model_validate(result.model_dump(exclude={"errors", "thread_id"}))
+    return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
 
 
 @router.post(
