@@ -6,6 +6,7 @@ OpenAI-compatible endpoint through `agents.llm`.
 
 from agents.errors import (
     AgentError,
+    InputRequiredError,
     IntentError,
     LinkListError,
     LLMBadAnswer,
@@ -15,12 +16,13 @@ from agents.errors import (
     RepairError,
 )
 from agents.intent import TASKS, Intent, Task
-from agents.linklist import LinkList, LinkNode
+from agents.linklist import LinkList
 from agents.llm import LLMConfig
 
 __all__ = [
     "TASKS",
     "AgentError",
+    "InputRequiredError",
     "Intent",
     "IntentError",
     "LLMBadAnswer",
@@ -29,7 +31,6 @@ __all__ = [
     "LLMUnavailable",
     "LinkList",
     "LinkListError",
-    "LinkNode",
     "NoTemplateError",
     "RepairError",
     "Task",

@@ -148,7 +148,7 @@ class LLMFlow:
         try:
             template = choose_template(self.templates, intent, models)
             example = api_to_link_list(template.workflow, self.catalog)
-            examples.append({"template": template.name, "link_list": example.to_json()})
+            examples.append({"template": template.name, "link_list": example.to_document()})
         except NoTemplateError:
             template = None
         user = json.dumps(

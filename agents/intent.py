@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,16 +16,7 @@ Task = Literal[
     "test-video",
     "test-image",
 ]
-TASKS: tuple[Task, ...] = (
-    "text-to-video",
-    "image-to-video",
-    "video-to-video",
-    "text-to-image",
-    "image-to-image",
-    "upscale",
-    "test-video",
-    "test-image",
-)
+TASKS: tuple[Task, ...] = get_args(Task)
 VIDEO_TASKS: frozenset[str] = frozenset({"text-to-video", "image-to-video", "video-to-video", "test-video"})
 ModelFamily = Literal["hunyuan-video", "sd15", "sdxl", "flux", "none"]
 

@@ -228,14 +228,18 @@ def finalize(intent: Intent, overrides: Mapping[str, Any] | None = None) -> Inte
         )
     if data.get("duration") is not None and overrides and overrides.get("duration") is not None:
         data["frames"] = None  # an explicit duration outranks frames parsed from the text
+    return _fill_defaults(validated(data, "invalid request values"))
+
+
+def validated(data: Mapping[str, Any], what: str) -> Intent:
+    """An Intent from a dict whose numbers are first clamped to the supported ranges (each clamp becomes a
+    warning); IntentError `what: ...` for what clamping cannot mend (a wrong type, an unknown task)."""
     warnings = list(data.get("warnings") or [])
-    data = clamp_fields(data, warnings)
-    data["warnings"] = warnings
+    fields = {**clamp_fields(data, warnings), "warnings": warnings}
     try:
-        intent = Intent.model_validate(data)
+        return Intent.model_validate(fields)
     except ValueError as exc:
-        raise IntentError(f"invalid request values: {exc}") from exc
-    return _fill_defaults(intent)
+        raise IntentError(f"{what}: {exc}") from exc
 
 
 _NEEDS_IMAGE = {"image-to-video", "image-to-image", "upscale"}

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from agents.errors import LLMError, RepairError
 from agents.intent import Intent
-from agents.linklist import LinkList, LinkNode, node_for_api_id, output_index
+from agents.linklist import LinkList, class_of, node_for_api_id, output_slot
 from agents.llm import LLMClient, load_prompt
 from agents.values import apply_intent
 from node_catalog import Catalog, InputSpec, NodeSpec
@@ -132,8 +132,8 @@ class Refiner:
     # -- nodes ------------------------------------------------------------------------------------------
     async def _replace_unknown(self, doc: LinkList, fixes: list[str]) -> None:
         for name in list(doc.nodes):
-            node = doc.nodes[name]
-            if node.class_type in self.catalog:
+            class_type = class_of(name)
+            if class_type in self.catalog:
                 continue
             input_types = [self._src_type(doc, s, o) for s, o, d, _ in doc.links if d == name]
             output_types = [self._dst_type(doc, d, i) for s, _, d, i in doc.links if s == name]
@@ -142,41 +142,38 @@ class Refiner:
                 "output_types": [t for t in output_types if t],
             }
             hits = self.catalog.closest(
-                node.class_type,
+                class_type,
                 limit=5,
                 inputs=context["input_types"] or None,
                 outputs=context["output_types"] or None,
             )
             candidates = [spec for h in hits if (spec := self.catalog.get(h.name)) is not None]
             if not candidates:
-                raise RepairError(
-                    f"node {node.class_type!r} does not exist and nothing in the catalog is close"
-                )
+                raise RepairError(f"node {class_type!r} does not exist and nothing in the catalog is close")
             try:
-                choice = await self.chooser.choose(node.class_type, candidates, context)
+                choice = await self.chooser.choose(class_type, candidates, context)
             except LLMError as exc:
                 log.warning(
-                    "LLM could not choose a replacement for %s (%s); using the planner", node.class_type, exc
+                    "LLM could not choose a replacement for %s (%s); using the planner", class_type, exc
                 )
-                choice = await PlannerChooser().choose(node.class_type, candidates, context)
+                choice = await PlannerChooser().choose(class_type, candidates, context)
             new = doc.rename_class(name, choice)
             fixes.append(
-                f"unknown node {node.class_type} replaced by {choice} "
-                f"(candidates: {[c.name for c in candidates]})"
+                f"unknown node {class_type} replaced by {choice} (candidates: {[c.name for c in candidates]})"
             )
             spec = self.catalog[choice]
             # keep only widget values the new class has
-            doc.nodes[new].inputs = {k: v for k, v in doc.nodes[new].inputs.items() if k in spec.inputs}
+            doc.widgets[new] = {k: v for k, v in doc.values(new).items() if k in spec.inputs}
 
     def _src_type(self, doc: LinkList, src: str, out: str) -> str | None:
-        spec = self.catalog.get(doc.nodes[src].class_type) if src in doc.nodes else None
+        spec = self.catalog.get(class_of(src)) if src in doc.nodes else None
         if spec is None:
             return out if out.isupper() else None
-        idx = output_index(spec, out)
+        idx = output_slot(spec, out)
         return spec.outputs[idx].type if idx is not None else None
 
     def _dst_type(self, doc: LinkList, dst: str, inp: str) -> str | None:
-        spec = self.catalog.get(doc.nodes[dst].class_type) if dst in doc.nodes else None
+        spec = self.catalog.get(class_of(dst)) if dst in doc.nodes else None
         if spec is None or inp not in spec.inputs:
             return None
         return spec.inputs[inp].type
@@ -190,13 +187,13 @@ class Refiner:
                 fixes.append(f"dropped link {list(link)}: node missing")
                 continue
             src_spec, dst_spec = (
-                self.catalog[doc.nodes[src].class_type],
-                self.catalog[doc.nodes[dst].class_type],
+                self.catalog[class_of(src)],
+                self.catalog[class_of(dst)],
             )
             taken = {i for s, o, d, i in kept if d == dst}
             # the destination input: by name, else the first free link input of the source's type
             if inp not in dst_spec.inputs:
-                src_idx = output_index(src_spec, out)
+                src_idx = output_slot(src_spec, out)
                 src_type = src_spec.outputs[src_idx].type if src_idx is not None else None
                 new_inp = next(
                     (
@@ -212,7 +209,7 @@ class Refiner:
                 fixes.append(f"link {src}.{out} -> {dst}.{inp} rerouted to input {new_inp}")
                 inp = new_inp
             want = dst_spec.inputs[inp].type
-            idx = output_index(src_spec, out)
+            idx = output_slot(src_spec, out)
             if idx is None or not _type_ok(src_spec.outputs[idx].type, dst_spec.inputs[inp]):
                 # retype: another output of the same node, else another node of the graph that makes `want`
                 alt = next((o for o in src_spec.outputs if _type_ok(o.type, dst_spec.inputs[inp])), None)
@@ -231,15 +228,15 @@ class Refiner:
             if inp in taken:
                 fixes.append(f"dropped duplicate link into {dst}.{inp}")
                 continue
-            doc.nodes[dst].inputs.pop(inp, None)
+            doc.values(dst).pop(inp, None)
             kept.append((src, out, dst, inp))
         doc.links = kept
 
     def _producer_in_graph(self, doc: LinkList, type_: str, *, exclude: str) -> tuple[str, str] | None:
-        for name, node in doc.nodes.items():
+        for name in doc.nodes:
             if name == exclude:
                 continue
-            spec = self.catalog.get(node.class_type)
+            spec = self.catalog.get(class_of(name))
             for out in spec.outputs if spec else []:
                 if out.type == type_:
                     return name, out.name
@@ -247,24 +244,23 @@ class Refiner:
 
     def _fill_missing(self, doc: LinkList, fixes: list[str]) -> None:
         for name in list(doc.nodes):
-            node = doc.nodes[name]
-            spec = self.catalog[node.class_type]
+            values = doc.values(name)
+            spec = self.catalog[class_of(name)]
             linked = doc.incoming(name)
             for inp in spec.required.values():
-                if inp.name in linked or (inp.is_widget and inp.name in node.inputs):
+                if inp.name in linked or (inp.is_widget and inp.name in values):
                     continue
                 if inp.is_widget:
                     value = _default_value(inp)
                     if value is None:
                         continue  # an empty COMBO (no model files known): the validator reports it
-                    node.inputs[inp.name] = value
+                    values[inp.name] = value
                     fixes.append(f"{name}.{inp.name} was missing: set to {value!r}")
                     continue
                 producer = self._producer_in_graph(doc, inp.type, exclude=name)
                 if producer is None and inp.type in _PROVIDERS and _PROVIDERS[inp.type] in self.catalog:
                     cls = _PROVIDERS[inp.type]
-                    new = doc.new_name(cls)
-                    doc.nodes[new] = LinkNode(class_type=cls)
+                    new = doc.add(cls)
                     producer = (new, self.catalog[cls].outputs[0].name)
                     fixes.append(f"added {cls} to provide {inp.type}")
                     self._fill_widgets(doc, new)
@@ -274,13 +270,13 @@ class Refiner:
                 fixes.append(f"{name}.{inp.name} was unlinked: linked from {producer[0]}.{producer[1]}")
 
     def _fill_widgets(self, doc: LinkList, name: str) -> None:
-        node = doc.nodes[name]
-        for inp in self.catalog[node.class_type].required.values():
-            if inp.is_widget and inp.name not in node.inputs and (value := _default_value(inp)) is not None:
-                node.inputs[inp.name] = value
+        values = doc.values(name)
+        for inp in self.catalog[class_of(name)].required.values():
+            if inp.is_widget and inp.name not in values and (value := _default_value(inp)) is not None:
+                values[inp.name] = value
 
     def _ensure_output(self, doc: LinkList, fixes: list[str], *, video: bool) -> None:
-        specs = {n: self.catalog[node.class_type] for n, node in doc.nodes.items()}
+        specs = {n: self.catalog[class_of(n)] for n in doc.nodes}
         if any(s.output_node for s in specs.values()):
             return
         consumed = {s for s, *_ in doc.links}
@@ -297,13 +293,11 @@ class Refiner:
                 continue
             src_out = next(o.name for o in specs[leaf].outputs if o.type == wanted)
             if wanted == "IMAGE" and video:
-                create = doc.new_name("CreateVideo")
-                doc.nodes[create] = LinkNode(class_type="CreateVideo")
+                create = doc.add("CreateVideo")
                 self._fill_widgets(doc, create)
                 doc.links.append((leaf, src_out, create, "images"))
                 leaf, src_out = create, "VIDEO"
-            save = doc.new_name(saver)
-            doc.nodes[save] = LinkNode(class_type=saver)
+            save = doc.add(saver)
             self._fill_widgets(doc, save)
             first_link = next(i.name for i in self.catalog[saver].required.values() if not i.is_widget)
             doc.links.append((leaf, src_out, save, first_link))
@@ -319,20 +313,21 @@ class Refiner:
         models: Mapping[str, Sequence[str]] | None,
         bad_models: Sequence[str],
     ) -> None:
-        for name, node in doc.nodes.items():
-            spec = self.catalog[node.class_type]
-            for key in list(node.inputs):
+        for name in doc.nodes:
+            spec = self.catalog[class_of(name)]
+            values = doc.values(name)
+            for key in list(values):
                 inp = spec.inputs.get(key)
                 if inp is None or inp.section == "hidden":
                     fixes.append(f"{name}: dropped {key!r}, which {spec.name} does not have")
-                    node.inputs.pop(key)
+                    values.pop(key)
                     continue
                 if not inp.is_widget:
                     continue
-                old = node.inputs[key]
+                old = values[key]
                 new = self._fix_value(inp, old, models=models, bad_models=bad_models)
                 if new is not _KEEP and new != old:
-                    node.inputs[key] = new
+                    values[key] = new
                     fixes.append(f"{name}.{key}: {old!r} -> {new!r}")
 
     def _fix_value(
@@ -400,8 +395,8 @@ class Refiner:
                 info = err.get("extra_info") or {}
                 inp, closest = info.get("input_name"), info.get("closest") or []
                 if err.get("type") == "value_not_in_list" and inp and closest:
-                    old = doc.nodes[name].inputs.get(inp)
-                    doc.nodes[name].inputs[inp] = closest[0]
+                    old = doc.values(name).get(inp)
+                    doc.values(name)[inp] = closest[0]
                     fixes.append(f"{name}.{inp}: {old!r} is not on the backend; using {closest[0]!r}")
         return fixes
 
@@ -422,13 +417,13 @@ class Refiner:
             raise RepairError(
                 f"ComfyUI failed at node {node_id}, which the workflow does not have: {message}"
             )
-        node = doc.nodes[name]
-        spec = self.catalog[node.class_type]
+        values = doc.values(name)
+        spec = self.catalog[class_of(name)]
         fixes: list[str] = []
-        model_inputs = [i for i in spec.inputs.values() if i.model_folder and i.name in node.inputs]
+        model_inputs = [i for i in spec.inputs.values() if i.model_folder and i.name in values]
         if model_inputs and _LOAD_FAILURE.search(message):
             for inp in model_inputs:
-                bad = node.inputs[inp.name]
+                bad = values[inp.name]
                 if bad not in bad_models:
                     bad_models.append(bad)
                 new = self._fix_value(inp, bad, models=models, bad_models=bad_models)
@@ -438,20 +433,20 @@ class Refiner:
                         "other "
                         f"file in models/{inp.model_folder}"
                     )
-                node.inputs[inp.name] = new
+                values[inp.name] = new
                 fixes.append(
                     f"{name}.{inp.name}: {bad!r} failed to load ({message.strip()[:120]}); using {new!r}"
                 )
             return fixes
         for inp in spec.inputs.values():
-            value = node.inputs.get(inp.name)
+            value = values.get(inp.name)
             if inp.options and value is not None and str(value) in message and value not in inp.options:
                 new = inp.default if inp.default in inp.options else inp.options[0]
-                node.inputs[inp.name] = new
+                values[inp.name] = new
                 fixes.append(f"{name}.{inp.name}: {value!r} failed at run time; using {new!r}")
         if not fixes:
             for inp in spec.inputs.values():
-                value = node.inputs.get(inp.name)
+                value = values.get(inp.name)
                 if (
                     inp.options
                     and value is not None
@@ -459,16 +454,17 @@ class Refiner:
                     and value != inp.default
                     and (inp.name in message.lower() or str(value).lower() in message.lower())
                 ):
-                    node.inputs[inp.name] = inp.default
+                    values[inp.name] = inp.default
                     fixes.append(
                         f"{name}.{inp.name}: {value!r} failed at run time; "
                         f"back to the default {inp.default!r}"
                     )
         if not fixes and _OOM.search(message):
-            for other_name, other in doc.nodes.items():
+            for other_name in doc.nodes:
+                other = doc.values(other_name)
                 for key in ("width", "height", "tile_size"):
-                    if isinstance(other.inputs.get(key), int) and other.inputs[key] >= 64:
-                        other.inputs[key] = max(16, (other.inputs[key] // 2) // 16 * 16)
+                    if isinstance(other.get(key), int) and other[key] >= 64:
+                        other[key] = max(16, (other[key] // 2) // 16 * 16)
                         fixes.append(f"{other_name}.{key} halved after an out-of-memory error")
         if not fixes:
             raise RepairError(f"no repair known for {spec.name} failing with {message.strip()}")

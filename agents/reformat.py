@@ -10,13 +10,13 @@ from agents.errors import IntentError
 from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
 from agents.normalize import (
-    clamp_fields,
     clamp_numbers,
     default_family,
     default_size,
     finalize,
     provided_inputs,
     size_for,
+    validated,
 )
 from agents.parsing import Parsed, hex_color, parse_request
 
@@ -199,13 +199,8 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     size = _size_from(parsed, default_size(task, data["model_family"] or default_family(task)))
     if size is not None:
         data["width"], data["height"] = size
-    data = clamp_fields(data, warnings)
     data["warnings"] = warnings
-    try:
-        intent = Intent.model_validate(data)
-    except ValueError as exc:
-        raise IntentError(f"the request has values out of range: {exc}") from exc
-    return finalize(intent, overrides)
+    return finalize(validated(data, "the request has values out of range"), overrides)
 
 
 def _size_from(parsed: Parsed, default: tuple[int, int]) -> tuple[int, int] | None:
@@ -230,11 +225,7 @@ class LLMReformat:
         answer = await self.llm.complete_json(
             system=load_prompt("reformat.md"), user=prompt, schema=INTENT_JSON_SCHEMA, name="intent"
         )
-        warnings: list[str] = []
-        if isinstance(answer, dict):
-            answer = clamp_fields(answer, warnings)
-        try:
-            intent = Intent.model_validate(answer)
-        except ValueError as exc:
-            raise IntentError(f"the LLM's intent is invalid: {exc}") from exc
-        return finalize(intent, overrides)
+        if not isinstance(answer, Mapping):
+            raise IntentError("the LLM's intent is not a JSON object")
+        # a number out of range is the request's, not a malformed answer: clamped as for the planner
+        return finalize(validated({**answer, "warnings": []}, "the LLM's intent is invalid"), overrides)

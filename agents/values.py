@@ -6,7 +6,7 @@ from typing import Any
 
 from agents.errors import InputRequiredError
 from agents.intent import Intent
-from agents.linklist import LinkList
+from agents.linklist import LinkList, class_of
 from node_catalog import Catalog
 
 _TEXT_INPUTS = {"text", "prompt", "clip_l", "t5xxl"}
@@ -38,12 +38,14 @@ def apply_intent(
     """Write the intent's values into every matching widget (of `only` nodes when given); returns what
     was set, for the step log."""
     notes: list[str] = []
-    for name, node in doc.nodes.items():
+    for name in doc.nodes:
         if only is not None and name not in only:
             continue
-        spec = catalog.get(node.class_type)
+        class_type = class_of(name)
+        spec = catalog.get(class_type)
         if spec is None:
             continue
+        values = doc.values(name)
         widgets = {i.name: i for i in spec.inputs.values() if i.is_widget and i.section != "hidden"}
         linked = set(doc.incoming(name))
 
@@ -52,14 +54,14 @@ def apply_intent(
             value: Any,
             *,
             name: str = name,
-            node: Any = node,
+            values: dict[str, Any] = values,
             widgets: dict[str, Any] = widgets,
             linked: set[str] = linked,
         ) -> None:
             if value is None or inp not in widgets or inp in linked:
                 return
-            if node.inputs.get(inp) != value:
-                node.inputs[inp] = value
+            if values.get(inp) != value:
+                values[inp] = value
                 notes.append(f"{name}.{inp}={value!r}")
 
         for inp in _TEXT_INPUTS & set(widgets):
@@ -70,12 +72,12 @@ def apply_intent(
             else:
                 put(inp, intent.prompt or None)
         if "width" in widgets and "height" in widgets and not (_SIZE_BLOCKERS & set(widgets)):
-            if node.class_type != "ImageScaleBy":
+            if class_type != "ImageScaleBy":
                 put("width", intent.width)
                 put("height", intent.height)
             if "length" in widgets:
                 put("length", intent.frames)
-        if node.class_type == "RepeatImageBatch":
+        if class_type == "RepeatImageBatch":
             put("amount", intent.frames)
         put("fps", intent.fps)
         put("seed", intent.seed)
@@ -87,11 +89,11 @@ def apply_intent(
             put("guidance", intent.guidance)
         put("denoise", intent.denoise)
         put("scale_by", intent.upscale_factor)
-        if node.class_type == "EmptyImage":
+        if class_type == "EmptyImage":
             put("color", intent.color)
-        if node.class_type == "LoadImage":
+        if class_type == "LoadImage":
             put("image", intent.input_image)
-        if node.class_type == "LoadVideo":
+        if class_type == "LoadVideo":
             put("file", intent.input_video)
         if (
             intent.output_format
@@ -101,7 +103,7 @@ def apply_intent(
             put("format", intent.output_format)
         for key, value in intent.extra_params.items():
             cls, _, inp = key.rpartition(".")
-            if cls and cls not in {node.class_type, name}:
+            if cls and cls not in {class_type, name}:
                 continue
             put(inp, value)
     return notes
@@ -113,8 +115,9 @@ _UPLOADS = {"image_upload": "image", "video_upload": "video"}
 def require_inputs(doc: LinkList, intent: Intent, catalog: Catalog) -> None:
     """Refuse a graph that loads a user file the request did not provide: a template's example file
     (`example.png`) would be rejected by ComfyUI or, worse, silently animate someone else's picture."""
-    for name, node in doc.nodes.items():
-        spec = catalog.get(node.class_type)
+    for name in doc.nodes:
+        class_type = class_of(name)
+        spec = catalog.get(class_type)
         if spec is None:
             continue
         for inp in spec.inputs.values():
@@ -125,10 +128,10 @@ def require_inputs(doc: LinkList, intent: Intent, catalog: Catalog) -> None:
             if kind is None or inp.name in doc.incoming(name):
                 continue
             given = intent.input_image if kind == "image" else intent.input_video
-            explicit = {f"{node.class_type}.{inp.name}", f"{name}.{inp.name}"} & set(intent.extra_params)
+            explicit = {f"{class_type}.{inp.name}", f"{name}.{inp.name}"} & set(intent.extra_params)
             if not given and not explicit:
                 raise InputRequiredError(
-                    f"{node.class_type} needs an input {kind}: upload it to ComfyUI's input folder and name "
+                    f"{class_type} needs an input {kind}: upload it to ComfyUI's input folder and name "
                     f"the file (input_{kind})",
                     kind=kind,
                 )

@@ -1,12 +1,15 @@
 """ComfyGPT's link-list form `[src_node, output_name, dst_node, input_name]` <-> API format.
 
 Nodes are named `ClassName_k` (the class is everything before the last `_<digits>`). The link list carries
-topology only; `LinkList.widgets` optionally carries widget values per node name, and `linklist_to_api`
-fills the remaining widget inputs with the catalog's defaults.
+topology; `LinkList.widgets` carries widget values per node name (and `titles` the UI titles), and
+`linklist_to_api` fills the remaining widget inputs with the catalog's defaults. The agents edit the same
+object (Flow fills it, Refine repairs it, Execute compiles it): `add`, `rename_class`, `incoming`, ...
+and `to_document` / `from_document` for its JSON form `{"nodes": {name: {class_type, inputs}}, "links"}`.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,87 @@ class LinkList:
     links: list[Link] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)  # every node name, in first-seen order
     widgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)  # only titles other than the node name
+
+    # -- editing (the agents' view: one node = its name, class and widget values) -----------------------
+    def values(self, name: str) -> dict[str, Any]:
+        """The widget values of a node, as a mutable dict (created empty on first use)."""
+        return self.widgets.setdefault(name, {})
+
+    def new_name(self, class_type: str) -> str:
+        k = 0
+        while f"{class_type}_{k}" in self.nodes:
+            k += 1
+        return f"{class_type}_{k}"
+
+    def add(self, class_type: str, values: Mapping[str, Any] | None = None) -> str:
+        """Append a node of `class_type`; returns its name."""
+        name = self.new_name(class_type)
+        self.nodes.append(name)
+        if values:
+            self.widgets[name] = dict(values)
+        return name
+
+    def rename_class(self, name: str, class_type: str) -> str:
+        """Give a node a new class: it takes the next free `ClassName_k` (same place, values and title)
+        and every edge follows."""
+        new = self.new_name(class_type)
+        self.nodes[self.nodes.index(name)] = new
+        if name in self.widgets:
+            self.widgets[new] = self.widgets.pop(name)
+        if name in self.titles:
+            self.titles[new] = self.titles.pop(name)
+        self.links = [(new if s == name else s, o, new if d == name else d, i) for s, o, d, i in self.links]
+        return new
+
+    def incoming(self, name: str) -> dict[str, tuple[str, str]]:
+        """Input name -> (source node, output name) for one node."""
+        return {dst_in: (src, out) for src, out, dst, dst_in in self.links if dst == name}
+
+    def consumers(self, name: str) -> list[tuple[str, str, str]]:
+        """(output name, consumer node, consumer input) for every edge leaving `name`."""
+        return [(out, dst, dst_in) for src, out, dst, dst_in in self.links if src == name]
+
+    def copy(self) -> LinkList:
+        return copy.deepcopy(self)
+
+    # -- the JSON document form ------------------------------------------------------------------------
+    def to_document(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = {}
+        for name in self.nodes:
+            body: dict[str, Any] = {
+                "class_type": class_of(name),
+                "inputs": copy.deepcopy(self.widgets.get(name, {})),
+            }
+            if name in self.titles:
+                body["title"] = self.titles[name]
+            nodes[name] = body
+        return {"nodes": nodes, "links": [list(link) for link in self.links]}
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> LinkList:
+        """From `to_document`'s form. A node whose `class_type` is not its name's class is renamed
+        `ClassName_k` (edges follow), so the name always tells the class."""
+        raw_nodes = data.get("nodes") if isinstance(data, Mapping) else None
+        if not isinstance(raw_nodes, Mapping):
+            raise ConversionError("a link-list document must have `nodes`: {name: {class_type, inputs}}")
+        result = cls.parse(data.get("links") or [])
+        declared: list[tuple[str, str]] = []
+        for name, body in raw_nodes.items():
+            body = body if isinstance(body, Mapping) else {}
+            name = str(name)
+            if name not in result.nodes:
+                result.nodes.append(name)
+            inputs = body.get("inputs")
+            if isinstance(inputs, Mapping) and inputs:
+                result.widgets[name] = copy.deepcopy(dict(inputs))
+            if isinstance(body.get("title"), str) and body["title"] != name:
+                result.titles[name] = body["title"]
+            if isinstance(body.get("class_type"), str) and body["class_type"] != class_of(name):
+                declared.append((name, body["class_type"]))
+        for name, class_type in declared:
+            result.rename_class(name, class_type)  # new names are always free ones
+        return result
 
     @classmethod
     def parse(cls, raw: Iterable[Any], *, widgets: Mapping[str, Mapping[str, Any]] | None = None) -> LinkList:
@@ -65,6 +149,14 @@ class LinkList:
         return [list(link) for link in self.links]
 
 
+def output_slot(spec: NodeSpec, output: str) -> int | None:
+    """An output by name, then by type (first of it), then as a slot number ("0")."""
+    slot = spec.output_slot(output)
+    if slot is None and output.isdigit() and int(output) < len(spec.outputs):
+        slot = int(output)
+    return slot
+
+
 def _default(ispec: InputSpec) -> Any:
     if ispec.default is not None:
         return ispec.default
@@ -79,7 +171,8 @@ def linklist_to_api(
     *,
     fill_defaults: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Build an API workflow; ids are "1", "2", ... in first-seen order, `_meta.title` keeps the node name."""
+    """Build an API workflow; ids are "1", "2", ... in first-seen order, `_meta.title` keeps the node's
+    title (its name when it has none)."""
     ll = linklist if isinstance(linklist, LinkList) else LinkList.parse(linklist)
     ids = {name: str(i) for i, name in enumerate(ll.nodes, start=1)}
     specs: dict[str, NodeSpec] = {}
@@ -106,10 +199,11 @@ def linklist_to_api(
         for key, value in given.items():
             if key not in inputs:
                 inputs[key] = value
-        workflow[ids[name]] = {"class_type": spec.name, "inputs": inputs, "_meta": {"title": name}}
+        title = ll.titles.get(name, name)
+        workflow[ids[name]] = {"class_type": spec.name, "inputs": inputs, "_meta": {"title": title}}
     for src, output_name, dst, input_name in ll.links:
         src_spec, dst_spec = specs[src], specs[dst]
-        slot = src_spec.output_slot(output_name)
+        slot = output_slot(src_spec, output_name)
         if slot is None:
             outs = ", ".join(o.name for o in src_spec.outputs) or "none"
             raise ConversionError(
@@ -156,4 +250,7 @@ def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog)
             result.links.append((names[str(val[0])], out_name, names[node_id], input_name))
         if values:
             result.widgets[names[node_id]] = values
+        title = (node.get("_meta") or {}).get("title")
+        if isinstance(title, str) and title != names[node_id]:
+            result.titles[names[node_id]] = title
     return result

@@ -182,7 +182,7 @@ class PipelineNodes:
             f" from template {name}" if name else ""
         )
         return {
-            "link_list": doc.to_json(),
+            "link_list": doc.to_document(),
             "template": name,
             "steps": [_step("flow", strategy, started, summary, template=name, values=outcome.notes)],
         }
@@ -212,7 +212,7 @@ class PipelineNodes:
             fixes += await self.refiner.refine(doc, models=models, bad_models=bad_models, intent=intent)
         except AgentError as exc:
             return _failed("refine", strategy, started, exc.message, _code(exc))
-        update["link_list"] = doc.to_json()
+        update["link_list"] = doc.to_document()
         update["steps"] = [
             _step(
                 "refine", strategy, started, f"{len(fixes)} fixes" if fixes else "nothing to fix", fixes=fixes

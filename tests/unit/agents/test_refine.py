@@ -6,7 +6,7 @@ import pytest
 
 from agents.errors import RepairError
 from agents.execute import compile_workflow
-from agents.linklist import LinkList, LinkNode, api_to_link_list, link_list_to_api, parse_link_list
+from agents.linklist import LinkList, api_to_link_list, class_of, link_list_to_api, parse_link_list
 from agents.refine import Refiner
 from node_catalog import Catalog, validate
 
@@ -26,7 +26,7 @@ async def test_unknown_nodes_are_replaced_by_the_closest_fitting_real_node() -> 
         ],
     )
     fixes = await Refiner(CATALOG).refine(d)
-    assert sorted(n.class_type for n in d.nodes.values()) == ["CreateVideo", "EmptyImage", "SaveVideo"]
+    assert sorted(class_of(n) for n in d.nodes) == ["CreateVideo", "EmptyImage", "SaveVideo"]
     assert sum("replaced by" in f for f in fixes) == 3
     assert validate(compile_workflow(d, CATALOG), CATALOG).ok
 
@@ -43,7 +43,7 @@ async def test_wrong_link_types_are_rerouted_and_missing_inputs_filled() -> None
     assert validate(workflow, CATALOG).ok, fixes
     assert any("rerouted" in f or "dropped" in f for f in fixes)
     assert any("CreateVideo_0.images was unlinked" in f for f in fixes)
-    assert d.nodes["CreateVideo_0"].inputs["fps"] == 30.0  # required widget filled with its default
+    assert d.widgets["CreateVideo_0"]["fps"] == 30.0  # required widget filled with its default
 
 
 async def test_wrong_input_names_are_mapped_by_type() -> None:
@@ -64,11 +64,11 @@ async def test_values_are_clamped_snapped_and_coerced() -> None:
         [],
     )  # fmt: skip
     await Refiner(CATALOG).refine(d)
-    latent = d.nodes["EmptyHunyuanLatentVideo_0"].inputs
+    latent = d.widgets["EmptyHunyuanLatentVideo_0"]
     assert latent == {"width": 848, "height": 480, "length": 49, "batch_size": 1}
-    assert d.nodes["KSamplerSelect_0"].inputs["sampler_name"] == "euler"
-    assert d.nodes["SaveVideo_0"].inputs["format"] in {"auto", "mp4"}
-    assert "bogus" not in d.nodes["SaveVideo_0"].inputs
+    assert d.widgets["KSamplerSelect_0"]["sampler_name"] == "euler"
+    assert d.widgets["SaveVideo_0"]["format"] in {"auto", "mp4"}
+    assert "bogus" not in d.widgets["SaveVideo_0"]
 
 
 async def test_model_files_are_replaced_by_ones_the_backend_has() -> None:
@@ -77,44 +77,38 @@ async def test_model_files_are_replaced_by_ones_the_backend_has() -> None:
     )
     models = {"diffusion_models": ["flux1-dev.safetensors", "hunyuan_video_t2v_720p_bf16.safetensors"]}
     await Refiner(CATALOG).refine(d, models=models)
-    assert d.nodes["UNETLoader_0"].inputs["unet_name"] == "hunyuan_video_t2v_720p_bf16.safetensors"
+    assert d.widgets["UNETLoader_0"]["unet_name"] == "hunyuan_video_t2v_720p_bf16.safetensors"
 
 
 async def test_a_graph_without_output_gets_one() -> None:
     d = doc({"EmptyImage_0": {}}, [])
     fixes = await Refiner(CATALOG).refine(d)
-    assert any(n.class_type == "SaveImage" for n in d.nodes.values()), fixes
+    assert any(class_of(n) == "SaveImage" for n in d.nodes), fixes
 
 
 def test_execution_errors_become_fixes() -> None:
-    d = LinkList(
-        nodes={"VAELoader_0": LinkNode(class_type="VAELoader", inputs={"vae_name": "bad.safetensors"})}
-    )
+    d = LinkList(nodes=["VAELoader_0"], widgets={"VAELoader_0": {"vae_name": "bad.safetensors"}})
     bad: list[str] = []
     error = {"node_id": "1", "node_type": "VAELoader", "exception_type": "SafetensorError",
              "exception_message": "Error while deserializing header: header too small"}  # fmt: skip
     fixes = Refiner(CATALOG).fix_execution_error(
         d, error, models={"vae": ["bad.safetensors"]}, bad_models=bad
     )
-    assert d.nodes["VAELoader_0"].inputs["vae_name"] == "pixel_space" and bad == ["bad.safetensors"]
+    assert d.widgets["VAELoader_0"]["vae_name"] == "pixel_space" and bad == ["bad.safetensors"]
     assert "failed to load" in fixes[0]
     with pytest.raises(RepairError, match="no other"):
         Refiner(CATALOG).fix_execution_error(
-            LinkList(
-                nodes={
-                    "UNETLoader_0": LinkNode(class_type="UNETLoader", inputs={"unet_name": "x.safetensors"})
-                }
-            ),
+            LinkList(nodes=["UNETLoader_0"], widgets={"UNETLoader_0": {"unet_name": "x.safetensors"}}),
             {**error, "node_type": "UNETLoader"},
             models={"diffusion_models": ["x.safetensors"]},
             bad_models=[],
         )
-    save = LinkList(nodes={"SaveVideo_0": LinkNode(class_type="SaveVideo", inputs={"format": "mkv"})})
+    save = LinkList(nodes=["SaveVideo_0"], widgets={"SaveVideo_0": {"format": "mkv"}})
     fixes = Refiner(CATALOG).fix_execution_error(
         save, {"node_id": "1", "exception_type": "ValueError", "exception_message": "unknown format mkv"},
         models=None, bad_models=[],
     )  # fmt: skip
-    assert save.nodes["SaveVideo_0"].inputs["format"] == "auto"
+    assert save.widgets["SaveVideo_0"]["format"] == "auto"
 
 
 def test_validation_errors_with_closest_models_are_fixed() -> None:
@@ -129,7 +123,7 @@ def test_validation_errors_with_closest_models_are_fixed() -> None:
     report = validate(compile_workflow(d, CATALOG), CATALOG, models={"vae": ["ae.safetensors"]})
     assert not report.ok
     fixes = Refiner(CATALOG).fix_validation(d, {"node_errors": report.node_errors}, models=None)
-    assert d.nodes["VAELoader_0"].inputs["vae_name"] == "ae.safetensors", fixes
+    assert d.widgets["VAELoader_0"]["vae_name"] == "ae.safetensors", fixes
 
 
 def test_link_list_round_trip_keeps_the_graph(samples_dir: object) -> None:
@@ -150,7 +144,25 @@ async def test_big_seeds_survive_exactly() -> None:
     seed = 2**64 - 12345
     d = doc({"RandomNoise_0": {"inputs": {"noise_seed": seed}}, "KSamplerSelect_0": {"inputs": {}}}, [])
     await Refiner(CATALOG).refine(d)
-    assert d.nodes["RandomNoise_0"].inputs["noise_seed"] == seed
+    assert d.widgets["RandomNoise_0"]["noise_seed"] == seed
     d = doc({"RandomNoise_0": {"inputs": {"noise_seed": str(2**64 + 5)}}}, [])
     await Refiner(CATALOG).refine(d)
-    assert d.nodes["RandomNoise_0"].inputs["noise_seed"] == 2**64 - 1
+    assert d.widgets["RandomNoise_0"]["noise_seed"] == 2**64 - 1
+
+
+def test_one_link_list_type_for_catalog_and_agents() -> None:
+    # the agents edit node_catalog's LinkList: no second model of the same thing
+    from node_catalog.linklist import LinkList as CatalogLinkList
+
+    assert LinkList is CatalogLinkList
+    loose = parse_link_list(
+        {"nodes": {"Loader_0": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
+                   "Save_0": {"class_type": "SaveImage", "title": "Output"}},
+         "links": [["Loader_0", "VAE", "VAEDecode_0", "vae"], ["VAEDecode_0", 0, "Save_0", "images"]]}
+    )  # fmt: skip
+    assert loose.nodes == ["VAELoader_0", "VAEDecode_0", "SaveImage_0"]
+    assert loose.widgets["VAELoader_0"] == {"vae_name": "pixel_space"}
+    assert ("VAEDecode_0", "0", "SaveImage_0", "images") in loose.links
+    workflow = link_list_to_api(loose, CATALOG)
+    assert workflow["3"]["inputs"]["images"] == ["2", 0] and workflow["3"]["_meta"]["title"] == "Output"
+    assert parse_link_list(loose.to_document()) == loose

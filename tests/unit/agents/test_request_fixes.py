@@ -153,3 +153,20 @@ async def test_clamped_values_are_reported_as_warnings() -> None:
     assert result.ok and any("fps 1000" in w for w in result.warnings)
     reformat = next(s for s in result.steps if s["agent"] == "reformat")
     assert reformat["details"]["warnings"] == result.warnings
+
+
+async def test_the_llm_strategy_clamps_and_is_steered_the_same_way() -> None:
+    from typing import Any
+
+    from agents.reformat import LLMReformat
+
+    class Answer:
+        async def complete_json(self, **_: Any) -> dict[str, Any]:
+            return {"task": "text-to-video", "prompt": "a campfire", "duration": 1200, "fps": 1000}
+
+    intent = await LLMReformat(Answer()).reformat("a 20 minute campfire", {"input_image": "fire.png"})  # type: ignore[arg-type]
+    assert intent.task == "image-to-video" and intent.input_image == "fire.png"
+    assert intent.fps == 120 and intent.frames == 4093
+    assert any("duration 1200" in w for w in intent.warnings) and any(
+        "fps 1000" in w for w in intent.warnings
+    )
