@@ -5,6 +5,10 @@ sampler, VAE, video encoder) runs, never to make pictures. The files are generat
 definitions by `_smoke_weights_worker.py`, run with ComfyUI's Python (torch lives only there), and every file
 carries safetensors metadata `{"comfy_gateway_smoke_weights": "1", "kind", "seed", "note", ...}` that
 `is_smoke_weights` reads with the standard library alone.
+
+`stub` files leave ComfyUI's large weights uninitialised (fresh zero pages with MALLOC_MMAP_THRESHOLD_=65536,
+see `process.comfy_env`); that is best effort, so always judge the video with `check_frames`, which fails on
+NaN-born frames even when ComfyUI reports success.
 """
 
 from __future__ import annotations
