@@ -145,3 +145,27 @@ def test_linklist_fills_defaults_and_validates(catalog: Catalog) -> None:
 def test_linklist_errors_are_clear(catalog: Catalog, links: Any, match: str) -> None:
     with pytest.raises(ConversionError, match=match):
         linklist_to_api(links, catalog)
+
+
+def test_linklist_editing_and_document_form(catalog: Catalog) -> None:
+    ll = api_to_linklist(
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64}, "_meta": {"title": "Canvas"}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+        },
+        catalog,
+    )
+    assert ll.titles == {"EmptyImage_0": "Canvas"}  # only titles other than the node name
+    inverted = ll.add("ImageInvert")
+    ll.links = [("EmptyImage_0", "IMAGE", inverted, "image"), (inverted, "0", "SaveImage_0", "images")]
+    assert ll.incoming("SaveImage_0") == {"images": (inverted, "0")}
+    assert ll.consumers("EmptyImage_0") == [("IMAGE", inverted, "image")]
+    renamed = ll.rename_class("EmptyImage_0", "SolidMask")
+    assert renamed == "SolidMask_0" and ll.nodes[0] == renamed and ll.titles == {renamed: "Canvas"}
+    assert ll.values(renamed) == {"width": 64} and ll.links[0][0] == renamed
+    ll.rename_class(renamed, "EmptyImage")
+    wf = linklist_to_api(ll, catalog, fill_defaults=False)
+    assert wf["1"]["_meta"]["title"] == "Canvas" and wf["2"]["inputs"]["images"] == ["3", 0]  # "0": a slot
+    assert LinkList.from_document(ll.to_document()) == ll
+    loose = LinkList.from_document({"nodes": {"Canvas_0": {"class_type": "EmptyImage"}}, "links": []})
+    assert loose.nodes == ["EmptyImage_0"]
