@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ClientDep, JobsDep, SettingsDep
@@ -102,11 +102,20 @@ async def queue(jobs: JobsDep) -> QueueResponse:
 @router.get(
     "/api/models",
     response_model=ModelsResponse,
-    summary="Model files of every folder",
+    summary="Model files of every folder (`?non_empty=true`: only folders holding files)",
     responses={503: {"description": "ComfyUI unreachable"}},
 )
-async def models(request: Request) -> ModelsResponse:
+async def models(
+    request: Request,
+    non_empty: Annotated[
+        bool, Query(description="Leave out folders without files (default: every folder ComfyUI knows)")
+    ] = False,
+) -> ModelsResponse:
+    """Every folder is listed by default, empty ones too, like ComfyUI's own /models: a client learns where a
+    model file would go (and that the backend supports that kind of model) before any file is there."""
     folders = await _index(request).all()
+    if non_empty:
+        folders = {name: files for name, files in folders.items() if files}
     return ModelsResponse(
         folders=folders, smoke_weights=any(m.smoke_weights for files in folders.values() for m in files)
     )

@@ -111,6 +111,14 @@ async def test_health_live_queue_and_models(gateway: Gateway, comfyui: Any) -> N
         flagged = (await gateway.http.get("/api/models")).json()
         assert {"name": "smoke_vae.safetensors", "smoke_weights": True} in flagged["folders"]["vae"]
         assert flagged["smoke_weights"] is True
+        # Every folder by default, empty ones too; `non_empty=true` keeps only folders holding files.
+        empty = {name for name, files in flagged["folders"].items() if not files}
+        assert empty, "ComfyUI has folders without files (e.g. photomaker): they are listed"
+        only = (await gateway.http.get("/api/models", params={"non_empty": "true"})).json()
+        assert set(only["folders"]) == set(flagged["folders"]) - empty and only["smoke_weights"] is True
+        assert only["folders"]["vae"] == flagged["folders"]["vae"]
+        bad = await gateway.http.get("/api/models", params={"non_empty": "maybe"})
+        assert bad.status_code == 422 and "non_empty" in bad.json()["detail"]
         one = await gateway.http.get("/api/models/vae")
         assert one.status_code == 200 and one.json()["folder"] == "vae"
         assert (await gateway.http.get("/api/models/no_such_folder")).status_code == 404
