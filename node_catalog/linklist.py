@@ -100,13 +100,14 @@ class LinkList:
         raw_nodes = data.get("nodes") if isinstance(data, Mapping) else None
         if not isinstance(raw_nodes, Mapping):
             raise ConversionError("a link-list document must have `nodes`: {name: {class_type, inputs}}")
-        result = cls.parse(data.get("links") or [])
+        parsed = cls.parse(data.get("links") or [])
+        # node order is the document's (it sets the API ids), then nodes only the links name
+        result = cls(links=parsed.links, nodes=[str(n) for n in raw_nodes])
+        result.nodes += [n for n in parsed.nodes if n not in result.nodes]
         declared: list[tuple[str, str]] = []
         for name, body in raw_nodes.items():
             body = body if isinstance(body, Mapping) else {}
             name = str(name)
-            if name not in result.nodes:
-                result.nodes.append(name)
             inputs = body.get("inputs")
             if isinstance(inputs, Mapping) and inputs:
                 result.widgets[name] = copy.deepcopy(dict(inputs))

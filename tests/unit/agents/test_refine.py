@@ -160,9 +160,9 @@ def test_one_link_list_type_for_catalog_and_agents() -> None:
                    "Save_0": {"class_type": "SaveImage", "title": "Output"}},
          "links": [["Loader_0", "VAE", "VAEDecode_0", "vae"], ["VAEDecode_0", 0, "Save_0", "images"]]}
     )  # fmt: skip
-    assert loose.nodes == ["VAELoader_0", "VAEDecode_0", "SaveImage_0"]
+    assert loose.nodes == ["VAELoader_0", "SaveImage_0", "VAEDecode_0"]  # the document's order first
     assert loose.widgets["VAELoader_0"] == {"vae_name": "pixel_space"}
     assert ("VAEDecode_0", "0", "SaveImage_0", "images") in loose.links
     workflow = link_list_to_api(loose, CATALOG)
-    assert workflow["3"]["inputs"]["images"] == ["2", 0] and workflow["3"]["_meta"]["title"] == "Output"
+    assert workflow["2"]["inputs"]["images"] == ["3", 0] and workflow["2"]["_meta"]["title"] == "Output"
     assert parse_link_list(loose.to_document()) == loose
