@@ -372,7 +372,7 @@ def parse_request(text: str) -> Parsed:
         word = re.escape(style)
         style_re = (
             rf"(?:(?<=,)|^|(?<=[.;]))\s*(?:in\s+(?:an?\s+)?)?{word}(?:\s+style)?\s*(?=[,.;]|$)"
-            rf"|\b(?:in\s+(?:an?\s+|the\s+)?)?{word}\s+style\b|\bas\s+(?:an?\s+)?{word}\b"
+            rf"|\b(?:in(?:to)?\s+(?:an?\s+|the\s+)?)?{word}\s+style\b|\bas\s+(?:an?\s+)?{word}\b"
         )
         for match in re.finditer(style_re, lowered):
             if style not in parsed.styles:
@@ -383,7 +383,7 @@ def parse_request(text: str) -> Parsed:
 
 
 # A connector left dangling right before a consumed phrase ("lasting 5 seconds", "in 720p", "at 24 fps").
-_CONNECTOR = re.compile(r"\b(?:at|in|with|of|and|for|lasting|long)\s*$", re.I)
+_CONNECTOR = re.compile(r"(?:\b(?:at|in|with|of|and|for|lasting|long)|@)\s*$", re.I)
 
 
 def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
@@ -400,6 +400,8 @@ def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
     rest = re.sub(r"\s*,(\s*,)+", ",", rest)
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
     rest = re.sub(r"([,;])(?:\s*[,.;])+", r"\1", rest)
+    rest = re.sub(r"[,;]\s*:", ":", rest)  # "a clip, 24 fps: a chef" -> "a clip: a chef"
+    rest = re.sub(r"\(\s*\)|\[\s*\]", "", rest)  # "(9:16)" consumed whole
     rest = re.sub(r"\s{2,}", " ", rest)
     return rest.strip(" ,.;:-")
 

@@ -126,7 +126,15 @@ _TRAILING = re.compile(
 )
 
 
+# The task named outright ("image to video:", "img2img") says what to do, not what to show.
+_TASK_WORDS = re.compile(
+    r"\b(?:(?:text|image|img|video)[\s-]+to[\s-]+(?:image|img|video)|i2v|v2v|i2i|t2v|t2i|img2img)\b\s*:?",
+    re.I,
+)
+
+
 def clean_prompt(rest: str) -> str:
+    rest = _TASK_WORDS.sub(" ", rest)
     rest = re.sub(rf"\b(?:using|with|in|on)\s+{_FAMILY_WORDS}\b", "", rest, flags=re.I)
     rest = re.sub(rf"\b{_FAMILY_WORDS}\b", "", rest, flags=re.I)
     rest = re.sub(r"\s{2,}", " ", rest)

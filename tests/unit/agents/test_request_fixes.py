@@ -170,3 +170,18 @@ async def test_the_llm_strategy_clamps_and_is_steered_the_same_way() -> None:
     assert any("duration 1200" in w for w in intent.warnings) and any(
         "fps 1000" in w for w in intent.warnings
     )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "inputs", "expected"),
+    [("Short 2 second clip, 24 fps: a chef flipping a pancake", {}, "chef flipping a pancake"),
+     ("Make a vertical video (9:16) of fireworks, 4 seconds", {}, "vertical video of fireworks"),
+     ("a skateboarder doing a kickflip, 4s @ 24fps, 960x544", {}, "skateboarder doing a kickflip"),
+     ("image to video: make the flag in this picture wave, 3 s", {"input_image": "f.png"},
+      "flag in this picture wave"),
+     ("video to video: turn the attached clip into anime style", {"input_video": "a.mp4"},
+      "turn the attached clip, anime style")],
+)  # fmt: skip
+def test_consumed_phrases_leave_no_debris(prompt: str, inputs: dict[str, str], expected: str) -> None:
+    # task names, "@", empty brackets and ", :" left by removed parameter phrases are not prompt text
+    assert reformat_text(prompt, inputs).prompt == expected
