@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 from fastapi import FastAPI, Request
 
@@ -24,7 +26,7 @@ async def test_declared_and_streamed_sizes() -> None:
         big = await http.post("/echo", content=b"x" * 101)
         assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
 
-        async def chunks():  # no Content-Length: counted while streaming
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while streaming
             for _ in range(5):
                 yield b"x" * 50
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from api.errors import InvalidWorkflow, JobAlreadyFinished, JobNotFound
 from api.jobs import JobService, JobStatus, JobStore, JobTracker
 from comfyui_client import (
+    ComfyClient,
     ExecutedEvent,
     ExecutingEvent,
     ExecutionStartEvent,
@@ -125,10 +126,10 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[FakeClient, JobService, J
     await store.open()
     client = FakeClient()
     tracker = JobTracker(
-        client,
+        cast(ComfyClient, client),
         store,
         workflow_timeout=600,
-        output_classes={"SaveImage"},  # type: ignore[arg-type]
+        output_classes={"SaveImage"},
         reconcile_interval=600,
     )
     await tracker.start()
@@ -163,7 +164,12 @@ async def test_events_drive_a_job_to_completed_from_history(setup: Any) -> None:
     ):
         client.feed.put_nowait(ev)
     await settle(service, pid, JobStatus.COMPLETED)
-    stored = await store.get(pid)
+    # The in-memory job is terminal before its row is written (the tracker saves, then forgets it).
+    for _ in range(200):
+        stored = await store.get(pid)
+        if stored is not None and stored.status is JobStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.01)
     assert stored is not None and stored.status is JobStatus.COMPLETED and stored.progress == 100
     assert [o.filename for o in stored.outputs] == ["t_00001_.png"]
     with pytest.raises(JobAlreadyFinished):
@@ -191,7 +197,7 @@ async def test_job_lost_event_fails_the_job(setup: Any) -> None:
     job = await service.submit(GRAPH)
     client.feed.put_nowait(JobLostEvent(prompt_id=job.prompt_id, reason="ComfyUI restarted"))
     await settle(service, job.prompt_id, JobStatus.FAILED)
-    assert (await service.get(job.prompt_id)).error.message == "ComfyUI restarted"  # type: ignore[union-attr]
+    assert (await service.get(job.prompt_id)).error.message == "ComfyUI restarted"
 
 
 async def test_cancel_pending_and_running(setup: Any) -> None:
@@ -242,7 +248,7 @@ async def test_job_that_ends_before_submit_returns_is_recorded_finished(setup: A
     real_submit = client.submit
 
     async def racing_submit(prompt: Any, **kwargs: Any) -> Submitted:
-        submitted = await real_submit(prompt, **kwargs)
+        submitted: Submitted = await real_submit(prompt, **kwargs)
         pid = submitted.prompt_id
         client.pending.remove(pid)
         client.histories[pid] = history(pid)
@@ -251,7 +257,7 @@ async def test_job_that_ends_before_submit_returns_is_recorded_finished(setup: A
         await asyncio.sleep(0.1)  # the listener settles the job before ComfyUI's answer is "back"
         return submitted
 
-    client.submit = racing_submit  # type: ignore[method-assign]
+    client.submit = racing_submit
     job = await service.submit(GRAPH)
     assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
     stored = await store.get(job.prompt_id)
