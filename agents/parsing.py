@@ -65,7 +65,7 @@ def parse_number(text: str) -> float | None:
     t = re.sub(r"\s+", " ", text.strip().lower())
     if not t:
         return None
-    if re.fullmatch(r"\d+(?:[.,]\d+)?", t):
+    if re.fullmatch(r"-?\d+(?:[.,]\d+)?", t):  # a sign only where a pattern allows one (seed -3)
         return float(t.replace(",", "."))
     if t == "half a":
         return 0.5
@@ -233,7 +233,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
     ),
     ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
-    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>\d+)\b", re.I)),
+    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>-?\d+)\b", re.I)),
     (
         "guidance",
         re.compile(

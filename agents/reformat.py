@@ -79,7 +79,7 @@ _LEADING = re.compile(
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
-    r")?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
+    r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
     re.I,
 )
 

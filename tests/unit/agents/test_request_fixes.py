@@ -185,3 +185,9 @@ async def test_the_llm_strategy_clamps_and_is_steered_the_same_way() -> None:
 def test_consumed_phrases_leave_no_debris(prompt: str, inputs: dict[str, str], expected: str) -> None:
     # task names, "@", empty brackets and ", :" left by removed parameter phrases are not prompt text
     assert reformat_text(prompt, inputs).prompt == expected
+
+
+def test_a_negative_seed_is_clamped_not_left_in_the_prompt() -> None:
+    intent = reformat_text("a 4 second video, 24 fps, 720p, seed -3, of a windmill")
+    assert intent.seed == 0 and intent.prompt == "windmill"
+    assert intent.warnings == ["seed -3 is below the supported minimum; using 0"]
