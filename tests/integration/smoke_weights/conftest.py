@@ -40,9 +40,23 @@ def smoke_weights_cache() -> SmokeWeightsReport:
     return report
 
 
+@pytest.fixture(scope="session")
+def fresh_heap_comfyui(comfyui: Any) -> Any:
+    """The session ComfyUI, restarted once before the first smoke-weight test.
+
+    Stub weights leave ComfyUI's large tensors uninitialised, counting on fresh zero pages. After many other
+    tests glibc can hand out coalesced free heap memory instead, and stale bytes become weights (seen: NaN
+    frames from the i2v text encoder in a long-lived process, clean ones from the same graph on a fresh one).
+    """
+    comfyui.stop()
+    comfyui.start()
+    return comfyui
+
+
 @pytest.fixture()
-def hunyuan_smoke_models(comfyui: Any, smoke_weights_cache: SmokeWeightsReport) -> SmokeModels:
+def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: SmokeWeightsReport) -> SmokeModels:
     """Copy the smoke files into the running ComfyUI's models folder (cheap when already there)."""
+    comfyui = fresh_heap_comfyui
     cache_dir = smoke_weights_cache.paths[0].parents[1]
     placed = install_smoke_weights(smoke_weights_cache.paths, cache_dir, comfyui.models_dir)
     return SmokeModels(
