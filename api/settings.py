@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -39,7 +40,7 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     inputs_allow_urls: bool = Field(True, description="POST /api/inputs may download a file given by `url`")
-    inputs_url_allowlist: list[str] = Field(
+    inputs_url_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts (exact names) or IPs/CIDRs that input URLs may reach although not public; "
         "loopback, private, link-local and reserved addresses and ComfyUI itself are refused otherwise",
@@ -67,6 +68,17 @@ class Settings(BaseSettings):
 
     # Local ComfyUI for `make run` when COMFYUI_URL is not set
     local_comfyui_port: int = 8188
+
+    @field_validator("inputs_url_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        """The environment gives a JSON list or, friendlier, comma-separated entries."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("inputs_url_allowlist")
     @classmethod

@@ -230,6 +230,21 @@ def test_allowlist_entries_and_settings() -> None:
     assert Settings().inputs_allow_urls is True and Settings().inputs_url_allowlist == []
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("10.0.0.0/8, nas.local", ["10.0.0.0/8", "nas.local"]),
+        ('["192.168.1.7", "::1"]', ["192.168.1.7", "::1"]),
+        ("", []),
+    ],
+)
+def test_the_allowlist_from_the_environment(
+    env: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INPUTS_URL_ALLOWLIST", env)
+    assert Settings().inputs_url_allowlist == expected
+
+
 def test_public_means_globally_routable() -> None:
     assert is_public(ipaddress.ip_address(PUBLIC))
     assert is_public(ipaddress.ip_address("2606:4700:4700::1111"))
