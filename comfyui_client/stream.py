@@ -307,7 +307,7 @@ class EventStream:
         self._wakeup = asyncio.Event()
         self._jobs: dict[str, _Job] = {}
         self._to_check: set[str] = set()  # checks whose findings wait `grace` for live events
-        self._check_wakeup = asyncio.Event()  # wakes the checker: new jobs to check, or closing
+        self._check_wakeup = asyncio.Event()  # wakes the checker: jobs to check (closing cancels it)
         self._checker: asyncio.Task[None] | None = None
         # The check after a reconnect (findings final at once); queued events wait for it.
         self._resync: asyncio.Task[None] | None = None
