@@ -1,18 +1,23 @@
-"""Shared fixtures: sample files, and one real local ComfyUI per test session for `integration` tests."""
+"""Shared fixtures: sample files, one real local ComfyUI per test session for `integration` tests, and the
+HunyuanVideo smoke weights (`hunyuan_smoke_models`) that make the official model files in it real."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.smoke_support import SMOKE_KIND, SMOKE_SEED, SmokeModels
 from tests.support import COMFY_FIXTURES, FIXTURES, SAMPLES, load_sample
 
 __all__ = ["COMFY_FIXTURES", "FIXTURES", "SAMPLES", "load_sample"]
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +44,47 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     base = tmp_path_factory.mktemp("comfyui-base")
     with LocalComfyUI(install(), base_dir=base) as comfy:
         yield comfy
+
+
+@pytest.fixture(scope="session")
+def smoke_weights_cache() -> Any:
+    """Stub smoke weights in ~/.cache/comfy-gateway/smoke-weights/stub-0 (written once per machine);
+    a `comfyui_client.local.smoke_weights.SmokeWeightsReport`."""
+    from comfyui_client.local import default_root, install
+    from comfyui_client.local.smoke_weights import build_smoke_weights
+
+    cache = default_root().parent / "smoke-weights" / f"{SMOKE_KIND}-{SMOKE_SEED}"
+    started = time.monotonic()
+    report = build_smoke_weights(cache, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
+    log.info("smoke weights ready in %.1f s (generated: %s)", time.monotonic() - started, report.generated)
+    return report
+
+
+@pytest.fixture(scope="session")
+def fresh_heap_comfyui(comfyui: Any) -> Any:
+    """The session ComfyUI, restarted once before the first smoke-weight test.
+
+    Stub weights leave ComfyUI's large tensors uninitialised, counting on fresh zero pages. After many other
+    tests glibc can hand out coalesced free heap memory instead, and stale bytes become weights (seen: NaN
+    frames from the i2v text encoder in a long-lived process, clean ones from the same graph on a fresh one).
+    """
+    comfyui.stop()
+    comfyui.start()
+    return comfyui
+
+
+@pytest.fixture()
+def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: Any) -> SmokeModels:
+    """The official HunyuanVideo file names in `comfyui.models_dir` made real (stub) smoke weights, copied
+    in again before every test that asks (other tests write empty placeholders under the same names)."""
+    from comfyui_client.local.smoke_weights import ALL_FILES, install_smoke_weights
+
+    comfyui = fresh_heap_comfyui
+    cache_dir = smoke_weights_cache.paths[0].parents[1]
+    placed = install_smoke_weights(smoke_weights_cache.paths, cache_dir, comfyui.models_dir)
+    return SmokeModels(
+        models_dir=comfyui.models_dir,
+        cache_dir=cache_dir,
+        paths={f.role: p for f, p in zip(ALL_FILES, placed, strict=True)},
+        report=smoke_weights_cache,
+    )

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from comfyui_client.local.smoke_weights import SmokeWeightsReport
+from tests.smoke_support import SmokeModels
+from tests.support import SAMPLES
 
-SAMPLES = Path(__file__).parents[2] / "fixtures" / "comfyui" / "samples"
-
-
-@dataclass(frozen=True)
-class SmokeModels:
-    """The smoke files as placed in the fixture's models folder, plus the cache they came from."""
-
-    models_dir: Path
-    cache_dir: Path
-    paths: dict[str, Path]  # role -> file in models_dir
-    report: SmokeWeightsReport
-
-    def name(self, role: str) -> str:
-        return self.paths[role].name
+__all__ = ["SmokeModels", "fetch", "load_graph", "peak_rss_kib", "run_prompt", "video_output"]
 
 
 def load_graph(name: str) -> dict[str, Any]:
