@@ -1,16 +1,58 @@
-"""`comfy-gateway serve`: the REST API, with a local ComfyUI when no backend is configured."""
+"""`comfy-gateway serve`: the REST API, with a local ComfyUI when no backend is configured.
+
+The local ComfyUI gets HunyuanVideo smoke weights (random stubs under the official file names, never real
+weights) so a fresh checkout's first `POST /api/video/generate` completes with a real, meaningless, mp4.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from api.settings import Settings
 
+if TYPE_CHECKING:
+    from comfyui_client.local import ComfyInstall
+
 log = logging.getLogger(__name__)
+
+
+def real_model_files(models_dir: Path) -> list[Path]:
+    """Files under the smoke set's names that hold something else (real weights): never overwritten."""
+    from comfyui_client.local.smoke_weights import ALL_FILES, is_smoke_weights
+
+    paths = (f.path(models_dir) for f in ALL_FILES)
+    return [p for p in paths if p.is_file() and p.stat().st_size > 0 and not is_smoke_weights(p)]
+
+
+def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> None:
+    """Smoke weights into the local ComfyUI's models folder, unless real files sit under those names."""
+    from comfyui_client.local import ensure_smoke_weights
+
+    real = real_model_files(models_dir)
+    if real:
+        typer.echo(f"real model files found ({', '.join(p.name for p in real)}): no smoke weights written")
+        return
+    typer.echo(f"HunyuanVideo smoke weights (random stubs, NOT a model) in {models_dir}")
+    ensure_smoke_weights(models_dir, inst=inst)
+    typer.secho(
+        "Videos made on smoke weights are meaningless flat colour; set COMFYUI_URL to a GPU ComfyUI "
+        "with the real weights for real videos.",
+        fg=typer.colors.YELLOW,
+    )
+
+
+def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM as SystemExit, so the local ComfyUI is stopped on the way out: uvicorn re-raises the signal it
+    caught after its own shutdown, and the default action would kill us and orphan ComfyUI."""
+    raise SystemExit(128 + signum)
 
 
 def serve(
@@ -20,6 +62,12 @@ def serve(
         None,
         "--local-comfyui/--no-local-comfyui",
         help="Install and start a local CPU ComfyUI (default: only when COMFYUI_URL is not set)",
+    ),
+    smoke_weights: bool = typer.Option(
+        True,
+        "--smoke-weights/--no-smoke-weights",
+        help="Give the local ComfyUI HunyuanVideo smoke weights (random stubs, not a model) so video "
+        "requests run end to end; files already under those names are kept",
     ),
 ) -> None:
     """Start the gateway."""
@@ -31,14 +79,23 @@ def serve(
     # COMFYUI_URL from the environment or a .env file both count as "configured".
     configured = "comfyui_url" in settings.model_fields_set or "COMFYUI_URL" in os.environ
     use_local = local_comfyui if local_comfyui is not None else not configured
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     with contextlib.ExitStack() as stack:
         if use_local:
-            from comfyui_client.local import LocalComfyUI, install
+            from comfyui_client.local import LocalComfyUI, SmokeWeightsError, install
 
             typer.echo(
                 "COMFYUI_URL is not set: installing/starting a local CPU ComfyUI (first time takes minutes)"
             )
-            comfy = stack.enter_context(LocalComfyUI(install(), port=settings.local_comfyui_port))
+            inst = install()
+            comfy = LocalComfyUI(inst, port=settings.local_comfyui_port)
+            if smoke_weights:
+                try:
+                    place_smoke_weights(comfy.models_dir, inst)
+                except SmokeWeightsError as exc:
+                    # The gateway still serves everything else; only HunyuanVideo jobs would fail.
+                    typer.secho(f"no smoke weights: {exc}", fg=typer.colors.RED, err=True)
+            stack.enter_context(comfy)
             settings = settings.model_copy(update={"comfyui_url": comfy.url})
             typer.echo(f"local ComfyUI ready at {comfy.url} (log: {comfy.log_path})")
         uvicorn.run(
