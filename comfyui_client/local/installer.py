@@ -105,10 +105,11 @@ def prepare_base_dir(base: Path) -> Path:
 
 
 @contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    """Serialise concurrent installs (`make run` and `make test` at once) on one machine."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".install.lock", "w") as fh:
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_path`: one writer at a time across processes (`make run` and
+    `make test` at once, two test sessions)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -135,7 +136,7 @@ def _run(cmd: list[str]) -> None:
 def install(root: Path | None = None, *, python: str | None = None, force: bool = False) -> ComfyInstall:
     """Install ComfyUI into its own virtualenv under `root` (never the gateway's); a no-op when installed."""
     inst = ComfyInstall((root or default_root()).resolve())
-    with _lock(inst.root):
+    with file_lock(inst.root / ".install.lock"):
         if inst.is_installed() and not force:
             prepare_base_dir(inst.base_dir)
             return inst

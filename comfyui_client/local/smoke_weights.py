@@ -13,20 +13,18 @@ NaN-born frames even when ComfyUI reports success.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from comfyui_client.local.installer import ComfyInstall
+from comfyui_client.local.installer import ComfyInstall, file_lock
 from comfyui_client.local.process import comfy_env
 
 log = logging.getLogger(__name__)
@@ -145,18 +143,6 @@ def select_files(*, i2v: bool = True) -> tuple[SmokeFile, ...]:
     return ALL_FILES if i2v else T2V_FILES
 
 
-@contextlib.contextmanager
-def _folder_lock(models_dir: Path) -> Iterator[None]:
-    """One writer per models folder (two test sessions or `make run` and `make test` at once)."""
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with open(models_dir / ".smoke-weights.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _check_kind(kind: str, seed: int) -> None:
     if kind not in KINDS:
         raise SmokeWeightsError(f"unknown smoke-weight kind {kind!r}: choose one of {', '.join(KINDS)}")
@@ -179,7 +165,7 @@ def build_smoke_weights(
     files = select_files(i2v=i2v)
     models_dir = models_dir.resolve()
     paths = [f.path(models_dir) for f in files]
-    with _folder_lock(models_dir):
+    with file_lock(models_dir / ".smoke-weights.lock"):
         todo = [
             f for f in files if force or not matches(f.path(models_dir), kind=kind, seed=seed, role=f.role)
         ]
