@@ -54,12 +54,22 @@ def run_cmd(
     execute_timeout: float = typer.Option(120.0, min=1, help="Seconds to wait for one weight-free run"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
     fresh: bool = typer.Option(False, "--fresh", help="Discard earlier results in --out instead of resuming"),
+    execute_video: str = typer.Option(
+        "smoke",
+        "--execute-video",
+        help="smoke: run video graphs whose weight files are all smoke-weight stubs on the live backend "
+        "(downscaled to 64x64, 5 frames, 2 steps; counted only if the frames check out); "
+        "never: acceptance only",
+    ),
+    video_timeout: float = typer.Option(600.0, min=1, help="Seconds to wait for one smoke-weight video run"),
 ) -> None:
     """Run SET.jsonl and write OUT/results.jsonl, report.json, report.md and report.html."""
     from evals.runner import run_eval
 
     if strategy not in ("planner", "llm"):
         raise typer.BadParameter("use planner or llm", param_hint="--strategy")
+    if execute_video not in ("smoke", "never"):
+        raise typer.BadParameter("use smoke or never", param_hint="--execute-video")
     console = Console()
     try:
         llm = _llm_config() if strategy == "llm" else None
@@ -77,6 +87,8 @@ def run_cmd(
                 execute_timeout=execute_timeout,
                 progress=progress,
                 fresh=fresh,
+                execute_video="smoke" if execute_video == "smoke" else "never",
+                video_timeout=video_timeout,
             )
         )
     except EvalError as exc:

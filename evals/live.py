@@ -1,11 +1,12 @@
 """A live ComfyUI for `--comfyui URL`: upload inputs, ask POST /prompt whether it accepts a graph, run the
-graphs that need no weights to the end. The runner sees the `LiveBackend` protocol; `ComfyBackend` is the
-one seam where `comfyui_client` errors become evals results or `BackendError`."""
+graphs that need no weights to the end (and, on smoke weights, downscaled HunyuanVideo graphs). The runner
+sees the `LiveBackend` protocol; `ComfyBackend` is the one seam where `comfyui_client` errors become evals
+results or `BackendError`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -34,10 +35,20 @@ class Acceptance(BaseModel):
     problems: list[Problem] = []
 
 
+class OutputRef(BaseModel):
+    """A file a job saved, as ComfyUI's /view takes it."""
+
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    kind: str = "other"
+
+
 class Execution(BaseModel):
     ok: bool
     outputs: int = 0
     error: str | None = None  # "<kind>: <message>", kind one of failed, interrupted, timeout, lost, no-output
+    files: list[OutputRef] = []
 
 
 class LiveBackend(Protocol):
@@ -46,6 +57,8 @@ class LiveBackend(Protocol):
     async def run_to_end(self, prompt_id: str, *, timeout: float) -> Execution: ...  # noqa: ASYNC109
     async def cancel(self, prompt_id: str) -> None: ...  # our job only, queued or running
     async def render_video(self, name: str) -> bytes: ...  # a small real MP4 made by the backend itself
+    async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool: ...  # every file a smoke stub
+    async def download(self, file: OutputRef) -> bytes: ...
     async def aclose(self) -> None: ...
 
 
@@ -76,6 +89,7 @@ class ComfyBackend:
     def __init__(self, client: ComfyClient, *, owns_client: bool = False) -> None:
         self.client = client
         self._owns = owns_client
+        self._smoke: dict[tuple[str, str], bool] = {}
 
     @classmethod
     async def connect(cls, url: str, *, timeout: float = 30.0) -> ComfyBackend:  # noqa: ASYNC109 (a plain setting)
@@ -141,7 +155,43 @@ class ComfyBackend:
             return Execution(ok=False, error=f"failed: {exc}")
         if not entry.files:
             return Execution(ok=False, error="no-output: the job succeeded but saved no file")
-        return Execution(ok=True, outputs=len(entry.files))
+        files = [
+            OutputRef(filename=f.filename, subfolder=f.subfolder, type=f.type, kind=f.kind)
+            for f in entry.files
+            if f.is_file
+        ]
+        return Execution(ok=True, outputs=len(entry.files), files=files)
+
+    async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool:
+        """True when the graph names model files and the backend holds smoke weights under every name
+        (their safetensors metadata, read through ComfyUI's /view_metadata; answers cached per run)."""
+        from comfyui_client.local.smoke_weights import MARKER, MARKER_VERSION
+
+        names = [(folder, name) for folder, found in files.items() for name in found]
+        if not names:
+            return False
+        for key in names:
+            if key not in self._smoke:
+                try:
+                    meta = await self.client.view_metadata(*key)
+                except ComfyUnavailable as exc:
+                    raise BackendError(f"ComfyUI went away: {exc}") from exc
+                except ComfyError as exc:
+                    log.warning("cannot read the metadata of %s/%s: %s", *key, exc)
+                    meta = None
+                self._smoke[key] = meta is not None and meta.get(MARKER) == MARKER_VERSION
+            if not self._smoke[key]:
+                return False
+        return True
+
+    async def download(self, file: OutputRef) -> bytes:
+        try:
+            async with self.client.view(file.filename, subfolder=file.subfolder, type=file.type) as resp:
+                return await resp.aread()
+        except ComfyUnavailable as exc:
+            raise BackendError(f"ComfyUI went away: {exc}") from exc
+        except ComfyError as exc:
+            raise BackendError(f"cannot download {file.filename!r}: {exc}") from exc
 
     async def render_video(self, name: str, *, timeout: float = 120.0) -> bytes:  # noqa: ASYNC109
         """Have ComfyUI make a placeholder video (for when PyAV is not installed here) and download it."""

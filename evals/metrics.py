@@ -35,6 +35,7 @@ class CaseResult(BaseModel):
     live_problems: list[Problem] = Field(default_factory=list)
     prompt_id: str | None = None
     executed: bool | None = None  # None: not run (needs weights, not accepted, or no live ComfyUI)
+    smoke_run: bool = False  # a downscaled copy ran on smoke weights; executed only if its frames are ok
     execution_error: str | None = None
     outputs: int = 0
     latency_ms: float = 0.0
@@ -73,7 +74,9 @@ class Metrics(BaseModel):
     pass_rate: float
     live_pass_rate: float | None
     executed_rate: float | None
-    executed_cases: int = Field(description="cases that needed no weights and were accepted live: the base")
+    executed_cases: int = Field(
+        description="cases accepted live that needed no weights or ran on smoke weights: the base"
+    )
     alignment: float
     aligned_pass_rate: float
     node_diversity: int
@@ -107,7 +110,7 @@ def _mean(values: Iterable[float]) -> float:
 
 def compute_metrics(results: Sequence[CaseResult]) -> Metrics:
     live = [r for r in results if r.live_passed is not None]
-    runnable = [r for r in live if r.live_passed and r.needs_weights is False]
+    runnable = [r for r in live if r.live_passed and (r.needs_weights is False or r.smoke_run)]
     latencies = [r.latency_ms for r in results]
     diverse = {n for r in results if r.passed for n in r.nodes}
     return Metrics(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from cli.eval_cmd import app
 from evals import graph
 from evals.compare import compare_reports
 from evals.errors import BackendError, EvalError, RunDirError
-from evals.live import Acceptance, Execution
+from evals.live import Acceptance, Execution, OutputRef
 from evals.report import load_report
 from evals.runner import run_eval
 from evals.scoring import Problem
@@ -113,6 +113,12 @@ class FakeBackend:
 
     async def render_video(self, name: str) -> bytes:
         return b"video made by the backend"
+
+    async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool:
+        return False  # placeholders, as on a backend whose operator only made the file names exist
+
+    async def download(self, file: OutputRef) -> bytes:
+        raise AssertionError("only smoke-weight runs download their video")
 
     async def aclose(self) -> None:
         pass
