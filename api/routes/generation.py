@@ -36,6 +36,12 @@ class UnprocessableGeneration(ApiError):
     code = "generation_failed"
 
 
+class VideoSubmitResponse(SubmitResponse):
+    """`/api/workflow/submit`'s answer, plus the generation run that made the workflow."""
+
+    thread_id: str | None = Field(None, description="The run's id: GET /api/workflow/generate/{thread_id}")
+
+
 class LLMBackendError(ApiError):
     status_code = 502
     code = "llm_error"
@@ -253,7 +259,7 @@ async def generate_stream(
 
 @router.post(
     "/api/video/generate",
-    response_model=SubmitResponse,
+    response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
     responses={422: {"description": "No valid workflow could be made"}, 503: {"description": "ComfyUI down"}},
 )
@@ -264,7 +270,7 @@ async def video_generate(
     catalog: CatalogDep,
     client: ClientDep,
     jobs: JobsDep,
-) -> SubmitResponse:
+) -> VideoSubmitResponse:
     overrides: dict[str, Any] = {"video": True}
     for key in ("duration", "resolution", "style"):
         if getattr(body, key) is not None:
@@ -281,4 +287,9 @@ async def video_generate(
     raise_for(result)
     if result.prompt_id is None:
         raise BadRequest(result.error or "the video could not be generated")
-    return SubmitResponse(prompt_id=result.prompt_id, status="pending", message="Video generation submitted")
+    return VideoSubmitResponse(
+        prompt_id=result.prompt_id,
+        status="pending",
+        message="Video generation submitted",
+        thread_id=result.thread_id,
+    )

@@ -114,9 +114,12 @@ async def test_video_generate_answers_like_submit(http: httpx.AsyncClient, comfy
     )  # fmt: skip
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert set(body) == {"prompt_id", "status", "message"} and body["status"] == "pending"
+    assert set(body) == {"prompt_id", "status", "message", "thread_id"} and body["status"] == "pending"
     status = await http.get(f"/api/workflow/status/{body['prompt_id']}")
     assert status.status_code == 200
+    run = await http.get(f"/api/workflow/generate/{body['thread_id']}")  # what the agents did for this video
+    assert run.status_code == 200, run.text
+    assert [step["agent"] for step in run.json()["steps"]][:2] == ["reformat", "flow"]
     # ComfyUI accepted the graph; cancel it (placeholder or smoke weights: nothing worth running here)
     async with ComfyClient(comfyui.url) as comfy:
         for _ in range(600):
