@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -80,3 +81,8 @@ def event_body(
             "url": output_url(OutputRef.from_dict(ev["output"]), settings, base_url),
         }
     return body
+
+
+def sse_message(event: str, data: Any) -> str:
+    """One Server-Sent Events message: the `event:` line, one `data:` line of JSON, the blank line."""
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"

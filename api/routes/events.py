@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import JobsDep, SettingsDep
 from api.jobs.service import JobService
 from api.settings import Settings
-from api.views import event_body
+from api.views import event_body, sse_message
 
 router = APIRouter(prefix="/api/workflow", tags=["events"])
 
@@ -53,7 +52,7 @@ async def sse(prompt_id: str, request: Request, jobs: JobsDep, settings: Setting
                 except StopAsyncIteration:
                     return
                 nxt = None
-                yield f"event: {ev['event']}\ndata: {json.dumps(ev)}\n\n"
+                yield sse_message(ev["event"], ev)
         finally:
             if nxt is not None:
                 nxt.cancel()

@@ -6,7 +6,6 @@ validated, recorded and followed exactly like `POST /api/workflow/submit` ones.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from api.errors import ApiError, BackendError, BackendUnavailable, BadRequest, I
 from api.jobs.service import JobService
 from api.schemas.workflow import SubmitResponse
 from api.settings import Settings
+from api.views import sse_message
 from comfyui_client import ComfyClient, HistoryEntry
 from node_catalog import Catalog
 from pipeline import GenerationRequest, GenerationResult, Generator, TemplateLibrary
@@ -247,10 +247,10 @@ async def generate_stream(
         try:
             async for item in generator.stream(request):
                 kind: Literal["step", "result"] = item["event"]
-                yield f"event: {kind}\ndata: {json.dumps(item, default=str)}\n\n"
+                yield sse_message(kind, item)
         except Exception as exc:  # the stream has started: report in-band, never a broken connection
             log.exception("generation stream failed")
-            yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\n\n"
+            yield sse_message("error", {"detail": str(exc)})
         finally:
             await generator.aclose()
 
