@@ -9,6 +9,7 @@ move a finished job again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -138,6 +139,28 @@ class JobError:
             node=d.get("node"),
             node_type=d.get("node_type"),
             details=d.get("details"),
+        )
+
+    @classmethod
+    def from_execution_error(cls, data: Mapping[str, Any]) -> JobError:
+        """From ComfyUI's `execution_error` data (the event's, or a history entry's)."""
+        node = data.get("node_id")
+        return cls(
+            message=str(data.get("exception_message") or "execution failed").strip(),
+            type=str(data.get("exception_type") or "execution_error"),
+            node=str(node) if node is not None else None,
+            node_type=data.get("node_type"),
+        )
+
+    @classmethod
+    def from_interruption(cls, data: Mapping[str, Any]) -> JobError:
+        """From ComfyUI's `execution_interrupted` data: an interrupt not asked for through the gateway."""
+        node = data.get("node_id")
+        return cls(
+            message="interrupted on ComfyUI",
+            type="interrupted",
+            node=str(node) if node is not None else None,
+            node_type=data.get("node_type"),
         )
 
 
@@ -334,13 +357,7 @@ class JobMachine:
         return events + self._progress(job)
 
     def _on_execution_error(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
-        node = data.get("node_id")
-        err = JobError(
-            message=str(data.get("exception_message") or "execution failed").strip(),
-            type=str(data.get("exception_type") or "execution_error"),
-            node=str(node) if node is not None else None,
-            node_type=data.get("node_type"),
-        )
+        err = JobError.from_execution_error(data)
         ts = data.get("timestamp")
         return self.finish(
             job,
@@ -352,13 +369,7 @@ class JobMachine:
 
     def _on_execution_interrupted(self, job: Job, data: dict[str, Any], now: float) -> list[dict[str, Any]]:
         # An interrupt nobody asked for through the gateway (someone used ComfyUI directly).
-        node = data.get("node_id")
-        err = JobError(
-            message="interrupted on ComfyUI",
-            type="interrupted",
-            node=str(node) if node is not None else None,
-            node_type=data.get("node_type"),
-        )
+        err = JobError.from_interruption(data)
         return self.finish(job, JobStatus.CANCELLED, now, error=err)
 
     def _progress(self, job: Job) -> list[dict[str, Any]]:

@@ -298,33 +298,11 @@ class JobTracker:
         if entry.outcome == "success":
             await self.finish(job, JobStatus.COMPLETED, outputs=outputs)
         elif entry.outcome == "error":
-            data = entry.error or {}
-            node = data.get("node_id")
-            await self.finish(
-                job,
-                JobStatus.FAILED,
-                outputs=outputs,
-                error=JobError(
-                    message=str(data.get("exception_message") or "execution failed").strip(),
-                    type=str(data.get("exception_type") or "execution_error"),
-                    node=str(node) if node is not None else None,
-                    node_type=data.get("node_type"),
-                ),
-            )
+            error = JobError.from_execution_error(entry.error or {})
+            await self.finish(job, JobStatus.FAILED, outputs=outputs, error=error)
         else:
-            info = entry.interruption or {}
-            node = info.get("node_id")
-            await self.finish(
-                job,
-                JobStatus.CANCELLED,
-                outputs=outputs,
-                error=JobError(
-                    message="interrupted on ComfyUI",
-                    type="interrupted",
-                    node=str(node) if node is not None else None,
-                    node_type=info.get("node_type"),
-                ),
-            )
+            error = JobError.from_interruption(entry.interruption or {})
+            await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
 
     # -- reconciliation and timeouts -----------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
