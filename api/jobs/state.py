@@ -12,8 +12,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import PurePosixPath
 from typing import Any
+
+from comfyui_client import OutputFile, collect_outputs
+from comfyui_client.outputs import classify as classify_output
 
 
 class JobStatus(StrEnum):
@@ -30,10 +32,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMEOUT})
-
-VIDEO_EXT = frozenset({".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v"})
-IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-AUDIO_EXT = frozenset({".flac", ".mp3", ".wav", ".ogg", ".opus", ".m4a", ".aac"})
 
 
 @dataclass
@@ -68,50 +66,29 @@ class OutputRef:
             animated=bool(d.get("animated", False)),
         )
 
+    @classmethod
+    def from_file(cls, f: OutputFile) -> OutputRef:
+        return cls(
+            node_id=f.node_id,
+            filename=f.filename,
+            subfolder=f.subfolder,
+            type=f.type,
+            kind=f.kind,
+            animated=f.animated,
+        )
+
 
 def classify(filename: str, *, key: str, animated: bool) -> str:
-    """Image/video/audio by extension first; core SaveVideo/SaveWEBM report videos under `images`."""
-    ext = PurePosixPath(filename).suffix.lower()
-    if ext in VIDEO_EXT:
-        return "video"
-    if ext in AUDIO_EXT or key == "audio":
-        return "audio"
-    if ext in IMAGE_EXT:
-        return "video" if animated and ext == ".webp" else "image"
-    if key in ("gifs", "videos"):
-        return "video"
-    if key == "images":
-        return "image"
-    return "other"
+    """The kind of one ui entry, as `comfyui_client.collect_outputs` gives it (a `gifs` entry is animated)."""
+    return classify_output(filename, key=key, animated=animated or key == "gifs")
 
 
 def outputs_from_ui(node_id: str, ui: dict[str, Any]) -> list[OutputRef]:
-    """Every file in one node's `ui` dict (all keys, not only `images`)."""
-    found: list[OutputRef] = []
+    """Every file in one node's `ui` dict (all keys, not only `images`), classified like the job's final
+    outputs, which come from the history entry's `files` (the same `collect_outputs`)."""
     if not isinstance(ui, dict):
-        return found
-    animated_flags = ui.get("animated")
-    animated = (
-        bool(animated_flags and any(bool(a) for a in animated_flags))
-        if isinstance(animated_flags, list)
-        else False
-    )
-    for key, items in ui.items():
-        if not isinstance(items, list):
-            continue
-        for item in items:
-            if isinstance(item, dict) and isinstance(item.get("filename"), str):
-                found.append(
-                    OutputRef(
-                        node_id=str(node_id),
-                        filename=item["filename"],
-                        subfolder=str(item.get("subfolder") or ""),
-                        type=str(item.get("type") or "output"),
-                        kind=classify(item["filename"], key=key, animated=animated),
-                        animated=animated,
-                    )
-                )
-    return found
+        return []
+    return [OutputRef.from_file(f) for f in collect_outputs({node_id: ui}) if f.is_file]
 
 
 @dataclass

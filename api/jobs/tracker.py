@@ -281,18 +281,7 @@ class JobTracker:
     async def settle_from_history(self, job: Job, entry: HistoryEntry) -> None:
         if job.terminal:
             return
-        outputs = [
-            OutputRef(
-                node_id=f.node_id,
-                filename=f.filename,
-                subfolder=f.subfolder,
-                type=f.type,
-                kind=f.kind,
-                animated=f.animated,
-            )
-            for f in entry.files
-            if f.is_file
-        ]
+        outputs = [OutputRef.from_file(f) for f in entry.files if f.is_file]
         if entry.started_at and job.started_at is None:
             job.started_at = entry.started_at / 1000.0
         if entry.outcome == "success":
