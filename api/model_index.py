@@ -11,13 +11,13 @@ import time
 from typing import TYPE_CHECKING
 
 from api.schemas.system import ModelFile
+from comfyui_client.local.smoke_weights import is_smoke_metadata
 
 if TYPE_CHECKING:
     from comfyui_client import ComfyClient
 
 log = logging.getLogger(__name__)
 
-SMOKE_KEY = "comfy_gateway_smoke_weights"
 CONCURRENCY = 8
 
 
@@ -42,7 +42,7 @@ class ModelIndex:
             except Exception as exc:  # metadata is a nicety: never fail a listing over it
                 log.debug("no metadata for %s/%s: %s", folder, filename, exc)
                 meta = None
-        flag = bool(meta) and str((meta or {}).get(SMOKE_KEY, "")).strip() in ("1", "true", "True")
+        flag = is_smoke_metadata(meta)
         self._smoke[key] = (time.monotonic(), flag)
         return flag
 

@@ -22,7 +22,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from comfyui_client.local.installer import ComfyInstall, file_lock
 from comfyui_client.local.process import comfy_env
@@ -102,13 +102,19 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
+def is_smoke_metadata(meta: object) -> TypeGuard[dict[str, Any]]:
+    """A safetensors `__metadata__` (read from the file, or served by ComfyUI's /view_metadata) that carries
+    the smoke-weights marker."""
+    return isinstance(meta, dict) and meta.get(MARKER) == MARKER_VERSION
+
+
 def smoke_metadata(path: Path) -> dict[str, str] | None:
     """The smoke-weight metadata of a file, or None for anything else (real weights, placeholders, junk)."""
     try:
         meta = read_safetensors_header(path).get("__metadata__")
     except NotSafetensors:
         return None
-    if not isinstance(meta, dict) or meta.get(MARKER) != MARKER_VERSION:
+    if not is_smoke_metadata(meta):
         return None
     return {str(k): str(v) for k, v in meta.items()}
 
