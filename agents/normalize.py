@@ -282,6 +282,12 @@ def _fill_defaults(intent: Intent) -> Intent:
     updates["width"], updates["height"] = width, height
     if intent.is_video:
         fps = intent.fps or DEFAULT_FPS
+        # The video's length (frames / fps) has the duration field's limit too; at a low fps it binds first.
+        max_seconds = _limits("duration")[1] or math.inf
+        if fps * max_seconds < 1:
+            slowest = 1 / max_seconds
+            warnings.append(f"fps {fps:g} is too low for one frame in {max_seconds:g} s; using {slowest:g}")
+            fps = slowest
         updates["fps"] = fps
         if intent.frames is not None:
             frames = float(intent.frames)
@@ -290,11 +296,12 @@ def _fill_defaults(intent: Intent) -> Intent:
         else:
             frames = DEFAULT_FRAMES.get(key, 73)
         aligned = align_4k1(frames) if family == "hunyuan-video" else max(1, round(frames))
-        if aligned > MAX_FRAMES:
-            longest = align_4k1(MAX_FRAMES - 2) if family == "hunyuan-video" else MAX_FRAMES
+        limit = min(MAX_FRAMES, max(1, math.floor(fps * max_seconds + 1e-9)))
+        if aligned > limit:
+            longest = 4 * ((limit - 1) // 4) + 1 if family == "hunyuan-video" else limit
+            what = f"the {MAX_FRAMES} frame limit" if limit == MAX_FRAMES else f"the {max_seconds:g} s limit"
             warnings.append(
-                f"{aligned} frames is more than the {MAX_FRAMES} frame limit; using {longest} "
-                f"({longest / fps:g} s at {fps:g} fps)"
+                f"{aligned} frames is more than {what}; using {longest} ({longest / fps:g} s at {fps:g} fps)"
             )
             aligned = longest
         updates["frames"] = aligned

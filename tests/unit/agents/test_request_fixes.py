@@ -112,6 +112,23 @@ def test_out_of_range_values_are_clamped_with_a_warning() -> None:
     assert reformat_text("a fox, 3 seconds").warnings == []
 
 
+@pytest.mark.parametrize(
+    ("overrides", "fps", "frames"),
+    [({"fps": 0.1}, 0.1, 57), ({"fps": 1, "duration": 600}, 1.0, 597), ({"fps": 0.001}, 1 / 600, 1)],
+)
+def test_low_fps_keeps_the_video_within_the_duration_limit(
+    overrides: dict[str, float], fps: float, frames: int
+) -> None:
+    """frames / fps is the duration, whose limit (600 s) binds before the frame limit at a low fps; the
+    intent stays valid (it used to fail re-validation in the flow step: a 500 from /api/workflow/generate)."""
+    from agents.intent import Intent
+
+    intent = reformat_text("a video of a campfire", overrides={**overrides, "video": True})
+    assert intent.fps == pytest.approx(fps) and intent.frames == frames
+    assert intent.duration is not None and intent.duration <= 600 and intent.warnings
+    Intent.model_validate(intent.model_dump(mode="json"))
+
+
 def test_no_input_file_is_invented() -> None:
     with pytest.raises(InputRequiredError, match="needs an input image") as info:
         reformat_text("an image-to-video of a bridge, but I have no image")
