@@ -144,9 +144,7 @@ def translate_comfy_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, ComfyUnavailable | ComfyTimeout):
         return BackendUnavailable(f"ComfyUI is unreachable: {exc}")
     if isinstance(exc, PromptRejected):
-        return InvalidWorkflow.from_comfy_body(
-            {"error": getattr(exc, "error", None), "node_errors": getattr(exc, "node_errors", None)}
-        )
+        return InvalidWorkflow.from_comfy_body(exc.body)
     if isinstance(exc, ComfyBadRequest):
         return BadRequest(f"ComfyUI refused the request: {exc}")
     if isinstance(exc, NotFound):
