@@ -140,12 +140,19 @@ def template_library(http: Request, settings: Settings) -> TemplateLibrary:
 
 
 def make_generator(
-    http: Request, settings: Settings, catalog: Catalog, client: ComfyClient, executor: JobsExecutor | None
+    http: Request,
+    settings: Settings,
+    catalog: Catalog,
+    client: ComfyClient,
+    jobs: JobService,
+    body: BaseModel,
+    source: str,
 ) -> Generator:
+    """A Generator whose jobs are recorded by the app's JobService (with the request `body`, as `source`)."""
     return Generator(
         catalog,
         llm=llm_config(settings),
-        executor=executor,
+        executor=JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source=source),
         client=client,
         # the app's one saver (api.checkpoints): each run is recorded under its thread_id
         checkpointer=getattr(http.app.state, "checkpoints", None),
@@ -176,6 +183,19 @@ def to_request(body: GenerateBody, settings: Settings) -> GenerationRequest:
         template=body.template,
         max_repairs=min(body.max_repairs, settings.max_repair_attempts) if body.max_repairs else 0,
         timeout=min(body.timeout, settings.workflow_timeout),
+    )
+
+
+def video_request(body: VideoGenerateBody, settings: Settings) -> GenerationRequest:
+    """The spec's video request: a HunyuanVideo task, submitted, with the configured repair budget."""
+    overrides: dict[str, Any] = {"video": True}
+    for key in ("duration", "resolution", "style"):
+        if getattr(body, key) is not None:
+            overrides[key] = getattr(body, key)
+    if body.extra_params:
+        overrides["extra_params"] = body.extra_params
+    return GenerationRequest(
+        prompt=body.prompt, submit=True, overrides=overrides, max_repairs=settings.max_repair_attempts
     )
 
 
@@ -219,8 +239,7 @@ async def generate(
     client: ClientDep,
     jobs: JobsDep,
 ) -> GenerateResponse:
-    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="generate")
-    async with make_generator(http, settings, catalog, client, executor) as generator:
+    async with make_generator(http, settings, catalog, client, jobs, body, "generate") as generator:
         result = await generator.generate(to_request(body, settings))
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
@@ -239,8 +258,7 @@ async def generate_stream(
     client: ClientDep,
     jobs: JobsDep,
 ) -> StreamingResponse:
-    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="generate")
-    generator = make_generator(http, settings, catalog, client, executor)
+    generator = make_generator(http, settings, catalog, client, jobs, body, "generate")
     request = to_request(body, settings)
 
     async def events() -> AsyncIterator[str]:
@@ -271,19 +289,8 @@ async def video_generate(
     client: ClientDep,
     jobs: JobsDep,
 ) -> VideoSubmitResponse:
-    overrides: dict[str, Any] = {"video": True}
-    for key in ("duration", "resolution", "style"):
-        if getattr(body, key) is not None:
-            overrides[key] = getattr(body, key)
-    if body.extra_params:
-        overrides["extra_params"] = body.extra_params
-    executor = JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source="video")
-    async with make_generator(http, settings, catalog, client, executor) as generator:
-        result = await generator.generate(
-            GenerationRequest(
-                prompt=body.prompt, submit=True, overrides=overrides, max_repairs=settings.max_repair_attempts
-            )
-        )
+    async with make_generator(http, settings, catalog, client, jobs, body, "video") as generator:
+        result = await generator.generate(video_request(body, settings))
     raise_for(result)
     if result.prompt_id is None:
         raise BadRequest(result.error or "the video could not be generated")
