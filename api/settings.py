@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from agents.llm import LLMConfig
 
 
 class Settings(BaseSettings):
@@ -88,3 +91,17 @@ class Settings(BaseSettings):
         for entry in entries:
             parse_allow_entry(entry)  # a typo fails at start-up, not on the first download
         return entries
+
+    def llm_config(self) -> LLMConfig | None:
+        """The LLM endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, ...), or None when none is configured."""
+        from agents.llm import LLMConfig
+
+        if not (self.openai_base_url or self.openai_api_key):
+            return None
+        return LLMConfig(
+            base_url=self.openai_base_url,
+            api_key=self.openai_api_key,
+            model=self.llm_model,
+            timeout=self.llm_timeout,
+            fallback_to_planner=self.llm_fallback_to_planner,
+        )

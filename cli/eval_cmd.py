@@ -22,19 +22,11 @@ app = typer.Typer(no_args_is_help=True, help="Evaluate the workflow generator ov
 
 def _llm_config() -> Any:
     """The LLM endpoint from the gateway settings (OPENAI_BASE_URL ...), or None when none is configured."""
-    from agents.llm import LLMConfig
     from api.settings import Settings
 
-    s = Settings()
-    if not s.openai_base_url and not s.openai_api_key:
-        return None
-    return LLMConfig(
-        base_url=s.openai_base_url,
-        api_key=s.openai_api_key,
-        model=s.llm_model,
-        timeout=s.llm_timeout,
-        fallback_to_planner=False,  # an eval of the LLM strategy must not silently score the planner
-    )
+    config = Settings().llm_config()
+    # an eval of the LLM strategy must not silently score the planner
+    return config.model_copy(update={"fallback_to_planner": False}) if config is not None else None
 
 
 @app.command("run")

@@ -76,7 +76,6 @@ async def _run(
     template: str | None,
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
-    from api.routes.generation import llm_config
     from comfyui_client import ComfyClient
     from node_catalog import Catalog
     from pipeline import GenerationRequest, Generator, TemplateLibrary
@@ -92,9 +91,9 @@ async def _run(
     )
     templates = TemplateLibrary.load(settings.templates_dir)
     if not submit:
-        generator = Generator(Catalog.bundled(), llm=llm_config(settings), templates=templates)
+        generator = Generator(Catalog.bundled(), llm=settings.llm_config(), templates=templates)
         return (await generator.generate(request)).model_dump(mode="json")
     async with ComfyClient(settings.comfyui_url, timeout=settings.comfyui_timeout) as client:
         catalog = await Catalog.live(client) if settings.catalog_source == "live" else Catalog.bundled()
-        generator = Generator(catalog, llm=llm_config(settings), client=client, templates=templates)
+        generator = Generator(catalog, llm=settings.llm_config(), client=client, templates=templates)
         return (await generator.generate(request)).model_dump(mode="json")

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.llm import LLMConfig
 from api.deps import CatalogDep, ClientDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendError, BackendUnavailable, BadRequest, InvalidWorkflow
 from api.jobs.service import JobService
@@ -118,18 +117,6 @@ class VideoGenerateBody(BaseModel):
     extra_params: dict[str, Any] = Field(default_factory=dict)
 
 
-def llm_config(settings: Settings) -> LLMConfig | None:
-    if not (settings.openai_base_url or settings.openai_api_key):
-        return None
-    return LLMConfig(
-        base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
-        model=settings.llm_model,
-        timeout=settings.llm_timeout,
-        fallback_to_planner=settings.llm_fallback_to_planner,
-    )
-
-
 def template_library(http: Request, settings: Settings) -> TemplateLibrary:
     """Bundled plus the user's templates, loaded once per app."""
     library: TemplateLibrary | None = getattr(http.app.state, "template_library", None)
@@ -151,7 +138,7 @@ def make_generator(
     """A Generator whose jobs are recorded by the app's JobService (with the request `body`, as `source`)."""
     return Generator(
         catalog,
-        llm=llm_config(settings),
+        llm=settings.llm_config(),
         executor=JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source=source),
         client=client,
         # the app's one saver (api.checkpoints): each run is recorded under its thread_id
