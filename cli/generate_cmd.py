@@ -91,9 +91,11 @@ async def _run(
     )
     templates = TemplateLibrary.load(settings.templates_dir)
     if not submit:
-        generator = Generator(Catalog.bundled(), llm=settings.llm_config(), templates=templates)
-        return (await generator.generate(request)).model_dump(mode="json")
+        async with Generator(Catalog.bundled(), llm=settings.llm_config(), templates=templates) as generator:
+            return (await generator.generate(request)).model_dump(mode="json")
     async with ComfyClient(settings.comfyui_url, timeout=settings.comfyui_timeout) as client:
         catalog = await Catalog.live(client) if settings.catalog_source == "live" else Catalog.bundled()
-        generator = Generator(catalog, llm=settings.llm_config(), client=client, templates=templates)
-        return (await generator.generate(request)).model_dump(mode="json")
+        async with Generator(
+            catalog, llm=settings.llm_config(), client=client, templates=templates
+        ) as generator:
+            return (await generator.generate(request)).model_dump(mode="json")
