@@ -365,8 +365,10 @@ class JobTracker:
 
     async def timeout(self, job: Job) -> None:
         log.warning("job %s ran longer than %.0f s: interrupting", job.prompt_id, self.workflow_timeout)
-        with contextlib.suppress(Exception):
+        try:
             await self.client.interrupt(job.prompt_id)
+        except Exception as exc:  # the job still times out here; ComfyUI may go on running it
+            log.warning("could not interrupt timed-out job %s on ComfyUI: %s", job.prompt_id, exc)
         await self.finish(
             job,
             JobStatus.TIMEOUT,

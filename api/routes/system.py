@@ -70,7 +70,8 @@ async def _smoke_backend(index: ModelIndex) -> bool:
     """True when any model file the backend offers is a smoke-weight file (a listing error counts as no)."""
     try:
         return await index.any_smoke()
-    except Exception:
+    except Exception as exc:
+        log.debug("could not list model files for the smoke-weights flag: %s", exc)
         return False
 
 
