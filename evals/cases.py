@@ -14,6 +14,8 @@ from evals.errors import SetFormatError
 # Input kinds a case may name; the runner knows how to make a placeholder of each.
 InputKind = Literal["image", "video", "mask"]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
+# An error code a system answers with instead of a graph (pipeline's `GenerationResult.error_code`).
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class Range(BaseModel):
@@ -43,7 +45,8 @@ IntOrRange = Annotated[int, Field(strict=True)] | Range
 
 
 class Expect(BaseModel):
-    """What a correct graph must show for a case. Every key is optional; unknown keys are errors."""
+    """What a correct graph must show for a case, or (`error`) the error code a correct answer refuses with
+    instead of any graph. Every key is optional; unknown keys are errors; `error` stands alone."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,11 +60,37 @@ class Expect(BaseModel):
     nodes: list[str] = Field(default_factory=list)
     seed: int | None = None
     output: Literal["video", "image", "audio"] | None = None
+    error: Annotated[str, Field(strict=True)] | None = None
 
     @field_validator("task")
     @classmethod
     def _task_form(cls, value: str | None) -> str | None:
         return None if value is None else normalize_task(value)
+
+    @field_validator("error")
+    @classmethod
+    def _error_code(cls, value: str | None) -> str | None:
+        if value is not None and not _ERROR_CODE.match(value):
+            raise ValueError(
+                f"{value!r} is not an error code (lowercase letters, digits and _, e.g. 'input_required')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _error_stands_alone(self) -> Expect:
+        if self.error is not None:
+            others = sorted(self.model_fields_set - {"error"})
+            if others:
+                raise ValueError(
+                    f"a case expecting the error {self.error!r} has no graph to check; "
+                    f"drop {', '.join(others)}"
+                )
+        return self
+
+    @property
+    def refusal(self) -> bool:
+        """The correct answer is a refusal (`error`), not a graph."""
+        return self.error is not None
 
 
 class Case(BaseModel):
@@ -114,7 +143,7 @@ def _describe(exc: ValidationError) -> list[str]:
         elif err["type"] == "missing":
             out.append(f"missing key {loc!r}")
         else:
-            out.append(f"{loc or 'case'}: {err['msg']}")
+            out.append(f"{loc or 'case'}: {err['msg'].removeprefix('Value error, ')}")
     # A union (int | Range) reports each branch; keep each message once.
     return list(dict.fromkeys(out))
 

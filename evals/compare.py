@@ -48,7 +48,9 @@ class Comparison(BaseModel):
 
 def _rank(r: CaseResult) -> tuple[int, int, int, float, int]:
     """Cases are ordered by the nested ComfyGPT levels: valid < pass < aligned pass, then alignment,
-    then the live levels."""
+    then the live levels. A case expecting a refusal is right (the top) or wrong (the bottom)."""
+    if r.expects_refusal:
+        return (1, 1, 1, 1.0, 2) if r.refusal_met else (0, 0, 0, 0.0, 0)
     return (
         int(r.format_valid),
         int(r.passed),
@@ -59,6 +61,9 @@ def _rank(r: CaseResult) -> tuple[int, int, int, float, int]:
 
 
 def _state(r: CaseResult) -> str:
+    if r.expects_refusal:
+        verdict = "refusal met" if r.refusal_met else "refusal missed"
+        return f"{verdict} (expected {r.expected_error}, got {r.answer})"
     if r.error is not None:
         return "error"
     if not r.format_valid:

@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from evals.report import METRIC_NAMES, Report, fmt
+from evals.metrics import CaseResult
+from evals.report import METRIC_NAMES, Report, metric_cell, metric_value, refusal_cell, refusal_counts
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1d2433;max-width:1200px}
@@ -30,6 +31,7 @@ _SCORES = (
     "aligned_pass_rate",
     "live_pass_rate",
     "executed_rate",
+    "refusal_accuracy",
 )
 
 
@@ -134,23 +136,32 @@ def _yn(v: bool | None) -> str:
     return '<td class="ok">yes</td>' if v else '<td class="bad">no</td>'
 
 
+def _refusal(result: CaseResult) -> str:
+    return f'<td class="{"ok" if result.refusal_met else "bad"}">{escape(refusal_cell(result))}</td>'
+
+
+def _share(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def report_html(report: Report) -> str:
     m = report.metrics
     run = report.run
     cards = "".join(
-        f'<div class="card">{escape(name)}<b>{escape(fmt(name, getattr(m, name)))}</b></div>'
+        f'<div class="card">{escape(name)}<b>{escape(metric_cell(m, name))}</b></div>'
         for name in METRIC_NAMES
     )
+    counts = refusal_counts(m)
     cols = ["cases", *METRIC_NAMES]
     task_rows = "".join(
         f"<tr><td>{escape(task)}</td>"
-        + "".join(f'<td class="num">{escape(fmt(c, getattr(tm, c)))}</td>' for c in cols)
+        + "".join(f'<td class="num">{escape(metric_cell(tm, c))}</td>' for c in cols)
         + "</tr>"
         for task, tm in report.by_task.items()
     )
-    series = [s for s in _SCORES if getattr(m, s) is not None]
-    groups = {task: {s: getattr(tm, s) for s in series} for task, tm in report.by_task.items()}
-    groups["all"] = {s: getattr(m, s) for s in series}
+    series = [s for s in _SCORES if metric_value(m, s) is not None]
+    groups = {task: {s: _share(metric_value(tm, s)) for s in series} for task, tm in report.by_task.items()}
+    groups["all"] = {s: _share(metric_value(m, s)) for s in series}
     reasons = report.failure_reasons[:30]
     reason_rows = "".join(
         f"<tr><td><code>{escape(fr.reason)}</code></td><td class='num'>{fr.count}</td>"
@@ -158,9 +169,14 @@ def report_html(report: Report) -> str:
         for fr in report.failure_reasons
     )
     case_rows = "".join(
-        f"<tr><td>{escape(r.id)}</td><td>{escape(r.task)}</td>{_yn(r.format_valid)}{_yn(r.passed)}"
-        f"{_yn(r.live_passed)}{_yn(r.executed)}<td class='num'>{r.alignment * 100:.0f}%</td>"
-        f"<td class='num'>{r.latency_ms:.1f}</td><td>{escape(', '.join(r.failure_reasons)) or '-'}</td>"
+        f"<tr><td>{escape(r.id)}</td><td>{escape(r.task)}</td>"
+        + (
+            f"{_yn(None)}{_yn(None)}{_yn(r.live_passed)}{_yn(r.executed)}{_refusal(r)}<td class='num'>-</td>"
+            if r.expects_refusal
+            else f"{_yn(r.format_valid)}{_yn(r.passed)}{_yn(r.live_passed)}{_yn(r.executed)}"
+            f"<td class='muted'>-</td><td class='num'>{r.alignment * 100:.0f}%</td>"
+        )
+        + f"<td class='num'>{r.latency_ms:.1f}</td><td>{escape(', '.join(r.failure_reasons)) or '-'}</td>"
         f"<td>{escape(r.prompt[:160])}</td></tr>"
         for r in report.cases
     )
@@ -173,13 +189,14 @@ def report_html(report: Report) -> str:
 <p>Strategy <code>{escape(run.strategy)}</code>, {m.cases} cases, {where}; {escape(run.started_at)} to
 {escape(run.finished_at)}{f"; {run.resumed} cases resumed" if run.resumed else ""}.</p>
 <div class="cards">{cards}</div>
+{f'<p class="muted">{escape(counts)}.</p>' if counts else ""}
 <h2>Scores by task</h2>{_grouped_bars(groups, series)}
 <table><tr><th>task</th>{"".join(f"<th>{escape(c)}</th>" for c in cols)}</tr>{task_rows}</table>
 <h2>Latency</h2>{_histogram(latencies)}
 <h2>Failure reasons</h2>{_hbars([(fr.reason, fr.count) for fr in reasons])}
 <table><tr><th>reason</th><th>cases</th><th>which</th></tr>{reason_rows}</table>
 <h2>Cases</h2>
-<table><tr><th>id</th><th>task</th><th>valid</th><th>pass</th><th>live</th><th>executed</th><th>alignment</th>
-<th>ms</th><th>failures</th><th>prompt</th></tr>{case_rows}</table>
+<table><tr><th>id</th><th>task</th><th>valid</th><th>pass</th><th>live</th><th>executed</th><th>refusal</th>
+<th>alignment</th><th>ms</th><th>failures</th><th>prompt</th></tr>{case_rows}</table>
 </body></html>
 """

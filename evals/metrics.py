@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from evals.scoring import Check, Problem
 
@@ -20,6 +20,9 @@ class CaseResult(BaseModel):
     prompt: str
     tags: list[str] = Field(default_factory=list)
     error: str | None = None  # the system produced no graph (or crashed)
+    error_code: str | None = None  # the system's code for `error`, when it gave one (e.g. input_required)
+    expected_error: str | None = None  # the case's `expect.error`: a refusal, not a graph, is correct
+    refusal_met: bool | None = None  # None: a graph case; else refused with exactly `expected_error`
     format_valid: bool = False
     format_problems: list[str] = Field(default_factory=list)
     passed: bool = False  # offline: the node catalog's full validation
@@ -45,8 +48,25 @@ class CaseResult(BaseModel):
     workflow: Any = None
 
     @property
+    def expects_refusal(self) -> bool:
+        """The case expects an error code, not a graph: it is kept out of the graph metrics."""
+        return self.expected_error is not None
+
+    @property
+    def answer(self) -> str:
+        """What the system answered, in a word: `graph`, its error code, or `error without code`."""
+        if self.error is None:
+            return "graph"
+        return self.error_code or "error without code"
+
+    @property
     def failure_reasons(self) -> list[str]:
-        """Why the case is not an aligned pass, one key per cause (which check, which node)."""
+        """Why the case is not an aligned pass (or, expecting a refusal, not refused with its code), one key
+        per cause (which check, which node)."""
+        if self.expected_error is not None:
+            if self.refusal_met:
+                return []
+            return [f"refusal:expected {self.expected_error}, got {self.answer}"]
         reasons: list[str] = []
         if self.error is not None:
             reasons.append("generation:error")
@@ -67,7 +87,11 @@ class CaseResult(BaseModel):
 
 
 class Metrics(BaseModel):
-    """The contract metrics. Rates are shares in [0, 1]; None where the run could not measure them."""
+    """The contract metrics. Rates are shares in [0, 1]; None where the run could not measure them.
+
+    The graph metrics (format_validity ... node_diversity) are over the graph cases only: a case expecting
+    a refusal (`expect.error`) counts in `refusal_accuracy` instead. With no graph case (a by-task group of
+    refusals only) their rates are 0 and `graph_cases` is 0."""
 
     cases: int
     format_validity: float
@@ -84,6 +108,23 @@ class Metrics(BaseModel):
     latency_ms_p95: float | None
     llm_calls: int
     llm_tokens: int
+    graph_cases: int = Field(
+        0, description="cases expecting a graph: the base of format_validity ... node_diversity"
+    )
+    refusal_accuracy: float | None = Field(
+        None, description="share of the cases expecting a refusal that got exactly that error code"
+    )
+    refusal_cases: int = Field(0, description="cases expecting a refusal (`expect.error`): its base")
+    refusals_met: int = Field(0, description="of those, refused with exactly the expected code")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_reports(cls, data: Any) -> Any:
+        """Reports written before expected refusals existed have every case a graph case."""
+        if isinstance(data, dict) and "graph_cases" not in data and isinstance(data.get("cases"), int):
+            refusals = data.get("refusal_cases", 0)
+            data = {**data, "graph_cases": data["cases"] - (refusals if isinstance(refusals, int) else 0)}
+        return data
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -109,24 +150,33 @@ def _mean(values: Iterable[float]) -> float:
 
 
 def compute_metrics(results: Sequence[CaseResult]) -> Metrics:
-    live = [r for r in results if r.live_passed is not None]
+    """Graph metrics over the graph cases; `refusal_accuracy` over the cases expecting a refusal; latency
+    and LLM usage over every case (a refusal costs time and calls too)."""
+    graphs = [r for r in results if not r.expects_refusal]
+    refusals = [r for r in results if r.expects_refusal]
+    live = [r for r in graphs if r.live_passed is not None]
     runnable = [r for r in live if r.live_passed and (r.needs_weights is False or r.smoke_run)]
     latencies = [r.latency_ms for r in results]
-    diverse = {n for r in results if r.passed for n in r.nodes}
+    diverse = {n for r in graphs if r.passed for n in r.nodes}
+    met = sum(bool(r.refusal_met) for r in refusals)
     return Metrics(
         cases=len(results),
-        format_validity=_mean(r.format_valid for r in results),
-        pass_rate=_mean(r.passed for r in results),
+        format_validity=_mean(r.format_valid for r in graphs),
+        pass_rate=_mean(r.passed for r in graphs),
         live_pass_rate=_mean(bool(r.live_passed) for r in live) if live else None,
         executed_rate=_mean(bool(r.executed) for r in runnable) if runnable else None,
         executed_cases=len(runnable),
-        alignment=_mean(r.alignment for r in results),
-        aligned_pass_rate=_mean(r.aligned_pass for r in results),
+        alignment=_mean(r.alignment for r in graphs),
+        aligned_pass_rate=_mean(r.aligned_pass for r in graphs),
         node_diversity=len(diverse),
         latency_ms_p50=percentile(latencies, 50),
         latency_ms_p95=percentile(latencies, 95),
         llm_calls=sum(r.llm_calls for r in results),
         llm_tokens=sum(r.llm_tokens for r in results),
+        graph_cases=len(graphs),
+        refusal_accuracy=met / len(refusals) if refusals else None,
+        refusal_cases=len(refusals),
+        refusals_met=met,
     )
 
 

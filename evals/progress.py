@@ -1,4 +1,4 @@
-"""A rich progress bar with running scores (format validity, pass rate, alignment, live pass)."""
+"""A rich progress bar with running scores (format validity, pass rate, alignment, live pass, refusals)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,20 @@ def scores_line(results: Sequence[CaseResult]) -> str:
     if not results:
         return ""
     m = compute_metrics(results)
-    parts = [
-        f"FV {m.format_validity:.0%}",
-        f"PA {m.pass_rate:.0%}",
-        f"align {m.alignment:.0%}",
-        f"PIA {m.aligned_pass_rate:.0%}",
-    ]
+    parts = []
+    if m.graph_cases:
+        parts += [
+            f"FV {m.format_validity:.0%}",
+            f"PA {m.pass_rate:.0%}",
+            f"align {m.alignment:.0%}",
+            f"PIA {m.aligned_pass_rate:.0%}",
+        ]
     if m.live_pass_rate is not None:
         parts.append(f"live {m.live_pass_rate:.0%}")
     if m.executed_rate is not None:
         parts.append(f"ran {m.executed_rate:.0%}")
+    if m.refusal_accuracy is not None:
+        parts.append(f"refused {m.refusal_accuracy:.0%}")
     return "  ".join(parts)
 
 

@@ -30,9 +30,30 @@ METRIC_NAMES = (
     "latency_ms_p95",
     "llm_calls",
     "llm_tokens",
+    "refusal_accuracy",
 )
 RATE_NAMES = frozenset(
-    {"format_validity", "pass_rate", "live_pass_rate", "executed_rate", "alignment", "aligned_pass_rate"}
+    {
+        "format_validity",
+        "pass_rate",
+        "live_pass_rate",
+        "executed_rate",
+        "alignment",
+        "aligned_pass_rate",
+        "refusal_accuracy",
+    }
+)
+# Measured over the graph cases only (cases expecting a refusal are not graph cases).
+GRAPH_METRICS = frozenset(
+    {
+        "format_validity",
+        "pass_rate",
+        "live_pass_rate",
+        "executed_rate",
+        "alignment",
+        "aligned_pass_rate",
+        "node_diversity",
+    }
 )
 LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
 
@@ -88,6 +109,38 @@ def fmt(name: str, value: float | int | None) -> str:
     return str(int(value))
 
 
+def metric_value(metrics: Metrics, name: str) -> float | int | None:
+    """One metric for display: None (not measured) for a graph metric of a group holding no graph case."""
+    if name in GRAPH_METRICS and metrics.graph_cases == 0 and metrics.cases > 0:
+        return None
+    value: float | int | None = getattr(metrics, name)
+    return value
+
+
+def metric_cell(metrics: Metrics, name: str) -> str:
+    """`fmt` of one metric of `metrics` (`-` where not measured, see `metric_value`)."""
+    return fmt(name, metric_value(metrics, name))
+
+
+def refusal_cell(result: CaseResult) -> str:
+    """A case's refusal column: `-` for a graph case, else met or what it got instead."""
+    if result.expected_error is None:
+        return "-"
+    if result.refusal_met:
+        return f"met ({result.expected_error})"
+    return f"missed: expected {result.expected_error}, got {result.answer}"
+
+
+def refusal_counts(metrics: Metrics) -> str:
+    """`1 of 2 met; 184 graph cases` for the line under the metrics, empty when no case expects a refusal."""
+    if not metrics.refusal_cases:
+        return ""
+    return (
+        f"{metrics.refusals_met} of {metrics.refusal_cases} expected refusals met; "
+        f"{metrics.graph_cases} graph cases (the base of the graph metrics)"
+    )
+
+
 def report_json(report: Report) -> str:
     # Per-case graphs stay in results.jsonl; the report keeps every score and reason.
     data = report.model_dump(mode="json", exclude={"cases": {"__all__": {"workflow"}}})
@@ -129,15 +182,19 @@ def report_markdown(report: Report) -> str:
         "| metric | value |",
         "|---|---|",
     ]
-    lines += [f"| {name} | {fmt(name, getattr(m, name))} |" for name in METRIC_NAMES]
+    lines += [f"| {name} | {metric_cell(m, name)} |" for name in METRIC_NAMES]
     if m.executed_rate is not None:
         lines.append(f"| executed_cases (base of executed_rate) | {m.executed_cases} |")
+    if m.refusal_cases:
+        lines.append(f"| refusal_cases (base of refusal_accuracy) | {m.refusal_cases} |")
+        lines.append(f"| refusals_met | {m.refusals_met} |")
+        lines.append(f"| graph_cases (base of the graph metrics) | {m.graph_cases} |")
     lines += ["", "## By task", ""]
     cols = ["cases", *METRIC_NAMES]
     lines.append("| task | " + " | ".join(cols) + " |")
     lines.append("|---" * (len(cols) + 1) + "|")
     for task, tm in report.by_task.items():
-        lines.append(f"| {task} | " + " | ".join(fmt(c, getattr(tm, c)) for c in cols) + " |")
+        lines.append(f"| {task} | " + " | ".join(metric_cell(tm, c) for c in cols) + " |")
     lines += ["", "## Failure reasons", ""]
     if report.failure_reasons:
         lines += ["| reason | cases | examples |", "|---|---|---|"]
@@ -161,18 +218,20 @@ def report_markdown(report: Report) -> str:
         "",
         "## Cases",
         "",
-        "| id | task | valid | pass | live | executed | alignment | latency | failures |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| id | task | valid | pass | live | executed | refusal | alignment | latency | failures |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def yn(v: bool | None) -> str:
         return "-" if v is None else ("yes" if v else "no")
 
     for r in report.cases:
+        graph_case = not r.expects_refusal
         lines.append(
-            f"| {r.id} | {r.task} | {yn(r.format_valid)} | {yn(r.passed)} | {yn(r.live_passed)} | "
-            f"{yn(r.executed)} | {r.alignment * 100:.0f}% | {r.latency_ms:.1f} ms | "
-            f"{_md_escape(', '.join(r.failure_reasons)) or '-'} |"
+            f"| {r.id} | {r.task} | {yn(r.format_valid if graph_case else None)} | "
+            f"{yn(r.passed if graph_case else None)} | {yn(r.live_passed)} | {yn(r.executed)} | "
+            f"{_md_escape(refusal_cell(r))} | {f'{r.alignment * 100:.0f}%' if graph_case else '-'} | "
+            f"{r.latency_ms:.1f} ms | {_md_escape(', '.join(r.failure_reasons)) or '-'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -161,24 +161,32 @@ class Runner:
         return names
 
     async def score(self, case: Case, output: SystemOutput, inputs: Mapping[str, str]) -> CaseResult:
-        """Score one system output: offline always, live when a backend is set."""
+        """Score one system output: offline always, live when a backend is set. A case expecting a refusal
+        (`expect.error`) is met by no graph and exactly that error code; any graph it gets is not scored
+        (nor submitted): it is kept out of the graph metrics."""
+        refused = output.workflow is None
         result = CaseResult(
             id=case.id,
             task=case.task,
             prompt=case.prompt,
             tags=case.tags,
-            error=output.error if output.workflow is None else None,
+            error=output.error if refused else None,
+            error_code=output.error_code if refused else None,
             latency_ms=output.latency_ms or 0.0,
             llm_calls=output.llm_calls,
             llm_tokens=output.llm_tokens,
             intent=output.intent,
             workflow=output.workflow,
         )
+        if refused and result.error is None:
+            result.error = "the system returned no workflow"
+        if case.expect.error is not None:
+            result.expected_error = case.expect.error
+            result.refusal_met = refused and result.error_code == case.expect.error
+            return result
         if self.backend is not None:
             result.live_passed = False  # until ComfyUI accepts it; a graph never made is never accepted
         if output.workflow is None:
-            if result.error is None:
-                result.error = "the system returned no workflow"
             return result
         result.format_problems = graph.format_problems(output.workflow)
         result.format_valid = not result.format_problems

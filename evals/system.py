@@ -12,12 +12,15 @@ from pydantic import BaseModel, Field
 
 class SystemOutput(BaseModel):
     """What a system produced for one case. `workflow` is whatever it returned (scored as-is: a malformed one
-    lowers format_validity); `error` is set when it failed to produce anything."""
+    lowers format_validity); `error` is set when it failed to produce anything, and `error_code` says why in
+    a word when the system has one (the pipeline's `GenerationResult.error_code`, e.g. `input_required`):
+    a case whose `expect.error` names that code is met by such a refusal."""
 
     workflow: Any = None
     intent: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
     error: str | None = None
+    error_code: str | None = None
     latency_ms: float | None = Field(None, ge=0, description="Measured by the runner if the system has none")
     llm_calls: int = Field(0, ge=0)
     llm_tokens: int = Field(0, ge=0)
@@ -99,11 +102,13 @@ class GeneratorSystem:
         latency = (time.perf_counter() - started) * 1000
         calls, tokens = llm_usage(getattr(result, "steps", None))
         error = getattr(result, "error", None)
+        code = getattr(result, "error_code", None)
         return SystemOutput(
             workflow=getattr(result, "workflow", None),
             intent=_as_dict(getattr(result, "intent", None)),
             validation=_as_dict(getattr(result, "validation", None)),
             error=None if error is None else str(error),
+            error_code=None if code is None else str(code),
             latency_ms=latency,
             llm_calls=calls,
             llm_tokens=tokens,

@@ -28,6 +28,18 @@ def case_results(draw: st.DrawFn) -> CaseResult:
     return r
 
 
+@st.composite
+def refusal_results(draw: st.DrawFn) -> CaseResult:
+    """A case expecting a refusal: met, or answered with a graph or another code."""
+    answer = draw(st.sampled_from(["input_required", "bad_request", None, "graph"]))
+    return CaseResult(
+        id=draw(st.uuids()).hex, task=draw(st.sampled_from(["t2v", "unspecified"])), prompt="p",
+        error=None if answer == "graph" else "refused", error_code=None if answer == "graph" else answer,
+        expected_error="input_required", refusal_met=answer == "input_required",
+        latency_ms=draw(st.floats(0, 1e4)),
+    )  # fmt: skip
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(case_results(), min_size=1, max_size=30))
 def test_levels_nest_and_stay_in_range(results: list[CaseResult]) -> None:
@@ -44,4 +56,29 @@ def test_levels_nest_and_stay_in_range(results: list[CaseResult]) -> None:
     assert sum(t.cases for t in per_task.values()) == m.cases
     assert m.format_validity * m.cases == pytest.approx(
         sum(t.format_validity * t.cases for t in per_task.values())
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(case_results(), max_size=20), st.lists(refusal_results(), min_size=1, max_size=10))
+def test_refusals_change_no_graph_metric(graphs: list[CaseResult], refusals: list[CaseResult]) -> None:
+    """Adding cases that expect a refusal leaves every graph metric as it was over the graph cases alone."""
+    mixed = compute_metrics(graphs + refusals)
+    assert mixed.cases == len(graphs) + len(refusals)
+    assert (mixed.graph_cases, mixed.refusal_cases) == (len(graphs), len(refusals))
+    assert mixed.refusals_met == sum(bool(r.refusal_met) for r in refusals)
+    assert mixed.refusal_accuracy == pytest.approx(mixed.refusals_met / len(refusals))
+    if graphs:
+        alone = compute_metrics(graphs)
+        assert alone.refusal_accuracy is None and alone.refusal_cases == 0
+        for name in (
+            "format_validity", "pass_rate", "live_pass_rate", "executed_rate", "executed_cases",
+            "alignment", "aligned_pass_rate", "node_diversity",
+        ):  # fmt: skip
+            assert getattr(mixed, name) == getattr(alone, name), name
+    per_task = metrics_by_task(graphs + refusals)
+    assert sum(t.graph_cases for t in per_task.values()) == len(graphs)
+    assert sum(t.refusals_met for t in per_task.values()) == mixed.refusals_met
+    assert mixed.format_validity * mixed.graph_cases == pytest.approx(
+        sum(t.format_validity * t.graph_cases for t in per_task.values())
     )
