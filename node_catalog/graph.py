@@ -111,13 +111,20 @@ def output_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
     return found
 
 
-def unused_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    """Nodes no output node depends on: ComfyUI never runs them."""
+def feeding_nodes(workflow: Mapping[str, Any], outputs: Iterable[str]) -> set[str]:
+    """The `outputs` and every node of the workflow they depend on through links: what ComfyUI runs."""
     graph = to_nx(workflow)
     used: set[str] = set()
-    for out in output_nodes(workflow, catalog):
-        used |= nx.ancestors(graph, out) | {out}
-    return sorted((n for n in graph if n not in used and not graph.nodes[n].get("missing")), key=_node_key)
+    for out in outputs:
+        if out in graph:
+            used |= nx.ancestors(graph, out) | {out}
+    return {n for n in used if not graph.nodes[n].get("missing")}
+
+
+def unused_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    """Nodes no output node depends on: ComfyUI never runs them."""
+    used = feeding_nodes(workflow, output_nodes(workflow, catalog))
+    return sorted((str(n) for n in workflow if str(n) not in used), key=_node_key)
 
 
 def link_cycles(workflow: Mapping[str, Any]) -> list[list[str]]:

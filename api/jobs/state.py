@@ -16,6 +16,7 @@ from typing import Any
 
 from comfyui_client import OutputFile, collect_outputs
 from comfyui_client.outputs import classify as classify_output
+from node_catalog.graph import feeding_nodes
 
 
 class JobStatus(StrEnum):
@@ -189,18 +190,7 @@ def nodes_that_run(workflow: dict[str, Any], output_classes: set[str] | None) ->
     ]
     if not outputs:
         return set(workflow)
-    seen: set[str] = set()
-    stack = list(outputs)
-    while stack:
-        nid = stack.pop()
-        if nid in seen or nid not in workflow:
-            continue
-        seen.add(nid)
-        inputs = workflow[nid].get("inputs", {}) if isinstance(workflow[nid], dict) else {}
-        for value in inputs.values() if isinstance(inputs, dict) else ():
-            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
-                stack.append(str(value[0]))
-    return seen
+    return feeding_nodes(workflow, outputs)
 
 
 class JobMachine:
