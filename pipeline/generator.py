@@ -76,19 +76,18 @@ class Generator:
         """One item per agent step (`{"event": "step", "node", "step"}`), then the `result` item."""
         tid = thread_id or str(uuid.uuid4())
         final: dict[str, Any] = dict(self._initial(request))
-        async for chunk in self.graph.astream(
-            self._initial(request), self._config(tid), stream_mode="updates"
+        async for mode, chunk in self.graph.astream(
+            self._initial(request), self._config(tid), stream_mode=["updates", "values"]
         ):
+            if not isinstance(chunk, dict):
+                continue
+            if mode == "values":  # the state as the graph's reducers made it
+                final = chunk
+                continue
             for node, update in chunk.items():
-                if not isinstance(update, dict):
-                    continue
-                for key, value in update.items():
-                    if key in {"steps", "repairs", "errors"}:
-                        final[key] = [*final.get(key, []), *value]
-                    else:
-                        final[key] = value
-                for step in update.get("steps", []):
-                    yield {"event": "step", "node": node, "step": dict(step)}
+                if isinstance(update, dict):
+                    for step in update.get("steps", []):
+                        yield {"event": "step", "node": node, "step": dict(step)}
         yield {"event": "result", "result": _result(final, tid).model_dump(mode="json")}  # type: ignore[arg-type]
 
     async def resume(self, thread_id: str) -> GenerationResult:
