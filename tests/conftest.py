@@ -60,13 +60,14 @@ def smoke_weights_cache() -> Any:
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def fresh_heap_comfyui(comfyui: Any) -> Any:
-    """The session ComfyUI, restarted once before the first smoke-weight test.
+    """The session ComfyUI, restarted before every smoke-weight test.
 
-    Stub weights leave ComfyUI's large tensors uninitialised, counting on fresh zero pages. After many other
-    tests glibc can hand out coalesced free heap memory instead, and stale bytes become weights (seen: NaN
-    frames from the i2v text encoder in a long-lived process, clean ones from the same graph on a fresh one).
+    Stub weights leave ComfyUI's large tensors uninitialised, counting on fresh zero pages. Once a process has
+    run other graphs, glibc can hand out coalesced free heap memory instead, and stale bytes become weights:
+    seen as NaN frames after the template, pipeline and eval tests had run in the same process, while every
+    freshly started ComfyUI gave clean frames. A restart costs a few seconds plus one text encoding.
     """
     comfyui.stop()
     comfyui.start()
