@@ -16,11 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CatalogDep, ClientDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendError, BackendUnavailable, BadRequest, InvalidWorkflow
-from api.jobs.service import JobService
+from api.jobs.service import JobService, JobWaitTimeout
+from api.jobs.state import JobStatus
+from api.jobs.tracker import LOST_REASON
 from api.schemas.workflow import SubmitResponse
 from api.settings import Settings
 from api.views import sse_message
-from comfyui_client import ComfyClient, HistoryEntry
+from comfyui_client import (
+    ComfyClient,
+    ComfyTimeout,
+    ExecutionInterrupted,
+    HistoryEntry,
+    JobLost,
+    PromptRejected,
+)
 from node_catalog import Catalog
 from pipeline import GenerationRequest, GenerationResult, Generator, TemplateLibrary
 
@@ -51,7 +60,12 @@ class LLMBackendUnavailable(BackendUnavailable):
 
 
 class JobsExecutor:
-    """The pipeline's Executor on the API's JobService: generated jobs are recorded like submitted ones."""
+    """The pipeline's Executor on the API's JobService: generated jobs are recorded like submitted ones.
+
+    It keeps the Executor contract: the JobService's API errors become the client errors the pipeline handles
+    (`InvalidWorkflow` -> `PromptRejected`, so Refine repairs from the node errors; `JobWaitTimeout` ->
+    `ComfyTimeout`), and a finished job answers with its history entry and outcome, as `wait_for` would.
+    """
 
     def __init__(
         self, jobs: JobService, client: ComfyClient, *, request: dict[str, Any], source: str
@@ -59,15 +73,35 @@ class JobsExecutor:
         self.jobs, self.client, self.request, self.source = jobs, client, request, source
 
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
-        job = await self.jobs.submit(
-            workflow, extra_data=extra_data, request=self.request, source=self.source
-        )
+        try:
+            job = await self.jobs.submit(
+                workflow, extra_data=extra_data, request=self.request, source=self.source
+            )
+        except InvalidWorkflow as exc:
+            error = exc.error or {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": exc.message,
+                "extra_info": {},
+            }
+            raise PromptRejected(error, exc.node_errors) from exc
         return job.prompt_id
 
     async def wait(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109 (contract)
-        await self.jobs.wait(prompt_id, timeout=timeout)
-        # the job is terminal: its history entry (with execution_error data) is there to read
-        return await self.client.wait_for(prompt_id, timeout=30.0)
+        try:
+            job = await self.jobs.wait(prompt_id, timeout=timeout)
+        except JobWaitTimeout as exc:
+            raise ComfyTimeout(exc.message) from exc
+        if job.status is JobStatus.TIMEOUT:
+            raise ComfyTimeout(job.error.message if job.error else f"job {prompt_id} timed out")
+        # the job is terminal: its history entry (outputs, execution_error data) is there to read
+        entry = await self.client.history(prompt_id)
+        if entry is None:
+            if job.status is JobStatus.CANCELLED:  # removed from the queue before it ran: no history
+                raise ExecutionInterrupted(prompt_id)
+            reason = job.error.message if job.error and job.error.type == "job_lost" else LOST_REASON
+            raise JobLost(prompt_id, reason)
+        return entry.raise_for_outcome()
 
 
 class GenerateBody(BaseModel):
@@ -187,29 +221,37 @@ def video_request(body: VideoGenerateBody, settings: Settings) -> GenerationRequ
 
 
 def raise_for(result: GenerationResult) -> None:
-    """Turn a run that produced no usable workflow into the API error the user can act on."""
+    """Turn a run that produced no usable workflow into the API error the user can act on.
+
+    Every such answer carries the run's `thread_id` (GET /api/workflow/generate/{thread_id} shows its steps).
+    """
     if result.error is None or result.error_code in {"execution_failed", None}:
         return
     code = result.error_code
+    run = {"thread_id": result.thread_id}
+    err: ApiError
     if code == "llm_unavailable":
-        raise LLMBackendUnavailable(result.error)
-    if code == "llm_error":
-        raise LLMBackendError(result.error)
-    if code == "backend_unavailable":
-        raise BackendUnavailable(result.error)
-    if code == "backend_error":
-        raise BackendError(result.error)
-    if code == "invalid_workflow" and result.validation:
-        raise InvalidWorkflow.from_comfy_body(result.validation)
-    raise UnprocessableGeneration(
-        result.error,
-        extra={
-            "steps": result.steps,
-            "intent": result.intent,
-            "validation": result.validation,
-            "thread_id": result.thread_id,
-        },
-    )
+        err = LLMBackendUnavailable(result.error, extra=run)
+    elif code == "llm_error":
+        err = LLMBackendError(result.error, extra=run)
+    elif code == "backend_unavailable":
+        err = BackendUnavailable(result.error, extra=run)
+    elif code == "backend_error":
+        err = BackendError(result.error, extra=run)
+    elif code == "invalid_workflow" and result.validation:
+        err = InvalidWorkflow.from_comfy_body(result.validation)
+        err.extra.update(run)
+    else:
+        err = UnprocessableGeneration(
+            result.error,
+            extra={
+                "steps": result.steps,
+                "intent": result.intent,
+                "validation": result.validation,
+                **run,
+            },
+        )
+    raise err
 
 
 @router.post(
@@ -280,7 +322,9 @@ async def video_generate(
         result = await generator.generate(video_request(body, settings))
     raise_for(result)
     if result.prompt_id is None:
-        raise BadRequest(result.error or "the video could not be generated")
+        raise BadRequest(
+            result.error or "the video could not be generated", extra={"thread_id": result.thread_id}
+        )
     return VideoSubmitResponse(
         prompt_id=result.prompt_id,
         status="pending",
