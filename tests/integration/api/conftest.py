@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from api_gateway_helpers import Gateway, gateway_settings, running_gateway
+
+from tests.gateway_support import Gateway, gateway_settings, running_gateway
 
 
 @pytest.fixture(scope="session")

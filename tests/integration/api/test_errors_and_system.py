@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_gateway_helpers import Gateway, fresh, gateway_settings, running_gateway
+
+from tests.gateway_support import Gateway, fresh, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.integration
 

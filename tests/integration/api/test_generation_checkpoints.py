@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_gateway_helpers import Gateway, gateway_settings, running_gateway
+
+from tests.gateway_support import Gateway, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from api_gateway_helpers import Gateway, fresh, gateway_settings, running_gateway, served
+
+from tests.gateway_support import Gateway, fresh, gateway_settings, running_gateway, served
 
 pytestmark = pytest.mark.integration
 

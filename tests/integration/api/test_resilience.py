@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_gateway_helpers import fresh, gateway_settings, running_gateway
 
 from api.jobs import JobStatus, JobStore
+from tests.gateway_support import fresh, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.integration
 

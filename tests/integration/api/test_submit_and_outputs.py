@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_gateway_helpers import Gateway, fresh, load_sample
+
+from tests.gateway_support import Gateway, fresh, load_sample
 
 pytestmark = pytest.mark.integration
 

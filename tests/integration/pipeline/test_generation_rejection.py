@@ -17,10 +17,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
 from api.jobs.service import JobService
 from api.jobs.state import Job
-from api.settings import Settings
+from tests.gateway_support import planner_gateway_settings, running_gateway, touch_placeholders
 
 pytestmark = pytest.mark.integration
 
@@ -36,26 +35,10 @@ PLACEHOLDERS = {
 async def gateway(
     comfyui: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    for folder, names in PLACEHOLDERS.items():
-        (Path(comfyui.models_dir) / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (Path(comfyui.models_dir) / folder / name).touch()
-    base = tmp_path_factory.mktemp("gen-reject-gateway")
-    settings = Settings(
-        comfyui_url=comfyui.url,
-        database_url=f"sqlite+aiosqlite:///{base / 'jobs.db'}",
-        checkpoint_db=base / "checkpoints.db",
-        openai_base_url=None,
-        openai_api_key=None,
-        catalog_source="live",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway.test", timeout=60
-        ) as client:
-            yield app, client
+    touch_placeholders(Path(comfyui.models_dir), PLACEHOLDERS)
+    settings = planner_gateway_settings(comfyui.url, tmp_path_factory.mktemp("gen-reject-gateway"))
+    async with running_gateway(settings) as gw:
+        yield gw.app, gw.http
 
 
 async def test_a_submit_rejection_is_repaired_then_the_run_ends_recorded(

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.settings import Settings
 from comfyui_client import ComfyClient
+from tests.gateway_support import planner_gateway_settings, running_gateway, touch_placeholders
 
 pytestmark = pytest.mark.integration
 
@@ -26,26 +25,10 @@ PLACEHOLDERS = {
 
 @pytest.fixture(scope="module")
 async def http(comfyui: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
-    for folder, names in PLACEHOLDERS.items():
-        (Path(comfyui.models_dir) / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (Path(comfyui.models_dir) / folder / name).touch()
-    base = tmp_path_factory.mktemp("gen-gateway")
-    settings = Settings(
-        comfyui_url=comfyui.url,
-        database_url=f"sqlite+aiosqlite:///{base / 'jobs.db'}",
-        checkpoint_db=base / "checkpoints.db",
-        openai_base_url=None,
-        openai_api_key=None,
-        catalog_source="live",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway.test", timeout=60
-        ) as client:
-            yield client
+    touch_placeholders(Path(comfyui.models_dir), PLACEHOLDERS)
+    settings = planner_gateway_settings(comfyui.url, tmp_path_factory.mktemp("gen-gateway"))
+    async with running_gateway(settings) as gateway:
+        yield gateway.http
 
 
 async def _wait_terminal(http: httpx.AsyncClient, prompt_id: str) -> dict[str, Any]:

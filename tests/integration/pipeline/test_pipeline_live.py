@@ -16,6 +16,7 @@ import pytest
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
 from pipeline import GenerationRequest, Generator, TemplateLibrary
+from tests.gateway_support import touch_placeholders
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +47,7 @@ def tiny_png(width: int = 32, height: int = 32, rgb: tuple[int, int, int] = (200
 
 @pytest.fixture(scope="module")
 async def live(comfyui: Any) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    models_dir = Path(comfyui.models_dir)
-    for folder, names in PLACEHOLDERS.items():
-        (models_dir / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (models_dir / folder / name).touch()
+    touch_placeholders(Path(comfyui.models_dir), PLACEHOLDERS)
     async with ComfyClient(comfyui.url, timeout=30) as client:
         await client.upload(tiny_png(), "gateway_start.png", overwrite=True)
         yield client, await Catalog.live(client)

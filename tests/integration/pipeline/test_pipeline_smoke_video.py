@@ -8,57 +8,30 @@ The request is exactly a newcomer's first one (no `steps`): the template's 20 st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from comfyui_client import ComfyClient
 from comfyui_client.local.smoke_weights import check_frames, decode_rgb_frames
+from tests.gateway_support import Gateway, planner_gateway_settings, running_gateway
 from tests.smoke_support import SmokeModels
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 REQUEST = {"prompt": "a sunset", "duration": 0.2, "resolution": "64x64"}
-TERMINAL = {"completed", "failed", "cancelled", "timeout"}
 
 
 @pytest.fixture()
-async def gateway(comfyui: Any, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from api.app import create_app
-    from api.settings import Settings
-
-    settings = Settings(
-        comfyui_url=comfyui.url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}",
-        checkpoint_db=tmp_path / "checkpoints.db",
-        # the planner, whatever the environment says: the graph must not depend on an LLM being reachable
-        openai_base_url=None,
-        openai_api_key=None,
-        catalog_source="live",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=60) as http:
-            yield http
-
-
-async def wait_terminal(http: httpx.AsyncClient, prompt_id: str, *, within: float = 600.0) -> dict[str, Any]:
-    deadline = time.monotonic() + within  # a guard against a hung backend, not a performance claim
-    while True:
-        resp = await http.get(f"/api/workflow/status/{prompt_id}")
-        assert resp.status_code == 200, resp.text
-        body: dict[str, Any] = resp.json()
-        if body["status"] in TERMINAL or time.monotonic() > deadline:
-            return body
-        await asyncio.sleep(0.25)
+async def gateway(comfyui: Any, tmp_path: Path) -> AsyncIterator[Gateway]:
+    # the planner, whatever the environment says: the graph must not depend on an LLM being reachable
+    async with running_gateway(planner_gateway_settings(comfyui.url, tmp_path)) as gw:
+        yield gw
 
 
 def nodes_of(graph: dict[str, Any], class_type: str) -> list[dict[str, Any]]:
@@ -66,13 +39,13 @@ def nodes_of(graph: dict[str, Any], class_type: str) -> list[dict[str, Any]]:
 
 
 async def test_generated_video_graph_runs_through_the_gateway_on_smoke_weights(
-    hunyuan_smoke_models: SmokeModels, gateway: httpx.AsyncClient, comfyui: Any
+    hunyuan_smoke_models: SmokeModels, gateway: Gateway, comfyui: Any
 ) -> None:
     started = time.monotonic()
-    resp = await gateway.post("/api/video/generate", json=REQUEST)
+    resp = await gateway.http.post("/api/video/generate", json=REQUEST)
     assert resp.status_code == 200, resp.text
     prompt_id = resp.json()["prompt_id"]
-    body = await wait_terminal(gateway, prompt_id)
+    body = await gateway.wait(prompt_id, within=600.0)
     seconds = time.monotonic() - started
     assert body["status"] == "completed", body
 
@@ -93,7 +66,7 @@ async def test_generated_video_graph_runs_through_the_gateway_on_smoke_weights(
 
     (url,) = body["output_videos"]
     assert url.startswith("/api/outputs/") or "/api/outputs/" in url
-    mp4 = await gateway.get(url)
+    mp4 = await gateway.http.get(url)
     assert mp4.status_code == 200, mp4.text
     assert mp4.headers["content-type"].startswith("video/")
     result = check_frames(decode_rgb_frames(mp4.content), expect_frames=frames, expect_size=(64, 64))

@@ -1,11 +1,13 @@
-"""Helpers of the gateway integration tests: the app driven in-process (ASGI) or served by uvicorn."""
+"""The gateway in tests: the app driven in-process (ASGI) or served by uvicorn, its settings, and helpers.
+
+Shared by the api, pipeline and smoke-weight integration tests: `from tests.gateway_support import ...`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import copy
-import json
 import random
 import time
 from collections.abc import AsyncIterator
@@ -19,12 +21,9 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import Settings
+from tests.support import load_sample
 
-SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui" / "samples"
-
-
-def load_sample(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_text())
+__all__ = ["load_sample"]  # re-exported for the api tests
 
 
 TERMINAL = {"completed", "failed", "cancelled", "timeout"}
@@ -123,3 +122,26 @@ def gateway_settings(comfy_url: str, db: Path, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
+
+
+def planner_gateway_settings(comfy_url: str, state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a gateway whose generation uses the planner whatever the environment says (no LLM), with
+    the live catalog, and ComfyUI answers given time on a loaded machine."""
+    values: dict[str, Any] = {
+        "openai_base_url": None,
+        "openai_api_key": None,
+        "catalog_source": "live",
+        "comfyui_timeout": 30.0,
+        "max_body_bytes": 50 * 1024 * 1024,
+        **overrides,
+    }
+    return gateway_settings(comfy_url, state_dir / "jobs.db", **values)
+
+
+def touch_placeholders(models_dir: Path, files: dict[str, list[str]]) -> None:
+    """Empty files named like real models (folder -> names): ComfyUI then accepts graphs that name them and
+    fails at load time. Existing files (smoke weights, say) are left as they are."""
+    for folder, names in files.items():
+        (models_dir / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (models_dir / folder / name).touch(exist_ok=True)
