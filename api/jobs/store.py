@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, select
+from sqlalchemy import JSON, Float, String, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -95,6 +95,16 @@ def _from_row(row: JobRow) -> Job:
     )
 
 
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class JobStore:
     """Async access to the jobs table."""
 
@@ -105,9 +115,16 @@ class JobStore:
 
     async def open(self) -> None:
         parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = create_async_engine(self.url)
+        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if sqlite_file:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+            # The tracker and the request handlers write concurrently; on a loaded machine a writer can wait
+            # past sqlite's 5 s default and fail with "database is locked". WAL lets readers run beside the
+            # writer, and a longer busy timeout lets writers queue instead of failing.
+            self._engine = create_async_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self._engine = create_async_engine(self.url)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         async with self._engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
