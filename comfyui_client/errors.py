@@ -156,6 +156,24 @@ class ExecutionInterrupted(ComfyError):
         where = f" in node {node_id} ({node_type})" if node_id else ""
         super().__init__(f"job {prompt_id} was interrupted{where}", url=url)
 
+    @classmethod
+    def from_interruption_data(
+        cls,
+        prompt_id: str,
+        data: dict[str, Any],
+        *,
+        entry: HistoryEntry | None = None,
+        url: str | None = None,
+    ) -> ExecutionInterrupted:
+        """Build from the data of an `execution_interrupted` event or history message."""
+        return cls(
+            prompt_id,
+            node_id=_opt_str(data.get("node_id")),
+            node_type=_opt_str(data.get("node_type")),
+            entry=entry,
+            url=url,
+        )
+
 
 class JobLost(ComfyError):
     """ComfyUI no longer knows a job: not queued, not running, not in history (usually it restarted)."""

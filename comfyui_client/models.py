@@ -136,13 +136,8 @@ class HistoryEntry(BaseModel):
         if self.outcome == "error":
             raise ExecutionFailed.from_error_data(self.prompt_id, self.error or {}, entry=self, url=url)
         if self.outcome == "interrupted":
-            info = self.interruption or {}
-            raise ExecutionInterrupted(
-                self.prompt_id,
-                node_id=_opt_str(info.get("node_id")),
-                node_type=_opt_str(info.get("node_type")),
-                entry=self,
-                url=url,
+            raise ExecutionInterrupted.from_interruption_data(
+                self.prompt_id, self.interruption or {}, entry=self, url=url
             )
         return self
 
@@ -238,7 +233,3 @@ _TERMINAL: dict[str, Outcome] = {
     "execution_error": "error",
     "execution_interrupted": "interrupted",
 }
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
