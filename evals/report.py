@@ -44,17 +44,7 @@ RATE_NAMES = frozenset(
     }
 )
 # Measured over the graph cases only (cases expecting a refusal are not graph cases).
-GRAPH_METRICS = frozenset(
-    {
-        "format_validity",
-        "pass_rate",
-        "live_pass_rate",
-        "executed_rate",
-        "alignment",
-        "aligned_pass_rate",
-        "node_diversity",
-    }
-)
+GRAPH_METRICS = (RATE_NAMES - {"refusal_accuracy"}) | {"node_diversity"}
 LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
 
 
