@@ -18,6 +18,7 @@ plain strings under `text` are "text" (a string has `filename == ""` and the val
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -66,6 +67,44 @@ class OutputFile(BaseModel):
     def is_file(self) -> bool:
         """False for a plain-string `text` output, which has nothing to fetch through /view."""
         return bool(self.filename)
+
+
+@dataclass(kw_only=True)
+class OutputRef:
+    """A saved file as a job record keeps it (the gateway's jobs, the evals' executions): what /view needs,
+    its kind and the node that made it. `OutputFile` is the full parse of a ui entry; this is its address."""
+
+    node_id: str = ""
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    kind: str = "other"  # an OutputKind; plain str so that records written by older versions still load
+    animated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutputRef:
+        return cls(
+            node_id=str(d.get("node_id", "")),
+            filename=str(d["filename"]),
+            subfolder=str(d.get("subfolder", "")),
+            type=str(d.get("type", "output")),
+            kind=str(d.get("kind", "other")),
+            animated=bool(d.get("animated", False)),
+        )
+
+    @classmethod
+    def from_file(cls, f: OutputFile) -> OutputRef:
+        return cls(
+            node_id=f.node_id,
+            filename=f.filename,
+            subfolder=f.subfolder,
+            type=f.type,
+            kind=f.kind,
+            animated=f.animated,
+        )
 
 
 def classify(

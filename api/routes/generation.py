@@ -19,9 +19,9 @@ from api.errors import ApiError, BackendError, BackendUnavailable, BadRequest, I
 from api.jobs.service import JobService, JobWaitTimeout
 from api.jobs.state import JobStatus
 from api.jobs.tracker import LOST_REASON
+from api.responses import sse_message
 from api.schemas.workflow import SubmitResponse
 from api.settings import Settings
-from api.views import sse_message
 from comfyui_client import (
     ComfyClient,
     ComfyTimeout,

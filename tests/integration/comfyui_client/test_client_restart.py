@@ -32,8 +32,8 @@ from comfyui_client import (
     ReconnectedEvent,
     WsConnection,
 )
+from comfyui_client.hub import default_ws_connect
 from comfyui_client.local import LocalComfyUI, install
-from comfyui_client.stream import default_ws_connect
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,10 @@ from typing import Any, cast
 import pytest
 
 from api.errors import InvalidWorkflow
+from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService, JobWaitTimeout
 from api.jobs.state import Job, JobError, JobStatus
-from api.routes.generation import JobsExecutor, UnprocessableGeneration, raise_for
+from api.routes.generation import UnprocessableGeneration, raise_for
 from comfyui_client import (
     ComfyClient,
     ComfyTimeout,
@@ -103,6 +104,9 @@ class FakeClient:
     async def history(self, prompt_id: str) -> HistoryEntry | None:
         self.history_calls.append(prompt_id)
         return self.entry
+
+    async def history_after_finish(self, prompt_id: str, *, timeout: float = 5.0) -> HistoryEntry | None:  # noqa: ASYNC109
+        return await self.history(prompt_id)
 
     async def wait_for(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109
         raise AssertionError("a finished job's history is read, not waited for")
