@@ -110,7 +110,10 @@ class OutputRef:
 def classify(
     filename: str, *, key: str = "images", animated: bool = False, fmt: str | None = None
 ) -> OutputKind:
-    """The kind of one output entry, from its ui key, animated flag, VHS format and file extension."""
+    """The kind of one output entry, from its ui key, animated flag, VHS format and file extension.
+
+    A `gifs` entry (VideoHelperSuite) is animated whatever its flag says."""
+    animated = animated or key == "gifs"
     ext = PurePosixPath(filename).suffix.lower()
     fmt_major = (fmt or "").split("/", 1)[0].lower()
     if key == "audio" or fmt_major == "audio" or ext in AUDIO_EXTENSIONS:

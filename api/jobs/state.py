@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from comfyui_client import OutputRef, collect_outputs
-from comfyui_client.outputs import classify as classify_output
 from node_catalog.graph import feeding_nodes
 
 
@@ -33,11 +32,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMEOUT})
-
-
-def classify(filename: str, *, key: str, animated: bool) -> str:
-    """The kind of one ui entry, as `comfyui_client.collect_outputs` gives it (a `gifs` entry is animated)."""
-    return classify_output(filename, key=key, animated=animated or key == "gifs")
 
 
 def outputs_from_ui(node_id: str, ui: dict[str, Any]) -> list[OutputRef]:
