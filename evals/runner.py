@@ -270,7 +270,7 @@ class Runner:
     async def _run_on_smoke_weights(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
         """Run a downscaled copy; it counts as executed only if its video decodes and `check_frames` is ok."""
         assert self.backend is not None
-        from comfyui_client.local.smoke_weights import SmokeWeightsError, check_frames, decode_rgb_frames
+        from comfyui_local.smoke_weights import SmokeWeightsError, check_frames, decode_rgb_frames
 
         run = downscaled(workflow)
         result.smoke_run = True

@@ -1,5 +1,5 @@
 """Running HunyuanVideo cases for real on a backend that holds smoke weights (random stubs under the official
-file names, see comfyui_client.local.smoke_weights): a copy of the graph, same nodes, shrunk to what a CPU
+file names, see comfyui_local.smoke_weights): a copy of the graph, same nodes, shrunk to what a CPU
 runs in seconds, whose video must decode and pass `check_frames` to count as executed.
 
 Scoring stays on the original graph; only the run uses the copy.
