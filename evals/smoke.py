@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evals import graph
+from evals import graph_facts
 
 ExecuteVideo = Literal["smoke", "never"]
 EXECUTE_VIDEO: tuple[ExecuteVideo, ...] = ("smoke", "never")
@@ -39,7 +39,7 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
         if _plain_number(inputs.get("width")) and _plain_number(inputs.get("height")):
             inputs["width"] = inputs["height"] = SIZE
             sized = True
-        for name in graph.LENGTH_INPUTS:
+        for name in graph_facts.LENGTH_INPUTS:
             if _plain_number(inputs.get(name)):
                 inputs[name] = FRAMES
                 framed = True

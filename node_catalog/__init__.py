@@ -1,7 +1,7 @@
 """What a ComfyUI graph may be: the node catalog, workflow formats, graphs and validation.
 
 Public surface (see docs/architecture.md): Catalog, NodeSpec, InputSpec, OutputSpec, SearchHit, plus
-`node_catalog.workflow`, `.graph`, `.ui`, `.linklist` and `.validation`.
+`node_catalog.workflow`, `.topology`, `.ui_export`, `.linklist` and `.validation`.
 """
 
 from node_catalog.catalog import Catalog, InputSpec, NodeSpec, OutputSpec, SearchHit

@@ -219,7 +219,7 @@ def linklist_to_api(
 
 def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> LinkList:
     """Name nodes `ClassName_k` (k counts per class in id order) and list every link and widget value."""
-    from node_catalog.graph import topological_order
+    from node_catalog.topology import topological_order
 
     try:
         order = topological_order(workflow)

@@ -29,7 +29,7 @@ def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
         )
     if not obj:
         raise WorkflowFormatError("the workflow is empty: it has no nodes")
-    from node_catalog.ui import is_ui_workflow, ui_to_api
+    from node_catalog.ui_export import is_ui_workflow, ui_to_api
 
     if is_ui_workflow(obj):
         return ui_to_api(obj, catalog)
