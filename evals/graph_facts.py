@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from node_catalog.files import MODEL_EXTENSIONS, looks_like_model_file
+from node_catalog.links import is_link
+
 Workflow = Mapping[str, Mapping[str, Any]]
 
 # Input names that carry prompt text in the text encoders of core ComfyUI.
@@ -13,7 +16,6 @@ TEXT_INPUTS = frozenset({"text", "text_g", "text_l", "clip_l", "t5xxl", "llama",
 LENGTH_INPUTS = ("length", "num_frames", "frames", "video_frames", "frame_count")
 FPS_INPUTS = ("fps", "frame_rate")
 SEED_INPUTS = ("seed", "noise_seed")
-MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 # Loaders that read no file from disk.
 WEIGHTLESS_VALUES = frozenset({"pixel_space"})
 # Loaders of user inputs, not of weights.
@@ -41,17 +43,6 @@ KNOWN_OUTPUT_NODES = frozenset(
         "PreviewAny",
     }
 )
-
-
-def is_link(value: Any) -> bool:
-    """ComfyUI's link form: `[source_node_id, output_slot]`."""
-    return (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 def format_problems(obj: Any) -> list[str]:
@@ -246,7 +237,7 @@ def model_files(workflow: Workflow) -> list[tuple[str, str, str, str]]:
         if cls in INPUT_LOADERS:
             continue
         for name, value in inputs.items():
-            if isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS):
+            if looks_like_model_file(value):
                 out.append((node_id, cls, name, value))
     return out
 

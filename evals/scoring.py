@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from evals import graph_facts
 from evals.cases import Expect, Range, normalize_task
+from node_catalog.files import looks_like_model_file
 
 # Intent field names a generator may use for the task (the runner reads the first one present).
 _TASK_FIELDS = ("task", "task_type", "kind")
@@ -83,7 +84,7 @@ def forgive_present_files(
         value = p.received_value
         is_combo_miss = p.type == "value_not_in_list" or "model" in p.type
         present = isinstance(value, str) and (
-            value in input_files or (assume_models and value.lower().endswith(graph_facts.MODEL_EXTENSIONS))
+            value in input_files or (assume_models and looks_like_model_file(value))
         )
         if is_combo_miss and present:
             forgiven.append(p)

@@ -4,9 +4,11 @@ Public surface (see docs/architecture.md): Catalog, NodeSpec, InputSpec, OutputS
 `node_catalog.workflow`, `.topology`, `.ui_export`, `.linklist` and `.validation`.
 """
 
-from node_catalog.catalog import Catalog, InputSpec, NodeSpec, OutputSpec, SearchHit
+from node_catalog.catalog import Catalog
 from node_catalog.errors import CatalogError, ConversionError, NodeCatalogError, WorkflowFormatError
 from node_catalog.provider import CatalogProvider
+from node_catalog.search import SearchHit
+from node_catalog.specs import InputSpec, NodeSpec, OutputSpec
 from node_catalog.validation import ValidationReport, validate
 from node_catalog.workflow import normalize_workflow
 

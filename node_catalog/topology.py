@@ -9,17 +9,7 @@ import networkx as nx
 
 from node_catalog.catalog import Catalog
 from node_catalog.errors import WorkflowFormatError
-
-
-def _is_link(val: Any) -> bool:
-    return (
-        isinstance(val, list)
-        and len(val) == 2
-        and isinstance(val[0], (str, int))
-        and not isinstance(val[0], bool)
-        and isinstance(val[1], int)
-        and not isinstance(val[1], bool)
-    )
+from node_catalog.links import is_link
 
 
 def iter_links(workflow: Mapping[str, Any]) -> Iterable[tuple[str, int, str, str]]:
@@ -29,7 +19,7 @@ def iter_links(workflow: Mapping[str, Any]) -> Iterable[tuple[str, int, str, str
         if not isinstance(inputs, Mapping):
             continue
         for name, val in inputs.items():
-            if _is_link(val):
+            if is_link(val):
                 yield str(val[0]), int(val[1]), str(node_id), str(name)
 
 
@@ -44,7 +34,7 @@ def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.Mul
         if not isinstance(node, Mapping):
             raise WorkflowFormatError(f"node {node_id!r} is not an object")
         inputs = node.get("inputs") or {}
-        widgets = {k: v for k, v in inputs.items() if not _is_link(v)}
+        widgets = {k: v for k, v in inputs.items() if not is_link(v)}
         graph.add_node(
             str(node_id), class_type=node.get("class_type"), widgets=widgets, meta=node.get("_meta")
         )

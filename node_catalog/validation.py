@@ -29,9 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_catalog.catalog import FOLDER_ALIASES, Catalog
+from node_catalog.catalog import Catalog
 from node_catalog.input_checks import LinkFailure, NodeValidator
 from node_catalog.rules import GATEWAY
+from node_catalog.specs import FOLDER_ALIASES
 
 __all__ = ["GATEWAY", "ValidationReport", "validate"]
 
