@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from node_catalog.files import MODEL_EXTENSIONS, looks_like_model_file
-from node_catalog.links import is_link
+from node_catalog.links import is_link, iter_links, negative_feeders
 
 Workflow = Mapping[str, Mapping[str, Any]]
 
@@ -103,20 +103,6 @@ def sizes(workflow: Workflow) -> list[tuple[int, int, str]]:
     return out
 
 
-def _upstream(workflow: Workflow, start: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = [s for s in start if s in workflow]
-    while todo:
-        node_id = todo.pop()
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        inputs = workflow[node_id].get("inputs", {})
-        if isinstance(inputs, Mapping):
-            todo.extend(v[0] for v in inputs.values() if is_link(v) and v[0] in workflow)
-    return seen
-
-
 def _batch(workflow: Workflow, node_id: str, seen: frozenset[str] = frozenset()) -> int | None:
     """How many images a node outputs, following core batch nodes; None when it cannot be told."""
     if node_id in seen or node_id not in workflow:
@@ -195,13 +181,7 @@ def seeds(workflow: Workflow) -> list[tuple[int, str]]:
 def prompt_texts(workflow: Workflow) -> tuple[list[str], list[str]]:
     """(positive texts, negative texts). A text is negative when its encoder feeds, through conditioning,
     an input named `negative`; every other prompt text counts as positive."""
-    negative_roots = [
-        v[0]
-        for _, _, inputs in _nodes(workflow)
-        for name, v in inputs.items()
-        if name == "negative" and is_link(v)
-    ]
-    negative_nodes = _upstream(workflow, negative_roots)
+    negative_nodes = negative_feeders((src, dst, name) for src, _, dst, name in iter_links(workflow))
     positive: list[str] = []
     negative: list[str] = []
     for node_id, _, inputs in _nodes(workflow):

@@ -9,18 +9,7 @@ import networkx as nx
 
 from node_catalog.catalog import Catalog
 from node_catalog.errors import WorkflowFormatError
-from node_catalog.links import is_link
-
-
-def iter_links(workflow: Mapping[str, Any]) -> Iterable[tuple[str, int, str, str]]:
-    """(source id, output slot, target id, input name) for every well-formed link."""
-    for node_id, node in workflow.items():
-        inputs = node.get("inputs") if isinstance(node, Mapping) else None
-        if not isinstance(inputs, Mapping):
-            continue
-        for name, val in inputs.items():
-            if is_link(val):
-                yield str(val[0]), int(val[1]), str(node_id), str(name)
+from node_catalog.links import is_link, iter_links
 
 
 def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.MultiDiGraph[str]:
