@@ -139,15 +139,21 @@ def _batch(workflow: Workflow, node_id: str, seen: frozenset[str] = frozenset())
     return None
 
 
+def _numbers(workflow: Workflow, names: Iterable[str]) -> list[tuple[float, str]]:
+    """(value, node id) of every plain number set on an input named one of `names`."""
+    out = []
+    for node_id, _, inputs in _nodes(workflow):
+        for name in names:
+            n = _number(inputs.get(name))
+            if n is not None:
+                out.append((n, node_id))
+    return out
+
+
 def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
     """Frame counts a graph asks for: `length`-like inputs of video latents; for a graph that builds a video
     from images (CreateVideo over empty images), the size of the batch fed to it."""
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in LENGTH_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((int(n), node_id))
+    out = [(int(n), node_id) for n, node_id in _numbers(workflow, LENGTH_INPUTS)]
     if out:
         return out
     for node_id, cls, inputs in _nodes(workflow):
@@ -159,23 +165,11 @@ def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
 
 
 def fps_values(workflow: Workflow) -> list[tuple[float, str]]:
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in FPS_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((n, node_id))
-    return out
+    return _numbers(workflow, FPS_INPUTS)
 
 
 def seeds(workflow: Workflow) -> list[tuple[int, str]]:
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in SEED_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((int(n), node_id))
-    return out
+    return [(int(n), node_id) for n, node_id in _numbers(workflow, SEED_INPUTS)]
 
 
 def prompt_texts(workflow: Workflow) -> tuple[list[str], list[str]]:

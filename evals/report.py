@@ -32,20 +32,11 @@ METRIC_NAMES = (
     "llm_tokens",
     "refusal_accuracy",
 )
-RATE_NAMES = frozenset(
-    {
-        "format_validity",
-        "pass_rate",
-        "live_pass_rate",
-        "executed_rate",
-        "alignment",
-        "aligned_pass_rate",
-        "refusal_accuracy",
-    }
-)
+LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
+# Shares in [0, 1]: every metric but the count of distinct nodes and the costs.
+RATE_NAMES = frozenset(METRIC_NAMES) - LOWER_IS_BETTER - {"node_diversity"}
 # Measured over the graph cases only (cases expecting a refusal are not graph cases).
 GRAPH_METRICS = (RATE_NAMES - {"refusal_accuracy"}) | {"node_diversity"}
-LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
 
 
 class RunInfo(BaseModel):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, Protocol
 
 from node_catalog.errors import CatalogError
-from node_catalog.search import SearchHit, SearchIndex
+from node_catalog.search import NodeSearch
 from node_catalog.specs import NodeSpec, parse_node, types_match
 
 CatalogSource = Literal["bundled", "object_info", "live"]
@@ -23,13 +23,12 @@ class ObjectInfoSource(Protocol):
     async def models(self, folder: str) -> list[str]: ...
 
 
-class Catalog:
-    """The node classes one ComfyUI backend offers."""
+class Catalog(NodeSearch):
+    """The node classes one ComfyUI backend offers; `search` and `closest` come from `NodeSearch`."""
 
     def __init__(self, nodes: Mapping[str, NodeSpec], *, source: CatalogSource = "object_info") -> None:
-        self._nodes: dict[str, NodeSpec] = dict(nodes)
+        super().__init__(nodes)
         self.source: CatalogSource = source
-        self._index = SearchIndex(self._nodes)
 
     @classmethod
     def from_object_info(cls, data: Mapping[str, Any], *, source: CatalogSource = "object_info") -> Catalog:
@@ -76,31 +75,6 @@ class Catalog:
 
     def producers(self, output_type: str) -> list[NodeSpec]:
         return [s for s in self._nodes.values() if any(types_match(o.type, output_type) for o in s.outputs)]
-
-    def search(
-        self,
-        query: str,
-        *,
-        input_type: str | None = None,
-        output_type: str | None = None,
-        category: str | None = None,
-        limit: int = 10,
-    ) -> list[SearchHit]:
-        """Rank nodes by name, display name, category and description against `query`; filter by types."""
-        return self._index.search(
-            query, input_type=input_type, output_type=output_type, category=category, limit=limit
-        )
-
-    def closest(
-        self,
-        name: str,
-        *,
-        limit: int = 5,
-        inputs: Sequence[str] | None = None,
-        outputs: Sequence[str] | None = None,
-    ) -> list[SearchHit]:
-        """Real nodes nearest to a (possibly invented) class name, optionally by input/output types."""
-        return self._index.closest(name, limit=limit, inputs=inputs, outputs=outputs)
 
 
 @lru_cache(maxsize=1)

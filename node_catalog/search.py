@@ -26,11 +26,12 @@ def _tokens(text: str) -> set[str]:
     return {t.lower() for t in _WORD.findall(text.replace("_", " "))}
 
 
-class SearchIndex:
-    """The words of every node's name and display name, built once per catalog."""
+class NodeSearch:
+    """Search over a set of node specs (the Catalog is one); the words of every node's name and display name
+    are indexed once."""
 
     def __init__(self, nodes: Mapping[str, NodeSpec]) -> None:
-        self._nodes = nodes
+        self._nodes: dict[str, NodeSpec] = dict(nodes)
         self._lower = {n.lower(): n for n in nodes}
         self._tokens = {n: _tokens(f"{n} {s.display_name}") for n, s in nodes.items()}
 
