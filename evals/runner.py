@@ -24,7 +24,8 @@ from evals.errors import EvalError, InputFileError, RunDirError
 from evals.inputs import input_file
 from evals.live import Execution, LiveBackend
 from evals.metrics import CaseResult, alignment_of
-from evals.report import Report, RunInfo, build_report, write_reports
+from evals.report import Report, RunInfo, build_report
+from evals.report_files import write_reports
 from evals.scoring import Problem, Validator, check_expectations, forgive_present_files
 from evals.smoke import EXECUTE_VIDEO, ExecuteVideo, downscaled
 from evals.system import SystemOutput, SystemUnderTest
