@@ -19,7 +19,7 @@ from agents.linklist import LinkList, class_of, node_for_api_id, output_slot
 from agents.llm import LLMClient, load_prompt
 from agents.values import apply_intent
 from node_catalog import Catalog, InputSpec, NodeSpec
-from node_catalog.catalog import looks_like_model_file
+from node_catalog.files import looks_like_model_file
 
 log = logging.getLogger(__name__)
 

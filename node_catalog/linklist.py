@@ -15,8 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_catalog.catalog import Catalog, InputSpec, NodeSpec
+from node_catalog.catalog import Catalog
 from node_catalog.errors import ConversionError, WorkflowFormatError
+from node_catalog.links import is_link
+from node_catalog.specs import InputSpec, NodeSpec
 
 _SUFFIX = re.compile(r"^(?P<cls>.+?)_(?P<k>\d+)$")
 
@@ -219,7 +221,7 @@ def linklist_to_api(
 
 def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> LinkList:
     """Name nodes `ClassName_k` (k counts per class in id order) and list every link and widget value."""
-    from node_catalog.graph import topological_order
+    from node_catalog.topology import topological_order
 
     try:
         order = topological_order(workflow)
@@ -237,8 +239,7 @@ def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog)
         node = workflow[node_id]
         values: dict[str, Any] = {}
         for input_name, val in (node.get("inputs") or {}).items():
-            is_link = isinstance(val, list) and len(val) == 2 and str(val[0]) in names
-            if not is_link:
+            if not (is_link(val) and str(val[0]) in names):
                 values[input_name] = val
                 continue
             src = workflow[str(val[0])]

@@ -8,28 +8,11 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from node_catalog.catalog import Catalog
-from node_catalog.errors import CatalogError
+from node_catalog.catalog import Catalog, ObjectInfoSource
 
 logger = logging.getLogger(__name__)
-
-
-class ObjectInfoSource(Protocol):
-    """The part of `comfyui_client.ComfyClient` the catalog needs."""
-
-    async def object_info(self) -> dict[str, Any]: ...
-
-    async def models(self, folder: str) -> list[str]: ...
-
-
-async def fetch_live(client: ObjectInfoSource) -> Catalog:
-    try:
-        data = await client.object_info()
-    except Exception as exc:  # the client's own errors are foreign here: one seam, one type
-        raise CatalogError(f"could not read /object_info from the backend: {exc}") from exc
-    return Catalog.from_object_info(data, source="live")
 
 
 async def fetch_models(client: ObjectInfoSource, folders: Sequence[str]) -> dict[str, list[str]]:

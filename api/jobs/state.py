@@ -16,7 +16,7 @@ from typing import Any
 
 from comfyui_client import OutputFile, collect_outputs
 from comfyui_client.outputs import classify as classify_output
-from node_catalog.graph import feeding_nodes
+from node_catalog.topology import feeding_nodes
 
 
 class JobStatus(StrEnum):

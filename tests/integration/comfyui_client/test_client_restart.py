@@ -32,8 +32,8 @@ from comfyui_client import (
     ReconnectedEvent,
     WsConnection,
 )
-from comfyui_client.local import LocalComfyUI, install
 from comfyui_client.stream import default_ws_connect
+from comfyui_local import LocalComfyUI, install
 
 pytestmark = pytest.mark.integration
 
