@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from agents.choosers import LLMChooser, NodeChooser, PlannerChooser
 from agents.errors import LLMError
 from agents.flow import FlowAgent, LLMFlow, PlannerFlow, TemplateSource
 from agents.llm import LLMClient, LLMConfig
-from agents.refine import LLMChooser, NodeChooser, PlannerChooser
 from agents.reformat import LLMReformat, PlannerReformat, ReformatAgent
 from node_catalog import NodeSpec
 
