@@ -85,7 +85,7 @@ class CatalogProvider:
 
     @property
     def source(self) -> str:
-        """"live", "bundled", or "bundled (backend unreachable at start)"."""
+        """ "live", "bundled", or "bundled (backend unreachable at start)"."""
         return self._source
 
     def current(self) -> Catalog:
@@ -126,6 +126,14 @@ class CatalogProvider:
                 logger.warning("could not refresh the node catalog: %s", exc)
                 return False
             return True
+
+    async def require_live(self) -> Catalog:
+        """The backend's catalog read now, no fallback: CatalogError when it does not answer (for callers that
+        need the backend's own catalog, e.g. to submit)."""
+        if self._client is None:
+            raise CatalogError(f"no live catalog: {self._why_bundled}")
+        async with self._lock:
+            return await self._read_live()
 
     async def _read_live(self) -> Catalog:
         assert self._client is not None  # callers check
