@@ -23,6 +23,14 @@ class ObjectInfoSource(Protocol):
     async def models(self, folder: str) -> list[str]: ...
 
 
+async def read_object_info(client: ObjectInfoSource) -> dict[str, Any]:
+    """The backend's `/object_info`; its client's errors become `CatalogError` (one seam, one type)."""
+    try:
+        return await client.object_info()
+    except Exception as exc:  # the client's own errors are foreign here
+        raise CatalogError(f"could not read /object_info from the backend: {exc}") from exc
+
+
 class Catalog(NodeSearch):
     """The node classes one ComfyUI backend offers; `search` and `closest` come from `NodeSearch`."""
 
@@ -44,11 +52,7 @@ class Catalog(NodeSearch):
     @classmethod
     async def live(cls, client: ObjectInfoSource) -> Catalog:
         """Fetch `/object_info` from a backend through a `comfyui_client.ComfyClient`."""
-        try:
-            data = await client.object_info()
-        except Exception as exc:  # the client's own errors are foreign here: one seam, one type
-            raise CatalogError(f"could not read /object_info from the backend: {exc}") from exc
-        return cls.from_object_info(data, source="live")
+        return cls.from_object_info(await read_object_info(client), source="live")
 
     @property
     def models_authoritative(self) -> bool:

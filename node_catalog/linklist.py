@@ -160,11 +160,21 @@ def output_slot(spec: NodeSpec, output: str) -> int | None:
     return slot
 
 
-def _default(ispec: InputSpec) -> Any:
+def widget_default(ispec: InputSpec, *, neutral: bool = False) -> Any:
+    """The catalog's default, else a COMBO's first option, else None. With `neutral` (Refine filling a value
+    that must exist) any first option, else the type's neutral value: "" / min or 0 / False."""
     if ispec.default is not None:
         return ispec.default
-    if ispec.type == "COMBO" and ispec.options:
+    if ispec.options and (neutral or ispec.type == "COMBO"):
         return ispec.options[0]
+    if not neutral:
+        return None
+    if ispec.type == "STRING":
+        return ""
+    if ispec.type in {"INT", "FLOAT"}:
+        return ispec.min if ispec.min is not None else 0
+    if ispec.type == "BOOLEAN":
+        return False
     return None
 
 
@@ -196,7 +206,7 @@ def linklist_to_api(
             if ispec.name in given:
                 inputs[ispec.name] = given[ispec.name]
             elif fill_defaults and ispec.section == "required":
-                value = _default(ispec)
+                value = widget_default(ispec)
                 if value is not None:
                     inputs[ispec.name] = value
         for key, value in given.items():
