@@ -9,10 +9,11 @@ from typing import Any, Protocol
 
 from agents.errors import LinkListError, NoTemplateError
 from agents.intent import Intent
-from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, api_to_link_list, parse_link_list
+from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, parse_link_list
 from agents.llm import LLMClient, load_prompt
 from agents.values import apply_intent, require_inputs
 from node_catalog import Catalog
+from node_catalog.linklist import api_to_linklist
 
 # Intent fields a template parameter of the same name takes.
 _PARAM_FIELDS = {
@@ -62,10 +63,12 @@ class FlowOutcome:
 
 
 class FlowAgent(Protocol):
+    """Built once per generator; the run's catalog comes with each call (it is refreshed between runs)."""
+
     name: str
 
     async def flow(
-        self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None
+        self, intent: Intent, catalog: Catalog, models: Mapping[str, Sequence[str]] | None = None
     ) -> FlowOutcome: ...
 
 
@@ -113,7 +116,7 @@ def choose_template(
 def from_template(template: TemplateLike, intent: Intent, catalog: Catalog) -> FlowOutcome:
     """A template filled from the intent: its parameters first, then every other matching widget."""
     values = template_values(template, intent)
-    doc = api_to_link_list(template.render(values, ignore_unknown=True), catalog)
+    doc = api_to_linklist(template.render(values, ignore_unknown=True), catalog)
     notes = [f"{template.name}.{k}={v!r}" for k, v in values.items()]
     notes += apply_intent(doc, intent, catalog)
     require_inputs(doc, intent, catalog)
@@ -125,12 +128,13 @@ class PlannerFlow:
 
     name = "planner"
 
-    def __init__(self, templates: TemplateSource, catalog: Catalog) -> None:
+    def __init__(self, templates: TemplateSource) -> None:
         self.templates = templates
-        self.catalog = catalog
 
-    async def flow(self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None) -> FlowOutcome:
-        return from_template(choose_template(self.templates, intent, models), intent, self.catalog)
+    async def flow(
+        self, intent: Intent, catalog: Catalog, models: Mapping[str, Sequence[str]] | None = None
+    ) -> FlowOutcome:
+        return from_template(choose_template(self.templates, intent, models), intent, catalog)
 
 
 class LLMFlow:
@@ -138,16 +142,17 @@ class LLMFlow:
 
     name = "llm"
 
-    def __init__(self, llm: LLMClient, templates: TemplateSource, catalog: Catalog) -> None:
+    def __init__(self, llm: LLMClient, templates: TemplateSource) -> None:
         self.llm = llm
         self.templates = templates
-        self.catalog = catalog
 
-    async def flow(self, intent: Intent, models: Mapping[str, Sequence[str]] | None = None) -> FlowOutcome:
+    async def flow(
+        self, intent: Intent, catalog: Catalog, models: Mapping[str, Sequence[str]] | None = None
+    ) -> FlowOutcome:
         examples = []
         try:
             template = choose_template(self.templates, intent, models)
-            example = api_to_link_list(template.workflow, self.catalog)
+            example = api_to_linklist(template.workflow, catalog)
             examples.append({"template": template.name, "link_list": example.to_document()})
         except NoTemplateError:
             template = None
@@ -168,6 +173,6 @@ class LLMFlow:
             raise
         except ValueError as exc:
             raise LinkListError(f"the LLM's link list is malformed: {exc}") from exc
-        notes = apply_intent(doc, intent, self.catalog)
-        require_inputs(doc, intent, self.catalog)
+        notes = apply_intent(doc, intent, catalog)
+        require_inputs(doc, intent, catalog)
         return FlowOutcome(doc, template.name if template is not None else None, notes)

@@ -14,12 +14,11 @@ from typing import Any
 from agents.errors import LinkListError
 from node_catalog import Catalog
 from node_catalog.errors import ConversionError
-from node_catalog.linklist import LinkList, api_to_linklist, class_of, linklist_to_api, output_slot
+from node_catalog.linklist import LinkList, class_of, linklist_to_api, output_slot
 
 __all__ = [
     "LINK_LIST_JSON_SCHEMA",
     "LinkList",
-    "api_to_link_list",
     "class_of",
     "link_list_to_api",
     "node_for_api_id",
@@ -67,11 +66,6 @@ def parse_link_list(data: Mapping[str, Any]) -> LinkList:
         return LinkList.from_document({"nodes": raw_nodes, "links": links})
     except ConversionError as exc:
         raise LinkListError(f"malformed link list: {exc}") from exc
-
-
-def api_to_link_list(workflow: Mapping[str, Any], catalog: Catalog) -> LinkList:
-    """An API-format graph -> LinkList (node ids become `ClassName_k`, titles kept)."""
-    return api_to_linklist(workflow, catalog)
 
 
 def link_list_to_api(doc: LinkList, catalog: Catalog) -> dict[str, dict[str, Any]]:

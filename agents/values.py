@@ -8,6 +8,7 @@ from agents.errors import InputRequiredError
 from agents.intent import Intent
 from agents.linklist import LinkList, class_of
 from node_catalog import Catalog
+from node_catalog.links import negative_feeders
 
 _TEXT_INPUTS = {"text", "prompt", "clip_l", "t5xxl"}
 _SIZE_BLOCKERS = {
@@ -18,18 +19,9 @@ _SIZE_BLOCKERS = {
 }  # crop/composite nodes have width/height that are not the output size
 
 
-def is_negative(doc: LinkList, node: str, seen: frozenset[str] = frozenset()) -> bool:
+def is_negative(doc: LinkList, node: str) -> bool:
     """Whether a text encoder's conditioning ends up in some sampler's `negative` input."""
-    for _out, dst, dst_in in doc.consumers(node):
-        if dst_in == "negative":
-            return True
-        if (
-            dst not in seen
-            and dst_in in {"conditioning", "conditioning_1", "conditioning_2"}
-            and is_negative(doc, dst, seen | {node})
-        ):
-            return True
-    return False
+    return node in negative_feeders((src, dst, dst_in) for src, _, dst, dst_in in doc.links)
 
 
 def apply_intent(

@@ -1,4 +1,7 @@
-"""FastAPI dependencies shared by every router: `Annotated` aliases over what the lifespan opened."""
+"""FastAPI dependencies shared by every router: `Annotated` aliases over what the lifespan built once.
+
+This is the one module that reads `app.state`; routes take these aliases and never reach into it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from api.checkpoints import PruningSqliteSaver
 from api.jobs.service import JobService
+from api.model_index import ModelIndex
+from api.run_history import PruningSqliteSaver
 from api.settings import Settings
 from comfyui_client import ComfyClient
-from node_catalog import Catalog
+from node_catalog import Catalog, CatalogProvider
+from pipeline import Generator, TemplateLibrary
 
 
 def _state(conn: HTTPConnection, name: str) -> Any:
@@ -31,9 +36,14 @@ def get_client(conn: HTTPConnection) -> ComfyClient:
     return client
 
 
+def get_catalogs(conn: HTTPConnection) -> CatalogProvider:
+    catalogs: CatalogProvider = _state(conn, "catalogs")
+    return catalogs
+
+
 def get_catalog(conn: HTTPConnection) -> Catalog:
-    catalog: Catalog = _state(conn, "catalog")
-    return catalog
+    """The catalog the gateway serves now (refreshed by the provider, never fetched per request)."""
+    return get_catalogs(conn).current()
 
 
 def get_jobs(conn: HTTPConnection) -> JobService:
@@ -46,8 +56,27 @@ def get_checkpoints(conn: HTTPConnection) -> PruningSqliteSaver:
     return saver
 
 
+def get_model_index(conn: HTTPConnection) -> ModelIndex:
+    index: ModelIndex = _state(conn, "model_index")
+    return index
+
+
+def get_templates(conn: HTTPConnection) -> TemplateLibrary:
+    templates: TemplateLibrary = _state(conn, "templates")
+    return templates
+
+
+def get_generator(conn: HTTPConnection) -> Generator:
+    generator: Generator = _state(conn, "generator")
+    return generator
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
+CatalogsDep = Annotated[CatalogProvider, Depends(get_catalogs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 CheckpointsDep = Annotated[PruningSqliteSaver, Depends(get_checkpoints)]
+ModelIndexDep = Annotated[ModelIndex, Depends(get_model_index)]
+TemplatesDep = Annotated[TemplateLibrary, Depends(get_templates)]
+GeneratorDep = Annotated[Generator, Depends(get_generator)]

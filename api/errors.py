@@ -7,12 +7,15 @@ Errors of the ComfyUI client are translated here, once, so routes never build er
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:
+    from pipeline import GenerationResult
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,56 @@ class BackendError(ApiError):
 
     status_code = 502
     code = "comfyui_bad_response"
+
+
+class UnprocessableGeneration(ApiError):
+    """The request was understood but no valid workflow could be made from it (422)."""
+
+    status_code = 422
+    code = "generation_failed"
+
+
+class LLMBackendError(ApiError):
+    status_code = 502
+    code = "llm_error"
+
+
+class LLMBackendUnavailable(BackendUnavailable):
+    code = "llm_unavailable"
+
+
+def generation_error(result: GenerationResult) -> ApiError | None:
+    """The API error for a generation run that produced no usable workflow (None when it did).
+
+    Every such answer carries the run's `thread_id` (GET /api/workflow/generate/{thread_id} shows its steps).
+    """
+    if result.error is None or result.error_code in {"execution_failed", None}:
+        return None
+    code = result.error_code
+    run = {"thread_id": result.thread_id}
+    if code == "llm_unavailable":
+        return LLMBackendUnavailable(result.error, extra=run)
+    if code == "llm_error":
+        return LLMBackendError(result.error, extra=run)
+    if code == "backend_unavailable":
+        return BackendUnavailable(result.error, extra=run)
+    if code == "backend_error":
+        return BackendError(result.error, extra=run)
+    if code == "invalid_workflow" and result.validation:
+        err = InvalidWorkflow.from_comfy_body(result.validation)
+        err.extra.update(run)
+        return err
+    return UnprocessableGeneration(
+        result.error,
+        extra={"steps": result.steps, "intent": result.intent, "validation": result.validation, **run},
+    )
+
+
+def raise_for(result: GenerationResult) -> None:
+    """Raise `generation_error(result)`, if any."""
+    err = generation_error(result)
+    if err is not None:
+        raise err
 
 
 def _workflow_message(error: dict[str, Any] | None, node_errors: dict[str, Any]) -> str:

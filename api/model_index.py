@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from api.schemas.system import ModelFile
-from comfyui_client.local.smoke_weights import is_smoke_metadata
+from comfyui_local.smoke_weights import is_smoke_metadata
 
 if TYPE_CHECKING:
     from comfyui_client import ComfyClient

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from node_catalog import Catalog, validate
-from node_catalog.ui import ui_to_api
+from node_catalog.ui_export import ui_to_api
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "comfyui" / "samples"
 HUNYUAN_MODELS = {

@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from comfyui_client.local import LocalComfyUI, install
-from comfyui_client.local.smoke_weights import (
+from comfyui_local import LocalComfyUI, install
+from comfyui_local.smoke_weights import (
     T2V_FILES,
     build_smoke_weights,
     check_frames,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from comfyui_client.local import ComfyInstall, InstallError, default_root, install, run_foreground
+from comfyui_local import ComfyInstall, InstallError, default_root, install, run_foreground
 
 app = typer.Typer(
     no_args_is_help=True, help="Install and run a local CPU ComfyUI (for development and tests)."
@@ -72,7 +72,7 @@ def smoke_weights_cmd(
     noise or flat colour. Idempotent: files of the same kind and seed are kept. For real videos, point the
     gateway at a GPU ComfyUI holding the real weights instead.
     """
-    from comfyui_client.local.smoke_weights import KINDS, SmokeWeightsError, build_smoke_weights
+    from comfyui_local.smoke_weights import KINDS, SmokeWeightsError, build_smoke_weights
 
     if kind not in KINDS:
         typer.secho(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", fg=typer.colors.RED, err=True)

@@ -77,7 +77,7 @@ async def _run(
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
     from comfyui_client import ComfyClient
-    from node_catalog import Catalog
+    from node_catalog import Catalog, CatalogProvider
     from pipeline import GenerationRequest, Generator, TemplateLibrary
 
     request = GenerationRequest(
@@ -94,8 +94,11 @@ async def _run(
         async with Generator(Catalog.bundled(), llm=settings.llm_config(), templates=templates) as generator:
             return (await generator.generate(request)).model_dump(mode="json")
     async with ComfyClient(settings.comfyui_url, timeout=settings.comfyui_timeout) as client:
-        catalog = await Catalog.live(client) if settings.catalog_source == "live" else Catalog.bundled()
+        # the gateway's provider: the backend's catalog (it must answer), or the snapshot when configured
+        catalogs = CatalogProvider(client, live=settings.catalog_source == "live")
+        if settings.catalog_source == "live":
+            await catalogs.require_live()
         async with Generator(
-            catalog, llm=settings.llm_config(), client=client, templates=templates
+            catalogs, llm=settings.llm_config(), client=client, templates=templates
         ) as generator:
             return (await generator.generate(request)).model_dump(mode="json")

@@ -19,14 +19,14 @@ import typer
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from comfyui_client.local import ComfyInstall
+    from comfyui_local import ComfyInstall
 
 log = logging.getLogger(__name__)
 
 
 def real_model_files(models_dir: Path) -> list[Path]:
     """Files under the smoke set's names that hold something else (real weights): never overwritten."""
-    from comfyui_client.local.smoke_weights import ALL_FILES, is_smoke_weights
+    from comfyui_local.smoke_weights import ALL_FILES, is_smoke_weights
 
     paths = (f.path(models_dir) for f in ALL_FILES)
     return [p for p in paths if p.is_file() and p.stat().st_size > 0 and not is_smoke_weights(p)]
@@ -34,7 +34,7 @@ def real_model_files(models_dir: Path) -> list[Path]:
 
 def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> None:
     """Smoke weights into the local ComfyUI's models folder, unless real files sit under those names."""
-    from comfyui_client.local import ensure_smoke_weights
+    from comfyui_local import ensure_smoke_weights
 
     real = real_model_files(models_dir)
     if real:
@@ -82,7 +82,7 @@ def serve(
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     with contextlib.ExitStack() as stack:
         if use_local:
-            from comfyui_client.local import LocalComfyUI, SmokeWeightsError, install
+            from comfyui_local import LocalComfyUI, SmokeWeightsError, install
 
             typer.echo(
                 "COMFYUI_URL is not set: installing/starting a local CPU ComfyUI (first time takes minutes)"

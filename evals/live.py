@@ -153,7 +153,7 @@ class ComfyBackend:
     async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool:
         """True when the graph names model files and the backend holds smoke weights under every name
         (their safetensors metadata, read through ComfyUI's /view_metadata; answers cached per run)."""
-        from comfyui_client.local.smoke_weights import MARKER, MARKER_VERSION
+        from comfyui_local.smoke_weights import MARKER, MARKER_VERSION
 
         names = [(folder, name) for folder, found in files.items() for name in found]
         if not names:

@@ -1,4 +1,5 @@
-"""Reports of a run: report.json (the contract: top-level `metrics`), report.md and report.html."""
+"""A run's report: the Report model (report.json, the contract: top-level `metrics`), how it is built and
+loaded, and the metric cells report.md and report.html share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from evals.errors import ReportError, RunDirError
+from evals.errors import ReportError
 from evals.metrics import (
     CaseResult,
     FailureReason,
@@ -32,20 +33,11 @@ METRIC_NAMES = (
     "llm_tokens",
     "refusal_accuracy",
 )
-RATE_NAMES = frozenset(
-    {
-        "format_validity",
-        "pass_rate",
-        "live_pass_rate",
-        "executed_rate",
-        "alignment",
-        "aligned_pass_rate",
-        "refusal_accuracy",
-    }
-)
+LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
+# Shares in [0, 1]: every metric but the count of distinct nodes and the costs.
+RATE_NAMES = frozenset(METRIC_NAMES) - LOWER_IS_BETTER - {"node_diversity"}
 # Measured over the graph cases only (cases expecting a refusal are not graph cases).
 GRAPH_METRICS = (RATE_NAMES - {"refusal_accuracy"}) | {"node_diversity"}
-LOWER_IS_BETTER = frozenset({"latency_ms_p50", "latency_ms_p95", "llm_calls", "llm_tokens"})
 
 
 class RunInfo(BaseModel):
@@ -150,88 +142,3 @@ def load_report(path: str | Path) -> Report:
             f"{p} is not an eval report.json: {exc.error_count()} problem(s), first: "
             f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
         ) from exc
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def report_markdown(report: Report) -> str:
-    m = report.metrics
-    lines = [
-        f"# Eval report: {Path(report.run.set_path).name}",
-        "",
-        f"Strategy `{report.run.strategy}`, {m.cases} cases"
-        + (f", live ComfyUI {report.run.comfyui_url}" if report.run.comfyui_url else ", offline (no ComfyUI)")
-        + f", {report.run.started_at} to {report.run.finished_at}"
-        + (f", {report.run.resumed} cases resumed from an earlier run" if report.run.resumed else "")
-        + ".",
-        "",
-        "## Metrics",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    lines += [f"| {name} | {metric_cell(m, name)} |" for name in METRIC_NAMES]
-    if m.executed_rate is not None:
-        lines.append(f"| executed_cases (base of executed_rate) | {m.executed_cases} |")
-    if m.refusal_cases:
-        lines.append(f"| refusal_cases (base of refusal_accuracy) | {m.refusal_cases} |")
-        lines.append(f"| refusals_met | {m.refusals_met} |")
-        lines.append(f"| graph_cases (base of the graph metrics) | {m.graph_cases} |")
-    lines += ["", "## By task", ""]
-    cols = ["cases", *METRIC_NAMES]
-    lines.append("| task | " + " | ".join(cols) + " |")
-    lines.append("|---" * (len(cols) + 1) + "|")
-    for task, tm in report.by_task.items():
-        lines.append(f"| {task} | " + " | ".join(metric_cell(tm, c) for c in cols) + " |")
-    lines += ["", "## Failure reasons", ""]
-    if report.failure_reasons:
-        lines += ["| reason | cases | examples |", "|---|---|---|"]
-        for fr in report.failure_reasons:
-            examples = ", ".join(fr.cases[:5]) + (" ..." if len(fr.cases) > 5 else "")
-            lines.append(f"| `{_md_escape(fr.reason)}` | {fr.count} | {examples} |")
-    else:
-        lines.append("None: every case passed with every check met.")
-    if report.model_files:
-        lines += [
-            "",
-            "## Model files the graphs name",
-            "",
-            "A live backend needs these (to score `live_pass_rate`, empty placeholders suffice).",
-            "",
-            "| folder | files |",
-            "|---|---|",
-        ]
-        lines += [f"| {folder} | {', '.join(names)} |" for folder, names in report.model_files.items()]
-    lines += [
-        "",
-        "## Cases",
-        "",
-        "| id | task | valid | pass | live | executed | refusal | alignment | latency | failures |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-
-    def yn(v: bool | None) -> str:
-        return "-" if v is None else ("yes" if v else "no")
-
-    for r in report.cases:
-        graph_case = not r.expects_refusal
-        lines.append(
-            f"| {r.id} | {r.task} | {yn(r.format_valid if graph_case else None)} | "
-            f"{yn(r.passed if graph_case else None)} | {yn(r.live_passed)} | {yn(r.executed)} | "
-            f"{_md_escape(refusal_cell(r))} | {f'{r.alignment * 100:.0f}%' if graph_case else '-'} | "
-            f"{r.latency_ms:.1f} ms | {_md_escape(', '.join(r.failure_reasons)) or '-'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_reports(report: Report, out_dir: Path) -> None:
-    from evals.html import report_html
-
-    try:
-        (out_dir / "report.json").write_text(report_json(report), encoding="utf-8")
-        (out_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
-        (out_dir / "report.html").write_text(report_html(report), encoding="utf-8")
-    except OSError as exc:
-        raise RunDirError(f"cannot write reports to {out_dir}: {exc}") from exc

@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from evals import graph
+from evals import graph_facts
 from evals.cases import Case, load_set, select
 from evals.errors import EvalError, InputFileError, RunDirError
 from evals.inputs import input_file
 from evals.live import Execution, LiveBackend
 from evals.metrics import CaseResult, alignment_of
-from evals.report import Report, RunInfo, build_report, write_reports
+from evals.report import Report, RunInfo, build_report
+from evals.report_files import write_reports
 from evals.scoring import Problem, Validator, check_expectations, forgive_present_files
 from evals.smoke import EXECUTE_VIDEO, ExecuteVideo, downscaled
 from evals.system import SystemOutput, SystemUnderTest
@@ -188,13 +189,13 @@ class Runner:
             result.live_passed = False  # until ComfyUI accepts it; a graph never made is never accepted
         if output.workflow is None:
             return result
-        result.format_problems = graph.format_problems(output.workflow)
+        result.format_problems = graph_facts.format_problems(output.workflow)
         result.format_valid = not result.format_problems
         if not result.format_valid:
             return result
         workflow: Mapping[str, Any] = output.workflow
-        result.nodes = sorted(graph.class_types(workflow))
-        result.needs_weights = graph.needs_weights(workflow)
+        result.nodes = sorted(graph_facts.class_types(workflow))
+        result.needs_weights = graph_facts.needs_weights(workflow)
         if self.files_needed is not None:
             result.model_files = {k: v for k, v in self.files_needed(workflow).items() if k != "input"}
         try:
@@ -235,7 +236,7 @@ class Runner:
                 input_name=input_name,
                 received_value=name,
             )
-            for node_id, cls, input_name, name in graph.input_files(workflow)
+            for node_id, cls, input_name, name in graph_facts.input_files(workflow)
             if name not in present
         ]
 
@@ -263,14 +264,14 @@ class Runner:
         assert self.backend is not None
         if self.execute_video != "smoke" or not result.model_files:
             return False
-        if "video" not in graph.output_kinds(workflow, self.output_classes):
+        if "video" not in graph_facts.output_kinds(workflow, self.output_classes):
             return False
         return await self.backend.smoke_weights(result.model_files)
 
     async def _run_on_smoke_weights(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
         """Run a downscaled copy; it counts as executed only if its video decodes and `check_frames` is ok."""
         assert self.backend is not None
-        from comfyui_client.local.smoke_weights import SmokeWeightsError, check_frames, decode_rgb_frames
+        from comfyui_local.smoke_weights import SmokeWeightsError, check_frames, decode_rgb_frames
 
         run = downscaled(workflow)
         result.smoke_run = True
@@ -413,7 +414,7 @@ async def run_eval(
 
             catalog = load_catalog()
         if validator is None:
-            from evals.catalog import catalog_validator
+            from evals.validator import catalog_validator
 
             validator = catalog_validator(catalog)
         if system is None:
@@ -423,8 +424,8 @@ async def run_eval(
         output_classes: list[str] = []
         files_needed: FilesNeeded | None = None
         if catalog is not None:
-            from evals.catalog import files_needed_by
-            from evals.catalog import output_classes as find_output_classes
+            from evals.validator import files_needed_by
+            from evals.validator import output_classes as find_output_classes
 
             output_classes = find_output_classes(catalog)
             files_needed = files_needed_by(catalog)

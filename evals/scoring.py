@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evals import graph
+from evals import graph_facts
 from evals.cases import Expect, Range, normalize_task
+from node_catalog.files import looks_like_model_file
 
 # Intent field names a generator may use for the task (the runner reads the first one present).
 _TASK_FIELDS = ("task", "task_type", "kind")
@@ -83,7 +84,7 @@ def forgive_present_files(
         value = p.received_value
         is_combo_miss = p.type == "value_not_in_list" or "model" in p.type
         present = isinstance(value, str) and (
-            value in input_files or (assume_models and value.lower().endswith(graph.MODEL_EXTENSIONS))
+            value in input_files or (assume_models and looks_like_model_file(value))
         )
         if is_combo_miss and present:
             forgiven.append(p)
@@ -133,9 +134,9 @@ def check_expectations(
     checks: list[Check] = []
     if expect.task is not None:
         raw = intent_value(intent, _TASK_FIELDS)
-        actual = normalize_task(str(raw)) if raw is not None else graph.infer_task(workflow)
+        actual = normalize_task(str(raw)) if raw is not None else graph_facts.infer_task(workflow)
         checks.append(Check(name="task", ok=actual == expect.task, expected=expect.task, actual=actual))
-    sizes = graph.sizes(workflow)
+    sizes = graph_facts.sizes(workflow)
     for dim, expected, index in (("width", expect.width, 0), ("height", expect.height, 1)):
         if expected is None:
             continue
@@ -143,13 +144,13 @@ def check_expectations(
         ok, actual, node = _first_match(expected, found)
         checks.append(Check(name=dim, ok=ok, expected=_describe(expected), actual=actual, node=node))
     if expect.frames is not None:
-        found = [(float(n), node) for n, node in graph.frame_counts(workflow)]
+        found = [(float(n), node) for n, node in graph_facts.frame_counts(workflow)]
         ok, actual, node = _first_match(expect.frames, found)
         checks.append(
             Check(name="frames", ok=ok, expected=_describe(expect.frames), actual=actual, node=node)
         )
     if expect.fps is not None:
-        found = graph.fps_values(workflow)
+        found = graph_facts.fps_values(workflow)
         ok = any(math.isclose(v, expect.fps, abs_tol=0.01) for v, _ in found)
         checks.append(
             Check(
@@ -161,12 +162,12 @@ def check_expectations(
             )
         )
     if expect.seed is not None:
-        found_seeds = graph.seeds(workflow)
+        found_seeds = graph_facts.seeds(workflow)
         ok = any(s == expect.seed for s, _ in found_seeds)
         checks.append(
             Check(name="seed", ok=ok, expected=expect.seed, actual=[s for s, _ in found_seeds] or None)
         )
-    positive, negative = graph.prompt_texts(workflow)
+    positive, negative = graph_facts.prompt_texts(workflow)
     if not negative:
         # HunyuanVideo's official graph has no negative input; a generator may keep it in the intent only.
         neg = intent_value(intent, _NEGATIVE_FIELDS)
@@ -187,11 +188,11 @@ def check_expectations(
                 actual=neg_text[:200] or None,
             )
         )
-    present = graph.class_types(workflow)
+    present = graph_facts.class_types(workflow)
     for node_class in expect.nodes:
         checks.append(Check(name="nodes", ok=node_class in present, expected=node_class, node=node_class))
     if expect.output is not None:
-        kinds = graph.output_kinds(workflow, output_classes)
+        kinds = graph_facts.output_kinds(workflow, output_classes)
         checks.append(
             Check(
                 name="output", ok=expect.output in kinds, expected=expect.output, actual=sorted(kinds) or None

@@ -1,5 +1,5 @@
 """Running HunyuanVideo cases for real on a backend that holds smoke weights (random stubs under the official
-file names, see comfyui_client.local.smoke_weights): a copy of the graph, same nodes, shrunk to what a CPU
+file names, see comfyui_local.smoke_weights): a copy of the graph, same nodes, shrunk to what a CPU
 runs in seconds, whose video must decode and pass `check_frames` to count as executed.
 
 Scoring stays on the original graph; only the run uses the copy.
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evals import graph
+from evals import graph_facts
 
 ExecuteVideo = Literal["smoke", "never"]
 EXECUTE_VIDEO: tuple[ExecuteVideo, ...] = ("smoke", "never")
@@ -39,7 +39,7 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
         if _plain_number(inputs.get("width")) and _plain_number(inputs.get("height")):
             inputs["width"] = inputs["height"] = SIZE
             sized = True
-        for name in graph.LENGTH_INPUTS:
+        for name in graph_facts.LENGTH_INPUTS:
             if _plain_number(inputs.get(name)):
                 inputs[name] = FRAMES
                 framed = True

@@ -28,14 +28,13 @@ async def generator_system(
         raise EvalError(
             "strategy llm needs an LLM endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, LLM_MODEL)"
         )
-    gen_catalog = catalog
-    if client is not None:
-        from comfyui_client import ComfyError
-        from node_catalog import Catalog
+    if client is None:
+        return GeneratorSystem(Generator(catalog, llm=llm if strategy == "llm" else None))
+    from node_catalog import CatalogError, CatalogProvider
 
-        try:
-            gen_catalog = await Catalog.live(client)
-        except ComfyError as exc:
-            raise BackendError(f"cannot read the live node catalog: {exc}") from exc
-    generator = Generator(gen_catalog, llm=llm if strategy == "llm" else None, client=client)
-    return GeneratorSystem(generator)
+    catalogs = CatalogProvider(client)  # the gateway's provider: the backend's own catalog, kept fresh
+    try:
+        await catalogs.require_live()
+    except CatalogError as exc:
+        raise BackendError(f"cannot read the live node catalog: {exc}") from exc
+    return GeneratorSystem(Generator(catalogs, llm=llm if strategy == "llm" else None, client=client))

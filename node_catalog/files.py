@@ -1,4 +1,4 @@
-"""Which model and input files a workflow refers to, per ComfyUI folder."""
+"""Model and input files: what a model file name looks like, which files a workflow names per folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from node_catalog.catalog import Catalog
+
+# Weight file extensions ComfyUI's folder_paths lists (supported_pt_extensions), plus .gguf and .onnx.
+MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".pt2", ".pkl", ".onnx")
+
+
+def looks_like_model_file(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS)
 
 
 def required_files(workflow: Mapping[str, Any], catalog: Catalog) -> dict[str, list[str]]:

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_catalog.catalog import Catalog, InputSpec, NodeSpec
+from node_catalog.catalog import Catalog
 from node_catalog.errors import ConversionError, WorkflowFormatError
+from node_catalog.links import is_link
+from node_catalog.specs import InputSpec, NodeSpec
 
 _SUFFIX = re.compile(r"^(?P<cls>.+?)_(?P<k>\d+)$")
 
@@ -158,11 +160,21 @@ def output_slot(spec: NodeSpec, output: str) -> int | None:
     return slot
 
 
-def _default(ispec: InputSpec) -> Any:
+def widget_default(ispec: InputSpec, *, neutral: bool = False) -> Any:
+    """The catalog's default, else a COMBO's first option, else None. With `neutral` (Refine filling a value
+    that must exist) any first option, else the type's neutral value: "" / min or 0 / False."""
     if ispec.default is not None:
         return ispec.default
-    if ispec.type == "COMBO" and ispec.options:
+    if ispec.options and (neutral or ispec.type == "COMBO"):
         return ispec.options[0]
+    if not neutral:
+        return None
+    if ispec.type == "STRING":
+        return ""
+    if ispec.type in {"INT", "FLOAT"}:
+        return ispec.min if ispec.min is not None else 0
+    if ispec.type == "BOOLEAN":
+        return False
     return None
 
 
@@ -194,7 +206,7 @@ def linklist_to_api(
             if ispec.name in given:
                 inputs[ispec.name] = given[ispec.name]
             elif fill_defaults and ispec.section == "required":
-                value = _default(ispec)
+                value = widget_default(ispec)
                 if value is not None:
                     inputs[ispec.name] = value
         for key, value in given.items():
@@ -219,7 +231,7 @@ def linklist_to_api(
 
 def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> LinkList:
     """Name nodes `ClassName_k` (k counts per class in id order) and list every link and widget value."""
-    from node_catalog.graph import topological_order
+    from node_catalog.topology import topological_order
 
     try:
         order = topological_order(workflow)
@@ -237,8 +249,7 @@ def api_to_linklist(workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog)
         node = workflow[node_id]
         values: dict[str, Any] = {}
         for input_name, val in (node.get("inputs") or {}).items():
-            is_link = isinstance(val, list) and len(val) == 2 and str(val[0]) in names
-            if not is_link:
+            if not (is_link(val) and str(val[0]) in names):
                 values[input_name] = val
                 continue
             src = workflow[str(val[0])]

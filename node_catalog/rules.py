@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from node_catalog.catalog import InputSpec, NodeSpec, closest_names
+from node_catalog.search import closest_names
+from node_catalog.specs import InputSpec, NodeSpec
 
 GATEWAY = "gateway"
 

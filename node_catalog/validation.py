@@ -29,9 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_catalog.catalog import FOLDER_ALIASES, Catalog
-from node_catalog.mirror import LinkFailure, NodeValidator
+from node_catalog.catalog import Catalog
+from node_catalog.input_checks import LinkFailure, NodeValidator
 from node_catalog.rules import GATEWAY
+from node_catalog.specs import FOLDER_ALIASES
 
 __all__ = ["GATEWAY", "ValidationReport", "validate"]
 
@@ -77,7 +78,7 @@ def _top(type_: str, message: str, details: str = "") -> dict[str, Any]:
 
 def _cycles(prompt: Mapping[str, Any]) -> list[list[str]]:
     """Strongly connected groups of nodes linked in a loop (ComfyUI recurses until RecursionError)."""
-    from node_catalog.graph import link_cycles
+    from node_catalog.topology import link_cycles
 
     return link_cycles(prompt)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from node_catalog.catalog import Catalog
 from node_catalog.errors import WorkflowFormatError
+from node_catalog.links import is_link
 
 __all__ = ["WorkflowFormatError", "normalize_workflow"]
 
@@ -29,7 +30,7 @@ def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
         )
     if not obj:
         raise WorkflowFormatError("the workflow is empty: it has no nodes")
-    from node_catalog.ui import is_ui_workflow, ui_to_api
+    from node_catalog.ui_export import is_ui_workflow, ui_to_api
 
     if is_ui_workflow(obj):
         return ui_to_api(obj, catalog)
@@ -64,13 +65,7 @@ def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
 
 
 def _is_int_link(val: Any) -> bool:
-    return (
-        isinstance(val, list)
-        and len(val) == 2
-        and isinstance(val[0], int)
-        and not isinstance(val[0], bool)
-        and isinstance(val[1], int)
-    )
+    return is_link(val) and isinstance(val[0], int)
 
 
 def _looks_like_node(obj: Mapping[str, Any]) -> bool:

@@ -6,15 +6,18 @@ result = await Generator(Catalog.bundled()).generate(GenerationRequest(prompt="a
 
 from agents.execute import ClientExecutor, Executor
 from agents.intent import Intent
+from pipeline.builder import build_graph
+from pipeline.context import CatalogSource, FixedCatalog, RunContext
 from pipeline.errors import NoBackend, PipelineError
 from pipeline.generator import Generator
-from pipeline.graph import build_graph
 from pipeline.state import GenerationRequest, GenerationResult, PipelineState
 from pipeline.templates import TemplateLibrary
 
 __all__ = [
+    "CatalogSource",
     "ClientExecutor",
     "Executor",
+    "FixedCatalog",
     "GenerationRequest",
     "GenerationResult",
     "Generator",
@@ -22,6 +25,7 @@ __all__ = [
     "NoBackend",
     "PipelineError",
     "PipelineState",
+    "RunContext",
     "TemplateLibrary",
     "build_graph",
 ]

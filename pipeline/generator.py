@@ -1,4 +1,8 @@
-"""`Generator`: the friendly facade over the graph (generate, stream, resume)."""
+"""`Generator`: the facade over the pipeline graph (generate, stream, resume), built once and shared.
+
+Construction opens what is app-wide (strategies with the one LLM client, the compiled graph); each run brings
+its own values (`executor=`, `catalog=`), which reach the nodes as LangGraph's runtime context.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from agents.execute import Executor
 from agents.llm import LLMConfig
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
-from pipeline.graph import PipelineNodes, compile_graph
+from pipeline.builder import compile_graph
+from pipeline.context import CatalogSource, FixedCatalog, RunContext
+from pipeline.nodes import PipelineNodes
 from pipeline.state import GenerationRequest, GenerationResult, PipelineState
 from pipeline.strategies import make_strategies
 from pipeline.templates import TemplateLibrary
@@ -21,11 +27,15 @@ _RECURSION_LIMIT = 64  # 5 agents x (1 + max 10 repairs) fits
 
 
 class Generator:
-    """Plain-language request -> validated (and optionally submitted and repaired) ComfyUI workflow."""
+    """Plain-language request -> validated (and optionally submitted and repaired) ComfyUI workflow.
+
+    `catalog` is a `Catalog` (used for every run) or a source such as `node_catalog.CatalogProvider` (asked
+    for the current catalog at the start of each run); `executor` is the default for runs that bring none.
+    """
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Catalog | CatalogSource,
         *,
         llm: LLMConfig | None = None,
         executor: Executor | None = None,
@@ -33,11 +43,11 @@ class Generator:
         checkpointer: Any = None,
         templates: TemplateLibrary | None = None,
     ) -> None:
-        self.catalog = catalog
+        catalogs = FixedCatalog(catalog) if isinstance(catalog, Catalog) else catalog
         self.templates = templates or TemplateLibrary.bundled()
-        self._strategies = make_strategies(llm, catalog, self.templates)
-        nodes = PipelineNodes(catalog, self._strategies, self.templates, client, executor)
-        self.graph = compile_graph(nodes, checkpointer)
+        self._strategies = make_strategies(llm, self.templates)
+        self._nodes = PipelineNodes(catalogs, self._strategies, self.templates, client, executor)
+        self.graph = compile_graph(self._nodes, checkpointer)
         self._checkpointed = checkpointer is not None
 
     async def aclose(self) -> None:
@@ -57,7 +67,7 @@ class Generator:
     @staticmethod
     def _initial(request: GenerationRequest) -> PipelineState:
         return PipelineState(
-            request=request.model_dump(mode="json"),
+            request=request.as_state(),
             attempts=0,
             executions=0,
             status="running",
@@ -65,19 +75,39 @@ class Generator:
             bad_models=[],
         )
 
-    async def generate(self, request: GenerationRequest, *, thread_id: str | None = None) -> GenerationResult:
+    async def context(
+        self, *, executor: Executor | None = None, catalog: Catalog | None = None
+    ) -> RunContext:
+        """One run's context: the given values, else the current catalog and the default executor."""
+        return await self._nodes.context(catalog=catalog, executor=executor)
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        thread_id: str | None = None,
+        executor: Executor | None = None,
+        catalog: Catalog | None = None,
+    ) -> GenerationResult:
         tid = thread_id or str(uuid.uuid4())
-        state = await self.graph.ainvoke(self._initial(request), self._config(tid))
-        return _result(state, tid)  # type: ignore[arg-type]
+        context = await self.context(executor=executor, catalog=catalog)
+        state = await self.graph.ainvoke(self._initial(request), self._config(tid), context=context)
+        return GenerationResult.from_state(state, thread_id=tid)
 
     async def stream(
-        self, request: GenerationRequest, *, thread_id: str | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        thread_id: str | None = None,
+        executor: Executor | None = None,
+        catalog: Catalog | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """One item per agent step (`{"event": "step", "node", "step"}`), then the `result` item."""
         tid = thread_id or str(uuid.uuid4())
+        context = await self.context(executor=executor, catalog=catalog)
         final: dict[str, Any] = dict(self._initial(request))
         async for mode, chunk in self.graph.astream(
-            self._initial(request), self._config(tid), stream_mode=["updates", "values"]
+            self._initial(request), self._config(tid), context=context, stream_mode=["updates", "values"]
         ):
             if not isinstance(chunk, dict):
                 continue
@@ -88,23 +118,15 @@ class Generator:
                 if isinstance(update, dict):
                     for step in update.get("steps", []):
                         yield {"event": "step", "node": node, "step": dict(step)}
-        yield {"event": "result", "result": _result(final, tid).model_dump(mode="json")}  # type: ignore[arg-type]
+        result = GenerationResult.from_state(final, thread_id=tid)
+        yield {"event": "result", "result": result.model_dump(mode="json")}
 
-    async def resume(self, thread_id: str) -> GenerationResult:
+    async def resume(
+        self, thread_id: str, *, executor: Executor | None = None, catalog: Catalog | None = None
+    ) -> GenerationResult:
         """Continue an interrupted run from its last checkpoint (needs a checkpointer)."""
         if not self._checkpointed:
             raise RuntimeError("resume needs a checkpointer")
-        state = await self.graph.ainvoke(None, self._config(thread_id))
-        return _result(state, thread_id)  # type: ignore[arg-type]
-
-
-def _result(state: PipelineState, thread_id: str) -> GenerationResult:
-    result = GenerationResult.from_state(state, thread_id=thread_id)
-    if result.error is None and result.status == "failed" and result.errors:
-        result.error = result.errors[-1]
-        result.error_code = "execution_failed"
-    if result.error is None and result.validation is not None and not result.validation.get("ok"):
-        result.status = "invalid"
-        result.error = "the workflow is still invalid after the allowed repairs"
-        result.error_code = "invalid_workflow"
-    return result
+        context = await self.context(executor=executor, catalog=catalog)
+        state = await self.graph.ainvoke(None, self._config(thread_id), context=context)
+        return GenerationResult.from_state(state, thread_id=thread_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +45,33 @@ class GenerationRequest(BaseModel):
     max_repairs: int = Field(3, ge=0, le=10)
     timeout: float = Field(600.0, gt=0, description="Seconds to follow a job when wait is true")
 
+    def as_state(self) -> RequestData:
+        """The request as the state holds it: JSON values, every field present (defaults set here, once)."""
+        data = self.model_dump(mode="json")
+        return RequestData(
+            prompt=data["prompt"],
+            submit=data["submit"],
+            wait=data["wait"],
+            overrides=data["overrides"],
+            template=data["template"],
+            models=data["models"],
+            max_repairs=data["max_repairs"],
+            timeout=data["timeout"],
+        )
+
+
+class RequestData(TypedDict):
+    """`GenerationRequest` in the state (checkpointed as plain JSON, read by nodes with its types)."""
+
+    prompt: str
+    submit: bool
+    wait: bool
+    overrides: dict[str, Any]
+    template: str | None
+    models: dict[str, list[str]] | None
+    max_repairs: int
+    timeout: float
+
 
 class Step(TypedDict):
     agent: str
@@ -54,7 +82,9 @@ class Step(TypedDict):
 
 
 class PipelineState(TypedDict, total=False):
-    request: dict[str, Any]
+    """The run's state; every node returns a partial one (only the keys it changes)."""
+
+    request: RequestData
     models: dict[str, list[str]] | None
     intent: dict[str, Any] | None
     template: str | None
@@ -101,7 +131,8 @@ class GenerationResult(BaseModel):
         return self.error is None and bool(self.validation and self.validation.get("ok"))
 
     @classmethod
-    def from_state(cls, state: PipelineState, *, thread_id: str | None = None) -> GenerationResult:
+    def from_state(cls, state: Mapping[str, Any], *, thread_id: str | None = None) -> GenerationResult:
+        """The result of a run as its final state (and checkpoint) recorded it: nothing is patched here."""
         return cls(
             workflow=state.get("workflow"),
             link_list=state.get("link_list"),

@@ -7,12 +7,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from agents.choosers import LLMChooser, NodeChooser, PlannerChooser
 from agents.errors import LLMError
 from agents.flow import FlowAgent, LLMFlow, PlannerFlow, TemplateSource
 from agents.llm import LLMClient, LLMConfig
-from agents.refine import LLMChooser, NodeChooser, PlannerChooser
 from agents.reformat import LLMReformat, PlannerReformat, ReformatAgent
-from node_catalog import Catalog, NodeSpec
+from node_catalog import NodeSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ class Strategies:
     fallback_flow: FlowAgent | None = None
 
 
-def make_strategies(llm: LLMConfig | None, catalog: Catalog, templates: TemplateSource) -> Strategies:
-    planner_reformat, planner_flow = PlannerReformat(), PlannerFlow(templates, catalog)
+def make_strategies(llm: LLMConfig | None, templates: TemplateSource) -> Strategies:
+    """Built once per generator (it opens the one LLM client); catalog-free, so they serve every run."""
+    planner_reformat, planner_flow = PlannerReformat(), PlannerFlow(templates)
     if llm is None or not (llm.base_url or llm.api_key):
         return Strategies(planner_reformat, planner_flow, PlannerChooser(), None)
     client = LLMClient(llm)
-    reformat, flow, chooser = LLMReformat(client), LLMFlow(client, templates, catalog), LLMChooser(client)
+    reformat, flow, chooser = LLMReformat(client), LLMFlow(client, templates), LLMChooser(client)
     if llm.fallback_to_planner:
         return Strategies(reformat, flow, FallbackChooser(chooser), client, planner_reformat, planner_flow)
     return Strategies(reformat, flow, chooser, client)

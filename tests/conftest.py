@@ -37,7 +37,7 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     Installed on first use (`comfy-gateway comfyui install`, cached under ~/.cache/comfy-gateway). Set
     `COMFYUI_TEST_URL` to run the integration tests against an already running ComfyUI instead.
     """
-    from comfyui_client.local import LocalComfyUI, install
+    from comfyui_local import LocalComfyUI, install
 
     if os.environ.get("COMFYUI_TEST_URL"):
         pytest.skip("COMFYUI_TEST_URL given: fixture `comfyui` manages a local process only")
@@ -49,9 +49,9 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def smoke_weights_cache() -> Any:
     """Stub smoke weights in ~/.cache/comfy-gateway/smoke-weights/stub-0 (written once per machine);
-    a `comfyui_client.local.smoke_weights.SmokeWeightsReport`."""
-    from comfyui_client.local import default_root, install
-    from comfyui_client.local.smoke_weights import build_smoke_weights
+    a `comfyui_local.smoke_weights.SmokeWeightsReport`."""
+    from comfyui_local import default_root, install
+    from comfyui_local.smoke_weights import build_smoke_weights
 
     cache = default_root().parent / "smoke-weights" / f"{SMOKE_KIND}-{SMOKE_SEED}"
     started = time.monotonic()
@@ -78,7 +78,7 @@ def fresh_heap_comfyui(comfyui: Any) -> Any:
 def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: Any) -> SmokeModels:
     """The official HunyuanVideo file names in `comfyui.models_dir` made real (stub) smoke weights, copied
     in again before every test that asks (other tests write empty placeholders under the same names)."""
-    from comfyui_client.local.smoke_weights import ALL_FILES, install_smoke_weights
+    from comfyui_local.smoke_weights import ALL_FILES, install_smoke_weights
 
     comfyui = fresh_heap_comfyui
     cache_dir = smoke_weights_cache.paths[0].parents[1]

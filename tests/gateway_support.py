@@ -92,7 +92,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
 @contextlib.asynccontextmanager
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """Serve an app with uvicorn on a free port in this event loop (for WebSocket and SSE clients)."""
-    from comfyui_client.local import free_port
+    from comfyui_local import free_port
 
     port = free_port()
     server = uvicorn.Server(

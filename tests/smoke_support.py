@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from comfyui_client.local.smoke_weights import Kind, SmokeWeightsReport
+from comfyui_local.smoke_weights import Kind, SmokeWeightsReport
 
 # The smoke set the tests use: stub weights (10.8 MiB), seed 0, cached once per machine.
 SMOKE_KIND: Kind = "stub"

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from comfyui_client import OutputRef, collect_outputs
-from node_catalog.graph import feeding_nodes
+from node_catalog.topology import feeding_nodes
 
 
 class JobStatus(StrEnum):

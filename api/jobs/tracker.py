@@ -24,10 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
-
-# The one lost-job reason is the client's; this alias serves api.routes.generation until its JobsExecutor
-# copy is replaced by api.jobs.executor (then delete it).
-from comfyui_client import LOST_REASON as LOST_REASON
 from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Recorded generation runs: `GET /api/workflow/generate/{thread_id}` reads a run's latest checkpoint.
 
 Every `POST /api/workflow/generate` (and `/stream`, `/api/video/generate`) run is checkpointed under the
-`thread_id` its response carries (`api.checkpoints`); this route shows what that run recorded: its request,
+`thread_id` its response carries (`api.run_history`); this route shows what that run recorded: its request,
 the agents' steps, the workflow and where it stopped. Only the newest `checkpoint_keep` runs are kept.
 """
 
@@ -10,37 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from api.deps import CheckpointsDep
 from api.errors import NotFoundError
+from api.schemas.generation import GenerationRun
 
 router = APIRouter(tags=["generation"])
-
-
-class GenerationRun(BaseModel):
-    """A recorded run: the pipeline's state at its latest checkpoint."""
-
-    thread_id: str
-    status: str = Field(
-        description="running (in progress, or stopped mid-way), valid, invalid, submitted, succeeded, failed"
-    )
-    finished: bool = Field(description="False while the run is in progress or if it stopped before its end")
-    started_at: float = Field(description="Epoch seconds of the run's first checkpoint")
-    updated_at: float = Field(description="Epoch seconds of its latest checkpoint")
-    checkpoints: int = Field(description="Checkpoints recorded for the run")
-    request: dict[str, Any] | None
-    intent: dict[str, Any] | None
-    template: str | None
-    workflow: dict[str, Any] | None
-    link_list: dict[str, Any] | None
-    validation: dict[str, Any] | None
-    steps: list[dict[str, Any]]
-    repairs: list[dict[str, Any]]
-    prompt_id: str | None
-    outputs: list[dict[str, Any]]
-    error: str | None
-    error_code: str | None
 
 
 @router.get(
@@ -50,6 +25,7 @@ class GenerationRun(BaseModel):
     responses={404: {"description": "No such run (unknown, or pruned: only the newest runs are kept)"}},
 )
 async def generation_run(thread_id: str, checkpoints: CheckpointsDep) -> GenerationRun:
+    """The run's state at its latest checkpoint, read as plain data."""
     run = await checkpoints.run(thread_id)
     if run is None:
         raise NotFoundError(
@@ -80,8 +56,8 @@ async def generation_run(thread_id: str, checkpoints: CheckpointsDep) -> Generat
     )
 
 
-# The pipeline's state keys (pipeline.state.PipelineState) read as plain data: this route does not import the
-# pipeline, so the core API keeps working whatever state the generation packages are in.
+# The pipeline's state keys (pipeline.state.PipelineState) read as plain data: a checkpoint written by an
+# older gateway, or one that stopped mid-way, still reads.
 def _dict(value: Any) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, dict) else None
 

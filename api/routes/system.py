@@ -6,10 +6,10 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import ClientDep, JobsDep, SettingsDep
+from api.deps import CatalogsDep, ClientDep, JobsDep, ModelIndexDep, SettingsDep
 from api.errors import RETRY_AFTER_SECONDS, NotFoundError
 from api.model_index import ModelIndex
 from api.schemas.system import ComfyHealth, FolderModels, HealthResponse, ModelsResponse
@@ -18,11 +18,6 @@ from api.schemas.workflow import QueueResponse
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["system"])
-
-
-def _index(request: Request) -> ModelIndex:
-    index: ModelIndex = request.app.state.model_index
-    return index
 
 
 @router.get("/health/live", summary="Liveness: the gateway process answers (always 200)")
@@ -36,7 +31,9 @@ async def live() -> dict[str, str]:
     summary="Readiness: 200 when ComfyUI answers, else 503",
     responses={503: {"model": HealthResponse, "description": "ComfyUI unreachable"}},
 )
-async def health(request: Request, client: ClientDep, jobs: JobsDep, settings: SettingsDep) -> JSONResponse:
+async def health(
+    client: ClientDep, jobs: JobsDep, settings: SettingsDep, catalogs: CatalogsDep, index: ModelIndexDep
+) -> JSONResponse:
     comfy = ComfyHealth(reachable=False, url=settings.comfyui_url)
     smoke = False
     try:
@@ -49,14 +46,14 @@ async def health(request: Request, client: ClientDep, jobs: JobsDep, settings: S
             queue_running=len(queue.running),
             queue_pending=len(queue.pending),
         )
-        smoke = await _smoke_backend(_index(request))
+        smoke = await _smoke_backend(index)
     except Exception as exc:
         comfy.error = str(exc) or type(exc).__name__
-    catalog = request.app.state.catalog
+    catalog = catalogs.current()
     body = HealthResponse(
         status="ok" if comfy.reachable else "unavailable",
         comfyui=comfy,
-        catalog={"source": request.app.state.catalog_source, "nodes": len(catalog)},
+        catalog={"source": catalogs.source, "nodes": len(catalog)},
         active_jobs=jobs.active_count,
         smoke_weights=smoke,
     )
@@ -106,14 +103,14 @@ async def queue(jobs: JobsDep) -> QueueResponse:
     responses={503: {"description": "ComfyUI unreachable"}},
 )
 async def models(
-    request: Request,
+    index: ModelIndexDep,
     non_empty: Annotated[
         bool, Query(description="Leave out folders without files (default: every folder ComfyUI knows)")
     ] = False,
 ) -> ModelsResponse:
     """Every folder is listed by default, empty ones too, like ComfyUI's own /models: a client learns where a
     model file would go (and that the backend supports that kind of model) before any file is there."""
-    folders = await _index(request).all()
+    folders = await index.all()
     if non_empty:
         folders = {name: files for name, files in folders.items() if files}
     return ModelsResponse(
@@ -127,11 +124,11 @@ async def models(
     summary="Model files of one folder",
     responses={404: {"description": "Unknown folder"}, 503: {"description": "ComfyUI unreachable"}},
 )
-async def models_in(folder: str, request: Request) -> FolderModels:
+async def models_in(folder: str, index: ModelIndexDep) -> FolderModels:
     from comfyui_client import NotFound
 
     try:
-        files = await _index(request).folder(folder)
+        files = await index.folder(folder)
     except NotFound as exc:
         raise NotFoundError(f"no model folder {folder!r} on ComfyUI (GET /api/models lists them)") from exc
     return FolderModels(folder=folder, models=files)

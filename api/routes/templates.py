@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import JobsDep, SettingsDep
+from api.deps import JobsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
-from api.routes.generation import template_library
 from api.schemas.workflow import SubmitResponse
 from pipeline.templates import TemplateNotFound, TemplateParameterError
 
@@ -31,14 +30,16 @@ class TemplateSubmitBody(BaseModel):
 
 
 @router.get("", summary="List the workflow templates")
-async def list_templates(http: Request, settings: SettingsDep) -> dict[str, Any]:
-    return {"templates": [t.summary() for t in template_library(http, settings)]}
+async def list_templates(templates: TemplatesDep) -> dict[str, Any]:
+    """Every template's summary."""
+    return {"templates": [t.summary() for t in templates]}
 
 
 @router.get("/{name}", summary="A template: typed parameters with defaults and ranges, its graph")
-async def get_template(name: str, http: Request, settings: SettingsDep) -> dict[str, Any]:
+async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
+    """One template's public form."""
     try:
-        return template_library(http, settings).get(name).public()
+        return templates.get(name).public()
     except TemplateNotFound as exc:
         raise NotFoundError(exc.message) from exc
 
@@ -47,12 +48,12 @@ async def get_template(name: str, http: Request, settings: SettingsDep) -> dict[
 async def submit_template(
     name: str,
     body: TemplateSubmitBody,
-    http: Request,
-    settings: SettingsDep,
+    templates: TemplatesDep,
     jobs: JobsDep,
 ) -> SubmitResponse:
+    """Render the template with the given parameter values and submit it like any workflow."""
     try:
-        template = template_library(http, settings).get(name)
+        template = templates.get(name)
         workflow = template.render(body.parameters)
     except TemplateNotFound as exc:
         raise NotFoundError(exc.message) from exc

@@ -43,7 +43,7 @@ async def test_gateway_restarted_mid_job_reports_completed(comfyui: Any, tmp_pat
 @pytest.fixture(scope="module")
 def own_comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A ComfyUI of this module's own: these tests kill it."""
-    from comfyui_client.local import LocalComfyUI, install
+    from comfyui_local import LocalComfyUI, install
 
     with LocalComfyUI(install(), base_dir=tmp_path_factory.mktemp("own-comfyui")) as comfy:
         yield comfy
@@ -77,7 +77,7 @@ async def test_comfyui_killed_mid_job_fails_it_and_down_gives_503(own_comfyui: A
 
 
 async def test_backend_down_at_start_serves_bundled_catalog_and_503(tmp_path: Path) -> None:
-    from comfyui_client.local import free_port
+    from comfyui_local import free_port
 
     settings = gateway_settings(f"http://127.0.0.1:{free_port()}", tmp_path / "down.db", comfyui_timeout=2.0)
     async with running_gateway(settings) as gw:

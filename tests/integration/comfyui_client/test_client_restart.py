@@ -33,7 +33,7 @@ from comfyui_client import (
     WsConnection,
 )
 from comfyui_client.hub import default_ws_connect
-from comfyui_client.local import LocalComfyUI, install
+from comfyui_local import LocalComfyUI, install
 
 pytestmark = pytest.mark.integration
 

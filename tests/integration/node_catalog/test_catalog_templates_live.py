@@ -21,7 +21,7 @@ import pytest
 
 from node_catalog import Catalog, ConversionError, validate
 from node_catalog.files import required_files
-from node_catalog.ui import is_ui_workflow, ui_to_api
+from node_catalog.ui_export import is_ui_workflow, ui_to_api
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from comfyui_client import ComfyClient
-from comfyui_client.local.smoke_weights import check_frames, decode_rgb_frames
+from comfyui_local.smoke_weights import check_frames, decode_rgb_frames
 from tests.gateway_support import Gateway, planner_gateway_settings, running_gateway
 from tests.smoke_support import SmokeModels
 

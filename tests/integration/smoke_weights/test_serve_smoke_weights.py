@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from cli.serve_cmd import place_smoke_weights, real_model_files
-from comfyui_client.local import free_port, install
-from comfyui_client.local.smoke_weights import ALL_FILES, check_frames, decode_rgb_frames, is_smoke_weights
+from comfyui_local import free_port, install
+from comfyui_local.smoke_weights import ALL_FILES, check_frames, decode_rgb_frames, is_smoke_weights
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import pytest
 from smoke_helpers import SmokeModels
 from test_smoke_hunyuan import LENGTH, H, W, t2v_graph
 
-from comfyui_client.local.smoke_weights import check_frames, decode_rgb_frames
+from comfyui_local.smoke_weights import check_frames, decode_rgb_frames
 from tests.gateway_support import Gateway, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.integration

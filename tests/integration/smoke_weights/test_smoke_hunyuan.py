@@ -14,7 +14,7 @@ import httpx
 import pytest
 from smoke_helpers import SmokeModels, fetch, load_graph, peak_rss_kib, run_prompt, video_output
 
-from comfyui_client.local.smoke_weights import (
+from comfyui_local.smoke_weights import (
     MARKER,
     check_frames,
     decode_rgb_frames,

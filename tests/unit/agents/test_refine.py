@@ -6,9 +6,10 @@ import pytest
 
 from agents.errors import RepairError
 from agents.execute import compile_workflow
-from agents.linklist import LinkList, api_to_link_list, class_of, link_list_to_api, parse_link_list
+from agents.linklist import LinkList, class_of, link_list_to_api, parse_link_list
 from agents.refine import Refiner
 from node_catalog import Catalog, validate
+from node_catalog.linklist import api_to_linklist
 
 CATALOG = Catalog.bundled()
 
@@ -119,7 +120,7 @@ def test_validation_errors_with_closest_models_are_fixed() -> None:
         "4": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["1", 0]}},
         "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "x"}},
     }
-    d = api_to_link_list(graph, CATALOG)
+    d = api_to_linklist(graph, CATALOG)
     report = validate(compile_workflow(d, CATALOG), CATALOG, models={"vae": ["ae.safetensors"]})
     assert not report.ok
     fixes = Refiner(CATALOG).fix_validation(d, {"node_errors": report.node_errors}, models=None)
@@ -131,7 +132,7 @@ def test_link_list_round_trip_keeps_the_graph(samples_dir: object) -> None:
     from pathlib import Path
 
     graph = json.loads((Path(str(samples_dir)) / "09_hunyuan_t2v_official.prompt.json").read_text())
-    d = api_to_link_list(graph, CATALOG)
+    d = api_to_linklist(graph, CATALOG)
     assert len(d.links) == 15 and "EmptyHunyuanLatentVideo_0" in d.nodes
     again = link_list_to_api(d, CATALOG)
     assert validate(again, CATALOG, models={"diffusion_models": ["hunyuan_video_t2v_720p_bf16.safetensors"],

@@ -6,11 +6,10 @@ from typing import Any, cast
 
 import pytest
 
-from api.errors import InvalidWorkflow
+from api.errors import InvalidWorkflow, UnprocessableGeneration, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService, JobWaitTimeout
 from api.jobs.state import Job, JobError, JobStatus
-from api.routes.generation import UnprocessableGeneration, raise_for
 from comfyui_client import (
     ComfyClient,
     ComfyTimeout,

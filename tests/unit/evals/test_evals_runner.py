@@ -12,7 +12,6 @@ from evals_handmade import HandSystem, fake_validator, hunyuan_t2v, red_video
 from typer.testing import CliRunner
 
 from cli.eval_cmd import app
-from evals import graph
 from evals.compare import compare_reports
 from evals.errors import BackendError, EvalError, RunDirError
 from evals.live import Acceptance, Execution, OutputRef
@@ -20,6 +19,7 @@ from evals.report import load_report
 from evals.runner import run_eval
 from evals.scoring import Problem
 from evals.system import SystemOutput
+from node_catalog.links import is_link
 
 CASES = [
     {
@@ -359,4 +359,4 @@ def test_placeholder_files_are_real(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(content)
     with av.open(str(tmp_path / "clip.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 9
-    assert graph.is_link(["1", 0]) and not graph.is_link(["1", True])
+    assert is_link(["1", 0]) and not is_link(["1", True])

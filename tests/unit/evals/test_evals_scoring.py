@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from evals_handmade import fake_validator, hunyuan_t2v, load, red_video
 
-from evals import graph
+from evals import graph_facts
 from evals.cases import Expect, Range
 from evals.metrics import CaseResult, alignment_of, compute_metrics, failure_reasons, percentile
 from evals.scoring import Check, Problem, check_expectations, forgive_present_files, problems_from_report
@@ -67,7 +67,7 @@ def test_task_from_intent_first_then_from_the_graph() -> None:
     e = Expect(task="image-to-video")
     assert score(e, hunyuan_t2v(), {"task": "Image to Video"}) == 1.0
     assert score(e, hunyuan_t2v(), None) == 0.0  # the graph loads no image: text-to-video
-    assert graph.infer_task(red_video()) == "text-to-video"
+    assert graph_facts.infer_task(red_video()) == "text-to-video"
 
 
 def test_negative_text_read_from_the_negative_input_or_the_intent() -> None:
@@ -99,19 +99,19 @@ def test_negative_text_read_from_the_negative_input_or_the_intent() -> None:
         "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
         "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "x"}},
     }
-    assert graph.prompt_texts(g2) == (["a lighthouse"], ["blurry"])
+    assert graph_facts.prompt_texts(g2) == (["a lighthouse"], ["blurry"])
     assert score(Expect(contains=["blurry"]), g2) == 0.0
     assert score(Expect(negative_contains=["blurry"], output="image", seed=3), g2) == 1.0
-    assert graph.needs_weights(g2)
+    assert graph_facts.needs_weights(g2)
 
 
 def test_output_kind_and_model_free_video_frames() -> None:
     e = Expect(output="video", frames=49, fps=24)
     assert score(e, red_video(frames=49)) == 1.0
     assert score(Expect(output="image"), red_video()) == 0.0
-    assert not graph.needs_weights(red_video())
-    assert not graph.needs_weights(load("11_pixel_space_vae_tiled.prompt.json"))
-    assert graph.needs_weights(hunyuan_t2v())
+    assert not graph_facts.needs_weights(red_video())
+    assert not graph_facts.needs_weights(load("11_pixel_space_vae_tiled.prompt.json"))
+    assert graph_facts.needs_weights(hunyuan_t2v())
 
 
 def test_contains_is_case_and_space_insensitive() -> None:
@@ -119,11 +119,11 @@ def test_contains_is_case_and_space_insensitive() -> None:
 
 
 def test_format_problems() -> None:
-    assert graph.format_problems(hunyuan_t2v()) == []
-    assert graph.format_problems([]) == ["the workflow is a list, not an object of nodes"]
-    assert graph.format_problems({}) == ["the workflow has no node"]
+    assert graph_facts.format_problems(hunyuan_t2v()) == []
+    assert graph_facts.format_problems([]) == ["the workflow is a list, not an object of nodes"]
+    assert graph_facts.format_problems({}) == ["the workflow has no node"]
     bad = {"1": {"class_type": "SaveImage", "inputs": {"images": ["9", 0]}}, "2": {"inputs": {}}}
-    assert graph.format_problems(bad) == [
+    assert graph_facts.format_problems(bad) == [
         "node 1: input images links to missing node '9'",
         "node 2: no class_type",
     ]

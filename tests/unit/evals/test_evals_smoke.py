@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from evals_handmade import HandSystem, fake_validator, hunyuan_t2v
 
-from evals import graph
+from evals import graph_facts
 from evals.cases import parse_set
 from evals.inputs import video_bytes
 from evals.live import Acceptance, Execution, OutputRef
@@ -111,8 +111,8 @@ def test_downscaled_copy_keeps_the_nodes_and_shrinks_size_frames_and_steps() -> 
     assert {k: n["class_type"] for k, n in run.workflow.items()} == {
         k: n["class_type"] for k, n in original.items()
     }
-    assert graph.sizes(run.workflow) == [(SIZE, SIZE, "45")]
-    assert graph.frame_counts(run.workflow) == [(FRAMES, "45")]
+    assert graph_facts.sizes(run.workflow) == [(SIZE, SIZE, "45")]
+    assert graph_facts.frame_counts(run.workflow) == [(FRAMES, "45")]
     assert run.workflow["17"]["inputs"]["steps"] == STEPS
     assert run.workflow["44"]["inputs"]["text"] == original["44"]["inputs"]["text"]
     assert (run.expect_frames, run.expect_size) == (FRAMES, (SIZE, SIZE))

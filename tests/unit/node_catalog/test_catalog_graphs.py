@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from node_catalog import Catalog, ConversionError, WorkflowFormatError, normalize_workflow, validate
-from node_catalog.graph import (
+from node_catalog.linklist import LinkList, api_to_linklist, class_of, linklist_to_api
+from node_catalog.topology import (
     feeding_subgraph,
     from_nx,
     link_cycles,
@@ -17,7 +18,6 @@ from node_catalog.graph import (
     topological_order,
     unused_nodes,
 )
-from node_catalog.linklist import LinkList, api_to_linklist, class_of, linklist_to_api
 from tests.support import load_sample
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from node_catalog import Catalog, CatalogError, CatalogProvider
-from node_catalog.catalog import parse_node, types_match
+from node_catalog.specs import parse_node, types_match
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from test_smoke_header import write_st
 
-from comfyui_client.local import ComfyInstall, SmokeWeightsError, ensure_smoke_weights
-from comfyui_client.local import smoke_weights as sw
-from comfyui_client.local.smoke_weights import (
+from comfyui_local import ComfyInstall, SmokeWeightsError, ensure_smoke_weights
+from comfyui_local import smoke_weights as sw
+from comfyui_local.smoke_weights import (
     ALL_FILES,
     MARKER,
     T2V_FILES,
@@ -147,7 +147,7 @@ def test_worker_timeout(tmp_path: Path) -> None:
 
 
 def test_missing_install_is_reported(tmp_path: Path) -> None:
-    from comfyui_client.local import InstallError
+    from comfyui_local import InstallError
 
     with pytest.raises(InstallError):
         build_smoke_weights(tmp_path / "models", inst=ComfyInstall(tmp_path / "nowhere"))

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from comfyui_client.local.smoke_weights import (
+from comfyui_local.smoke_weights import (
     RgbFrame,
     SmokeWeightsError,
     check_frames,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_client.local import is_smoke_weights
-from comfyui_client.local.smoke_weights import (
+from comfyui_local import is_smoke_weights
+from comfyui_local.smoke_weights import (
     MARKER,
     NotSafetensors,
     matches,

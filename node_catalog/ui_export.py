@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_catalog.catalog import Catalog, NodeSpec
+from node_catalog.catalog import Catalog
 from node_catalog.errors import ConversionError
+from node_catalog.specs import NodeSpec
 
 MODE_MUTED = 2
 MODE_BYPASS = 4

@@ -9,28 +9,7 @@ import networkx as nx
 
 from node_catalog.catalog import Catalog
 from node_catalog.errors import WorkflowFormatError
-
-
-def _is_link(val: Any) -> bool:
-    return (
-        isinstance(val, list)
-        and len(val) == 2
-        and isinstance(val[0], (str, int))
-        and not isinstance(val[0], bool)
-        and isinstance(val[1], int)
-        and not isinstance(val[1], bool)
-    )
-
-
-def iter_links(workflow: Mapping[str, Any]) -> Iterable[tuple[str, int, str, str]]:
-    """(source id, output slot, target id, input name) for every well-formed link."""
-    for node_id, node in workflow.items():
-        inputs = node.get("inputs") if isinstance(node, Mapping) else None
-        if not isinstance(inputs, Mapping):
-            continue
-        for name, val in inputs.items():
-            if _is_link(val):
-                yield str(val[0]), int(val[1]), str(node_id), str(name)
+from node_catalog.links import is_link, iter_links
 
 
 def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.MultiDiGraph[str]:
@@ -44,7 +23,7 @@ def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.Mul
         if not isinstance(node, Mapping):
             raise WorkflowFormatError(f"node {node_id!r} is not an object")
         inputs = node.get("inputs") or {}
-        widgets = {k: v for k, v in inputs.items() if not _is_link(v)}
+        widgets = {k: v for k, v in inputs.items() if not is_link(v)}
         graph.add_node(
             str(node_id), class_type=node.get("class_type"), widgets=widgets, meta=node.get("_meta")
         )

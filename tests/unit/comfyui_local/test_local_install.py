@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_client.local import COMFYUI_VERSION, ComfyInstall, InstallError, default_root
-from comfyui_client.local.installer import MODEL_FOLDERS, prepare_base_dir
-from comfyui_client.local.process import comfy_command, comfy_env, free_port
+from comfyui_local import COMFYUI_VERSION, ComfyInstall, InstallError, default_root
+from comfyui_local.installer import MODEL_FOLDERS, prepare_base_dir
+from comfyui_local.process import comfy_command, comfy_env, free_port
 
 
 def test_default_root_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

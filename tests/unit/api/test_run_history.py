@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from langgraph.graph import END, START, StateGraph
 
-from api.checkpoints import PruningSqliteSaver, open_checkpoints
 from api.errors import install_error_handlers
 from api.routes import generation_runs
+from api.run_history import PruningSqliteSaver, open_checkpoints
 
 
 class State(TypedDict, total=False):

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
-from comfyui_client.local.installer import ComfyInstall, file_lock
-from comfyui_client.local.process import comfy_env
+from comfyui_local.installer import ComfyInstall, file_lock
+from comfyui_local.process import comfy_env
 
 log = logging.getLogger(__name__)
 

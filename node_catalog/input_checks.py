@@ -10,16 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from node_catalog.catalog import (
-    FOLDER_ALIASES,
-    Catalog,
-    InputSpec,
-    NodeSpec,
-    closest_names,
-    looks_like_model_file,
-    types_match,
-)
+from node_catalog.catalog import Catalog
+from node_catalog.files import looks_like_model_file
 from node_catalog.rules import GATEWAY, gateway_value_errors
+from node_catalog.search import closest_names
+from node_catalog.specs import FOLDER_ALIASES, InputSpec, NodeSpec, types_match
 
 _MAX_LISTED_OPTIONS = 20
 # Core nodes whose VALIDATE_INPUTS checks that a file exists in input/ (ComfyUI then skips the COMBO check).

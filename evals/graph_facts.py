@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from node_catalog.files import MODEL_EXTENSIONS, looks_like_model_file
+from node_catalog.links import is_link, iter_links, negative_feeders
+
 Workflow = Mapping[str, Mapping[str, Any]]
 
 # Input names that carry prompt text in the text encoders of core ComfyUI.
@@ -13,7 +16,6 @@ TEXT_INPUTS = frozenset({"text", "text_g", "text_l", "clip_l", "t5xxl", "llama",
 LENGTH_INPUTS = ("length", "num_frames", "frames", "video_frames", "frame_count")
 FPS_INPUTS = ("fps", "frame_rate")
 SEED_INPUTS = ("seed", "noise_seed")
-MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 # Loaders that read no file from disk.
 WEIGHTLESS_VALUES = frozenset({"pixel_space"})
 # Loaders of user inputs, not of weights.
@@ -41,17 +43,6 @@ KNOWN_OUTPUT_NODES = frozenset(
         "PreviewAny",
     }
 )
-
-
-def is_link(value: Any) -> bool:
-    """ComfyUI's link form: `[source_node_id, output_slot]`."""
-    return (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 def format_problems(obj: Any) -> list[str]:
@@ -112,20 +103,6 @@ def sizes(workflow: Workflow) -> list[tuple[int, int, str]]:
     return out
 
 
-def _upstream(workflow: Workflow, start: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = [s for s in start if s in workflow]
-    while todo:
-        node_id = todo.pop()
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        inputs = workflow[node_id].get("inputs", {})
-        if isinstance(inputs, Mapping):
-            todo.extend(v[0] for v in inputs.values() if is_link(v) and v[0] in workflow)
-    return seen
-
-
 def _batch(workflow: Workflow, node_id: str, seen: frozenset[str] = frozenset()) -> int | None:
     """How many images a node outputs, following core batch nodes; None when it cannot be told."""
     if node_id in seen or node_id not in workflow:
@@ -162,15 +139,21 @@ def _batch(workflow: Workflow, node_id: str, seen: frozenset[str] = frozenset())
     return None
 
 
+def _numbers(workflow: Workflow, names: Iterable[str]) -> list[tuple[float, str]]:
+    """(value, node id) of every plain number set on an input named one of `names`."""
+    out = []
+    for node_id, _, inputs in _nodes(workflow):
+        for name in names:
+            n = _number(inputs.get(name))
+            if n is not None:
+                out.append((n, node_id))
+    return out
+
+
 def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
     """Frame counts a graph asks for: `length`-like inputs of video latents; for a graph that builds a video
     from images (CreateVideo over empty images), the size of the batch fed to it."""
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in LENGTH_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((int(n), node_id))
+    out = [(int(n), node_id) for n, node_id in _numbers(workflow, LENGTH_INPUTS)]
     if out:
         return out
     for node_id, cls, inputs in _nodes(workflow):
@@ -182,35 +165,17 @@ def frame_counts(workflow: Workflow) -> list[tuple[int, str]]:
 
 
 def fps_values(workflow: Workflow) -> list[tuple[float, str]]:
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in FPS_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((n, node_id))
-    return out
+    return _numbers(workflow, FPS_INPUTS)
 
 
 def seeds(workflow: Workflow) -> list[tuple[int, str]]:
-    out = []
-    for node_id, _, inputs in _nodes(workflow):
-        for name in SEED_INPUTS:
-            n = _number(inputs.get(name))
-            if n is not None:
-                out.append((int(n), node_id))
-    return out
+    return [(int(n), node_id) for n, node_id in _numbers(workflow, SEED_INPUTS)]
 
 
 def prompt_texts(workflow: Workflow) -> tuple[list[str], list[str]]:
     """(positive texts, negative texts). A text is negative when its encoder feeds, through conditioning,
     an input named `negative`; every other prompt text counts as positive."""
-    negative_roots = [
-        v[0]
-        for _, _, inputs in _nodes(workflow)
-        for name, v in inputs.items()
-        if name == "negative" and is_link(v)
-    ]
-    negative_nodes = _upstream(workflow, negative_roots)
+    negative_nodes = negative_feeders((src, dst, name) for src, _, dst, name in iter_links(workflow))
     positive: list[str] = []
     negative: list[str] = []
     for node_id, _, inputs in _nodes(workflow):
@@ -246,7 +211,7 @@ def model_files(workflow: Workflow) -> list[tuple[str, str, str, str]]:
         if cls in INPUT_LOADERS:
             continue
         for name, value in inputs.items():
-            if isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS):
+            if looks_like_model_file(value):
                 out.append((node_id, cls, name, value))
     return out
 

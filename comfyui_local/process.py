@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from comfyui_client.local.installer import ComfyInstall, prepare_base_dir
+from comfyui_local.installer import ComfyInstall, prepare_base_dir
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ def catalog_validator(catalog: Any) -> Validator:
 
 
 def output_classes(catalog: Any) -> list[str]:
-    """Every class the catalog marks as an output node (beyond the core ones `evals.graph` knows)."""
+    """Every class the catalog marks as an output node (beyond the core ones `evals.graph_facts` knows)."""
     from node_catalog import Catalog
 
     cat = Catalog.bundled() if catalog is None else catalog

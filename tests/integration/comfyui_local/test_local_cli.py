@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_client.local import free_port, install
-from comfyui_client.local.process import wait_ready
+from comfyui_local import free_port, install
+from comfyui_local.process import wait_ready
 
 pytestmark = pytest.mark.integration
 

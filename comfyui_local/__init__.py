@@ -4,15 +4,15 @@ Used by `comfy-gateway comfyui ...`, by `make run` when no `COMFYUI_URL` is set,
 On a real deployment ComfyUI runs on GPU machines of its own and the gateway only needs its URL.
 """
 
-from comfyui_client.local.installer import (
+from comfyui_local.installer import (
     COMFYUI_VERSION,
     ComfyInstall,
     InstallError,
     default_root,
     install,
 )
-from comfyui_client.local.process import LocalComfyUI, free_port, run_foreground
-from comfyui_client.local.smoke_weights import (
+from comfyui_local.process import LocalComfyUI, free_port, run_foreground
+from comfyui_local.smoke_weights import (
     SmokeWeightsError,
     ensure_smoke_weights,
     is_smoke_weights,

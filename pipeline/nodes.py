@@ -1,7 +1,7 @@
-"""The LangGraph pipeline: reformat -> flow -> refine -> validate -> (refine | execute | END) ... bounded.
+"""The pipeline graph's node functions and routers (`pipeline.builder` wires and compiles them once).
 
-Nodes return only the keys they change; list keys (`steps`, `repairs`, `errors`) accumulate through reducers.
-A checkpointer (e.g. langgraph-checkpoint-sqlite's AsyncSqliteSaver) makes a run resumable by thread id.
+Nodes return typed partial state (`PipelineState`, only the keys they change); list keys (`steps`, `repairs`,
+`errors`) accumulate through reducers. Per-run values (catalog, executor) come from `runtime.context`.
 """
 
 from __future__ import annotations
@@ -13,23 +13,25 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agents.errors import AgentError, InputRequiredError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
 from agents.flow import from_template
 from agents.intent import Intent
-from agents.linklist import LinkList, parse_link_list
-from agents.llm import LLMConfig, track_usage
+from agents.linklist import parse_link_list
+from agents.llm import track_usage
 from agents.refine import Refiner
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
+from pipeline.context import CatalogSource, RunContext
 from pipeline.state import ErrorCode, PipelineState, Step
-from pipeline.strategies import Strategies, make_strategies
+from pipeline.strategies import Strategies
 from pipeline.templates import TemplateError, TemplateLibrary
 
 log = logging.getLogger(__name__)
+
+FINISH: Literal["finish"] = "finish"  # every path ends here (error and error_code recorded), then END
 
 
 def _step(agent: str, strategy: str, started: float, summary: str, **details: Any) -> Step:
@@ -60,7 +62,7 @@ def _code(exc: Exception) -> ErrorCode:
     return "bad_request"
 
 
-def _failed(agent: str, strategy: str, started: float, message: str, code: ErrorCode) -> dict[str, Any]:
+def _failed(agent: str, strategy: str, started: float, message: str, code: ErrorCode) -> PipelineState:
     return {
         "error": message,
         "error_code": code,
@@ -70,13 +72,15 @@ def _failed(agent: str, strategy: str, started: float, message: str, code: Error
     }
 
 
-def _with_usage(node: Callable[[Any, PipelineState], Awaitable[dict[str, Any]]]) -> Any:
+def _with_usage(node: Callable[..., Awaitable[PipelineState]]) -> Any:
     """Record the LLM calls and tokens a node spent in its step's details (`llm_calls`, `llm_tokens`)."""
 
-    @functools.wraps(node)
-    async def run(self: Any, state: PipelineState) -> dict[str, Any]:
+    @functools.wraps(node)  # LangGraph reads the wrapped signature to inject `runtime`
+    async def run(
+        self: PipelineNodes, state: PipelineState, *, runtime: Runtime[RunContext]
+    ) -> PipelineState:
         with track_usage() as usage:
-            update = await node(self, state)
+            update = await node(self, state, runtime=runtime)
         if usage.calls:
             for step in update.get("steps", []):
                 step["details"].update(llm_calls=usage.calls, llm_tokens=usage.tokens)
@@ -86,30 +90,44 @@ def _with_usage(node: Callable[[Any, PipelineState], Awaitable[dict[str, Any]]])
 
 
 class PipelineNodes:
-    """The graph's node functions, closed over the catalog, strategies, backend and templates."""
+    """The graph's node functions, closed over what is app-wide (strategies, templates, backend); the run's
+    catalog and executor come from `runtime.context`, or from these defaults when a run brings none."""
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalogs: CatalogSource,
         strategies: Strategies,
         templates: TemplateLibrary,
         client: ComfyClient | None,
         executor: Executor | None,
     ) -> None:
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.strategies = strategies
         self.templates = templates
         self.client = client
         self.executor = executor or (ClientExecutor(client) if client is not None else None)
-        self.refiner = Refiner(catalog, strategies.chooser)
 
-    async def _models(self, state: PipelineState) -> dict[str, list[str]] | None:
-        given = state["request"].get("models")
+    async def context(
+        self, *, catalog: Catalog | None = None, executor: Executor | None = None
+    ) -> RunContext:
+        """A run's context: the given values, else the current catalog and the default executor."""
+        return RunContext(
+            catalog=catalog if catalog is not None else await self.catalogs.get(),
+            executor=executor or self.executor,
+        )
+
+    async def _ctx(self, runtime: Runtime[RunContext]) -> RunContext:
+        # a run started straight on the compiled graph (no context=) gets the defaults
+        return runtime.context if runtime.context is not None else await self.context()
+
+    async def _models(self, state: PipelineState, ctx: RunContext) -> dict[str, list[str]] | None:
+        given = state["request"]["models"]
         if given is not None:
             return {k: list(v) for k, v in given.items()}
         if self.client is None:
             return None
-        folders = sorted({i.model_folder for s in self.catalog for i in s.inputs.values() if i.model_folder})
+        catalog = ctx.catalog
+        folders = sorted({i.model_folder for s in catalog for i in s.inputs.values() if i.model_folder})
         try:
             known = set(await self.client.model_folders())
             wanted = [f for f in folders if f in known]
@@ -120,25 +138,26 @@ class PipelineNodes:
             return None
 
     @_with_usage
-    async def reformat(self, state: PipelineState) -> dict[str, Any]:
+    async def reformat(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
         started = time.perf_counter()
+        ctx = await self._ctx(runtime)
         agent = self.strategies.reformat
         request = state["request"]
         strategy = agent.name
         try:
             try:
-                intent = await agent.reformat(request["prompt"], request.get("overrides") or {})
+                intent = await agent.reformat(request["prompt"], request["overrides"])
             except LLMError as exc:
                 if self.strategies.fallback_reformat is None:
                     raise
                 log.warning("LLM reformat failed (%s); falling back to the planner", exc.message)
                 strategy = f"planner (LLM failed: {exc.message})"
                 intent = await self.strategies.fallback_reformat.reformat(
-                    request["prompt"], request.get("overrides") or {}
+                    request["prompt"], request["overrides"]
                 )
         except AgentError as exc:
             return _failed("reformat", strategy, started, exc.message, _code(exc))
-        models = await self._models(state)
+        models = await self._models(state, ctx)
         return {
             "intent": intent.model_dump(mode="json"),
             "models": models,
@@ -156,25 +175,26 @@ class PipelineNodes:
         }
 
     @_with_usage
-    async def flow(self, state: PipelineState) -> dict[str, Any]:
+    async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
         started = time.perf_counter()
+        catalog = (await self._ctx(runtime)).catalog
         agent = self.strategies.flow
         intent = Intent.model_validate(state["intent"])
-        forced = state["request"].get("template")
+        forced = state["request"]["template"]
         strategy = agent.name
         try:
             if forced:
-                outcome = from_template(self.templates.get(forced), intent, self.catalog)
+                outcome = from_template(self.templates.get(forced), intent, catalog)
                 strategy = "template"
             else:
                 try:
-                    outcome = await agent.flow(intent, state.get("models"))
+                    outcome = await agent.flow(intent, catalog, state.get("models"))
                 except LLMError as exc:
                     if self.strategies.fallback_flow is None:
                         raise
                     log.warning("LLM flow failed (%s); falling back to the planner", exc.message)
                     strategy = f"planner (LLM failed: {exc.message})"
-                    outcome = await self.strategies.fallback_flow.flow(intent, state.get("models"))
+                    outcome = await self.strategies.fallback_flow.flow(intent, catalog, state.get("models"))
         except (AgentError, TemplateError) as exc:
             return _failed("flow", strategy, started, exc.message, _code(exc))
         doc, name = outcome.link_list, outcome.template
@@ -188,8 +208,9 @@ class PipelineNodes:
         }
 
     @_with_usage
-    async def refine(self, state: PipelineState) -> dict[str, Any]:
+    async def refine(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
         started = time.perf_counter()
+        refiner = Refiner((await self._ctx(runtime)).catalog, self.strategies.chooser)
         strategy = self.strategies.chooser.name
         try:
             doc = parse_link_list(state["link_list"] or {})
@@ -199,17 +220,18 @@ class PipelineNodes:
         models = state.get("models")
         bad_models = list(state.get("bad_models") or [])
         fixes: list[str] = []
-        update: dict[str, Any] = {"attempts": state.get("attempts", 0) + 1}
+        attempt = state.get("attempts", 0) + 1
+        update: PipelineState = {"attempts": attempt}
         try:
             error = state.get("execution_error")
             if error:
-                fixes += self.refiner.fix_execution_error(doc, error, models=models, bad_models=bad_models)
+                fixes += refiner.fix_execution_error(doc, error, models=models, bad_models=bad_models)
                 update["execution_error"] = None
                 update["bad_models"] = bad_models
             validation = state.get("validation")
             if validation and not validation.get("ok"):
-                fixes += self.refiner.fix_validation(doc, validation, models=models)
-            fixes += await self.refiner.refine(doc, models=models, bad_models=bad_models, intent=intent)
+                fixes += refiner.fix_validation(doc, validation, models=models)
+            fixes += await refiner.refine(doc, models=models, bad_models=bad_models, intent=intent)
         except AgentError as exc:
             return _failed("refine", strategy, started, exc.message, _code(exc))
         update["link_list"] = doc.to_document()
@@ -221,21 +243,22 @@ class PipelineNodes:
         if fixes:
             update["repairs"] = [
                 {
-                    "attempt": update["attempts"],
+                    "attempt": attempt,
                     "fixes": fixes,
                     "cause": "execution_error" if error else "validation" if validation else "refine",
                 }
             ]
         return update
 
-    async def validate(self, state: PipelineState) -> dict[str, Any]:
+    async def validate(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
         started = time.perf_counter()
+        catalog = (await self._ctx(runtime)).catalog
         try:
             doc = parse_link_list(state["link_list"] or {})
-            workflow = compile_workflow(doc, self.catalog)
+            workflow = compile_workflow(doc, catalog)
         except AgentError as exc:
             return _failed("validate", "catalog", started, exc.message, _code(exc))
-        report = check(workflow, self.catalog, state.get("models"))
+        report = check(workflow, catalog, state.get("models"))
         validation = {
             "ok": report.ok,
             "error": report.error,
@@ -250,10 +273,11 @@ class PipelineNodes:
             "steps": [_step("validate", "catalog", started, summary, errors=len(report.errors()))],
         }
 
-    async def execute(self, state: PipelineState) -> dict[str, Any]:
+    async def execute(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
         started = time.perf_counter()
         request = state["request"]
-        if self.executor is None:
+        executor = (await self._ctx(runtime)).executor
+        if executor is None:
             return _failed(
                 "execute",
                 "none",
@@ -261,16 +285,16 @@ class PipelineNodes:
                 "submit needs a ComfyUI backend (no client or executor)",
                 "backend_error",
             )
-        agent = ExecuteAgent(self.executor, timeout=float(request.get("timeout") or 600.0))
+        agent = ExecuteAgent(executor, timeout=request["timeout"])
         executions = state.get("executions", 0) + 1
         try:
             outcome = await agent.run(
                 state["workflow"] or {},
-                wait=bool(request.get("wait")),
+                wait=request["wait"],
                 extra_data={"comfy_gateway": {"source": "generate", "attempt": executions}},
             )
         except PromptRejected as exc:
-            if exc.node_errors and state.get("attempts", 0) <= int(request.get("max_repairs", 3)):
+            if exc.node_errors and state.get("attempts", 0) <= request["max_repairs"]:
                 # ComfyUI saw something the catalog did not (e.g. a newer backend): repair from its answer
                 return {
                     "validation": {"ok": False, **exc.body},
@@ -331,59 +355,41 @@ class PipelineNodes:
             ],
         }
 
+    @staticmethod
+    async def finish(state: PipelineState) -> PipelineState:
+        """Record why the run ended without a usable answer, so its result and its checkpoint agree."""
+        if state.get("error") is not None:
+            return {}
+        if state.get("status") == "failed" and state.get("errors"):
+            return {"error": state["errors"][-1], "error_code": "execution_failed"}
+        validation = state.get("validation")
+        if validation is not None and not validation.get("ok"):
+            return {
+                "status": "invalid",
+                "error": "the workflow is still invalid after the allowed repairs",
+                "error_code": "invalid_workflow",
+            }
+        return {}
+
     # -- routers ----------------------------------------------------------------------------------------
     @staticmethod
     def after(state: PipelineState, nxt: str) -> str:
-        return END if state.get("error") else nxt
+        return FINISH if state.get("error") else nxt
 
-    def after_validate(self, state: PipelineState) -> Literal["refine", "execute", "__end__"]:
+    @staticmethod
+    def after_validate(state: PipelineState) -> Literal["refine", "execute", "finish"]:
         if state.get("error"):
-            return "__end__"
+            return FINISH
         if (state.get("validation") or {}).get("ok"):
-            return "execute" if state["request"].get("submit") else "__end__"
-        if state.get("attempts", 0) <= int(state["request"].get("max_repairs", 3)):
+            return "execute" if state["request"]["submit"] else FINISH
+        if state.get("attempts", 0) <= state["request"]["max_repairs"]:
             return "refine"
-        return "__end__"
+        return FINISH
 
-    def after_execute(self, state: PipelineState) -> Literal["refine", "__end__"]:
+    @staticmethod
+    def after_execute(state: PipelineState) -> Literal["refine", "finish"]:
         if not state.get("error") and not (state.get("validation") or {}).get("ok", True):
             return "refine"
-        if state.get("execution_error") and state.get("executions", 0) <= int(
-            state["request"].get("max_repairs", 3)
-        ):
+        if state.get("execution_error") and state.get("executions", 0) <= state["request"]["max_repairs"]:
             return "refine"
-        return "__end__"
-
-
-def build_graph(
-    *,
-    llm: LLMConfig | None,
-    catalog: Catalog,
-    client: ComfyClient | None,
-    checkpointer: Any = None,
-    executor: Executor | None = None,
-    templates: TemplateLibrary | None = None,
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The compiled pipeline graph (see the module docstring)."""
-    library = templates or TemplateLibrary.bundled()
-    nodes = PipelineNodes(catalog, make_strategies(llm, catalog, library), library, client, executor)
-    return compile_graph(nodes, checkpointer)
-
-
-def compile_graph(nodes: PipelineNodes, checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    graph: StateGraph[Any, Any, Any, Any] = StateGraph(PipelineState)
-    graph.add_node("reformat", nodes.reformat)
-    graph.add_node("flow", nodes.flow)
-    graph.add_node("refine", nodes.refine)
-    graph.add_node("validate", nodes.validate)
-    graph.add_node("execute", nodes.execute)
-    graph.add_edge(START, "reformat")
-    graph.add_conditional_edges("reformat", lambda s: nodes.after(s, "flow"), ["flow", END])
-    graph.add_conditional_edges("flow", lambda s: nodes.after(s, "refine"), ["refine", END])
-    graph.add_conditional_edges("refine", lambda s: nodes.after(s, "validate"), ["validate", END])
-    graph.add_conditional_edges("validate", nodes.after_validate, ["refine", "execute", END])
-    graph.add_conditional_edges("execute", nodes.after_execute, ["refine", END])
-    return graph.compile(checkpointer=checkpointer)
-
-
-__all__ = ["LinkList", "PipelineNodes", "build_graph"]
+        return FINISH
