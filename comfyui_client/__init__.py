@@ -14,14 +14,17 @@ Quick use::
             async with comfy.view(f.filename, subfolder=f.subfolder, type=f.type) as resp:
                 ...
 
-Modules: `client` (ComfyClient: every HTTP route and `wait_for`), `stream` (the reconnecting WebSocket:
-EventStream), `events` (one pydantic model per event type, `parse_event`), `models` (Submitted, QueueSnapshot,
-HistoryEntry, UploadedFile), `outputs` (OutputFile, `collect_outputs`), `errors` (the exception tree),
+Modules: `client` (ComfyClient: every HTTP route, `wait_for`, `history_after_finish`), `http` (the seam
+translating httpx errors and HTTP statuses), `hub` (the one reconnecting WebSocket of a client), `stream`
+(EventStream: a hub subscriber that follows tracked jobs to their end), `events` (one pydantic model per
+event type, `parse_event`), `models` (Submitted, QueueSnapshot, HistoryEntry, UploadedFile), `outputs`
+(OutputFile, OutputRef, `collect_outputs`), `errors` (the exception tree, `LOST_REASON`),
 `local` (install and run a local CPU ComfyUI; imported lazily, never needed by the client).
 """
 
 from comfyui_client.client import ComfyClient
 from comfyui_client.errors import (
+    LOST_REASON,
     BadRequest,
     BadResponse,
     ComfyError,
@@ -55,11 +58,13 @@ from comfyui_client.events import (
     UnknownEvent,
     parse_event,
 )
+from comfyui_client.hub import WsConnect, WsConnection
 from comfyui_client.models import HistoryEntry, Outcome, QueueItem, QueueSnapshot, Submitted, UploadedFile
-from comfyui_client.outputs import OutputFile, OutputKind, classify, collect_outputs
-from comfyui_client.stream import EventStream, WsConnect, WsConnection
+from comfyui_client.outputs import OutputFile, OutputKind, OutputRef, classify, collect_outputs
+from comfyui_client.stream import EventStream
 
 __all__ = [
+    "LOST_REASON",
     "BadRequest",
     "BadResponse",
     "BinaryEvent",
@@ -87,6 +92,7 @@ __all__ = [
     "Outcome",
     "OutputFile",
     "OutputKind",
+    "OutputRef",
     "PreviewEvent",
     "ProgressEvent",
     "ProgressStateEvent",

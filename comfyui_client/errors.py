@@ -175,10 +175,17 @@ class ExecutionInterrupted(ComfyError):
         )
 
 
+#: The one verdict on a job ComfyUI forgot, shared by `JobLostEvent`, `JobLost` and every layer above.
+LOST_REASON = (
+    "ComfyUI no longer knows this job (not queued, not running, not in history); it was probably restarted "
+    "or the job was removed from its queue"
+)
+
+
 class JobLost(ComfyError):
     """ComfyUI no longer knows a job: not queued, not running, not in history (usually it restarted)."""
 
-    def __init__(self, prompt_id: str, reason: str, *, url: str | None = None) -> None:
+    def __init__(self, prompt_id: str, reason: str = LOST_REASON, *, url: str | None = None) -> None:
         self.prompt_id = prompt_id
         self.reason = reason
         super().__init__(f"job {prompt_id} was lost: {reason}", url=url)

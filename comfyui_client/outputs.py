@@ -18,6 +18,7 @@ plain strings under `text` are "text" (a string has `filename == ""` and the val
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -68,10 +69,51 @@ class OutputFile(BaseModel):
         return bool(self.filename)
 
 
+@dataclass(kw_only=True)
+class OutputRef:
+    """A saved file as a job record keeps it (the gateway's jobs, the evals' executions): what /view needs,
+    its kind and the node that made it. `OutputFile` is the full parse of a ui entry; this is its address."""
+
+    node_id: str = ""
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    kind: str = "other"  # an OutputKind; plain str so that records written by older versions still load
+    animated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutputRef:
+        return cls(
+            node_id=str(d.get("node_id", "")),
+            filename=str(d["filename"]),
+            subfolder=str(d.get("subfolder", "")),
+            type=str(d.get("type", "output")),
+            kind=str(d.get("kind", "other")),
+            animated=bool(d.get("animated", False)),
+        )
+
+    @classmethod
+    def from_file(cls, f: OutputFile) -> OutputRef:
+        return cls(
+            node_id=f.node_id,
+            filename=f.filename,
+            subfolder=f.subfolder,
+            type=f.type,
+            kind=f.kind,
+            animated=f.animated,
+        )
+
+
 def classify(
     filename: str, *, key: str = "images", animated: bool = False, fmt: str | None = None
 ) -> OutputKind:
-    """The kind of one output entry, from its ui key, animated flag, VHS format and file extension."""
+    """The kind of one output entry, from its ui key, animated flag, VHS format and file extension.
+
+    A `gifs` entry (VideoHelperSuite) is animated whatever its flag says."""
+    animated = animated or key == "gifs"
     ext = PurePosixPath(filename).suffix.lower()
     fmt_major = (fmt or "").split("/", 1)[0].lower()
     if key == "audio" or fmt_major == "audio" or ext in AUDIO_EXTENSIONS:

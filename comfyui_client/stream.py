@@ -1,12 +1,7 @@
-"""The reconnecting ComfyUI WebSocket and its subscribers (`EventStream`).
+"""`EventStream`: one subscriber of a client's socket hub (`comfyui_client.hub`), following tracked jobs.
 
-ComfyUI keeps ONE socket per client id (a second connection with the same id silently steals the events), so a
-`ComfyClient` owns one `EventHub`: a background task holding the WebSocket
-`ws://host/ws?clientId=<client_id>`, parsing every frame (`events.parse_event`) and fanning it out to every
-open `EventStream`. The hub connects when the first stream opens and disconnects when the last one closes.
-When the connection drops it reconnects forever with exponential backoff (first delay, doubling up to the max
-delay, +-20 % jitter).
-
+The hub delivers every frame of the client's one WebSocket; the stream adds what happened to each tracked job
+on ComfyUI, so that it is the one authority on a job's end (the gateway's job tracker maps its events).
 An `EventStream` is an async iterator of typed events:
 
     async with client.events() as stream:
@@ -34,8 +29,7 @@ Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
 loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
 
-Errors: connect and receive failures (OSError, timeouts, websockets errors) are translated once in
-`_describe_ws_error` into a `ComfyUnavailable` that the stream reports (`DisconnectedEvent.error`,
+Errors: socket failures are translated by the hub into `ComfyUnavailable` (`DisconnectedEvent.error`,
 `wait_connected`); iteration itself never raises them.
 """
 
@@ -45,34 +39,25 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-import websockets
-from websockets.asyncio.client import connect as ws_client_connect
-
-from comfyui_client.errors import ComfyError, ComfyUnavailable
+from comfyui_client.errors import LOST_REASON, ComfyError
 from comfyui_client.events import (
-    DisconnectedEvent,
     Event,
     ExecutedEvent,
     ExecutingEvent,
     ExecutionSuccessEvent,
     JobLostEvent,
     ReconnectedEvent,
-    StatusEvent,
     event_from_data,
-    parse_event,
 )
-
-if TYPE_CHECKING:
-    from comfyui_client.client import ComfyClient
-    from comfyui_client.models import HistoryEntry, QueueSnapshot
+from comfyui_client.hub import EventHub
+from comfyui_client.models import HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -85,190 +70,12 @@ GRACE = 0.5
 _CHECK_CONCURRENCY = 8
 
 
-class WsConnection(Protocol):
-    """What the stream needs from a WebSocket connection (websockets' ClientConnection fits)."""
+class JobLookup(Protocol):
+    """The HTTP reads a check needs (ComfyClient fits): the stream does not import the client."""
 
-    async def recv(self) -> str | bytes: ...
+    async def queue(self) -> QueueSnapshot: ...
 
-    async def close(self) -> None: ...
-
-
-#: `await ws_connect(url)` opens a connection; injectable for tests (a fake replaying captures).
-WsConnect = Callable[[str], Awaitable[WsConnection]]
-
-
-def default_ws_connect(*, open_timeout: float = 10.0, max_size: int = 64 * 2**20) -> WsConnect:
-    """The real connect: websockets with keepalive pings (a dead peer is noticed within ~40 s)."""
-
-    async def connect(url: str) -> WsConnection:
-        conn = await ws_client_connect(
-            url,
-            open_timeout=open_timeout,
-            max_size=max_size,
-            max_queue=1024,
-            ping_interval=20,
-            ping_timeout=20,
-            close_timeout=2,
-        )
-        return conn
-
-    return connect
-
-
-def _describe_ws_error(url: str, exc: BaseException) -> ComfyUnavailable:
-    """The seam translating WebSocket/OS errors into the client's error tree."""
-    if isinstance(exc, websockets.exceptions.ConnectionClosed):
-        reason = f"connection closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
-    elif isinstance(exc, websockets.exceptions.InvalidStatus):
-        reason = f"handshake refused with HTTP {exc.response.status_code}"
-    elif isinstance(exc, TimeoutError):
-        reason = "timed out"
-    else:
-        text = str(exc).strip()
-        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    error = ComfyUnavailable(f"ComfyUI WebSocket at {url}: {reason}", url=url)
-    error.__cause__ = exc
-    return error
-
-
-class EventHub:
-    """Owns the one WebSocket of a client and fans its events out to subscribers (use `client.events()`)."""
-
-    def __init__(
-        self,
-        client: ComfyClient,
-        url: str,
-        connect: WsConnect,
-        *,
-        backoff: tuple[float, float] = (0.25, 5.0),
-        ready_timeout: float = 10.0,
-    ) -> None:
-        first, cap = backoff
-        if first <= 0 or cap < first:
-            raise ValueError(f"reconnect_backoff must be (first > 0, max >= first), got {backoff}")
-        self.client = client
-        self.url = url
-        self._connect = connect
-        self._backoff = (first, cap)
-        self._ready_timeout = ready_timeout
-        self._subs: list[EventStream] = []
-        self._task: asyncio.Task[None] | None = None
-        self._conn: WsConnection | None = None
-        self._connected = asyncio.Event()
-        self.last_error: ComfyUnavailable | None = None
-        self.connects = 0
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def subscribe(self, sub: EventStream) -> None:
-        self._subs.append(sub)
-        if self.connected:
-            sub._seen_connect = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"comfy-ws {self.url}")
-
-    async def unsubscribe(self, sub: EventStream) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
-        if not self._subs:
-            await self.aclose()
-
-    async def shutdown(self) -> None:
-        """Close the socket and end every subscriber's iteration (the client is closing)."""
-        subs, self._subs = list(self._subs), []
-        for sub in subs:
-            sub._closed = True
-            sub._wakeup.set()
-            await sub._stop_checks()
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._close_conn()
-
-    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (mirrors wait_for)
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError as exc:
-            last = f": {self.last_error.message}" if self.last_error else ""
-            raise ComfyUnavailable(
-                f"no WebSocket connection to {self.url} within {timeout:g} s{last}", url=self.url
-            ) from exc
-
-    async def _close_conn(self) -> None:
-        conn, self._conn = self._conn, None
-        self._connected.clear()
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
-
-    async def _run(self) -> None:
-        attempts = 0
-        down_since: float | None = None
-        while True:
-            try:
-                self._conn = await self._connect(self.url)
-                # ComfyUI registers the socket under our client id just before it sends the first `status`;
-                # a job submitted before that loses its events, so the socket is live only once it is in.
-                async with asyncio.timeout(self._ready_timeout):
-                    first = await self._conn.recv()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every connect failure is retried; the seam describes it
-                attempts += 1
-                self._note_error(exc, connected=False)
-                await self._close_conn()
-                await asyncio.sleep(self._delay(attempts))
-                continue
-            self.connects += 1
-            self._connected.set()
-            downtime = time.monotonic() - down_since if down_since is not None else 0.0
-            log.debug("connected to %s after %d failed attempt(s)", self.url, attempts)
-            for sub in list(self._subs):
-                sub._on_connected(attempts=attempts + 1, downtime=downtime)
-            attempts = 0
-            hello = parse_event(first)
-            if isinstance(hello, StatusEvent) and hello.sid and hello.sid != self.client.client_id:
-                log.warning("ComfyUI at %s assigned sid %s instead of our client id", self.url, hello.sid)
-            self._dispatch(hello)
-            try:
-                await self._pump(self._conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._note_error(exc, connected=True)
-            down_since = time.monotonic()
-            await self._close_conn()
-            await asyncio.sleep(self._delay(1))
-
-    def _dispatch(self, event: Event) -> None:
-        for sub in list(self._subs):
-            sub._deliver(event)
-
-    async def _pump(self, conn: WsConnection) -> None:
-        while True:
-            self._dispatch(parse_event(await conn.recv()))
-
-    def _note_error(self, exc: Exception, *, connected: bool) -> None:
-        error = _describe_ws_error(self.url, exc)
-        self.last_error = error
-        if connected:
-            log.warning("%s; reconnecting", error.message)
-            for sub in list(self._subs):
-                sub._deliver(DisconnectedEvent(error=error.message))
-        else:
-            log.debug("%s; retrying", error.message)
-
-    def _delay(self, attempt: int) -> float:
-        first, cap = self._backoff
-        delay: float = min(cap, first * 2.0 ** max(0, attempt - 1))
-        return delay * random.uniform(0.8, 1.2)
+    async def history(self, prompt_id: str) -> HistoryEntry | None: ...
 
 
 @dataclass
@@ -292,12 +99,14 @@ class EventStream:
     def __init__(
         self,
         hub: EventHub,
+        lookup: JobLookup,
         *,
         poll_interval: float = 30.0,
         max_backlog: int = 10_000,
         grace: float = GRACE,
     ) -> None:
         self._hub = hub
+        self._lookup = lookup
         self.poll_interval = poll_interval
         self.max_backlog = max_backlog
         self.grace = grace
@@ -326,7 +135,7 @@ class EventStream:
         if not self._entered:
             self._entered = True
             self._checker = asyncio.get_running_loop().create_task(self._check_loop(), name="comfy-ws checks")
-            self._hub.subscribe(self)
+            self._seen_connect = self._hub.subscribe(self)
         return self
 
     async def __aexit__(
@@ -342,6 +151,12 @@ class EventStream:
         await self._stop_checks()
         if self._entered:
             await self._hub.unsubscribe(self)
+
+    async def hub_closed(self) -> None:
+        """The client is closing: end the iteration."""
+        self._closed = True
+        self._wakeup.set()
+        await self._stop_checks()
 
     async def _stop_checks(self) -> None:
         tasks = [t for t in (self._checker, self._resync) if t is not None and not t.done()]
@@ -472,7 +287,7 @@ class EventStream:
 
     # -- called by the hub ----------------------------------------------------------------------------------
 
-    def _deliver(self, event: Event) -> None:
+    def deliver(self, event: Event) -> None:
         if len(self._queue) >= self.max_backlog and event.type in DROPPABLE:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
@@ -483,7 +298,7 @@ class EventStream:
         self._queue.append(event)
         self._wakeup.set()
 
-    def _on_connected(self, *, attempts: int, downtime: float) -> None:
+    def on_connected(self, *, attempts: int, downtime: float) -> None:
         if self._seen_connect:
             # Tracked jobs are resynchronised when this event is yielded (`_accept`), so that it comes first.
             self._queue.append(ReconnectedEvent(attempts=attempts, downtime=round(downtime, 3)))
@@ -537,7 +352,7 @@ class EventStream:
         pending = [pid for pid in self._jobs if pid in wanted]  # in tracking order: deterministic output
         if not pending:
             return
-        client = self._hub.client
+        client = self._lookup
         try:
             snapshot = await client.queue()
             # Jobs move from the queue to history atomically: one absent from the snapshot has ended (or
@@ -568,14 +383,7 @@ class EventStream:
                     job.found, job.grace_until = entry, now + self.grace
                     self._next_grace = min(self._next_grace, job.grace_until)
             elif not _queued(snapshot, pid):
-                self._ready.append(
-                    JobLostEvent(
-                        prompt_id=pid,
-                        reason="ComfyUI no longer knows this job (not queued, not running, not in history); "
-                        "it was probably restarted",
-                        synthetic=True,
-                    )
-                )
+                self._ready.append(JobLostEvent(prompt_id=pid, reason=LOST_REASON, synthetic=True))
                 self._finish(pid)
         self._wakeup.set()
 

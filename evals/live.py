@@ -19,6 +19,7 @@ from comfyui_client import (
     ExecutionFailed,
     ExecutionInterrupted,
     JobLost,
+    OutputRef,
     PromptRejected,
 )
 from evals.errors import BackendError
@@ -33,15 +34,6 @@ class Acceptance(BaseModel):
     accepted: bool
     prompt_id: str | None = None
     problems: list[Problem] = []
-
-
-class OutputRef(BaseModel):
-    """A file a job saved, as ComfyUI's /view takes it."""
-
-    filename: str
-    subfolder: str = ""
-    type: str = "output"
-    kind: str = "other"
 
 
 class Execution(BaseModel):
@@ -155,11 +147,7 @@ class ComfyBackend:
             return Execution(ok=False, error=f"failed: {exc}")
         if not entry.files:
             return Execution(ok=False, error="no-output: the job succeeded but saved no file")
-        files = [
-            OutputRef(filename=f.filename, subfolder=f.subfolder, type=f.type, kind=f.kind)
-            for f in entry.files
-            if f.is_file
-        ]
+        files = [OutputRef.from_file(f) for f in entry.files if f.is_file]
         return Execution(ok=True, outputs=len(entry.files), files=files)
 
     async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool:

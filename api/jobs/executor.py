@@ -1,30 +1,31 @@
-"""The pipeline's Executor on the API's JobService: generated jobs are recorded like submitted ones."""
+"""`JobsExecutor`: the pipeline's Executor on the API's JobService, so generated jobs are recorded like
+submitted ones.
+
+It keeps the Executor contract: the JobService's API errors become the client errors the pipeline handles
+(`InvalidWorkflow` -> `PromptRejected`, so Refine repairs from the node errors; `JobWaitTimeout` ->
+`ComfyTimeout`), and a finished job answers with its history entry and outcome, as `ComfyClient.wait_for`
+would. A job the tracker failed as lost raises `JobLost` with the stream's own reason (the one verdict).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import InvalidWorkflow
 from api.jobs.service import JobService, JobWaitTimeout
 from api.jobs.state import JobStatus
-from api.jobs.tracker import LOST_REASON
-from comfyui_client import (
-    ComfyClient,
-    ComfyTimeout,
-    ExecutionInterrupted,
-    HistoryEntry,
-    JobLost,
-    PromptRejected,
-)
+from comfyui_client import ComfyTimeout, ExecutionInterrupted, HistoryEntry, JobLost, PromptRejected
+
+if TYPE_CHECKING:
+    from comfyui_client import ComfyClient
+
+#: Seconds a finished job's history entry may take to appear (a job cancelled while running is marked
+#: cancelled before ComfyUI has written its interrupted entry).
+HISTORY_TIMEOUT = 5.0
 
 
 class JobsExecutor:
-    """The pipeline's Executor on the API's JobService: generated jobs are recorded like submitted ones.
-
-    It keeps the Executor contract: the JobService's API errors become the client errors the pipeline handles
-    (`InvalidWorkflow` -> `PromptRejected`, so Refine repairs from the node errors; `JobWaitTimeout` ->
-    `ComfyTimeout`), and a finished job answers with its history entry and outcome, as `wait_for` would.
-    """
+    """`pipeline.Executor` over `JobService`: submit records the job, wait follows it through the tracker."""
 
     def __init__(
         self, jobs: JobService, client: ComfyClient, *, request: dict[str, Any], source: str
@@ -53,11 +54,13 @@ class JobsExecutor:
             raise ComfyTimeout(exc.message) from exc
         if job.status is JobStatus.TIMEOUT:
             raise ComfyTimeout(job.error.message if job.error else f"job {prompt_id} timed out")
-        # the job is terminal: its history entry (outputs, execution_error data) is there to read
-        entry = await self.client.history(prompt_id)
+        if job.error is not None and job.error.type == "job_lost":
+            raise JobLost(prompt_id, job.error.message)
+        if job.status is JobStatus.CANCELLED and job.started_at is None:
+            raise ExecutionInterrupted(prompt_id)  # removed from the queue before it ran: no history
+        entry = await self.client.history_after_finish(prompt_id, timeout=HISTORY_TIMEOUT)
         if entry is None:
-            if job.status is JobStatus.CANCELLED:  # removed from the queue before it ran: no history
+            if job.status is JobStatus.CANCELLED:
                 raise ExecutionInterrupted(prompt_id)
-            reason = job.error.message if job.error and job.error.type == "job_lost" else LOST_REASON
-            raise JobLost(prompt_id, reason)
+            raise JobLost(prompt_id)  # finished here, yet ComfyUI has no record of it: it forgot the job
         return entry.raise_for_outcome()

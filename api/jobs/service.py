@@ -1,4 +1,8 @@
-"""JobService: validate, submit, record, follow, wait for and cancel jobs. Routes and the pipeline use it."""
+"""JobService: validate, submit, record, follow, wait for and cancel jobs. Routes and the pipeline use it.
+
+Routes get everything about jobs from here (never from the tracker): `get`/`find`, `subscribe`,
+`queue_position`, `refresh_queue`, `live_job`, `active_count`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
@@ -14,7 +18,7 @@ from api.jobs.state import Job, JobError, JobStatus
 from api.jobs.tracker import JobTracker
 
 if TYPE_CHECKING:
-    from comfyui_client import ComfyClient
+    from comfyui_client import ComfyClient, QueueSnapshot
     from node_catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -116,12 +120,37 @@ class JobService:
             raise JobNotFound(prompt_id)
         return job
 
+    async def find(self, prompt_id: str) -> Job | None:
+        """The job (from memory while live, else from the database); None for an unknown id."""
+        return await self.tracker.get(prompt_id)
+
+    def live_job(self, prompt_id: str) -> Job | None:
+        """The job if the gateway follows it right now (in memory), else None; never reads the database."""
+        return self.tracker.jobs.get(prompt_id)
+
+    @property
+    def active_count(self) -> int:
+        """Jobs not finished yet."""
+        return self.tracker.active_count
+
+    def queue_position(self, job: Job) -> int | None:
+        """0 while running, 1.. while pending (from the last /queue snapshot), None once finished."""
+        return self.tracker.queue_position(job)
+
+    async def refresh_queue(self) -> QueueSnapshot:
+        """ComfyUI's queue now (ComfyError when it is down); also refreshes every job's position."""
+        return await self.tracker.refresh_queue()
+
+    def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The job's public events from now on (a snapshot first), ending after `finished`."""
+        return self.tracker.subscribe(prompt_id)
+
     async def wait(self, prompt_id: str, *, timeout: float) -> Job:  # noqa: ASYNC109 - the contract
         """The job once it reaches a terminal status; `JobWaitTimeout` after `timeout` seconds."""
         await self.get(prompt_id)
         try:
             async with asyncio.timeout(timeout):
-                async for _ in self.tracker.subscribe(prompt_id):
+                async for _ in self.subscribe(prompt_id):
                     pass
         except TimeoutError as exc:
             raise JobWaitTimeout(f"job {prompt_id} did not finish within {timeout:g} s") from exc
@@ -140,7 +169,7 @@ class JobService:
         reason = JobError(message="cancelled by request", type="cancelled")
         if job.status is JobStatus.PENDING:
             await self.client.delete_pending(prompt_id)
-            snapshot = await self.tracker.refresh_queue()
+            snapshot = await self.refresh_queue()
             if not snapshot.is_running(prompt_id):
                 entry = await self.client.history(prompt_id)
                 if entry is not None:  # it ended before the delete arrived

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from comfyui_client import OutputFile, collect_outputs
-from comfyui_client.outputs import classify as classify_output
+from comfyui_client import OutputRef, collect_outputs
 from node_catalog.topology import feeding_nodes
 
 
@@ -33,55 +32,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMEOUT})
-
-
-@dataclass
-class OutputRef:
-    """One file a node produced, as ComfyUI's /view addresses it."""
-
-    node_id: str
-    filename: str
-    subfolder: str = ""
-    type: str = "output"
-    kind: str = "other"  # image | video | audio | text | other
-    animated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id,
-            "filename": self.filename,
-            "subfolder": self.subfolder,
-            "type": self.type,
-            "kind": self.kind,
-            "animated": self.animated,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OutputRef:
-        return cls(
-            node_id=str(d.get("node_id", "")),
-            filename=str(d["filename"]),
-            subfolder=str(d.get("subfolder", "")),
-            type=str(d.get("type", "output")),
-            kind=str(d.get("kind", "other")),
-            animated=bool(d.get("animated", False)),
-        )
-
-    @classmethod
-    def from_file(cls, f: OutputFile) -> OutputRef:
-        return cls(
-            node_id=f.node_id,
-            filename=f.filename,
-            subfolder=f.subfolder,
-            type=f.type,
-            kind=f.kind,
-            animated=f.animated,
-        )
-
-
-def classify(filename: str, *, key: str, animated: bool) -> str:
-    """The kind of one ui entry, as `comfyui_client.collect_outputs` gives it (a `gifs` entry is animated)."""
-    return classify_output(filename, key=key, animated=animated or key == "gifs")
 
 
 def outputs_from_ui(node_id: str, ui: dict[str, Any]) -> list[OutputRef]:

@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Float, String, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from api.jobs.state import Job, JobError, JobStatus, OutputRef
+from api.jobs.state import Job, JobError, JobStatus
+from comfyui_client import OutputRef
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+class JobStoreError(Exception):
+    """A job could not be written (database locked past its busy timeout, read-only, disk full ...)."""
 
 
 class Base(DeclarativeBase):
@@ -148,12 +156,21 @@ class JobStore:
                 session.add(row)
             return str(row.value)
 
+    @asynccontextmanager
+    async def _writing(self, job: Job) -> AsyncIterator[Any]:
+        """One write transaction; the seam where database errors become JobStoreError."""
+        try:
+            async with self._session() as session, session.begin():
+                yield session
+        except (SQLAlchemyError, OSError) as exc:
+            raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
+
     async def insert(self, job: Job) -> None:
-        async with self._session() as session, session.begin():
+        async with self._writing(job) as session:
             session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
 
     async def save(self, job: Job) -> None:
-        async with self._session() as session, session.begin():
+        async with self._writing(job) as session:
             row = await session.get(JobRow, job.prompt_id)
             if row is None:
                 session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))

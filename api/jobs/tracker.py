@@ -1,10 +1,16 @@
-"""The job tracker: one WebSocket listener per backend drives every job's state machine.
+"""The job tracker: maps the client's event stream onto every job's state machine.
 
-Status is served from memory for live jobs and from the database for finished ones; never by asking ComfyUI
-on each poll. On start-up, after any reconnect, and every `reconcile_interval` while jobs are live, the
-tracker reconciles with ComfyUI's /queue and /history: a job that finished while nobody listened is completed
-with its outputs, one ComfyUI no longer knows is failed with that reason. A watchdog interrupts jobs running
-longer than `workflow_timeout` and marks them `timeout`.
+What happened to a job on ComfyUI is the stream's verdict (`comfyui_client.EventStream`): it resynchronises
+tracked jobs after a reconnect, checks them every `reconcile_interval` while the socket stays up, ends each
+exactly once (its events, synthesised from /history when they were missed) or reports it lost
+(`JobLostEvent`). The tracker keeps only what is its own: the jobs in memory and their subscribers, queue
+positions (a /queue snapshot refreshed on connect and every `reconcile_interval`), the watchdog that
+interrupts jobs running longer than `workflow_timeout`, and persistence. Status is served from memory for
+live jobs and from the database for finished ones; never by asking ComfyUI on each poll.
+
+Persistence: a failed write is retried (bounded, with backoff), then logged as an error; the job then stays
+in memory (served from there) and the watchdog writes it again until the database takes it. A job leaves
+memory only once its final state is written.
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from api.jobs.state import Job, JobError, JobMachine, JobStatus, OutputRef, event
-from api.jobs.store import JobStore
+from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
+from api.jobs.store import JobStore, JobStoreError
+from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
 
 if TYPE_CHECKING:
-    from comfyui_client import ComfyClient, Event, HistoryEntry, QueueSnapshot
+    from comfyui_client import ComfyClient, Event, EventStream, HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
 
-LOST_REASON = "ComfyUI no longer knows this job (it was restarted or the job was removed from its queue)"
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
+SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
+HISTORY_AFTER_FINISH_TIMEOUT = 2.0  # seconds a finished job's history entry may take to appear
 
 
 class JobTracker:
@@ -52,26 +60,26 @@ class JobTracker:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
-        self._stream: Any = None
-        self._reconcile_lock = asyncio.Lock()
+        self._stream: EventStream | None = None
         self._persist_lock = asyncio.Lock()
         self._queue_refresh: asyncio.Task[None] | None = None
         self._finalizing: set[str] = set()
-        self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not "lost"
-        self._background: set[asyncio.Task[None]] = set()
+        self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
+        self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         for job in await self.store.active():
             self.jobs[job.prompt_id] = job
+        # The stream checks every job it is given on its first connect: ones that ended while the gateway was
+        # down are settled from /history, ones ComfyUI forgot are reported lost.
         self._tasks = [
             asyncio.create_task(self._listen(), name="job-tracker-listen"),
             asyncio.create_task(self._watchdog(), name="job-tracker-watchdog"),
         ]
-        await self.reconcile()
 
     async def stop(self) -> None:
-        extra = [*self._background, *([self._queue_refresh] if self._queue_refresh else [])]
+        extra = [self._queue_refresh] if self._queue_refresh else []
         for task in [*self._tasks, *extra]:
             task.cancel()
         for task in self._tasks:
@@ -88,7 +96,7 @@ class JobTracker:
     # -- jobs ------------------------------------------------------------------------------------------------
     def prepare(self, job: Job) -> None:
         """Know a job before it is submitted, so events that beat the submit answer are not lost."""
-        job.will_run = _will_run(job.workflow, self.output_classes)
+        job.will_run = nodes_that_run(job.workflow, self.output_classes)
         self.jobs[job.prompt_id] = job
         self._submitting.add(job.prompt_id)
 
@@ -99,31 +107,66 @@ class JobTracker:
         the moment before; write it again then.
         """
         self._submitting.discard(job.prompt_id)
+        saved = True
         if job.status is not JobStatus.PENDING or job.progress > 0 or job.outputs:
-            await self._save(job)
+            saved = await self._save(job)
         if job.terminal:
-            self._drop(job)
+            if saved:
+                self._drop(job)
         elif self._stream is not None:
             # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
             self._stream.track(job.prompt_id)
 
-    async def _save(self, job: Job) -> None:
-        # One writer at a time; values are read inside the lock, so the last write holds the newest state.
+    async def _save(self, job: Job) -> bool:
+        """Write the job, retrying a failed write; False (logged as an error) if it never went through.
+
+        One writer at a time; values are read inside the lock, so the last write holds the newest state.
+        """
+        failure: JobStoreError | None = None
         async with self._persist_lock:
-            try:
-                await self.store.save(job)
-            except Exception:
-                log.exception("could not persist job %s", job.prompt_id)
+            for attempt, delay in enumerate((0.0, *SAVE_RETRY_DELAYS), start=1):
+                await asyncio.sleep(delay)
+                try:
+                    await self.store.save(job)
+                except JobStoreError as exc:
+                    failure = exc
+                    log.warning("writing job %s failed (attempt %d): %s", job.prompt_id, attempt, exc)
+                    continue
+                self._unsaved.discard(job.prompt_id)
+                return True
+        log.error(
+            "could not persist job %s (%s); it stays in memory and is written again later",
+            job.prompt_id,
+            failure,
+        )
+        self._unsaved.add(job.prompt_id)
+        return False
+
+    async def _save_unsaved(self) -> None:
+        """Write again every job whose last write failed; a finished one leaves memory once written."""
+        for prompt_id in list(self._unsaved):
+            job = self.jobs.get(prompt_id)
+            if job is None:
+                self._unsaved.discard(prompt_id)
+            elif await self._save(job) and job.terminal:
+                self._drop(job)
 
     def _drop(self, job: Job) -> None:
+        """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self._last_persist.pop(job.prompt_id, None)
         for q in self._subscribers.pop(job.prompt_id, set()):
             q.put_nowait(None)
 
     def forget(self, prompt_id: str) -> None:
+        """Take back a prepared job that was never submitted (refused, or recorded nowhere)."""
         self._submitting.discard(prompt_id)
         self.jobs.pop(prompt_id, None)
+
+    @property
+    def active_count(self) -> int:
+        """Jobs not finished yet (prepared, pending or running)."""
+        return sum(1 for job in self.jobs.values() if not job.terminal)
 
     async def get(self, prompt_id: str) -> Job | None:
         job = self.jobs.get(prompt_id)
@@ -147,15 +190,19 @@ class JobTracker:
                 q.put_nowait(ev)
         kinds = {e["event"] for e in events}
         now = time.monotonic()
+        saved = True
         # A job still being submitted is written by the service, with this state, once ComfyUI answers.
         if job.prompt_id not in self._submitting and (
             kinds - {"progress", "node"}
             or now - self._last_persist.get(job.prompt_id, 0.0) > PERSIST_PROGRESS_EVERY
         ):
             self._last_persist[job.prompt_id] = now
-            await self._save(job)
+            saved = await self._save(job)
         if job.terminal and job.prompt_id not in self._submitting:
-            self._drop(job)
+            if self._stream is not None:
+                self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
+            if saved:
+                self._drop(job)
 
     async def finish(
         self,
@@ -201,14 +248,14 @@ class JobTracker:
     async def _listen(self) -> None:
         while True:
             try:
-                async with self.client.events() as stream:
+                async with self.client.events(poll_interval=self.reconcile_interval) as stream:
                     self._stream = stream
-                    for prompt_id in list(self.jobs):
-                        if prompt_id not in self._submitting:
+                    for prompt_id, job in list(self.jobs.items()):
+                        if prompt_id not in self._submitting and not job.terminal:
                             stream.track(prompt_id)
                     async for ev in stream:
                         try:
-                            await self._handle(ev)
+                            await self.handle(ev)
                         except Exception:
                             log.exception("job tracker could not handle %s", getattr(ev, "type", ev))
             except asyncio.CancelledError:
@@ -220,18 +267,19 @@ class JobTracker:
                 self.connected = False
             await asyncio.sleep(1.0)
 
-    async def _handle(self, ev: Event) -> None:
+    @property
+    def stream(self) -> EventStream | None:
+        """The event stream the tracker follows (None while it is being reopened)."""
+        return self._stream
+
+    async def handle(self, ev: Event) -> None:
+        """Apply one event of the stream to the job it names (the listener calls this for every event)."""
         kind = ev.type
         log.debug("event %s for %s", kind, ev.prompt_id)
-        if kind == "status":
+        if kind in ("status", "reconnected"):
+            # After a reconnect the stream resynchronises the jobs itself; positions are ours to refresh.
             self.connected = True
             self._schedule_queue_refresh()
-            return
-        if kind == "reconnected":
-            self.connected = True
-            task = asyncio.create_task(self.reconcile())  # reconcile logs its own failures
-            self._background.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._background.discard)
             return
         if kind == "disconnected":
             self.connected = False
@@ -240,16 +288,10 @@ class JobTracker:
         job = self.jobs.get(prompt_id) if prompt_id else None
         if job is None:
             return
-        if kind == "job_lost":
-            if prompt_id in self._submitting:
-                return
-            await self.finish(
-                job,
-                JobStatus.FAILED,
-                error=JobError(message=str(getattr(ev, "reason", "") or LOST_REASON), type="job_lost"),
-            )
+        if isinstance(ev, JobLostEvent):
+            await self.finish(job, JobStatus.FAILED, error=JobError(message=ev.reason, type="job_lost"))
             return
-        if kind == "executing" and getattr(ev, "node", "") is None:
+        if isinstance(ev, ExecutingEvent) and ev.is_finished:
             await self._finalize(job)
             return
         if kind == "execution_success":
@@ -261,19 +303,22 @@ class JobTracker:
         """The job ended on ComfyUI: settle it from /history (outcome and the full output list)."""
         if job.terminal or job.prompt_id in self._finalizing:
             return
-        self._finalizing.add(job.prompt_id)
+        pid = job.prompt_id
+        self._finalizing.add(pid)
         try:
-            entry = None
-            for delay in (0.0, 0.2, 0.5, 1.0):
-                await asyncio.sleep(delay)
-                with contextlib.suppress(Exception):
-                    entry = await self.client.history(job.prompt_id)
-                if entry is not None:
-                    break
+            try:
+                entry = await self.client.history_after_finish(pid, timeout=HISTORY_AFTER_FINISH_TIMEOUT)
+            except ComfyError as exc:
+                log.warning("could not read the history of finished job %s: %s", pid, exc)
+                entry = None
             if entry is not None:
                 await self.settle_from_history(job, entry)
             elif not job.terminal:
-                # History unreadable right now: a success with what the events told us beats a stuck job.
+                # An error would have ended the job with its execution_error event already; a success with
+                # what the events told us beats a job stuck running.
+                log.warning(
+                    "job %s ended without a readable history entry: completed from its events", job.prompt_id
+                )
                 await self.finish(job, JobStatus.COMPLETED)
         finally:
             self._finalizing.discard(job.prompt_id)
@@ -293,59 +338,28 @@ class JobTracker:
             error = JobError.from_interruption(entry.interruption or {})
             await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
 
-    # -- reconciliation and timeouts -----------------------------------------------------------------------
+    # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
-        self.queue = await self.client.queue()
-        return self.queue
+        """A fresh /queue snapshot (positions); a pending job ComfyUI already runs is marked running."""
+        self.queue = snapshot = await self.client.queue()
+        for job in list(self.jobs.values()):
+            if snapshot.is_running(job.prompt_id) and job.prompt_id not in self._submitting:
+                await self.publish(job, self.machine.start(job, time.time()))
+        return snapshot
 
     def _schedule_queue_refresh(self) -> None:
         if self._queue_refresh is not None and not self._queue_refresh.done():
             return
+        self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly())
 
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await self.refresh_queue()
-
-        self._queue_refresh = asyncio.create_task(run())
-
-    async def reconcile(self) -> None:
-        """Align every live job with ComfyUI's /queue and /history; logs and returns when unreachable."""
-        if not self.jobs:
-            return
-        async with self._reconcile_lock:
-            try:
-                snapshot = await self.refresh_queue()
-                for job in list(self.jobs.values()):
-                    if job.terminal or job.prompt_id in self._submitting:
-                        continue
-                    if snapshot.is_running(job.prompt_id):
-                        await self.publish(job, self.machine.start(job, time.time()))
-                    elif job.prompt_id in snapshot:
-                        continue
-                    else:
-                        entry = await self.client.history(job.prompt_id)
-                        if entry is not None:
-                            await self.settle_from_history(job, entry)
-                        elif job.prompt_id not in self._finalizing and not await self._queued_now(job):
-                            await self.finish(
-                                job, JobStatus.FAILED, error=JobError(message=LOST_REASON, type="job_lost")
-                            )
-            except Exception as exc:
-                log.warning("reconciliation with ComfyUI failed (%s); will retry", exc)
-
-    async def _queued_now(self, job: Job) -> bool:
-        # A job can move from pending to history between the two reads above: look again before failing it.
-        snapshot = await self.refresh_queue()
-        if job.prompt_id in snapshot:
-            return True
-        entry = await self.client.history(job.prompt_id)
-        if entry is not None:
-            await self.settle_from_history(job, entry)
-            return True
-        return False
+    async def _refresh_queue_quietly(self) -> None:
+        try:
+            await self.refresh_queue()
+        except ComfyError as exc:  # positions wait for the next refresh
+            log.debug("could not refresh the queue: %s", exc)
 
     async def _watchdog(self) -> None:
-        last_reconcile = time.monotonic()
+        last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(0.5)
             try:
@@ -357,9 +371,10 @@ class JobTracker:
                         and now - job.started_at > self.workflow_timeout
                     ):
                         await self.timeout(job)
-                if self.jobs and time.monotonic() - last_reconcile >= self.reconcile_interval:
-                    last_reconcile = time.monotonic()
-                    await self.reconcile()
+                if self.jobs and time.monotonic() - last_refresh >= self.reconcile_interval:
+                    last_refresh = time.monotonic()
+                    await self._save_unsaved()
+                    await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
 
@@ -379,9 +394,3 @@ class JobTracker:
                 node_type=(job.current_node or {}).get("class_type"),
             ),
         )
-
-
-def _will_run(workflow: dict[str, Any], output_classes: set[str]) -> set[str]:
-    from api.jobs.state import nodes_that_run
-
-    return nodes_that_run(workflow, output_classes)

@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import JobsDep, SettingsDep
 from api.jobs.service import JobService
+from api.responses import event_body, sse_message
 from api.settings import Settings
-from api.views import event_body, sse_message
 
 router = APIRouter(prefix="/api/workflow", tags=["events"])
 
@@ -23,9 +23,9 @@ HEARTBEAT_SECONDS = 15.0
 async def _events(
     jobs: JobService, settings: Settings, prompt_id: str, base_url: str
 ) -> AsyncIterator[dict[str, Any]]:
-    async for ev in jobs.tracker.subscribe(prompt_id):
-        job = await jobs.tracker.get(prompt_id) if ev["event"] == "finished" else None
-        yield event_body(ev, job, jobs.tracker, settings, base_url)
+    async for ev in jobs.subscribe(prompt_id):
+        job = await jobs.find(prompt_id) if ev["event"] == "finished" else None
+        yield event_body(ev, job, settings, base_url)
 
 
 @router.get(
@@ -70,7 +70,7 @@ async def sse(prompt_id: str, request: Request, jobs: JobsDep, settings: Setting
 async def ws(websocket: WebSocket, prompt_id: str, jobs: JobsDep, settings: SettingsDep) -> None:
     """The same events as JSON messages; closes (1000) after `finished`, 4404 for an unknown job."""
     await websocket.accept()
-    if await jobs.tracker.get(prompt_id) is None:
+    if await jobs.find(prompt_id) is None:
         await websocket.send_json({"event": "error", "prompt_id": prompt_id, "detail": "unknown job"})
         await websocket.close(code=4404)
         return

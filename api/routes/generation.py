@@ -19,8 +19,8 @@ from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService
+from api.responses import sse_message
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
-from api.views import sse_message
 from comfyui_client import ComfyClient
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ async def health(
     comfy = ComfyHealth(reachable=False, url=settings.comfyui_url)
     smoke = False
     try:
-        stats, queue = await asyncio.gather(client.system_stats(), jobs.tracker.refresh_queue())
+        stats, queue = await asyncio.gather(client.system_stats(), jobs.refresh_queue())
         system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
         comfy = ComfyHealth(
             reachable=True,
@@ -54,7 +54,7 @@ async def health(
         status="ok" if comfy.reachable else "unavailable",
         comfyui=comfy,
         catalog={"source": catalogs.source, "nodes": len(catalog)},
-        active_jobs=len(jobs.tracker.jobs),
+        active_jobs=jobs.active_count,
         smoke_weights=smoke,
     )
     headers = None if comfy.reachable else {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -79,11 +79,10 @@ async def _smoke_backend(index: ModelIndex) -> bool:
     responses={503: {"description": "ComfyUI unreachable"}},
 )
 async def queue(jobs: JobsDep) -> QueueResponse:
-    snapshot = await jobs.tracker.refresh_queue()
-    known = jobs.tracker.jobs
+    snapshot = await jobs.refresh_queue()
 
     def info(prompt_id: str, position: int) -> dict[str, Any]:
-        job = known.get(prompt_id)
+        job = jobs.live_job(prompt_id)
         out: dict[str, Any] = {"gateway_job": job is not None, "queue_position": position}
         if job is not None:
             out.update(status=job.status.value, source=job.source, progress=job.progress)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from api.deps import CatalogDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
 from api.jobs.service import JobService
+from api.responses import status_body
 from api.schemas.workflow import (
     BatchItem,
     BatchRequest,
@@ -19,7 +20,6 @@ from api.schemas.workflow import (
     SubmitResponse,
 )
 from api.text_prompt import apply_text_prompt
-from api.views import status_body
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
@@ -117,7 +117,7 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
 )
 async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> StatusResponse:
     job = await jobs.get(prompt_id)
-    return status_body(job, jobs.tracker, settings, str(request.base_url))
+    return status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
 
 
 @router.post(

@@ -81,8 +81,8 @@ async def test_outputs_errors(gateway: Gateway) -> None:
 
 
 async def test_comfyui_urls_setting(gateway: Gateway) -> None:
-    from api.jobs.state import OutputRef
-    from api.views import output_url
+    from api.responses import output_url
+    from comfyui_client import OutputRef
 
     ref = OutputRef(node_id="2", filename="a b.mp4", subfolder="video", kind="video")
     settings = gateway.settings.model_copy(update={"output_urls": "comfyui"})

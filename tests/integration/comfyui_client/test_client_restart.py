@@ -32,7 +32,7 @@ from comfyui_client import (
     ReconnectedEvent,
     WsConnection,
 )
-from comfyui_client.stream import default_ws_connect
+from comfyui_client.hub import default_ws_connect
 from comfyui_local import LocalComfyUI, install
 
 pytestmark = pytest.mark.integration

@@ -104,6 +104,9 @@ class FakeClient:
         self.history_calls.append(prompt_id)
         return self.entry
 
+    async def history_after_finish(self, prompt_id: str, *, timeout: float = 5.0) -> HistoryEntry | None:  # noqa: ASYNC109
+        return await self.history(prompt_id)
+
     async def wait_for(self, prompt_id: str, *, timeout: float) -> HistoryEntry:  # noqa: ASYNC109
         raise AssertionError("a finished job's history is read, not waited for")
 

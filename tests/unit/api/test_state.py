@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.jobs.state import Job, JobError, JobMachine, JobStatus, classify, nodes_that_run, outputs_from_ui
+from api.jobs.state import Job, JobError, JobMachine, JobStatus, nodes_that_run, outputs_from_ui
+from comfyui_client import classify
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui" / "samples"
 

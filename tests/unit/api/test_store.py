@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.jobs.state import Job, JobError, JobStatus, OutputRef
+from api.jobs.state import Job, JobError, JobStatus
 from api.jobs.store import JobStore
+from comfyui_client import OutputRef
 
 
 async def test_round_trip_active_and_stable_client_id(tmp_path: Path) -> None:

@@ -1,37 +1,34 @@
-"""JobService and JobTracker against a scripted fake ComfyClient (no network)."""
+"""JobService and JobTracker at the wire: a real ComfyClient over the tests' fake ComfyUI (an httpx
+MockTransport for its HTTP API, a scripted WebSocket for its events), and a real SQLite job store."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+import httpx
 import pytest
 
 from api.errors import InvalidWorkflow, JobAlreadyFinished, JobNotFound
 from api.jobs import JobService, JobStatus, JobStore, JobTracker
-from comfyui_client import (
-    ComfyClient,
-    ExecutedEvent,
-    ExecutingEvent,
-    ExecutionStartEvent,
-    HistoryEntry,
-    JobLostEvent,
-    PromptRejected,
-    QueueItem,
-    QueueSnapshot,
-    Submitted,
-)
+from comfyui_client import ComfyClient, JobLostEvent
 from node_catalog import Catalog
+from tests.unit.comfyui_client._comfy_fakes import FakeComfy, FakeConnector, frame
 
 GRAPH = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "t"}},
 }
+WAIT = 5.0  # a bound for things that happen at once, never a margin the tests rely on
 
 
-def history(prompt_id: str, outcome: str = "success") -> HistoryEntry:
+def history(prompt_id: str, outcome: str = "success") -> dict[str, Any]:
+    """A raw /history entry as ComfyUI writes it."""
     messages: list[list[Any]] = [["execution_start", {"prompt_id": prompt_id, "timestamp": 1000}]]
     if outcome == "success":
         messages.append(["execution_success", {"prompt_id": prompt_id, "timestamp": 2000}])
@@ -50,119 +47,110 @@ def history(prompt_id: str, outcome: str = "success") -> HistoryEntry:
             ]
         )
         status = {"status_str": "error", "completed": False, "messages": messages}
-    raw = {
+    return {
         "outputs": {"2": {"images": [{"filename": "t_00001_.png", "subfolder": "", "type": "output"}]}},
         "status": status,
     }
-    return HistoryEntry.from_comfy(prompt_id, raw)
 
 
-class FakeStream:
-    def __init__(self, feed: asyncio.Queue[Any]) -> None:
-        self.feed = feed
-        self.tracked: set[str] = set()
+class Wire:
+    """The fake ComfyUI behind one gateway: its HTTP state (`comfy`) and its WebSocket (`ws` feeds frames).
 
-    def track(self, prompt_id: str) -> None:
-        self.tracked.add(prompt_id)
-
-    async def __aenter__(self) -> FakeStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iter()
-
-    async def _iter(self) -> AsyncIterator[Any]:
-        while True:
-            yield await self.feed.get()
-
-
-class FakeClient:
-    client_id = "fake-client"
+    `on_prompt` (async) runs after ComfyUI has queued a submission and before its answer goes back."""
 
     def __init__(self) -> None:
-        self.pending: list[str] = []
-        self.running: list[str] = []
-        self.histories: dict[str, HistoryEntry] = {}
-        self.feed: asyncio.Queue[Any] = asyncio.Queue()
-        self.stream = FakeStream(self.feed)
-        self.interrupted: list[str] = []
-        self.reject: PromptRejected | None = None
+        self.comfy = FakeComfy()
+        self.connector = FakeConnector()
+        self.on_prompt: Callable[[str], Awaitable[None]] | None = None
 
-    def events(self) -> FakeStream:
-        return self.stream
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        response = self.comfy.handle(request)
+        if request.url.path == "/prompt" and response.status_code == 200 and self.on_prompt is not None:
+            await self.on_prompt(json.loads(request.content)["prompt_id"])
+        return response
 
-    async def submit(
-        self, prompt: Any, *, prompt_id: str | None = None, extra_data: Any = None, front: bool = False
-    ) -> Submitted:
-        if self.reject is not None:
-            raise self.reject
-        assert prompt_id is not None
-        self.pending.append(prompt_id)
-        return Submitted(prompt_id=prompt_id, number=len(self.pending), client_id=self.client_id)
+    def send(self, *frames: str) -> None:
+        self.connector.current.feed(*frames)
 
-    async def queue(self) -> QueueSnapshot:
-        return QueueSnapshot(
-            running=[QueueItem(number=0, prompt_id=p) for p in self.running],
-            pending=[QueueItem(number=i + 1, prompt_id=p) for i, p in enumerate(self.pending)],
-        )
 
-    async def history(self, prompt_id: str) -> HistoryEntry | None:
-        return self.histories.get(prompt_id)
-
-    async def delete_pending(self, *prompt_ids: str) -> None:
-        self.pending = [p for p in self.pending if p not in prompt_ids]
-
-    async def interrupt(self, prompt_id: str | None = None) -> None:
-        assert prompt_id is not None
-        self.interrupted.append(prompt_id)
+Setup = Callable[..., Awaitable[tuple[Wire, JobService, JobStore]]]
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[FakeClient, JobService, JobStore]]:
-    store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
-    await store.open()
-    client = FakeClient()
-    tracker = JobTracker(
-        cast(ComfyClient, client),
-        store,
-        workflow_timeout=600,
-        output_classes={"SaveImage"},
-        reconcile_interval=600,
-    )
-    await tracker.start()
-    service = JobService(client, tracker, Catalog.bundled)  # type: ignore[arg-type]
+async def make(tmp_path: Path) -> AsyncIterator[Setup]:
+    """`await make(reconcile_interval=...)`: a started JobService on the wire, torn down after the test."""
+    opened: list[tuple[JobTracker, JobStore, ComfyClient]] = []
+
+    async def build(*, reconcile_interval: float = 600) -> tuple[Wire, JobService, JobStore]:
+        wire = Wire()
+        store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+        await store.open()
+        client = ComfyClient(
+            "http://comfy.test:8188",
+            client_id=await store.client_id(),
+            transport=httpx.MockTransport(wire.handle),
+            ws_connect=wire.connector,
+            reconnect_backoff=(0.001, 0.004),
+        )
+        tracker = JobTracker(
+            client,
+            store,
+            workflow_timeout=600,
+            output_classes={"SaveImage"},
+            reconcile_interval=reconcile_interval,
+        )
+        opened.append((tracker, store, client))
+        await tracker.start()
+        async with asyncio.timeout(WAIT):
+            await wire.connector.connected.wait()
+        return wire, JobService(client, tracker, Catalog.bundled), store
+
     try:
-        yield client, service, store
+        yield build
     finally:
-        await tracker.stop()
-        await store.close()
+        for tracker, store, client in opened:
+            await tracker.stop()
+            await client.aclose()
+            await store.close()
+
+
+@pytest.fixture
+async def setup(make: Setup) -> tuple[Wire, JobService, JobStore]:
+    return await make()
 
 
 async def settle(service: JobService, prompt_id: str, status: JobStatus) -> None:
-    for _ in range(200):
+    for _ in range(500):
         if (await service.get(prompt_id)).status is status:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{prompt_id} never became {status}: {(await service.get(prompt_id)).status}")
 
 
+def run_to_end(wire: Wire, pid: str) -> None:
+    """ComfyUI runs the job: history written, then its events sent (as ComfyUI does)."""
+    wire.comfy.finish(pid, history(pid))
+    wire.send(
+        frame("execution_start", prompt_id=pid, timestamp=1000),
+        frame("executing", prompt_id=pid, node="2", display_node="2"),
+        frame(
+            "executed",
+            prompt_id=pid,
+            node="2",
+            display_node="2",
+            output={"images": [{"filename": "t_00001_.png", "subfolder": "", "type": "output"}]},
+        ),
+        frame("executing", prompt_id=pid, node=None),
+    )
+
+
 async def test_events_drive_a_job_to_completed_from_history(setup: Any) -> None:
-    client, service, store = setup
+    wire, service, store = setup
     job = await service.submit(GRAPH, request={"workflow": GRAPH})
     assert (await store.get(job.prompt_id)) is not None
     pid = job.prompt_id
-    assert pid in client.stream.tracked
-    client.histories[pid] = history(pid)
-    for ev in (
-        ExecutionStartEvent(prompt_id=pid, timestamp=1000),
-        ExecutingEvent(prompt_id=pid, node="2"),
-        ExecutedEvent(prompt_id=pid, node="2", output={"images": [{"filename": "t_00001_.png"}]}),
-        ExecutingEvent(prompt_id=pid, node=None),
-    ):
-        client.feed.put_nowait(ev)
+    assert service.tracker.stream is not None and pid in service.tracker.stream.tracked
+    run_to_end(wire, pid)
     await settle(service, pid, JobStatus.COMPLETED)
     # The in-memory job is terminal before its row is written (the tracker saves, then forgets it).
     for _ in range(200):
@@ -176,15 +164,19 @@ async def test_events_drive_a_job_to_completed_from_history(setup: Any) -> None:
         await service.cancel(pid)
 
 
-async def test_reconcile_completes_finished_and_fails_unknown_jobs(setup: Any) -> None:
-    client, service, _ = setup
+async def test_reconcile_completes_finished_and_fails_unknown_jobs(make: Setup) -> None:
+    """Jobs that ended (or that ComfyUI forgot) while the socket stayed up and sent nothing: the stream's
+    periodic check of tracked jobs settles them, every `reconcile_interval`."""
+    wire, service, _ = await make(reconcile_interval=0.05)
     done = await service.submit(GRAPH)
     gone = await service.submit(GRAPH)
     failed = await service.submit(GRAPH)
-    client.pending = []
-    client.histories[done.prompt_id] = history(done.prompt_id)
-    client.histories[failed.prompt_id] = history(failed.prompt_id, outcome="error")
-    await service.tracker.reconcile()
+    wire.comfy.pending = []
+    wire.comfy.history[done.prompt_id] = history(done.prompt_id)
+    wire.comfy.history[failed.prompt_id] = history(failed.prompt_id, outcome="error")
+    await settle(service, done.prompt_id, JobStatus.COMPLETED)
+    await settle(service, gone.prompt_id, JobStatus.FAILED)
+    await settle(service, failed.prompt_id, JobStatus.FAILED)
     assert (await service.get(done.prompt_id)).status is JobStatus.COMPLETED
     lost = await service.get(gone.prompt_id)
     assert lost.status is JobStatus.FAILED and lost.error is not None and lost.error.type == "job_lost"
@@ -192,39 +184,48 @@ async def test_reconcile_completes_finished_and_fails_unknown_jobs(setup: Any) -
     assert err is not None and (err.node, err.node_type, err.message) == ("2", "SaveImage", "disk full")
 
 
-async def test_job_lost_event_fails_the_job(setup: Any) -> None:
-    client, service, _ = setup
+async def test_a_job_comfyui_forgot_is_lost_after_a_reconnect(setup: Any) -> None:
+    wire, service, _ = setup
     job = await service.submit(GRAPH)
-    client.feed.put_nowait(JobLostEvent(prompt_id=job.prompt_id, reason="ComfyUI restarted"))
+    wire.comfy.forget(job.prompt_id)  # ComfyUI restarted: its queue and history are gone
+    wire.connector.current.drop()
+    await settle(service, job.prompt_id, JobStatus.FAILED)
+    error = (await service.get(job.prompt_id)).error
+    assert error is not None and error.type == "job_lost" and "ComfyUI" in error.message
+
+
+async def test_job_lost_event_fails_the_job(setup: Any) -> None:
+    _, service, _ = setup
+    job = await service.submit(GRAPH)
+    await service.tracker.handle(JobLostEvent(prompt_id=job.prompt_id, reason="ComfyUI restarted"))
     await settle(service, job.prompt_id, JobStatus.FAILED)
     assert (await service.get(job.prompt_id)).error.message == "ComfyUI restarted"
 
 
 async def test_cancel_pending_and_running(setup: Any) -> None:
-    client, service, _ = setup
+    wire, service, _ = setup
     pending = await service.submit(GRAPH)
     cancelled = await service.cancel(pending.prompt_id)
-    assert cancelled.status is JobStatus.CANCELLED and pending.prompt_id not in client.pending
+    assert cancelled.status is JobStatus.CANCELLED and pending.prompt_id not in wire.comfy.pending_ids
     assert (await service.cancel(pending.prompt_id)).status is JobStatus.CANCELLED  # idempotent
 
     running = await service.submit(GRAPH)
-    client.pending.remove(running.prompt_id)
-    client.running.append(running.prompt_id)
-    client.feed.put_nowait(ExecutionStartEvent(prompt_id=running.prompt_id, timestamp=1000))
+    wire.comfy.start(running.prompt_id)
+    wire.send(frame("execution_start", prompt_id=running.prompt_id, timestamp=1000))
     await settle(service, running.prompt_id, JobStatus.RUNNING)
     assert (await service.cancel(running.prompt_id)).status is JobStatus.CANCELLED
-    assert client.interrupted == [running.prompt_id]
+    assert wire.comfy.interrupted == [running.prompt_id]
 
 
 async def test_rejected_or_invalid_submissions_leave_nothing(setup: Any) -> None:
-    client, service, store = setup
+    wire, service, store = setup
     with pytest.raises(InvalidWorkflow) as invalid:
         await service.submit({"1": {"class_type": "NoSuchNode", "inputs": {}}})
     assert invalid.value.status_code == 400
-    client.reject = PromptRejected(
-        {"type": "prompt_outputs_failed_validation", "message": "bad"},
-        {"2": {"errors": [{"type": "x", "message": "y", "details": "z"}]}},
-    )
+    wire.comfy.reject = {
+        "error": {"type": "prompt_outputs_failed_validation", "message": "bad"},
+        "node_errors": {"2": {"errors": [{"type": "x", "message": "y", "details": "z"}]}},
+    }
     with pytest.raises(InvalidWorkflow) as rejected:
         await service.submit(GRAPH)
     assert rejected.value.node_errors["2"]["errors"][0]["type"] == "x"
@@ -234,32 +235,70 @@ async def test_rejected_or_invalid_submissions_leave_nothing(setup: Any) -> None
 
 
 async def test_wait_returns_terminal_job(setup: Any) -> None:
-    client, service, _ = setup
+    wire, service, _ = setup
     job = await service.submit(GRAPH)
-    client.histories[job.prompt_id] = history(job.prompt_id)
+    wire.comfy.finish(job.prompt_id, history(job.prompt_id))
     waiter = asyncio.create_task(service.wait(job.prompt_id, timeout=5))
     await asyncio.sleep(0.05)
-    client.feed.put_nowait(ExecutingEvent(prompt_id=job.prompt_id, node=None))
+    wire.send(frame("executing", prompt_id=job.prompt_id, node=None))
     assert (await waiter).status is JobStatus.COMPLETED
 
 
 async def test_job_that_ends_before_submit_returns_is_recorded_finished(setup: Any) -> None:
-    client, service, store = setup
-    real_submit = client.submit
+    wire, service, store = setup
 
-    async def racing_submit(prompt: Any, **kwargs: Any) -> Submitted:
-        submitted: Submitted = await real_submit(prompt, **kwargs)
-        pid = submitted.prompt_id
-        client.pending.remove(pid)
-        client.histories[pid] = history(pid)
-        client.feed.put_nowait(ExecutionStartEvent(prompt_id=pid, timestamp=1000))
-        client.feed.put_nowait(ExecutingEvent(prompt_id=pid, node=None))
+    async def racing(pid: str) -> None:
+        wire.comfy.finish(pid, history(pid))
+        wire.send(
+            frame("execution_start", prompt_id=pid, timestamp=1000),
+            frame("executing", prompt_id=pid, node=None),
+        )
         await asyncio.sleep(0.1)  # the listener settles the job before ComfyUI's answer is "back"
-        return submitted
 
-    client.submit = racing_submit
+    wire.on_prompt = racing
     job = await service.submit(GRAPH)
     assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
     stored = await store.get(job.prompt_id)
     assert stored is not None and stored.status is JobStatus.COMPLETED and stored.outputs
     assert service.tracker.jobs == {}
+
+
+async def test_a_failed_write_keeps_the_job_in_memory_until_it_is_written(
+    make: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A locked database (another process holds its write lock) refuses the job's final write: the job is
+    not dropped (it would stay "running" in the database for ever) but kept, served, and written later."""
+    import api.jobs.store
+    import api.jobs.tracker
+
+    monkeypatch.setattr(api.jobs.store, "SQLITE_BUSY_SECONDS", 0.05)
+    monkeypatch.setattr(api.jobs.tracker, "SAVE_RETRY_DELAYS", (0.01, 0.02))
+    wire, service, store = await make(reconcile_interval=0.1)
+    job = await service.submit(GRAPH)
+    pid = job.prompt_id
+
+    locker = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        with caplog.at_level(logging.ERROR, logger="api.jobs.tracker"):
+            run_to_end(wire, pid)
+            await settle(service, pid, JobStatus.COMPLETED)
+            for _ in range(500):
+                if any("could not persist job" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+        assert any(r.levelno == logging.ERROR and pid in r.getMessage() for r in caplog.records)
+        assert pid in service.tracker.jobs  # kept: its final state is not written yet
+        assert (await service.get(pid)).status is JobStatus.COMPLETED  # and served from memory
+        await asyncio.sleep(0.3)  # retries against the still locked database fail and keep it too
+        assert pid in service.tracker.jobs
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    for _ in range(500):  # the watchdog writes it again once the database takes writes
+        if pid not in service.tracker.jobs:
+            break
+        await asyncio.sleep(0.01)
+    stored = await store.get(pid)
+    assert stored is not None and stored.status is JobStatus.COMPLETED and stored.progress == 100
+    assert pid not in service.tracker.jobs

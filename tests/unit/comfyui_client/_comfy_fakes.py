@@ -109,7 +109,9 @@ class FakeConnector:
 
 
 class FakeComfy:
-    """Enough of ComfyUI's HTTP API for the stream and wait_for: /queue, /history/{id}, /prompt."""
+    """Enough of ComfyUI's HTTP API for the stream, wait_for and the gateway's jobs: GET /queue,
+    /history/{id}, POST /prompt (400 with `reject` as the body when set), POST /queue (delete pending) and
+    POST /interrupt (recorded in `interrupted`)."""
 
     def __init__(self) -> None:
         self.history: dict[str, dict[str, Any]] = {}
@@ -117,6 +119,8 @@ class FakeComfy:
         self.pending: list[list[Any]] = []
         self.requests: list[httpx.Request] = []
         self.number = 0
+        self.reject: dict[str, Any] | None = None
+        self.interrupted: list[str | None] = []
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -129,6 +133,15 @@ class FakeComfy:
         if path.startswith("/history/"):
             pid = path.rsplit("/", 1)[1]
             return httpx.Response(200, json={pid: self.history[pid]} if pid in self.history else {})
+        if path == "/queue" and request.method == "POST":
+            deleted = set(json.loads(request.content).get("delete", []))
+            self.pending = [p for p in self.pending if p[1] not in deleted]
+            return httpx.Response(200)
+        if path == "/interrupt" and request.method == "POST":
+            self.interrupted.append(json.loads(request.content or b"{}").get("prompt_id"))
+            return httpx.Response(200)
+        if path == "/prompt" and request.method == "POST" and self.reject is not None:
+            return httpx.Response(400, json=self.reject)
         if path == "/prompt" and request.method == "POST":
             body = json.loads(request.content)
             self.number += 1
@@ -149,6 +162,10 @@ class FakeComfy:
         item = next(p for p in self.pending if p[1] == prompt_id)
         self.pending.remove(item)
         self.running.append(item)
+
+    @property
+    def pending_ids(self) -> list[str]:
+        return [str(p[1]) for p in self.pending]
 
     def forget(self, prompt_id: str) -> None:
         self.pending = [p for p in self.pending if p[1] != prompt_id]
@@ -173,3 +190,8 @@ def entry_for(name: str, prompt_id: str) -> dict[str, Any]:
     old, entry = sample_history(name)
     result: dict[str, Any] = json.loads(json.dumps(entry).replace(old, prompt_id))
     return result
+
+
+def frame(type_: str, **data: Any) -> str:
+    """One text frame as ComfyUI sends it: `{"type": ..., "data": {...}}`."""
+    return json.dumps({"type": type_, "data": data})

@@ -1,4 +1,5 @@
-"""Jobs as the API shows them: status bodies with output URLs (the gateway's or ComfyUI's)."""
+"""Response bodies of the job routes: status bodies with output URLs (the gateway's or ComfyUI's), job events
+for SSE/WebSocket, and the Server-Sent Events encoding."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from api.jobs.state import Job, OutputRef
-from api.jobs.tracker import JobTracker
+from api.jobs.state import Job
 from api.schemas.workflow import CurrentNode, JobErrorInfo, OutputFileInfo, StatusResponse
 from api.settings import Settings
+from comfyui_client import OutputRef
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -26,7 +27,10 @@ def output_url(ref: OutputRef, settings: Settings, base_url: str) -> str:
     return f"{url}?{urlencode({'subfolder': ref.subfolder})}" if ref.subfolder else url
 
 
-def status_body(job: Job, tracker: JobTracker, settings: Settings, base_url: str) -> StatusResponse:
+def status_body(
+    job: Job, settings: Settings, base_url: str, *, queue_position: int | None = None
+) -> StatusResponse:
+    """The job's status as `GET /api/workflow/status/{id}` answers it (`queue_position` from JobService)."""
     by_kind: dict[str, list[str]] = {"image": [], "video": [], "audio": [], "other": []}
     infos: list[OutputFileInfo] = []
     for ref in job.outputs:
@@ -53,7 +57,7 @@ def status_body(job: Job, tracker: JobTracker, settings: Settings, base_url: str
         status=job.status.value,
         progress=job.progress,
         current_node=current,
-        queue_position=tracker.queue_position(job),
+        queue_position=queue_position,
         output_images=by_kind["image"],
         output_videos=by_kind["video"],
         output_audio=by_kind["audio"],
@@ -68,13 +72,12 @@ def status_body(job: Job, tracker: JobTracker, settings: Settings, base_url: str
     )
 
 
-def event_body(
-    ev: dict[str, Any], job: Job | None, tracker: JobTracker, settings: Settings, base_url: str
-) -> dict[str, Any]:
-    """A job event for SSE/WS: `finished` carries the whole final status; outputs carry their URL."""
+def event_body(ev: dict[str, Any], job: Job | None, settings: Settings, base_url: str) -> dict[str, Any]:
+    """A job event for SSE/WS: `finished` carries the whole final status (a finished job has no queue
+    position); outputs carry their URL."""
     body = dict(ev)
     if ev["event"] == "finished" and job is not None:
-        body["job"] = status_body(job, tracker, settings, base_url).model_dump(mode="json")
+        body["job"] = status_body(job, settings, base_url).model_dump(mode="json")
     if ev["event"] == "output" and isinstance(ev.get("output"), dict):
         body["output"] = {
             **ev["output"],
