@@ -27,15 +27,6 @@ ASIDE: dict[str, frozenset[str]] = {
 PACKAGES = (*FLOORS, *ASIDE)
 MAX_LINES = 500
 
-# Known violations other branches of issue #10 remove; the lead empties these lists after merging them.
-# (comfyui_client's client <-> stream is type-only today, under TYPE_CHECKING, so it is not listed.)
-KNOWN_CIRCLES: set[frozenset[str]] = set()
-KNOWN_LONG: set[str] = {
-    "comfyui_client/stream.py",
-    "comfyui_client/client.py",
-    "agents/refine.py",
-}
-
 
 def allowed(package: str) -> frozenset[str]:
     if package in ASIDE:
@@ -117,7 +108,7 @@ def test_no_import_circle_inside_a_package(package: str) -> None:
             if name in found and name != module and not module.startswith(f"{name}."):
                 graph.add_edge(module, name)
     circles = [frozenset(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
-    new = [sorted(c) for c in circles if c not in KNOWN_CIRCLES]
+    new = [sorted(c) for c in circles]
     assert not new, f"import circles in {package}: {new}"
 
 
@@ -128,8 +119,7 @@ def test_no_production_module_over_500_lines() -> None:
         for _, path in modules(package)
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
-    new = {name: n for name, n in long.items() if name not in KNOWN_LONG}
-    assert not new, f"modules over {MAX_LINES} lines (split them by what they hold): {new}"
+    assert not long, f"modules over {MAX_LINES} lines (split them by what they hold): {long}"
 
 
 def test_the_rules_see_imports(tmp_path: Path) -> None:
