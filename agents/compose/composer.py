@@ -100,7 +100,8 @@ class Composer:
     # -- choosing ---------------------------------------------------------------------------------------
     def variant(self, step: Step) -> str | None:
         if step.op == "control":
-            return str(step.params.get("kind", "canny"))
+            kind = str(step.params.get("kind", "canny"))
+            return f"{kind}_map" if step.params.get("preprocessed") and kind != "scribble" else kind
         if step.op == "upscale":
             method = step.params.get("method")
             if method is None:

@@ -127,6 +127,7 @@ ControlKind = Literal["canny", "depth", "pose", "scribble"]
 
 class ControlParams(_Params):
     kind: ControlKind = "canny"
+    preprocessed: bool = False  # the reference already is an edge / depth / pose map
     prompt: str = ""
     strength: float = Field(1.0, ge=0, le=2)
     width: int | None = _Size
