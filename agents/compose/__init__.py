@@ -1,1 +1,1 @@
-"""Composing workflows (issue #11): a Plan of typed operations -> one graph chained from verified fragments."""
+"""Workflow composition (#11): a Plan of typed operations -> one graph chained from verified fragments."""

@@ -8,7 +8,6 @@ against the catalog. What no usable fragment can do is `MissingCapability`, neve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,33 +19,13 @@ from agents.compose.errors import MissingCapability, PlanError, PortMismatch
 from agents.compose.fragments import Fragment, FragmentLibrary
 from agents.compose.operations import OPERATIONS, InputPort
 from agents.compose.plan import Plan, Step, step_ref
+from agents.compose.wiring import Fps, Source, file_source, file_type, frames_for, native_scale, save_sinks
 from agents.errors import InputRequiredError
 from node_catalog import Catalog
 from node_catalog.files import required_files
 from node_catalog.linklist import LinkList, linklist_to_api
 
-Fps = float | tuple[str, str] | None
-_VIDEO_EXT = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 _KIND_TYPE = {"image": "IMAGE", "video": "VIDEO", "mask": "MASK"}
-
-
-def file_type(name: str) -> str:
-    """The port type of a request input file, from its name: clips by extension, masks by name."""
-    low = name.lower()
-    if low.endswith(_VIDEO_EXT):
-        return "VIDEO"
-    stem = low.rsplit("/", 1)[-1]
-    return "MASK" if "mask" in stem else "IMAGE"
-
-
-@dataclass
-class Source:
-    """What feeds a port: a node output, its type, and for a clip its frame rate (a number or a link)."""
-
-    node: str
-    output: str
-    type: str
-    fps: Fps = None
 
 
 @dataclass
@@ -61,9 +40,9 @@ class Composition:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_graph(plan: Plan, files: Mapping[str, str]) -> nx.MultiDiGraph:
+def plan_graph(plan: Plan, files: Mapping[str, str]) -> nx.MultiDiGraph[Any]:
     """Typed step graph: nodes are files ("file:x.png") and steps (0, 1, ...); edges carry port and type."""
-    g: nx.MultiDiGraph = nx.MultiDiGraph()
+    g: nx.MultiDiGraph[Any] = nx.MultiDiGraph()
     for name, ptype in files.items():
         g.add_node(f"file:{name}", type=ptype)
     for idx, step in enumerate(plan.steps):
@@ -73,16 +52,6 @@ def plan_graph(plan: Plan, files: Mapping[str, str]) -> nx.MultiDiGraph:
                 n = step_ref(ref)
                 g.add_edge(f"file:{ref}" if n is None else n, idx, port=port)
     return g
-
-
-def frames_for(seconds: float | None, frames: int | None, fps: float, fragment: Fragment) -> int | None:
-    if frames is None and seconds is not None:
-        frames = max(1, round(seconds * fps))
-    if frames is None:
-        return None
-    if fragment.defaults.get("frame_rule") == "4k+1":
-        frames = 4 * max(0, round((frames - 1) / 4)) + 1
-    return frames
 
 
 class Composer:
@@ -133,24 +102,6 @@ class Composer:
             msg = f"{what} is only offered by paid API nodes ({', '.join(api)}), which are not configured"
         raise MissingCapability(msg, operation=step.op, node_classes=missing or api, packs=packs)
 
-    # -- sources ----------------------------------------------------------------------------------------
-    def _file_source(self, ll: LinkList, cache: dict[str, Source], name: str, ptype: str) -> Source:
-        if name in cache:
-            return cache[name]
-        if ptype == "VIDEO":
-            load = ll.add("LoadVideo", {"file": name})
-            parts = ll.add("GetVideoComponents")
-            ll.links.append((load, "VIDEO", parts, "video"))
-            src = Source(parts, "images", "VIDEO", (parts, "fps"))
-        elif ptype == "MASK":
-            load = ll.add("LoadImageMask", {"image": name, "channel": "red"})
-            src = Source(load, "MASK", "MASK")
-        else:
-            load = ll.add("LoadImage", {"image": name})
-            src = Source(load, "IMAGE", "IMAGE")
-        cache[name] = src
-        return src
-
     # -- the whole plan ---------------------------------------------------------------------------------
     def compose(self, plan: Plan, files: Mapping[str, str] | Sequence[str] = ()) -> Composition:
         """`files`: the request's input files, name -> kind ("image", "video", "mask") or just names."""
@@ -181,7 +132,9 @@ class Composer:
                 continue
             given: dict[str, list[Source]] = {}
             for port, pspec in spec.inputs.items():
-                sources = self._resolve(ll, cache, step, idx, port, pspec, outs, consumed, typed, used_files, g)
+                sources = self._resolve(
+                    ll, cache, step, idx, port, pspec, outs, consumed, typed, used_files, g
+                )
                 if sources:
                     given[port] = sources
             fragment = self.choose(step, sorted(given))
@@ -193,7 +146,7 @@ class Composer:
             outs.append(out)
         if loras and not lora_applied:
             raise PlanError("a LoRA needs a step that generates with a diffusion model")
-        outputs = self._save_sinks(ll, plan, outs, consumed)
+        outputs = save_sinks(ll, plan, outs, consumed)
         graphs.share_identical(ll, self.catalog)
         graphs.check_links(ll, self.catalog)
         workflow = linklist_to_api(ll, self.catalog)
@@ -213,7 +166,7 @@ class Composer:
         consumed: set[int],
         typed: Mapping[str, str],
         used_files: set[str],
-        g: nx.MultiDiGraph,
+        g: nx.MultiDiGraph[Any],
     ) -> list[Source]:
         refs = step.refs(port)
         sources: list[Source] = []
@@ -224,7 +177,7 @@ class Composer:
                 assert src is not None  # Plan checks a reference names a step with an output
                 consumed.add(n)
             else:
-                src = self._file_source(ll, cache, ref, typed[ref])
+                src = file_source(ll, cache, ref, typed[ref])
                 used_files.add(ref)
             sources.append(src)
         if not refs and pspec.required:
@@ -242,7 +195,9 @@ class Composer:
         if len(sources) > 1 and not pspec.many:
             raise PlanError(f"step {idx + 1} ({step.op}) takes one source on {port!r}, not {len(sources)}")
         if pspec.many and pspec.required and len(sources) < 2:
-            raise InputRequiredError(f"{step.op} needs at least two clips, given {len(sources)}", kind="video")
+            raise InputRequiredError(
+                f"{step.op} needs at least two clips, given {len(sources)}", kind="video"
+            )
         return sources
 
     def _implicit(
@@ -260,14 +215,16 @@ class Composer:
         file of that type (the gateway never invents one)."""
         if pspec.many:
             found = [
-                (n, s) for n, s in enumerate(outs) if s is not None and n not in consumed and s.type in pspec.types
+                (n, s)
+                for n, s in enumerate(outs)
+                if s is not None and n not in consumed and s.type in pspec.types
             ]
             for n, _ in found:
                 consumed.add(n)
             chain = [s for _, s in found]
             for name, ptype in typed.items():
                 if ptype in pspec.types and name not in used_files:
-                    chain.append(self._file_source(ll, cache, name, ptype))
+                    chain.append(file_source(ll, cache, name, ptype))
                     used_files.add(name)
             return chain
         for n in range(idx - 1, -1, -1):
@@ -278,12 +235,14 @@ class Composer:
         for name, ptype in typed.items():
             if ptype in pspec.types and name not in used_files:
                 used_files.add(name)
-                return [self._file_source(ll, cache, name, ptype)]
+                return [file_source(ll, cache, name, ptype)]
         for name, ptype in typed.items():
             if ptype in pspec.types:
-                return [self._file_source(ll, cache, name, ptype)]
+                return [file_source(ll, cache, name, ptype)]
         kind = "video" if "VIDEO" in pspec.types and "IMAGE" not in pspec.types else pspec.types[0].lower()
-        raise InputRequiredError(f"step {idx + 1} needs an input {kind}, and the request gives none", kind=kind)
+        raise InputRequiredError(
+            f"step {idx + 1} needs an input {kind}, and the request gives none", kind=kind
+        )
 
     # -- one step ---------------------------------------------------------------------------------------
     def _instantiate(
@@ -314,7 +273,11 @@ class Composer:
         return Source(node, output, out_type, fps), set(ll.nodes) - before
 
     def _chain(
-        self, ll: LinkList, names: dict[str, str], fragment: Fragment, targets: list[tuple[str, str]],
+        self,
+        ll: LinkList,
+        names: dict[str, str],
+        fragment: Fragment,
+        targets: list[tuple[str, str]],
         sources: list[Source],
     ) -> None:
         """A variadic fragment (join): its node takes the first two sources, a copy of it each next one."""
@@ -332,7 +295,9 @@ class Composer:
     def _values(self, step: Step, fragment: Fragment, given: dict[str, list[Source]]) -> dict[str, Any]:
         p = dict(step.params)
         values: dict[str, Any] = {
-            k: p[k] for k in ("prompt", "negative_prompt", "seed", "steps", "width", "height", "instruction") if k in p
+            k: p[k]
+            for k in ("prompt", "negative_prompt", "seed", "steps", "width", "height", "instruction")
+            if k in p
         }
         if step.op in ("generate_video", "image_to_video", "video_to_video", "join"):
             fps = float(p.get("fps") or fragment.defaults.get("fps") or 24)
@@ -393,9 +358,9 @@ class Composer:
         if not have or loader is None:
             return
         default = fragment.nodes[loader]["inputs"]["model_name"]
-        pick = default if default in have else next((h for h in have if _native(h) == 4), have[0])
+        pick = default if default in have else next((h for h in have if native_scale(h) == 4), have[0])
         ll.values(names[loader])["model_name"] = pick
-        native = _native(pick) or 4
+        native = native_scale(pick) or 4
         if "scale_by" in fragment.params:
             factor = float(step.params.get("factor") or 2.0)
             graphs.set_param(ll, names, fragment.params["scale_by"], round(factor / native, 4))
@@ -414,8 +379,11 @@ class Composer:
             file = self._lora_file(str(lora.params["name"]))
             node = ll.add(
                 "LoraLoader",
-                {"lora_name": file, "strength_model": lora.params.get("strength", 1.0),
-                 "strength_clip": lora.params.get("strength", 1.0)},
+                {
+                    "lora_name": file,
+                    "strength_model": lora.params.get("strength", 1.0),
+                    "strength_clip": lora.params.get("strength", 1.0),
+                },
             )
             graphs.reroute(ll, model, (node, "MODEL"), within=added, skip=node)
             graphs.reroute(ll, clip, (node, "CLIP"), within=added, skip=node)
@@ -432,35 +400,6 @@ class Composer:
             if h.lower() == name.lower() or h.lower().rsplit(".", 1)[0].rsplit("/", 1)[-1] == stem:
                 return h
         return name if "." in name else f"{name}.safetensors"
-
-    def _save_sinks(self, ll: LinkList, plan: Plan, outs: list[Source | None], consumed: set[int]) -> list[str]:
-        saved = []
-        for idx, src in enumerate(outs):
-            if src is None or idx in consumed:
-                continue
-            prefix = f"compose/{plan.steps[idx].op}"
-            if src.type == "VIDEO":
-                create = ll.add("CreateVideo", {} if isinstance(src.fps, tuple) else {"fps": src.fps or 24.0})
-                ll.links.append((src.node, src.output, create, "images"))
-                if isinstance(src.fps, tuple):
-                    ll.links.append((src.fps[0], src.fps[1], create, "fps"))
-                save = ll.add("SaveVideo", {"filename_prefix": prefix, "format": "mp4", "codec": "h264"})
-                ll.links.append((create, "VIDEO", save, "video"))
-            elif src.type == "MASK":
-                img = ll.add("MaskToImage")
-                ll.links.append((src.node, src.output, img, "mask"))
-                save = ll.add("SaveImage", {"filename_prefix": prefix})
-                ll.links.append((img, "IMAGE", save, "images"))
-            else:
-                save = ll.add("SaveImage", {"filename_prefix": prefix})
-                ll.links.append((src.node, src.output, save, "images"))
-            saved.append(save)
-        return saved
-
-
-def _native(name: str) -> int | None:
-    match = re.search(r"(?:^|[^0-9])([1-8])x|x([1-8])(?:[^0-9]|$)", name.lower())
-    return int(match.group(1) or match.group(2)) if match else None
 
 
 def compose(

@@ -18,23 +18,31 @@ _B = r"(?<![a-z0-9.])"  # a word starts here
 _E = r"(?![a-z0-9])"
 
 _FACTOR = [
-    re.compile(rf"{_B}{NUM} ?(?:x|×|times){_E}"),
+    re.compile(rf"{_B}{NUM} ?(?:x|\u00d7|times){_E}"),
     re.compile(rf"{_B}x ?{NUM}{_E}"),
     re.compile(rf"{_B}by (?:a factor of |factor )?{NUM}(?! ?(?:px|pixels?|%|p{_E}|k{_E}|fps))(?![0-9])"),
     re.compile(rf"{_B}factor (?:of )?{NUM}{_E}"),
 ]
 _PERCENT = re.compile(rf"{_B}{NUM} ?(?:%|percent){_E}")
 _FACTOR_WORDS = vocab.phrase_pattern(list(vocab.FACTOR_WORDS))
-_SIZE = re.compile(rf"{_B}(\d{{2,5}}) ?[x×] ?(\d{{2,5}}){_E}")
+_SIZE = re.compile(rf"{_B}(\d{{2,5}}) ?[x\u00d7] ?(\d{{2,5}}){_E}")
 _WIDTH = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:wide|width|across|in width|horizontally){_E}")
 _WIDTH2 = re.compile(rf"{_B}(?:width|wide) (?:of |to |= ?)?(\d{{2,5}}){_E}")
 _HEIGHT = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:tall|high|in height|vertically){_E}")
 _HEIGHT2 = re.compile(rf"{_B}(?:height|tall) (?:of |to |= ?)?(\d{{2,5}}){_E}")
 _NAMED = re.compile(rf"{_B}(8k|4k|uhd|2k|qhd|1440p|full hd|fhd|1080p|720p|hd){_E}")
 _NAMED_SIZE = {
-    "8k": ("width", 7680), "4k": ("width", 3840), "uhd": ("width", 3840), "2k": ("width", 2048),
-    "qhd": ("height", 1440), "1440p": ("height", 1440), "full hd": ("height", 1080), "fhd": ("height", 1080),
-    "1080p": ("height", 1080), "720p": ("height", 720), "hd": ("height", 720),
+    "8k": ("width", 7680),
+    "4k": ("width", 3840),
+    "uhd": ("width", 3840),
+    "2k": ("width", 2048),
+    "qhd": ("height", 1440),
+    "1440p": ("height", 1440),
+    "full hd": ("height", 1080),
+    "fhd": ("height", 1080),
+    "1080p": ("height", 1080),
+    "720p": ("height", 720),
+    "hd": ("height", 720),
 }
 _SECONDS = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?(?:s|sec|secs|second|seconds){_E}")
 _MINUTES = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?(?:min|mins|minute|minutes){_E}")
@@ -46,21 +54,56 @@ _SIDE_PAIR = re.compile(
     rf"{_B}(\d{{1,4}}) ?(?:px|pixels?)?(?: (?:on|to|at|from|of|off|onto|towards))?(?: the)? "
     rf"(left|right|top|bottom){_E}"
 )
-_SIDE_PAIR2 = re.compile(rf"{_B}(left|right|top|bottom)(?: side| edge)?(?: by| of)? (\d{{1,4}}) ?(?:px|pixels?)?{_E}")
+_SIDE_PAIR2 = re.compile(
+    rf"{_B}(left|right|top|bottom)(?: side| edge)?(?: by| of)? (\d{{1,4}}) ?(?:px|pixels?)?{_E}"
+)
 _SIDES = vocab.phrase_pattern(list(vocab.SIDE_WORDS))
 _IMPLIED_SIDES = {"widen", "wider", "width", "landscape", "taller", "height", "zoom out"}
-_STRENGTH = re.compile(rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}")
+_STRENGTH = re.compile(
+    rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}"
+)
 _STRENGTH2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:strength|weight){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
 _SINGLE_QUOTED = re.compile(r"(?<![a-z0-9])'([^']{1,120})'(?![a-z0-9])")
-_SAYING = re.compile(r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads|reading|the words) ([^,.;!?\"]{1,60})")
-_LORA_AFTER = re.compile(r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file)? ([a-z0-9][a-z0-9_.\-]{0,80})")
+_SAYING = re.compile(
+    r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads|reading|the words) "
+    r"([^,.;!?\"]{1,60})"
+)
+_LORA_AFTER = re.compile(
+    r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file)? ([a-z0-9][a-z0-9_.\-]{0,80})"
+)
 _LORA_BEFORE = re.compile(r"(?<![a-z0-9])([a-z0-9][a-z0-9_.\-]{0,80}) (?:lora|lycoris|locon)(?![a-z0-9])")
 _LORA_STOP = {
-    "the", "a", "an", "my", "this", "that", "with", "using", "use", "apply", "and", "at", "of", "to", "some",
-    "on", "in", "strength", "weight", "your", "his", "her", "its", "our", "their", "add", "plus", "same",
+    "the",
+    "a",
+    "an",
+    "my",
+    "this",
+    "that",
+    "with",
+    "using",
+    "use",
+    "apply",
+    "and",
+    "at",
+    "of",
+    "to",
+    "some",
+    "on",
+    "in",
+    "strength",
+    "weight",
+    "your",
+    "his",
+    "her",
+    "its",
+    "our",
+    "their",
+    "add",
+    "plus",
+    "same",
 }
 
 
@@ -198,10 +241,10 @@ def lora(text: str, found: Found) -> None:
         if name:
             break
     found.values["name"] = name or "lora.safetensors"
-    m = _STRENGTH.search(text) or _STRENGTH2.search(text) or _AT.search(text)
-    if m and float(m.group(1)) <= 4:
-        found.values["strength"] = float(m.group(1))
-        found.spans.append(m.span())
+    weight = _STRENGTH.search(text) or _STRENGTH2.search(text) or _AT.search(text)
+    if weight and float(weight.group(1)) <= 4:
+        found.values["strength"] = float(weight.group(1))
+        found.spans.append(weight.span())
 
 
 def quoted_text(raw: str, norm: str) -> tuple[str, tuple[int, int]] | None:

@@ -1,10 +1,10 @@
 """Fragments: small verified API subgraphs, one per operation and model family, kept as data.
 
 Each `fragments/<family>.json` holds one family's fragments: nodes (local keys; a link is
-`[node_key, output_name]`), open input `ports` (the inputs a port's source feeds), `params` (the widget inputs an
-operation parameter writes), the `output` and, for clips, where the frame rate comes from. A new model family is
-a new data file. `FragmentLibrary.candidates` ranks them for one step: classes the catalog has (API nodes never),
-the asked family, then families whose model files the backend has, then `priority`.
+`[node_key, output_name]`), open input `ports` (the inputs a port's source feeds), `params` (the widget
+inputs an operation parameter writes), the `output` and, for clips, where the frame rate comes from. A new
+model family is a new data file. `FragmentLibrary.candidates` ranks them for one step: classes the catalog
+has (API nodes never), the asked family, then families whose model files the backend has, then `priority`.
 """
 
 from __future__ import annotations
@@ -110,14 +110,18 @@ class Fragment(BaseModel):
         return True
 
 
-def has_files(fragment: Fragment, catalog: Catalog, models: Mapping[str, Sequence[str]] | None) -> bool | None:
+def has_files(
+    fragment: Fragment, catalog: Catalog, models: Mapping[str, Sequence[str]] | None
+) -> bool | None:
     """True when the backend lists every model file the fragment names, None when it was not said."""
     if models is None:
         return None
     norm: dict[str, set[str]] = {}
     for folder, names in models.items():
         norm.setdefault(FOLDER_ALIASES.get(folder, folder), set()).update(names)
-    return all(f in norm.get(folder, set()) for folder, files in fragment.model_files(catalog).items() for f in files)
+    return all(
+        f in norm.get(folder, set()) for folder, files in fragment.model_files(catalog).items() for f in files
+    )
 
 
 class FragmentLibrary:
@@ -141,7 +145,11 @@ class FragmentLibrary:
         return cls([*cls.bundled().fragments, *extra])
 
     def for_operation(self, operation: str, variant: str | None = None) -> list[Fragment]:
-        return [f for f in self.fragments if f.operation == operation and (variant is None or f.variant == variant)]
+        return [
+            f
+            for f in self.fragments
+            if f.operation == operation and (variant is None or f.variant == variant)
+        ]
 
     def candidates(
         self,

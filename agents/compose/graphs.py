@@ -62,13 +62,13 @@ def share_identical(ll: LinkList, catalog: Catalog) -> int:
             if spec is None or spec.output_node:
                 continue
             incoming = sorted((i, s, o) for s, o, d, i in ll.links if d == name)
-            key = json.dumps([class_of(name), ll.widgets.get(name, {}), incoming], sort_keys=True, default=str)
+            key = json.dumps(
+                [class_of(name), ll.widgets.get(name, {}), incoming], sort_keys=True, default=str
+            )
             keep = seen.setdefault(key, name)
             if keep == name:
                 continue
-            ll.links = [
-                (keep if s == name else s, o, d, i) for s, o, d, i in ll.links if d != name
-            ]
+            ll.links = [(keep if s == name else s, o, d, i) for s, o, d, i in ll.links if d != name]
             ll.nodes.remove(name)
             ll.widgets.pop(name, None)
             ll.titles.pop(name, None)

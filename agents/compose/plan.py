@@ -54,7 +54,9 @@ class Step(BaseModel):
         self.params = spec.params.model_validate(self.params).model_dump(exclude_none=True)
         unknown = sorted(set(self.inputs) - set(spec.inputs))
         if unknown:
-            raise ValueError(f"{self.op} has no input {unknown[0]!r} (inputs: {sorted(spec.inputs) or 'none'})")
+            raise ValueError(
+                f"{self.op} has no input {unknown[0]!r} (inputs: {sorted(spec.inputs) or 'none'})"
+            )
         return self
 
     def typed_params(self) -> Any:
@@ -82,9 +84,13 @@ class Plan(BaseModel):
                     if n is None:
                         continue
                     if n >= idx:
-                        raise ValueError(f"step {idx + 1} ({step.op}) refers to {ref}, which is not an earlier step")
+                        raise ValueError(
+                            f"step {idx + 1} ({step.op}) refers to {ref}, which is not an earlier step"
+                        )
                     if OPERATIONS[self.steps[n].op].output is None:
-                        raise ValueError(f"step {idx + 1} refers to {ref} ({self.steps[n].op}), which has no output")
+                        raise ValueError(
+                            f"step {idx + 1} refers to {ref} ({self.steps[n].op}), which has no output"
+                        )
         if all(OPERATIONS[s.op].output is None for s in self.steps):
             raise ValueError("a plan needs at least one step that makes something (a LoRA alone does not)")
         return self
@@ -114,11 +120,15 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
                     "params": {"type": "object"},
                     "inputs": {
                         "type": "object",
-                        "description": "port -> input file name or '#n' (output of step n), or a list of them",
+                        "description": "port -> input file or '#n' (output of step n), or a list of them",
                         "additionalProperties": {
                             "anyOf": [
                                 {"type": "string", "maxLength": 200},
-                                {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 8},
+                                {
+                                    "type": "array",
+                                    "items": {"type": "string", "maxLength": 200},
+                                    "maxItems": 8,
+                                },
                             ]
                         },
                     },

@@ -15,30 +15,30 @@ from typing import Any
 
 from agents.compose import extract
 from agents.compose import vocabulary as vocab
-from agents.compose.composer import file_type
+from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
 from agents.compose.errors import PlanError
-from agents.compose.extract import MAX_CHARS, Found
+from agents.compose.extract import Found
 from agents.compose.plan import MAX_STEPS, Plan
+from agents.compose.wiring import file_type
 
-FILE_EXT = (
-    ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".mp4", ".webm", ".mov", ".mkv",
-    ".avi", ".safetensors",
-)
-_STRIP = "\"'()[]{},;:!?“”‘’`<>"
 _TRIG = {op: vocab.phrase_pattern(phrases) for op, phrases in vocab.TRIGGERS.items()}
 _ORDER = [
-    "join", "interpolate", "face_detail", "segment", "inpaint", "outpaint", "upscale", "control", "style",
-    "render_text", "image_to_video", "video_to_video", "edit",
+    "join",
+    "interpolate",
+    "face_detail",
+    "segment",
+    "inpaint",
+    "outpaint",
+    "upscale",
+    "control",
+    "style",
+    "render_text",
+    "image_to_video",
+    "video_to_video",
+    "edit",
 ]
-_SEP = re.compile(r"[.;!?](?= |$)|(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.SEPARATORS) + r")(?![a-z0-9])")
-_SOFT = re.compile(
-    r"(?:,? and |, )(?=(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9]))"
-    r"|(?:,? and |, )(?=(?:a|an|another|one more) (?:[^ ]+ ){0,2}(?:clip|video|shot|animation)s?(?![a-z]))"
-)
 _VIDEO_NOUN = vocab.phrase_pattern(vocab.VIDEO_NOUNS)
 _IMAGE_NOUN = vocab.phrase_pattern(vocab.IMAGE_NOUNS)
-_LEADS = re.compile(r"^(?:" + vocab.phrase_body(vocab.PROMPT_LEADS) + r")(?![a-z0-9])[ ,]*")
-_MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0-9]) ?")
 _KINDS = {kind: vocab.phrase_pattern(words) for kind, words in vocab.CONTROL_KINDS.items()}
 _MAPS = vocab.phrase_pattern(vocab.MAP_WORDS)
 _UP_MODEL = vocab.phrase_pattern(vocab.UPSCALE_MODEL_WORDS)
@@ -48,27 +48,8 @@ _STRONG = vocab.phrase_pattern(vocab.STRONG_WORDS)
 _FAMILIES = {fam: vocab.phrase_pattern(words) for fam, words in vocab.FAMILY_WORDS.items()}
 _IT = re.compile(r"(?<![a-z0-9])(?:it|this|that|the result|the image|the picture|the photo|them)(?![a-z0-9])")
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
-_POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
-_VERB_START = re.compile(r"^(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9])")
-
-
-@dataclass
-class _File:
-    name: str
-    type: str
-    start: int
-    end: int
-
-
-@dataclass
-class _Clause:
-    raw: str
-    norm: str
-    start: int
-    files: list[_File]
-    quotes: list[tuple[int, int]]
 
 
 @dataclass
@@ -80,7 +61,9 @@ class _State:
     used: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None) -> int:
+    def add(
+        self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None
+    ) -> int:
         for refs in inputs.values():
             for ref in [refs] if isinstance(refs, str) else refs:
                 if ref.startswith("#"):
@@ -107,92 +90,6 @@ class _State:
         return None
 
 
-def normalise(text: str) -> tuple[str, str]:
-    """Single-spaced text (cut at MAX_CHARS) and its lowercase twin of the same length."""
-    raw = " ".join(text[:MAX_CHARS].split())
-    for a, b in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x")):
-        raw = raw.replace(a, b)
-    norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
-    return raw, norm
-
-
-def find_files(raw: str) -> list[_File]:
-    found = []
-    for m in re.finditer(r"[^ ]+", raw):
-        token = m.group(0)
-        left = len(token) - len(token.lstrip(_STRIP))
-        name = token.strip(_STRIP).rstrip(".")
-        if name.lower().endswith(FILE_EXT) and len(name) > 4 and ".." not in name:
-            start = m.start() + left
-            found.append(_File(name, file_type(name), start, start + len(name)))
-    return found
-
-
-def _mask(norm: str, spans: Sequence[tuple[int, int]], char: str) -> str:
-    out = list(norm)
-    for start, end in spans:
-        out[start:end] = char * (end - start)
-    return "".join(out)
-
-
-def split_clauses(raw: str, norm: str, files: list[_File]) -> list[_Clause]:
-    quotes = [m.span() for m in extract._QUOTED.finditer(raw)]
-    masked = _mask(norm, [(f.start, f.end) for f in files], "@")
-    masked = _mask(masked, [(s + 1, e - 1) for s, e in quotes], "#")
-    cuts = [0]
-    for m in _SEP.finditer(masked):
-        cuts += [m.start(), m.end()]
-    cuts.append(len(masked))
-    pieces = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
-    spans: list[tuple[int, int]] = []
-    for start, end in pieces:
-        at = start
-        for m in _SOFT.finditer(masked, start, end):
-            spans.append((at, m.start()))
-            at = m.end()
-        spans.append((at, end))
-    clauses = []
-    for start, end in spans:
-        text = masked[start:end]
-        lead = len(text) - len(text.lstrip(" ,"))
-        start += lead
-        end = start + len(masked[start:end].rstrip(" ,:-"))
-        if end - start < 2:
-            continue
-        clauses.append(
-            _Clause(
-                raw=raw[start:end],
-                norm=masked[start:end],
-                start=start,
-                files=[_File(f.name, f.type, f.start - start, f.end - start) for f in files if start <= f.start < end],
-                quotes=[(s - start, e - start) for s, e in quotes if start <= s < end],
-            )
-        )
-    return clauses
-
-
-def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True) -> str:
-    """What a clause says about the picture: its text without the spans read as parameters, files and
-    trigger words, and without request phrasing ("please make me a picture of")."""
-    keep = list(raw)
-    for start, end in drop:
-        keep[start:end] = " " * (end - start)
-    for idx, ch in enumerate(norm):
-        if ch in "@#" and idx < len(keep):
-            keep[idx] = " "
-    text = " ".join("".join(keep).split())
-    for _ in range(8):  # bounded: each pass strips one lead
-        low = text.lower()
-        m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)
-        if not m or not m.end():
-            break
-        text = text[m.end():].lstrip(" ,")
-    words = text.strip(" ,.;:-").split(" ")
-    while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
-        words.pop()
-    return " ".join(words).strip(" ,.;:-\"'")
-
-
 class Planner:
     """Request text -> Plan. Stateless; `plan` is cheap (well under a millisecond per clause)."""
 
@@ -201,10 +98,17 @@ class Planner:
         if not raw:
             raise PlanError("the request is empty")
         found = find_files(raw)
-        given = {n: file_type(n) for n in files} if not isinstance(files, Mapping) else {
-            n: {"image": "IMAGE", "video": "VIDEO", "mask": "MASK"}.get(k, file_type(n)) for n, k in files.items()
-        }
-        state = _State(files={**given, **{f.name: f.type for f in found if not f.name.endswith(".safetensors")}})
+        given = (
+            {n: file_type(n) for n in files}
+            if not isinstance(files, Mapping)
+            else {
+                n: {"image": "IMAGE", "video": "VIDEO", "mask": "MASK"}.get(k, file_type(n))
+                for n, k in files.items()
+            }
+        )
+        state = _State(
+            files={**given, **{f.name: f.type for f in found if not f.name.endswith(".safetensors")}}
+        )
         for clause in split_clauses(raw, norm, found):
             self._clause(state, clause)
             if len(state.steps) > MAX_STEPS:
@@ -223,11 +127,14 @@ class Planner:
             f = Found()
             extract.lora(text, f)
             lora_file = next((x.name for x in cl.files if x.name.endswith(".safetensors")), None)
-            params = {"name": lora_file or f.values["name"], **({"strength": f.values["strength"]} if "strength" in f.values else {})}
+            params = {
+                "name": lora_file or f.values["name"],
+                **({"strength": f.values["strength"]} if "strength" in f.values else {}),
+            }
             st.add("lora", params, {}, None, None)
             drop += [*f.spans, lora_m.span()]
             rest = clean(cl.raw, text, drop)
-            if len(rest) < 3 or _VERB_START.match(rest.lower()) and len(rest.split()) <= 2:
+            if len(rest) < 3 or (_VERB_START.match(rest.lower()) and len(rest.split()) <= 2):
                 return
         op, match = self._operation(st, cl)
         if match is not None:
@@ -274,9 +181,16 @@ class Planner:
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
 
-    def _ensure(self, st: _State, cl: _Clause, types: Sequence[str], drop: list[tuple[int, int]],
-                family: str | None, skip: Sequence[str] = ()) -> str | None:
-        """The step's input; when the request has none, a generation from the clause's own words comes first."""
+    def _ensure(
+        self,
+        st: _State,
+        cl: _Clause,
+        types: Sequence[str],
+        drop: list[tuple[int, int]],
+        family: str | None,
+        skip: Sequence[str] = (),
+    ) -> str | None:
+        """The step's input; when the request has none, a generation from the clause's words comes first."""
         ref = self._source(st, cl, types, skip)
         if ref is not None:
             return ref
@@ -286,14 +200,25 @@ class Planner:
         video = "IMAGE" not in types
         found = Found()
         (extract.clip_timing if video else extract.image_size)(cl.norm, found)
-        st.add("generate_video" if video else "generate_image", {"prompt": prompt, **found.values}, {},
-               "VIDEO" if video else "IMAGE", family)
+        st.add(
+            "generate_video" if video else "generate_image",
+            {"prompt": prompt, **found.values},
+            {},
+            "VIDEO" if video else "IMAGE",
+            family,
+        )
         st.notes.append(f"generated first: {prompt!r}")
         return f"#{len(st.steps)}"
 
     # -- operations -------------------------------------------------------------------------------------
-    def _generate(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                  family: str | None) -> None:
+    def _generate(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         text = cl.norm
         found = Found()
         video = _VIDEO_NOUN.search(text) is not None and _IMAGE_NOUN.search(text) is None
@@ -304,15 +229,23 @@ class Planner:
         prompt = clean(cl.raw, text, [*drop, *found.spans])
         if not prompt:
             return
-        continued = not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
+        continued = (
+            not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
+        )
         if st.steps and st.steps[-1]["op"] in ("generate_image", "generate_video") and continued:
             st.steps[-1]["params"]["prompt"] += ", " + prompt  # a description continued in the next sentence
             return
         op = "generate_video" if video else "generate_image"
         st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)
 
-    def _edit(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-              family: str | None) -> None:
+    def _edit(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         image = self._source(st, cl, ("IMAGE",))
         instruction = clean(cl.raw, cl.norm, [s for s in drop if m is None or s != m.span()], leads=False)
         inputs: dict[str, Any] = {"image": image} if image else {}
@@ -321,27 +254,51 @@ class Planner:
             inputs["reference"] = others[0]
         found = Found()
         extract.seed(cl.norm, found)
-        st.add("edit", {"instruction": instruction or "improve the picture", **found.values}, inputs, "IMAGE", family)
+        st.add(
+            "edit",
+            {"instruction": instruction or "improve the picture", **found.values},
+            inputs,
+            "IMAGE",
+            family,
+        )
 
-    def _inpaint(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                 family: str | None) -> None:
+    def _inpaint(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         image = self._ensure(st, cl, ("IMAGE",), drop, family)
         mask = self._source(st, cl, ("MASK",))
         prompt = clean(cl.raw, cl.norm, drop)
         what = _WITH.search(prompt.lower())
-        prompt = prompt[what.end():] if what else prompt
+        prompt = prompt[what.end() :] if what else prompt
         inputs = {k: v for k, v in (("image", image), ("mask", mask)) if v}
         st.add("inpaint", {"prompt": prompt}, inputs, "IMAGE", family)
 
-    def _outpaint(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                  family: str | None) -> None:
+    def _outpaint(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         found = Found()
         extract.sides(cl.norm, found)
         image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], family)
         st.add("outpaint", found.values, {"image": image} if image else {}, "IMAGE", family)
 
-    def _upscale(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                 family: str | None) -> None:
+    def _upscale(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         found = Found()
         extract.factor(cl.norm, found)
         extract.target_size(cl.norm, found)
@@ -352,12 +309,25 @@ class Planner:
         elif _UP_RESAMPLE.search(cl.norm):
             found.values["method"] = "resample"
         src = self._ensure(st, cl, ("IMAGE", "VIDEO"), [*drop, *found.spans], family)
-        out = "VIDEO" if src and (src.startswith("#") and st.out_types[int(src[1:]) - 1] == "VIDEO"
-                                  or not src.startswith("#") and st.files.get(src) == "VIDEO") else "IMAGE"
+        out = (
+            "VIDEO"
+            if src
+            and (
+                (src.startswith("#") and st.out_types[int(src[1:]) - 1] == "VIDEO")
+                or (not src.startswith("#") and st.files.get(src) == "VIDEO")
+            )
+            else "IMAGE"
+        )
         st.add("upscale", found.values, {"image": src} if src else {}, out, None)
 
-    def _control(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                 family: str | None) -> None:
+    def _control(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         text = cl.norm
         kind = next((k for k, pat in _KINDS.items() if pat.search(text)), "canny")
         ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or st.last(("IMAGE",))
@@ -370,8 +340,14 @@ class Planner:
             params["preprocessed"] = True
         st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
 
-    def _style(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-               family: str | None) -> None:
+    def _style(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         images = [f for f in cl.files if f.type == "IMAGE"]
         after = [f for f in images if m is not None and f.start >= m.start()]
         ref = (after or images)[0].name
@@ -386,8 +362,14 @@ class Planner:
             inputs["image"] = st.last(("IMAGE",))
         st.add("style", {"prompt": prompt, **found.values}, inputs, "IMAGE", family)
 
-    def _render_text(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                     family: str | None) -> None:
+    def _render_text(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         said = extract.quoted_text(cl.raw, cl.norm)
         assert said is not None
         text, span = said
@@ -400,20 +382,32 @@ class Planner:
             inputs["image"] = image
         st.add("render_text", {"text": text, "prompt": prompt}, inputs, "IMAGE", family)
 
-    def _image_to_video(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                        family: str | None) -> None:
+    def _image_to_video(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         found = Found()
         extract.clip_timing(cl.norm, found)
         extract.image_size(cl.norm, found)
         image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], None)
-        prompt = "" if image and image.startswith("#") and st.steps[-1]["op"] != "edit" else ""
+        prompt = ""  # a chained clip moves what the earlier step made; a given picture may say how
         if image and not image.startswith("#"):
             prompt = clean(cl.raw, cl.norm, [*drop, *found.spans])
         params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
         st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
 
-    def _video_to_video(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                        family: str | None) -> None:
+    def _video_to_video(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         video = self._source(st, cl, ("VIDEO",))
         keep = [s for s in drop if m is None or s != m.span() or _V2V_MARKERS.fullmatch(m.group(0))]
         prompt = clean(cl.raw, cl.norm, keep)
@@ -424,32 +418,62 @@ class Planner:
             params["denoise"] = 0.8
         st.add("video_to_video", params, {"video": video} if video else {}, "VIDEO", family)
 
-    def _interpolate(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                     family: str | None) -> None:
+    def _interpolate(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         found = Found()
         extract.factor(cl.norm, found)
         video = self._ensure(st, cl, ("VIDEO",), drop, family)
-        mult = int(found.values.get("factor") or 2)
+        mult = int(float(str(found.values.get("factor") or 2)))
         to_fps = _TO_FPS.search(cl.norm)
         if to_fps and video and video.startswith("#"):
             src_fps = st.steps[int(video[1:]) - 1]["params"].get("fps") or 24
             mult = max(2, round(float(to_fps.group(1)) / float(src_fps)))
-        st.add("interpolate", {"multiplier": min(max(mult, 2), 8)}, {"video": video} if video else {}, "VIDEO", None)
+        st.add(
+            "interpolate",
+            {"multiplier": min(max(mult, 2), 8)},
+            {"video": video} if video else {},
+            "VIDEO",
+            None,
+        )
 
-    def _face_detail(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                     family: str | None) -> None:
+    def _face_detail(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         image = self._ensure(st, cl, ("IMAGE",), drop, family)
         st.add("face_detail", {}, {"image": image} if image else {}, "IMAGE", None)
 
-    def _segment(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-                 family: str | None) -> None:
-        target = clean(cl.raw[m.end():], cl.norm[m.end():], []) if m else ""
+    def _segment(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        target = clean(cl.raw[m.end() :], cl.norm[m.end() :], []) if m else ""
         image = self._ensure(st, cl, ("IMAGE",), drop, family)
         target = re.sub(r"^(?:the|a|an|out) ", "", target.lower())[:100]
         st.add("segment", {"target": target or "subject"}, {"image": image} if image else {}, "IMAGE", None)
 
-    def _join(self, st: _State, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]],
-              family: str | None) -> None:
+    def _join(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
         refs = [f.name for f in cl.files if f.type == "VIDEO"]
         if not refs:
             refs = [f"#{i + 1}" for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed]
@@ -464,7 +488,7 @@ class Planner:
         if before:
             return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
-        return clean(cl.raw[m.end():], cl.norm[m.end():], after)
+        return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
 
 
 def plan_request(text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
