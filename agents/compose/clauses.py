@@ -71,15 +71,24 @@ def normalise(text: str) -> tuple[str, str]:
 
 
 def find_files(raw: str) -> list[_File]:
+    """Input file names in order: a quoted name may hold spaces, a bare one is one token."""
     found = []
+    quoted = []
+    for m in extract._QUOTED.finditer(raw):
+        name = m.group(1).strip()
+        if name.lower().endswith(FILE_EXT) and ".." not in name and "/" not in name:
+            quoted.append(m.span())
+            found.append(_File(name, file_type(name), m.start() + 1, m.end() - 1))
     for m in re.finditer(r"[^ ]+", raw):
+        if any(s <= m.start() < e for s, e in quoted):
+            continue
         token = m.group(0)
         left = len(token) - len(token.lstrip(_STRIP))
         name = token.strip(_STRIP).rstrip(".")
         if name.lower().endswith(FILE_EXT) and len(name) > 4 and ".." not in name:
             start = m.start() + left
             found.append(_File(name, file_type(name), start, start + len(name)))
-    return found
+    return sorted(found, key=lambda f: f.start)
 
 
 def _mask(norm: str, spans: Sequence[tuple[int, int]], char: str) -> str:
@@ -90,7 +99,8 @@ def _mask(norm: str, spans: Sequence[tuple[int, int]], char: str) -> str:
 
 
 def split_clauses(raw: str, norm: str, files: list[_File]) -> list[_Clause]:
-    quotes = [m.span() for m in extract._QUOTED.finditer(raw)]
+    names = {(f.start - 1, f.end + 1) for f in files}
+    quotes = [m.span() for m in extract._QUOTED.finditer(raw) if m.span() not in names]
     masked = _mask(norm, [(f.start, f.end) for f in files], "@")
     masked = _mask(masked, [(s + 1, e - 1) for s, e in quotes], "#")
     cuts = [0]

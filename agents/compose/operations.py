@@ -332,3 +332,20 @@ OPERATIONS: dict[str, OperationSpec] = {
 
 def params_model(operation: str) -> type[_Params]:
     return OPERATIONS[operation].params
+
+
+def operations_for_llm() -> dict[str, dict[str, object]]:
+    """Every operation with its input ports and parameter schema: the user message of the LLM strategy."""
+    out: dict[str, dict[str, object]] = {}
+    for name, spec in OPERATIONS.items():
+        schema = spec.params.model_json_schema()
+        out[name] = {
+            "description": spec.description,
+            "inputs": {
+                port: {"types": list(p.types), "required": p.required, "many": p.many}
+                for port, p in spec.inputs.items()
+            },
+            "output": spec.output,
+            "params": schema.get("properties", {}),
+        }
+    return out

@@ -47,6 +47,12 @@ _SUBTLE = vocab.phrase_pattern(vocab.SUBTLE_WORDS)
 _STRONG = vocab.phrase_pattern(vocab.STRONG_WORDS)
 _FAMILIES = {fam: vocab.phrase_pattern(words) for fam, words in vocab.FAMILY_WORDS.items()}
 _IT = re.compile(r"(?<![a-z0-9])(?:it|this|that|the result|the image|the picture|the photo|them)(?![a-z0-9])")
+# "2x resolution", "3x bigger", "4 times larger": a factor is an upscale even without the word
+_FACTOR_UP = re.compile(
+    r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?(?:resolution|res|size|bigger|larger|sharper|upscale)"
+    r"(?![a-z0-9])"
+)
+_MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
@@ -156,8 +162,11 @@ class Planner:
         image_in = self._source(st, cl, ("IMAGE",)) is not None
         video_in = self._source(st, cl, ("VIDEO",)) is not None
         clause_images = [f for f in cl.files if f.type == "IMAGE"]
+        hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None
         for op in _ORDER:
-            m = _TRIG[op].search(text)
+            if op == "control" and hinted and _TRIG["control"].search(text) is None:
+                return "control", None
+            m = _TRIG[op].search(text) or (_FACTOR_UP.search(text) if op == "upscale" else None)
             if m is None:
                 continue
             if op == "style" and not any(f.start > m.start() for f in clause_images) and not clause_images:
@@ -329,14 +338,18 @@ class Planner:
         family: str | None,
     ) -> None:
         text = cl.norm
-        kind = next((k for k, pat in _KINDS.items() if pat.search(text)), "canny")
+        kind = (
+            next((k for k, pat in _KINDS.items() if pat.search(text)), None)
+            or _kind_from_names(cl)
+            or "canny"
+        )
         ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or st.last(("IMAGE",))
         found = Found()
         extract.strength(text, found)
         extract.image_size(text, found)
         prompt = self._subject(cl, m, [*drop, *found.spans])
         params = {"kind": kind, "prompt": prompt, **found.values}
-        if _MAPS.search(text):
+        if _MAPS.search(text) or any(_MAP_NAME.search(f.name.lower()) for f in cl.files):
             params["preprocessed"] = True
         st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
 
@@ -489,6 +502,18 @@ class Planner:
             return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
         return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
+
+
+def _kind_from_names(cl: _Clause) -> str | None:
+    """A reference named like a control image ("sketch.png", "pose_map.jpg") tells the control kind."""
+    for f in cl.files:
+        if f.type != "IMAGE":
+            continue
+        stem = " ".join(re.split(r"[^a-z0-9]+", f.name.lower().rsplit(".", 1)[0]))
+        for kind, pattern in _KINDS.items():
+            if pattern.search(stem):
+                return kind
+    return None
 
 
 def plan_request(text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
