@@ -177,7 +177,10 @@ class Composer:
                 assert src is not None  # Plan checks a reference names a step with an output
                 consumed.add(n)
             else:
-                src = file_source(ll, cache, ref, typed[ref])
+                ptype = typed[ref]
+                if pspec.types == ("MASK",) and ptype == "IMAGE":
+                    ptype = "MASK"  # a picture named as the mask is read as one
+                src = file_source(ll, cache, ref, ptype)
                 used_files.add(ref)
             sources.append(src)
         if not refs and pspec.required:

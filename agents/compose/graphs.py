@@ -9,6 +9,7 @@ from typing import Any
 from agents.compose.errors import PortMismatch
 from agents.compose.fragments import Fragment, Target
 from node_catalog import Catalog
+from node_catalog.catalog import types_match
 from node_catalog.linklist import LinkList, class_of, output_slot
 
 
@@ -92,5 +93,5 @@ def check_links(ll: LinkList, catalog: Catalog) -> None:
         if ispec is None or ispec.section == "hidden":
             raise PortMismatch(f"{dst_spec.name} has no input {inp!r}")
         have, want = src_spec.outputs[slot].type, ispec.type
-        if have != want and "*" not in (have, want):
+        if not types_match(have, want):
             raise PortMismatch(f"{src_spec.name}.{out} gives {have} but {dst_spec.name}.{inp} takes {want}")

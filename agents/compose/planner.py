@@ -49,8 +49,8 @@ _FAMILIES = {fam: vocab.phrase_pattern(words) for fam, words in vocab.FAMILY_WOR
 _IT = re.compile(r"(?<![a-z0-9])(?:it|this|that|the result|the image|the picture|the photo|them)(?![a-z0-9])")
 # "2x resolution", "3x bigger", "4 times larger": a factor is an upscale even without the word
 _FACTOR_UP = re.compile(
-    r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?(?:resolution|res|size|bigger|larger|sharper|upscale)"
-    r"(?![a-z0-9])"
+    r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?"
+    r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
 )
 _MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")

@@ -43,8 +43,9 @@ def frames_for(seconds: float | None, frames: int | None, fps: float, fragment: 
 
 
 def file_source(ll: LinkList, cache: dict[str, Source], name: str, ptype: str) -> Source:
-    if name in cache:
-        return cache[name]
+    key = f"{name}\n{ptype}"
+    if key in cache:
+        return cache[key]
     if ptype == "VIDEO":
         load = ll.add("LoadVideo", {"file": name})
         parts = ll.add("GetVideoComponents")
@@ -56,7 +57,7 @@ def file_source(ll: LinkList, cache: dict[str, Source], name: str, ptype: str) -
     else:
         load = ll.add("LoadImage", {"image": name})
         src = Source(load, "IMAGE", "IMAGE")
-    cache[name] = src
+    cache[key] = src
     return src
 
 

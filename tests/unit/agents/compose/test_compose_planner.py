@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agents.compose import PlanError, plan_request
-from agents.compose.clauses import normalise, split_clauses, find_files
+from agents.compose.clauses import find_files, normalise, split_clauses
 
 # (request, given files, operations in order, expected values: "i.params.key" / "i.inputs.port" -> value)
 CASES: list[tuple[str, list[str], list[str], dict[str, Any]]] = [
