@@ -6,6 +6,7 @@ bounded pieces, no nested unbounded quantifiers) runs in linear time on any inpu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,8 +67,59 @@ def normalise(text: str) -> tuple[str, str]:
     raw = " ".join(text[:MAX_CHARS].split())
     for a, b in (("\u201c", '"'), ("\u201d", '"'), ("\u2018", "'"), ("\u2019", "'"), ("\u00d7", "x")):
         raw = raw.replace(a, b)
+    raw = correct_typos(raw)
     norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
     return raw, norm
+
+
+def _kind(name: str) -> str:
+    return "LORA" if name.lower().endswith(".safetensors") else file_type(name)
+
+
+_WORD = re.compile(r"(?<![A-Za-z0-9._/-])[A-Za-z]{5,20}(?![A-Za-z0-9_/-])(?!\.[A-Za-z0-9])")
+
+
+@functools.lru_cache(maxsize=4096)
+def _corrected(word: str) -> str:
+    """A word one slip (a letter missing, extra, wrong or two swapped) from a vocabulary word is read as it."""
+    if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
+        return word
+    if any(word.startswith(t) and len(word) - len(t) <= 3 for t in vocab.TYPO_TARGETS):
+        return word  # an inflection ("styled", "removes"), not a slip
+    for target in vocab.TYPO_TARGETS:
+        if target[0] == word[0] and abs(len(target) - len(word)) <= 1 and _one_slip(word, target):
+            return target
+    return word
+
+
+def _one_slip(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+def correct_typos(raw: str) -> str:
+    """Fix one-letter slips in the words the planner reads ("remve", "upsacle"); other words stay."""
+    parts = raw.split('"')
+    for i in range(0, len(parts), 2):  # quoted text (what to render) stays as written
+        parts[i] = _WORD.sub(lambda m: _fix_case(m.group(0), _corrected(m.group(0).lower())), parts[i])
+    return '"'.join(parts)
+
+
+def _fix_case(original: str, fixed: str) -> str:
+    if fixed == original.lower():
+        return original
+    return fixed.capitalize() if original[:1].isupper() else fixed
 
 
 def find_files(raw: str) -> list[_File]:
@@ -78,7 +130,7 @@ def find_files(raw: str) -> list[_File]:
         name = m.group(1).strip()
         if name.lower().endswith(FILE_EXT) and ".." not in name and "/" not in name:
             quoted.append(m.span())
-            found.append(_File(name, file_type(name), m.start() + 1, m.end() - 1))
+            found.append(_File(name, _kind(name), m.start() + 1, m.end() - 1))
     for m in re.finditer(r"[^ ]+", raw):
         if any(s <= m.start() < e for s, e in quoted):
             continue
@@ -87,7 +139,7 @@ def find_files(raw: str) -> list[_File]:
         name = token.strip(_STRIP).rstrip(".")
         if name.lower().endswith(FILE_EXT) and len(name) > 4 and ".." not in name:
             start = m.start() + left
-            found.append(_File(name, file_type(name), start, start + len(name)))
+            found.append(_File(name, _kind(name), start, start + len(name)))
     return sorted(found, key=lambda f: f.start)
 
 

@@ -68,8 +68,7 @@ _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
 _SINGLE_QUOTED = re.compile(r"(?<![a-z0-9])'([^']{1,120})'(?![a-z0-9])")
 _SAYING = re.compile(
-    r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads|reading|the words) "
-    r"([^,.;!?\"]{1,60})"
+    r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads) ([^,.;!?\"]{1,60})"
 )
 _LORA_AFTER = re.compile(
     r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file)? ([a-z0-9][a-z0-9_.\-]{0,80})"

@@ -488,9 +488,12 @@ class Planner:
         family: str | None,
     ) -> None:
         refs = [f.name for f in cl.files if f.type == "VIDEO"]
-        if not refs:
-            refs = [f"#{i + 1}" for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed]
-            refs += [n for n, t in st.files.items() if t == "VIDEO" and n not in st.used]
+        if len(refs) < 2:  # "join it with outro.mp4", "join them": earlier clips first, then given ones
+            earlier = [
+                f"#{i + 1}" for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed
+            ]
+            given = [n for n, t in st.files.items() if t == "VIDEO" and n not in st.used and n not in refs]
+            refs = earlier + refs + (given if len(earlier) + len(refs) < 2 else [])
         st.add("join", {}, {"videos": refs} if refs else {}, "VIDEO", None)
 
     def _subject(self, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]]) -> str:
