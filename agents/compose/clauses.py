@@ -81,7 +81,7 @@ _WORD = re.compile(r"(?<![A-Za-z0-9._/-])[A-Za-z]{5,20}(?![A-Za-z0-9_/-])(?!\.[A
 
 @functools.lru_cache(maxsize=4096)
 def _corrected(word: str) -> str:
-    """A word one slip (a letter missing, extra, wrong or two swapped) from a vocabulary word is read as it."""
+    """A word one slip (a letter missing, extra, wrong, or two swapped) from a vocabulary word reads as it."""
     if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
         return word
     if any(word.startswith(t) and len(word) - len(t) <= 3 for t in vocab.TYPO_TARGETS):
