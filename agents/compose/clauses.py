@@ -33,7 +33,10 @@ FILE_EXT = (
     ".safetensors",
 )
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
-_SEP = re.compile(r"[.;!?](?= |$)|(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.SEPARATORS) + r")(?![a-z0-9])")
+_SEP = re.compile(
+    r"[.;!?](?= |$)|(?<= )(?:->|=>|\u2192|>>|\|)(?= |$)"
+    r"|(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.SEPARATORS) + r")(?![a-z0-9])"
+)
 _SOFT = re.compile(
     r"(?:,? and |, )(?=(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9]))"
     r"|(?:,? and |, )(?=(?:a|an|another|one more) (?:[^ ]+ ){0,2}(?:clip|video|shot|animation)s?(?![a-z]))"

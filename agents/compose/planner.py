@@ -53,6 +53,19 @@ _FACTOR_UP = re.compile(
     r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
 )
 _MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
+_GENERATE = re.compile(
+    r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
+    r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)(?![a-z0-9])"
+)
+_DESCRIBED = {
+    "generate_image",
+    "generate_video",
+    "control",
+    "style",
+    "render_text",
+    "image_to_video",
+    "inpaint",
+}
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
@@ -179,16 +192,31 @@ class Planner:
                 continue
             if op == "edit" and not image_in:
                 continue
+            if op == "join" and self._clips(st, cl) < 2:
+                continue
             if op == "image_to_video" and video_in and not image_in and st.last(("VIDEO",)):
                 continue
             return op, m
+        if extract.quoted_text(cl.raw, text) is not None and not st.steps:
+            return "render_text", None
         if any(f.type == "VIDEO" for f in cl.files):
+            return "video_to_video", None
+        if not st.steps and not clause_images and image_in and not _GENERATE.search(text):
+            # a request that gives a picture and asks no operation by name is about that picture
+            return ("inpaint", None) if st.given(("MASK",)) else ("edit", None)
+        if not st.steps and video_in and not _GENERATE.search(text):
             return "video_to_video", None
         if clause_images:
             return "edit", None
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _clips(self, st: _State, cl: _Clause) -> int:
+        earlier = sum(1 for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed)
+        named = [f.name for f in cl.files if f.type == "VIDEO"]
+        given = [n for n, t in st.files.items() if t == "VIDEO" and n not in st.used and n not in named]
+        return earlier + len(named) + len(given)
 
     def _ensure(
         self,
@@ -241,8 +269,11 @@ class Planner:
         continued = (
             not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
         )
-        if st.steps and st.steps[-1]["op"] in ("generate_image", "generate_video") and continued:
-            st.steps[-1]["params"]["prompt"] += ", " + prompt  # a description continued in the next sentence
+        last = st.steps[-1] if st.steps else None
+        if last is not None and continued and last["op"] in _DESCRIBED:
+            # a description continued in the next sentence ("edges from a.png -> a gingerbread house")
+            before = str(last["params"].get("prompt") or "")
+            last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
             return
         op = "generate_video" if video else "generate_image"
         st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)

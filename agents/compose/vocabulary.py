@@ -1,7 +1,7 @@
 """The planner's vocabulary, as data (`vocabulary.json`): trigger phrases per operation, the words of its
 parameters, chain separators and the request phrasing left out of prompts.
 
-A phrase is lowercase words separated by single spaces; `~` stands for up to three other words and a trailing
+A phrase is lowercase words separated by single spaces; `~` stands for up to four other words and a trailing
 `*` for any word ending ("upscal*" = upscale, upscaled, upscaling). `phrase_pattern` turns a list of phrases
 into one regular expression without nested unbounded quantifiers, so matching stays linear.
 """
@@ -47,7 +47,7 @@ def _phrase(phrase: str) -> str:
     parts: list[str] = []
     for word in phrase.split(" "):
         if word == "~":
-            parts.append(r"(?:[^ ]+ ){0,3}")
+            parts.append(r"(?:[^ ]+ ){0,4}")
             continue
         if word.endswith("*"):
             parts.append(re.escape(word[:-1]) + r"[a-z'-]*")

@@ -1,0 +1,88 @@
+"""Phrasings written after the vocabulary (other users, other words): operations composed or refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.compose import MissingCapability, compose_request
+from node_catalog import Catalog
+
+CATALOG = Catalog.bundled()
+OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
+    ("Could you wipe out the graffiti on the wall in wall.jpg?", {"wall.jpg": "image"}, ["edit"]),
+    ("I'd like the bicycle gone from this shot", {"shot.png": "image"}, ["edit"]),
+    ("photoshop a rainbow into the sky", {"sky.png": "image"}, ["edit"]),
+    ("swap his blue shirt for a red hoodie please", {"boy.png": "image"}, ["edit"]),
+    ("make the lighting warmer and golden-hour like", {"room.png": "image"}, ["edit"]),
+    ("Stretch the canvas 400px to the right and fill it with more ocean", {"sea.png": "image"}, ["outpaint"]),
+    ("add more space above the head, ~150 pixels", {"head.png": "image"}, ["outpaint"]),
+    (
+        "convert this square photo to a 16:9 landscape by extending the sides",
+        {"sq.png": "image"},
+        ["outpaint"],
+    ),
+    ("boost the resolution 4x", {"a.png": "image"}, ["upscale"]),
+    ("I need a hi-res version of logo.png, like 3x", {}, ["upscale"]),
+    ("upscale to 1920x1080", {"a.png": "image"}, ["upscale"]),
+    (
+        "a wolf howling at the moon -> upscale x2 -> animate 3s",
+        {},
+        ["generate_image", "upscale", "image_to_video"],
+    ),
+    ("generate: a lantern festival. next: make it 2x larger", {}, ["generate_image", "upscale"]),
+    (
+        "picture of a puffin on a cliff, then a 4-second animation of it",
+        {},
+        ["generate_image", "image_to_video"],
+    ),
+    ("Create a 2s clip from still.jpg where the clouds drift", {}, ["image_to_video"]),
+    ("make the waterfall in falls.png flow", {}, ["image_to_video"]),
+    ("give me a looping animation of flag.png waving", {}, ["image_to_video"]),
+    ("a snowy owl drawn like reference.png", {}, ["style"]),
+    ("use the colour palette and brushwork of vangogh_ref.jpg for a picture of a tram", {}, ["style"]),
+    ("render a bridge, mimic the look of mood.png", {}, ["style"]),
+    ("generate a tiger, keep the exact composition of comp.png", {}, ["control"]),
+    ("from my rough sketch doodle.png make a polished illustration of a spaceship", {}, ["control"]),
+    ("edges from building.jpg -> a gingerbread house", {}, ["control"]),
+    ("re-render vid.mp4 as a charcoal drawing", {}, ["video_to_video"]),
+    ("make vid.mp4 look like it was shot on 8mm film", {}, ["video_to_video"]),
+    ("merge one.mp4 with two.mp4", {}, ["join"]),
+    ("put clip_a.mp4 and clip_b.mp4 back to back", {}, ["join"]),
+    ("upres my video 2x", {"v.mp4": "video"}, ["upscale"]),
+    ('poster for a rock concert, big title text "THUNDER ROAD"', {}, ["render_text"]),
+    ('a mug with "World\'s Best Dad" printed on it', {}, ["render_text"]),
+    ("inpaint: a golden retriever", {"floor.png": "image", "floor_mask.png": "mask"}, ["inpaint"]),
+    ("fill in the area I masked with ivy", {"wall.png": "image", "m.png": "mask"}, ["inpaint"]),
+    ("a scenic lake with my lakeside lora, 0.6 strength", {}, ["lora", "generate_image"]),
+    (
+        "Make me a frog wizard. After that, extend the bottom by 256 px. Lastly, upscale 2x.",
+        {},
+        ["generate_image", "outpaint", "upscale"],
+    ),
+    (
+        "remove the boat, widen by 200px on the left, and animate it",
+        {"bay.png": "image"},
+        ["edit", "outpaint", "image_to_video"],
+    ),
+    ("erase the text from banner.png and then write 'GRAND OPENING' on it", {}, ["edit", "render_text"]),
+    ("make it smoother, 2x frames", {"v.mp4": "video"}, "refuse"),
+    ("remove the background and leave only the shoe as a cutout", {"shoe.png": "image"}, "refuse"),
+    ("detail the faces in the crowd photo", {"crowd.png": "image"}, "refuse"),
+    ("a boxer matching the pose in pose_ref.png", {}, "refuse"),
+    ("make a portrait of a queen and then make her smile", {}, ["generate_image", "edit"]),
+    ("a foggy pier at dawn", {}, ["generate_image"]),
+    ("an eight second video of a train crossing a bridge in the alps", {}, ["generate_video"]),
+    ("upscale it", {"small.png": "image"}, ["upscale"]),
+    ("Turn photo.jpg into a pencil sketch", {}, ["edit"]),
+]
+
+
+@pytest.mark.parametrize(("text", "files", "want"), OTHER_PHRASINGS, ids=[p[0][:50] for p in OTHER_PHRASINGS])
+def test_other_phrasings(text: str, files: dict[str, str], want: Any) -> None:
+    if want == "refuse":
+        with pytest.raises(MissingCapability):
+            compose_request(text, CATALOG, files=files)
+        return
+    assert compose_request(text, CATALOG, files=files).plan.operations() == want
