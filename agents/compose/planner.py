@@ -55,7 +55,8 @@ _FACTOR_UP = re.compile(
 _MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
 _GENERATE = re.compile(
     r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
-    r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)(?![a-z0-9])"
+    r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)"
+    r"(?![a-z0-9])"
 )
 _DESCRIBED = {
     "generate_image",
