@@ -67,6 +67,7 @@ _DESCRIBED = {
     "image_to_video",
     "inpaint",
 }
+_PLEASANT = vocab.phrase_pattern(vocab.PLEASANTRIES)
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
@@ -140,6 +141,8 @@ class Planner:
     # -- one clause -------------------------------------------------------------------------------------
     def _clause(self, st: _State, cl: _Clause) -> None:
         text = cl.norm
+        if len(_PLEASANT.sub(" ", text).replace("@", " ").strip(" ,.-!?:")) < 3:
+            return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
         drop: list[tuple[int, int]] = []

@@ -39,6 +39,7 @@ POLITE: list[str] = _DATA["polite"]
 V2V_MARKERS: list[str] = _DATA["v2v_markers"]
 MEDIA_LEADS: list[str] = _DATA["media_leads"]
 TRAILING_STOP: frozenset[str] = frozenset(_DATA["trailing_stop"])
+PLEASANTRIES: list[str] = _DATA["pleasantries"]  # a clause of only these asks for nothing
 TYPO_TARGETS: frozenset[str] = frozenset(_DATA["typo_targets"])  # words a one-letter slip is read as
 TYPO_KEEP: frozenset[str] = frozenset(_DATA["typo_keep"])  # real words one letter away from a target
 
