@@ -2,7 +2,7 @@
 verified fragments (bundled templates, the official template library, core nodes), checked against a catalog.
 
     plan = plan_request("make a fox in the snow, then upscale it 3x", files=["photo.png"])   # deterministic
-    plan = parse_plan(llm_answer)                     # the LLM strategy answers PLAN_JSON_SCHEMA
+    plan = await LLMPlanner(llm_client, fallback=Planner()).plan(text, files)   # LLM strategy, same Plan
     comp = compose(plan, catalog, files=..., models=backend_models)
     comp.link_list / comp.workflow / comp.models / comp.fragments / comp.notes
 
@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from agents.compose.composer import Composer, Composition, compose, plan_graph
 from agents.compose.errors import ComposeError, MissingCapability, PlanError, PortMismatch
 from agents.compose.fragments import Fragment, FragmentLibrary
+from agents.compose.llm_plan import LLMPlanner
 from agents.compose.operations import (
     OPERATION_NAMES,
     OPERATIONS,
@@ -52,6 +53,7 @@ __all__ = [
     "Composition",
     "Fragment",
     "FragmentLibrary",
+    "LLMPlanner",
     "MissingCapability",
     "OperationSpec",
     "Plan",

@@ -79,7 +79,8 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     # a second batch, measured before any change for it (36/40), then fixed in the vocabulary
     ("lose the sunglasses", {"me.png": "image"}, ["edit"]),
     (
-        "Hi! I have holiday.jpg - could you please remove my ex from it and then make it bigger by 2 times? Cheers",
+        "Hi! I have holiday.jpg - could you please remove my ex from it and then make it bigger by 2 times? "
+        "Cheers",
         {},
         ["edit", "upscale"],
     ),
