@@ -442,9 +442,12 @@ class Planner:
         extract.clip_timing(cl.norm, found)
         extract.image_size(cl.norm, found)
         image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], None)
-        prompt = ""  # a chained clip moves what the earlier step made; a given picture may say how
-        if image and not image.startswith("#"):
-            prompt = clean(cl.raw, cl.norm, [*drop, *found.spans])
+        prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
+        if image and image.startswith("#"):
+            # a clip of what an earlier step made: its description says what moves
+            earlier = st.steps[int(image[1:]) - 1]["params"]
+            said = str(earlier.get("prompt") or earlier.get("instruction") or "")
+            prompt = ", ".join(p for p in (said, prompt) if p)
         params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
         st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
 

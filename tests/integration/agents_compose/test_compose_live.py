@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from agents.compose import Composition, MissingCapability, compose_request
+from agents.compose import (
+    Composition,
+    Fragment,
+    FragmentLibrary,
+    MissingCapability,
+    Plan,
+    compose,
+    compose_request,
+)
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
 
@@ -130,3 +138,58 @@ async def test_pack_operations_are_refused_by_a_core_backend(comfyui: Any) -> No
             compose_request(text, catalog)
         assert err.value.code == "missing_capability", op
         assert err.value.packs and err.value.node_classes, op
+
+
+def _single_step(fragment: Fragment) -> tuple[Plan, dict[str, str]]:
+    """A one-step plan that only `fragment` can serve, with input files for its ports."""
+    params: dict[str, Any] = {
+        "edit": {"instruction": "make it blue"},
+        "outpaint": {"right": 64},
+        "render_text": {"text": "OPEN"},
+        "lora": {"name": "x"},
+    }.get(fragment.operation, {})
+    variant = fragment.variant or ""
+    if fragment.operation == "control":
+        kind, _, mapped = variant.partition("_")
+        params = {"kind": kind, "preprocessed": bool(mapped)}
+    if fragment.operation == "upscale":
+        method, _, how = variant.partition("_")
+        params = {"method": method, **({"width": 1024} if how == "to" else {"factor": 2})}
+    files = {"image": "cg_in.png", "reference": "cg_ref.png", "mask": "cg_in_mask.png", "video": "cg_in.mp4"}
+    inputs: dict[str, Any] = {p: files[p] for p in fragment.ports if p in files}
+    if "videos" in fragment.ports:
+        inputs["videos"] = ["cg_a.mp4", "cg_b.mp4"]
+    step = {"op": fragment.operation, "params": params, "inputs": inputs}
+    return Plan.model_validate({"steps": [step]}), {}
+
+
+async def test_every_bundled_fragment_is_accepted(comfyui: Any) -> None:
+    """Each core fragment (every model family's), composed alone, is queued by the real ComfyUI."""
+    async with ComfyClient(comfyui.url, timeout=60.0) as client:
+        catalog = await Catalog.live(client)
+        fragments = [f for f in FragmentLibrary.bundled().fragments if f.usable(catalog)]
+        assert len(fragments) >= 35
+        refused: dict[str, Any] = {}
+        submitted = []
+        for fragment in fragments:
+            plan, files = _single_step(fragment)
+            comp = compose(plan, catalog, files=files, library=FragmentLibrary([fragment]))
+            assert comp.fragments == [fragment.name]
+            _placeholders(Path(comfyui.base_dir), comp)
+            sub = await client.submit(comp.workflow)
+            if sub.node_errors:
+                refused[fragment.name] = sub.node_errors
+            submitted.append(sub.prompt_id)
+            await client.delete_pending(sub.prompt_id)
+            await client.interrupt(sub.prompt_id)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            snap = await client.queue()
+            busy = [pid for pid in submitted if pid in snap]
+            if not busy:
+                break
+            for pid in busy:
+                await client.delete_pending(pid)
+                await client.interrupt(pid)
+            await asyncio.sleep(0.25)
+    assert refused == {}
