@@ -68,6 +68,11 @@ _DESCRIBED = {
     "inpaint",
 }
 _PLEASANT = vocab.phrase_pattern(vocab.PLEASANTRIES)
+_FAMILY_USE = re.compile(
+    r"(?<![a-z0-9])(?:(?:with|using|via|on|in|through) (?:the )?)?("
+    + vocab.phrase_body([w for words in vocab.FAMILY_WORDS.values() for w in words])
+    + r")(?: model)?(?![a-z0-9])"
+)
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
@@ -146,6 +151,8 @@ class Planner:
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
         drop: list[tuple[int, int]] = []
+        if family is not None:  # "with flux", "using wan": a model choice, not picture content
+            drop += [m.span() for m in _FAMILY_USE.finditer(text) if _FAMILIES[family].fullmatch(m.group(1))]
         if lora_m:
             f = Found()
             extract.lora(text, f)
