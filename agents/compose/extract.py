@@ -44,7 +44,11 @@ _NAMED_SIZE = {
     "720p": ("height", 720),
     "hd": ("height", 720),
 }
-_SECONDS = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?(?:s|sec|secs|second|seconds){_E}")
+_SEC_UNITS = r"(?:sec|secs|second|seconds|segundos?|secondes?|sekunden|\u0441\u0435\u043a\u0443\u043d\u0434[\u0430\u044b]?)"
+# "5s", "5 sec", "five-second", "5\u79d2"; a number word needs a full unit ("a s" in "as" is not a second)
+_SECONDS = re.compile(
+    rf"{_B}(?:{NUM}[ -]?(?:s{_E}|{_SEC_UNITS}{_E}|\u79d2)|({_WORDNUM})[ -]{_SEC_UNITS}{_E})"
+)
 _MINUTES = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?(?:min|mins|minute|minutes){_E}")
 _FPS = re.compile(rf"{_B}{NUM} ?(?:fps|frames per second|frames/s|frames a second){_E}")
 _FRAMES = re.compile(rf"{_B}(\d{{1,4}}) frames{_E}(?! per| a second)")
@@ -163,6 +167,19 @@ def target_size(text: str, found: Found) -> None:
             key, value = _NAMED_SIZE[m.group(1)]
             found.values[key] = value
             found.spans.append(m.span())
+
+
+def named_size(text: str, found: Found) -> None:
+    """ "720p", "480p", "1080p", "4k" for a generation: the height (or width) of the picture or clip."""
+    if "width" in found.values or "height" in found.values:
+        return
+    m = _NAMED.search(text)
+    if m:
+        key, value = _NAMED_SIZE[m.group(1)]
+        if key == "height":  # "720p" is 16:9 at that height (sides a multiple of 16)
+            found.values["width"] = round(value * 16 / 9 / 16) * 16
+        found.values[key] = value
+        found.spans.append(m.span())
 
 
 def clip_timing(text: str, found: Found) -> None:

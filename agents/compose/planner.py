@@ -146,7 +146,7 @@ class Planner:
     # -- one clause -------------------------------------------------------------------------------------
     def _clause(self, st: _State, cl: _Clause) -> None:
         text = cl.norm
-        if len(_PLEASANT.sub(" ", text).replace("@", " ").strip(" ,.-!?:")) < 3:
+        if len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3:
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
@@ -201,17 +201,22 @@ class Planner:
                 continue
             if op == "video_to_video" and not video_in:
                 continue
+            first_or_image = not st.steps or st.out_types[-1] == "IMAGE"
+            if op in ("edit", "image_to_video") and image_in and first_or_image and _clip_words(text):
+                return "image_to_video", m  # "create a video from this still", "make the waterfall flow, 8 s"
             if op == "edit" and not image_in:
                 continue
+            if op == "interpolate" and not video_in:
+                continue  # "a slow motion shot of ..." describes a clip to generate
             if op == "join" and self._clips(st, cl) < 2:
                 continue
             if op == "image_to_video" and video_in and not image_in and st.last(("VIDEO",)):
                 continue
             return op, m
-        if extract.quoted_text(cl.raw, text) is not None and not st.steps:
-            return "render_text", None
         if any(f.type == "VIDEO" for f in cl.files):
             return "video_to_video", None
+        if image_in and (not st.steps or st.out_types[-1] == "IMAGE") and _clip_words(text):
+            return "image_to_video", None  # "from this still, a 3 second video of steam rising"
         if not st.steps and not clause_images and image_in and not _GENERATE.search(text):
             # a request that gives a picture and asks no operation by name is about that picture
             return ("inpaint", None) if st.given(("MASK",)) else ("edit", None)
@@ -269,10 +274,14 @@ class Planner:
     ) -> None:
         text = cl.norm
         found = Found()
-        video = _VIDEO_NOUN.search(text) is not None and _IMAGE_NOUN.search(text) is None
+        timing = Found()
+        extract.clip_timing(text, timing)
+        nouns = _VIDEO_NOUN.search(text) is not None and _IMAGE_NOUN.search(text) is None
+        video = nouns or bool(timing.values)  # a picture has no duration: "5 seconds, 24 fps" is a clip
         if video:
-            extract.clip_timing(text, found)
+            found = timing
         extract.image_size(text, found)
+        extract.named_size(text, found)
         extract.seed(text, found)
         prompt = clean(cl.raw, text, [*drop, *found.spans])
         if not prompt:
@@ -550,6 +559,10 @@ class Planner:
             return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
         return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
+
+
+def _clip_words(text: str) -> bool:
+    return bool(_VIDEO_NOUN.search(text) or extract._SECONDS.search(text) or extract._FPS.search(text))
 
 
 def _kind_from_names(cl: _Clause) -> str | None:
