@@ -44,7 +44,10 @@ _NAMED_SIZE = {
     "720p": ("height", 720),
     "hd": ("height", 720),
 }
-_SEC_UNITS = r"(?:sec|secs|second|seconds|segundos?|secondes?|sekunden|\u0441\u0435\u043a\u0443\u043d\u0434[\u0430\u044b]?)"
+_SEC_UNITS = (
+    r"(?:sec|secs|second|seconds|segundos?|secondes?|sekunden|"
+    r"\u0441\u0435\u043a\u0443\u043d\u0434[\u0430\u044b]?)"  # Russian "sekund(a|y)"
+)
 # "5s", "5 sec", "five-second", "5\u79d2"; a number word needs a full unit ("a s" in "as" is not a second)
 _SECONDS = re.compile(
     rf"{_B}(?:{NUM}[ -]?(?:s{_E}|{_SEC_UNITS}{_E}|\u79d2)|({_WORDNUM})[ -]{_SEC_UNITS}{_E})"
