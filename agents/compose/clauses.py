@@ -87,8 +87,11 @@ def _corrected(word: str) -> str:
     """A word one slip (a letter missing, extra, wrong, or two swapped) from a vocabulary word reads as it."""
     if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
         return word
-    if any(word.startswith(t) and len(word) - len(t) <= 3 for t in vocab.TYPO_TARGETS):
-        return word  # an inflection ("styled", "removes"), not a slip
+    if any(
+        (word.startswith(t) and len(word) - len(t) <= 3) or (t.startswith(word) and len(t) - len(word) <= 2)
+        for t in vocab.TYPO_TARGETS
+    ):
+        return word  # an inflection ("styled", "removes", "pixel" of "pixels"), not a slip
     for target in vocab.TYPO_TARGETS:
         if target[0] == word[0] and abs(len(target) - len(word)) <= 1 and _one_slip(word, target):
             return target

@@ -65,6 +65,24 @@ _SIDE_PAIR2 = re.compile(
     rf"{_B}(left|right|top|bottom)(?: side| edge)?(?: by| of)? (\d{{1,4}}) ?(?:px|pixels?)?{_E}"
 )
 _SIDES = vocab.phrase_pattern(list(vocab.SIDE_WORDS))
+_VERTICAL = vocab.phrase_pattern(
+    [
+        "vertical",
+        "portrait mode",
+        "portrait orientation",
+        "portrait format",
+        "in portrait",
+        "portrait 480p",
+        "portrait 720p",
+        "portrait 1080p",
+        "9:16",
+        "for a phone",
+        "phone screen",
+        "tall format",
+        "stories format",
+    ]
+)
+_SQUARE = vocab.phrase_pattern(["square", "1:1"])
 _IMPLIED_SIDES = {"widen", "wider", "width", "landscape", "taller", "height", "zoom out"}
 _STRENGTH = re.compile(
     rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}"
@@ -183,6 +201,17 @@ def named_size(text: str, found: Found) -> None:
             found.values["width"] = round(value * 16 / 9 / 16) * 16
         found.values[key] = value
         found.spans.append(m.span())
+
+
+def orientation(text: str, found: Found) -> None:
+    """ "vertical 720p", "portrait 480p", "square": the named size turned or squared."""
+    width, height = found.values.get("width"), found.values.get("height")
+    if not isinstance(width, int) or not isinstance(height, int):
+        return
+    if _VERTICAL.search(text) and width > height:
+        found.values["width"], found.values["height"] = height, width
+    elif _SQUARE.search(text) and width != height:
+        found.values["width"] = found.values["height"] = min(width, height)
 
 
 def clip_timing(text: str, found: Found) -> None:

@@ -18,6 +18,7 @@ from agents.compose import vocabulary as vocab
 from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
 from agents.compose.errors import PlanError
 from agents.compose.extract import Found
+from agents.compose.operations import OPERATIONS
 from agents.compose.plan import MAX_STEPS, Plan
 from agents.compose.wiring import file_type
 
@@ -57,6 +58,13 @@ _GENERATE = re.compile(
     r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
     r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)"
     r"(?![a-z0-9])"
+)
+_NEGATIVE = re.compile(
+    r"^(?:avoid|exclude|excluding|negative(?: prompt)?|no|without|don't include|do not include|never show)"
+    r"(?![a-z0-9])[ :]*"
+)
+_LABELS = re.compile(
+    r"(?<![a-z0-9])(?:duration|length|resolution|size|frame rate|framerate|fps|seed)(?![a-z0-9])[ :,]*", re.I
 )
 _DESCRIBED = {
     "generate_image",
@@ -210,12 +218,16 @@ class Planner:
                 continue  # "a slow motion shot of ..." describes a clip to generate
             if op == "join" and self._clips(st, cl) < 2:
                 continue
-            if op == "image_to_video" and video_in and not image_in and st.last(("VIDEO",)):
-                continue
+            if op == "image_to_video" and video_in and not image_in:
+                continue  # "restyle this video as an animation": the clip is the input
             return op, m
         if any(f.type == "VIDEO" for f in cl.files):
             return "video_to_video", None
-        if image_in and (not st.steps or st.out_types[-1] == "IMAGE") and _clip_words(text):
+        if (
+            image_in
+            and _clip_words(text)
+            and (not st.steps or (_VIDEO_NOUN.search(text) and st.out_types[-1] == "IMAGE"))
+        ):
             return "image_to_video", None  # "from this still, a 3 second video of steam rising"
         if not st.steps and not clause_images and image_in and not _GENERATE.search(text):
             # a request that gives a picture and asks no operation by name is about that picture
@@ -282,18 +294,36 @@ class Planner:
             found = timing
         extract.image_size(text, found)
         extract.named_size(text, found)
+        extract.orientation(text, found)
         extract.seed(text, found)
         prompt = clean(cl.raw, text, [*drop, *found.spans])
-        if not prompt:
+        if not prompt and not found.values:
             return
         continued = (
             not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
         )
         last = st.steps[-1] if st.steps else None
         if last is not None and continued and last["op"] in _DESCRIBED:
-            # a description continued in the next sentence ("edges from a.png -> a gingerbread house")
-            before = str(last["params"].get("prompt") or "")
-            last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
+            # a description continued in the next sentence ("edges from a.png -> a gingerbread house",
+            # "Duration 5s, 24fps, 1280x720.", "Avoid blurry frames.")
+            if last["op"] == "generate_image" and {"seconds", "fps", "frames"} & set(found.values):
+                last["op"], st.out_types[-1] = "generate_video", "VIDEO"  # "A fox in snow. 5 seconds."
+            fields = OPERATIONS[last["op"]].params.model_fields
+            for key, value in found.values.items():
+                if key in fields:
+                    last["params"].setdefault(key, value)
+            negative = _NEGATIVE.match(prompt.lower())
+            if negative:
+                before = str(last["params"].get("negative_prompt") or "")
+                said = prompt[negative.end() :].strip(" .,")
+                last["params"]["negative_prompt"] = f"{before}, {said}" if before else said
+                return
+            prompt = _LABELS.sub("", prompt).strip(" ,.:")
+            if prompt:
+                before = str(last["params"].get("prompt") or "")
+                last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
+            return
+        if not prompt:
             return
         op = "generate_video" if video else "generate_image"
         st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)
@@ -457,6 +487,8 @@ class Planner:
         found = Found()
         extract.clip_timing(cl.norm, found)
         extract.image_size(cl.norm, found)
+        extract.named_size(cl.norm, found)
+        extract.orientation(cl.norm, found)
         image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], None)
         prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
         if image and image.startswith("#"):
