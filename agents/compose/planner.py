@@ -24,6 +24,7 @@ from agents.compose.steps import (
     _IMAGE_NOUN,
     _ORDER,
     _PLEASANT,
+    _SIDE_PIXELS,
     _TRIG,
     _V2V_MARKERS,
     _VIDEO_NOUN,
@@ -33,6 +34,9 @@ from agents.compose.steps import (
     _State,
 )
 from agents.compose.wiring import file_type
+
+_NEVER = re.compile(r"(?!)")
+_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS}
 
 
 class Planner(StepBuilder):
@@ -103,7 +107,7 @@ class Planner(StepBuilder):
         for op in _ORDER:
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
-            m = _TRIG[op].search(text) or (_FACTOR_UP.search(text) if op == "upscale" else None)
+            m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
             if m is None:
                 continue
             if op == "style" and not any(f.start > m.start() for f in clause_images) and not clause_images:
@@ -141,6 +145,14 @@ class Planner(StepBuilder):
             return "video_to_video", None
         if clause_images:
             return "edit", None
+        last = st.steps[-1] if st.steps else None
+        if (
+            last
+            and last["op"] in ("style", "control")
+            and not last["params"].get("prompt")
+            and _GENERATE.search(text)
+        ):
+            return "generate", None  # the subject of a style / control step said after it
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None

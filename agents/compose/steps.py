@@ -46,6 +46,11 @@ _FACTOR_UP = re.compile(
     r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?"
     r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
 )
+# "300 more pixels of beach on the left side": pixels on a side are an outpaint even without the word
+_SIDE_PIXELS = re.compile(
+    r"(?<![a-z0-9.])\d{1,4} ?(?:more )?(?:px|pixels?)(?: [^ ]+){0,4} (?:on|to|at|along) (?:the )?"
+    r"(?:left|right|top|bottom)(?![a-z0-9])"
+)
 _MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
 _GENERATE = re.compile(
     r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
@@ -189,6 +194,14 @@ class StepBuilder:
             not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
         )
         last = st.steps[-1] if st.steps else None
+        if (
+            last is not None
+            and last["op"] in ("style", "control")
+            and not last["params"].get("prompt")
+            and prompt
+        ):
+            last["params"]["prompt"] = prompt  # "in the style of a.png, paint a harbour"
+            return
         if last is not None and continued and last["op"] in _DESCRIBED:
             # a description continued in the next sentence ("edges from a.png -> a gingerbread house",
             # "Duration 5s, 24fps, 1280x720.", "Avoid blurry frames.")
