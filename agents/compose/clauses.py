@@ -1,0 +1,219 @@
+"""Request text cut into clauses: normalised text, the input files it names, chain words and soft splits.
+
+`normalise` bounds the text (`MAX_CHARS`) and collapses whitespace, so every pattern below (fixed sequences of
+bounded pieces, no nested unbounded quantifiers) runs in linear time on any input.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents.compose import extract
+from agents.compose import vocabulary as vocab
+from agents.compose.extract import MAX_CHARS
+from agents.compose.wiring import file_type
+
+FILE_EXT = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".mp4",
+    ".webm",
+    ".mov",
+    ".mkv",
+    ".avi",
+    ".safetensors",
+)
+_STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
+_SEP = re.compile(
+    r"[.;!?](?= |$)|(?<= )(?:->|=>|\u2192|>>|\|)(?= |$)"
+    r"|(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.SEPARATORS) + r")(?![a-z0-9])"
+)
+_SOFT = re.compile(
+    r"(?:,? and |, )(?=(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9]))"
+    r"|(?:,? and |, )(?=(?:a|an|another|one more) (?:[^ ]+ ){0,2}(?:clip|video|shot|animation)s?(?![a-z]))"
+)
+_LEADS = re.compile(r"^(?:" + vocab.phrase_body(vocab.PROMPT_LEADS) + r")(?![a-z0-9])[ ,]*")
+_MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0-9]) ?")
+_POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
+
+_VERB_START = re.compile(r"^(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9])")
+
+
+@dataclass
+class _File:
+    name: str
+    type: str
+    start: int
+    end: int
+
+
+@dataclass
+class _Clause:
+    raw: str
+    norm: str
+    start: int
+    files: list[_File]
+    quotes: list[tuple[int, int]]
+
+
+def normalise(text: str) -> tuple[str, str]:
+    """Single-spaced text (cut at MAX_CHARS) and its lowercase twin of the same length."""
+    raw = " ".join(text[:MAX_CHARS].split())
+    for a, b in (("\u201c", '"'), ("\u201d", '"'), ("\u2018", "'"), ("\u2019", "'"), ("\u00d7", "x")):
+        raw = raw.replace(a, b)
+    raw = correct_typos(raw)
+    norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
+    return raw, norm
+
+
+def _kind(name: str) -> str:
+    return "LORA" if name.lower().endswith(".safetensors") else file_type(name)
+
+
+_WORD = re.compile(r"(?<![A-Za-z0-9._/-])[A-Za-z]{5,20}(?![A-Za-z0-9_/-])(?!\.[A-Za-z0-9])")
+
+
+@functools.lru_cache(maxsize=4096)
+def _corrected(word: str) -> str:
+    """A word one slip (a letter missing, extra, wrong, or two swapped) from a vocabulary word reads as it."""
+    if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
+        return word
+    if any(
+        (word.startswith(t) and len(word) - len(t) <= 3) or (t.startswith(word) and len(t) - len(word) <= 2)
+        for t in vocab.TYPO_TARGETS
+    ):
+        return word  # an inflection ("styled", "removes", "pixel" of "pixels"), not a slip
+    for target in vocab.TYPO_TARGETS:
+        if target[0] == word[0] and abs(len(target) - len(word)) <= 1 and _one_slip(word, target):
+            return target
+    return word
+
+
+def _one_slip(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+def correct_typos(raw: str) -> str:
+    """Fix one-letter slips in the words the planner reads ("remve", "upsacle"); other words stay."""
+    parts = raw.split('"')
+    for i in range(0, len(parts), 2):  # quoted text (what to render) stays as written
+        parts[i] = _WORD.sub(lambda m: _fix_case(m.group(0), _corrected(m.group(0).lower())), parts[i])
+    return '"'.join(parts)
+
+
+def _fix_case(original: str, fixed: str) -> str:
+    if fixed == original.lower():
+        return original
+    return fixed.capitalize() if original[:1].isupper() else fixed
+
+
+def find_files(raw: str) -> list[_File]:
+    """Input file names in order: a quoted name may hold spaces, a bare one is one token."""
+    found = []
+    quoted = []
+    for m in extract._QUOTED.finditer(raw):
+        name = m.group(1).strip()
+        if name.lower().endswith(FILE_EXT) and ".." not in name and "/" not in name:
+            quoted.append(m.span())
+            found.append(_File(name, _kind(name), m.start() + 1, m.end() - 1))
+    for m in re.finditer(r"[^ ]+", raw):
+        if any(s <= m.start() < e for s, e in quoted):
+            continue
+        token = m.group(0)
+        left = len(token) - len(token.lstrip(_STRIP))
+        name = token.strip(_STRIP).rstrip(".")
+        if name.lower().endswith(FILE_EXT) and len(name) > 4 and ".." not in name:
+            start = m.start() + left
+            found.append(_File(name, _kind(name), start, start + len(name)))
+    return sorted(found, key=lambda f: f.start)
+
+
+def _mask(norm: str, spans: Sequence[tuple[int, int]], char: str) -> str:
+    out = list(norm)
+    for start, end in spans:
+        out[start:end] = char * (end - start)
+    return "".join(out)
+
+
+def split_clauses(raw: str, norm: str, files: list[_File]) -> list[_Clause]:
+    names = {(f.start - 1, f.end + 1) for f in files}
+    quotes = [m.span() for m in extract._QUOTED.finditer(raw) if m.span() not in names]
+    masked = _mask(norm, [(f.start, f.end) for f in files], "@")
+    masked = _mask(masked, [(s + 1, e - 1) for s, e in quotes], "#")
+    cuts = [0]
+    for m in _SEP.finditer(masked):
+        cuts += [m.start(), m.end()]
+    cuts.append(len(masked))
+    pieces = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
+    spans: list[tuple[int, int]] = []
+    for start, end in pieces:
+        at = start
+        for m in _SOFT.finditer(masked, start, end):
+            spans.append((at, m.start()))
+            at = m.end()
+        spans.append((at, end))
+    clauses = []
+    for start, end in spans:
+        text = masked[start:end]
+        lead = len(text) - len(text.lstrip(" ,"))
+        start += lead
+        end = start + len(masked[start:end].rstrip(" ,:-"))
+        if end - start < 2:
+            continue
+        clauses.append(
+            _Clause(
+                raw=raw[start:end],
+                norm=masked[start:end],
+                start=start,
+                files=[
+                    _File(f.name, f.type, f.start - start, f.end - start)
+                    for f in files
+                    if start <= f.start < end
+                ],
+                quotes=[(s - start, e - start) for s, e in quotes if start <= s < end],
+            )
+        )
+    return clauses
+
+
+def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True) -> str:
+    """What a clause says about the picture: its text without the spans read as parameters, files and
+    trigger words, and without request phrasing ("please make me a picture of")."""
+    keep = list(raw)
+    for start, end in drop:
+        keep[start:end] = " " * (end - start)
+    for idx, ch in enumerate(norm):
+        if ch in "@#" and idx < len(keep):
+            keep[idx] = " "
+    text = " ".join("".join(keep).split())
+    for _ in range(8):  # bounded: each pass strips one lead
+        low = text.lower()
+        m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)
+        if not m or not m.end():
+            break
+        text = text[m.end() :].lstrip(" ,")
+    words = text.strip(" ,.;:-").split(" ")
+    while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
+        words.pop()
+    return " ".join(words).strip(" ,.;:-\"'")

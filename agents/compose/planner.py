@@ -1,0 +1,163 @@
+"""The deterministic planner: request text (+ the names of given input files) -> `Plan`.
+
+The text is cut into clauses at chain words ("first ..., then ..., finally ...", sentence ends, ", and
+animate ..."); each clause becomes an operation by the vocabulary's trigger phrases (`vocabulary.TRIGGERS`),
+with its parameters (`extract`) and its inputs: a file the clause names, else the latest earlier step whose
+output fits, else a given file. Input longer than `MAX_CHARS` is cut; every pattern is linear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from agents.compose import extract
+from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
+from agents.compose.errors import PlanError
+from agents.compose.extract import Found
+from agents.compose.plan import MAX_STEPS, Plan
+from agents.compose.steps import (
+    _FACTOR_UP,
+    _FAMILIES,
+    _FAMILY_USE,
+    _GENERATE,
+    _IMAGE_NOUN,
+    _ORDER,
+    _PLEASANT,
+    _SIDE_PIXELS,
+    _TRIG,
+    _V2V_MARKERS,
+    _VIDEO_NOUN,
+    StepBuilder,
+    _clip_words,
+    _kind_from_names,
+    _State,
+)
+from agents.compose.wiring import file_type
+
+_NEVER = re.compile(r"(?!)")
+_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS}
+
+
+class Planner(StepBuilder):
+    """Request text -> Plan. Stateless; `plan` is cheap (well under a millisecond per clause)."""
+
+    def plan(self, text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
+        raw, norm = normalise(text)
+        if not raw:
+            raise PlanError("the request is empty")
+        found = find_files(raw)
+        given = (
+            {n: file_type(n) for n in files}
+            if not isinstance(files, Mapping)
+            else {
+                n: {"image": "IMAGE", "video": "VIDEO", "mask": "MASK"}.get(k, file_type(n))
+                for n, k in files.items()
+            }
+        )
+        state = _State(
+            files={**given, **{f.name: f.type for f in found if not f.name.endswith(".safetensors")}}
+        )
+        for clause in split_clauses(raw, norm, found):
+            self._clause(state, clause)
+            if len(state.steps) > MAX_STEPS:
+                raise PlanError(f"the request asks for more than {MAX_STEPS} steps")
+        if all(s["op"] == "lora" for s in state.steps):
+            state.add("generate_image", {"prompt": clean(raw, norm, [])}, {}, "IMAGE", None)
+        return Plan.model_validate({"steps": state.steps, "notes": state.notes})
+
+    # -- one clause -------------------------------------------------------------------------------------
+    def _clause(self, st: _State, cl: _Clause) -> None:
+        text = cl.norm
+        if len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3:
+            return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
+        family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
+        lora_m = _TRIG["lora"].search(text)
+        drop: list[tuple[int, int]] = []
+        if family is not None:  # "with flux", "using wan": a model choice, not picture content
+            drop += [m.span() for m in _FAMILY_USE.finditer(text) if _FAMILIES[family].fullmatch(m.group(1))]
+        if lora_m:
+            f = Found()
+            extract.lora(text, f)
+            lora_file = next((x.name for x in cl.files if x.name.endswith(".safetensors")), None)
+            params = {
+                "name": lora_file or f.values["name"],
+                **({"strength": f.values["strength"]} if "strength" in f.values else {}),
+            }
+            st.add("lora", params, {}, None, None)
+            drop += [*f.spans, lora_m.span()]
+            rest = clean(cl.raw, text, drop)
+            if len(rest) < 3 or (_VERB_START.match(rest.lower()) and len(rest.split()) <= 2):
+                return
+        op, match = self._operation(st, cl)
+        if match is not None:
+            drop.append(match.span())
+            if op not in ("edit", "video_to_video", "segment"):
+                drop += [x.span() for x in _TRIG[op].finditer(text)]
+            elif op == "video_to_video":
+                drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
+        getattr(self, f"_{op}")(st, cl, match, drop, family)
+
+    def _operation(self, st: _State, cl: _Clause) -> tuple[str, re.Match[str] | None]:
+        text = cl.norm
+        image_in = self._source(st, cl, ("IMAGE",)) is not None
+        video_in = self._source(st, cl, ("VIDEO",)) is not None
+        clause_images = [f for f in cl.files if f.type == "IMAGE"]
+        hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None
+        for op in _ORDER:
+            if op == "control" and hinted and _TRIG["control"].search(text) is None:
+                return "control", None
+            m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
+            if m is None:
+                continue
+            if op == "style" and not any(f.start > m.start() for f in clause_images) and not clause_images:
+                continue  # "in the style of Monet" is part of the prompt
+            if op == "control" and not (clause_images or st.last(("IMAGE",))):
+                continue
+            if op == "render_text" and extract.quoted_text(cl.raw, text) is None:
+                continue
+            if op == "video_to_video" and not video_in:
+                continue
+            first_or_image = not st.steps or st.out_types[-1] == "IMAGE"
+            if op in ("edit", "image_to_video") and image_in and first_or_image and _clip_words(text):
+                return "image_to_video", m  # "create a video from this still", "make the waterfall flow, 8 s"
+            if op == "edit" and not image_in:
+                continue
+            if op == "interpolate" and not video_in:
+                continue  # "a slow motion shot of ..." describes a clip to generate
+            if op == "join" and self._clips(st, cl) < 2:
+                continue
+            if op == "image_to_video" and video_in and not image_in:
+                continue  # "restyle this video as an animation": the clip is the input
+            return op, m
+        if any(f.type == "VIDEO" for f in cl.files):
+            return "video_to_video", None
+        if (
+            image_in
+            and _clip_words(text)
+            and (not st.steps or (_VIDEO_NOUN.search(text) and st.out_types[-1] == "IMAGE"))
+        ):
+            return "image_to_video", None  # "from this still, a 3 second video of steam rising"
+        if not st.steps and not clause_images and image_in and not _GENERATE.search(text):
+            # a request that gives a picture and asks no operation by name is about that picture
+            return ("inpaint", None) if st.given(("MASK",)) else ("edit", None)
+        if not st.steps and video_in and not _GENERATE.search(text):
+            return "video_to_video", None
+        if clause_images:
+            return "edit", None
+        last = st.steps[-1] if st.steps else None
+        if (
+            last
+            and last["op"] in ("style", "control")
+            and not last["params"].get("prompt")
+            and _GENERATE.search(text)
+        ):
+            return "generate", None  # the subject of a style / control step said after it
+        if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
+            return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
+        return "generate", None
+
+
+def plan_request(text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
+    """The Plan for a request (see `Planner`)."""
+    return Planner().plan(text, files)

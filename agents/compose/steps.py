@@ -1,0 +1,508 @@
+"""How each operation's step is built from one clause: its parameters, its prompt and its inputs (a file the
+clause names, else the latest earlier step whose output fits, else a given file). `Planner` (planner.py) picks
+the operation; `StepBuilder` here writes the step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.compose import extract
+from agents.compose import vocabulary as vocab
+from agents.compose.clauses import _VERB_START, _Clause, clean
+from agents.compose.extract import Found
+from agents.compose.operations import OPERATIONS
+
+_TRIG = {op: vocab.phrase_pattern(phrases) for op, phrases in vocab.TRIGGERS.items()}
+_ORDER = [
+    "join",
+    "interpolate",
+    "face_detail",
+    "segment",
+    "inpaint",
+    "outpaint",
+    "upscale",
+    "control",
+    "style",
+    "render_text",
+    "image_to_video",
+    "video_to_video",
+    "edit",
+]
+_VIDEO_NOUN = vocab.phrase_pattern(vocab.VIDEO_NOUNS)
+_IMAGE_NOUN = vocab.phrase_pattern(vocab.IMAGE_NOUNS)
+_KINDS = {kind: vocab.phrase_pattern(words) for kind, words in vocab.CONTROL_KINDS.items()}
+_MAPS = vocab.phrase_pattern(vocab.MAP_WORDS)
+_UP_MODEL = vocab.phrase_pattern(vocab.UPSCALE_MODEL_WORDS)
+_UP_RESAMPLE = vocab.phrase_pattern(vocab.UPSCALE_RESAMPLE_WORDS)
+_SUBTLE = vocab.phrase_pattern(vocab.SUBTLE_WORDS)
+_STRONG = vocab.phrase_pattern(vocab.STRONG_WORDS)
+_FAMILIES = {fam: vocab.phrase_pattern(words) for fam, words in vocab.FAMILY_WORDS.items()}
+_IT = re.compile(r"(?<![a-z0-9])(?:it|this|that|the result|the image|the picture|the photo|them)(?![a-z0-9])")
+# "2x resolution", "3x bigger", "4 times larger": a factor is an upscale even without the word
+_FACTOR_UP = re.compile(
+    r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?"
+    r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
+)
+# "300 more pixels of beach on the left side": pixels on a side are an outpaint even without the word
+_SIDE_PIXELS = re.compile(
+    r"(?<![a-z0-9.])\d{1,4} ?(?:more )?(?:px|pixels?)(?: [^ ]+){0,4} (?:on|to|at|along) (?:the )?"
+    r"(?:left|right|top|bottom)(?![a-z0-9])"
+)
+_MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
+_GENERATE = re.compile(
+    r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
+    r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)"
+    r"(?![a-z0-9])"
+)
+_NEGATIVE = re.compile(
+    r"^(?:avoid|exclude|excluding|negative(?: prompt)?|no|without|don't include|do not include|never show)"
+    r"(?![a-z0-9])[ :]*"
+)
+_LABELS = re.compile(
+    r"(?<![a-z0-9])(?:duration|length|resolution|size|frame rate|framerate|fps|seed)(?![a-z0-9])[ :,]*", re.I
+)
+_DESCRIBED = {
+    "generate_image",
+    "generate_video",
+    "control",
+    "style",
+    "render_text",
+    "image_to_video",
+    "inpaint",
+}
+_PLEASANT = vocab.phrase_pattern(vocab.PLEASANTRIES)
+_FAMILY_USE = re.compile(
+    r"(?<![a-z0-9])(?:(?:with|using|via|on|in|through) (?:the )?)?("
+    + vocab.phrase_body([w for words in vocab.FAMILY_WORDS.values() for w in words])
+    + r")(?: model)?(?![a-z0-9])"
+)
+_TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
+_V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
+_WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
+
+
+@dataclass
+class _State:
+    files: dict[str, str]  # every input file the request has, name -> port type
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    out_types: list[str | None] = field(default_factory=list)
+    consumed: set[int] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None
+    ) -> int:
+        for refs in inputs.values():
+            for ref in [refs] if isinstance(refs, str) else refs:
+                if ref.startswith("#"):
+                    self.consumed.add(int(ref[1:]) - 1)
+                else:
+                    self.used.add(ref)
+        step: dict[str, Any] = {"op": op, "params": params, "inputs": inputs}
+        if family:
+            step["family"] = family
+        self.steps.append(step)
+        self.out_types.append(out)
+        return len(self.steps)
+
+    def last(self, types: Sequence[str]) -> str | None:
+        for idx in range(len(self.out_types) - 1, -1, -1):
+            if self.out_types[idx] in types:
+                return f"#{idx + 1}"
+        return None
+
+    def given(self, types: Sequence[str]) -> str | None:
+        for name, ptype in self.files.items():
+            if ptype in types and name not in self.used:
+                return name
+        return None
+
+
+class StepBuilder:
+    """The per-operation step writers (one method per operation, named after it)."""
+
+    def _source(self, st: _State, cl: _Clause, types: Sequence[str], skip: Sequence[str] = ()) -> str | None:
+        for f in cl.files:
+            if f.type in types and f.name not in skip:
+                return f.name
+        return st.last(types) or st.given(types)
+
+    def _clips(self, st: _State, cl: _Clause) -> int:
+        earlier = sum(1 for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed)
+        named = [f.name for f in cl.files if f.type == "VIDEO"]
+        given = [n for n, t in st.files.items() if t == "VIDEO" and n not in st.used and n not in named]
+        return earlier + len(named) + len(given)
+
+    def _ensure(
+        self,
+        st: _State,
+        cl: _Clause,
+        types: Sequence[str],
+        drop: list[tuple[int, int]],
+        family: str | None,
+        skip: Sequence[str] = (),
+    ) -> str | None:
+        """The step's input; when the request has none, a generation from the clause's words comes first."""
+        ref = self._source(st, cl, types, skip)
+        if ref is not None:
+            return ref
+        prompt = clean(cl.raw, cl.norm, drop)
+        if not prompt:
+            return None
+        video = "IMAGE" not in types
+        found = Found()
+        (extract.clip_timing if video else extract.image_size)(cl.norm, found)
+        st.add(
+            "generate_video" if video else "generate_image",
+            {"prompt": prompt, **found.values},
+            {},
+            "VIDEO" if video else "IMAGE",
+            family,
+        )
+        st.notes.append(f"generated first: {prompt!r}")
+        return f"#{len(st.steps)}"
+
+    # -- operations -------------------------------------------------------------------------------------
+    def _generate(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        text = cl.norm
+        found = Found()
+        timing = Found()
+        extract.clip_timing(text, timing)
+        nouns = _VIDEO_NOUN.search(text) is not None and _IMAGE_NOUN.search(text) is None
+        video = nouns or bool(timing.values)  # a picture has no duration: "5 seconds, 24 fps" is a clip
+        if video:
+            found = timing
+        extract.image_size(text, found)
+        extract.named_size(text, found)
+        extract.orientation(text, found)
+        extract.seed(text, found)
+        prompt = clean(cl.raw, text, [*drop, *found.spans])
+        if not prompt and not found.values:
+            return
+        continued = (
+            not _VERB_START.match(text) and not _VIDEO_NOUN.search(text) and not _IMAGE_NOUN.search(text)
+        )
+        last = st.steps[-1] if st.steps else None
+        if (
+            last is not None
+            and last["op"] in ("style", "control")
+            and not last["params"].get("prompt")
+            and prompt
+        ):
+            last["params"]["prompt"] = prompt  # "in the style of a.png, paint a harbour"
+            return
+        if last is not None and continued and last["op"] in _DESCRIBED:
+            # a description continued in the next sentence ("edges from a.png -> a gingerbread house",
+            # "Duration 5s, 24fps, 1280x720.", "Avoid blurry frames.")
+            if last["op"] == "generate_image" and {"seconds", "fps", "frames"} & set(found.values):
+                last["op"], st.out_types[-1] = "generate_video", "VIDEO"  # "A fox in snow. 5 seconds."
+            fields = OPERATIONS[last["op"]].params.model_fields
+            for key, value in found.values.items():
+                if key in fields:
+                    last["params"].setdefault(key, value)
+            negative = _NEGATIVE.match(prompt.lower())
+            if negative:
+                before = str(last["params"].get("negative_prompt") or "")
+                said = prompt[negative.end() :].strip(" .,")
+                last["params"]["negative_prompt"] = f"{before}, {said}" if before else said
+                return
+            prompt = _LABELS.sub("", prompt).strip(" ,.:")
+            if prompt:
+                before = str(last["params"].get("prompt") or "")
+                last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
+            return
+        if not prompt:
+            return
+        op = "generate_video" if video else "generate_image"
+        st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)
+
+    def _edit(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        image = self._source(st, cl, ("IMAGE",))
+        instruction = clean(cl.raw, cl.norm, [s for s in drop if m is None or s != m.span()], leads=False)
+        inputs: dict[str, Any] = {"image": image} if image else {}
+        others = [f.name for f in cl.files if f.type == "IMAGE" and f.name != image]
+        if others:
+            inputs["reference"] = others[0]
+        found = Found()
+        extract.seed(cl.norm, found)
+        st.add(
+            "edit",
+            {"instruction": instruction or "improve the picture", **found.values},
+            inputs,
+            "IMAGE",
+            family,
+        )
+
+    def _inpaint(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        image = self._ensure(st, cl, ("IMAGE",), drop, family)
+        mask = self._source(st, cl, ("MASK",))
+        prompt = clean(cl.raw, cl.norm, drop)
+        what = _WITH.search(prompt.lower())
+        prompt = prompt[what.end() :] if what else prompt
+        inputs = {k: v for k, v in (("image", image), ("mask", mask)) if v}
+        st.add("inpaint", {"prompt": prompt}, inputs, "IMAGE", family)
+
+    def _outpaint(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        found = Found()
+        extract.sides(cl.norm, found)
+        image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], family)
+        st.add("outpaint", found.values, {"image": image} if image else {}, "IMAGE", family)
+
+    def _upscale(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        found = Found()
+        extract.factor(cl.norm, found)
+        extract.target_size(cl.norm, found)
+        if "width" in found.values or "height" in found.values:
+            found.values.pop("factor", None)
+        if _UP_MODEL.search(cl.norm):
+            found.values["method"] = "model"
+        elif _UP_RESAMPLE.search(cl.norm):
+            found.values["method"] = "resample"
+        src = self._ensure(st, cl, ("IMAGE", "VIDEO"), [*drop, *found.spans], family)
+        out = (
+            "VIDEO"
+            if src
+            and (
+                (src.startswith("#") and st.out_types[int(src[1:]) - 1] == "VIDEO")
+                or (not src.startswith("#") and st.files.get(src) == "VIDEO")
+            )
+            else "IMAGE"
+        )
+        st.add("upscale", found.values, {"image": src} if src else {}, out, None)
+
+    def _control(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        text = cl.norm
+        kind = (
+            next((k for k, pat in _KINDS.items() if pat.search(text)), None)
+            or _kind_from_names(cl)
+            or "canny"
+        )
+        ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or st.last(("IMAGE",))
+        found = Found()
+        extract.strength(text, found)
+        extract.image_size(text, found)
+        prompt = self._subject(cl, m, [*drop, *found.spans])
+        params = {"kind": kind, "prompt": prompt, **found.values}
+        if _MAPS.search(text) or any(_MAP_NAME.search(f.name.lower()) for f in cl.files):
+            params["preprocessed"] = True
+        st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
+
+    def _style(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        images = [f for f in cl.files if f.type == "IMAGE"]
+        after = [f for f in images if m is not None and f.start >= m.start()]
+        ref = (after or images)[0].name
+        inputs: dict[str, Any] = {"reference": ref}
+        content = [f.name for f in images if f.name != ref]
+        found = Found()
+        extract.strength(cl.norm, found)
+        prompt = self._subject(cl, m, [*drop, *found.spans])
+        if content:
+            inputs["image"] = content[0]
+        elif st.last(("IMAGE",)) and (not prompt or _IT.search(cl.norm[: m.start()] if m else "")):
+            inputs["image"] = st.last(("IMAGE",))
+        st.add("style", {"prompt": prompt, **found.values}, inputs, "IMAGE", family)
+
+    def _render_text(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        said = extract.quoted_text(cl.raw, cl.norm)
+        assert said is not None
+        text, span = said
+        prompt = clean(cl.raw, cl.norm, [*drop, span])
+        inputs: dict[str, Any] = {}
+        image = next((f.name for f in cl.files if f.type == "IMAGE"), None)
+        if image is None and st.last(("IMAGE",)) and _IT.search(cl.norm):
+            image = st.last(("IMAGE",))
+        if image:
+            inputs["image"] = image
+        st.add("render_text", {"text": text, "prompt": prompt}, inputs, "IMAGE", family)
+
+    def _image_to_video(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        found = Found()
+        extract.clip_timing(cl.norm, found)
+        extract.image_size(cl.norm, found)
+        extract.named_size(cl.norm, found)
+        extract.orientation(cl.norm, found)
+        image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], None)
+        prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
+        if image and image.startswith("#"):
+            # a clip of what an earlier step made: its description says what moves
+            earlier = st.steps[int(image[1:]) - 1]["params"]
+            said = str(earlier.get("prompt") or earlier.get("instruction") or "")
+            prompt = ", ".join(p for p in (said, prompt) if p)
+        params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
+        st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
+
+    def _video_to_video(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        video = self._source(st, cl, ("VIDEO",))
+        keep = [s for s in drop if m is None or s != m.span() or _V2V_MARKERS.fullmatch(m.group(0))]
+        prompt = clean(cl.raw, cl.norm, keep)
+        params: dict[str, Any] = {"prompt": prompt}
+        if _SUBTLE.search(cl.norm):
+            params["denoise"] = 0.4
+        elif _STRONG.search(cl.norm):
+            params["denoise"] = 0.8
+        st.add("video_to_video", params, {"video": video} if video else {}, "VIDEO", family)
+
+    def _interpolate(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        found = Found()
+        extract.factor(cl.norm, found)
+        video = self._ensure(st, cl, ("VIDEO",), drop, family)
+        mult = int(float(str(found.values.get("factor") or 2)))
+        to_fps = _TO_FPS.search(cl.norm)
+        if to_fps and video and video.startswith("#"):
+            src_fps = st.steps[int(video[1:]) - 1]["params"].get("fps") or 24
+            mult = max(2, round(float(to_fps.group(1)) / float(src_fps)))
+        st.add(
+            "interpolate",
+            {"multiplier": min(max(mult, 2), 8)},
+            {"video": video} if video else {},
+            "VIDEO",
+            None,
+        )
+
+    def _face_detail(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        image = self._ensure(st, cl, ("IMAGE",), drop, family)
+        st.add("face_detail", {}, {"image": image} if image else {}, "IMAGE", None)
+
+    def _segment(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        target = clean(cl.raw[m.end() :], cl.norm[m.end() :], []) if m else ""
+        image = self._ensure(st, cl, ("IMAGE",), drop, family)
+        target = re.sub(r"^(?:the|a|an|out) ", "", target.lower())[:100]
+        st.add("segment", {"target": target or "subject"}, {"image": image} if image else {}, "IMAGE", None)
+
+    def _join(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        refs = [f.name for f in cl.files if f.type == "VIDEO"]
+        if len(refs) < 2:  # "join it with outro.mp4", "join them": earlier clips first, then given ones
+            earlier = [
+                f"#{i + 1}" for i, t in enumerate(st.out_types) if t == "VIDEO" and i not in st.consumed
+            ]
+            given = [n for n, t in st.files.items() if t == "VIDEO" and n not in st.used and n not in refs]
+            refs = earlier + refs + (given if len(earlier) + len(refs) < 2 else [])
+        st.add("join", {}, {"videos": refs} if refs else {}, "VIDEO", None)
+
+    def _subject(self, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]]) -> str:
+        """The prompt of a step whose trigger sits mid-clause: the words before it, else after it."""
+        if m is None:
+            return clean(cl.raw, cl.norm, drop)
+        before = clean(cl.raw[: m.start()], cl.norm[: m.start()], [s for s in drop if s[1] <= m.start()])
+        if before:
+            return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
+        after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
+        return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
+
+
+def _clip_words(text: str) -> bool:
+    return bool(_VIDEO_NOUN.search(text) or extract._SECONDS.search(text) or extract._FPS.search(text))
+
+
+def _kind_from_names(cl: _Clause) -> str | None:
+    """A reference named like a control image ("sketch.png", "pose_map.jpg") tells the control kind."""
+    for f in cl.files:
+        if f.type != "IMAGE":
+            continue
+        stem = " ".join(re.split(r"[^a-z0-9]+", f.name.lower().rsplit(".", 1)[0]))
+        for kind, pattern in _KINDS.items():
+            if pattern.search(stem):
+                return kind
+    return None

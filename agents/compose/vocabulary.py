@@ -1,0 +1,68 @@
+"""The planner's vocabulary, as data (`vocabulary.json`): trigger phrases per operation, the words of its
+parameters, chain separators and the request phrasing left out of prompts.
+
+A phrase is lowercase words separated by single spaces; `~` stands for up to four other words and a trailing
+`*` for any word ending ("upscal*" = upscale, upscaled, upscaling). `phrase_pattern` turns a list of phrases
+into one regular expression without nested unbounded quantifiers, so matching stays linear.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+_DATA: dict[str, Any] = json.loads(
+    resources.files("agents.compose").joinpath("vocabulary.json").read_text(encoding="utf-8")
+)
+
+TRIGGERS: dict[str, list[str]] = _DATA["triggers"]
+VIDEO_NOUNS: list[str] = _DATA["video_nouns"]  # a clause naming one is about a clip
+IMAGE_NOUNS: list[str] = _DATA["image_nouns"]
+STEP_VERBS: list[str] = _DATA["step_verbs"]  # after "and" or a comma, these start a new step
+SEPARATORS: list[str] = _DATA["separators"]  # always end a step ("then", "finally", ...)
+LEADING_FILLER: list[str] = _DATA["leading_filler"]
+WORD_NUMBERS: dict[str, float] = _DATA["word_numbers"]
+FACTOR_WORDS: dict[str, float] = _DATA["factor_words"]
+SIDE_WORDS: dict[str, list[str]] = _DATA["side_words"]
+CONTROL_KINDS: dict[str, list[str]] = _DATA["control_kinds"]  # checked in this order
+MAP_WORDS: list[str] = _DATA["map_words"]
+UPSCALE_MODEL_WORDS: list[str] = _DATA["upscale_model_words"]
+UPSCALE_RESAMPLE_WORDS: list[str] = _DATA["upscale_resample_words"]
+SUBTLE_WORDS: list[str] = _DATA["subtle_words"]
+STRONG_WORDS: list[str] = _DATA["strong_words"]
+FAMILY_WORDS: dict[str, list[str]] = _DATA["family_words"]
+PROMPT_LEADS: list[str] = _DATA["prompt_leads"]
+POLITE: list[str] = _DATA["polite"]
+V2V_MARKERS: list[str] = _DATA["v2v_markers"]
+MEDIA_LEADS: list[str] = _DATA["media_leads"]
+TRAILING_STOP: frozenset[str] = frozenset(_DATA["trailing_stop"])
+PLEASANTRIES: list[str] = _DATA["pleasantries"]  # a clause of only these asks for nothing
+TYPO_TARGETS: frozenset[str] = frozenset(_DATA["typo_targets"])  # words a one-letter slip is read as
+TYPO_KEEP: frozenset[str] = frozenset(_DATA["typo_keep"])  # real words one letter away from a target
+
+
+def _phrase(phrase: str) -> str:
+    parts: list[str] = []
+    for word in phrase.split(" "):
+        if word == "~":
+            parts.append(r"(?:[^ ]+ ){0,4}")
+            continue
+        if word.endswith("*"):
+            parts.append(re.escape(word[:-1]) + r"[a-z'-]*")
+        else:
+            parts.append(re.escape(word))
+        parts.append(" ")
+    return "".join(parts).rstrip(" ")
+
+
+def phrase_body(phrases: Sequence[str]) -> str:
+    """The alternation of `phrase_pattern` without its word boundaries (for lookaheads)."""
+    return "|".join(sorted((_phrase(p) for p in phrases), key=len, reverse=True))
+
+
+def phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
+    """One regex for a list of phrases, matched on whole words of normalised (lowercase, one-spaced) text."""
+    return re.compile(rf"(?<![a-z0-9])(?:{phrase_body(phrases)})(?![a-z0-9])")
