@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from node_catalog import Catalog
-from node_catalog.catalog import FOLDER_ALIASES
+from node_catalog.specs import FOLDER_ALIASES
 
 Target = tuple[str, str]  # (node key, input name)
 

@@ -9,8 +9,8 @@ from typing import Any
 from agents.compose.errors import PortMismatch
 from agents.compose.fragments import Fragment, Target
 from node_catalog import Catalog
-from node_catalog.catalog import types_match
 from node_catalog.linklist import LinkList, class_of, output_slot
+from node_catalog.specs import types_match
 
 
 def _is_link(value: Any) -> bool:

@@ -15,8 +15,7 @@ from agents.compose import extract
 from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
 from agents.compose.errors import PlanError
 from agents.compose.extract import Found
-from agents.compose.plan import MAX_STEPS, Plan
-from agents.compose.steps import (
+from agents.compose.patterns import (
     _FACTOR_UP,
     _FAMILIES,
     _FAMILY_USE,
@@ -28,6 +27,9 @@ from agents.compose.steps import (
     _TRIG,
     _V2V_MARKERS,
     _VIDEO_NOUN,
+)
+from agents.compose.plan import MAX_STEPS, Plan
+from agents.compose.steps import (
     StepBuilder,
     _clip_words,
     _kind_from_names,

@@ -10,78 +10,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.compose import extract
-from agents.compose import vocabulary as vocab
 from agents.compose.clauses import _VERB_START, _Clause, clean
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
-
-_TRIG = {op: vocab.phrase_pattern(phrases) for op, phrases in vocab.TRIGGERS.items()}
-_ORDER = [
-    "join",
-    "interpolate",
-    "face_detail",
-    "segment",
-    "inpaint",
-    "outpaint",
-    "upscale",
-    "control",
-    "style",
-    "render_text",
-    "image_to_video",
-    "video_to_video",
-    "edit",
-]
-_VIDEO_NOUN = vocab.phrase_pattern(vocab.VIDEO_NOUNS)
-_IMAGE_NOUN = vocab.phrase_pattern(vocab.IMAGE_NOUNS)
-_KINDS = {kind: vocab.phrase_pattern(words) for kind, words in vocab.CONTROL_KINDS.items()}
-_MAPS = vocab.phrase_pattern(vocab.MAP_WORDS)
-_UP_MODEL = vocab.phrase_pattern(vocab.UPSCALE_MODEL_WORDS)
-_UP_RESAMPLE = vocab.phrase_pattern(vocab.UPSCALE_RESAMPLE_WORDS)
-_SUBTLE = vocab.phrase_pattern(vocab.SUBTLE_WORDS)
-_STRONG = vocab.phrase_pattern(vocab.STRONG_WORDS)
-_FAMILIES = {fam: vocab.phrase_pattern(words) for fam, words in vocab.FAMILY_WORDS.items()}
-_IT = re.compile(r"(?<![a-z0-9])(?:it|this|that|the result|the image|the picture|the photo|them)(?![a-z0-9])")
-# "2x resolution", "3x bigger", "4 times larger": a factor is an upscale even without the word
-_FACTOR_UP = re.compile(
-    r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?"
-    r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
+from agents.compose.patterns import (
+    _DESCRIBED,
+    _IMAGE_NOUN,
+    _IT,
+    _KINDS,
+    _LABELS,
+    _MAP_NAME,
+    _MAPS,
+    _NEGATIVE,
+    _STRONG,
+    _SUBTLE,
+    _TO_FPS,
+    _UP_MODEL,
+    _UP_RESAMPLE,
+    _V2V_MARKERS,
+    _VIDEO_NOUN,
+    _WITH,
 )
-# "300 more pixels of beach on the left side": pixels on a side are an outpaint even without the word
-_SIDE_PIXELS = re.compile(
-    r"(?<![a-z0-9.])\d{1,4} ?(?:more )?(?:px|pixels?)(?: [^ ]+){0,4} (?:on|to|at|along) (?:the )?"
-    r"(?:left|right|top|bottom)(?![a-z0-9])"
-)
-_MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
-_GENERATE = re.compile(
-    r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"
-    r"make (?:me )?(?:a|an|some)|give me (?:a|an|some)|show me (?:a|an|some)|i want (?:a|an|some)|a|an)"
-    r"(?![a-z0-9])"
-)
-_NEGATIVE = re.compile(
-    r"^(?:avoid|exclude|excluding|negative(?: prompt)?|no|without|don't include|do not include|never show)"
-    r"(?![a-z0-9])[ :]*"
-)
-_LABELS = re.compile(
-    r"(?<![a-z0-9])(?:duration|length|resolution|size|frame rate|framerate|fps|seed)(?![a-z0-9])[ :,]*", re.I
-)
-_DESCRIBED = {
-    "generate_image",
-    "generate_video",
-    "control",
-    "style",
-    "render_text",
-    "image_to_video",
-    "inpaint",
-}
-_PLEASANT = vocab.phrase_pattern(vocab.PLEASANTRIES)
-_FAMILY_USE = re.compile(
-    r"(?<![a-z0-9])(?:(?:with|using|via|on|in|through) (?:the )?)?("
-    + vocab.phrase_body([w for words in vocab.FAMILY_WORDS.values() for w in words])
-    + r")(?: model)?(?![a-z0-9])"
-)
-_TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
-_V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
-_WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
 
 
 @dataclass
