@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agents.compose import OPERATIONS, Plan, compose, file_type
+from agents.compose.plan import step_ref
 from agents.errors import LinkListError, NoTemplateError
-from agents.intent import Intent
+from agents.intent import Intent, Task
 from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, parse_link_list
 from agents.llm import LLMClient, load_prompt
 from agents.values import apply_intent, require_inputs
@@ -176,3 +178,65 @@ class LLMFlow:
         notes = apply_intent(doc, intent, catalog)
         require_inputs(doc, intent, catalog)
         return FlowOutcome(doc, template.name if template is not None else None, notes)
+
+
+# -- composition (issue 11): a plan of operations chained into one graph --------------------------------
+# Single operations a bundled template serves as well (size, frames and family from the intent); anything
+# else, and every chain, is composed from fragments.
+TEMPLATE_OPERATIONS = frozenset(
+    {"generate_image", "generate_video", "image_to_video", "video_to_video", "upscale"}
+)
+_FILE_KINDS = ("image", "video", "mask")
+
+
+def input_files(values: Mapping[str, Any]) -> dict[str, str]:
+    """The request's given input files by name -> kind ("image", "video", "mask"): `input_image`,
+    `input_video` and `extra_params` kinds of an intent dump or of the request's overrides (the planner finds
+    the files the text names by itself)."""
+    extra = values.get("extra_params") or {}
+    files: dict[str, str] = {}
+    for kind in _FILE_KINDS:
+        for value in (values.get(f"input_{kind}"), extra.get(kind), extra.get(f"input_{kind}")):
+            if isinstance(value, str) and value:
+                files.setdefault(value, kind)
+    return files
+
+
+def plan_task(plan: Plan) -> Task:
+    """The intent's task for a composed plan: what it starts from (nothing, a picture, a clip) and what it
+    ends with (the last step's output), so Reformat neither asks for an input a first step generates nor
+    reads a video chain as an image request."""
+    types: list[str | None] = []
+    sources: set[str] = set()
+    for step in plan.steps:
+        given: dict[str, str] = {}
+        for port in step.inputs:
+            for ref in step.refs(port):
+                idx = step_ref(ref)
+                kind = types[idx] if idx is not None else file_type(ref)
+                if idx is None:
+                    sources.add(kind or "IMAGE")
+                if kind is not None:
+                    given.setdefault(port, kind)
+        types.append(OPERATIONS[step.op].output_type(given))
+    final = next((t for t in reversed(types) if t is not None), "IMAGE")
+    if final == "VIDEO":
+        if not sources:
+            return "text-to-video"
+        return "video-to-video" if "VIDEO" in sources else "image-to-video"
+    return "image-to-image" if sources else "text-to-image"
+
+
+def needs_composition(plan: Plan) -> bool:
+    """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...)."""
+    return len(plan.steps) > 1 or plan.steps[0].op not in TEMPLATE_OPERATIONS
+
+
+def compose_flow(
+    plan: Plan, catalog: Catalog, files: Mapping[str, str], models: Mapping[str, Sequence[str]] | None
+) -> FlowOutcome:
+    """The plan's fragments chained into one graph (`agents.compose`), checked against the catalog."""
+    comp = compose(plan, catalog, files=files, models=models)
+    notes = [f"fragment {name}" for name in comp.fragments] + comp.notes
+    notes += [f"needs {folder}/{file}" for folder, names in comp.models.items() for file in names]
+    return FlowOutcome(comp.link_list, None, notes)

@@ -115,6 +115,13 @@ class BackendError(ApiError):
     code = "comfyui_bad_response"
 
 
+class MissingCapability(ApiError):
+    """The request needs what the backend lacks (node pack, model files); never replaced by another thing."""
+
+    status_code = 422
+    code = "missing_capability"
+
+
 class UnprocessableGeneration(ApiError):
     """The request was understood but no valid workflow could be made from it (422)."""
 
@@ -148,6 +155,8 @@ def generation_error(result: GenerationResult) -> ApiError | None:
         return BackendUnavailable(result.error, extra=run)
     if code == "backend_error":
         return BackendError(result.error, extra=run)
+    if code == "missing_capability":
+        return MissingCapability(result.error, extra={"steps": result.steps, "plan": result.plan, **run})
     if code == "invalid_workflow" and result.validation:
         err = InvalidWorkflow.from_comfy_body(result.validation)
         err.extra.update(run)

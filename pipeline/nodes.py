@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from agents.compose import MissingCapability, Plan, PlanError, Planner
 from agents.errors import AgentError, InputRequiredError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
-from agents.flow import from_template
+from agents.flow import compose_flow, from_template, input_files, needs_composition, plan_task
 from agents.intent import Intent
 from agents.linklist import parse_link_list
 from agents.llm import track_usage
@@ -25,7 +26,7 @@ from agents.refine import Refiner
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
 from pipeline.context import CatalogSource, RunContext
-from pipeline.state import ErrorCode, PipelineState, Step
+from pipeline.state import ErrorCode, PipelineState, RequestData, Step
 from pipeline.strategies import Strategies
 from pipeline.templates import TemplateError, TemplateLibrary
 
@@ -47,6 +48,8 @@ def _step(agent: str, strategy: str, started: float, summary: str, **details: An
 def _code(exc: Exception) -> ErrorCode:
     if isinstance(exc, InputRequiredError):
         return "input_required"
+    if isinstance(exc, MissingCapability):
+        return "missing_capability"
     if isinstance(exc, LLMUnavailable):
         return "llm_unavailable"
     if isinstance(exc, LLMError):
@@ -106,6 +109,7 @@ class PipelineNodes:
         self.templates = templates
         self.client = client
         self.executor = executor or (ClientExecutor(client) if client is not None else None)
+        self.planner = Planner()
 
     async def context(
         self, *, catalog: Catalog | None = None, executor: Executor | None = None
@@ -144,22 +148,28 @@ class PipelineNodes:
         agent = self.strategies.reformat
         request = state["request"]
         strategy = agent.name
+        overrides = request["overrides"]
+        plan: Plan | None = None
         try:
+            # the spec's video route and a forced template keep the one-template path
+            if not (request["template"] or overrides.get("video")):
+                plan = await self._plan(request)
+            if plan is not None and not overrides.get("task"):
+                overrides = {**overrides, "task": plan_task(plan)}
             try:
-                intent = await agent.reformat(request["prompt"], request["overrides"])
+                intent = await agent.reformat(request["prompt"], overrides)
             except LLMError as exc:
                 if self.strategies.fallback_reformat is None:
                     raise
                 log.warning("LLM reformat failed (%s); falling back to the planner", exc.message)
                 strategy = f"planner (LLM failed: {exc.message})"
-                intent = await self.strategies.fallback_reformat.reformat(
-                    request["prompt"], request["overrides"]
-                )
+                intent = await self.strategies.fallback_reformat.reformat(request["prompt"], overrides)
         except AgentError as exc:
             return _failed("reformat", strategy, started, exc.message, _code(exc))
         models = await self._models(state, ctx)
         return {
             "intent": intent.model_dump(mode="json"),
+            "plan": plan.model_dump(mode="json") if plan is not None else None,
             "models": models,
             "status": "running",
             "steps": [
@@ -170,9 +180,25 @@ class PipelineNodes:
                     intent.describe() + "".join(f"; {w}" for w in intent.warnings),
                     intent=intent.model_dump(exclude_none=True),
                     warnings=intent.warnings,
+                    plan=[step.op for step in plan.steps] if plan is not None else None,
                 )
             ],
         }
+
+    async def _plan(self, request: RequestData) -> Plan | None:
+        """The request's operations when they need composing; None when one template serves the intent (or
+        the planner reads no operation: the template path then works from the intent alone)."""
+        files = input_files(request["overrides"])
+        try:
+            plan = self.planner.plan(request["prompt"], files)  # deterministic, well under a millisecond
+        except PlanError as exc:
+            log.debug("no plan of operations (%s): the template path serves the request", exc)
+            return None
+        if plan.implicit_source:
+            return None  # a step's picture or clip is missing: the template path asks for it (input_required)
+        if needs_composition(plan) and self.strategies.llm_planner is not None:
+            plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
+        return plan if needs_composition(plan) else None
 
     @_with_usage
     async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
@@ -186,6 +212,10 @@ class PipelineNodes:
             if forced:
                 outcome = from_template(self.templates.get(forced), intent, catalog)
                 strategy = "template"
+            elif state.get("plan"):
+                plan = Plan.model_validate(state["plan"])
+                outcome = compose_flow(plan, catalog, input_files(state["intent"] or {}), state.get("models"))
+                strategy = "composer"
             else:
                 try:
                     outcome = await agent.flow(intent, catalog, state.get("models"))

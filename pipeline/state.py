@@ -20,6 +20,7 @@ ErrorCode = Literal[
     "backend_error",
     "execution_failed",
     "input_required",
+    "missing_capability",
 ]
 
 
@@ -87,6 +88,7 @@ class PipelineState(TypedDict, total=False):
     request: RequestData
     models: dict[str, list[str]] | None
     intent: dict[str, Any] | None
+    plan: dict[str, Any] | None  # the operations Flow composes (None: one template serves the intent)
     template: str | None
     link_list: dict[str, Any] | None
     workflow: dict[str, Any] | None
@@ -111,6 +113,10 @@ class GenerationResult(BaseModel):
     workflow: dict[str, Any] | None = None
     link_list: dict[str, Any] | None = None
     intent: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = Field(
+        None,
+        description="The ordered operations the graph was composed from (None: filled from one template)",
+    )
     template: str | None = None
     validation: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = Field(default_factory=list)
@@ -137,6 +143,7 @@ class GenerationResult(BaseModel):
             workflow=state.get("workflow"),
             link_list=state.get("link_list"),
             intent=state.get("intent"),
+            plan=state.get("plan"),
             template=state.get("template"),
             validation=state.get("validation"),
             steps=[dict(s) for s in state.get("steps", [])],

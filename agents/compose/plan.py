@@ -23,6 +23,11 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ /-]{0,199}$")
 Ref = str
 
 
+# The planner's note for a generation it put first because a step needs a picture or clip the request does not
+# give ("animate a bridge"): a guess at what was meant, which callers may prefer to refuse (input_required).
+IMPLICIT_SOURCE_NOTE = "generated first"
+
+
 def step_ref(ref: str) -> int | None:
     """`"#2"` -> 1 (the index of the second step); None for a file name."""
     match = _STEP_REF.match(ref)
@@ -74,6 +79,11 @@ class Plan(BaseModel):
 
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     notes: list[str] = Field(default_factory=list, description="what the planner read, for step logs")
+
+    @property
+    def implicit_source(self) -> bool:
+        """Whether the planner generated a source the request did not ask for (see IMPLICIT_SOURCE_NOTE)."""
+        return any(note.startswith(IMPLICIT_SOURCE_NOTE) for note in self.notes)
 
     @model_validator(mode="after")
     def _backward_refs(self) -> Plan:

@@ -31,6 +31,7 @@ from agents.compose.patterns import (
     _VIDEO_NOUN,
     _WITH,
 )
+from agents.compose.plan import IMPLICIT_SOURCE_NOTE
 
 
 @dataclass
@@ -112,7 +113,7 @@ class StepBuilder:
             "VIDEO" if video else "IMAGE",
             family,
         )
-        st.notes.append(f"generated first: {prompt!r}")
+        st.notes.append(f"{IMPLICIT_SOURCE_NOTE}: {prompt!r}")
         return f"#{len(st.steps)}"
 
     # -- operations -------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ async def generation_run(thread_id: str, checkpoints: CheckpointsDep) -> Generat
         checkpoints=run["checkpoints"],
         request=_dict(values.get("request")),
         intent=_dict(values.get("intent")),
+        plan=_dict(values.get("plan")),
         template=values.get("template"),
         workflow=_dict(values.get("workflow")),
         link_list=_dict(values.get("link_list")),

@@ -11,6 +11,7 @@ from api.settings import Settings
 from pipeline import GenerationRequest
 
 _THREAD_ID = "The run's id: GET /api/workflow/generate/{thread_id}"
+_PLAN = "The ordered operations the graph was composed from (null: filled from one template)"
 
 
 class GenerateBody(BaseModel):
@@ -64,6 +65,7 @@ class GenerateResponse(BaseModel):
     workflow: dict[str, Any] | None
     link_list: dict[str, Any] | None
     intent: dict[str, Any] | None
+    plan: dict[str, Any] | None = Field(None, description=_PLAN)
     template: str | None
     validation: dict[str, Any] | None
     steps: list[dict[str, Any]]
@@ -117,6 +119,7 @@ class GenerationRun(BaseModel):
     checkpoints: int = Field(description="Checkpoints recorded for the run")
     request: dict[str, Any] | None
     intent: dict[str, Any] | None
+    plan: dict[str, Any] | None = Field(None, description=_PLAN)
     template: str | None
     workflow: dict[str, Any] | None
     link_list: dict[str, Any] | None
