@@ -206,6 +206,8 @@ def plan_task(plan: Plan) -> Task:
     """The intent's task for a composed plan: what it starts from (nothing, a picture, a clip) and what it
     ends with (the last step's output), so Reformat neither asks for an input a first step generates nor
     reads a video chain as an image request."""
+    if len(plan.steps) == 1 and plan.steps[0].op == "upscale" and not needs_composition(plan):
+        return "upscale"  # the planner reads more ways to ask for it ("2x resolution", typos) than Reformat
     types: list[str | None] = []
     sources: set[str] = set()
     for step in plan.steps:
@@ -229,7 +231,10 @@ def plan_task(plan: Plan) -> Task:
 
 def needs_composition(plan: Plan) -> bool:
     """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...)."""
-    return len(plan.steps) > 1 or plan.steps[0].op not in TEMPLATE_OPERATIONS
+    step = plan.steps[0]
+    if step.op == "upscale" and any(file_type(ref) == "VIDEO" for ref in step.refs("image")):
+        return True  # the upscale templates take a picture; a clip's frames are composed
+    return len(plan.steps) > 1 or step.op not in TEMPLATE_OPERATIONS
 
 
 def compose_flow(

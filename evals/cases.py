@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agents.compose import file_type
 from evals.errors import SetFormatError
 
 # Input kinds a case may name; the runner knows how to make a placeholder of each.
@@ -58,6 +59,9 @@ class Expect(BaseModel):
     contains: list[str] = Field(default_factory=list)
     negative_contains: list[str] = Field(default_factory=list)
     nodes: list[str] = Field(default_factory=list)
+    # The operations asked for: groups of node classes, one class of each group must appear (e.g. an edit done
+    # by Qwen-Image-Edit or Flux Kontext). A graph ignoring an asked operation fails its `operation` check.
+    nodes_any: list[Annotated[list[str], Field(min_length=1)]] = Field(default_factory=list)
     seed: int | None = None
     output: Literal["video", "image", "audio"] | None = None
     error: Annotated[str, Field(strict=True)] | None = None
@@ -101,6 +105,9 @@ class Case(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     prompt: str = Field(min_length=1)
     inputs: dict[InputKind, str] = Field(default_factory=dict)
+    # More input files the prompt names (a join's clips, a second picture), provided like `inputs`; each one's
+    # kind follows its name (clips by extension, masks by "mask" in the name).
+    files: list[str] = Field(default_factory=list, max_length=16)
     expect: Expect = Field(default_factory=Expect)
     tags: list[str] = Field(default_factory=list)
 
@@ -112,9 +119,28 @@ class Case(BaseModel):
                 raise ValueError(f"inputs.{kind}: {name!r} must be a plain file name (no folders)")
         return value
 
+    @field_validator("files")
+    @classmethod
+    def _plain_extra_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _SAFE_NAME.match(name) or ".." in name:
+                raise ValueError(f"files: {name!r} must be a plain file name (no folders)")
+        return value
+
     @property
     def task(self) -> str:
         return self.expect.task or "unspecified"
+
+    def given_files(self) -> list[tuple[InputKind, str]]:
+        """Every input file of the case with its kind: `inputs`, then `files`."""
+        extra = [(file_kind(name), name) for name in self.files if name not in self.inputs.values()]
+        return [*self.inputs.items(), *extra]
+
+
+def file_kind(name: str) -> InputKind:
+    """An input file's kind from its name, as the composer reads it (`agents.compose.file_type`)."""
+    kind = file_type(name)
+    return "video" if kind == "VIDEO" else "mask" if kind == "MASK" else "image"
 
 
 def normalize_task(value: str) -> str:

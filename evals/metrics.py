@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from evals.scoring import Check, Problem
+from evals.scoring import Check, Problem, check_reason
 
 
 class CaseResult(BaseModel):
@@ -73,11 +73,7 @@ class CaseResult(BaseModel):
         if self.error is None and not self.format_valid:
             reasons.append("format:malformed")
         reasons.extend(p.reason for p in self.problems)
-        reasons.extend(
-            f"check:nodes:{c.expected}" if c.name == "nodes" else f"check:{c.name}"
-            for c in self.checks
-            if not c.ok
-        )
+        reasons.extend(check_reason(c) for c in self.checks if not c.ok)
         reasons.extend("live:" + p.reason.removeprefix("validation:") for p in self.live_problems)
         if self.live_passed is False and not self.live_problems and self.format_valid:
             reasons.append("live:rejected")
@@ -103,6 +99,12 @@ class Metrics(BaseModel):
     )
     alignment: float
     aligned_pass_rate: float
+    operation_rate: float | None = Field(
+        None,
+        description="share of the graph cases naming operations (`expect.nodes_any`) whose graph does every "
+        "one of them; None when no case names any",
+    )
+    operation_cases: int = Field(0, description="graph cases naming operations: the base of operation_rate")
     node_diversity: int
     latency_ms_p50: float | None
     latency_ms_p95: float | None
@@ -159,6 +161,7 @@ def compute_metrics(results: Sequence[CaseResult]) -> Metrics:
     latencies = [r.latency_ms for r in results]
     diverse = {n for r in graphs if r.passed for n in r.nodes}
     met = sum(bool(r.refusal_met) for r in refusals)
+    operated = [r for r in graphs if any(c.name == "operation" for c in r.checks)]
     return Metrics(
         cases=len(results),
         format_validity=_mean(r.format_valid for r in graphs),
@@ -168,6 +171,12 @@ def compute_metrics(results: Sequence[CaseResult]) -> Metrics:
         executed_cases=len(runnable),
         alignment=_mean(r.alignment for r in graphs),
         aligned_pass_rate=_mean(r.aligned_pass for r in graphs),
+        operation_rate=_mean(
+            r.error is None and all(c.ok for c in r.checks if c.name == "operation") for r in operated
+        )
+        if operated
+        else None,
+        operation_cases=len(operated),
         node_diversity=len(diverse),
         latency_ms_p50=percentile(latencies, 50),
         latency_ms_p95=percentile(latencies, 95),

@@ -26,6 +26,7 @@ METRIC_NAMES = (
     "executed_rate",
     "alignment",
     "aligned_pass_rate",
+    "operation_rate",
     "node_diversity",
     "latency_ms_p50",
     "latency_ms_p95",

@@ -29,6 +29,7 @@ _SCORES = (
     "pass_rate",
     "alignment",
     "aligned_pass_rate",
+    "operation_rate",
     "live_pass_rate",
     "executed_rate",
     "refusal_accuracy",

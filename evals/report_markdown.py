@@ -30,6 +30,8 @@ def report_markdown(report: Report) -> str:
     lines += [f"| {name} | {metric_cell(m, name)} |" for name in METRIC_NAMES]
     if m.executed_rate is not None:
         lines.append(f"| executed_cases (base of executed_rate) | {m.executed_cases} |")
+    if m.operation_rate is not None:
+        lines.append(f"| operation_cases (base of operation_rate) | {m.operation_cases} |")
     if m.refusal_cases:
         lines.append(f"| refusal_cases (base of refusal_accuracy) | {m.refusal_cases} |")
         lines.append(f"| refusals_met | {m.refusals_met} |")

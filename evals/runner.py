@@ -31,6 +31,7 @@ from evals.smoke import EXECUTE_VIDEO, ExecuteVideo, downscaled
 from evals.system import SystemOutput, SystemUnderTest
 
 log = logging.getLogger(__name__)
+EXTRA_FILE = "file:"  # key prefix of a case's `files` among the uploaded inputs
 
 Strategy = Literal["planner", "llm"]
 RESULTS = "results.jsonl"
@@ -142,7 +143,7 @@ class Runner:
     async def _inputs(self, case: Case) -> dict[str, str]:
         """Input names as the backend stores them: each file uploaded once per run (or, offline, its name)."""
         names: dict[str, str] = {}
-        for kind, name in case.inputs.items():
+        for kind, name in case.given_files():
             async with self._upload_lock:
                 if name not in self._uploaded:
                     try:
@@ -158,7 +159,8 @@ class Runner:
                     if self.backend is not None:
                         stored = await self.backend.upload(content, name)
                     self._uploaded[name] = stored
-                names[kind] = self._uploaded[name]
+                # one file per kind goes to the system as structured input; the others are named in the prompt
+                names[kind if name in case.inputs.values() else f"{EXTRA_FILE}{name}"] = self._uploaded[name]
         return names
 
     async def score(self, case: Case, output: SystemOutput, inputs: Mapping[str, str]) -> CaseResult:
@@ -306,7 +308,8 @@ class Runner:
         inputs = await self._inputs(case)
         started = time.perf_counter()
         try:
-            output = await self.system(case.prompt, inputs)
+            given = {k: v for k, v in inputs.items() if not k.startswith(EXTRA_FILE)}
+            output = await self.system(case.prompt, given)
         except EvalError:
             raise
         except Exception as exc:  # a system that raises has failed the case, not the run

@@ -191,6 +191,11 @@ def check_expectations(
     present = graph_facts.class_types(workflow)
     for node_class in expect.nodes:
         checks.append(Check(name="nodes", ok=node_class in present, expected=node_class, node=node_class))
+    for group in expect.nodes_any:
+        doing = [c for c in group if c in present]
+        checks.append(
+            Check(name="operation", ok=bool(doing), expected=" | ".join(group), actual=doing or None)
+        )
     if expect.output is not None:
         kinds = graph_facts.output_kinds(workflow, output_classes)
         checks.append(
@@ -203,4 +208,6 @@ def check_expectations(
 
 def check_reason(check: Check) -> str:
     """The failure-reason key of a failed check: which check and, for nodes, which node."""
-    return f"check:nodes:{check.expected}" if check.name == "nodes" else f"check:{check.name}"
+    if check.name in ("nodes", "operation"):
+        return f"check:{check.name}:{check.expected}"
+    return f"check:{check.name}"

@@ -32,6 +32,7 @@ from pipeline.templates import TemplateError, TemplateLibrary
 
 log = logging.getLogger(__name__)
 
+_ANIMATIONS = frozenset({"image_to_video", "video_to_video"})
 FINISH: Literal["finish"] = "finish"  # every path ends here (error and error_code recorded), then END
 
 
@@ -154,8 +155,12 @@ class PipelineNodes:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
                 plan = await self._plan(request)
+            if plan is not None and not needs_composition(plan) and plan.steps[0].op != "upscale":
+                plan = None  # one template serves it, from Reformat's own reading
             if plan is not None and not overrides.get("task"):
                 overrides = {**overrides, "task": plan_task(plan)}
+            if plan is not None and not needs_composition(plan):
+                plan = None  # an upscale template serves it, now that the task says upscale
             try:
                 intent = await agent.reformat(request["prompt"], overrides)
             except LLMError as exc:
@@ -194,11 +199,13 @@ class PipelineNodes:
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
             return None
-        if plan.implicit_source:
-            return None  # a step's picture or clip is missing: the template path asks for it (input_required)
+        if plan.implicit_source and len(plan.steps) == 2 and plan.steps[1].op in _ANIMATIONS:
+            # "an image-to-video of a bridge", no picture given: the user meant one of theirs, which the
+            # template path asks for (input_required), rather than a picture the planner generates first
+            return None
         if needs_composition(plan) and self.strategies.llm_planner is not None:
             plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
-        return plan if needs_composition(plan) else None
+        return plan
 
     @_with_usage
     async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:

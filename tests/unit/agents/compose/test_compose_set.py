@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.compose import MissingCapability, compose_request
 from agents.errors import AgentError
+from evals.cases import load_set
 from node_catalog import Catalog, validate
 
 SET = Path(__file__).parents[4] / "evals" / "sets" / "compose.jsonl"
@@ -50,12 +51,13 @@ def test_the_set_is_well_formed() -> None:
     assert len({r["id"] for r in rows}) == len(rows)
     for row in rows:
         expect = row["expect"]
-        assert set(row) <= {"id", "prompt", "inputs", "expect", "tags"}
+        assert set(row) <= {"id", "prompt", "inputs", "files", "expect", "tags"}
         assert set(row.get("inputs", {})) <= {"image", "video", "mask"}
         if "error" in expect:
             assert expect == {"error": "missing_capability"}
         else:
             assert expect["nodes_any"] and all(isinstance(g, list) and g for g in expect["nodes_any"])
+    assert len(load_set(SET)) == len(rows)  # the evals' own reader takes every line
     refusals = sum("error" in r["expect"] for r in rows)
     multi = sum(any(t in ("steps-2", "steps-3", "steps-4") for t in r["tags"]) for r in rows)
     assert refusals >= 15 and multi >= 60
