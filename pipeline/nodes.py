@@ -182,7 +182,9 @@ class PipelineNodes:
                     "reformat",
                     strategy,
                     started,
-                    intent.describe() + "".join(f"; {w}" for w in intent.warnings),
+                    intent.describe()
+                    + (f"; plan: {' -> '.join(s.op for s in plan.steps)}" if plan is not None else "")
+                    + "".join(f"; {w}" for w in intent.warnings),
                     intent=intent.model_dump(exclude_none=True),
                     warnings=intent.warnings,
                     plan=[step.op for step in plan.steps] if plan is not None else None,
