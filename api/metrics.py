@@ -76,9 +76,6 @@ class Metrics:
         r = self.registry
         self.live = _LiveCollector()
         r.register(self.live)
-        self.jobs_submitted = Counter(
-            f"{PREFIX}_jobs_submitted", "Jobs accepted by ComfyUI, by source", ["source"], registry=r
-        )
         self.jobs_finished = Counter(
             f"{PREFIX}_jobs_finished", "Jobs that reached a terminal state, by state", ["state"], registry=r
         )

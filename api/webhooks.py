@@ -39,6 +39,7 @@ from api.logs import bind_job
 if TYPE_CHECKING:
     from api.jobs.state import Job
     from api.metrics import Metrics
+    from api.schemas.workflow import WebhookDelivery
     from api.settings import Settings
     from api.url_fetch import UrlPolicy
 
@@ -409,9 +410,11 @@ def get_webhooks(conn: Any) -> WebhookSender | None:
     return sender
 
 
-async def webhook_status(conn: Any, job: Job) -> list[dict[str, Any]] | None:
+async def webhook_status(conn: Any, job: Job) -> list[WebhookDelivery] | None:
     """What the status body shows of the job's webhook: its deliveries and attempts (None: no webhook)."""
+    from api.schemas.workflow import WebhookDelivery
+
     sender = get_webhooks(conn)
     if sender is None or webhook_url_of(job) is None:
         return None
-    return [d.public() for d in await sender.deliveries(job.prompt_id)]
+    return [WebhookDelivery.model_validate(d.public()) for d in await sender.deliveries(job.prompt_id)]

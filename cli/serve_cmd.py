@@ -74,7 +74,6 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-
     from api.logs import configure_logging
 
     settings = Settings()
