@@ -182,8 +182,9 @@ class Limits:
         return len(self._pending.get(caller, ()))
 
 
-def get_limits(conn: HTTPConnection) -> Limits:
-    limits: Limits = conn.app.state.limits
+def get_limits(conn: HTTPConnection) -> Limits | None:
+    """The app's limiter (None in an app assembled without `create_app`: nothing is limited)."""
+    limits: Limits | None = getattr(conn.app.state, "limits", None)
     return limits
 
 
@@ -191,8 +192,11 @@ async def rate_limit(conn: HTTPConnection) -> None:
     """Router dependency: every request (WebSocket too) but the liveness probe spends a caller's token."""
     if conn.url.path in EXEMPT_PATHS:
         return
+    limits = get_limits(conn)
+    if limits is None:
+        return
     try:
-        get_limits(conn).spend(caller_id(conn))
+        limits.spend(caller_id(conn))
     except RateLimited as exc:
         if conn.scope["type"] == "websocket":  # no HTTP answer once a socket is asked for: close it
             raise WebSocketException(code=1008, reason=exc.message) from exc
@@ -204,7 +208,9 @@ def admit_jobs(request: Request, *, count: int = 1) -> str:
     from api.deps import get_jobs
 
     caller = caller_id(request)
-    get_limits(request).admit_job(caller, get_jobs(request).active_count, count=count)
+    limits = get_limits(request)
+    if limits is not None:
+        limits.admit_job(caller, get_jobs(request).active_count, count=count)
     return caller
 
 
@@ -212,7 +218,10 @@ def note_jobs(request: Request, caller: str, *prompt_ids: str | None) -> None:
     """After a submission: each job still unfinished counts against `caller` until it ends."""
     from api.deps import get_jobs
 
-    limits, jobs = get_limits(request), get_jobs(request)
+    limits = get_limits(request)
+    if limits is None:
+        return
+    jobs = get_jobs(request)
     for prompt_id in prompt_ids:
         job = jobs.live_job(prompt_id) if prompt_id else None
         if job is not None and not job.terminal:

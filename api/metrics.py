@@ -148,9 +148,17 @@ class MetricsTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
+def get_metrics(request: Request) -> Metrics | None:
+    """The app's metrics (None in an app assembled without `create_app`: nothing is recorded)."""
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
     return metrics
+
+
+def observe_steps(request: Request, steps: Iterable[Mapping[str, Any]]) -> None:
+    """Record a generation run's steps in the app's metrics, if it has any."""
+    metrics = get_metrics(request)
+    if metrics is not None:
+        metrics.generation_steps(steps)
 
 
 async def metrics_access(request: Request) -> None:
@@ -169,7 +177,8 @@ router = APIRouter(tags=["system"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
 )
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(get_metrics(request).render(), media_type=CONTENT_TYPE_LATEST)
+    metrics = get_metrics(request)
+    return Response(metrics.render() if metrics else b"", media_type=CONTENT_TYPE_LATEST)
 
 
 def serve_on_port(metrics: Metrics, port: int, host: str) -> Callable[[], None]:

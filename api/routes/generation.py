@@ -20,7 +20,7 @@ from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
-from api.metrics import get_metrics
+from api.metrics import observe_steps
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from api.webhooks import check_webhook_url
@@ -57,7 +57,7 @@ async def generate(
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate")
     result = await generator.generate(body.to_request(settings), executor=executor)
-    get_metrics(request).generation_steps(result.steps)
+    observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
@@ -82,14 +82,13 @@ async def generate_stream(
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate")
     request = body.to_request(settings)
-    metrics = get_metrics(http_request)
 
     async def events() -> AsyncIterator[str]:
         try:
             async for item in generator.stream(request, executor=executor):
                 kind: Literal["step", "result"] = item["event"]
                 if kind == "step":
-                    metrics.generation_steps([item["step"]])
+                    observe_steps(http_request, [item["step"]])
                 else:
                     note_jobs(http_request, caller, item["result"].get("prompt_id"))
                 yield sse_message(kind, item)
@@ -123,7 +122,7 @@ async def video_generate(
     result = await generator.generate(
         body.to_request(settings), executor=executor_for(jobs, client, body, "video")
     )
-    get_metrics(request).generation_steps(result.steps)
+    observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)
     if result.prompt_id is None:
