@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
 
     # Webhooks, limits, observability (issue 12)
-    webhook_secret: str | None = Field(
+    webhook_secret: SecretStr | None = Field(
         None,
         description="Standard Webhooks signing secret (`whsec_` + base64); "
         "without it `webhook_url` is refused",

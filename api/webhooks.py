@@ -242,7 +242,8 @@ class WebhookSender:
 
         self.settings = settings
         # A malformed secret fails at start-up, not at the first delivery.
-        self._signer = Webhook(settings.webhook_secret) if settings.webhook_secret else None
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        self._signer = Webhook(secret) if secret else None
         self.metrics = metrics
         self.store = DeliveryStore(settings.database_url)
         self._transport = transport
