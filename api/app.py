@@ -14,11 +14,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
+from api.limits import LIMIT_RESPONSES, Limits, rate_limit
+from api.logs import RequestId, configure_logging
+from api.metrics import Metrics
+from api.metrics import router as metrics_router
+from api.metrics import serve_on_port as serve_metrics_on_port
 from api.middleware import BodySizeLimit
 from api.model_index import ModelIndex
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
@@ -41,8 +46,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     store = JobStore(settings.database_url)
     await store.open()
+    metrics: Metrics = app.state.metrics
     client = ComfyClient(
-        settings.comfyui_url, client_id=await store.client_id(), timeout=settings.comfyui_timeout
+        settings.comfyui_url,
+        client_id=await store.client_id(),
+        timeout=settings.comfyui_timeout,
+        transport=metrics.transport(),
     )
     tracker: JobTracker | None = None
     stack = AsyncExitStack()
@@ -72,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.model_index = ModelIndex(client)
         app.state.templates = library
         app.state.generator = generator
+        await _observe(app, stack, tracker)
         await tracker.start()
         log.info(
             "gateway ready: ComfyUI %s, %d node classes (%s), database %s",
@@ -89,6 +99,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _observe(app: FastAPI, stack: AsyncExitStack, tracker: JobTracker) -> None:
+    """Webhooks, quotas and metrics follow the tracker's terminal states (issue 12)."""
+    from api.webhooks import WebhookSender
+
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    limits: Limits = app.state.limits
+    metrics.follow(
+        lambda: list(tracker.jobs.values()),
+        lambda: (len(tracker.queue.running), len(tracker.queue.pending)) if tracker.queue else None,
+    )
+    tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
+    app.state.webhooks = None
+    if settings.webhook_secret:
+        sender = WebhookSender(settings, metrics=metrics)
+        await sender.start()
+        stack.push_async_callback(sender.stop)
+        tracker.terminal_hooks.append(sender.job_finished)
+        app.state.webhooks = sender
+    if settings.metrics_enabled and settings.metrics_port is not None:
+        stack.callback(serve_metrics_on_port(metrics, settings.metrics_port, settings.host))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -99,6 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
+    # Issue 12: logs, request ids, limits, metrics.
+    if "log_format" in settings.model_fields_set:
+        configure_logging(settings)
+    app.state.metrics = Metrics()
+    app.state.limits = Limits.from_settings(settings, app.state.metrics)
+    app.add_middleware(RequestId)  # outermost: even a 413 carries its request id
+    if settings.metrics_enabled and settings.metrics_port is None:
+        app.include_router(metrics_router)
     for module in (workflow, events, files, system, generation_runs, generation, templates):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(rate_limit)], responses=LIMIT_RESPONSES)
     return app

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -50,6 +50,34 @@ class Settings(BaseSettings):
     )
     reconcile_interval: float = Field(
         2.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
+    )
+
+    # Webhooks, limits, observability (issue 12)
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks signing secret (`whsec_` + base64); "
+        "without it `webhook_url` is refused",
+    )
+    webhook_max_attempts: int = Field(6, ge=1, le=20, description="Deliveries tried per terminal state")
+    webhook_backoff: float = Field(1.0, gt=0, description="Seconds before the first retry; doubles each time")
+    webhook_backoff_max: float = Field(300.0, gt=0, description="Longest wait between two attempts")
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds one delivery attempt may take")
+    rate_limit_per_second: float = Field(
+        0.0, ge=0, description="Requests per second per key (token bucket refill); 0 turns the limit off"
+    )
+    rate_limit_burst: int = Field(60, ge=1, description="Requests a key may make at once (bucket size)")
+    max_pending_per_key: int = Field(
+        100, ge=0, description="Unfinished jobs one key may have (429 beyond); 0 turns the quota off"
+    )
+    max_pending_jobs: int = Field(
+        1000, ge=0, description="Unfinished jobs in the whole gateway (503 beyond); 0 turns the bound off"
+    )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics")
+    metrics_port: int | None = Field(
+        None, description="Serve /metrics on this port of its own instead of on the main app"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or as one JSON object each (with request and job ids)"
     )
 
     # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)

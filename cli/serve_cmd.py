@@ -74,8 +74,10 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.logs import configure_logging
 
     settings = Settings()
+    configure_logging(settings)  # one formatter (LOG_FORMAT) for the gateway's and uvicorn's lines
     # COMFYUI_URL from the environment or a .env file both count as "configured".
     configured = "comfyui_url" in settings.model_fields_set or "COMFYUI_URL" in os.environ
     use_local = local_comfyui if local_comfyui is not None else not configured
@@ -103,4 +105,5 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
 from api.jobs.state import Job, JobError, JobStatus
 from api.jobs.tracker import JobTracker
+from api.logs import bind_job
 
 if TYPE_CHECKING:
     from comfyui_client import ComfyClient, QueueSnapshot
@@ -89,6 +90,7 @@ class JobService:
             extra_data=dict(extra_data) if extra_data else None,
             client_id=self.client.client_id,
         )
+        bind_job(job.prompt_id)  # this request's log lines from here on name the job
         self.tracker.prepare(job)
         try:
             submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)

@@ -19,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
+from api.logs import bind_job
 from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class JobTracker:
         self._finalizing: set[str] = set()
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
+        # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
+        self.terminal_hooks: list[Callable[[Job], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -189,6 +192,8 @@ class JobTracker:
             for q in self._subscribers.get(job.prompt_id, ()):
                 q.put_nowait(ev)
         kinds = {e["event"] for e in events}
+        if "finished" in kinds:
+            self._run_terminal_hooks(job)
         now = time.monotonic()
         saved = True
         # A job still being submitted is written by the service, with this state, once ComfyUI answers.
@@ -203,6 +208,13 @@ class JobTracker:
                 self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
             if saved:
                 self._drop(job)
+
+    def _run_terminal_hooks(self, job: Job) -> None:
+        for hook in self.terminal_hooks:
+            try:
+                hook(job)
+            except Exception:  # a hook's bug must never stop a job from finishing
+                log.exception("terminal hook %r failed for job %s", hook, job.prompt_id)
 
     async def finish(
         self,
@@ -288,6 +300,7 @@ class JobTracker:
         job = self.jobs.get(prompt_id) if prompt_id else None
         if job is None:
             return
+        bind_job(prompt_id)
         if isinstance(ev, JobLostEvent):
             await self.finish(job, JobStatus.FAILED, error=JobError(message=ev.reason, type="job_lost"))
             return

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -19,8 +19,11 @@ from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService
+from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
+from api.metrics import observe_steps
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
+from api.webhooks import check_webhook_url
 from comfyui_client import ComfyClient
 
 log = logging.getLogger(__name__)
@@ -36,18 +39,26 @@ def executor_for(jobs: JobService, client: ComfyClient, body: BaseModel, source:
     "/api/workflow/generate",
     response_model=GenerateResponse,
     summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
-    responses={422: {"description": "Not understood, or no valid workflow could be made"}},
+    responses={
+        422: {"description": "Not understood, or no valid workflow could be made"},
+        **SUBMIT_RESPONSES,
+    },
 )
 async def generate(
     body: GenerateBody,
+    request: Request,
     settings: SettingsDep,
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
+    caller = admit_jobs(request)
+    await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate")
     result = await generator.generate(body.to_request(settings), executor=executor)
+    observe_steps(request, result.steps)
+    note_jobs(request, caller, result.prompt_id)
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
 
@@ -56,15 +67,19 @@ async def generate(
     "/api/workflow/generate/stream",
     summary="Generate a workflow, streaming each agent step as Server-Sent Events",
     response_class=StreamingResponse,
+    responses=SUBMIT_RESPONSES,
 )
 async def generate_stream(
     body: GenerateBody,
+    http_request: Request,
     settings: SettingsDep,
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
+    caller = admit_jobs(http_request)
+    await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate")
     request = body.to_request(settings)
 
@@ -72,6 +87,10 @@ async def generate_stream(
         try:
             async for item in generator.stream(request, executor=executor):
                 kind: Literal["step", "result"] = item["event"]
+                if kind == "step":
+                    observe_steps(http_request, [item["step"]])
+                else:
+                    note_jobs(http_request, caller, item["result"].get("prompt_id"))
                 yield sse_message(kind, item)
         except Exception as exc:  # the stream has started: report in-band, never a broken connection
             log.exception("generation stream failed")
@@ -84,19 +103,27 @@ async def generate_stream(
     "/api/video/generate",
     response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
-    responses={422: {"description": "No valid workflow could be made"}, 503: {"description": "ComfyUI down"}},
+    responses={
+        422: {"description": "No valid workflow could be made"},
+        **SUBMIT_RESPONSES,
+    },
 )
 async def video_generate(
     body: VideoGenerateBody,
+    request: Request,
     settings: SettingsDep,
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
+    caller = admit_jobs(request)
+    await check_webhook_url(body.webhook_url, settings)
     result = await generator.generate(
         body.to_request(settings), executor=executor_for(jobs, client, body, "video")
     )
+    observe_steps(request, result.steps)
+    note_jobs(request, caller, result.prompt_id)
     raise_for(result)
     if result.prompt_id is None:
         raise BadRequest(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import JobsDep, TemplatesDep
+from api.deps import JobsDep, SettingsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
-from api.schemas.workflow import SubmitResponse
+from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
+from api.schemas.workflow import WEBHOOK_URL_DESCRIPTION, SubmitResponse
+from api.webhooks import check_webhook_url
 from pipeline.templates import TemplateNotFound, TemplateParameterError
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
@@ -27,6 +29,7 @@ class TemplateSubmitBody(BaseModel):
         default_factory=dict, examples=[{"prompt": "a fox in snow", "frames": 49}]
     )
     extra_data: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 @router.get("", summary="List the workflow templates")
@@ -44,14 +47,23 @@ async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
         raise NotFoundError(exc.message) from exc
 
 
-@router.post("/{name}/submit", response_model=SubmitResponse, summary="Render a template and submit it")
+@router.post(
+    "/{name}/submit",
+    response_model=SubmitResponse,
+    summary="Render a template and submit it",
+    responses=SUBMIT_RESPONSES,
+)
 async def submit_template(
     name: str,
     body: TemplateSubmitBody,
+    request: Request,
     templates: TemplatesDep,
     jobs: JobsDep,
+    settings: SettingsDep,
 ) -> SubmitResponse:
     """Render the template with the given parameter values and submit it like any workflow."""
+    caller = admit_jobs(request)
+    await check_webhook_url(body.webhook_url, settings)
     try:
         template = templates.get(name)
         workflow = template.render(body.parameters)
@@ -65,4 +77,5 @@ async def submit_template(
         request={"template": name, "version": template.version, **body.model_dump(mode="json")},
         source="template",
     )
+    note_jobs(request, caller, job.prompt_id)
     return SubmitResponse(prompt_id=job.prompt_id, status="pending", message=f"Template {name} submitted")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from api.deps import CatalogDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
 from api.jobs.service import JobService
+from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.responses import status_body
 from api.schemas.workflow import (
     BatchItem,
@@ -20,6 +21,7 @@ from api.schemas.workflow import (
     SubmitResponse,
 )
 from api.text_prompt import apply_text_prompt
+from api.webhooks import check_webhook_url, webhook_status
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
@@ -28,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body too large"},
     422: {"description": "Malformed request"},
     503: {"description": "ComfyUI unreachable (see Retry-After)"},
+    **SUBMIT_RESPONSES,
 }
 
 
@@ -52,9 +55,14 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
 
 
 @router.post("/submit", response_model=SubmitResponse, responses=ERRORS, summary="Submit a ComfyUI workflow")
-async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> SubmitResponse:
+async def submit(
+    body: SubmitRequest, request: Request, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+) -> SubmitResponse:
+    caller = admit_jobs(request)
+    await check_webhook_url(body.webhook_url, settings)
     graph = to_api_graph(body, catalog)
     job = await jobs.submit(graph, extra_data=body.extra_data or None, request=_record(body))
+    note_jobs(request, caller, job.prompt_id)
     # Always "pending" (the contract): events may have moved the job on before this answer is sent.
     return SubmitResponse(
         prompt_id=job.prompt_id, status="pending", message="Workflow submitted successfully"
@@ -62,13 +70,17 @@ async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> Sub
 
 
 @router.post("/batch", response_model=BatchResponse, responses=ERRORS, summary="Submit several workflows")
-async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> BatchResponse:
+async def batch(
+    body: BatchRequest, request: Request, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
+    caller = admit_jobs(request, count=len(body.workflows))
     graphs: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     for index, item in enumerate(body.workflows):
         try:
+            await check_webhook_url(item.webhook_url, settings)
             graph = to_api_graph(item, catalog)
             await jobs.validate(graph)
             graphs.append(graph)
@@ -79,7 +91,9 @@ async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> Batch
             f"{len(problems)} of {len(body.workflows)} workflows are invalid; nothing was submitted",
             extra={"errors": problems},
         )
-    return BatchResponse(**await _submit_all(jobs, body, graphs))
+    answer = BatchResponse(**await _submit_all(jobs, body, graphs))
+    note_jobs(request, caller, *(item.prompt_id for item in answer.jobs))
+    return answer
 
 
 async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,7 +131,9 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
 )
 async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> StatusResponse:
     job = await jobs.get(prompt_id)
-    return status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
+    body = status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
+    webhook = await webhook_status(request, job)
+    return body if webhook is None else body.model_copy(update={"webhook": webhook})
 
 
 @router.post(

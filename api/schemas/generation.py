@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.workflow import SubmitResponse
+from api.schemas.workflow import WEBHOOK_URL_DESCRIPTION, SubmitResponse
 from api.settings import Settings
 from pipeline import GenerationRequest
 
@@ -31,6 +31,7 @@ class GenerateBody(BaseModel):
     input_image: str | None = None
     template: str | None = None
     extra_params: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
     max_repairs: int = Field(3, ge=0, le=10)
     timeout: float = Field(600.0, gt=0, le=3600)
 
@@ -86,6 +87,7 @@ class VideoGenerateBody(BaseModel):
     resolution: str | None = Field(None, examples=["512x512"])
     style: str | None = Field(None, examples=["cinematic"])
     extra_params: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
     def to_request(self, settings: Settings) -> GenerationRequest:
         """The spec's video request: a HunyuanVideo task, submitted, with the configured repair budget."""

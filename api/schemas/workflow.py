@@ -19,6 +19,12 @@ EXAMPLE_GRAPH: dict[str, Any] = {
 }
 
 
+WEBHOOK_URL_DESCRIPTION = (
+    "Optional http(s) URL: the job's terminal state is POSTed there, signed in the Standard Webhooks format "
+    "(same address rules as input URLs; needs WEBHOOK_SECRET on the gateway)"
+)
+
+
 class SubmitRequest(BaseModel):
     """A ComfyUI workflow to run: `{"prompt": {...}}` as in the spec, a bare API graph, or a UI export."""
 
@@ -41,6 +47,7 @@ class SubmitRequest(BaseModel):
         "when the workflow has exactly one obvious candidate",
     )
     extra_data: dict[str, Any] = Field(default_factory=dict, description="Passed to ComfyUI with the job")
+    webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class SubmitResponse(BaseModel):
@@ -80,6 +87,21 @@ class OutputFileInfo(BaseModel):
     type: str = "output"
     kind: str
     node_id: str
+
+
+class WebhookAttempt(BaseModel):
+    at: float = Field(..., description="Epoch seconds the attempt started")
+    status_code: int | None = Field(None, description="The receiver's HTTP status, null if none came")
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+class WebhookDelivery(BaseModel):
+    id: str = Field(..., description="The `webhook-id` header (the same on every retry)")
+    url: str
+    event_type: str = Field(..., description="job.completed, job.failed, job.cancelled or job.timeout")
+    state: Literal["pending", "delivered", "failed"]
+    attempts: list[WebhookAttempt] = Field(default_factory=list)
 
 
 class StatusResponse(BaseModel):
@@ -123,6 +145,9 @@ class StatusResponse(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    webhook: list[WebhookDelivery] | None = Field(
+        None, description="Deliveries of the job's webhook and their attempts (null without webhook_url)"
+    )
 
 
 class CancelResponse(BaseModel):

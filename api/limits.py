@@ -1,0 +1,228 @@
+"""Per-key rate limits and pending-job quotas, and the gateway-wide bound on pending jobs.
+
+* Every request spends a token of its caller's bucket (`RATE_LIMIT_PER_SECOND` refill, `RATE_LIMIT_BURST`
+  size); an empty bucket is a 429 whose `Retry-After` says when the next token comes.
+* A submission (submit, batch, generate, video) is refused with 429 when its caller already has
+  `MAX_PENDING_PER_KEY` unfinished jobs, and with 503 when the gateway has `MAX_PENDING_JOBS` (both with
+  `Retry-After`): a queue ComfyUI cannot drain is refused at the door, not grown without end.
+
+The caller is `caller_id(request)`: a hash of the API key (`Authorization: Bearer` or `X-API-Key`) or, with
+none, the client address. The access part replaces it with its `Principal`'s name; nothing else changes.
+Pending jobs per caller are counted here (noted at submit, released by the tracker's terminal callback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request, WebSocketException
+from starlette.requests import HTTPConnection
+
+from api.errors import ApiError
+
+if TYPE_CHECKING:
+    from api.jobs.state import Job
+    from api.metrics import Metrics
+    from api.settings import Settings
+
+# Probes must answer even while a caller is throttled.
+EXEMPT_PATHS = frozenset({"/health/live"})
+MAX_BUCKETS = 100_000  # idle full buckets are dropped past this many callers (bounded memory)
+
+
+class RateLimited(ApiError):
+    """Too many requests, or too many unfinished jobs, for one caller (429 with Retry-After)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, extra={"retry_after": max(1, math.ceil(retry_after))})
+        self.retry_after = max(1, math.ceil(retry_after))
+        if code:
+            self.code = code
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class GatewayBusy(ApiError):
+    """The gateway holds as many unfinished jobs as it may (503 with Retry-After)."""
+
+    status_code = 503
+    code = "gateway_busy"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, extra={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Rate limit or pending-job quota of the caller reached (see Retry-After)"},
+}
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **LIMIT_RESPONSES,
+    503: {"description": "ComfyUI unreachable, or the gateway's pending-job bound reached (see Retry-After)"},
+}
+
+
+def caller_id(conn: HTTPConnection) -> str:
+    """Who is asking: `key:<sha256 prefix>` of the API key given, else `addr:<client host>`."""
+    key = conn.headers.get("x-api-key", "")
+    auth = conn.headers.get("authorization", "")
+    if not key and auth[:7].lower() == "bearer ":
+        key = auth[7:].strip()
+    if key:
+        return "key:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
+    host = conn.client.host if conn.client else "unknown"
+    return f"addr:{host}"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+@dataclass
+class Limits:
+    """The app's limiter: token buckets per caller and unfinished jobs per caller."""
+
+    rate: float  # tokens per second; 0 = no rate limit
+    burst: int
+    max_pending_per_key: int  # 0 = no quota
+    max_pending_jobs: int  # 0 = no bound
+    metrics: Metrics | None = None
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _pending: dict[str, set[str]] = field(default_factory=dict)
+    _owner: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Limits:
+        return cls(
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+            max_pending_per_key=settings.max_pending_per_key,
+            max_pending_jobs=settings.max_pending_jobs,
+            metrics=metrics,
+        )
+
+    def _count(self, limit: str) -> None:
+        if self.metrics is not None:
+            self.metrics.limited.labels(limit).inc()
+
+    def spend(self, caller: str, now: float | None = None) -> None:
+        """Take one token from the caller's bucket; `RateLimited` when it is empty."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(caller)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._prune(now)
+            bucket = self._buckets[caller] = _Bucket(tokens=float(self.burst), stamp=now)
+        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens < 1.0:
+            self._count("rate")
+            raise RateLimited(
+                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached; retry later",
+                retry_after=(1.0 - bucket.tokens) / self.rate,
+            )
+        bucket.tokens -= 1.0
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.stamp) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
+
+    def admit_job(self, caller: str, active_jobs: int, *, count: int = 1) -> None:
+        """May `caller` add `count` unfinished jobs? `GatewayBusy` (503) / `RateLimited` (429) if not."""
+        if self.max_pending_jobs and active_jobs + count > self.max_pending_jobs:
+            self._count("gateway_pending")
+            raise GatewayBusy(
+                f"the gateway already holds {active_jobs} unfinished jobs (MAX_PENDING_JOBS "
+                f"{self.max_pending_jobs}); retry later",
+                retry_after=10,
+            )
+        mine = len(self._pending.get(caller, ()))
+        if self.max_pending_per_key and mine + count > self.max_pending_per_key:
+            self._count("key_pending")
+            raise RateLimited(
+                f"you already have {mine} unfinished jobs (the limit per key is {self.max_pending_per_key}); "
+                "wait for some to finish",
+                retry_after=10,
+                code="too_many_pending_jobs",
+            )
+
+    def job_started(self, caller: str, prompt_id: str) -> None:
+        """Count an unfinished job against its caller until `job_ended`."""
+        self._pending.setdefault(caller, set()).add(prompt_id)
+        self._owner[prompt_id] = caller
+
+    def job_ended(self, job: Job) -> None:
+        """The tracker's terminal callback: the job no longer counts against its caller."""
+        caller = self._owner.pop(job.prompt_id, None)
+        if caller is None:
+            return
+        mine = self._pending.get(caller)
+        if mine is not None:
+            mine.discard(job.prompt_id)
+            if not mine:
+                del self._pending[caller]
+
+    def pending_of(self, caller: str) -> int:
+        return len(self._pending.get(caller, ()))
+
+
+def get_limits(conn: HTTPConnection) -> Limits | None:
+    """The app's limiter (None in an app assembled without `create_app`: nothing is limited)."""
+    limits: Limits | None = getattr(conn.app.state, "limits", None)
+    return limits
+
+
+async def rate_limit(conn: HTTPConnection) -> None:
+    """Router dependency: every request (WebSocket too) but the liveness probe spends a caller's token."""
+    if conn.url.path in EXEMPT_PATHS:
+        return
+    limits = get_limits(conn)
+    if limits is None:
+        return
+    try:
+        limits.spend(caller_id(conn))
+    except RateLimited as exc:
+        if conn.scope["type"] == "websocket":  # no HTTP answer once a socket is asked for: close it
+            raise WebSocketException(code=1008, reason=exc.message) from exc
+        raise
+
+
+def admit_jobs(request: Request, *, count: int = 1) -> str:
+    """Before a submission: the caller's quota and the global bound; returns the caller id to note jobs."""
+    from api.deps import get_jobs
+
+    caller = caller_id(request)
+    limits = get_limits(request)
+    if limits is not None:
+        limits.admit_job(caller, get_jobs(request).active_count, count=count)
+    return caller
+
+
+def note_jobs(request: Request, caller: str, *prompt_ids: str | None) -> None:
+    """After a submission: each job still unfinished counts against `caller` until it ends."""
+    from api.deps import get_jobs
+
+    limits = get_limits(request)
+    if limits is None:
+        return
+    jobs = get_jobs(request)
+    for prompt_id in prompt_ids:
+        job = jobs.live_job(prompt_id) if prompt_id else None
+        if job is not None and not job.terminal:
+            limits.job_started(caller, job.prompt_id)
