@@ -11,13 +11,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
+from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
@@ -27,9 +28,19 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["generation"])
 
 
-def executor_for(jobs: JobService, client: ComfyClient, body: BaseModel, source: str) -> JobsExecutor:
-    """The run's executor: its jobs are recorded with the request `body`, as `source`."""
-    return JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source=source)
+def executor_for(
+    jobs: JobService,
+    client: ComfyClient,
+    body: BaseModel,
+    source: str,
+    conn: Request | None = None,
+    idempotency_key: str | None = None,
+) -> JobsExecutor:
+    """The run's executor: its jobs are recorded with the request `body`, as `source`; with an
+    Idempotency-Key a retried run returns the jobs of the first, never running them twice."""
+    record = body.model_dump(mode="json")
+    idempotency = idempotency_for(conn, idempotency_key, record) if conn is not None else None
+    return JobsExecutor(jobs, client, request=record, source=source, idempotency=idempotency)
 
 
 @router.post(
@@ -44,9 +55,11 @@ async def generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
-    executor = executor_for(jobs, client, body, "generate")
+    executor = executor_for(jobs, client, body, "generate", request, idempotency_key)
     result = await generator.generate(body.to_request(settings), executor=executor)
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
@@ -63,9 +76,11 @@ async def generate_stream(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    conn: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
-    executor = executor_for(jobs, client, body, "generate")
+    executor = executor_for(jobs, client, body, "generate", conn, idempotency_key)
     request = body.to_request(settings)
 
     async def events() -> AsyncIterator[str]:
@@ -92,11 +107,12 @@ async def video_generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
-    result = await generator.generate(
-        body.to_request(settings), executor=executor_for(jobs, client, body, "video")
-    )
+    executor = executor_for(jobs, client, body, "video", request, idempotency_key)
+    result = await generator.generate(body.to_request(settings), executor=executor)
     raise_for(result)
     if result.prompt_id is None:
         raise BadRequest(
