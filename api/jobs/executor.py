@@ -45,9 +45,9 @@ class JobsExecutor:
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
         try:
             self.submissions += 1
-            key = self.idempotency.attempt(self.submissions) if self.idempotency else None
+            keyed = {"idempotency": self.idempotency.attempt(self.submissions)} if self.idempotency else {}
             job = await self.jobs.submit(
-                workflow, extra_data=extra_data, request=self.request, source=self.source, idempotency=key
+                workflow, extra_data=extra_data, request=self.request, source=self.source, **keyed
             )
         except InvalidWorkflow as exc:
             error = exc.error or {
