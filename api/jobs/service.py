@@ -273,6 +273,7 @@ class JobService:
                     return job
                 await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
                 return job
+        self.tracker.request_end(job, JobStatus.CANCELLED, reason)
         await self.client.interrupt(prompt_id)
         if job.started_at is None:
             job.started_at = time.time()

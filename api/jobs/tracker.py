@@ -68,6 +68,7 @@ class JobTracker:
         self._finalizing: set[str] = set()
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
+        self._requested: dict[str, tuple[JobStatus, JobError]] = {}  # an interrupt we asked for, and why
         self._withdraw: dict[str, float] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -161,6 +162,7 @@ class JobTracker:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self._last_persist.pop(job.prompt_id, None)
+        self._requested.pop(job.prompt_id, None)
         for q in self._subscribers.pop(job.prompt_id, set()):
             q.put_nowait(None)
 
@@ -360,6 +362,10 @@ class JobTracker:
             return
         if kind == "execution_success":
             return  # completion waits for executing(None): /history is written by then
+        if kind == "execution_interrupted" and prompt_id in self._requested:
+            status, error = self._requested.pop(prompt_id)  # our own interrupt (a timeout or a cancel)
+            await self.finish(job, status, error=error)
+            return
         data = ev.model_dump(mode="json")
         unconfirmed = job.status is JobStatus.SUBMITTING and prompt_id not in self._submitting
         await self.publish(job, self.machine.apply(job, kind, data))
@@ -402,8 +408,9 @@ class JobTracker:
             error = JobError.from_execution_error(entry.error or {})
             await self.finish(job, JobStatus.FAILED, outputs=outputs, error=error)
         else:
-            error = JobError.from_interruption(entry.interruption or {})
-            await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
+            default = (JobStatus.CANCELLED, JobError.from_interruption(entry.interruption or {}))
+            status, error = self._requested.pop(job.prompt_id, default)
+            await self.finish(job, status, outputs=outputs, error=error)
 
     # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
@@ -457,19 +464,22 @@ class JobTracker:
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
 
+    def request_end(self, job: Job, status: JobStatus, error: JobError) -> None:
+        """We are about to interrupt the job: its interrupted end means `status` (a timeout or a cancel),
+        whichever arrives first, the interrupt's answer or ComfyUI's execution_interrupted event."""
+        self._requested[job.prompt_id] = (status, error)
+
     async def timeout(self, job: Job) -> None:
         log.warning("job %s ran longer than %.0f s: interrupting", job.prompt_id, self.workflow_timeout)
+        error = JobError(
+            message=f"the job ran longer than WORKFLOW_TIMEOUT ({self.workflow_timeout:g} s)",
+            type="timeout",
+            node=(job.current_node or {}).get("id"),
+            node_type=(job.current_node or {}).get("class_type"),
+        )
+        self.request_end(job, JobStatus.TIMEOUT, error)
         try:
             await self.client.interrupt(job.prompt_id)
         except Exception as exc:  # the job still times out here; ComfyUI may go on running it
             log.warning("could not interrupt timed-out job %s on ComfyUI: %s", job.prompt_id, exc)
-        await self.finish(
-            job,
-            JobStatus.TIMEOUT,
-            error=JobError(
-                message=f"the job ran longer than WORKFLOW_TIMEOUT ({self.workflow_timeout:g} s)",
-                type="timeout",
-                node=(job.current_node or {}).get("id"),
-                node_type=(job.current_node or {}).get("class_type"),
-            ),
-        )
+        await self.finish(job, JobStatus.TIMEOUT, error=error)
