@@ -77,7 +77,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalogs = catalogs
         app.state.store = store
         app.state.checkpoints = saver
-        app.state.jobs = JobService(client, tracker, catalogs.current, catalogs.refresh_now)
+        app.state.jobs = JobService(
+            client,
+            tracker,
+            catalogs.current,
+            catalogs.refresh_now,
+            confirm_window=settings.submit_confirm_window,
+        )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library
         app.state.generator = generator

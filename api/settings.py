@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         2.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
     )
+    # Nothing lost, nothing run twice (issue 12)
+    submit_confirm_window: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a submit whose POST /prompt got no answer keeps asking ComfyUI's /queue and "
+        "/history whether the job arrived, before answering",
+    )
 
     # Webhooks, limits, observability (issue 12)
     webhook_secret: SecretStr | None = Field(

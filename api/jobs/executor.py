@@ -17,6 +17,7 @@ from api.jobs.state import JobStatus
 from comfyui_client import ComfyTimeout, ExecutionInterrupted, HistoryEntry, JobLost, PromptRejected
 
 if TYPE_CHECKING:
+    from api.jobs.idempotency import Idempotency
     from comfyui_client import ComfyClient
 
 #: Seconds a finished job's history entry may take to appear (a job cancelled while running is marked
@@ -28,14 +29,25 @@ class JobsExecutor:
     """`pipeline.Executor` over `JobService`: submit records the job, wait follows it through the tracker."""
 
     def __init__(
-        self, jobs: JobService, client: ComfyClient, *, request: dict[str, Any], source: str
+        self,
+        jobs: JobService,
+        client: ComfyClient,
+        *,
+        request: dict[str, Any],
+        source: str,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.jobs, self.client, self.request, self.source = jobs, client, request, source
+        # A run may submit again after a repair: the n-th submission of a retried run is the n-th job.
+        self.idempotency = idempotency
+        self.submissions = 0
 
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
         try:
+            self.submissions += 1
+            keyed = {"idempotency": self.idempotency.attempt(self.submissions)} if self.idempotency else {}
             job = await self.jobs.submit(
-                workflow, extra_data=extra_data, request=self.request, source=self.source
+                workflow, extra_data=extra_data, request=self.request, source=self.source, **keyed
             )
         except InvalidWorkflow as exc:
             error = exc.error or {

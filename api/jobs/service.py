@@ -14,12 +14,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
+from api.jobs.errors import IdempotencyConflict, JobDatabaseUnavailable, NotSubmitted, SubmitUnconfirmed
+from api.jobs.settle import Location, locate, never_sent
 from api.jobs.state import Job, JobError, JobStatus
+from api.jobs.store import IdempotencyKeyTaken, JobStoreError
 from api.jobs.tracker import JobTracker
 from api.logs import bind_job
 
 if TYPE_CHECKING:
-    from comfyui_client import ComfyClient, QueueSnapshot
+    from api.jobs.idempotency import Idempotency
+    from comfyui_client import ComfyClient, ComfyError, QueueSnapshot
     from node_catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -41,8 +45,11 @@ class JobService:
         tracker: JobTracker,
         catalog: Callable[[], Catalog],
         refresh_catalog: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        confirm_window: float = 10.0,
     ) -> None:
         self.client = client
+        self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
         self.tracker = tracker
         self._catalog = catalog
         self._refresh_catalog = refresh_catalog
@@ -73,47 +80,129 @@ class JobService:
         extra_data: dict[str, Any] | None = None,
         request: dict[str, Any] | None = None,
         source: str = "workflow",
+        idempotency: Idempotency | None = None,
     ) -> Job:
-        """Validate, submit to ComfyUI and record; raises `InvalidWorkflow` (400) or a `ComfyError`.
+        """Validate, record, submit to ComfyUI; raises `InvalidWorkflow` (400) or a `ComfyError`.
 
-        The record is written once ComfyUI has accepted the job, in one transaction: a rejected or failed
-        submission leaves nothing behind.
+        The row is written first (`submitting`), then the job is posted under our own prompt id: nothing
+        ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
+        connection) is settled by asking ComfyUI's /queue and /history (`SubmitUnconfirmed` / `NotSubmitted`
+        when it does not have it). With `idempotency`, a key already used returns its job, never a new run.
         """
-        from comfyui_client import PromptRejected
+        from comfyui_client import BadRequest, ComfyError, NotFound, PromptRejected
 
         await self.validate(workflow)
+        if idempotency is not None:
+            existing = await self._replay(idempotency)
+            if existing is not None:
+                return existing
         job = Job(
             prompt_id=str(uuid.uuid4()),
             workflow=workflow,
+            status=JobStatus.SUBMITTING,
             source=source,
             request=request,
             extra_data=dict(extra_data) if extra_data else None,
             client_id=self.client.client_id,
+            idempotency_key=idempotency.key if idempotency else None,
+            request_hash=idempotency.fingerprint if idempotency else None,
         )
         bind_job(job.prompt_id)  # this request's log lines from here on name the job
         self.tracker.prepare(job)
         try:
+            await self.tracker.store.insert(job)
+        except IdempotencyKeyTaken:  # a concurrent request with the same key recorded its job first
+            self.tracker.forget(job.prompt_id)
+            assert idempotency is not None
+            winner = await self._replay(idempotency)
+            if winner is None:
+                raise
+            return winner
+        except JobStoreError as exc:
+            self.tracker.forget(job.prompt_id)
+            raise JobDatabaseUnavailable(
+                f"the job could not be recorded, so it was not submitted: {exc}"
+            ) from exc
+        try:
             submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
         except PromptRejected as exc:
-            self.tracker.forget(job.prompt_id)
+            await self._discard(job)
             raise InvalidWorkflow.from_comfy_body(exc.body) from exc
+        except ComfyError as exc:
+            # ComfyUI answered no, or was never reached: nothing can run.
+            if never_sent(exc) or isinstance(exc, BadRequest | NotFound):
+                await self._discard(job)
+                raise
+            return await self._settle(job, exc)
         except BaseException:
-            self.tracker.forget(job.prompt_id)
+            self.tracker.unconfirmed(job)  # cancelled mid-POST: the row stays `submitting`, settled later
             raise
         job.number = submitted.number
-        try:
-            await self.tracker.store.insert(job)
-        except BaseException:
-            # Recorded nowhere means nobody could follow it: take it back off ComfyUI's queue.
-            self.tracker.forget(job.prompt_id)
-            try:
-                await self.client.delete_pending(job.prompt_id)
-                await self.client.interrupt(job.prompt_id)
-            except Exception:
-                log.exception("could not withdraw unrecorded job %s", job.prompt_id)
-            raise
         await self.tracker.submitted(job)
         log.info("job %s submitted (%s, %d nodes)", job.prompt_id, source, len(workflow))
+        return job
+
+    async def _replay(self, idempotency: Idempotency) -> Job | None:
+        """The job a key already made (same body), or None: unused, or its job never reached ComfyUI."""
+        stored = await self.tracker.store.by_idempotency_key(idempotency.key)
+        if stored is None:
+            return None
+        if stored.request_hash != idempotency.fingerprint:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request body "
+                f"(job {stored.prompt_id}); use a new key for a new request"
+            )
+        if stored.error is not None and stored.error.type == "not_submitted":
+            await self.tracker.store.release_idempotency_key(stored.prompt_id)
+            return None
+        return self.tracker.jobs.get(stored.prompt_id) or stored
+
+    async def _discard(self, job: Job) -> None:
+        """ComfyUI refused the job or was never reached: nothing ran, so nothing stays recorded."""
+        self.tracker.forget(job.prompt_id)
+        try:
+            await self.tracker.store.delete(job.prompt_id)
+        except Exception:  # the row stays `submitting`; the tracker fails it as not submitted
+            log.exception("could not remove the row of refused job %s", job.prompt_id)
+            self.tracker.jobs[job.prompt_id] = job
+            self.tracker.unconfirmed(job)
+
+    async def _settle(self, job: Job, failure: ComfyError) -> Job:
+        """POST /prompt had no clear answer: ask ComfyUI (within `confirm_window`) whether it has the job."""
+        from comfyui_client import ComfyError, ComfyTimeout, ComfyUnavailable
+
+        pid = job.prompt_id
+        log.warning("submit of job %s unconfirmed (%s): asking ComfyUI", pid, failure)
+        deadline = time.monotonic() + self.confirm_window
+        location: Location | None = None
+        while True:
+            try:
+                location = await locate(self.client, pid)
+            except ComfyError as exc:
+                location = None
+                log.info("cannot ask ComfyUI about job %s yet: %s", pid, exc)
+            if (location is not None and location.known) or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if location is None:
+            self.tracker.unconfirmed(job)
+            raise SubmitUnconfirmed(
+                f"ComfyUI did not confirm job {pid} ({failure}) and cannot be asked now; the job is recorded "
+                "as submitting and settled once ComfyUI answers: see its status, or retry with the same "
+                "Idempotency-Key",
+                extra={"prompt_id": pid},
+            )
+        await self.tracker.apply_location(
+            job, location, why=f"ComfyUI never received the job (POST /prompt: {failure}); it was not run"
+        )
+        if not location.known and not isinstance(failure, ComfyTimeout | ComfyUnavailable):
+            raise failure  # ComfyUI answered with an error (a 5xx): reported as such, recorded not submitted
+        if not location.known:
+            raise NotSubmitted(
+                f"ComfyUI did not receive job {pid} ({failure}); nothing was run, retrying is safe",
+                extra={"prompt_id": pid},
+            )
+        log.info("job %s submitted (confirmed by ComfyUI's %s)", pid, location.where)
         return job
 
     async def get(self, prompt_id: str) -> Job:
@@ -169,7 +258,9 @@ class JobService:
                 "only pending or running jobs can be cancelled"
             )
         reason = JobError(message="cancelled by request", type="cancelled")
-        if job.status is JobStatus.PENDING:
+        if job.status is JobStatus.SUBMITTING:
+            self.tracker.guard(prompt_id)  # should its POST still arrive, ComfyUI never runs it
+        if job.status in (JobStatus.PENDING, JobStatus.SUBMITTING):
             await self.client.delete_pending(prompt_id)
             snapshot = await self.refresh_queue()
             if not snapshot.is_running(prompt_id):
@@ -184,6 +275,7 @@ class JobService:
                     return job
                 await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
                 return job
+        self.tracker.request_end(job, JobStatus.CANCELLED, reason)
         await self.client.interrupt(prompt_id)
         if job.started_at is None:
             job.started_at = time.time()

@@ -1,7 +1,9 @@
 """A job and its state machine: ComfyUI events in, job fields and public job events out.
 
 Pure and synchronous (no I/O) so every transition is unit-tested. Statuses:
-pending -> running -> completed | failed | cancelled | timeout; pending -> cancelled | failed.
+submitting -> pending -> running -> completed | failed | cancelled | timeout; pending -> cancelled | failed.
+`submitting`: the row is written and POST /prompt sent, but ComfyUI has not confirmed it yet (the gateway
+settles it by asking ComfyUI's /queue and /history, never by guessing).
 A terminal status is sticky: late events (an interrupt after a timeout, a replay after a reconnect) never
 move a finished job again.
 """
@@ -19,6 +21,7 @@ from node_catalog.topology import feeding_nodes
 
 
 class JobStatus(StrEnum):
+    SUBMITTING = "submitting"
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -111,6 +114,9 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    # Idempotency-Key (scoped by caller) and a hash of the request body it was first used with.
+    idempotency_key: str | None = None
+    request_hash: str | None = None
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)
@@ -160,7 +166,7 @@ class JobMachine:
 
     # -- transitions -------------------------------------------------------------------------------------
     def start(self, job: Job, now: float, started_at: float | None = None) -> list[dict[str, Any]]:
-        if job.status is not JobStatus.PENDING:
+        if job.status not in (JobStatus.PENDING, JobStatus.SUBMITTING):
             return []
         job.status = JobStatus.RUNNING
         job.started_at = started_at or now

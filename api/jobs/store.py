@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, event, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import JSON, Float, String, event, inspect, select, text, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -24,11 +24,15 @@ from comfyui_client import OutputRef
 
 log = logging.getLogger(__name__)
 
-ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+ACTIVE = (JobStatus.SUBMITTING.value, JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
 class JobStoreError(Exception):
     """A job could not be written (database locked past its busy timeout, read-only, disk full ...)."""
+
+
+class IdempotencyKeyTaken(JobStoreError):
+    """Another job already holds this Idempotency-Key (a concurrent request with the same key won)."""
 
 
 class Base(DeclarativeBase):
@@ -53,6 +57,9 @@ class JobRow(Base):
     created_at: Mapped[float] = mapped_column(Float, index=True)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Idempotency (issue 12): the caller-scoped key, unique, and the hash of the body first sent with it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(320), nullable=True, unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class MetaRow(Base):
@@ -80,6 +87,8 @@ def _to_row_values(job: Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "idempotency_key": job.idempotency_key,
+        "request_hash": job.request_hash,
     }
 
 
@@ -100,6 +109,8 @@ def _from_row(row: JobRow) -> Job:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
     )
 
 
@@ -111,6 +122,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Databases made by an older gateway lack newer nullable columns: add them (SQLite has no migrations)."""
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            if column.unique:
+                conn.execute(
+                    text(
+                        f'CREATE UNIQUE INDEX IF NOT EXISTS "uq_{table.name}_{column.name}" '
+                        f'ON {table.name} ("{column.name}")'
+                    )
+                )
+            log.info("job database: added column %s.%s", table.name, column.name)
 
 
 class JobStore:
@@ -136,6 +166,7 @@ class JobStore:
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         async with self._engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -166,8 +197,33 @@ class JobStore:
             raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
 
     async def insert(self, job: Job) -> None:
-        async with self._writing(job) as session:
-            session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+        """Add the job's row; `IdempotencyKeyTaken` when its Idempotency-Key is already used."""
+        try:
+            async with self._writing(job) as session:
+                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+        except JobStoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and job.idempotency_key is not None:
+                raise IdempotencyKeyTaken(f"Idempotency-Key of job {job.prompt_id} is taken") from exc
+            raise
+
+    async def delete(self, prompt_id: str) -> None:
+        """Remove a row written before its submission, when ComfyUI refused the job (nothing ran)."""
+        async with self._session() as session, session.begin():
+            row = await session.get(JobRow, prompt_id)
+            if row is not None:
+                await session.delete(row)
+
+    async def by_idempotency_key(self, key: str) -> Job | None:
+        async with self._session() as session:
+            row = await session.scalar(select(JobRow).where(JobRow.idempotency_key == key))
+            return _from_row(row) if row is not None else None
+
+    async def release_idempotency_key(self, prompt_id: str) -> None:
+        """Free the key of a job that never reached ComfyUI, so a retry with it submits anew."""
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(JobRow).where(JobRow.prompt_id == prompt_id).values(idempotency_key=None)
+            )
 
     async def save(self, job: Job) -> None:
         async with self._writing(job) as session:

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from api.jobs.settle import Location, locate
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
 HISTORY_AFTER_FINISH_TIMEOUT = 2.0  # seconds a finished job's history entry may take to appear
+WITHDRAW_GUARD_SECONDS = 3600.0  # how long a job reported "not submitted" is withdrawn should it still arrive
 
 
 class JobTracker:
@@ -69,6 +71,8 @@ class JobTracker:
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
+        self._requested: dict[str, tuple[JobStatus, JobError]] = {}  # an interrupt we asked for, and why
+        self._withdraw: dict[str, float] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,17 +107,20 @@ class JobTracker:
         self.jobs[job.prompt_id] = job
         self._submitting.add(job.prompt_id)
 
-    async def submitted(self, job: Job) -> None:
-        """The service recorded the job: from now on the tracker persists it.
+    async def submitted(self, job: Job, entry: HistoryEntry | None = None) -> None:
+        """ComfyUI has the job (it answered POST /prompt, or /queue or /history shows it): from now on the
+        tracker follows and persists it. `entry`: ComfyUI already finished it.
 
-        Events may have moved the job on (even to its end) while the row was being written with the state of
-        the moment before; write it again then.
+        The row was written `submitting` before the POST; events may have moved the job on (even to its end)
+        meanwhile: the row is written again with what is known now.
         """
         self._submitting.discard(job.prompt_id)
-        saved = True
-        if job.status is not JobStatus.PENDING or job.progress > 0 or job.outputs:
-            saved = await self._save(job)
-        if job.terminal:
+        if job.status is JobStatus.SUBMITTING:
+            job.status = JobStatus.PENDING
+        saved = await self._save(job)
+        if entry is not None:
+            await self.settle_from_history(job, entry)
+        elif job.terminal:
             if saved:
                 self._drop(job)
         elif self._stream is not None:
@@ -158,6 +165,7 @@ class JobTracker:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self._last_persist.pop(job.prompt_id, None)
+        self._requested.pop(job.prompt_id, None)
         for q in self._subscribers.pop(job.prompt_id, set()):
             q.put_nowait(None)
 
@@ -165,6 +173,57 @@ class JobTracker:
         """Take back a prepared job that was never submitted (refused, or recorded nowhere)."""
         self._submitting.discard(prompt_id)
         self.jobs.pop(prompt_id, None)
+
+    def unconfirmed(self, job: Job) -> None:
+        """The submission's fate is unknown (ComfyUI could not be asked): the job stays `submitting` and
+        `resolve_submitting` settles it from ComfyUI's /queue and /history once it answers."""
+        self._submitting.discard(job.prompt_id)
+
+    async def not_submitted(self, job: Job, why: str) -> None:
+        """ComfyUI answered and does not have the job: it failed to submit. Should the lost request still
+        arrive, the job is withdrawn from ComfyUI, so a retry never makes it run twice."""
+        self._submitting.discard(job.prompt_id)
+        self.guard(job.prompt_id)
+        await self.finish(job, JobStatus.FAILED, error=JobError(message=why, type="not_submitted"))
+
+    def guard(self, prompt_id: str) -> None:
+        """Withdraw this job from ComfyUI if it ever shows up there (queued or started)."""
+        self._withdraw[prompt_id] = time.monotonic() + WITHDRAW_GUARD_SECONDS
+
+    async def _withdraw_arrived(self, prompt_id: str) -> None:
+        log.warning("job %s reached ComfyUI after it was reported not submitted: withdrawing it", prompt_id)
+        try:
+            await self.client.delete_pending(prompt_id)
+            await self.client.interrupt(prompt_id)
+        except ComfyError as exc:  # asked again on its next event or queue refresh
+            log.warning("could not withdraw job %s: %s", prompt_id, exc)
+            return
+        self._withdraw.pop(prompt_id, None)
+
+    async def resolve_submitting(self) -> None:
+        """Settle jobs left `submitting` (a crash between their row and ComfyUI's answer, or ComfyUI
+        unreachable when it was asked) by asking ComfyUI; while it does not answer they stay `submitting`."""
+        now = time.monotonic()
+        for prompt_id in [p for p, expiry in self._withdraw.items() if expiry < now]:
+            self._withdraw.pop(prompt_id, None)
+        for job in list(self.jobs.values()):
+            if job.status is not JobStatus.SUBMITTING or job.prompt_id in self._submitting:
+                continue
+            try:
+                location = await locate(self.client, job.prompt_id)
+            except ComfyError as exc:
+                log.info("job %s stays submitting: ComfyUI cannot be asked (%s)", job.prompt_id, exc)
+                return
+            await self.apply_location(job, location, why="ComfyUI never received it (checked at start-up)")
+
+    async def apply_location(self, job: Job, location: Location, *, why: str) -> None:
+        """What ComfyUI said about a submitting job becomes its state: followed from now on, or failed."""
+        if not location.known:
+            await self.not_submitted(job, why)
+            return
+        await self.submitted(job, location.entry)
+        if location.where == "running":
+            self._schedule_queue_refresh()
 
     @property
     def active_count(self) -> int:
@@ -263,7 +322,12 @@ class JobTracker:
                 async with self.client.events(poll_interval=self.reconcile_interval) as stream:
                     self._stream = stream
                     for prompt_id, job in list(self.jobs.items()):
-                        if prompt_id not in self._submitting and not job.terminal:
+                        # A `submitting` job ComfyUI may not have: the stream would call it lost.
+                        if (
+                            prompt_id not in self._submitting
+                            and not job.terminal
+                            and (job.status is not JobStatus.SUBMITTING)
+                        ):
                             stream.track(prompt_id)
                     async for ev in stream:
                         try:
@@ -299,6 +363,8 @@ class JobTracker:
         prompt_id = ev.prompt_id
         job = self.jobs.get(prompt_id) if prompt_id else None
         if job is None:
+            if prompt_id in self._withdraw:
+                await self._withdraw_arrived(prompt_id)
             return
         bind_job(prompt_id)
         if isinstance(ev, JobLostEvent):
@@ -309,8 +375,15 @@ class JobTracker:
             return
         if kind == "execution_success":
             return  # completion waits for executing(None): /history is written by then
+        if kind == "execution_interrupted" and prompt_id in self._requested:
+            status, error = self._requested.pop(prompt_id)  # our own interrupt (a timeout or a cancel)
+            await self.finish(job, status, error=error)
+            return
         data = ev.model_dump(mode="json")
+        unconfirmed = job.status is JobStatus.SUBMITTING and prompt_id not in self._submitting
         await self.publish(job, self.machine.apply(job, kind, data))
+        if unconfirmed and job.status is not JobStatus.SUBMITTING and not job.terminal and self._stream:
+            self._stream.track(job.prompt_id)  # its events prove ComfyUI has it: follow it from now on
 
     async def _finalize(self, job: Job) -> None:
         """The job ended on ComfyUI: settle it from /history (outcome and the full output list)."""
@@ -348,14 +421,21 @@ class JobTracker:
             error = JobError.from_execution_error(entry.error or {})
             await self.finish(job, JobStatus.FAILED, outputs=outputs, error=error)
         else:
-            error = JobError.from_interruption(entry.interruption or {})
-            await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
+            default = (JobStatus.CANCELLED, JobError.from_interruption(entry.interruption or {}))
+            status, error = self._requested.pop(job.prompt_id, default)
+            await self.finish(job, status, outputs=outputs, error=error)
 
     # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
         """A fresh /queue snapshot (positions); a pending job ComfyUI already runs is marked running."""
         self.queue = snapshot = await self.client.queue()
+        for prompt_id in [p for p in self._withdraw if p in snapshot]:
+            await self._withdraw_arrived(prompt_id)
         for job in list(self.jobs.values()):
+            if job.status is JobStatus.SUBMITTING and job.prompt_id not in self._submitting:
+                if job.prompt_id in snapshot:
+                    await self.submitted(job)  # ComfyUI has it after all
+                continue
             if snapshot.is_running(job.prompt_id) and job.prompt_id not in self._submitting:
                 await self.publish(job, self.machine.start(job, time.time()))
         return snapshot
@@ -373,6 +453,10 @@ class JobTracker:
 
     async def _watchdog(self) -> None:
         last_refresh = time.monotonic()
+        try:  # rows a crashed gateway left `submitting`, settled at once
+            await self.resolve_submitting()
+        except Exception:
+            log.exception("could not settle the jobs left submitting")
         while True:
             await asyncio.sleep(0.5)
             try:
@@ -384,26 +468,31 @@ class JobTracker:
                         and now - job.started_at > self.workflow_timeout
                     ):
                         await self.timeout(job)
-                if self.jobs and time.monotonic() - last_refresh >= self.reconcile_interval:
+                due = time.monotonic() - last_refresh >= self.reconcile_interval
+                if (self.jobs or self._withdraw) and due:
                     last_refresh = time.monotonic()
                     await self._save_unsaved()
+                    await self.resolve_submitting()
                     await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
 
+    def request_end(self, job: Job, status: JobStatus, error: JobError) -> None:
+        """We are about to interrupt the job: its interrupted end means `status` (a timeout or a cancel),
+        whichever arrives first, the interrupt's answer or ComfyUI's execution_interrupted event."""
+        self._requested[job.prompt_id] = (status, error)
+
     async def timeout(self, job: Job) -> None:
         log.warning("job %s ran longer than %.0f s: interrupting", job.prompt_id, self.workflow_timeout)
+        error = JobError(
+            message=f"the job ran longer than WORKFLOW_TIMEOUT ({self.workflow_timeout:g} s)",
+            type="timeout",
+            node=(job.current_node or {}).get("id"),
+            node_type=(job.current_node or {}).get("class_type"),
+        )
+        self.request_end(job, JobStatus.TIMEOUT, error)
         try:
             await self.client.interrupt(job.prompt_id)
         except Exception as exc:  # the job still times out here; ComfyUI may go on running it
             log.warning("could not interrupt timed-out job %s on ComfyUI: %s", job.prompt_id, exc)
-        await self.finish(
-            job,
-            JobStatus.TIMEOUT,
-            error=JobError(
-                message=f"the job ran longer than WORKFLOW_TIMEOUT ({self.workflow_timeout:g} s)",
-                type="timeout",
-                node=(job.current_node or {}).get("id"),
-                node_type=(job.current_node or {}).get("class_type"),
-            ),
-        )
+        await self.finish(job, JobStatus.TIMEOUT, error=error)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
+from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.metrics import observe_steps
@@ -30,9 +31,19 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["generation"])
 
 
-def executor_for(jobs: JobService, client: ComfyClient, body: BaseModel, source: str) -> JobsExecutor:
-    """The run's executor: its jobs are recorded with the request `body`, as `source`."""
-    return JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source=source)
+def executor_for(
+    jobs: JobService,
+    client: ComfyClient,
+    body: BaseModel,
+    source: str,
+    conn: Request | None = None,
+    idempotency_key: str | None = None,
+) -> JobsExecutor:
+    """The run's executor: its jobs are recorded with the request `body`, as `source`; with an
+    Idempotency-Key a retried run returns the jobs of the first, never running them twice."""
+    record = body.model_dump(mode="json")
+    idempotency = idempotency_for(conn, idempotency_key, record) if conn is not None else None
+    return JobsExecutor(jobs, client, request=record, source=source, idempotency=idempotency)
 
 
 @router.post(
@@ -51,11 +62,12 @@ async def generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
-    executor = executor_for(jobs, client, body, "generate")
+    executor = executor_for(jobs, client, body, "generate", request, idempotency_key)
     result = await generator.generate(body.to_request(settings), executor=executor)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
@@ -76,11 +88,12 @@ async def generate_stream(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
     caller = admit_jobs(http_request)
     await check_webhook_url(body.webhook_url, settings)
-    executor = executor_for(jobs, client, body, "generate")
+    executor = executor_for(jobs, client, body, "generate", http_request, idempotency_key)
     request = body.to_request(settings)
 
     async def events() -> AsyncIterator[str]:
@@ -115,13 +128,13 @@ async def video_generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
-    result = await generator.generate(
-        body.to_request(settings), executor=executor_for(jobs, client, body, "video")
-    )
+    executor = executor_for(jobs, client, body, "video", request, idempotency_key)
+    result = await generator.generate(body.to_request(settings), executor=executor)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)

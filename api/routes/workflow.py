@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api.deps import CatalogDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
+from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.responses import status_body
@@ -32,6 +33,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"description": "ComfyUI unreachable (see Retry-After)"},
     **SUBMIT_RESPONSES,
 }
+SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    422: {"description": "Malformed request, or an Idempotency-Key reused with a different body"},
+    503: {
+        "description": "ComfyUI unreachable, the gateway's pending-job bound reached, the job database "
+        "unavailable, or the submission unconfirmed (`submit_unconfirmed` / `not_submitted` carry the job's "
+        "`prompt_id`; see Retry-After)"
+    },
+}
 
 
 def to_api_graph(body: SubmitRequest, catalog: Any) -> dict[str, Any]:
@@ -54,15 +64,30 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
     return body.model_dump(mode="json")
 
 
-@router.post("/submit", response_model=SubmitResponse, responses=ERRORS, summary="Submit a ComfyUI workflow")
+@router.post(
+    "/submit", response_model=SubmitResponse, responses=SUBMIT_ERRORS, summary="Submit a ComfyUI workflow"
+)
 async def submit(
-    body: SubmitRequest, request: Request, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+    body: SubmitRequest,
+    request: Request,
+    response: Response,
+    jobs: JobsDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
+    """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
+    record = _record(body)
+    idempotency = idempotency_for(request, idempotency_key, record)
     graph = to_api_graph(body, catalog)
-    job = await jobs.submit(graph, extra_data=body.extra_data or None, request=_record(body))
+    job = await jobs.submit(
+        graph, extra_data=body.extra_data or None, request=record, idempotency=idempotency
+    )
     note_jobs(request, caller, job.prompt_id)
+    if idempotency is not None and job.request is not record:  # an earlier request's job
+        response.headers["Idempotent-Replayed"] = "true"
     # Always "pending" (the contract): events may have moved the job on before this answer is sent.
     return SubmitResponse(
         prompt_id=job.prompt_id, status="pending", message="Workflow submitted successfully"

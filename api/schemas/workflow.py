@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatusName = Literal["pending", "running", "completed", "failed", "cancelled", "timeout"]
+JobStatusName = Literal["submitting", "pending", "running", "completed", "failed", "cancelled", "timeout"]
 
 EXAMPLE_GRAPH: dict[str, Any] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 3, "color": 0}},
