@@ -72,6 +72,11 @@ class CatalogProvider:
         """The catalog served now, without asking the backend (the bundled one before the first `get`)."""
         return self._catalog or self._fallback or Catalog.bundled()
 
+    def invalidate(self) -> None:
+        """The backend's files changed (an upload, a new model): the next `get` reads the catalog again, so
+        the loaders' file lists include the new file."""
+        self._loaded_at = float("-inf")
+
     async def get(self) -> Catalog:
         if self._catalog is not None and time.monotonic() - self._loaded_at < self._ttl:
             return self._catalog

@@ -16,7 +16,7 @@ import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import ClientDep, SettingsDep
+from api.deps import CatalogsDep, ClientDep, SettingsDep
 from api.errors import BadRequest, NotFoundError
 from api.schemas.system import InputFromJson, InputUploaded
 from api.settings import Settings
@@ -127,7 +127,9 @@ async def output_file(
         503: {"description": "ComfyUI unreachable"},
     },
 )
-async def upload_input(request: Request, client: ClientDep, settings: SettingsDep) -> InputUploaded:
+async def upload_input(
+    request: Request, client: ClientDep, settings: SettingsDep, catalogs: CatalogsDep
+) -> InputUploaded:
     """Multipart (`file`, `subfolder`, `overwrite`) or JSON (`url` or `base64`, `filename`...). Returns `ref`,
     the value a loader node takes (e.g. LoadImage `image`)."""
     ctype = request.headers.get("content-type", "")
@@ -149,6 +151,7 @@ async def upload_input(request: Request, client: ClientDep, settings: SettingsDe
     uploaded = await client.upload(
         content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
     )
+    catalogs.invalidate()  # loaders list the input folder's files: the next run must see this one
     return InputUploaded(
         name=uploaded.name, subfolder=uploaded.subfolder, type=uploaded.type, ref=uploaded.ref
     )
