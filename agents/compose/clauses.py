@@ -143,6 +143,10 @@ def find_files(raw: str) -> list[_File]:
         token = m.group(0)
         left = len(token) - len(token.lstrip(_STRIP))
         name = token.strip(_STRIP).rstrip(".")
+        # "img=face.png", "mask:hat.png": the name is what follows the key
+        key = max(name.rfind("="), name.rfind(":"))
+        if key >= 0:
+            left, name = left + key + 1, name[key + 1 :]
         if name.lower().endswith(FILE_EXT) and len(name) > 4 and ".." not in name:
             start = m.start() + left
             found.append(_File(name, _kind(name), start, start + len(name)))

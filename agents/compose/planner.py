@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from pydantic import ValidationError
+
 from agents.compose import extract
 from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
 from agents.compose.errors import PlanError
@@ -66,7 +68,10 @@ class Planner(StepBuilder):
                 raise PlanError(f"the request asks for more than {MAX_STEPS} steps")
         if all(s["op"] == "lora" for s in state.steps):
             state.add("generate_image", {"prompt": clean(raw, norm, [])}, {}, "IMAGE", None)
-        return Plan.model_validate({"steps": state.steps, "notes": state.notes})
+        try:
+            return Plan.model_validate({"steps": state.steps, "notes": state.notes})
+        except ValidationError as exc:  # a request the planner cannot read into a valid plan: no plan
+            raise PlanError(f"the request does not read as a plan of operations: {exc}") from exc
 
     # -- one clause -------------------------------------------------------------------------------------
     def _clause(self, st: _State, cl: _Clause) -> None:
