@@ -31,6 +31,13 @@ PROMPTS = [
     "restyle this photo room.png as an oil painting",
     "upscale cat.png by 4x",
     "a samurai duel in the rain, cinematic, 4 seconds",
+    # composed (issue 11): chains of operations
+    "make a fox in the snow, then upscale it 3x",
+    "erase the lamp post from street.png, then upscale it 2x",
+    "widen photo.png by 200 pixels on the right",
+    "paint a harbour in the style of ref.png",
+    "make a lighthouse picture and animate it into a 3-second clip",
+    "a robot following the edges of shape.png, then animate it",
 ]
 
 
