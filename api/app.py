@@ -83,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             catalogs.current,
             catalogs.refresh_now,
             confirm_window=settings.submit_confirm_window,
+            cancel_window=settings.cancel_confirm_window,
         )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from api.jobs.state import Job
+from api.jobs.state import Job, JobStatus
 from api.schemas.workflow import CurrentNode, JobErrorInfo, OutputFileInfo, StatusResponse
 from api.settings import Settings
 from comfyui_client import OutputRef
@@ -69,7 +69,21 @@ def status_body(
         created_at=_ts(job.created_at) or datetime.now(tz=UTC),
         started_at=_ts(job.started_at),
         finished_at=_ts(job.finished_at),
+        **_end_request(job),
     )
+
+
+def _end_request(job: Job) -> dict[str, Any]:
+    """The fields saying a cancel or timeout was asked of ComfyUI and is not confirmed yet."""
+    if not job.awaiting_end or job.end_requested is None:
+        return {}
+    what = "a cancel" if job.end_requested is JobStatus.CANCELLED else "the gateway's timeout"
+    return {
+        "cancel_requested": True,
+        "end_requested": job.end_requested.value,
+        "note": f"{what} asked ComfyUI to stop this job; it is {job.end_requested.value} once ComfyUI "
+        "confirms it",
+    }
 
 
 def event_body(ev: dict[str, Any], job: Job | None, settings: Settings, base_url: str) -> dict[str, Any]:

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Seconds a submit whose POST /prompt got no answer keeps asking ComfyUI's /queue and "
         "/history whether the job arrived, before answering",
     )
+    cancel_confirm_window: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a cancel waits for ComfyUI to confirm the job's end (deleted from its queue, "
+        "or interrupted) before answering 202 `cancel requested`; the job stays running until confirmed",
+    )
 
     # Webhooks, limits, observability (issue 12)
     webhook_secret: SecretStr | None = Field(

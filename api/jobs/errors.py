@@ -40,3 +40,13 @@ class NotSubmitted(BackendUnavailable):
     """
 
     code = "not_submitted"
+
+
+class CancelUnconfirmed(BackendUnavailable):
+    """ComfyUI could not be asked to cancel the job (503): never a false `cancelled`.
+
+    The body carries the job's `prompt_id`, its current `status` and `cancel_requested: true`; the cancel is
+    recorded and the gateway asks ComfyUI again until it confirms the job's end.
+    """
+
+    code = "cancel_unconfirmed"

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
+from api.jobs import cancel
 from api.jobs.errors import IdempotencyConflict, JobDatabaseUnavailable, NotSubmitted, SubmitUnconfirmed
 from api.jobs.settle import Location, locate, never_sent
-from api.jobs.state import Job, JobError, JobStatus
+from api.jobs.state import Job, JobStatus
 from api.jobs.store import IdempotencyKeyTaken, JobStoreError
 from api.jobs.tracker import JobTracker
 from api.logs import bind_job
@@ -47,8 +48,10 @@ class JobService:
         refresh_catalog: Callable[[], Awaitable[bool]] | None = None,
         *,
         confirm_window: float = 10.0,
+        cancel_window: float = 5.0,
     ) -> None:
         self.client = client
+        self.cancel_window = cancel_window  # seconds a cancel waits for ComfyUI to confirm it
         self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
         self.tracker = tracker
         self._catalog = catalog
@@ -248,38 +251,22 @@ class JobService:
         return await self.get(prompt_id)
 
     async def cancel(self, prompt_id: str) -> Job:
-        """Pending: removed from the queue; running: interrupted by its id; finished: 409. Idempotent."""
+        """Cancel a pending or running job; finished: 409. Idempotent.
+
+        The job is `cancelled` only once ComfyUI confirmed it (api.jobs.cancel): the answer comes within
+        `cancel_window` s; a job still running then is returned as it is, with `end_requested` set (the
+        route answers 202). ComfyUI unreachable: `CancelUnconfirmed` (503), and the tracker asks again.
+        """
         job = await self.get(prompt_id)
         if job.status is JobStatus.CANCELLED:
             return job
-        if job.terminal:
+        if not job.terminal:
+            job = await cancel.cancel(self.tracker, job, window=self.cancel_window)
+        if job.terminal and job.status is not JobStatus.CANCELLED:
             raise JobAlreadyFinished(
                 f"job {prompt_id} already finished with status {job.status.value!r}; "
                 "only pending or running jobs can be cancelled"
             )
-        reason = JobError(message="cancelled by request", type="cancelled")
-        if job.status is JobStatus.SUBMITTING:
-            self.tracker.guard(prompt_id)  # should its POST still arrive, ComfyUI never runs it
-        if job.status in (JobStatus.PENDING, JobStatus.SUBMITTING):
-            await self.client.delete_pending(prompt_id)
-            snapshot = await self.refresh_queue()
-            if not snapshot.is_running(prompt_id):
-                entry = await self.client.history(prompt_id)
-                if entry is not None:  # it ended before the delete arrived
-                    await self.tracker.settle_from_history(job, entry)
-                    settled: JobStatus = job.status
-                    if settled is not JobStatus.CANCELLED:
-                        raise JobAlreadyFinished(
-                            f"job {prompt_id} finished ({job.status.value}) before it could be cancelled"
-                        )
-                    return job
-                await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
-                return job
-        self.tracker.request_end(job, JobStatus.CANCELLED, reason)
-        await self.client.interrupt(prompt_id)
-        if job.started_at is None:
-            job.started_at = time.time()
-        await self.tracker.finish(job, JobStatus.CANCELLED, error=reason)
         return job
 
 

@@ -117,6 +117,10 @@ class Job:
     # Idempotency-Key (scoped by caller) and a hash of the request body it was first used with.
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # An end we asked ComfyUI for (a cancel or a timeout) and not yet confirmed by it: the status the job
+    # takes once ComfyUI reports the interruption, and why. Persisted, so a restart keeps asking.
+    end_requested: JobStatus | None = None
+    end_reason: JobError | None = None
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)
@@ -124,6 +128,11 @@ class Job:
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+    @property
+    def awaiting_end(self) -> bool:
+        """A cancel or timeout was asked for and ComfyUI has not confirmed the job's end yet."""
+        return self.end_requested is not None and not self.terminal
 
     def estimated_time_remaining(self, now: float | None = None) -> float | None:
         """Seconds left at the observed rate; None before any progress or once finished."""

@@ -60,6 +60,8 @@ class JobRow(Base):
     # Idempotency (issue 12): the caller-scoped key, unique, and the hash of the body first sent with it.
     idempotency_key: Mapped[str | None] = mapped_column(String(320), nullable=True, unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A cancel or timeout asked of ComfyUI, not confirmed yet: {"status", "error"} (kept across restarts).
+    end_request: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
 class MetaRow(Base):
@@ -89,10 +91,16 @@ def _to_row_values(job: Job) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "idempotency_key": job.idempotency_key,
         "request_hash": job.request_hash,
+        "end_request": (
+            {"status": job.end_requested.value, "error": job.end_reason.to_dict() if job.end_reason else None}
+            if job.end_requested is not None
+            else None
+        ),
     }
 
 
 def _from_row(row: JobRow) -> Job:
+    end = row.end_request if isinstance(row.end_request, dict) else {}
     return Job(
         prompt_id=row.prompt_id,
         workflow=row.workflow or {},
@@ -111,6 +119,8 @@ def _from_row(row: JobRow) -> Job:
         finished_at=row.finished_at,
         idempotency_key=row.idempotency_key,
         request_hash=row.request_hash,
+        end_requested=JobStatus(end["status"]) if end.get("status") else None,
+        end_reason=JobError.from_dict(end["error"]) if end.get("error") else None,
     )
 
 

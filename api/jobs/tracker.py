@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from api.jobs import cancel
 from api.jobs.settle import Location, locate
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
@@ -71,7 +72,6 @@ class JobTracker:
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
-        self._requested: dict[str, tuple[JobStatus, JobError]] = {}  # an interrupt we asked for, and why
         self._withdraw: dict[str, float] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class JobTracker:
         self._tasks = []
         for job in list(self.jobs.values()):
             if job.prompt_id not in self._submitting:
-                await self._save(job)
+                await self.save(job)
         for queues in self._subscribers.values():
             for q in queues:
                 q.put_nowait(None)
@@ -117,7 +117,7 @@ class JobTracker:
         self._submitting.discard(job.prompt_id)
         if job.status is JobStatus.SUBMITTING:
             job.status = JobStatus.PENDING
-        saved = await self._save(job)
+        saved = await self.save(job)
         if entry is not None:
             await self.settle_from_history(job, entry)
         elif job.terminal:
@@ -127,7 +127,7 @@ class JobTracker:
             # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
             self._stream.track(job.prompt_id)
 
-    async def _save(self, job: Job) -> bool:
+    async def save(self, job: Job) -> bool:
         """Write the job, retrying a failed write; False (logged as an error) if it never went through.
 
         One writer at a time; values are read inside the lock, so the last write holds the newest state.
@@ -158,14 +158,13 @@ class JobTracker:
             job = self.jobs.get(prompt_id)
             if job is None:
                 self._unsaved.discard(prompt_id)
-            elif await self._save(job) and job.terminal:
+            elif await self.save(job) and job.terminal:
                 self._drop(job)
 
     def _drop(self, job: Job) -> None:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self._last_persist.pop(job.prompt_id, None)
-        self._requested.pop(job.prompt_id, None)
         for q in self._subscribers.pop(job.prompt_id, set()):
             q.put_nowait(None)
 
@@ -261,7 +260,7 @@ class JobTracker:
             or now - self._last_persist.get(job.prompt_id, 0.0) > PERSIST_PROGRESS_EVERY
         ):
             self._last_persist[job.prompt_id] = now
-            saved = await self._save(job)
+            saved = await self.save(job)
         if job.terminal and job.prompt_id not in self._submitting:
             if self._stream is not None:
                 self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
@@ -375,9 +374,9 @@ class JobTracker:
             return
         if kind == "execution_success":
             return  # completion waits for executing(None): /history is written by then
-        if kind == "execution_interrupted" and prompt_id in self._requested:
-            status, error = self._requested.pop(prompt_id)  # our own interrupt (a timeout or a cancel)
-            await self.finish(job, status, error=error)
+        if kind == "execution_interrupted" and job.end_requested is not None:
+            # Our own interrupt (a timeout or a cancel), confirmed: the end we asked for, with its reason.
+            await self.finish(job, job.end_requested, error=job.end_reason)
             return
         data = ev.model_dump(mode="json")
         unconfirmed = job.status is JobStatus.SUBMITTING and prompt_id not in self._submitting
@@ -421,9 +420,11 @@ class JobTracker:
             error = JobError.from_execution_error(entry.error or {})
             await self.finish(job, JobStatus.FAILED, outputs=outputs, error=error)
         else:
-            default = (JobStatus.CANCELLED, JobError.from_interruption(entry.interruption or {}))
-            status, error = self._requested.pop(job.prompt_id, default)
-            await self.finish(job, status, outputs=outputs, error=error)
+            if job.end_requested is not None:  # the interrupt we asked for (a timeout or a cancel)
+                await self.finish(job, job.end_requested, outputs=outputs, error=job.end_reason)
+            else:
+                error = JobError.from_interruption(entry.interruption or {})
+                await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
 
     # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
@@ -464,6 +465,7 @@ class JobTracker:
                 for job in list(self.jobs.values()):
                     if (
                         job.status is JobStatus.RUNNING
+                        and job.end_requested is None  # asked already: ask_again repeats it
                         and job.started_at
                         and now - job.started_at > self.workflow_timeout
                     ):
@@ -473,26 +475,11 @@ class JobTracker:
                     last_refresh = time.monotonic()
                     await self._save_unsaved()
                     await self.resolve_submitting()
+                    await cancel.ask_again(self)  # ends asked for that ComfyUI has not confirmed
                     await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
 
-    def request_end(self, job: Job, status: JobStatus, error: JobError) -> None:
-        """We are about to interrupt the job: its interrupted end means `status` (a timeout or a cancel),
-        whichever arrives first, the interrupt's answer or ComfyUI's execution_interrupted event."""
-        self._requested[job.prompt_id] = (status, error)
-
     async def timeout(self, job: Job) -> None:
-        log.warning("job %s ran longer than %.0f s: interrupting", job.prompt_id, self.workflow_timeout)
-        error = JobError(
-            message=f"the job ran longer than WORKFLOW_TIMEOUT ({self.workflow_timeout:g} s)",
-            type="timeout",
-            node=(job.current_node or {}).get("id"),
-            node_type=(job.current_node or {}).get("class_type"),
-        )
-        self.request_end(job, JobStatus.TIMEOUT, error)
-        try:
-            await self.client.interrupt(job.prompt_id)
-        except Exception as exc:  # the job still times out here; ComfyUI may go on running it
-            log.warning("could not interrupt timed-out job %s on ComfyUI: %s", job.prompt_id, exc)
-        await self.finish(job, JobStatus.TIMEOUT, error=error)
+        """Interrupt a job past `workflow_timeout`: `timeout` once ComfyUI confirms it (api.jobs.cancel)."""
+        await cancel.time_out(self, job)

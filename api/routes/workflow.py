@@ -165,14 +165,32 @@ async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: Sett
     "/cancel/{prompt_id}",
     response_model=CancelResponse,
     summary="Cancel a pending or running job",
+    response_model_exclude_none=True,
     responses={
+        202: {
+            "description": "Cancel requested, not confirmed by ComfyUI yet (`cancel_requested: true`, the "
+            "job's current status); it becomes `cancelled` once ComfyUI reports the interruption",
+            "model": CancelResponse,
+        },
         404: {"description": "Unknown job"},
-        409: {"description": "The job already finished"},
-        503: {"description": "ComfyUI unreachable"},
+        409: {"description": "The job already finished (also: it finished before the cancel took effect)"},
+        503: {
+            "description": "ComfyUI unreachable: `cancel_unconfirmed` with the job's `prompt_id`, current "
+            "`status` and `cancel_requested: true`; the gateway asks again until ComfyUI confirms"
+        },
     },
 )
-async def cancel(prompt_id: str, jobs: JobsDep) -> CancelResponse:
+async def cancel(prompt_id: str, jobs: JobsDep, response: Response) -> CancelResponse:
+    """200 `cancelled` only once ComfyUI confirmed the job's end (never at the mere asking)."""
     job = await jobs.cancel(prompt_id)
+    if not job.terminal:
+        response.status_code = 202
+        return CancelResponse(
+            prompt_id=job.prompt_id,
+            status=job.status.value,
+            message=f"cancel requested; ComfyUI has not confirmed it yet: the job is {job.status.value}",
+            cancel_requested=True,
+        )
     return CancelResponse(
         prompt_id=job.prompt_id, status=job.status.value, message=f"job is {job.status.value}"
     )

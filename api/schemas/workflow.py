@@ -148,12 +148,26 @@ class StatusResponse(BaseModel):
     webhook: list[WebhookDelivery] | None = Field(
         None, description="Deliveries of the job's webhook and their attempts (null without webhook_url)"
     )
+    cancel_requested: bool = Field(
+        False,
+        description="A cancel (or the gateway's timeout) asked ComfyUI to end the job and ComfyUI has not "
+        "confirmed it yet: the job keeps its status until then",
+    )
+    end_requested: Literal["cancelled", "timeout"] | None = Field(
+        None, description="The status the job takes once ComfyUI confirms the requested end"
+    )
+    note: str | None = Field(None, description="What is known but not final yet (not an error)")
 
 
 class CancelResponse(BaseModel):
     prompt_id: str
     status: JobStatusName
     message: str
+    cancel_requested: bool | None = Field(
+        None,
+        description="Only in a 202 answer: the cancel is asked of ComfyUI, not confirmed yet (the job "
+        "keeps its status; see GET /status)",
+    )
 
 
 class BatchRequest(BaseModel):

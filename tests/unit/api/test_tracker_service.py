@@ -59,8 +59,8 @@ class Wire:
     `on_prompt` (async) runs after ComfyUI has queued a submission and before its answer goes back."""
 
     def __init__(self) -> None:
-        self.comfy = FakeComfy()
         self.connector = FakeConnector()
+        self.comfy = FakeComfy(self.connector)  # an interrupt ends the running job, events and history
         self.on_prompt: Callable[[str], Awaitable[None]] | None = None
 
     async def handle(self, request: httpx.Request) -> httpx.Response:

@@ -111,9 +111,16 @@ class FakeConnector:
 class FakeComfy:
     """Enough of ComfyUI's HTTP API for the stream, wait_for and the gateway's jobs: GET /queue,
     /history/{id}, POST /prompt (400 with `reject` as the body when set), POST /queue (delete pending) and
-    POST /interrupt (recorded in `interrupted`)."""
+    POST /interrupt (recorded in `interrupted`).
 
-    def __init__(self) -> None:
+    An interrupt ends the running job as ComfyUI 0.3.75 does: by id only if that job is the one running
+    (else ignored, pending ones too), without id whichever runs; its history entry says interrupted and,
+    with `ws` set (the connector whose current connection gets the frames), `execution_interrupted` then
+    `executing(None)` are sent. `hold_interrupts` keeps the job running (an interrupt that lands late)."""
+
+    def __init__(self, ws: FakeConnector | None = None) -> None:
+        self.ws = ws
+        self.hold_interrupts = False
         self.history: dict[str, dict[str, Any]] = {}
         self.running: list[list[Any]] = []
         self.pending: list[list[Any]] = []
@@ -138,7 +145,11 @@ class FakeComfy:
             self.pending = [p for p in self.pending if p[1] not in deleted]
             return httpx.Response(200)
         if path == "/interrupt" and request.method == "POST":
-            self.interrupted.append(json.loads(request.content or b"{}").get("prompt_id"))
+            target = json.loads(request.content or b"{}").get("prompt_id")
+            self.interrupted.append(target)
+            running = [p for p in self.running if target is None or p[1] == target]
+            if running and not self.hold_interrupts:
+                self.interrupt_running(str(running[0][1]))
             return httpx.Response(200)
         if path == "/prompt" and request.method == "POST" and self.reject is not None:
             return httpx.Response(400, json=self.reject)
@@ -157,6 +168,23 @@ class FakeComfy:
         self.pending = [p for p in self.pending if p[1] != prompt_id]
         self.running = [p for p in self.running if p[1] != prompt_id]
         self.history[prompt_id] = entry
+
+    def interrupt_running(self, prompt_id: str, node_id: str = "2", node_type: str = "SaveImage") -> None:
+        """The running job stops at its next node: history written as interrupted, then its events sent."""
+        data = {"prompt_id": prompt_id, "node_id": node_id, "node_type": node_type, "executed": []}
+        messages = [
+            ["execution_start", {"prompt_id": prompt_id, "timestamp": 1000}],
+            ["execution_interrupted", {**data, "timestamp": 2000}],
+        ]
+        self.finish(
+            prompt_id,
+            {"outputs": {}, "status": {"status_str": "error", "completed": False, "messages": messages}},
+        )
+        if self.ws is not None and self.ws.connections:
+            self.ws.current.feed(
+                frame("execution_interrupted", **data, timestamp=2000),
+                frame("executing", prompt_id=prompt_id, node=None),
+            )
 
     def start(self, prompt_id: str) -> None:
         item = next(p for p in self.pending if p[1] == prompt_id)
