@@ -62,8 +62,11 @@ class Wire:
         self.connector = FakeConnector()
         self.comfy = FakeComfy(self.connector)  # an interrupt ends the running job, events and history
         self.on_prompt: Callable[[str], Awaitable[None]] | None = None
+        self.down = False  # every HTTP request fails to connect (the socket's frames still come)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("Connection refused", request=request)
         response = self.comfy.handle(request)
         if request.url.path == "/prompt" and response.status_code == 200 and self.on_prompt is not None:
             await self.on_prompt(json.loads(request.content)["prompt_id"])
@@ -81,8 +84,15 @@ async def make(tmp_path: Path) -> AsyncIterator[Setup]:
     """`await make(reconcile_interval=...)`: a started JobService on the wire, torn down after the test."""
     opened: list[tuple[JobTracker, JobStore, ComfyClient]] = []
 
-    async def build(*, reconcile_interval: float = 600) -> tuple[Wire, JobService, JobStore]:
-        wire = Wire()
+    async def build(
+        *,
+        reconcile_interval: float = 600,
+        workflow_timeout: float = 600,
+        cancel_window: float = WAIT,
+        wire: Wire | None = None,  # the same ComfyUI as an earlier gateway (a restarted gateway)
+    ) -> tuple[Wire, JobService, JobStore]:
+        wire = wire or Wire()
+        connections = len(wire.connector.connections)
         store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
         await store.open()
         client = ComfyClient(
@@ -95,15 +105,15 @@ async def make(tmp_path: Path) -> AsyncIterator[Setup]:
         tracker = JobTracker(
             client,
             store,
-            workflow_timeout=600,
+            workflow_timeout=workflow_timeout,
             output_classes={"SaveImage"},
             reconcile_interval=reconcile_interval,
         )
         opened.append((tracker, store, client))
         await tracker.start()
         async with asyncio.timeout(WAIT):
-            await wire.connector.connected.wait()
-        return wire, JobService(client, tracker, Catalog.bundled), store
+            await wire.connector.wait_connections(connections + 1)
+        return wire, JobService(client, tracker, Catalog.bundled, cancel_window=cancel_window), store
 
     try:
         yield build
@@ -302,3 +312,146 @@ async def test_a_failed_write_keeps_the_job_in_memory_until_it_is_written(
     stored = await store.get(pid)
     assert stored is not None and stored.status is JobStatus.COMPLETED and stored.progress == 100
     assert pid not in service.tracker.jobs
+
+
+# -- a cancel or a timeout is recorded only once ComfyUI confirmed it (issue 12) ---------------------------
+async def running_job(wire: Wire, service: JobService) -> str:
+    job = await service.submit(GRAPH)
+    wire.comfy.start(job.prompt_id)
+    wire.send(frame("execution_start", prompt_id=job.prompt_id, timestamp=1000))
+    await settle(service, job.prompt_id, JobStatus.RUNNING)
+    return job.prompt_id
+
+
+async def test_pending_cancel_is_confirmed_by_the_queue(setup: Any) -> None:
+    wire, service, store = setup
+    job = await service.submit(GRAPH)
+    cancelled = await service.cancel(job.prompt_id)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.error.type == "cancelled"
+    # Deleted, then read back: gone from pending, not running, no history entry; no interrupt was needed.
+    methods = [(r.method, r.url.path) for r in wire.comfy.requests]
+    assert methods[-3:] == [("POST", "/queue"), ("GET", "/queue"), ("GET", f"/history/{job.prompt_id}")]
+    assert wire.comfy.interrupted == [] and job.prompt_id not in wire.comfy.pending_ids
+    for _ in range(200):
+        stored = await store.get(job.prompt_id)
+        if stored is not None and stored.status is JobStatus.CANCELLED:
+            break
+        await asyncio.sleep(0.01)
+    assert stored is not None and stored.status is JobStatus.CANCELLED
+
+
+async def test_a_pending_job_comfyui_already_started_is_interrupted_then_cancelled(setup: Any) -> None:
+    wire, service, _ = setup
+    job = await service.submit(GRAPH)
+    wire.comfy.start(job.prompt_id)  # ComfyUI started it; the gateway has not heard yet
+    wire.comfy.hold_interrupts = True  # the interrupt lands at the next node boundary, later
+    assert service.tracker.jobs[job.prompt_id].status is JobStatus.PENDING
+    task = asyncio.create_task(service.cancel(job.prompt_id))
+    for _ in range(200):
+        if wire.comfy.interrupted:
+            break
+        await asyncio.sleep(0.01)
+    assert wire.comfy.interrupted == [job.prompt_id]
+    assert not task.done() and not service.tracker.jobs[job.prompt_id].terminal  # not cancelled yet
+    wire.comfy.interrupt_running(job.prompt_id)  # ComfyUI reports the interruption
+    cancelled = await task
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.error.message == "cancelled by request"
+
+
+async def test_running_cancel_waits_for_comfyui_and_says_so_meanwhile(make: Setup) -> None:
+    from api.responses import status_body
+    from api.settings import Settings
+
+    wire, service, store = await make(cancel_window=0.2)
+    pid = await running_job(wire, service)
+    wire.comfy.hold_interrupts = True
+    job = await service.cancel(pid)  # ComfyUI did not confirm within the window: not cancelled
+    assert job.status is JobStatus.RUNNING and job.end_requested is JobStatus.CANCELLED
+    assert wire.comfy.interrupted == [pid]
+    body = status_body(job, Settings(), "http://gw/", queue_position=0)
+    assert body.status == "running" and body.cancel_requested and body.end_requested == "cancelled"
+    assert body.note and body.error is None
+    stored = await store.get(pid)  # persisted: a restart keeps asking
+    assert stored is not None and stored.end_requested is JobStatus.CANCELLED
+    assert stored.end_reason is not None and stored.end_reason.type == "cancelled"
+    again = await service.cancel(pid)  # idempotent: asks again, still unconfirmed
+    assert again.status is JobStatus.RUNNING
+    wire.comfy.interrupt_running(pid)  # execution_interrupted event + history entry
+    await settle(service, pid, JobStatus.CANCELLED)
+    final = await service.get(pid)
+    assert final.error is not None and final.error.type == "cancelled"
+    done = status_body(final, Settings(), "http://gw/")
+    assert not done.cancel_requested and done.note is None
+    assert (await service.cancel(pid)).status is JobStatus.CANCELLED
+
+
+async def test_a_cancel_that_loses_the_race_to_completion_leaves_the_job_completed(make: Setup) -> None:
+    wire, service, _ = await make(cancel_window=0.2)
+    pid = await running_job(wire, service)
+    wire.comfy.hold_interrupts = True
+    assert (await service.cancel(pid)).status is JobStatus.RUNNING  # interrupt sent, not confirmed
+    run_to_end(wire, pid)  # the job's last node finished before the interrupt landed
+    await settle(service, pid, JobStatus.COMPLETED)
+    assert (await service.get(pid)).error is None
+
+    other = await running_job(wire, service)
+    wire.comfy.finish(other, history(other))  # finished on ComfyUI; its events not heard yet
+    with pytest.raises(JobAlreadyFinished):
+        await service.cancel(other)
+    assert (await service.get(other)).status is JobStatus.COMPLETED and wire.comfy.interrupted == [pid]
+
+
+async def test_a_timeout_is_recorded_once_comfyui_reports_the_interruption(make: Setup) -> None:
+    wire, service, _ = await make(workflow_timeout=0.3, reconcile_interval=0.1)
+    wire.comfy.hold_interrupts = True
+    pid = await running_job(wire, service)
+    for _ in range(300):
+        if wire.comfy.interrupted:
+            break
+        await asyncio.sleep(0.01)
+    assert wire.comfy.interrupted and set(wire.comfy.interrupted) == {pid}
+    await asyncio.sleep(0.3)  # asked again meanwhile; still running until ComfyUI answers
+    job = await service.get(pid)
+    assert job.status is JobStatus.RUNNING and job.end_requested is JobStatus.TIMEOUT
+    wire.comfy.interrupt_running(pid)
+    await settle(service, pid, JobStatus.TIMEOUT)
+    error = (await service.get(pid)).error
+    assert error is not None and error.type == "timeout" and "WORKFLOW_TIMEOUT" in error.message
+
+
+async def test_comfyui_down_during_cancel_is_503_then_retried_until_confirmed(make: Setup) -> None:
+    from api.jobs.errors import CancelUnconfirmed
+
+    wire, service, store = await make(reconcile_interval=0.1)
+    pid = await running_job(wire, service)
+    wire.down = True
+    with pytest.raises(CancelUnconfirmed) as unconfirmed:
+        await service.cancel(pid)
+    assert unconfirmed.value.status_code == 503
+    assert unconfirmed.value.body()["code"] == "cancel_unconfirmed"
+    assert {k: unconfirmed.value.body()[k] for k in ("prompt_id", "status", "cancel_requested")} == {
+        "prompt_id": pid,
+        "status": "running",
+        "cancel_requested": True,
+    }
+    await asyncio.sleep(0.3)
+    assert (await service.get(pid)).status is JobStatus.RUNNING  # never a false `cancelled`
+    stored = await store.get(pid)
+    assert stored is not None and stored.end_requested is JobStatus.CANCELLED
+    wire.down = False  # the tracker asks again on its own
+    await settle(service, pid, JobStatus.CANCELLED)
+    assert wire.comfy.interrupted == [pid]
+
+
+async def test_a_requested_cancel_survives_a_restart(make: Setup) -> None:
+    wire, service, _ = await make()
+    pid = await running_job(wire, service)
+    wire.down = True
+    with pytest.raises(Exception, match="could not be asked"):
+        await service.cancel(pid)
+    await service.tracker.stop()  # the gateway stops with the cancel unconfirmed; ComfyUI still runs it
+    wire.down = False
+    _, service2, _ = await make(reconcile_interval=0.1, wire=wire)
+    assert service2.tracker.jobs[pid].end_requested is JobStatus.CANCELLED
+    await settle(service2, pid, JobStatus.CANCELLED)
+    assert wire.comfy.interrupted == [pid]
