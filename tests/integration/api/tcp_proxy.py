@@ -17,6 +17,7 @@ class TcpProxy:
         self.prompt_delay = prompt_delay  # seconds each POST /prompt is held before it goes on
         self.prompts_held = 0
         self.prompts_forwarded = 0
+        self.refusing = False  # new connections are cut at once (ComfyUI unreachable)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -47,6 +48,9 @@ class TcpProxy:
         self._writers.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
         except OSError:

@@ -183,3 +183,42 @@ def _uuid() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+async def test_cancel_while_comfyui_is_unreachable_is_never_a_false_cancelled(
+    comfyui: Any, tmp_path: Path
+) -> None:
+    """Issue 12: a cancel ComfyUI cannot hear is 503 `cancel_unconfirmed` with the job's current status; the
+    job keeps running (ComfyUI still runs it) and says a cancel was requested; once ComfyUI is reachable the
+    gateway asks again and the job is `cancelled` after ComfyUI reports the interruption."""
+    async with tcp_proxy(comfyui.url) as proxy:
+        settings = gateway_settings(
+            proxy.url, tmp_path / "cut.db", comfyui_timeout=2.0, reconcile_interval=0.5
+        )
+        async with running_gateway(settings) as gw:
+            pid = await gw.submit(fresh(SLOW))
+            await gw.wait(pid, until={"running"})
+            proxy.refusing = True
+            proxy.drop_all()
+            resp = await gw.http.post(f"/api/workflow/cancel/{pid}")
+            assert resp.status_code == 503, resp.text
+            answer = resp.json()
+            assert answer["code"] == "cancel_unconfirmed" and answer["prompt_id"] == pid
+            assert answer["status"] == "running" and answer["cancel_requested"] is True
+            status = await gw.status(pid)
+            assert status["status"] == "running" and status["cancel_requested"] is True
+            direct = ComfyClient(comfyui.url)
+            try:
+                assert (await direct.queue()).is_running(pid)  # ComfyUI never heard the cancel
+                proxy.refusing = False
+                final = await gw.wait(pid, within=60)
+                assert final["status"] == "cancelled" and final["error"]["type"] == "cancelled", final
+                entry = None
+                for _ in range(100):  # the history entry follows ComfyUI's event by a moment
+                    entry = await direct.history(pid)
+                    if entry is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                assert entry is not None and entry.outcome == "interrupted"
+            finally:
+                await direct.aclose()
