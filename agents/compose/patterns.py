@@ -82,3 +82,14 @@ _RESTYLE_LIKE = vocab.phrase_pattern(vocab.RESTYLE_LIKE)
 _LOOK = vocab.phrase_pattern(vocab.SLOTS["look"])
 _OBJECT_EDIT = vocab.phrase_pattern(vocab.OBJECT_EDITS)
 _STYLE_REF = vocab.phrase_pattern(vocab.STYLE_REFERENCE_WORDS)
+# what a restyle prompt keeps of the picture's name: "the picture as anime" -> "anime"
+_PICTURE = re.compile(
+    r"^(?:(?:the|this|that|my|our|your|attached|given) ){0,3}"
+    r"(?:(?:image|picture|photo|photograph|pic|shot|selfie|one)(?: (?:as|into|to|like|in))? "
+    r"|(?:as|into|to|like) )",
+    re.I,
+)
+
+
+# the words that lead a restyle cue to its look ("turn it into | a watercolor")
+_CONNECTOR = re.compile(r"(?<![a-z0-9])(?:into|as|like|look|in|to)(?![a-z0-9])")

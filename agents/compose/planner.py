@@ -22,8 +22,8 @@ from agents.compose.patterns import (
     _GENERATE,
     _IMAGE_NOUN,
     _IT,
-    _ORDER,
     _OBJECT_EDIT,
+    _ORDER,
     _PLEASANT,
     _RESTYLE_LIKE,
     _RESTYLE_NAME,
@@ -120,7 +120,8 @@ class Planner(StepBuilder):
             if op == "restyle" and m is None and restyles and image_in:
                 m = _RESTYLE_LIKE.search(text)  # "redraw photo.png in the style of Monet"
                 if m is not None and (
-                    _OBJECT_EDIT.search(text) or (_GENERATE.search(text) and not clause_images and not _IT.search(text))
+                    _OBJECT_EDIT.search(text)
+                    or (_GENERATE.search(text) and not clause_images and not _IT.search(text))
                 ):
                     continue  # "remove the car ...", "paint a harbour in the style of Monet": not a restyle
             if m is None:

@@ -14,6 +14,7 @@ from agents.compose.clauses import _VERB_START, _Clause, clean
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
+    _CONNECTOR,
     _DESCRIBED,
     _IMAGE_NOUN,
     _IT,
@@ -23,6 +24,7 @@ from agents.compose.patterns import (
     _MAP_NAME,
     _MAPS,
     _NEGATIVE,
+    _PICTURE,
     _STRONG,
     _SUBTLE,
     _TO_FPS,
@@ -218,15 +220,22 @@ class StepBuilder:
         # the cue's verb goes, its look stays the prompt: "turn it into a watercolor" -> "a watercolor"
         heads = []
         for x in _TRIG["restyle"].finditer(text):
-            looks = [k.start() for k in _LOOK.finditer(text, x.start(), x.end())]
-            ends = [c.end() for c in _CONNECTOR.finditer(text, x.start(), x.end()) if looks and looks[-1] > c.end()]
+            verb_end = text.find(" ", x.start(), x.end())  # "re-style" is a name, not the look "style"
+            looks = [k.start() for k in _LOOK.finditer(text, x.end() if verb_end < 0 else verb_end, x.end())]
+            ends = [
+                c.end()
+                for c in _CONNECTOR.finditer(text, x.start(), x.end())
+                if looks and looks[-1] > c.end()
+            ]
             heads.append((x.start(), ends[-1] if ends else looks[0] if looks else x.end()))
         keep = [s for s in drop if m is None or s != m.span()]
         prompt = _PICTURE.sub("", clean(cl.raw, text, [*keep, *heads, *found.spans]))
         if "denoise" not in found.values and (_SUBTLE.search(text) or _STRONG.search(text)):
             found.values["denoise"] = 0.4 if _SUBTLE.search(text) else 0.8
         image = self._source(st, cl, ("IMAGE",))
-        st.add("restyle", {"prompt": prompt, **found.values}, {"image": image} if image else {}, "IMAGE", family)
+        st.add(
+            "restyle", {"prompt": prompt, **found.values}, {"image": image} if image else {}, "IMAGE", family
+        )
 
     def _inpaint(
         self,
@@ -467,17 +476,6 @@ class StepBuilder:
             return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
         return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
-
-
-# what a restyle prompt keeps of the picture's name: "the picture as anime" -> "anime"
-_PICTURE = re.compile(
-    r"^(?:(?:the|this|that|my|our|your|attached|given) )*"
-    r"(?:(?:image|picture|photo|photograph|pic|shot|selfie|one)(?: (?:as|into|to|like|in))? |(?:as|into|to|like) )",
-    re.I,
-)
-
-
-_CONNECTOR = re.compile(r"(?<![a-z0-9])(?:into|as|like|look|in|to)(?![a-z0-9])")
 
 
 def _clip_words(text: str) -> bool:

@@ -45,7 +45,9 @@ PLEASANTRIES: list[str] = _DATA["pleasantries"]  # a clause of only these asks f
 TYPO_TARGETS: frozenset[str] = frozenset(_DATA["typo_targets"])  # words a one-letter slip is read as
 TYPO_KEEP: frozenset[str] = frozenset(_DATA["typo_keep"])  # real words one letter away from a target
 SLOTS: dict[str, list[str]] = _DATA["slots"]  # "{name}" in a phrase: any of these phrases
-RESTYLE_LIKE: list[str] = _DATA["restyle_like"]  # a look said of a given picture: restyle it (no reference file)
+RESTYLE_LIKE: list[str] = _DATA[
+    "restyle_like"
+]  # a look said of a given picture: restyle it (no reference file)
 STYLE_REFERENCE_WORDS: list[str] = _DATA["style_reference_words"]  # a file named before them is a reference
 DENOISE_WORDS: list[str] = _DATA["denoise_words"]  # "strength 0.7", "denoise 0.5": how much is redrawn
 OBJECT_EDITS: list[str] = _DATA["object_edits"]  # an object edit ("remove the car") is no restyle
