@@ -16,11 +16,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from api.auth import KeyRing, parse_env_keys
+from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
 from api.middleware import BodySizeLimit
 from api.model_index import ModelIndex
+from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.run_history import open_checkpoints
 from api.settings import Settings
@@ -73,9 +77,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.templates = library
         app.state.generator = generator
         await tracker.start()
+        await _attach_keys(app, store)
         log.info(
             "gateway ready: ComfyUI %s, %d node classes (%s), database %s",
-            settings.comfyui_url,
+            redact(settings.comfyui_url),
             len(catalog),
             catalogs.source,
             settings.database_url,
@@ -89,16 +94,44 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _attach_keys(app: FastAPI, store: JobStore) -> None:
+    """Keys from the job database count from now on; an open gateway says so."""
+    keyring: KeyRing = app.state.keyring
+    keyring.attach(store)
+    if not await keyring.any_keys():
+        log.warning(
+            "no API key exists: the gateway runs OPEN (every caller is admin). Create one with "
+            "`comfy-gateway keys create NAME --scope admin` or set API_KEYS"
+        )
+
+
+def _install_access(app: FastAPI, settings: Settings) -> None:
+    """API keys on every route, secrets out of logs and answers, CORS and trusted hosts from settings.
+
+    Added last so they wrap the rest: hosts are checked first, CORS answers preflights, then the key."""
+    env = settings.api_keys.get_secret_value() if settings.api_keys else ""
+    keyring = KeyRing(parse_env_keys(env))
+    app.state.keyring = keyring
+    register_secrets(
+        [settings.openai_api_key, *(entry.partition(":")[2].strip() for entry in env.split(","))]
+    )
+    install_log_redaction()
+    app.add_middleware(RequireKey, keyring=keyring, allowed_origins=settings.cors_origins)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+    if settings.trusted_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
-        )
+    _install_access(app, settings)
     for module in (workflow, events, files, system, generation_runs, generation, templates):
         app.include_router(module.router)
     return app

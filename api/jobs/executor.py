@@ -28,14 +28,21 @@ class JobsExecutor:
     """`pipeline.Executor` over `JobService`: submit records the job, wait follows it through the tracker."""
 
     def __init__(
-        self, jobs: JobService, client: ComfyClient, *, request: dict[str, Any], source: str
+        self,
+        jobs: JobService,
+        client: ComfyClient,
+        *,
+        request: dict[str, Any],
+        source: str,
+        owner: str | None = None,
     ) -> None:
         self.jobs, self.client, self.request, self.source = jobs, client, request, source
+        self.owner = owner  # the API key name its jobs belong to
 
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
         try:
             job = await self.jobs.submit(
-                workflow, extra_data=extra_data, request=self.request, source=self.source
+                workflow, extra_data=extra_data, request=self.request, source=self.source, owner=self.owner
             )
         except InvalidWorkflow as exc:
             error = exc.error or {

@@ -72,8 +72,10 @@ class JobService:
         extra_data: dict[str, Any] | None = None,
         request: dict[str, Any] | None = None,
         source: str = "workflow",
+        owner: str | None = None,
     ) -> Job:
         """Validate, submit to ComfyUI and record; raises `InvalidWorkflow` (400) or a `ComfyError`.
+        `owner` is the API key name the job belongs to (None: the gateway runs open).
 
         The record is written once ComfyUI has accepted the job, in one transaction: a rejected or failed
         submission leaves nothing behind.
@@ -88,6 +90,7 @@ class JobService:
             request=request,
             extra_data=dict(extra_data) if extra_data else None,
             client_id=self.client.client_id,
+            owner=owner,
         )
         self.tracker.prepare(job)
         try:
@@ -123,6 +126,17 @@ class JobService:
     async def find(self, prompt_id: str) -> Job | None:
         """The job (from memory while live, else from the database); None for an unknown id."""
         return await self.tracker.get(prompt_id)
+
+    async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
+        """Owners of the jobs that produced this file (live jobs in memory first, then the database);
+        empty when no job recorded it as an output."""
+        owners = [
+            job.owner
+            for job in list(self.tracker.jobs.values())
+            for ref in job.outputs
+            if (ref.type, ref.subfolder or "", ref.filename) == (type, subfolder, filename)
+        ]
+        return owners + await self.tracker.store.output_owners(type, subfolder, filename)
 
     def live_job(self, prompt_id: str) -> Job | None:
         """The job if the gateway follows it right now (in memory), else None; never reads the database."""

@@ -111,6 +111,7 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    owner: str | None = None  # the API key name that created it (None: the gateway ran open)
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)

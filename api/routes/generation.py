@@ -8,6 +8,7 @@ request carries its body and source), so generated jobs are validated, recorded 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -15,10 +16,12 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
+from api.auth import Principal, SubmitAccess
+from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep, StoreDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService
+from api.jobs.store import JobStore
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from comfyui_client import ComfyClient
@@ -27,9 +30,20 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["generation"])
 
 
-def executor_for(jobs: JobService, client: ComfyClient, body: BaseModel, source: str) -> JobsExecutor:
-    """The run's executor: its jobs are recorded with the request `body`, as `source`."""
-    return JobsExecutor(jobs, client, request=body.model_dump(mode="json"), source=source)
+def executor_for(
+    jobs: JobService, client: ComfyClient, body: BaseModel, source: str, principal: Principal
+) -> JobsExecutor:
+    """The run's executor: its jobs are recorded with the request `body`, as `source`, owned by the caller."""
+    return JobsExecutor(
+        jobs, client, request=body.model_dump(mode="json"), source=source, owner=principal.owner
+    )
+
+
+async def new_run(store: JobStore, principal: Principal) -> str:
+    """A thread id for a run, recorded as the caller's before the run writes its first checkpoint."""
+    thread_id = str(uuid.uuid4())
+    await store.record_run(thread_id, principal.owner)
+    return thread_id
 
 
 @router.post(
@@ -44,10 +58,13 @@ async def generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
-    executor = executor_for(jobs, client, body, "generate")
-    result = await generator.generate(body.to_request(settings), executor=executor)
+    executor = executor_for(jobs, client, body, "generate", principal)
+    thread_id = await new_run(store, principal)
+    result = await generator.generate(body.to_request(settings), executor=executor, thread_id=thread_id)
     raise_for(result)
     return GenerateResponse.model_validate(result.model_dump(exclude={"errors"}))
 
@@ -63,14 +80,17 @@ async def generate_stream(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
-    executor = executor_for(jobs, client, body, "generate")
+    executor = executor_for(jobs, client, body, "generate", principal)
     request = body.to_request(settings)
+    thread_id = await new_run(store, principal)
 
     async def events() -> AsyncIterator[str]:
         try:
-            async for item in generator.stream(request, executor=executor):
+            async for item in generator.stream(request, executor=executor, thread_id=thread_id):
                 kind: Literal["step", "result"] = item["event"]
                 yield sse_message(kind, item)
         except Exception as exc:  # the stream has started: report in-band, never a broken connection
@@ -92,10 +112,14 @@ async def video_generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
     result = await generator.generate(
-        body.to_request(settings), executor=executor_for(jobs, client, body, "video")
+        body.to_request(settings),
+        executor=executor_for(jobs, client, body, "video", principal),
+        thread_id=await new_run(store, principal),
     )
     raise_for(result)
     if result.prompt_id is None:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import ReadAccess, SubmitAccess
 from api.deps import JobsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
 from api.schemas.workflow import SubmitResponse
@@ -30,13 +31,13 @@ class TemplateSubmitBody(BaseModel):
 
 
 @router.get("", summary="List the workflow templates")
-async def list_templates(templates: TemplatesDep) -> dict[str, Any]:
+async def list_templates(templates: TemplatesDep, _: ReadAccess) -> dict[str, Any]:
     """Every template's summary."""
     return {"templates": [t.summary() for t in templates]}
 
 
 @router.get("/{name}", summary="A template: typed parameters with defaults and ranges, its graph")
-async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
+async def get_template(name: str, templates: TemplatesDep, _: ReadAccess) -> dict[str, Any]:
     """One template's public form."""
     try:
         return templates.get(name).public()
@@ -50,6 +51,7 @@ async def submit_template(
     body: TemplateSubmitBody,
     templates: TemplatesDep,
     jobs: JobsDep,
+    principal: SubmitAccess,
 ) -> SubmitResponse:
     """Render the template with the given parameter values and submit it like any workflow."""
     try:
@@ -64,5 +66,6 @@ async def submit_template(
         extra_data=body.extra_data or None,
         request={"template": name, "version": template.version, **body.model_dump(mode="json")},
         source="template",
+        owner=principal.owner,
     )
     return SubmitResponse(prompt_id=job.prompt_id, status="pending", message=f"Template {name} submitted")

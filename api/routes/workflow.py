@@ -6,9 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from api.auth import Principal, ReadAccess, SubmitAccess, check_visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
-from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
+from api.errors import (
+    ApiError,
+    BackendUnavailable,
+    BadRequest,
+    InvalidWorkflow,
+    JobNotFound,
+    translate_comfy_error,
+)
 from api.jobs.service import JobService
+from api.jobs.state import Job
 from api.responses import status_body
 from api.schemas.workflow import (
     BatchItem,
@@ -23,7 +32,12 @@ from api.text_prompt import apply_text_prompt
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one"},
+    403: {"description": "The key lacks the scope this route needs"},
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
     400: {"description": "Invalid workflow: `error` and `node_errors` in ComfyUI's shape"},
     413: {"description": "Request body too large"},
     422: {"description": "Malformed request"},
@@ -51,10 +65,21 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
     return body.model_dump(mode="json")
 
 
+async def owned_job(jobs: JobService, prompt_id: str, principal: Principal) -> Job:
+    """The job, if the caller may see it; someone else's job is as unknown as a missing one (404)."""
+    job = await jobs.get(prompt_id)
+    check_visible(principal, job.owner, JobNotFound(prompt_id))
+    return job
+
+
 @router.post("/submit", response_model=SubmitResponse, responses=ERRORS, summary="Submit a ComfyUI workflow")
-async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> SubmitResponse:
+async def submit(
+    body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep, principal: SubmitAccess
+) -> SubmitResponse:
     graph = to_api_graph(body, catalog)
-    job = await jobs.submit(graph, extra_data=body.extra_data or None, request=_record(body))
+    job = await jobs.submit(
+        graph, extra_data=body.extra_data or None, request=_record(body), owner=principal.owner
+    )
     # Always "pending" (the contract): events may have moved the job on before this answer is sent.
     return SubmitResponse(
         prompt_id=job.prompt_id, status="pending", message="Workflow submitted successfully"
@@ -62,7 +87,9 @@ async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> Sub
 
 
 @router.post("/batch", response_model=BatchResponse, responses=ERRORS, summary="Submit several workflows")
-async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> BatchResponse:
+async def batch(
+    body: BatchRequest, jobs: JobsDep, catalog: CatalogDep, principal: SubmitAccess
+) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
     graphs: list[dict[str, Any]] = []
@@ -79,17 +106,19 @@ async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> Batch
             f"{len(problems)} of {len(body.workflows)} workflows are invalid; nothing was submitted",
             extra={"errors": problems},
         )
-    return BatchResponse(**await _submit_all(jobs, body, graphs))
+    return BatchResponse(**await _submit_all(jobs, body, graphs, principal.owner))
 
 
-async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]]) -> dict[str, Any]:
+async def _submit_all(
+    jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]], owner: str | None
+) -> dict[str, Any]:
     from comfyui_client import ComfyError
 
     items: list[BatchItem] = []
     for index, (item, graph) in enumerate(zip(body.workflows, graphs, strict=True)):
         try:
             job = await jobs.submit(
-                graph, extra_data=item.extra_data or None, request=_record(item), source="batch"
+                graph, extra_data=item.extra_data or None, request=_record(item), source="batch", owner=owner
             )
             items.append(
                 BatchItem(
@@ -112,11 +141,13 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
 @router.get(
     "/status/{prompt_id}",
     response_model=StatusResponse,
-    responses={404: {"description": "Unknown job"}},
+    responses={**AUTH_ERRORS, 404: {"description": "Unknown job (or another key's)"}},
     summary="Status, progress and outputs of a job",
 )
-async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> StatusResponse:
-    job = await jobs.get(prompt_id)
+async def status(
+    prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep, principal: ReadAccess
+) -> StatusResponse:
+    job = await owned_job(jobs, prompt_id, principal)
     return status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
 
 
@@ -125,12 +156,14 @@ async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: Sett
     response_model=CancelResponse,
     summary="Cancel a pending or running job",
     responses={
-        404: {"description": "Unknown job"},
+        **AUTH_ERRORS,
+        404: {"description": "Unknown job (or another key's)"},
         409: {"description": "The job already finished"},
         503: {"description": "ComfyUI unreachable"},
     },
 )
-async def cancel(prompt_id: str, jobs: JobsDep) -> CancelResponse:
+async def cancel(prompt_id: str, jobs: JobsDep, principal: SubmitAccess) -> CancelResponse:
+    await owned_job(jobs, prompt_id, principal)
     job = await jobs.cancel(prompt_id)
     return CancelResponse(
         prompt_id=job.prompt_id, status=job.status.value, message=f"job is {job.status.value}"
