@@ -83,6 +83,7 @@ async def _smoke_backend(index: ModelIndex) -> bool:
     "/api/queue",
     response_model=QueueResponse,
     summary="ComfyUI's queue, pending in execution order (a non-admin key: its own jobs, others counted)",
+    response_model_exclude_none=True,
     responses={503: {"description": "ComfyUI unreachable"}},
 )
 async def queue(jobs: JobsDep, principal: ReadAccess) -> QueueResponse:
@@ -107,6 +108,8 @@ async def queue(jobs: JobsDep, principal: ReadAccess) -> QueueResponse:
         for n, i in enumerate(snapshot.pending, start=1)
         if mine(i.prompt_id)
     ]
+    if principal.is_admin:
+        return QueueResponse(running=running, pending=pending)
     return QueueResponse(
         running=running,
         pending=pending,
