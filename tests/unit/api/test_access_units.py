@@ -3,6 +3,7 @@ owner column migration, and the `comfy-gateway keys` / `serve` command lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -91,10 +92,11 @@ async def test_owner_column_added_to_an_old_database(tmp_path: Path) -> None:
             "extra_data JSON, progress FLOAT, current_node JSON, outputs JSON, error JSON, "
             "created_at FLOAT, started_at FLOAT, finished_at FLOAT)"
         )
+        outputs = json.dumps([{"node_id": "9", "filename": "a.png", "subfolder": "", "type": "output"}])
         conn.execute(
-            "INSERT INTO jobs VALUES ('old', 'workflow', 'completed', NULL, 1, NULL, '{}', NULL, 100, "
-            """NULL, '[{"node_id": "9", "filename": "a.png", "subfolder": "", "type": "output", """
-            """"kind": "image"}]', NULL, 1.0, NULL, NULL)"
+            "INSERT INTO jobs (prompt_id, source, status, workflow, progress, outputs, created_at) "
+            "VALUES ('old', 'workflow', 'completed', '{}', 100, ?, 1.0)",
+            (outputs,),
         )
     store = JobStore(f"sqlite+aiosqlite:///{db}")
     await store.open()
