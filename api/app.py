@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.auth import KeyRing, parse_env_keys
+from api.auth.deps import AUTH_RESPONSES
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
@@ -133,5 +134,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_access(app, settings)
     for module in (workflow, events, files, system, generation_runs, generation, templates):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=AUTH_RESPONSES)
     return app

@@ -7,7 +7,7 @@ in the request state; these dependencies only authorize (403 for a missing scope
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -34,6 +34,12 @@ def require_scope(scope: str) -> Callable[[HTTPConnection], Principal]:
     dependency.__name__ = f"require_{scope}"
     return dependency
 
+
+#: Documented on every route (`create_app` includes each router with them).
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one (once any key exists)"},
+    403: {"description": "The key lacks the scope this route needs"},
+}
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 ReadAccess = Annotated[Principal, Depends(require_scope("read"))]

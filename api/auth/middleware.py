@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.keys import KeyRing
-from api.errors import ApiError, Forbidden
+from api.errors import ApiError, Forbidden, error_response
 
 OPEN_PATHS = frozenset({"/health/live"})
 SUBPROTOCOL_PREFIX = "bearer."
@@ -77,8 +77,6 @@ def _presented_key(scope: Scope, headers: dict[str, str], stream: bool) -> str |
 async def _deny(scope: Scope, receive: Receive, send: Send, err: ApiError) -> None:
     """The error as a JSON answer; for a WebSocket, as the handshake's HTTP answer when the server can send
     one (uvicorn can), else the handshake is closed (the client sees 403)."""
-    from api.errors import error_response
-
     response = error_response(err)
     if scope["type"] == "http":
         await response(scope, receive, send)

@@ -14,7 +14,7 @@ from api.auth import PrincipalDep, ReadAccess, visible
 from api.deps import JobsDep, SettingsDep
 from api.jobs.service import JobService
 from api.responses import event_body, sse_message
-from api.routes.workflow import AUTH_ERRORS, owned_job
+from api.routes.workflow import owned_job
 from api.settings import Settings
 
 router = APIRouter(prefix="/api/workflow", tags=["events"])
@@ -34,7 +34,6 @@ async def _events(
     "/{prompt_id}/events",
     summary="Job events as Server-Sent Events",
     responses={
-        **AUTH_ERRORS,
         200: {"content": {"text/event-stream": {}}},
         404: {"description": "Unknown job (or another key's)"},
     },

@@ -9,7 +9,7 @@ import logging
 import mimetypes
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlparse
 
 import httpx
@@ -39,10 +39,6 @@ PASSED_HEADERS = (
     "etag",
 )
 DOWNLOAD_TIMEOUT = 30.0
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown or revoked one"},
-    403: {"description": "The key lacks the scope this route needs"},
-}
 # Types a browser would run as a page (script in SVG, HTML, XML): served as downloads, never inline.
 ACTIVE_TYPES = ("image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/xml")
 ACTIVE_SUFFIXES = (".svg", ".svgz", ".html", ".htm", ".xhtml", ".xht", ".xml", ".xsl", ".js", ".mjs")
@@ -65,7 +61,6 @@ def _safe_subfolder(subfolder: str) -> str:
     "/api/outputs/{type}/{filename}",
     summary="Download an output (streamed from ComfyUI, Range ok)",
     responses={
-        **AUTH_ERRORS,
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "Partial"},
         404: {"description": "No such file (or not an output of the caller's jobs)"},
@@ -163,7 +158,6 @@ def download_headers(filename: str, media_type: str) -> dict[str, str]:
         }
     },
     responses={
-        **AUTH_ERRORS,
         400: {"description": "Nothing usable to upload, or a `url` the gateway may not fetch"},
         409: {"description": "`overwrite` asked for a file another key uploaded"},
         413: {"description": "Too large"},

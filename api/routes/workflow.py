@@ -32,12 +32,7 @@ from api.text_prompt import apply_text_prompt
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown or revoked one"},
-    403: {"description": "The key lacks the scope this route needs"},
-}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    **AUTH_ERRORS,
     400: {"description": "Invalid workflow: `error` and `node_errors` in ComfyUI's shape"},
     413: {"description": "Request body too large"},
     422: {"description": "Malformed request"},
@@ -141,7 +136,7 @@ async def _submit_all(
 @router.get(
     "/status/{prompt_id}",
     response_model=StatusResponse,
-    responses={**AUTH_ERRORS, 404: {"description": "Unknown job (or another key's)"}},
+    responses={404: {"description": "Unknown job (or another key's)"}},
     summary="Status, progress and outputs of a job",
 )
 async def status(
@@ -156,7 +151,6 @@ async def status(
     response_model=CancelResponse,
     summary="Cancel a pending or running job",
     responses={
-        **AUTH_ERRORS,
         404: {"description": "Unknown job (or another key's)"},
         409: {"description": "The job already finished"},
         503: {"description": "ComfyUI unreachable"},

@@ -132,3 +132,27 @@ def test_serve_refuses_a_public_open_bind(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("API_KEYS", raising=False)
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--no-local-comfyui"])
     assert result.exit_code == 2 and "no API key" in result.output
+
+
+async def test_trusted_hosts_and_cors_come_from_settings() -> None:
+    import httpx
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    app = create_app(
+        Settings(trusted_hosts="gw.example, localhost", cors_origins=["https://ui.example"], api_keys=None)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.example") as http:
+        assert (await http.get("/health/live")).status_code == 200
+        assert (await http.get("/health/live", headers={"Host": "evil.example"})).status_code == 400
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}
+        ok = await http.options("/api/workflow/submit", headers={"Origin": "https://ui.example", **preflight})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://ui.example"
+        other = await http.options(
+            "/api/workflow/submit", headers={"Origin": "https://evil.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in other.headers
+    default = Settings()
+    assert default.cors_origins == [] and default.trusted_hosts == [] and default.host is None
