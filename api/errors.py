@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.redaction import redact
+
 if TYPE_CHECKING:
     from pipeline import GenerationResult
 
@@ -73,6 +75,31 @@ class InvalidWorkflow(BadRequest):
         node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), dict) else {}
         message = _workflow_message(error, node_errors or {})
         return cls(message, error=error, node_errors=node_errors)
+
+
+# --- access (api/auth) ---------------------------------------------------------------------------------
+class Unauthorized(ApiError):
+    """No API key, or one the gateway does not know (401)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer realm="comfy-gateway"'}
+
+
+class Forbidden(ApiError):
+    """A known key without the scope the route needs, or a refused `Origin` (403)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ApiError):
+    """The request would replace something that belongs to another key (409)."""
+
+    status_code = 409
+    code = "conflict"
 
 
 class JobNotFound(ApiError):
@@ -217,7 +244,9 @@ def translate_comfy_error(exc: Exception) -> ApiError | None:
 
 
 def error_response(err: ApiError) -> JSONResponse:
-    return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers())
+    body = err.body()
+    body["detail"] = redact(str(body.get("detail", "")))  # a ComfyUI URL with credentials, an LLM key ...
+    return JSONResponse(body, status_code=err.status_code, headers=err.headers())
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -248,7 +277,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         return JSONResponse(
-            {"detail": exc.detail, "code": "http_error"}, status_code=exc.status_code, headers=exc.headers
+            {"detail": redact(str(exc.detail)), "code": "http_error"},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     async def on_comfy(_: Request, exc: Exception) -> JSONResponse:

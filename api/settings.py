@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     )
 
     # Gateway
-    host: str = "0.0.0.0"
+    host: str | None = Field(
+        None, description="Interface to bind (default: 0.0.0.0 once an API key exists, else 127.0.0.1)"
+    )
     port: int = 8000
     database_url: str = Field(
         "sqlite+aiosqlite:///./comfy_gateway.db", description="SQLAlchemy async URL of the job database"
@@ -103,6 +105,38 @@ class Settings(BaseSettings):
         1000, ge=1, description="Generation runs kept in the checkpoint database; older ones are deleted"
     )
     templates_dir: Path | None = Field(None, description="Folder with the user's own workflow templates")
+
+    # Access (api/auth): API keys, the open-gateway bind rule, browsers
+    api_keys: SecretStr | None = Field(
+        None, description="Bootstrap admin keys from the environment: comma-separated `name:key`"
+    )
+    allow_open_public: bool = Field(
+        False, description="Serve a non-loopback interface although no API key exists (everyone is admin)"
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host headers accepted (comma-separated; none: any host)"
+    )
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text)
+                if text.startswith("[")
+                else [h.strip() for h in text.split(",") if h.strip()]
+            )
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        from api.auth.keys import parse_env_keys
+
+        if value is not None:
+            parse_env_keys(value.get_secret_value())  # a malformed entry fails at start-up
+        return value
 
     # Local ComfyUI for `make run` when COMFYUI_URL is not set
     local_comfyui_port: int = 8188

@@ -81,8 +81,10 @@ class JobService:
         request: dict[str, Any] | None = None,
         source: str = "workflow",
         idempotency: Idempotency | None = None,
+        owner: str | None = None,
     ) -> Job:
         """Validate, record, submit to ComfyUI; raises `InvalidWorkflow` (400) or a `ComfyError`.
+        `owner` is the API key name the job belongs to (None: the gateway runs open).
 
         The row is written first (`submitting`), then the job is posted under our own prompt id: nothing
         ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
@@ -106,6 +108,7 @@ class JobService:
             client_id=self.client.client_id,
             idempotency_key=idempotency.key if idempotency else None,
             request_hash=idempotency.fingerprint if idempotency else None,
+            owner=owner,
         )
         bind_job(job.prompt_id)  # this request's log lines from here on name the job
         self.tracker.prepare(job)
@@ -214,6 +217,17 @@ class JobService:
     async def find(self, prompt_id: str) -> Job | None:
         """The job (from memory while live, else from the database); None for an unknown id."""
         return await self.tracker.get(prompt_id)
+
+    async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
+        """Owners of the jobs that produced this file (live jobs in memory first, then the database);
+        empty when no job recorded it as an output."""
+        owners = [
+            job.owner
+            for job in list(self.tracker.jobs.values())
+            for ref in job.outputs
+            if (ref.type, ref.subfolder or "", ref.filename) == (type, subfolder, filename)
+        ]
+        return owners + await self.tracker.store.output_owners(type, subfolder, filename)
 
     def live_job(self, prompt_id: str) -> Job | None:
         """The job if the gateway follows it right now (in memory), else None; never reads the database."""

@@ -117,6 +117,7 @@ class Job:
     # Idempotency-Key (scoped by caller) and a hash of the request body it was first used with.
     idempotency_key: str | None = None
     request_hash: str | None = None
+    owner: str | None = None  # the API key name that created it (None: the gateway ran open)
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)

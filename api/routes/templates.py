@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import ReadAccess, SubmitAccess
 from api.deps import JobsDep, SettingsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
@@ -33,13 +34,13 @@ class TemplateSubmitBody(BaseModel):
 
 
 @router.get("", summary="List the workflow templates")
-async def list_templates(templates: TemplatesDep) -> dict[str, Any]:
+async def list_templates(templates: TemplatesDep, _: ReadAccess) -> dict[str, Any]:
     """Every template's summary."""
     return {"templates": [t.summary() for t in templates]}
 
 
 @router.get("/{name}", summary="A template: typed parameters with defaults and ranges, its graph")
-async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
+async def get_template(name: str, templates: TemplatesDep, _: ReadAccess) -> dict[str, Any]:
     """One template's public form."""
     try:
         return templates.get(name).public()
@@ -60,6 +61,7 @@ async def submit_template(
     templates: TemplatesDep,
     jobs: JobsDep,
     settings: SettingsDep,
+    principal: SubmitAccess,
 ) -> SubmitResponse:
     """Render the template with the given parameter values and submit it like any workflow."""
     caller = admit_jobs(request)
@@ -76,6 +78,7 @@ async def submit_template(
         extra_data=body.extra_data or None,
         request={"template": name, "version": template.version, **body.model_dump(mode="json")},
         source="template",
+        owner=principal.owner,
     )
     note_jobs(request, caller, job.prompt_id)
     return SubmitResponse(prompt_id=job.prompt_id, status="pending", message=f"Template {name} submitted")

@@ -6,10 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import Principal, ReadAccess, SubmitAccess, check_visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
-from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
+from api.errors import (
+    ApiError,
+    BackendUnavailable,
+    BadRequest,
+    InvalidWorkflow,
+    JobNotFound,
+    translate_comfy_error,
+)
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
+from api.jobs.state import Job
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.responses import status_body
 from api.schemas.workflow import (
@@ -64,6 +73,13 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
     return body.model_dump(mode="json")
 
 
+async def owned_job(jobs: JobService, prompt_id: str, principal: Principal) -> Job:
+    """The job, if the caller may see it; someone else's job is as unknown as a missing one (404)."""
+    job = await jobs.get(prompt_id)
+    check_visible(principal, job.owner, JobNotFound(prompt_id))
+    return job
+
+
 @router.post(
     "/submit", response_model=SubmitResponse, responses=SUBMIT_ERRORS, summary="Submit a ComfyUI workflow"
 )
@@ -74,6 +90,7 @@ async def submit(
     jobs: JobsDep,
     catalog: CatalogDep,
     settings: SettingsDep,
+    principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
     """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
@@ -83,7 +100,11 @@ async def submit(
     idempotency = idempotency_for(request, idempotency_key, record)
     graph = to_api_graph(body, catalog)
     job = await jobs.submit(
-        graph, extra_data=body.extra_data or None, request=record, idempotency=idempotency
+        graph,
+        extra_data=body.extra_data or None,
+        request=record,
+        idempotency=idempotency,
+        owner=principal.owner,
     )
     note_jobs(request, caller, job.prompt_id)
     if idempotency is not None and job.request is not record:  # an earlier request's job
@@ -96,7 +117,12 @@ async def submit(
 
 @router.post("/batch", response_model=BatchResponse, responses=ERRORS, summary="Submit several workflows")
 async def batch(
-    body: BatchRequest, request: Request, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+    body: BatchRequest,
+    request: Request,
+    jobs: JobsDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    principal: SubmitAccess,
 ) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
@@ -116,19 +142,21 @@ async def batch(
             f"{len(problems)} of {len(body.workflows)} workflows are invalid; nothing was submitted",
             extra={"errors": problems},
         )
-    answer = BatchResponse(**await _submit_all(jobs, body, graphs))
+    answer = BatchResponse(**await _submit_all(jobs, body, graphs, principal.owner))
     note_jobs(request, caller, *(item.prompt_id for item in answer.jobs))
     return answer
 
 
-async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]]) -> dict[str, Any]:
+async def _submit_all(
+    jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]], owner: str | None
+) -> dict[str, Any]:
     from comfyui_client import ComfyError
 
     items: list[BatchItem] = []
     for index, (item, graph) in enumerate(zip(body.workflows, graphs, strict=True)):
         try:
             job = await jobs.submit(
-                graph, extra_data=item.extra_data or None, request=_record(item), source="batch"
+                graph, extra_data=item.extra_data or None, request=_record(item), source="batch", owner=owner
             )
             items.append(
                 BatchItem(
@@ -151,11 +179,14 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
 @router.get(
     "/status/{prompt_id}",
     response_model=StatusResponse,
-    responses={404: {"description": "Unknown job"}},
+    responses={404: {"description": "Unknown job (or another key's)"}},
     summary="Status, progress and outputs of a job",
 )
-async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> StatusResponse:
-    job = await jobs.get(prompt_id)
+async def status(
+    prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep, principal: ReadAccess
+) -> StatusResponse:
+    """Status, progress, outputs and webhook deliveries of one of the caller's jobs."""
+    job = await owned_job(jobs, prompt_id, principal)
     body = status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
     webhook = await webhook_status(request, job)
     return body if webhook is None else body.model_copy(update={"webhook": webhook})
@@ -166,12 +197,13 @@ async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: Sett
     response_model=CancelResponse,
     summary="Cancel a pending or running job",
     responses={
-        404: {"description": "Unknown job"},
+        404: {"description": "Unknown job (or another key's)"},
         409: {"description": "The job already finished"},
         503: {"description": "ComfyUI unreachable"},
     },
 )
-async def cancel(prompt_id: str, jobs: JobsDep) -> CancelResponse:
+async def cancel(prompt_id: str, jobs: JobsDep, principal: SubmitAccess) -> CancelResponse:
+    await owned_job(jobs, prompt_id, principal)
     job = await jobs.cancel(prompt_id)
     return CancelResponse(
         prompt_id=job.prompt_id, status=job.status.value, message=f"job is {job.status.value}"

@@ -81,7 +81,7 @@ class InputFromJson(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"url": "https://example.com/first_frame.png", "subfolder": "", "overwrite": True},
+                {"url": "https://example.com/first_frame.png", "subfolder": "", "overwrite": False},
                 {"base64": "iVBORw0KGgo...", "filename": "first_frame.png"},
             ]
         }
@@ -91,7 +91,7 @@ class InputFromJson(BaseModel):
     base64: str | None = Field(None, description="The file content, base64 (a data: URL is accepted too)")
     filename: str | None = Field(None, description="Name to store under (default: from the URL)")
     subfolder: str = ""
-    overwrite: bool = True
+    overwrite: bool = Field(False, description="Replace a file of that name (only one the caller uploaded)")
 
 
 class InputUploaded(BaseModel):

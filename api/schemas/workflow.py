@@ -198,3 +198,6 @@ class QueueResponse(BaseModel):
 
     running: list[tuple[int, str, dict[str, Any]]]
     pending: list[tuple[int, str, dict[str, Any]]]
+    # A non-admin key sees its own jobs above and only how many others there are (absent for an admin).
+    others_running: int | None = Field(None, description="Running jobs of other keys (not listed)")
+    others_pending: int | None = Field(None, description="Pending jobs of other keys (not listed)")
