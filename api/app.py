@@ -68,7 +68,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalogs = catalogs
         app.state.store = store
         app.state.checkpoints = saver
-        app.state.jobs = JobService(client, tracker, catalogs.current, catalogs.refresh_now)
+        app.state.jobs = JobService(
+            client,
+            tracker,
+            catalogs.current,
+            catalogs.refresh_now,
+            limits=settings.graph_limits(),
+            validation_budget=settings.validation_budget,
+        )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library
         app.state.generator = generator
@@ -94,7 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/api/inputs": settings.max_upload_bytes},  # uploads keep their bigger limit
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]

@@ -36,7 +36,10 @@ def path_problem(value: str) -> str | None:
         return "it contains a NUL character"
     for note in (" [output]", " [temp]"):
         if value.endswith(note):
-            return f"the {note.strip()} annotation reads outside the input folder: upload the file (POST /api/inputs)"
+            return (
+                f"the {note.strip()} annotation reads outside the input folder: "
+                "upload the file (POST /api/inputs)"
+            )
     name = value.removesuffix(" [input]")
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
         return "it is an absolute path: name a file inside ComfyUI's folders"
@@ -54,7 +57,9 @@ def is_file_input(class_type: str, ispec: InputSpec) -> bool:
     )
 
 
-def gateway_node_errors(workflow: Mapping[str, Any], catalog: Catalog, *, max_pixels: int | None) -> NodeErrors:
+def gateway_node_errors(
+    workflow: Mapping[str, Any], catalog: Catalog, *, max_pixels: int | None
+) -> NodeErrors:
     """node id -> the gateway errors of that node (loader paths, cost)."""
     found: NodeErrors = {}
     for node_id, node in workflow.items():
@@ -78,7 +83,7 @@ def gateway_node_errors(workflow: Mapping[str, Any], catalog: Catalog, *, max_pi
                     _error(
                         "cost_exceeded",
                         "The node asks for more pixels than the gateway allows",
-                        f"width x height x frames x batch = {cost}, over the limit of {max_pixels} "
+                        f"width x height x frames x batch = {_count(cost)}, over the limit of {max_pixels} "
                         "(MAX_PIXELS_PER_GRAPH)",
                         None,
                     )
@@ -100,6 +105,10 @@ def node_cost(inputs: Mapping[str, Any]) -> int:
     if width == 1 and height == 1:
         return 0  # not a node that makes pixels
     return width * height * pick(FRAME_INPUTS) * pick(BATCH_INPUTS)
+
+
+def _count(value: int) -> str:
+    return str(value) if value < 10**18 else f"{value:.3g}"
 
 
 def _error(type_: str, message: str, details: str, input_name: str | None) -> dict[str, Any]:

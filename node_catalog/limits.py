@@ -55,7 +55,9 @@ def check_document(obj: Any, limits: GraphLimits, *, where: str = "workflow") ->
             continue
         elif isinstance(value, int):
             if not INT_MIN <= value <= INT_MAX:
-                raise LimitExceeded(f"{path}: an integer of {_digits(value)} digits, outside the 64-bit range")
+                raise LimitExceeded(
+                    f"{path}: an integer of {_digits(value)} digits, outside the 64-bit range"
+                )
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise LimitExceeded(f"{path}: {value} is not a finite number")
@@ -74,11 +76,14 @@ def check_document(obj: Any, limits: GraphLimits, *, where: str = "workflow") ->
 def check_graph(graph: Mapping[str, Any], limits: GraphLimits) -> None:
     """Raise `LimitExceeded` for an API graph with too many nodes or a chain of links too long."""
     if len(graph) > limits.max_nodes:
-        raise LimitExceeded(f"the workflow has {len(graph)} nodes, over the limit of {limits.max_nodes} (MAX_NODES)")
+        raise LimitExceeded(
+            f"the workflow has {len(graph)} nodes, over the limit of {limits.max_nodes} (MAX_NODES)"
+        )
     depth = longest_chain(graph)
     if depth > limits.max_depth:
         raise LimitExceeded(
-            f"the workflow has a chain of {depth} linked nodes, over the limit of {limits.max_depth} (MAX_GRAPH_DEPTH)"
+            f"the workflow has a chain of {depth} linked nodes, over the limit of {limits.max_depth} "
+            "(MAX_GRAPH_DEPTH)"
         )
 
 

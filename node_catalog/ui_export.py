@@ -303,6 +303,8 @@ def ui_to_api(
     except (ConversionError, LimitExceeded):
         raise
     except RecursionError as exc:
-        raise LimitExceeded("the UI workflow's links (reroutes, bypassed nodes) are chained too deep") from exc
+        raise LimitExceeded(
+            "the UI workflow's links (reroutes, bypassed nodes) are chained too deep"
+        ) from exc
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise ConversionError(f"malformed UI workflow: {type(exc).__name__}: {exc}") from exc

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node_catalog.catalog import Catalog
+from node_catalog.errors import LimitExceeded
 from node_catalog.gateway_checks import GATEWAY_CHECKS, gateway_node_errors
 from node_catalog.input_checks import LinkFailure, NodeValidator
-from node_catalog.limits import GraphLimits, longest_chain
+from node_catalog.limits import GraphLimits, check_document, longest_chain
 from node_catalog.rules import GATEWAY
 from node_catalog.specs import FOLDER_ALIASES
 
@@ -79,12 +80,19 @@ SAFE_DEPTH = 250
 
 
 def _over_limits(workflow: Mapping[str, Any], limits: GraphLimits | None) -> str | None:
+    if limits is not None:
+        try:
+            check_document(workflow, limits)  # generated graphs reach here without the request's check
+        except LimitExceeded as exc:
+            return exc.message
     if limits is not None and len(workflow) > limits.max_nodes:
         return f"the workflow has {len(workflow)} nodes, over the limit of {limits.max_nodes} (MAX_NODES)"
     bound = min(limits.max_depth, SAFE_DEPTH) if limits is not None else SAFE_DEPTH
     depth = longest_chain(workflow)
     if depth > bound:
-        return f"the workflow has a chain of {depth} linked nodes, over the limit of {bound} (MAX_GRAPH_DEPTH)"
+        return (
+            f"the workflow has a chain of {depth} linked nodes, over the limit of {bound} (MAX_GRAPH_DEPTH)"
+        )
     return None
 
 
@@ -179,7 +187,8 @@ def validate(
         max_pixels = limits.max_pixels if limits is not None else None
         for node_id, errors in gateway_node_errors(workflow, catalog, max_pixels=max_pixels).items():
             node_errors.setdefault(
-                node_id, {"errors": [], "dependent_outputs": [], "class_type": workflow[node_id]["class_type"]}
+                node_id,
+                {"errors": [], "dependent_outputs": [], "class_type": workflow[node_id]["class_type"]},
             )["errors"].extend(errors)
     comfy_good: list[str] = []
     for out in outputs:
@@ -187,7 +196,9 @@ def validate(
             comfy_ok, reasons, strict_ok = v.node(out)
         except RecursionError:
             message = "the workflow's links are chained too deep to validate"
-            return ValidationReport(False, _top("limit_exceeded", "The workflow is over a limit", message), {})
+            return ValidationReport(
+                False, _top("limit_exceeded", "The workflow is over a limit", message), {}
+            )
         except LinkFailure as failure:
             reasons = [
                 {

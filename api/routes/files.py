@@ -194,7 +194,7 @@ async def _from_json(spec: InputFromJson, settings: Settings) -> tuple[bytes, st
     if not filename:
         raise BadRequest("cannot tell a file name from the URL: give `filename`")
     content, _, _ = await fetch_public(
-        spec.url, url_policy(settings), max_bytes=settings.max_body_bytes, timeout=DOWNLOAD_TIMEOUT
+        spec.url, url_policy(settings), max_bytes=settings.max_upload_bytes, timeout=DOWNLOAD_TIMEOUT
     )
     return content, filename, mimetypes.guess_type(filename)[0]
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.deps import CatalogDep, JobsDep, SettingsDep
-from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
+from api.errors import ApiError, BackendUnavailable, BadRequest, translate_comfy_error
 from api.jobs.service import JobService
 from api.responses import status_body
 from api.schemas.workflow import (
@@ -19,7 +19,8 @@ from api.schemas.workflow import (
     SubmitRequest,
     SubmitResponse,
 )
-from api.text_prompt import apply_text_prompt
+from api.settings import Settings
+from api.workflow_intake import api_graph
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
@@ -31,20 +32,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_api_graph(body: SubmitRequest, catalog: Any) -> dict[str, Any]:
+async def to_api_graph(body: SubmitRequest, catalog: Any, settings: Settings) -> dict[str, Any]:
     """The API graph the request stands for, with its text prompt applied; 400 with a reason if none."""
-    from node_catalog.workflow import WorkflowFormatError, normalize_workflow
-
-    try:
-        graph = normalize_workflow(body.workflow, catalog)
-    except WorkflowFormatError as exc:
-        raise InvalidWorkflow(
-            f"unusable workflow: {exc}",
-            error={"type": "invalid_workflow_format", "message": str(exc), "details": "", "extra_info": {}},
-        ) from exc
-    if body.prompt:
-        graph = apply_text_prompt(graph, body.prompt)
-    return graph
+    return await api_graph(body.workflow, body.prompt, catalog, settings)
 
 
 def _record(body: SubmitRequest) -> dict[str, Any]:
@@ -52,8 +42,10 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
 
 
 @router.post("/submit", response_model=SubmitResponse, responses=ERRORS, summary="Submit a ComfyUI workflow")
-async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> SubmitResponse:
-    graph = to_api_graph(body, catalog)
+async def submit(
+    body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+) -> SubmitResponse:
+    graph = await to_api_graph(body, catalog, settings)
     job = await jobs.submit(graph, extra_data=body.extra_data or None, request=_record(body))
     # Always "pending" (the contract): events may have moved the job on before this answer is sent.
     return SubmitResponse(
@@ -62,14 +54,16 @@ async def submit(body: SubmitRequest, jobs: JobsDep, catalog: CatalogDep) -> Sub
 
 
 @router.post("/batch", response_model=BatchResponse, responses=ERRORS, summary="Submit several workflows")
-async def batch(body: BatchRequest, jobs: JobsDep, catalog: CatalogDep) -> BatchResponse:
+async def batch(
+    body: BatchRequest, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
     graphs: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     for index, item in enumerate(body.workflows):
         try:
-            graph = to_api_graph(item, catalog)
+            graph = await to_api_graph(item, catalog, settings)
             await jobs.validate(graph)
             graphs.append(graph)
         except ApiError as exc:

@@ -19,17 +19,17 @@ class GenerateBody(BaseModel):
     prompt: str = Field(min_length=1, max_length=4000, examples=["a cat surfing, 3 seconds, 720p"])
     submit: bool = False
     wait: bool = Field(False, description="Follow the job to its end; execution errors are then repaired")
-    task: str | None = None
+    task: str | None = Field(None, max_length=64)
     duration: float | None = Field(None, gt=0, le=600)
-    resolution: str | None = Field(None, examples=["720p", "512x512", "16:9", "vertical"])
-    style: str | None = None
+    resolution: str | None = Field(None, max_length=64, examples=["720p", "512x512", "16:9", "vertical"])
+    style: str | None = Field(None, max_length=200)
     fps: float | None = Field(None, gt=0, le=120)
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
     steps: int | None = Field(None, ge=1, le=1000)
-    negative_prompt: str | None = None
-    input_image: str | None = None
-    template: str | None = None
-    extra_params: dict[str, Any] = Field(default_factory=dict)
+    negative_prompt: str | None = Field(None, max_length=4000)
+    input_image: str | None = Field(None, max_length=1024)
+    template: str | None = Field(None, max_length=200)
+    extra_params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     max_repairs: int = Field(3, ge=0, le=10)
     timeout: float = Field(600.0, gt=0, le=3600)
 
@@ -81,9 +81,9 @@ class VideoGenerateBody(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=4000, examples=["A beautiful sunset over mountains"])
     duration: float | None = Field(None, gt=0, le=600, examples=[5])
-    resolution: str | None = Field(None, examples=["512x512"])
-    style: str | None = Field(None, examples=["cinematic"])
-    extra_params: dict[str, Any] = Field(default_factory=dict)
+    resolution: str | None = Field(None, max_length=64, examples=["512x512"])
+    style: str | None = Field(None, max_length=200, examples=["cinematic"])
+    extra_params: dict[str, Any] = Field(default_factory=dict, max_length=64)
 
     def to_request(self, settings: Settings) -> GenerationRequest:
         """The spec's video request: a HunyuanVideo task, submitted, with the configured repair budget."""

@@ -37,10 +37,13 @@ class SubmitRequest(BaseModel):
     )
     prompt: str | None = Field(
         None,
+        max_length=4000,
         description="Optional text prompt; fills the positive text-encode input "
         "when the workflow has exactly one obvious candidate",
     )
-    extra_data: dict[str, Any] = Field(default_factory=dict, description="Passed to ComfyUI with the job")
+    extra_data: dict[str, Any] = Field(
+        default_factory=dict, max_length=32, description="Passed to ComfyUI with the job"
+    )
 
 
 class SubmitResponse(BaseModel):
