@@ -23,6 +23,7 @@ from api.middleware import BodySizeLimit
 from api.model_index import ModelIndex
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.run_history import open_checkpoints
+from api.schemas.errors import document_errors
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    document_errors(app)  # the OpenAPI document shows the error bodies really sent
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

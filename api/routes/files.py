@@ -57,6 +57,7 @@ def _safe_subfolder(subfolder: str) -> str:
     responses={
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "Partial"},
+        400: {"description": "A file name or subfolder ComfyUI refuses"},
         404: {"description": "No such file"},
         503: {"description": "ComfyUI unreachable"},
     },

@@ -20,6 +20,7 @@ from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.service import JobService
 from api.responses import sse_message
+from api.schemas.errors import error_responses
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from comfyui_client import ComfyClient
 
@@ -36,7 +37,7 @@ def executor_for(jobs: JobService, client: ComfyClient, body: BaseModel, source:
     "/api/workflow/generate",
     response_model=GenerateResponse,
     summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
-    responses={422: {"description": "Not understood, or no valid workflow could be made"}},
+    responses=error_responses(400, 422, 502, 503, 504),
 )
 async def generate(
     body: GenerateBody,
@@ -56,6 +57,7 @@ async def generate(
     "/api/workflow/generate/stream",
     summary="Generate a workflow, streaming each agent step as Server-Sent Events",
     response_class=StreamingResponse,
+    responses=error_responses(503),
 )
 async def generate_stream(
     body: GenerateBody,
@@ -84,7 +86,7 @@ async def generate_stream(
     "/api/video/generate",
     response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
-    responses={422: {"description": "No valid workflow could be made"}, 503: {"description": "ComfyUI down"}},
+    responses=error_responses(400, 422, 502, 503, 504),
 )
 async def video_generate(
     body: VideoGenerateBody,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import JobsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
+from api.schemas.errors import error_responses
 from api.schemas.workflow import SubmitResponse
 from pipeline.templates import TemplateNotFound, TemplateParameterError
 
@@ -35,7 +36,11 @@ async def list_templates(templates: TemplatesDep) -> dict[str, Any]:
     return {"templates": [t.summary() for t in templates]}
 
 
-@router.get("/{name}", summary="A template: typed parameters with defaults and ranges, its graph")
+@router.get(
+    "/{name}",
+    summary="A template: typed parameters with defaults and ranges, its graph",
+    responses=error_responses(404),
+)
 async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
     """One template's public form."""
     try:
@@ -44,7 +49,12 @@ async def get_template(name: str, templates: TemplatesDep) -> dict[str, Any]:
         raise NotFoundError(exc.message) from exc
 
 
-@router.post("/{name}/submit", response_model=SubmitResponse, summary="Render a template and submit it")
+@router.post(
+    "/{name}/submit",
+    response_model=SubmitResponse,
+    summary="Render a template and submit it",
+    responses=error_responses(400, 404, 503),
+)
 async def submit_template(
     name: str,
     body: TemplateSubmitBody,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,11 +10,25 @@ from api.schemas.workflow import SubmitResponse
 from api.settings import Settings
 from pipeline import GenerationRequest
 
+# A widget value: a scalar a 64-bit ComfyUI input can hold (wider integers broke the run's checkpoint: 500).
+ExtraParam = (
+    Annotated[str, Field(max_length=4000)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | float | bool
+)
+ExtraParams = Annotated[
+    dict[Annotated[str, Field(max_length=200)], ExtraParam],
+    Field(
+        default_factory=dict,
+        max_length=64,
+        description='Widget values: "input" or "Class.input" -> a string, number or boolean',
+    ),
+]
+
 _THREAD_ID = "The run's id: GET /api/workflow/generate/{thread_id}"
 
 
 class GenerateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `false` is not 0 and `307.0` not 307 (a request that breaks the schema is refused)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(min_length=1, max_length=4000, examples=["a cat surfing, 3 seconds, 720p"])
     submit: bool = False
@@ -29,7 +43,7 @@ class GenerateBody(BaseModel):
     negative_prompt: str | None = Field(None, max_length=4000)
     input_image: str | None = Field(None, max_length=1024)
     template: str | None = Field(None, max_length=200)
-    extra_params: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    extra_params: ExtraParams
     max_repairs: int = Field(3, ge=0, le=10)
     timeout: float = Field(600.0, gt=0, le=3600)
 
@@ -79,11 +93,13 @@ class GenerateResponse(BaseModel):
 class VideoGenerateBody(BaseModel):
     """Exactly the spec's request; the structured fields win over what the text says."""
 
+    model_config = ConfigDict(strict=True)
+
     prompt: str = Field(min_length=1, max_length=4000, examples=["A beautiful sunset over mountains"])
     duration: float | None = Field(None, gt=0, le=600, examples=[5])
     resolution: str | None = Field(None, max_length=64, examples=["512x512"])
     style: str | None = Field(None, max_length=200, examples=["cinematic"])
-    extra_params: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    extra_params: ExtraParams
 
     def to_request(self, settings: Settings) -> GenerationRequest:
         """The spec's video request: a HunyuanVideo task, submitted, with the configured repair budget."""
