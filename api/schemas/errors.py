@@ -71,7 +71,9 @@ def document_errors(app: FastAPI) -> None:
         doc = original()
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for model in (ErrorBody, FieldError, MalformedRequest):
-            schemas[model.__name__] = model.model_json_schema(ref_template=_REF + "{model}")
+            body = model.model_json_schema(ref_template=_REF + "{model}")
+            body.pop("$defs", None)  # FieldError is a component of its own
+            schemas[model.__name__] = body
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         for item in doc.get("paths", {}).values():
@@ -94,7 +96,10 @@ def _fill(op: dict[str, Any], *, takes_body: bool) -> None:
         if status[:1] not in {"4", "5"}:
             continue
         content = response.setdefault("content", {})
-        if content.get("application/json", {}).get("schema"):
+        own = content.get("application/json", {}).get("schema")
+        if own and own.get("$ref") != _REF + "HTTPValidationError":
             continue  # the route documents its own body (e.g. /health's 503 is a HealthResponse)
+        if status == "422":
+            response["description"] = _GENERIC["422"]
         name = "MalformedRequest" if status == "422" else "ErrorBody"
         content["application/json"] = {"schema": {"$ref": _REF + name}}

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.schemas.workflow import SubmitResponse
 from api.settings import Settings
 from pipeline import GenerationRequest
 
 # A widget value: a scalar a 64-bit ComfyUI input can hold (wider integers broke the run's checkpoint: 500).
-ExtraParam = (
-    Annotated[str, Field(max_length=4000)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | float | bool
-)
+INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _no_wide_int(value: Any) -> Any:
+    # before the union: else a too-wide int would pass as a float
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ValueError("integer outside the 64-bit range")
+    return value
+
+
+ExtraParam = Annotated[
+    Annotated[str, Field(max_length=4000)]
+    | Annotated[int, Field(ge=INT_RANGE[0], le=INT_RANGE[1])]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool,
+    BeforeValidator(_no_wide_int),
+]
 ExtraParams = Annotated[
     dict[Annotated[str, Field(max_length=200)], ExtraParam],
     Field(
