@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 JobStatusName = Literal["pending", "running", "completed", "failed", "cancelled", "timeout"]
 
@@ -160,6 +160,22 @@ class BatchResponse(BaseModel):
     failed: int
 
 
+# `[number, prompt_id, info]`. Pydantic writes a tuple as `prefixItems`, which OpenAPI tools reading the
+# 3.0 dialect of `items` reject: described portably instead (three items, each one of the three types).
+QueueEntry = Annotated[
+    tuple[int, str, dict[str, Any]],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "description": "[number, prompt_id, info]",
+            "items": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "object"}]},
+            "minItems": 3,
+            "maxItems": 3,
+        }
+    ),
+]
+
+
 class QueueResponse(BaseModel):
     """Spec shape: `[number, prompt_id, info]`; pending in execution order."""
 
@@ -174,5 +190,5 @@ class QueueResponse(BaseModel):
         }
     )
 
-    running: list[tuple[int, str, dict[str, Any]]]
-    pending: list[tuple[int, str, dict[str, Any]]]
+    running: list[QueueEntry]
+    pending: list[QueueEntry]

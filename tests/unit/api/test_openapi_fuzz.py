@@ -30,14 +30,13 @@ from tests.gateway_support import gateway_settings
 EXAMPLES = 25
 
 
-def _serve(tmp: Path) -> Iterator[str]:
+def serve(tmp: Path, comfyui_url: str | None = None) -> Iterator[str]:
+    """The app on a free loopback port (uvicorn in a thread); ComfyUI unreachable unless `comfyui_url`."""
     from comfyui_local import free_port
 
-    app = create_app(
-        gateway_settings(
-            f"http://127.0.0.1:{free_port()}", tmp / "fuzz.db", comfyui_timeout=0.5, catalog_source="bundled"
-        )
-    )
+    url = comfyui_url or f"http://127.0.0.1:{free_port()}"
+    source = "live" if comfyui_url else "bundled"
+    app = create_app(gateway_settings(url, tmp / "fuzz.db", comfyui_timeout=5.0, catalog_source=source))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -55,7 +54,7 @@ def _serve(tmp: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(tmp_path_factory.mktemp("fuzz"))
+    yield from serve(tmp_path_factory.mktemp("fuzz"))
 
 
 # The schema as the app publishes it at /openapi.json (building it needs no lifespan and no backend).
@@ -69,6 +68,10 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(catalog_source="bund
     suppress_health_check=list(HealthCheck),
 )
 def test_every_route_answers_its_documented_schema(case: schemathesis.Case, base_url: str) -> None:
+    call_and_validate(case, base_url)
+
+
+def call_and_validate(case: schemathesis.Case, base_url: str) -> None:
     case.call_and_validate(
         base_url=base_url,
         timeout=30,
