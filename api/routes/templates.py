@@ -25,9 +25,9 @@ class TemplateSubmitBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(
-        default_factory=dict, examples=[{"prompt": "a fox in snow", "frames": 49}]
+        default_factory=dict, max_length=64, examples=[{"prompt": "a fox in snow", "frames": 49}]
     )
-    extra_data: dict[str, Any] = Field(default_factory=dict)
+    extra_data: dict[str, Any] = Field(default_factory=dict, max_length=32)
 
 
 @router.get("", summary="List the workflow templates")
