@@ -33,6 +33,7 @@ from api.model_index import ModelIndex
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.run_history import open_checkpoints
+from api.schemas.errors import document_errors
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             catalogs.current,
             catalogs.refresh_now,
             confirm_window=settings.submit_confirm_window,
+            limits=settings.graph_limits(),
+            validation_budget=settings.validation_budget,
         )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library
@@ -170,7 +173,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    document_errors(app)  # the OpenAPI document shows the error bodies really sent
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/api/inputs": settings.max_upload_bytes},  # uploads keep their bigger limit
+    )
     # Issue 12: logs, request ids, limits, metrics, access.
     if "log_format" in settings.model_fields_set:
         configure_logging(settings)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's HTTPException detail
 EXAMPLE_BODY = '{"workflow": {"prompt": {"1": {"class_type": "...", "inputs": {}}}}}'
 
 
@@ -276,6 +277,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body json.loads could not read (bad UTF-8, nested past the parser's
+            # recursion limit, an integer over 4300 digits): a malformed request like any other (422).
+            message = (
+                "the request body is not valid JSON (bad encoding, nested too deep or a number too long)"
+            )
+            return JSONResponse(
+                {"detail": message, "code": "malformed_request", "errors": []}, status_code=422
+            )
         return JSONResponse(
             {"detail": redact(str(exc.detail)), "code": "http_error"},
             status_code=exc.status_code,

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from agents.llm import LLMConfig
+    from node_catalog.limits import GraphLimits
 
 
 class Settings(BaseSettings):
@@ -38,7 +39,12 @@ class Settings(BaseSettings):
         "gateway",
         description="Output URLs point at the gateway's /api/outputs (default) or at ComfyUI's /view",
     )
-    max_body_bytes: int = Field(50 * 1024 * 1024, description="Larger request bodies get 413")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Larger request bodies get 413 (a workflow is kilobytes)"
+    )
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024, gt=0, description="Larger uploads (POST /api/inputs, also by URL) get 413"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     catalog_source: Literal["live", "bundled"] = Field(
         "live", description="Node catalog from the backend's /object_info, or the bundled snapshot"
@@ -87,6 +93,20 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or as one JSON object each (with request and job ids)"
+    )
+
+    # Hostile input: limits checked before any expensive work (node_catalog.limits.GraphLimits)
+    max_nodes: int = Field(500, ge=1, description="Nodes of one API graph")
+    max_ui_nodes: int = Field(2000, ge=1, description="Nodes of a UI export, subgraph instances expanded")
+    max_graph_depth: int = Field(150, ge=1, le=250, description="Longest chain of linked nodes")
+    max_json_nesting: int = Field(64, ge=4, description="Nesting depth of a workflow document")
+    max_string_length: int = Field(65_536, ge=1, description="Characters of any one string in a workflow")
+    max_workflow_values: int = Field(200_000, ge=1, description="JSON values in one workflow document")
+    max_pixels_per_graph: int = Field(
+        300_000_000, ge=1, description="width x height x frames x batch of any one node (the cost policy)"
+    )
+    validation_budget: float = Field(
+        10.0, gt=0, description="Seconds parsing and validating one workflow may take (off the event loop)"
     )
 
     # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)
@@ -160,6 +180,20 @@ class Settings(BaseSettings):
         for entry in entries:
             parse_allow_entry(entry)  # a typo fails at start-up, not on the first download
         return entries
+
+    def graph_limits(self) -> GraphLimits:
+        """The workflow size limits and cost policy for node_catalog."""
+        from node_catalog.limits import GraphLimits
+
+        return GraphLimits(
+            max_nodes=self.max_nodes,
+            max_ui_nodes=self.max_ui_nodes,
+            max_depth=self.max_graph_depth,
+            max_nesting=self.max_json_nesting,
+            max_string_length=self.max_string_length,
+            max_values=self.max_workflow_values,
+            max_pixels=self.max_pixels_per_graph,
+        )
 
     def llm_config(self) -> LLMConfig | None:
         """The LLM endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, ...), or None when none is configured."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from api.jobs.idempotency import Idempotency
     from comfyui_client import ComfyClient, ComfyError, QueueSnapshot
     from node_catalog import Catalog
+    from node_catalog.limits import GraphLimits
+    from node_catalog.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,13 @@ class JobService:
         refresh_catalog: Callable[[], Awaitable[bool]] | None = None,
         *,
         confirm_window: float = 10.0,
+        limits: GraphLimits | None = None,
+        validation_budget: float = 10.0,
     ) -> None:
         self.client = client
         self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
+        self.limits = limits  # size limits and cost policy (hostile input); None: the validator's defaults
+        self.validation_budget = validation_budget
         self.tracker = tracker
         self._catalog = catalog
         self._refresh_catalog = refresh_catalog
@@ -64,14 +70,24 @@ class JobService:
         File lists (inputs, models) inside the catalog go stale as files arrive: when the only complaints are
         values missing from a list, the live catalog is refreshed once and the graph checked again.
         """
-        from node_catalog.validation import validate
-
-        report = validate(workflow, self.catalog)
+        report = await self._validate(workflow)
         stale = not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None
         if stale and self._refresh_catalog is not None and await self._refresh_catalog():
-            report = validate(workflow, self.catalog)
+            report = await self._validate(workflow)
         if not report.ok:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
+
+    async def _validate(self, workflow: dict[str, Any]) -> ValidationReport:
+        """node_catalog's verdict, computed off the event loop within the time budget."""
+        from api.workflow_intake import off_loop
+        from node_catalog.validation import validate
+
+        catalog = self.catalog
+        return await off_loop(
+            lambda: validate(workflow, catalog, limits=self.limits),
+            budget=self.validation_budget,
+            what="validating the workflow",
+        )
 
     async def submit(
         self,

@@ -63,6 +63,7 @@ def _safe_subfolder(subfolder: str) -> str:
     responses={
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "Partial"},
+        400: {"description": "A file name or subfolder ComfyUI refuses"},
         404: {"description": "No such file (or not an output of the caller's jobs)"},
         503: {"description": "ComfyUI unreachable"},
     },
@@ -253,7 +254,7 @@ async def _from_json(spec: InputFromJson, settings: Settings) -> tuple[bytes, st
     if not filename:
         raise BadRequest("cannot tell a file name from the URL: give `filename`")
     content, _, _ = await fetch_public(
-        spec.url, url_policy(settings), max_bytes=settings.max_body_bytes, timeout=DOWNLOAD_TIMEOUT
+        spec.url, url_policy(settings), max_bytes=settings.max_upload_bytes, timeout=DOWNLOAD_TIMEOUT
     )
     return content, filename, mimetypes.guess_type(filename)[0]
 

@@ -26,6 +26,7 @@ from api.jobs.store import JobStore
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.metrics import observe_steps
 from api.responses import sse_message
+from api.schemas.errors import error_responses
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from api.webhooks import check_webhook_url
 from comfyui_client import ComfyClient
@@ -63,10 +64,7 @@ async def new_run(store: JobStore, principal: Principal) -> str:
     "/api/workflow/generate",
     response_model=GenerateResponse,
     summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
-    responses={
-        422: {"description": "Not understood, or no valid workflow could be made"},
-        **SUBMIT_RESPONSES,
-    },
+    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def generate(
     body: GenerateBody,
@@ -95,7 +93,7 @@ async def generate(
     "/api/workflow/generate/stream",
     summary="Generate a workflow, streaming each agent step as Server-Sent Events",
     response_class=StreamingResponse,
-    responses=SUBMIT_RESPONSES,
+    responses={**error_responses(400, 503), **SUBMIT_RESPONSES},
 )
 async def generate_stream(
     body: GenerateBody,
@@ -135,10 +133,7 @@ async def generate_stream(
     "/api/video/generate",
     response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
-    responses={
-        422: {"description": "No valid workflow could be made"},
-        **SUBMIT_RESPONSES,
-    },
+    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def video_generate(
     body: VideoGenerateBody,

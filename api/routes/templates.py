@@ -11,6 +11,7 @@ from api.auth import ReadAccess, SubmitAccess
 from api.deps import JobsDep, SettingsDep, TemplatesDep
 from api.errors import ApiError, NotFoundError
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
+from api.schemas.errors import error_responses
 from api.schemas.workflow import WEBHOOK_URL_DESCRIPTION, SubmitResponse
 from api.webhooks import check_webhook_url
 from pipeline.templates import TemplateNotFound, TemplateParameterError
@@ -27,9 +28,9 @@ class TemplateSubmitBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(
-        default_factory=dict, examples=[{"prompt": "a fox in snow", "frames": 49}]
+        default_factory=dict, max_length=64, examples=[{"prompt": "a fox in snow", "frames": 49}]
     )
-    extra_data: dict[str, Any] = Field(default_factory=dict)
+    extra_data: dict[str, Any] = Field(default_factory=dict, max_length=32)
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
@@ -39,7 +40,11 @@ async def list_templates(templates: TemplatesDep, _: ReadAccess) -> dict[str, An
     return {"templates": [t.summary() for t in templates]}
 
 
-@router.get("/{name}", summary="A template: typed parameters with defaults and ranges, its graph")
+@router.get(
+    "/{name}",
+    summary="A template: typed parameters with defaults and ranges, its graph",
+    responses=error_responses(404),
+)
 async def get_template(name: str, templates: TemplatesDep, _: ReadAccess) -> dict[str, Any]:
     """One template's public form."""
     try:
@@ -52,7 +57,7 @@ async def get_template(name: str, templates: TemplatesDep, _: ReadAccess) -> dic
     "/{name}/submit",
     response_model=SubmitResponse,
     summary="Render a template and submit it",
-    responses=SUBMIT_RESPONSES,
+    responses={**error_responses(400, 404), **SUBMIT_RESPONSES},
 )
 async def submit_template(
     name: str,

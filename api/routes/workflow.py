@@ -8,14 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.auth import Principal, ReadAccess, SubmitAccess, check_visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
-from api.errors import (
-    ApiError,
-    BackendUnavailable,
-    BadRequest,
-    InvalidWorkflow,
-    JobNotFound,
-    translate_comfy_error,
-)
+from api.errors import ApiError, BackendUnavailable, BadRequest, JobNotFound, translate_comfy_error
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
 from api.jobs.state import Job
@@ -30,8 +23,9 @@ from api.schemas.workflow import (
     SubmitRequest,
     SubmitResponse,
 )
-from api.text_prompt import apply_text_prompt
+from api.settings import Settings
 from api.webhooks import check_webhook_url, webhook_status
+from api.workflow_intake import api_graph
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
@@ -53,20 +47,9 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_api_graph(body: SubmitRequest, catalog: Any) -> dict[str, Any]:
+async def to_api_graph(body: SubmitRequest, catalog: Any, settings: Settings) -> dict[str, Any]:
     """The API graph the request stands for, with its text prompt applied; 400 with a reason if none."""
-    from node_catalog.workflow import WorkflowFormatError, normalize_workflow
-
-    try:
-        graph = normalize_workflow(body.workflow, catalog)
-    except WorkflowFormatError as exc:
-        raise InvalidWorkflow(
-            f"unusable workflow: {exc}",
-            error={"type": "invalid_workflow_format", "message": str(exc), "details": "", "extra_info": {}},
-        ) from exc
-    if body.prompt:
-        graph = apply_text_prompt(graph, body.prompt)
-    return graph
+    return await api_graph(body.workflow, body.prompt, catalog, settings)
 
 
 def _record(body: SubmitRequest) -> dict[str, Any]:
@@ -98,7 +81,7 @@ async def submit(
     await check_webhook_url(body.webhook_url, settings)
     record = _record(body)
     idempotency = idempotency_for(request, idempotency_key, record)
-    graph = to_api_graph(body, catalog)
+    graph = await to_api_graph(body, catalog, settings)
     job = await jobs.submit(
         graph,
         extra_data=body.extra_data or None,
@@ -132,7 +115,7 @@ async def batch(
     for index, item in enumerate(body.workflows):
         try:
             await check_webhook_url(item.webhook_url, settings)
-            graph = to_api_graph(item, catalog)
+            graph = await to_api_graph(item, catalog, settings)
             await jobs.validate(graph)
             graphs.append(graph)
         except ApiError as exc:
