@@ -184,7 +184,7 @@ class LLMFlow:
 # Single operations a bundled template serves as well (size, frames and family from the intent); anything
 # else, and every chain, is composed from fragments.
 TEMPLATE_OPERATIONS = frozenset(
-    {"generate_image", "generate_video", "image_to_video", "video_to_video", "upscale"}
+    {"generate_image", "generate_video", "image_to_video", "video_to_video", "upscale", "restyle"}
 )
 _FILE_KINDS = ("image", "video", "mask")
 
@@ -230,11 +230,19 @@ def plan_task(plan: Plan) -> Task:
 
 
 def needs_composition(plan: Plan) -> bool:
-    """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...)."""
+    """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...).
+
+    A lone `render_text` that names a model family and gives no picture keeps the template path: that
+    family's text-to-image template renders the text from the prompt ("a flux image of a neon sign that says
+    open")."""
+    if len(plan.steps) > 1:
+        return True
     step = plan.steps[0]
     if step.op == "upscale" and any(file_type(ref) == "VIDEO" for ref in step.refs("image")):
         return True  # the upscale templates take a picture; a clip's frames are composed
-    return len(plan.steps) > 1 or step.op not in TEMPLATE_OPERATIONS
+    if step.op == "render_text" and step.family is not None and not step.inputs:
+        return False
+    return step.op not in TEMPLATE_OPERATIONS
 
 
 def compose_flow(

@@ -271,9 +271,16 @@ _ORIENT_RE = re.compile(
 _NOUN_ORIENTATIONS = {"portrait", "landscape"}
 _HEX_RE = re.compile(r"#(?P<h>[0-9a-f]{6})\b", re.I)
 _COLOR_RE = re.compile(r"\b(?:solid\s+)?(?P<c>" + "|".join(COLORS) + r")\b", re.I)
-_FILE_RE = re.compile(r"(?P<f>[\w./-]+\.(?P<ext>png|jpe?g|webp|bmp|gif|mp4|webm|mov|mkv|avi))\b", re.I)
+# Starts only where a run of path characters starts: linear time (any start inside a run was quadratic).
+_FILE_RE = re.compile(
+    r"(?<![\w./-])(?P<f>[\w./-]+\.(?P<ext>png|jpe?g|webp|bmp|gif|mp4|webm|mov|mkv|avi))\b", re.I
+)
 # One thing not wanted: up to four words, never a number or "more"/"than" ("no more than 5 seconds").
-_NEG_ITEM = r"(?!more\b|than\b)[a-z][a-z-]*(?:\s+(?!and\b|or\b|with\b|at\b|in\b)[a-z][a-z-]*){0,3}"
+# Linear time: "no" is never an item's first word (else ", no a" parses two ways and a list of n items 2^n
+# ways: 23 "no a," took 11 s), and words are atomic (a word never splits to let the list match otherwise).
+_NEG_ITEM = (
+    r"(?!more\b|than\b|no\s)(?>[a-z][a-z-]*)(?:\s+(?!and\b|or\b|with\b|at\b|in\b)(?>[a-z][a-z-]*)){0,3}"
+)
 _NEG_RE = re.compile(
     # "negative prompt: ...", "avoid: a, b, c": everything up to the end of the clause
     r"(?:\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n]+))|"

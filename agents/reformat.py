@@ -121,7 +121,9 @@ _FAMILY_WORDS = r"(?:sd\s?xl|sd\s?1\.?5|stable\s+diffusion(?:\s+1\.5)?|flux(?:\.
 _TRAILING = re.compile(
     # "... into a video" closes a request; a bare trailing "in"/"by" is the user's ("zooms in"): the parser
     # already removed the connectors that introduced the phrases it consumed.
-    rf"(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for))*\s*$",
+    # Starts only after a non-space: a leftmost match always does, and a start inside every run of spaces
+    # made it quadratic.
+    rf"(?<!\s)(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for))*\s*$",
     re.I,
 )
 

@@ -16,7 +16,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from api.auth import KeyRing, parse_env_keys
+from api.auth.deps import AUTH_RESPONSES
+from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
@@ -26,8 +30,10 @@ from api.metrics import router as metrics_router
 from api.metrics import serve_on_port as serve_metrics_on_port
 from api.middleware import BodySizeLimit
 from api.model_index import ModelIndex
+from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.run_history import open_checkpoints
+from api.schemas.errors import document_errors
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,15 +90,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             catalogs.refresh_now,
             confirm_window=settings.submit_confirm_window,
             cancel_window=settings.cancel_confirm_window,
+            limits=settings.graph_limits(),
+            validation_budget=settings.validation_budget,
         )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library
         app.state.generator = generator
         await _observe(app, stack, tracker)
         await tracker.start()
+        await _attach_keys(app, store)
         log.info(
             "gateway ready: ComfyUI %s, %d node classes (%s), database %s",
-            settings.comfyui_url,
+            redact(settings.comfyui_url),
             len(catalog),
             catalogs.source,
             settings.database_url,
@@ -126,7 +135,38 @@ async def _observe(app: FastAPI, stack: AsyncExitStack, tracker: JobTracker) -> 
         tracker.terminal_hooks.append(sender.job_finished)
         app.state.webhooks = sender
     if settings.metrics_enabled and settings.metrics_port is not None:
-        stack.callback(serve_metrics_on_port(metrics, settings.metrics_port, settings.host))
+        stack.callback(serve_metrics_on_port(metrics, settings.metrics_port, settings.host or "127.0.0.1"))
+
+
+async def _attach_keys(app: FastAPI, store: JobStore) -> None:
+    """Keys from the job database count from now on; an open gateway says so."""
+    keyring: KeyRing = app.state.keyring
+    keyring.attach(store)
+    if not await keyring.any_keys():
+        log.warning(
+            "no API key exists: the gateway runs OPEN (every caller is admin). Create one with "
+            "`comfy-gateway keys create NAME --scope admin` or set API_KEYS"
+        )
+
+
+def _install_access(app: FastAPI, settings: Settings) -> None:
+    """API keys on every route, secrets out of logs and answers, CORS and trusted hosts from settings.
+
+    Added last so they wrap the rest: hosts are checked first, CORS answers preflights, then the key."""
+    env = settings.api_keys.get_secret_value() if settings.api_keys else ""
+    keyring = KeyRing(parse_env_keys(env))
+    app.state.keyring = keyring
+    register_secrets(
+        [settings.openai_api_key, *(entry.partition(":")[2].strip() for entry in env.split(","))]
+    )
+    install_log_redaction()
+    app.add_middleware(RequireKey, keyring=keyring, allowed_origins=settings.cors_origins)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+    if settings.trusted_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -134,19 +174,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
-        )
-    # Issue 12: logs, request ids, limits, metrics.
+    document_errors(app)  # the OpenAPI document shows the error bodies really sent
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/api/inputs": settings.max_upload_bytes},  # uploads keep their bigger limit
+    )
+    # Issue 12: logs, request ids, limits, metrics, access.
     if "log_format" in settings.model_fields_set:
         configure_logging(settings)
     app.state.metrics = Metrics()
     app.state.limits = Limits.from_settings(settings, app.state.metrics)
-    app.add_middleware(RequestId)  # outermost: even a 413 carries its request id
     if settings.metrics_enabled and settings.metrics_port is None:
         app.include_router(metrics_router)
+    _install_access(app, settings)
+    app.add_middleware(RequestId)  # outermost: even a 401 or a 413 carries its request id
     for module in (workflow, events, files, system, generation_runs, generation, templates):
-        app.include_router(module.router, dependencies=[Depends(rate_limit)], responses=LIMIT_RESPONSES)
+        app.include_router(
+            module.router,
+            dependencies=[Depends(rate_limit)],
+            responses={**LIMIT_RESPONSES, **AUTH_RESPONSES},
+        )
     return app

@@ -11,6 +11,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from api.jobs.service import JobService
+from api.jobs.store import JobStore
 from api.model_index import ModelIndex
 from api.run_history import PruningSqliteSaver
 from api.settings import Settings
@@ -56,6 +57,12 @@ def get_checkpoints(conn: HTTPConnection) -> PruningSqliteSaver:
     return saver
 
 
+def get_store(conn: HTTPConnection) -> JobStore:
+    """The job database (owners of outputs, uploads and generation runs live beside the jobs)."""
+    store: JobStore = _state(conn, "store")
+    return store
+
+
 def get_model_index(conn: HTTPConnection) -> ModelIndex:
     index: ModelIndex = _state(conn, "model_index")
     return index
@@ -80,3 +87,4 @@ CheckpointsDep = Annotated[PruningSqliteSaver, Depends(get_checkpoints)]
 ModelIndexDep = Annotated[ModelIndex, Depends(get_model_index)]
 TemplatesDep = Annotated[TemplateLibrary, Depends(get_templates)]
 GeneratorDep = Annotated[Generator, Depends(get_generator)]
+StoreDep = Annotated[JobStore, Depends(get_store)]

@@ -14,12 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.redaction import redact
+
 if TYPE_CHECKING:
     from pipeline import GenerationResult
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's HTTPException detail
 EXAMPLE_BODY = '{"workflow": {"prompt": {"1": {"class_type": "...", "inputs": {}}}}}'
 
 
@@ -73,6 +76,31 @@ class InvalidWorkflow(BadRequest):
         node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), dict) else {}
         message = _workflow_message(error, node_errors or {})
         return cls(message, error=error, node_errors=node_errors)
+
+
+# --- access (api/auth) ---------------------------------------------------------------------------------
+class Unauthorized(ApiError):
+    """No API key, or one the gateway does not know (401)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer realm="comfy-gateway"'}
+
+
+class Forbidden(ApiError):
+    """A known key without the scope the route needs, or a refused `Origin` (403)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ApiError):
+    """The request would replace something that belongs to another key (409)."""
+
+    status_code = 409
+    code = "conflict"
 
 
 class JobNotFound(ApiError):
@@ -217,7 +245,9 @@ def translate_comfy_error(exc: Exception) -> ApiError | None:
 
 
 def error_response(err: ApiError) -> JSONResponse:
-    return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers())
+    body = err.body()
+    body["detail"] = redact(str(body.get("detail", "")))  # a ComfyUI URL with credentials, an LLM key ...
+    return JSONResponse(body, status_code=err.status_code, headers=err.headers())
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -247,8 +277,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body json.loads could not read (bad UTF-8, nested past the parser's
+            # recursion limit, an integer over 4300 digits): a malformed request like any other (422).
+            message = (
+                "the request body is not valid JSON (bad encoding, nested too deep or a number too long)"
+            )
+            return JSONResponse(
+                {"detail": message, "code": "malformed_request", "errors": []}, status_code=422
+            )
         return JSONResponse(
-            {"detail": exc.detail, "code": "http_error"}, status_code=exc.status_code, headers=exc.headers
+            {"detail": redact(str(exc.detail)), "code": "http_error"},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     async def on_comfy(_: Request, exc: Exception) -> JSONResponse:

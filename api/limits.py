@@ -74,7 +74,11 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def caller_id(conn: HTTPConnection) -> str:
-    """Who is asking: `key:<sha256 prefix>` of the API key given, else `addr:<client host>`."""
+    """Who is asking: the authenticated key's name; on an open gateway `key:<sha256 prefix>` of a key the
+    caller sends anyway, else `addr:<client host>`."""
+    principal = getattr(conn.state, "principal", None)
+    if principal is not None and not getattr(principal, "anonymous", True):
+        return f"name:{principal.name}"
     key = conn.headers.get("x-api-key", "")
     auth = conn.headers.get("authorization", "")
     if not key and auth[:7].lower() == "bearer ":

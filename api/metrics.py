@@ -6,8 +6,8 @@ read at scrape time by a collector; events (submits, finishes, latencies, delive
 happen. ComfyUI HTTP latency comes from `MetricsTransport`, the httpx transport the lifespan hands to the
 `ComfyClient`; route labels are the path's first segment, so ids never become label values.
 
-`/metrics` is served on the main app behind `metrics_access` (the hook the access part makes admin-only
-once keys exist), or on a port of its own with `METRICS_PORT`.
+`/metrics` is served on the main app to admin keys (`metrics_access`), or on a port of its own with
+`METRICS_PORT` (bound to HOST, else 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from api.auth.deps import AdminAccess
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -161,8 +163,8 @@ def observe_steps(request: Request, steps: Iterable[Mapping[str, Any]]) -> None:
         metrics.generation_steps(steps)
 
 
-async def metrics_access(request: Request) -> None:
-    """Who may read /metrics. Open for now; the access part makes it admin-only once keys exist."""
+async def metrics_access(principal: AdminAccess) -> None:
+    """Only admin keys read /metrics (the open gateway's caller is admin; a port of its own is not keyed)."""
     return None
 
 

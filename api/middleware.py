@@ -1,4 +1,8 @@
-"""Pure ASGI middleware: refuse request bodies over `max_body_bytes` (413) by header and by streamed size."""
+"""Pure ASGI middleware: refuse request bodies over `max_body_bytes` (413) by header and by streamed size.
+
+Uploads keep a bigger limit of their own (`path_limits`, e.g. POST /api/inputs -> `max_upload_bytes`): a
+workflow is kilobytes, an input video is not.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,27 @@ class _TooLarge(BaseException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
+
+    def limit_for(self, path: str) -> int:
+        return self.path_limits.get(path.rstrip("/") or "/", self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
+                if declared > limit:
+                    await self._reject(send, limit)
                     return
         received = 0
         started = False
@@ -37,7 +46,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -51,12 +60,13 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
-                "detail": f"request body larger than the limit of {self.max_bytes} bytes (MAX_BODY_BYTES)",
+                "detail": f"request body larger than the limit of {limit} bytes "
+                + ("(MAX_BODY_BYTES)" if limit == self.max_bytes else "(MAX_UPLOAD_BYTES)"),
                 "code": "payload_too_large",
             }
         ).encode()

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from agents.llm import LLMConfig
+    from node_catalog.limits import GraphLimits
 
 
 class Settings(BaseSettings):
@@ -26,7 +27,9 @@ class Settings(BaseSettings):
     )
 
     # Gateway
-    host: str = "0.0.0.0"
+    host: str | None = Field(
+        None, description="Interface to bind (default: 0.0.0.0 once an API key exists, else 127.0.0.1)"
+    )
     port: int = 8000
     database_url: str = Field(
         "sqlite+aiosqlite:///./comfy_gateway.db", description="SQLAlchemy async URL of the job database"
@@ -36,7 +39,12 @@ class Settings(BaseSettings):
         "gateway",
         description="Output URLs point at the gateway's /api/outputs (default) or at ComfyUI's /view",
     )
-    max_body_bytes: int = Field(50 * 1024 * 1024, description="Larger request bodies get 413")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Larger request bodies get 413 (a workflow is kilobytes)"
+    )
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024, gt=0, description="Larger uploads (POST /api/inputs, also by URL) get 413"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     catalog_source: Literal["live", "bundled"] = Field(
         "live", description="Node catalog from the backend's /object_info, or the bundled snapshot"
@@ -93,6 +101,20 @@ class Settings(BaseSettings):
         "text", description="Log lines as text or as one JSON object each (with request and job ids)"
     )
 
+    # Hostile input: limits checked before any expensive work (node_catalog.limits.GraphLimits)
+    max_nodes: int = Field(500, ge=1, description="Nodes of one API graph")
+    max_ui_nodes: int = Field(2000, ge=1, description="Nodes of a UI export, subgraph instances expanded")
+    max_graph_depth: int = Field(150, ge=1, le=250, description="Longest chain of linked nodes")
+    max_json_nesting: int = Field(64, ge=4, description="Nesting depth of a workflow document")
+    max_string_length: int = Field(65_536, ge=1, description="Characters of any one string in a workflow")
+    max_workflow_values: int = Field(200_000, ge=1, description="JSON values in one workflow document")
+    max_pixels_per_graph: int = Field(
+        300_000_000, ge=1, description="width x height x frames x batch of any one node (the cost policy)"
+    )
+    validation_budget: float = Field(
+        10.0, gt=0, description="Seconds parsing and validating one workflow may take (off the event loop)"
+    )
+
     # Generation pipeline (any OpenAI-compatible server; no key means the deterministic planner)
     openai_base_url: str | None = None
     openai_api_key: str | None = None
@@ -109,6 +131,38 @@ class Settings(BaseSettings):
         1000, ge=1, description="Generation runs kept in the checkpoint database; older ones are deleted"
     )
     templates_dir: Path | None = Field(None, description="Folder with the user's own workflow templates")
+
+    # Access (api/auth): API keys, the open-gateway bind rule, browsers
+    api_keys: SecretStr | None = Field(
+        None, description="Bootstrap admin keys from the environment: comma-separated `name:key`"
+    )
+    allow_open_public: bool = Field(
+        False, description="Serve a non-loopback interface although no API key exists (everyone is admin)"
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host headers accepted (comma-separated; none: any host)"
+    )
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text)
+                if text.startswith("[")
+                else [h.strip() for h in text.split(",") if h.strip()]
+            )
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        from api.auth.keys import parse_env_keys
+
+        if value is not None:
+            parse_env_keys(value.get_secret_value())  # a malformed entry fails at start-up
+        return value
 
     # Local ComfyUI for `make run` when COMFYUI_URL is not set
     local_comfyui_port: int = 8188
@@ -132,6 +186,20 @@ class Settings(BaseSettings):
         for entry in entries:
             parse_allow_entry(entry)  # a typo fails at start-up, not on the first download
         return entries
+
+    def graph_limits(self) -> GraphLimits:
+        """The workflow size limits and cost policy for node_catalog."""
+        from node_catalog.limits import GraphLimits
+
+        return GraphLimits(
+            max_nodes=self.max_nodes,
+            max_ui_nodes=self.max_ui_nodes,
+            max_depth=self.max_graph_depth,
+            max_nesting=self.max_json_nesting,
+            max_string_length=self.max_string_length,
+            max_values=self.max_workflow_values,
+            max_pixels=self.max_pixels_per_graph,
+        )
 
     def llm_config(self) -> LLMConfig | None:
         """The LLM endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, ...), or None when none is configured."""

@@ -23,24 +23,36 @@ def _text_input(node: dict[str, Any]) -> str | None:
     return None
 
 
-def _role(workflow: dict[str, Any], start: str) -> str | None:
-    """Follow links downstream from `start` to the first input named positive/negative."""
+Consumers = dict[str, list[tuple[str, str, dict[str, Any]]]]
+
+
+def _consumers(workflow: dict[str, Any]) -> Consumers:
+    """source node id -> (node id, input name, node) of every input linked to it: built once, so finding the
+    role of every encoder is linear in the graph, not cubic."""
+    index: Consumers = {}
+    for nid, node in workflow.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        for name, value in inputs.items() if isinstance(inputs, dict) else ():
+            if isinstance(value, list) and len(value) == 2:
+                index.setdefault(str(value[0]), []).append((nid, name, node))
+    return index
+
+
+def _role(consumers: Consumers, start: str) -> str | None:
+    """Follow links downstream from `start` to the first input named positive/negative (iteratively)."""
     frontier, seen = [start], {start}
     while frontier:
         current = frontier.pop()
-        for nid, node in workflow.items():
-            inputs = node.get("inputs") if isinstance(node, dict) else None
-            for name, value in inputs.items() if isinstance(inputs, dict) else ():
-                if isinstance(value, list) and len(value) == 2 and str(value[0]) == current:
-                    if name in NEGATIVE_INPUTS:
-                        return "negative"
-                    if name in POSITIVE_INPUTS and name != "conditioning":
-                        return "positive"
-                    if nid not in seen:
-                        seen.add(nid)
-                        frontier.append(nid)
-                    if name == "conditioning" and "Guider" in str(node.get("class_type", "")):
-                        return "positive"  # BasicGuider takes one conditioning: the positive one
+        for nid, name, node in consumers.get(current, ()):
+            if name in NEGATIVE_INPUTS:
+                return "negative"
+            if name in POSITIVE_INPUTS and name != "conditioning":
+                return "positive"
+            if nid not in seen:
+                seen.add(nid)
+                frontier.append(nid)
+            if name == "conditioning" and "Guider" in str(node.get("class_type", "")):
+                return "positive"  # BasicGuider takes one conditioning: the positive one
     return None
 
 
@@ -59,7 +71,8 @@ def apply_text_prompt(workflow: dict[str, Any], text: str) -> dict[str, Any]:
     if len(encoders) == 1:
         chosen = next(iter(encoders))
     else:
-        positives = [nid for nid in encoders if _role(workflow, nid) == "positive"]
+        consumers = _consumers(workflow)
+        positives = [nid for nid in encoders if _role(consumers, nid) == "positive"]
         if len(positives) != 1:
             raise BadRequest(
                 f"`prompt` was given but the workflow has {len(encoders)} text-encode nodes "

@@ -6,11 +6,12 @@ import logging
 
 import typer
 
-from cli import comfyui_cmd, eval_cmd, generate_cmd, serve_cmd
+from cli import comfyui_cmd, eval_cmd, generate_cmd, keys_cmd, serve_cmd
 
 app = typer.Typer(no_args_is_help=True, help="A REST API and workflow generator in front of ComfyUI.")
 app.add_typer(comfyui_cmd.app, name="comfyui")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(serve_cmd.serve)
 app.command("generate")(generate_cmd.generate)
 

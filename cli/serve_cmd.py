@@ -6,6 +6,7 @@ weights) so a fresh checkout's first `POST /api/video/generate` completes with a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -55,8 +56,33 @@ def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def bind_host(settings: Settings, host: str | None, allow_open_public: bool) -> str:
+    """The interface to serve, by the open-gateway rule (`api.auth.bind`); exits 2 when it is refused."""
+    from api.auth.bind import OpenPublicBind, choose_bind, keys_exist
+
+    has_keys = asyncio.run(keys_exist(settings))
+    try:
+        bind = choose_bind(
+            host or settings.host,
+            has_keys=has_keys,
+            allow_open_public=allow_open_public or settings.allow_open_public,
+        )
+    except OpenPublicBind as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    if not has_keys:
+        typer.secho(
+            f"no API key exists: the gateway runs OPEN on {bind} (every caller is admin). "
+            "Create one with `comfy-gateway keys create NAME --scope admin`.",
+            fg=typer.colors.YELLOW,
+        )
+    return bind
+
+
 def serve(
-    host: str | None = typer.Option(None, help="Interface to bind (default: settings HOST)"),
+    host: str | None = typer.Option(
+        None, help="Interface to bind (default: settings HOST, else 0.0.0.0 with API keys, 127.0.0.1 without)"
+    ),
     port: int | None = typer.Option(None, help="Port to bind (default: settings PORT, 8000)"),
     local_comfyui: bool | None = typer.Option(
         None,
@@ -69,6 +95,9 @@ def serve(
         help="Give the local ComfyUI HunyuanVideo smoke weights (random stubs, not a model) so video "
         "requests run end to end; files already under those names are kept",
     ),
+    allow_open_public: bool = typer.Option(
+        False, "--allow-open-public", help="Serve a public interface although no API key exists (all admin)"
+    ),
 ) -> None:
     """Start the gateway."""
     import uvicorn
@@ -78,6 +107,7 @@ def serve(
 
     settings = Settings()
     configure_logging(settings)  # one formatter (LOG_FORMAT) for the gateway's and uvicorn's lines
+    bind = bind_host(settings, host, allow_open_public)
     # COMFYUI_URL from the environment or a .env file both count as "configured".
     configured = "comfyui_url" in settings.model_fields_set or "COMFYUI_URL" in os.environ
     use_local = local_comfyui if local_comfyui is not None else not configured
@@ -102,7 +132,7 @@ def serve(
             typer.echo(f"local ComfyUI ready at {comfy.url} (log: {comfy.log_path})")
         uvicorn.run(
             create_app(settings),
-            host=host or settings.host,
+            host=bind,
             port=port or settings.port,
             log_level=settings.log_level.lower(),
             log_config=None,

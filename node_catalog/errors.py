@@ -25,3 +25,8 @@ class ConversionError(WorkflowFormatError):
     def __init__(self, message: str, *, node_id: str | int | None = None) -> None:
         super().__init__(message if node_id is None else f"node {node_id}: {message}")
         self.node_id = node_id
+
+
+class LimitExceeded(WorkflowFormatError):
+    """A workflow over one of the gateway's size limits (nodes, nesting, string length, chain depth ...);
+    raised before any expensive work, the message names the limit and where it was passed."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node_catalog.catalog import Catalog
-from node_catalog.errors import ConversionError
+from node_catalog.errors import ConversionError, LimitExceeded
 from node_catalog.specs import NodeSpec
 
 MODE_MUTED = 2
@@ -70,8 +70,10 @@ def _link_table(raw: Any) -> dict[int, tuple[Any, int, Any, int, Any]]:
 
 
 class _Converter:
-    def __init__(self, workflow: Mapping[str, Any], catalog: Catalog) -> None:
+    def __init__(self, workflow: Mapping[str, Any], catalog: Catalog, max_nodes: int | None = None) -> None:
         self.catalog = catalog
+        self.max_nodes = max_nodes
+        self.expanded = 0  # nodes seen so far, subgraph instances expanded: bounded before any is built
         defs = workflow.get("definitions") or {}
         self.subgraphs: dict[str, Mapping[str, Any]] = {
             str(sg["id"]): sg
@@ -99,6 +101,13 @@ class _Converter:
             if not isinstance(node, Mapping) or "id" not in node or "type" not in node:
                 raise ConversionError(f"malformed node {str(node)[:80]!r}: it needs 'id' and 'type'")
             nodes[node["id"]] = node
+        self.expanded += len(nodes)
+        if self.max_nodes is not None and self.expanded > self.max_nodes:
+            # 3 KB of nested subgraph instances can stand for a million nodes: stop counting, never build them
+            raise LimitExceeded(
+                f"the UI workflow expands (subgraph instances included) to more than {self.max_nodes} nodes "
+                "(MAX_UI_NODES)"
+            )
         scope = _Scope(nodes, _link_table(graph.get("links")), prefix, parent, instance, definition)
         for node_id, node in nodes.items():
             sub = self.subgraphs.get(str(node["type"]))
@@ -281,13 +290,21 @@ def _has_upload_button(extra: Mapping[str, Any]) -> bool:
     return any(k.endswith("_upload") and v is True for k, v in extra.items())
 
 
-def ui_to_api(workflow: Mapping[str, Any], catalog: Catalog) -> dict[str, dict[str, Any]]:
-    """Convert an editor export; ConversionError (a WorkflowFormatError) says why when it cannot."""
+def ui_to_api(
+    workflow: Mapping[str, Any], catalog: Catalog, *, max_nodes: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Convert an editor export; ConversionError (a WorkflowFormatError) says why when it cannot.
+
+    `max_nodes` bounds the nodes once subgraph instances are expanded (`LimitExceeded` past it)."""
     if not is_ui_workflow(workflow):
         raise ConversionError("not a UI-format workflow: expected 'nodes' and 'links' lists")
     try:
-        return _Converter(workflow, catalog).convert()
-    except ConversionError:
+        return _Converter(workflow, catalog, max_nodes).convert()
+    except (ConversionError, LimitExceeded):
         raise
+    except RecursionError as exc:
+        raise LimitExceeded(
+            "the UI workflow's links (reroutes, bypassed nodes) are chained too deep"
+        ) from exc
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise ConversionError(f"malformed UI workflow: {type(exc).__name__}: {exc}") from exc

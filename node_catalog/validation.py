@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node_catalog.catalog import Catalog
+from node_catalog.errors import LimitExceeded
+from node_catalog.gateway_checks import GATEWAY_CHECKS, gateway_node_errors
 from node_catalog.input_checks import LinkFailure, NodeValidator
+from node_catalog.limits import GraphLimits, check_document, longest_chain
 from node_catalog.rules import GATEWAY
 from node_catalog.specs import FOLDER_ALIASES
 
@@ -72,6 +75,27 @@ class ValidationReport:
         return "\n".join(lines)
 
 
+# ComfyUI validates links recursively (about three frames a node, Python's limit is 1000 frames).
+SAFE_DEPTH = 250
+
+
+def _over_limits(workflow: Mapping[str, Any], limits: GraphLimits | None) -> str | None:
+    if limits is not None:
+        try:
+            check_document(workflow, limits)  # generated graphs reach here without the request's check
+        except LimitExceeded as exc:
+            return exc.message
+    if limits is not None and len(workflow) > limits.max_nodes:
+        return f"the workflow has {len(workflow)} nodes, over the limit of {limits.max_nodes} (MAX_NODES)"
+    bound = min(limits.max_depth, SAFE_DEPTH) if limits is not None else SAFE_DEPTH
+    depth = longest_chain(workflow)
+    if depth > bound:
+        return (
+            f"the workflow has a chain of {depth} linked nodes, over the limit of {bound} (MAX_GRAPH_DEPTH)"
+        )
+    return None
+
+
 def _top(type_: str, message: str, details: str = "") -> dict[str, Any]:
     return {"type": type_, "message": message, "details": details, "extra_info": {}}
 
@@ -90,8 +114,13 @@ def validate(
     models: Mapping[str, Sequence[str]] | None = None,
     strict: bool = True,
     partial_execution_targets: Sequence[str] | None = None,
+    limits: GraphLimits | None = None,
 ) -> ValidationReport:
-    """Validate an API-format workflow; see the module docstring for what `strict` adds."""
+    """Validate an API-format workflow; see the module docstring for what `strict` adds.
+
+    `limits` (strict only) adds the size limits and the cost policy; without them a chain of links deeper
+    than `SAFE_DEPTH` is still refused, since ComfyUI's recursive validation (mirrored here) cannot follow it.
+    """
     if not isinstance(workflow, Mapping):
         err = _top(
             "invalid_prompt",
@@ -131,6 +160,9 @@ def validate(
     if not outputs:
         return ValidationReport(False, _top("prompt_no_outputs", "Prompt has no outputs"), {}, strict=strict)
 
+    too_big = _over_limits(workflow, limits)
+    if too_big is not None:
+        return ValidationReport(False, _top("limit_exceeded", "The workflow is over a limit", too_big), {})
     v = NodeValidator(workflow, catalog, models, strict)
     node_errors: dict[str, dict[str, Any]] = {}
     good: list[str] = []
@@ -152,10 +184,21 @@ def validate(
                         "extra_info": {"cycle": group, "origin": GATEWAY},
                     }
                 )
+        max_pixels = limits.max_pixels if limits is not None else None
+        for node_id, errors in gateway_node_errors(workflow, catalog, max_pixels=max_pixels).items():
+            node_errors.setdefault(
+                node_id,
+                {"errors": [], "dependent_outputs": [], "class_type": workflow[node_id]["class_type"]},
+            )["errors"].extend(errors)
     comfy_good: list[str] = []
     for out in outputs:
         try:
             comfy_ok, reasons, strict_ok = v.node(out)
+        except RecursionError:
+            message = "the workflow's links are chained too deep to validate"
+            return ValidationReport(
+                False, _top("limit_exceeded", "The workflow is over a limit", message), {}
+            )
         except LinkFailure as failure:
             reasons = [
                 {
@@ -200,6 +243,11 @@ def validate(
             for _, rs in failed_reasons
             for r in rs
             if strict or r["extra_info"].get("origin") != GATEWAY
+        ) or "\n".join(
+            f"{e['message']}: {e['details']}"
+            for entry in node_errors.values()
+            for e in entry["errors"]
+            if e["extra_info"].get("origin") == GATEWAY and e["type"] in GATEWAY_CHECKS
         )
         error = _top("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
     return ValidationReport(

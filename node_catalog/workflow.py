@@ -7,23 +7,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from node_catalog.catalog import Catalog
-from node_catalog.errors import WorkflowFormatError
+from node_catalog.errors import LimitExceeded, WorkflowFormatError
+from node_catalog.limits import GraphLimits, check_document, check_graph
 from node_catalog.links import is_link
 
 __all__ = ["WorkflowFormatError", "normalize_workflow"]
 
 
-def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
+def normalize_workflow(
+    obj: Any, catalog: Catalog, *, limits: GraphLimits | None = None
+) -> dict[str, dict[str, Any]]:
     """`{"prompt": {...}}`, a bare API graph, a UI export (or any of those as JSON text) -> API format.
 
     Node ids become strings. Shape problems raise WorkflowFormatError with a message a user can act on;
-    semantic problems (unknown classes, bad values) are left to `validate`.
+    semantic problems (unknown classes, bad values) are left to `validate`. With `limits`, the document and
+    the graph are checked against them first (`LimitExceeded`, a WorkflowFormatError).
     """
     if isinstance(obj, (str, bytes, bytearray)):
+        if limits is not None and len(obj) > limits.max_string_length * 16:
+            raise LimitExceeded(f"the workflow text is {len(obj)} characters long (MAX_STRING_LENGTH x 16)")
         try:
             obj = json.loads(obj)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise WorkflowFormatError(f"workflow is not valid JSON: {exc}") from exc
+    if limits is not None:
+        check_document(obj, limits)
+        graph = _normalize(obj, catalog, limits)
+        check_graph(graph, limits)
+        return graph
+    return _normalize(obj, catalog, None)
+
+
+def _normalize(obj: Any, catalog: Catalog, limits: GraphLimits | None) -> dict[str, dict[str, Any]]:
     if not isinstance(obj, Mapping):
         raise WorkflowFormatError(
             f"a workflow must be a JSON object mapping node ids to nodes, got {type(obj).__name__}"
@@ -33,13 +48,13 @@ def normalize_workflow(obj: Any, catalog: Catalog) -> dict[str, dict[str, Any]]:
     from node_catalog.ui_export import is_ui_workflow, ui_to_api
 
     if is_ui_workflow(obj):
-        return ui_to_api(obj, catalog)
+        return ui_to_api(obj, catalog, max_nodes=limits.max_ui_nodes if limits else None)
     if "prompt" in obj and isinstance(obj["prompt"], Mapping) and not _looks_like_node(obj["prompt"]):
-        return normalize_workflow(obj["prompt"], catalog)
+        return _normalize(obj["prompt"], catalog, limits)
     if "prompt" in obj and not isinstance(obj["prompt"], Mapping):
         raise WorkflowFormatError(f"'prompt' must be an object of nodes, got {type(obj['prompt']).__name__}")
     if "workflow" in obj and isinstance(obj["workflow"], Mapping) and is_ui_workflow(obj["workflow"]):
-        return ui_to_api(obj["workflow"], catalog)
+        return ui_to_api(obj["workflow"], catalog, max_nodes=limits.max_ui_nodes if limits else None)
     result: dict[str, dict[str, Any]] = {}
     for node_id, node in obj.items():
         if not isinstance(node, Mapping):

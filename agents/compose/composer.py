@@ -308,7 +308,7 @@ class Composer:
             frames = frames_for(p.get("seconds"), p.get("frames"), fps, fragment)
             if frames is not None:
                 values["frames"] = frames
-        if step.op == "video_to_video":
+        if step.op in ("video_to_video", "restyle"):
             values["denoise"] = p.get("denoise", 0.6)
         if step.op == "outpaint":
             for side in ("left", "top", "right", "bottom"):

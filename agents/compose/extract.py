@@ -88,6 +88,9 @@ _STRENGTH = re.compile(
     rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}"
 )
 _STRENGTH2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:strength|weight){_E}")
+_DENOISE_WORDS = vocab.phrase_body(vocab.DENOISE_WORDS)
+_DENOISE = re.compile(rf"{_B}(?:{_DENOISE_WORDS})(?: of| at| to| =|:)? ?(\d(?:\.\d{{1,3}})?){_E}")
+_DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
@@ -274,6 +277,14 @@ def strength(text: str, found: Found) -> None:
     m = _STRENGTH.search(text) or _STRENGTH2.search(text)
     if m and float(m.group(1)) <= 2:
         found.values["strength"] = float(m.group(1))
+        found.spans.append(m.span())
+
+
+def denoise(text: str, found: Found) -> None:
+    """How much of a given picture is redrawn: "strength 0.7", "denoise: 0.5", "0.4 denoise" (0-1)."""
+    m = _DENOISE.search(text) or _DENOISE2.search(text)
+    if m and 0 < float(m.group(1)) <= 1:
+        found.values["denoise"] = float(m.group(1))
         found.spans.append(m.span())
 
 

@@ -40,6 +40,7 @@ Operation = Literal[
     "generate_image",
     "generate_video",
     "edit",
+    "restyle",
     "inpaint",
     "outpaint",
     "style",
@@ -94,6 +95,13 @@ class ImageToVideoParams(_Clip):
 
 class EditParams(_Params):
     instruction: str = Field(min_length=1)
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
+
+
+class RestyleParams(_Params):
+    prompt: str = ""  # what the result should look like: "an oil painting", "anime, cel shading"
+    negative_prompt: str = ""
+    denoise: float = Field(0.6, gt=0, le=1)  # how much of the picture is redrawn
     seed: int | None = Field(None, ge=0, le=2**64 - 1)
 
 
@@ -234,7 +242,15 @@ OPERATIONS: dict[str, OperationSpec] = {
             {"image": _IMG, "reference": _OPT_IMG},
             "IMAGE",
             generative=True,
-            description="change a picture by instruction: add, remove, replace, recolour",
+            description="change a picture by instruction: add, remove, replace, recolour an object or detail",
+        ),
+        OperationSpec(
+            "restyle",
+            RestyleParams,
+            {"image": _IMG},
+            "IMAGE",
+            generative=True,
+            description="redraw a whole picture in a style or after a prompt (img2img, partial denoise)",
         ),
         OperationSpec(
             "inpaint",

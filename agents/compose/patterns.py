@@ -19,6 +19,7 @@ _ORDER = [
     "style",
     "render_text",
     "image_to_video",
+    "restyle",
     "video_to_video",
     "edit",
 ]
@@ -73,3 +74,22 @@ _FAMILY_USE = re.compile(
 _TO_FPS = re.compile(r"(?<![a-z0-9.])(?:to|at) (\d{2,3}) ?fps(?![a-z0-9])")
 _V2V_MARKERS = vocab.phrase_pattern(vocab.V2V_MARKERS)
 _WITH = re.compile(r"(?<![a-z0-9])(?:with|into|by) ")
+# restyle: its names ("restyle", "img2img") win over a file name's hint and over a control cue; a look said of
+# a given picture ("in the style of Monet", "look like a watercolor") restyles it unless the clause edits an
+# object; a file before a style cue is its reference only when the clause says so
+_RESTYLE_NAME = vocab.phrase_pattern(vocab.SLOTS["restyle_name"])
+_RESTYLE_LIKE = vocab.phrase_pattern(vocab.RESTYLE_LIKE)
+_LOOK = vocab.phrase_pattern(vocab.SLOTS["look"])
+_OBJECT_EDIT = vocab.phrase_pattern(vocab.OBJECT_EDITS)
+_STYLE_REF = vocab.phrase_pattern(vocab.STYLE_REFERENCE_WORDS)
+# what a restyle prompt keeps of the picture's name: "the picture as anime" -> "anime"
+_PICTURE = re.compile(
+    r"^(?:(?:the|this|that|my|our|your|attached|given) ){0,3}"
+    r"(?:(?:image|picture|photo|photograph|pic|shot|selfie|one)(?: (?:as|into|to|like|in))? "
+    r"|(?:as|into|to|like) )",
+    re.I,
+)
+
+
+# the words that lead a restyle cue to its look ("turn it into | a watercolor")
+_CONNECTOR = re.compile(r"(?<![a-z0-9])(?:into|as|like|look|in|to)(?![a-z0-9])")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import ValidationError
 
 from agents.compose import extract
-from agents.compose.clauses import _VERB_START, _Clause, clean, find_files, normalise, split_clauses
+from agents.compose.clauses import _VERB_START, _Clause, _File, clean, find_files, normalise, split_clauses
 from agents.compose.errors import PlanError
 from agents.compose.extract import Found
 from agents.compose.patterns import (
@@ -23,9 +23,14 @@ from agents.compose.patterns import (
     _FAMILY_USE,
     _GENERATE,
     _IMAGE_NOUN,
+    _IT,
+    _OBJECT_EDIT,
     _ORDER,
     _PLEASANT,
+    _RESTYLE_LIKE,
+    _RESTYLE_NAME,
     _SIDE_PIXELS,
+    _STYLE_REF,
     _TRIG,
     _V2V_MARKERS,
     _VIDEO_NOUN,
@@ -99,7 +104,7 @@ class Planner(StepBuilder):
         op, match = self._operation(st, cl)
         if match is not None:
             drop.append(match.span())
-            if op not in ("edit", "video_to_video", "segment"):
+            if op not in ("edit", "video_to_video", "segment", "restyle"):
                 drop += [x.span() for x in _TRIG[op].finditer(text)]
             elif op == "video_to_video":
                 drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
@@ -110,16 +115,27 @@ class Planner(StepBuilder):
         image_in = self._source(st, cl, ("IMAGE",)) is not None
         video_in = self._source(st, cl, ("VIDEO",)) is not None
         clause_images = [f for f in cl.files if f.type == "IMAGE"]
-        hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None
+        restyles = self._restyles(st, cl, image_in)
+        named = restyles and _RESTYLE_NAME.search(text) is not None  # "img2img sketch.png": words win
+        hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None and not named
         for op in _ORDER:
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
+            if op == "restyle" and m is None and restyles and image_in:
+                m = _RESTYLE_LIKE.search(text)  # "redraw photo.png in the style of Monet"
+                if m is not None and (
+                    _OBJECT_EDIT.search(text)
+                    or (_GENERATE.search(text) and not clause_images and not _IT.search(text))
+                ):
+                    continue  # "remove the car ...", "paint a harbour in the style of Monet": not a restyle
             if m is None:
                 continue
-            if op == "style" and not any(f.start > m.start() for f in clause_images) and not clause_images:
-                continue  # "in the style of Monet" is part of the prompt
-            if op == "control" and not (clause_images or st.last(("IMAGE",))):
+            if op == "style" and not self._style_reference(cl, m, clause_images):
+                continue  # "in the style of Monet" is part of the prompt; "make photo.png look like ..."
+            if op == "control" and (named or not (clause_images or st.last(("IMAGE",)))):
+                continue
+            if op == "restyle" and not restyles:
                 continue
             if op == "render_text" and extract.quoted_text(cl.raw, text) is None:
                 continue
@@ -163,6 +179,24 @@ class Planner(StepBuilder):
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _restyles(self, st: _State, cl: _Clause, image_in: bool) -> bool:
+        """A restyle reads a picture: not a clip the clause names or the step before made (video_to_video);
+        its name alone ("restyle", "img2img") asks for a picture the request may still have to give."""
+        if any(f.type == "IMAGE" for f in cl.files):
+            return True
+        if any(f.type == "VIDEO" for f in cl.files) or (st.steps and st.out_types[-1] == "VIDEO"):
+            return False
+        if image_in:
+            return True
+        return _RESTYLE_NAME.search(cl.norm) is not None and self._source(st, cl, ("VIDEO",)) is None
+
+    def _style_reference(self, cl: _Clause, m: re.Match[str], images: Sequence[_File]) -> bool:
+        """A style step needs a reference picture: one named after the cue ("in the style of ref.png"), or
+        one named before it that the clause calls a reference (or beside the picture restyled)."""
+        if any(f.start > m.start() for f in images):
+            return True
+        return bool(images) and (len(images) > 1 or _STYLE_REF.search(cl.norm) is not None)
 
 
 def plan_request(text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:

@@ -14,17 +14,21 @@ from agents.compose.clauses import _VERB_START, _Clause, clean
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
+    _CONNECTOR,
     _DESCRIBED,
     _IMAGE_NOUN,
     _IT,
     _KINDS,
     _LABELS,
+    _LOOK,
     _MAP_NAME,
     _MAPS,
     _NEGATIVE,
+    _PICTURE,
     _STRONG,
     _SUBTLE,
     _TO_FPS,
+    _TRIG,
     _UP_MODEL,
     _UP_RESAMPLE,
     _V2V_MARKERS,
@@ -199,6 +203,38 @@ class StepBuilder:
             inputs,
             "IMAGE",
             family,
+        )
+
+    def _restyle(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        text = cl.norm
+        found = Found()
+        extract.denoise(text, found)
+        extract.seed(text, found)
+        # the cue's verb goes, its look stays the prompt: "turn it into a watercolor" -> "a watercolor"
+        heads = []
+        for x in _TRIG["restyle"].finditer(text):
+            verb_end = text.find(" ", x.start(), x.end())  # "re-style" is a name, not the look "style"
+            looks = [k.start() for k in _LOOK.finditer(text, x.end() if verb_end < 0 else verb_end, x.end())]
+            ends = [
+                c.end()
+                for c in _CONNECTOR.finditer(text, x.start(), x.end())
+                if looks and looks[-1] > c.end()
+            ]
+            heads.append((x.start(), ends[-1] if ends else looks[0] if looks else x.end()))
+        keep = [s for s in drop if m is None or s != m.span()]
+        prompt = _PICTURE.sub("", clean(cl.raw, text, [*keep, *heads, *found.spans]))
+        if "denoise" not in found.values and (_SUBTLE.search(text) or _STRONG.search(text)):
+            found.values["denoise"] = 0.4 if _SUBTLE.search(text) else 0.8
+        image = self._source(st, cl, ("IMAGE",))
+        st.add(
+            "restyle", {"prompt": prompt, **found.values}, {"image": image} if image else {}, "IMAGE", family
         )
 
     def _inpaint(

@@ -1,9 +1,11 @@
 """The planner's vocabulary, as data (`vocabulary.json`): trigger phrases per operation, the words of its
 parameters, chain separators and the request phrasing left out of prompts.
 
-A phrase is lowercase words separated by single spaces; `~` stands for up to four other words and a trailing
-`*` for any word ending ("upscal*" = upscale, upscaled, upscaling). `phrase_pattern` turns a list of phrases
-into one regular expression without nested unbounded quantifiers, so matching stays linear.
+A phrase is lowercase words separated by single spaces; `~` stands for up to four other words, a trailing
+`*` for any word ending ("upscal*" = upscale, upscaled, upscaling) and `{slot}` for any phrase of the named
+word list under "slots" ("turn ~ into ~ {look}": a look such as watercolor, oil painting, anime). A slot's
+phrases hold no `~` or slot of their own. `phrase_pattern` turns a list of phrases into one regular
+expression without nested unbounded quantifiers, so matching stays linear.
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ TRAILING_STOP: frozenset[str] = frozenset(_DATA["trailing_stop"])
 PLEASANTRIES: list[str] = _DATA["pleasantries"]  # a clause of only these asks for nothing
 TYPO_TARGETS: frozenset[str] = frozenset(_DATA["typo_targets"])  # words a one-letter slip is read as
 TYPO_KEEP: frozenset[str] = frozenset(_DATA["typo_keep"])  # real words one letter away from a target
+SLOTS: dict[str, list[str]] = _DATA["slots"]  # "{name}" in a phrase: any of these phrases
+RESTYLE_LIKE: list[str] = _DATA[
+    "restyle_like"
+]  # a look said of a given picture: restyle it (no reference file)
+STYLE_REFERENCE_WORDS: list[str] = _DATA["style_reference_words"]  # a file named before them is a reference
+DENOISE_WORDS: list[str] = _DATA["denoise_words"]  # "strength 0.7", "denoise 0.5": how much is redrawn
+OBJECT_EDITS: list[str] = _DATA["object_edits"]  # an object edit ("remove the car") is no restyle
+
+
+def _slot(name: str) -> str:
+    words = SLOTS[name]
+    if any("~" in w or "{" in w for w in words):
+        raise ValueError(f"the slot {name!r} holds a phrase with ~ or a slot")
+    return "(?:" + "|".join(sorted((_phrase(w) for w in words), key=len, reverse=True)) + ")"
 
 
 def _phrase(phrase: str) -> str:
@@ -49,6 +65,10 @@ def _phrase(phrase: str) -> str:
     for word in phrase.split(" "):
         if word == "~":
             parts.append(r"(?:[^ ]+ ){0,4}")
+            continue
+        if word.startswith("{") and word.endswith("}"):
+            parts.append(_slot(word[1:-1]))
+            parts.append(" ")
             continue
         if word.endswith("*"):
             parts.append(re.escape(word[:-1]) + r"[a-z'-]*")

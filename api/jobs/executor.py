@@ -36,8 +36,10 @@ class JobsExecutor:
         request: dict[str, Any],
         source: str,
         idempotency: Idempotency | None = None,
+        owner: str | None = None,
     ) -> None:
         self.jobs, self.client, self.request, self.source = jobs, client, request, source
+        self.owner = owner  # the API key name its jobs belong to
         # A run may submit again after a repair: the n-th submission of a retried run is the n-th job.
         self.idempotency = idempotency
         self.submissions = 0
@@ -47,7 +49,12 @@ class JobsExecutor:
             self.submissions += 1
             keyed = {"idempotency": self.idempotency.attempt(self.submissions)} if self.idempotency else {}
             job = await self.jobs.submit(
-                workflow, extra_data=extra_data, request=self.request, source=self.source, **keyed
+                workflow,
+                extra_data=extra_data,
+                request=self.request,
+                source=self.source,
+                owner=self.owner,
+                **keyed,
             )
         except InvalidWorkflow as exc:
             error = exc.error or {

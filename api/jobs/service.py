@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from api.jobs.idempotency import Idempotency
     from comfyui_client import ComfyClient, ComfyError, QueueSnapshot
     from node_catalog import Catalog
+    from node_catalog.limits import GraphLimits
+    from node_catalog.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,14 @@ class JobService:
         *,
         confirm_window: float = 10.0,
         cancel_window: float = 5.0,
+        limits: GraphLimits | None = None,
+        validation_budget: float = 10.0,
     ) -> None:
         self.client = client
         self.cancel_window = cancel_window  # seconds a cancel waits for ComfyUI to confirm it
         self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
+        self.limits = limits  # size limits and cost policy (hostile input); None: the validator's defaults
+        self.validation_budget = validation_budget
         self.tracker = tracker
         self._catalog = catalog
         self._refresh_catalog = refresh_catalog
@@ -67,14 +73,24 @@ class JobService:
         File lists (inputs, models) inside the catalog go stale as files arrive: when the only complaints are
         values missing from a list, the live catalog is refreshed once and the graph checked again.
         """
-        from node_catalog.validation import validate
-
-        report = validate(workflow, self.catalog)
+        report = await self._validate(workflow)
         stale = not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None
         if stale and self._refresh_catalog is not None and await self._refresh_catalog():
-            report = validate(workflow, self.catalog)
+            report = await self._validate(workflow)
         if not report.ok:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
+
+    async def _validate(self, workflow: dict[str, Any]) -> ValidationReport:
+        """node_catalog's verdict, computed off the event loop within the time budget."""
+        from api.workflow_intake import off_loop
+        from node_catalog.validation import validate
+
+        catalog = self.catalog
+        return await off_loop(
+            lambda: validate(workflow, catalog, limits=self.limits),
+            budget=self.validation_budget,
+            what="validating the workflow",
+        )
 
     async def submit(
         self,
@@ -84,8 +100,10 @@ class JobService:
         request: dict[str, Any] | None = None,
         source: str = "workflow",
         idempotency: Idempotency | None = None,
+        owner: str | None = None,
     ) -> Job:
         """Validate, record, submit to ComfyUI; raises `InvalidWorkflow` (400) or a `ComfyError`.
+        `owner` is the API key name the job belongs to (None: the gateway runs open).
 
         The row is written first (`submitting`), then the job is posted under our own prompt id: nothing
         ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
@@ -109,6 +127,7 @@ class JobService:
             client_id=self.client.client_id,
             idempotency_key=idempotency.key if idempotency else None,
             request_hash=idempotency.fingerprint if idempotency else None,
+            owner=owner,
         )
         bind_job(job.prompt_id)  # this request's log lines from here on name the job
         self.tracker.prepare(job)
@@ -217,6 +236,17 @@ class JobService:
     async def find(self, prompt_id: str) -> Job | None:
         """The job (from memory while live, else from the database); None for an unknown id."""
         return await self.tracker.get(prompt_id)
+
+    async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
+        """Owners of the jobs that produced this file (live jobs in memory first, then the database);
+        empty when no job recorded it as an output."""
+        owners = [
+            job.owner
+            for job in list(self.tracker.jobs.values())
+            for ref in job.outputs
+            if (ref.type, ref.subfolder or "", ref.filename) == (type, subfolder, filename)
+        ]
+        return owners + await self.tracker.store.output_owners(type, subfolder, filename)
 
     def live_job(self, prompt_id: str) -> Job | None:
         """The job if the gateway follows it right now (in memory), else None; never reads the database."""

@@ -121,6 +121,7 @@ class Job:
     # takes once ComfyUI reports the interruption, and why. Persisted, so a restart keeps asking.
     end_requested: JobStatus | None = None
     end_reason: JobError | None = None
+    owner: str | None = None  # the API key name that created it (None: the gateway ran open)
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)

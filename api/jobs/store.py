@@ -11,9 +11,23 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from time import time
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, event, inspect, select, text, update
+from sqlalchemy import (
+    JSON,
+    Float,
+    Integer,
+    String,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -62,6 +76,8 @@ class JobRow(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A cancel or timeout asked of ComfyUI, not confirmed yet: {"status", "error"} (kept across restarts).
     end_request: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # The API key name that created the job (None: made while the gateway ran open, or by an old version).
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class MetaRow(Base):
@@ -71,6 +87,54 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class ApiKeyRow(Base):
+    """An API key: only its sha256 is stored. Revoked keys stay (names are never reused: jobs keep owners)."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class OutputRow(Base):
+    """A file recorded as an output of a job: what `/api/outputs` may serve, and to whom."""
+
+    __tablename__ = "job_outputs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(16))
+    subfolder: Mapped[str] = mapped_column(String(512), default="")
+    filename: Mapped[str] = mapped_column(String(512), index=True)
+    prompt_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class UploadRow(Base):
+    """An input file uploaded through the gateway, and the key that uploaded it."""
+
+    __tablename__ = "uploads"
+
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subfolder: Mapped[str] = mapped_column(String(512), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RunOwnerRow(Base):
+    """The key that started a generation run (its checkpoints live in the checkpoint database)."""
+
+    __tablename__ = "generation_run_owners"
+
+    thread_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 def _to_row_values(job: Job) -> dict[str, Any]:
@@ -96,6 +160,7 @@ def _to_row_values(job: Job) -> dict[str, Any]:
             if job.end_requested is not None
             else None
         ),
+        "owner": job.owner,
     }
 
 
@@ -121,6 +186,7 @@ def _from_row(row: JobRow) -> Job:
         request_hash=row.request_hash,
         end_requested=JobStatus(end["status"]) if end.get("status") else None,
         end_reason=JobError.from_dict(end["error"]) if end.get("error") else None,
+        owner=row.owner,
     )
 
 
@@ -175,7 +241,7 @@ class JobStore:
             self._engine = create_async_engine(self.url)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         async with self._engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_create_and_migrate)
             await conn.run_sync(_add_missing_columns)
 
     async def close(self) -> None:
@@ -211,6 +277,7 @@ class JobStore:
         try:
             async with self._writing(job) as session:
                 session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+                _record_outputs(session, job)
         except JobStoreError as exc:
             if isinstance(exc.__cause__, IntegrityError) and job.idempotency_key is not None:
                 raise IdempotencyKeyTaken(f"Idempotency-Key of job {job.prompt_id} is taken") from exc
@@ -240,9 +307,11 @@ class JobStore:
             row = await session.get(JobRow, job.prompt_id)
             if row is None:
                 session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
-                return
-            for key, value in _to_row_values(job).items():
-                setattr(row, key, value)
+            else:
+                for key, value in _to_row_values(job).items():
+                    setattr(row, key, value)
+                await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
+            _record_outputs(session, job)
 
     async def get(self, prompt_id: str) -> Job | None:
         async with self._session() as session:
@@ -264,3 +333,132 @@ class JobStore:
                 await session.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit))
             ).all()
             return [_from_row(r) for r in rows]
+
+    # --- access: output, upload and generation-run owners; API keys ---------------------------------------
+
+    async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
+        """The owners of the jobs that recorded this file as an output (empty: never an output)."""
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(OutputRow.owner).where(
+                    OutputRow.type == type, OutputRow.subfolder == subfolder, OutputRow.filename == filename
+                )
+            )
+            return list(rows.all())
+
+    async def upload_owner(self, type: str, subfolder: str, name: str) -> tuple[bool, str | None]:
+        """(recorded, owner) of an input file uploaded through the gateway."""
+        async with self._session() as session:
+            row = await session.get(UploadRow, (type, subfolder, name))
+            return (row is not None, row.owner if row is not None else None)
+
+    async def record_upload(self, type: str, subfolder: str, name: str, owner: str | None) -> None:
+        async with self._session() as session, session.begin():
+            row = await session.get(UploadRow, (type, subfolder, name))
+            if row is None:
+                session.add(
+                    UploadRow(type=type, subfolder=subfolder, name=name, owner=owner, created_at=time())
+                )
+            else:
+                row.owner, row.created_at = owner, time()
+
+    async def record_run(self, thread_id: str, owner: str | None) -> None:
+        async with self._session() as session, session.begin():
+            session.add(RunOwnerRow(thread_id=thread_id, owner=owner, created_at=time()))
+
+    async def run_owner(self, thread_id: str) -> tuple[bool, str | None]:
+        """(recorded, owner) of a generation run."""
+        async with self._session() as session:
+            row = await session.get(RunOwnerRow, thread_id)
+            return (row is not None, row.owner if row is not None else None)
+
+    async def add_key(self, name: str, key_hash: str, prefix: str, scopes: list[str]) -> None:
+        """Record a new key; `ValueError` when the name is taken (also by a revoked key)."""
+        async with self._session() as session, session.begin():
+            if await session.get(ApiKeyRow, name) is not None:
+                raise ValueError(
+                    f"a key named {name!r} exists (or existed: names of revoked keys stay taken)"
+                )
+            session.add(
+                ApiKeyRow(name=name, key_hash=key_hash, prefix=prefix, scopes=scopes, created_at=time())
+            )
+
+    async def revoke_key(self, name: str) -> bool:
+        """Revoke the named key; False when no active key has that name."""
+        async with self._session() as session, session.begin():
+            row = await session.get(ApiKeyRow, name)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = time()
+            return True
+
+    async def keys(self) -> list[dict[str, Any]]:
+        """Every key (revoked ones too), without hashes."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))).all()
+            return [
+                {
+                    "name": r.name,
+                    "prefix": r.prefix,
+                    "scopes": list(r.scopes or []),
+                    "created_at": r.created_at,
+                    "revoked_at": r.revoked_at,
+                }
+                for r in rows
+            ]
+
+    async def key_by_hash(self, key_hash: str) -> tuple[str, str, list[str]] | None:
+        """(name, stored hash, scopes) of the active key with this hash."""
+        async with self._session() as session:
+            row = (
+                await session.scalars(
+                    select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+                )
+            ).first()
+            return (row.name, row.key_hash, list(row.scopes or [])) if row is not None else None
+
+    async def has_keys(self) -> bool:
+        """Whether any active key exists (then every route needs one)."""
+        async with self._session() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+            )
+            return bool(count)
+
+
+def _record_outputs(session: Any, job: Job) -> None:
+    for ref in job.outputs:
+        if ref.filename:
+            session.add(
+                OutputRow(
+                    type=ref.type,
+                    subfolder=ref.subfolder or "",
+                    filename=ref.filename,
+                    prompt_id=job.prompt_id,
+                    owner=job.owner,
+                )
+            )
+
+
+def _create_and_migrate(conn: Any) -> None:
+    """Create missing tables; add the `owner` column to a jobs table written by an older gateway, and fill
+    the outputs table from the jobs' own records the first time it is created."""
+    existing = set(inspect(conn).get_table_names())
+    Base.metadata.create_all(conn)
+    if "jobs" not in existing:
+        return
+    if "owner" not in {c["name"] for c in inspect(conn).get_columns("jobs")}:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN owner VARCHAR(64)"))
+    if "job_outputs" not in existing:
+        for prompt_id, outputs in conn.execute(select(JobRow.prompt_id, JobRow.outputs)).all():
+            for out in outputs or []:
+                if isinstance(out, dict) and out.get("filename"):
+                    conn.execute(
+                        insert(OutputRow).values(
+                            type=str(out.get("type") or "output"),
+                            subfolder=str(out.get("subfolder") or ""),
+                            filename=str(out["filename"]),
+                            prompt_id=prompt_id,
+                            owner=None,
+                        )
+                    )

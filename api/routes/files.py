@@ -10,14 +10,17 @@ import mimetypes
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import CatalogsDep, ClientDep, SettingsDep
-from api.errors import BadRequest, NotFoundError
+from api.auth import Principal, ReadAccess, SubmitAccess
+from api.deps import CatalogsDep, ClientDep, JobsDep, SettingsDep, StoreDep
+from api.errors import BadRequest, Conflict, NotFoundError
+from api.jobs.service import JobService
+from api.jobs.store import JobStore
 from api.schemas.system import InputFromJson, InputUploaded
 from api.settings import Settings
 from api.url_fetch import UrlPolicy, fetch_public
@@ -36,6 +39,9 @@ PASSED_HEADERS = (
     "etag",
 )
 DOWNLOAD_TIMEOUT = 30.0
+# Types a browser would run as a page (script in SVG, HTML, XML): served as downloads, never inline.
+ACTIVE_TYPES = ("image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/xml")
+ACTIVE_SUFFIXES = (".svg", ".svgz", ".html", ".htm", ".xhtml", ".xht", ".xml", ".xsl", ".js", ".mjs")
 
 
 def _safe_name(name: str, what: str) -> str:
@@ -57,7 +63,8 @@ def _safe_subfolder(subfolder: str) -> str:
     responses={
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "Partial"},
-        404: {"description": "No such file"},
+        400: {"description": "A file name or subfolder ComfyUI refuses"},
+        404: {"description": "No such file (or not an output of the caller's jobs)"},
         503: {"description": "ComfyUI unreachable"},
     },
 )
@@ -66,12 +73,17 @@ async def output_file(
     filename: str,
     request: Request,
     client: ClientDep,
+    jobs: JobsDep,
+    principal: ReadAccess,
     subfolder: Annotated[str, Query()] = "",
 ) -> StreamingResponse:
+    """Once API keys exist, only files recorded as outputs (type `output`) of the caller's jobs (any job's
+    for an admin) are served; an open gateway serves any file of the three folders, as it always did."""
     from comfyui_client import NotFound
 
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
+    await _check_output_access(jobs, principal, type, subfolder, filename)
     stack = contextlib.AsyncExitStack()
     try:
         resp = await stack.enter_async_context(
@@ -88,6 +100,7 @@ async def output_file(
     media_type = (
         resp.headers.get("content-type") or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     )
+    headers.update(download_headers(filename, media_type))
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -97,6 +110,30 @@ async def output_file(
             await stack.aclose()
 
     return StreamingResponse(body(), status_code=resp.status_code, headers=headers, media_type=media_type)
+
+
+async def _check_output_access(
+    jobs: JobService, principal: Principal, type: str, subfolder: str, filename: str
+) -> None:
+    if principal.anonymous:
+        return
+    missing = NotFoundError(
+        f"no output file {filename!r} in subfolder {subfolder!r} among your jobs' outputs"
+    )
+    if type != "output":
+        raise missing  # the input and temp folders are never served to keyed callers
+    owners = await jobs.output_owners(type, subfolder, filename)
+    if not owners or not (principal.is_admin or principal.name in owners):
+        raise missing
+
+
+def download_headers(filename: str, media_type: str) -> dict[str, str]:
+    """`nosniff` always; a download disposition for what a browser would otherwise run as a page."""
+    headers = {"x-content-type-options": "nosniff"}
+    essence = media_type.split(";")[0].strip().lower()
+    if essence in ACTIVE_TYPES or filename.lower().endswith(ACTIVE_SUFFIXES):
+        headers["content-disposition"] = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+    return headers
 
 
 @router.post(
@@ -123,15 +160,22 @@ async def output_file(
     },
     responses={
         400: {"description": "Nothing usable to upload, or a `url` the gateway may not fetch"},
+        409: {"description": "`overwrite` asked for a file another key uploaded"},
         413: {"description": "Too large"},
         503: {"description": "ComfyUI unreachable"},
     },
 )
 async def upload_input(
-    request: Request, client: ClientDep, settings: SettingsDep, catalogs: CatalogsDep
+    request: Request,
+    client: ClientDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
+    catalogs: CatalogsDep,
 ) -> InputUploaded:
     """Multipart (`file`, `subfolder`, `overwrite`) or JSON (`url` or `base64`, `filename`...). Returns `ref`,
-    the value a loader node takes (e.g. LoadImage `image`)."""
+    the value a loader node takes (e.g. LoadImage `image`). An existing file is kept (the upload gets a new
+    name, or reuses it when identical) unless `overwrite` is true and the file is the caller's."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         content, filename, subfolder, overwrite, mime = await _from_form(request)
@@ -148,13 +192,26 @@ async def upload_input(
         raise BadRequest("the uploaded file is empty")
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
+    overwrite = await _may_overwrite(store, principal, subfolder, filename) if overwrite else False
     uploaded = await client.upload(
         content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
     )
+    await store.record_upload(uploaded.type, uploaded.subfolder, uploaded.name, principal.owner)
     catalogs.invalidate()  # loaders list the input folder's files: the next run must see this one
     return InputUploaded(
         name=uploaded.name, subfolder=uploaded.subfolder, type=uploaded.type, ref=uploaded.ref
     )
+
+
+async def _may_overwrite(store: JobStore, principal: Principal, subfolder: str, filename: str) -> bool:
+    """Overwrite only a file the caller uploaded (an admin: any); another key's file is a 409, and a file
+    the gateway has no record of is kept (the upload then takes a new name)."""
+    if principal.is_admin:
+        return True
+    recorded, owner = await store.upload_owner("input", subfolder, filename)
+    if recorded and owner != principal.owner:
+        raise Conflict(f"{filename!r} was uploaded by another key: upload without `overwrite`")
+    return recorded
 
 
 async def _from_form(request: Request) -> tuple[bytes, str, str, bool, str | None]:
@@ -164,7 +221,7 @@ async def _from_form(request: Request) -> tuple[bytes, str, str, bool, str | Non
         raise BadRequest("multipart upload needs a `file` field holding the file")
     content = await upload.read()
     subfolder = form.get("subfolder") or ""
-    overwrite = str(form.get("overwrite") or "true").lower() not in ("false", "0", "no")
+    overwrite = str(form.get("overwrite") or "false").lower() in ("true", "1", "yes")
     return content, upload.filename or "upload", str(subfolder), overwrite, upload.content_type
 
 
@@ -197,7 +254,7 @@ async def _from_json(spec: InputFromJson, settings: Settings) -> tuple[bytes, st
     if not filename:
         raise BadRequest("cannot tell a file name from the URL: give `filename`")
     content, _, _ = await fetch_public(
-        spec.url, url_policy(settings), max_bytes=settings.max_body_bytes, timeout=DOWNLOAD_TIMEOUT
+        spec.url, url_policy(settings), max_bytes=settings.max_upload_bytes, timeout=DOWNLOAD_TIMEOUT
     )
     return content, filename, mimetypes.guess_type(filename)[0]
 

@@ -8,6 +8,7 @@ request carries its body and source), so generated jobs are validated, recorded 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -15,14 +16,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep
+from api.auth import Principal, SubmitAccess
+from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep, StoreDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
+from api.jobs.store import JobStore
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.metrics import observe_steps
 from api.responses import sse_message
+from api.schemas.errors import error_responses
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from api.webhooks import check_webhook_url
 from comfyui_client import ComfyClient
@@ -36,24 +40,31 @@ def executor_for(
     client: ComfyClient,
     body: BaseModel,
     source: str,
+    principal: Principal,
     conn: Request | None = None,
     idempotency_key: str | None = None,
 ) -> JobsExecutor:
-    """The run's executor: its jobs are recorded with the request `body`, as `source`; with an
-    Idempotency-Key a retried run returns the jobs of the first, never running them twice."""
+    """The run's executor: its jobs are recorded with the request `body`, as `source`, owned by the caller;
+    with an Idempotency-Key a retried run returns the jobs of the first, never running them twice."""
     record = body.model_dump(mode="json")
     idempotency = idempotency_for(conn, idempotency_key, record) if conn is not None else None
-    return JobsExecutor(jobs, client, request=record, source=source, idempotency=idempotency)
+    return JobsExecutor(
+        jobs, client, request=record, source=source, idempotency=idempotency, owner=principal.owner
+    )
+
+
+async def new_run(store: JobStore, principal: Principal) -> str:
+    """A thread id for a run, recorded as the caller's before the run writes its first checkpoint."""
+    thread_id = str(uuid.uuid4())
+    await store.record_run(thread_id, principal.owner)
+    return thread_id
 
 
 @router.post(
     "/api/workflow/generate",
     response_model=GenerateResponse,
     summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
-    responses={
-        422: {"description": "Not understood, or no valid workflow could be made"},
-        **SUBMIT_RESPONSES,
-    },
+    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def generate(
     body: GenerateBody,
@@ -62,13 +73,16 @@ async def generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
-    executor = executor_for(jobs, client, body, "generate", request, idempotency_key)
-    result = await generator.generate(body.to_request(settings), executor=executor)
+    executor = executor_for(jobs, client, body, "generate", principal, request, idempotency_key)
+    thread_id = await new_run(store, principal)
+    result = await generator.generate(body.to_request(settings), executor=executor, thread_id=thread_id)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)
@@ -79,7 +93,7 @@ async def generate(
     "/api/workflow/generate/stream",
     summary="Generate a workflow, streaming each agent step as Server-Sent Events",
     response_class=StreamingResponse,
-    responses=SUBMIT_RESPONSES,
+    responses={**error_responses(400, 503), **SUBMIT_RESPONSES},
 )
 async def generate_stream(
     body: GenerateBody,
@@ -88,17 +102,20 @@ async def generate_stream(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
     caller = admit_jobs(http_request)
     await check_webhook_url(body.webhook_url, settings)
-    executor = executor_for(jobs, client, body, "generate", http_request, idempotency_key)
+    executor = executor_for(jobs, client, body, "generate", principal, http_request, idempotency_key)
     request = body.to_request(settings)
+    thread_id = await new_run(store, principal)
 
     async def events() -> AsyncIterator[str]:
         try:
-            async for item in generator.stream(request, executor=executor):
+            async for item in generator.stream(request, executor=executor, thread_id=thread_id):
                 kind: Literal["step", "result"] = item["event"]
                 if kind == "step":
                     observe_steps(http_request, [item["step"]])
@@ -116,10 +133,7 @@ async def generate_stream(
     "/api/video/generate",
     response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
-    responses={
-        422: {"description": "No valid workflow could be made"},
-        **SUBMIT_RESPONSES,
-    },
+    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def video_generate(
     body: VideoGenerateBody,
@@ -128,13 +142,16 @@ async def video_generate(
     generator: GeneratorDep,
     client: ClientDep,
     jobs: JobsDep,
+    store: StoreDep,
+    principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
-    executor = executor_for(jobs, client, body, "video", request, idempotency_key)
-    result = await generator.generate(body.to_request(settings), executor=executor)
+    executor = executor_for(jobs, client, body, "video", principal, request, idempotency_key)
+    thread_id = await new_run(store, principal)
+    result = await generator.generate(body.to_request(settings), executor=executor, thread_id=thread_id)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)

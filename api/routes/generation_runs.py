@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CheckpointsDep
+from api.auth import ReadAccess, visible
+from api.deps import CheckpointsDep, StoreDep
 from api.errors import NotFoundError
 from api.schemas.generation import GenerationRun
 
@@ -24,9 +25,12 @@ router = APIRouter(tags=["generation"])
     summary="The recorded state and agent steps of a generation run",
     responses={404: {"description": "No such run (unknown, or pruned: only the newest runs are kept)"}},
 )
-async def generation_run(thread_id: str, checkpoints: CheckpointsDep) -> GenerationRun:
-    """The run's state at its latest checkpoint, read as plain data."""
-    run = await checkpoints.run(thread_id)
+async def generation_run(
+    thread_id: str, checkpoints: CheckpointsDep, store: StoreDep, principal: ReadAccess
+) -> GenerationRun:
+    """The run's state at its latest checkpoint, read as plain data (another key's run is a 404 too)."""
+    _, owner = await store.run_owner(thread_id)
+    run = await checkpoints.run(thread_id) if visible(principal, owner) else None
     if run is None:
         raise NotFoundError(
             f"no generation run {thread_id!r}: unknown, or older than the newest runs the gateway keeps "

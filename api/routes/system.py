@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from api.auth import ReadAccess, visible
 from api.deps import CatalogsDep, ClientDep, JobsDep, ModelIndexDep, SettingsDep
 from api.errors import RETRY_AFTER_SECONDS, NotFoundError
 from api.model_index import ModelIndex
+from api.redaction import redact
 from api.schemas.system import ComfyHealth, FolderModels, HealthResponse, ModelsResponse
 from api.schemas.workflow import QueueResponse
 
@@ -32,23 +34,28 @@ async def live() -> dict[str, str]:
     responses={503: {"model": HealthResponse, "description": "ComfyUI unreachable"}},
 )
 async def health(
-    client: ClientDep, jobs: JobsDep, settings: SettingsDep, catalogs: CatalogsDep, index: ModelIndexDep
+    client: ClientDep,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    catalogs: CatalogsDep,
+    index: ModelIndexDep,
+    _: ReadAccess,
 ) -> JSONResponse:
-    comfy = ComfyHealth(reachable=False, url=settings.comfyui_url)
+    comfy = ComfyHealth(reachable=False, url=redact(settings.comfyui_url))
     smoke = False
     try:
         stats, queue = await asyncio.gather(client.system_stats(), jobs.refresh_queue())
         system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
         comfy = ComfyHealth(
             reachable=True,
-            url=settings.comfyui_url,
+            url=redact(settings.comfyui_url),
             version=str((system or {}).get("comfyui_version") or "") or None,
             queue_running=len(queue.running),
             queue_pending=len(queue.pending),
         )
         smoke = await _smoke_backend(index)
     except Exception as exc:
-        comfy.error = str(exc) or type(exc).__name__
+        comfy.error = redact(str(exc)) or type(exc).__name__
     catalog = catalogs.current()
     body = HealthResponse(
         status="ok" if comfy.reachable else "unavailable",
@@ -75,11 +82,18 @@ async def _smoke_backend(index: ModelIndex) -> bool:
 @router.get(
     "/api/queue",
     response_model=QueueResponse,
-    summary="ComfyUI's queue, pending in execution order",
+    summary="ComfyUI's queue, pending in execution order (a non-admin key: its own jobs, others counted)",
+    response_model_exclude_none=True,
     responses={503: {"description": "ComfyUI unreachable"}},
 )
-async def queue(jobs: JobsDep) -> QueueResponse:
+async def queue(jobs: JobsDep, principal: ReadAccess) -> QueueResponse:
     snapshot = await jobs.refresh_queue()
+
+    def mine(prompt_id: str) -> bool:
+        if principal.is_admin:
+            return True
+        job = jobs.live_job(prompt_id)
+        return job is not None and visible(principal, job.owner)
 
     def info(prompt_id: str, position: int) -> dict[str, Any]:
         job = jobs.live_job(prompt_id)
@@ -88,11 +102,19 @@ async def queue(jobs: JobsDep) -> QueueResponse:
             out.update(status=job.status.value, source=job.source, progress=job.progress)
         return out
 
+    running = [(i.number, i.prompt_id, info(i.prompt_id, 0)) for i in snapshot.running if mine(i.prompt_id)]
+    pending = [
+        (i.number, i.prompt_id, info(i.prompt_id, n))
+        for n, i in enumerate(snapshot.pending, start=1)
+        if mine(i.prompt_id)
+    ]
+    if principal.is_admin:
+        return QueueResponse(running=running, pending=pending)
     return QueueResponse(
-        running=[(i.number, i.prompt_id, info(i.prompt_id, 0)) for i in snapshot.running],
-        pending=[
-            (i.number, i.prompt_id, info(i.prompt_id, n)) for n, i in enumerate(snapshot.pending, start=1)
-        ],
+        running=running,
+        pending=pending,
+        others_running=len(snapshot.running) - len(running),
+        others_pending=len(snapshot.pending) - len(pending),
     )
 
 
@@ -104,6 +126,7 @@ async def queue(jobs: JobsDep) -> QueueResponse:
 )
 async def models(
     index: ModelIndexDep,
+    _: ReadAccess,
     non_empty: Annotated[
         bool, Query(description="Leave out folders without files (default: every folder ComfyUI knows)")
     ] = False,
@@ -124,7 +147,7 @@ async def models(
     summary="Model files of one folder",
     responses={404: {"description": "Unknown folder"}, 503: {"description": "ComfyUI unreachable"}},
 )
-async def models_in(folder: str, index: ModelIndexDep) -> FolderModels:
+async def models_in(folder: str, index: ModelIndexDep, _: ReadAccess) -> FolderModels:
     from comfyui_client import NotFound
 
     try:

@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import Principal, ReadAccess, SubmitAccess, check_visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
-from api.errors import ApiError, BackendUnavailable, BadRequest, InvalidWorkflow, translate_comfy_error
+from api.errors import ApiError, BackendUnavailable, BadRequest, JobNotFound, translate_comfy_error
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
+from api.jobs.state import Job
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.responses import status_body
 from api.schemas.workflow import (
@@ -21,8 +23,9 @@ from api.schemas.workflow import (
     SubmitRequest,
     SubmitResponse,
 )
-from api.text_prompt import apply_text_prompt
+from api.settings import Settings
 from api.webhooks import check_webhook_url, webhook_status
+from api.workflow_intake import api_graph
 
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 
@@ -44,24 +47,20 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_api_graph(body: SubmitRequest, catalog: Any) -> dict[str, Any]:
+async def to_api_graph(body: SubmitRequest, catalog: Any, settings: Settings) -> dict[str, Any]:
     """The API graph the request stands for, with its text prompt applied; 400 with a reason if none."""
-    from node_catalog.workflow import WorkflowFormatError, normalize_workflow
-
-    try:
-        graph = normalize_workflow(body.workflow, catalog)
-    except WorkflowFormatError as exc:
-        raise InvalidWorkflow(
-            f"unusable workflow: {exc}",
-            error={"type": "invalid_workflow_format", "message": str(exc), "details": "", "extra_info": {}},
-        ) from exc
-    if body.prompt:
-        graph = apply_text_prompt(graph, body.prompt)
-    return graph
+    return await api_graph(body.workflow, body.prompt, catalog, settings)
 
 
 def _record(body: SubmitRequest) -> dict[str, Any]:
     return body.model_dump(mode="json")
+
+
+async def owned_job(jobs: JobService, prompt_id: str, principal: Principal) -> Job:
+    """The job, if the caller may see it; someone else's job is as unknown as a missing one (404)."""
+    job = await jobs.get(prompt_id)
+    check_visible(principal, job.owner, JobNotFound(prompt_id))
+    return job
 
 
 @router.post(
@@ -74,6 +73,7 @@ async def submit(
     jobs: JobsDep,
     catalog: CatalogDep,
     settings: SettingsDep,
+    principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
     """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
@@ -81,9 +81,13 @@ async def submit(
     await check_webhook_url(body.webhook_url, settings)
     record = _record(body)
     idempotency = idempotency_for(request, idempotency_key, record)
-    graph = to_api_graph(body, catalog)
+    graph = await to_api_graph(body, catalog, settings)
     job = await jobs.submit(
-        graph, extra_data=body.extra_data or None, request=record, idempotency=idempotency
+        graph,
+        extra_data=body.extra_data or None,
+        request=record,
+        idempotency=idempotency,
+        owner=principal.owner,
     )
     note_jobs(request, caller, job.prompt_id)
     if idempotency is not None and job.request is not record:  # an earlier request's job
@@ -96,7 +100,12 @@ async def submit(
 
 @router.post("/batch", response_model=BatchResponse, responses=ERRORS, summary="Submit several workflows")
 async def batch(
-    body: BatchRequest, request: Request, jobs: JobsDep, catalog: CatalogDep, settings: SettingsDep
+    body: BatchRequest,
+    request: Request,
+    jobs: JobsDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    principal: SubmitAccess,
 ) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
@@ -106,7 +115,7 @@ async def batch(
     for index, item in enumerate(body.workflows):
         try:
             await check_webhook_url(item.webhook_url, settings)
-            graph = to_api_graph(item, catalog)
+            graph = await to_api_graph(item, catalog, settings)
             await jobs.validate(graph)
             graphs.append(graph)
         except ApiError as exc:
@@ -116,19 +125,21 @@ async def batch(
             f"{len(problems)} of {len(body.workflows)} workflows are invalid; nothing was submitted",
             extra={"errors": problems},
         )
-    answer = BatchResponse(**await _submit_all(jobs, body, graphs))
+    answer = BatchResponse(**await _submit_all(jobs, body, graphs, principal.owner))
     note_jobs(request, caller, *(item.prompt_id for item in answer.jobs))
     return answer
 
 
-async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]]) -> dict[str, Any]:
+async def _submit_all(
+    jobs: JobService, body: BatchRequest, graphs: list[dict[str, Any]], owner: str | None
+) -> dict[str, Any]:
     from comfyui_client import ComfyError
 
     items: list[BatchItem] = []
     for index, (item, graph) in enumerate(zip(body.workflows, graphs, strict=True)):
         try:
             job = await jobs.submit(
-                graph, extra_data=item.extra_data or None, request=_record(item), source="batch"
+                graph, extra_data=item.extra_data or None, request=_record(item), source="batch", owner=owner
             )
             items.append(
                 BatchItem(
@@ -151,11 +162,14 @@ async def _submit_all(jobs: JobService, body: BatchRequest, graphs: list[dict[st
 @router.get(
     "/status/{prompt_id}",
     response_model=StatusResponse,
-    responses={404: {"description": "Unknown job"}},
+    responses={404: {"description": "Unknown job (or another key's)"}},
     summary="Status, progress and outputs of a job",
 )
-async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> StatusResponse:
-    job = await jobs.get(prompt_id)
+async def status(
+    prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep, principal: ReadAccess
+) -> StatusResponse:
+    """Status, progress, outputs and webhook deliveries of one of the caller's jobs."""
+    job = await owned_job(jobs, prompt_id, principal)
     body = status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
     webhook = await webhook_status(request, job)
     return body if webhook is None else body.model_copy(update={"webhook": webhook})
@@ -172,7 +186,7 @@ async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: Sett
             "job's current status); it becomes `cancelled` once ComfyUI reports the interruption",
             "model": CancelResponse,
         },
-        404: {"description": "Unknown job"},
+        404: {"description": "Unknown job (or another key's)"},
         409: {"description": "The job already finished (also: it finished before the cancel took effect)"},
         503: {
             "description": "ComfyUI unreachable: `cancel_unconfirmed` with the job's `prompt_id`, current "
@@ -180,8 +194,11 @@ async def status(prompt_id: str, request: Request, jobs: JobsDep, settings: Sett
         },
     },
 )
-async def cancel(prompt_id: str, jobs: JobsDep, response: Response) -> CancelResponse:
+async def cancel(
+    prompt_id: str, jobs: JobsDep, response: Response, principal: SubmitAccess
+) -> CancelResponse:
     """200 `cancelled` only once ComfyUI confirmed the job's end (never at the mere asking)."""
+    await owned_job(jobs, prompt_id, principal)
     job = await jobs.cancel(prompt_id)
     if not job.terminal:
         response.status_code = 202

@@ -2,35 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.schemas.workflow import WEBHOOK_URL_DESCRIPTION, SubmitResponse
 from api.settings import Settings
 from pipeline import GenerationRequest
+
+# A widget value: a scalar a 64-bit ComfyUI input can hold (wider integers broke the run's checkpoint: 500).
+INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _no_wide_int(value: Any) -> Any:
+    # before the union: else a too-wide int would pass as a float
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ValueError("integer outside the 64-bit range")
+    return value
+
+
+ExtraParam = Annotated[
+    Annotated[str, Field(max_length=4000)]
+    | Annotated[int, Field(ge=INT_RANGE[0], le=INT_RANGE[1])]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool,
+    BeforeValidator(_no_wide_int),
+]
+ExtraParams = Annotated[
+    dict[Annotated[str, Field(max_length=200)], ExtraParam],
+    Field(
+        default_factory=dict,
+        max_length=64,
+        description='Widget values: "input" or "Class.input" -> a string, number or boolean',
+    ),
+]
 
 _THREAD_ID = "The run's id: GET /api/workflow/generate/{thread_id}"
 _PLAN = "The ordered operations the graph was composed from (null: filled from one template)"
 
 
 class GenerateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `false` is not 0 and `307.0` not 307 (a request that breaks the schema is refused)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(min_length=1, max_length=4000, examples=["a cat surfing, 3 seconds, 720p"])
     submit: bool = False
     wait: bool = Field(False, description="Follow the job to its end; execution errors are then repaired")
-    task: str | None = None
+    task: str | None = Field(None, max_length=64)
     duration: float | None = Field(None, gt=0, le=600)
-    resolution: str | None = Field(None, examples=["720p", "512x512", "16:9", "vertical"])
-    style: str | None = None
+    resolution: str | None = Field(None, max_length=64, examples=["720p", "512x512", "16:9", "vertical"])
+    style: str | None = Field(None, max_length=200)
     fps: float | None = Field(None, gt=0, le=120)
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
     steps: int | None = Field(None, ge=1, le=1000)
-    negative_prompt: str | None = None
-    input_image: str | None = None
-    template: str | None = None
-    extra_params: dict[str, Any] = Field(default_factory=dict)
+    negative_prompt: str | None = Field(None, max_length=4000)
+    input_image: str | None = Field(None, max_length=1024)
+    template: str | None = Field(None, max_length=200)
+    extra_params: ExtraParams
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
     max_repairs: int = Field(3, ge=0, le=10)
     timeout: float = Field(600.0, gt=0, le=3600)
@@ -82,11 +110,13 @@ class GenerateResponse(BaseModel):
 class VideoGenerateBody(BaseModel):
     """Exactly the spec's request; the structured fields win over what the text says."""
 
+    model_config = ConfigDict(strict=True)
+
     prompt: str = Field(min_length=1, max_length=4000, examples=["A beautiful sunset over mountains"])
     duration: float | None = Field(None, gt=0, le=600, examples=[5])
-    resolution: str | None = Field(None, examples=["512x512"])
-    style: str | None = Field(None, examples=["cinematic"])
-    extra_params: dict[str, Any] = Field(default_factory=dict)
+    resolution: str | None = Field(None, max_length=64, examples=["512x512"])
+    style: str | None = Field(None, max_length=200, examples=["cinematic"])
+    extra_params: ExtraParams
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
     def to_request(self, settings: Settings) -> GenerationRequest:

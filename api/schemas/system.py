@@ -81,17 +81,19 @@ class InputFromJson(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"url": "https://example.com/first_frame.png", "subfolder": "", "overwrite": True},
+                {"url": "https://example.com/first_frame.png", "subfolder": "", "overwrite": False},
                 {"base64": "iVBORw0KGgo...", "filename": "first_frame.png"},
             ]
         }
     )
 
-    url: str | None = Field(None, description="http(s) URL the gateway downloads")
+    url: str | None = Field(None, max_length=2048, description="http(s) URL the gateway downloads")
     base64: str | None = Field(None, description="The file content, base64 (a data: URL is accepted too)")
-    filename: str | None = Field(None, description="Name to store under (default: from the URL)")
-    subfolder: str = ""
-    overwrite: bool = True
+    filename: str | None = Field(
+        None, max_length=255, description="Name to store under (default: from the URL)"
+    )
+    subfolder: str = Field("", max_length=255)
+    overwrite: bool = Field(False, description="Replace a file of that name (only one the caller uploaded)")
 
 
 class InputUploaded(BaseModel):

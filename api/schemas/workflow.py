@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 JobStatusName = Literal["submitting", "pending", "running", "completed", "failed", "cancelled", "timeout"]
 
@@ -43,10 +43,13 @@ class SubmitRequest(BaseModel):
     )
     prompt: str | None = Field(
         None,
+        max_length=4000,
         description="Optional text prompt; fills the positive text-encode input "
         "when the workflow has exactly one obvious candidate",
     )
-    extra_data: dict[str, Any] = Field(default_factory=dict, description="Passed to ComfyUI with the job")
+    extra_data: dict[str, Any] = Field(
+        default_factory=dict, max_length=32, description="Passed to ComfyUI with the job"
+    )
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
@@ -196,6 +199,22 @@ class BatchResponse(BaseModel):
     failed: int
 
 
+# `[number, prompt_id, info]`. Pydantic writes a tuple as `prefixItems`, which OpenAPI tools reading the
+# 3.0 dialect of `items` reject: described portably instead (three items, each one of the three types).
+QueueEntry = Annotated[
+    tuple[int, str, dict[str, Any]],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "description": "[number, prompt_id, info]",
+            "items": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "object"}]},
+            "minItems": 3,
+            "maxItems": 3,
+        }
+    ),
+]
+
+
 class QueueResponse(BaseModel):
     """Spec shape: `[number, prompt_id, info]`; pending in execution order."""
 
@@ -210,5 +229,8 @@ class QueueResponse(BaseModel):
         }
     )
 
-    running: list[tuple[int, str, dict[str, Any]]]
-    pending: list[tuple[int, str, dict[str, Any]]]
+    running: list[QueueEntry]
+    pending: list[QueueEntry]
+    # A non-admin key sees its own jobs above and only how many others there are (absent for an admin).
+    others_running: int | None = Field(None, description="Running jobs of other keys (not listed)")
+    others_pending: int | None = Field(None, description="Pending jobs of other keys (not listed)")

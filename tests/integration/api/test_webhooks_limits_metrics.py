@@ -173,9 +173,17 @@ async def test_webhook_url_refused_like_input_urls(comfyui: Any, tmp_path: Path,
 
 
 async def test_pending_quota_429_and_global_bound_503(comfyui: Any, tmp_path: Path) -> None:
-    settings = gateway_settings(comfyui.url, tmp_path / "jobs.db", max_pending_per_key=1, max_pending_jobs=2)
+    keys = {name: f"{name}-secret-0123456789" for name in ("a", "b", "c")}
+    settings = gateway_settings(
+        comfyui.url,
+        tmp_path / "jobs.db",
+        max_pending_per_key=1,
+        max_pending_jobs=2,
+        api_keys=",".join(f"{n}:{k}" for n, k in keys.items()),
+    )
     async with running_gateway(settings) as gw:
-        key_a, key_b, key_c = ({"X-API-Key": k} for k in ("key-a", "key-b", "key-c"))
+        key_a, key_b, key_c = ({"X-API-Key": k} for k in keys.values())
+        gw.http.headers["X-API-Key"] = keys["a"]  # the harness's own calls (metrics, cancel, wait)
         body = {"workflow": {"prompt": fresh(SLOW)}}
         first = await gw.http.post("/api/workflow/submit", json=body, headers=key_a)
         assert first.status_code == 200, first.text
@@ -215,20 +223,25 @@ async def test_pending_quota_429_and_global_bound_503(comfyui: Any, tmp_path: Pa
 
 
 async def test_rate_limit_per_key_429_with_retry_after(comfyui: Any, tmp_path: Path) -> None:
+    k1, k2 = "k1-secret-0123456789", "k2-secret-0123456789"
     settings = gateway_settings(
-        comfyui.url, tmp_path / "jobs.db", rate_limit_per_second=0.5, rate_limit_burst=2
+        comfyui.url,
+        tmp_path / "jobs.db",
+        rate_limit_per_second=0.5,
+        rate_limit_burst=2,
+        api_keys=f"k1:{k1},k2:{k2}",
     )
     async with running_gateway(settings) as gw:
         url = "/api/workflow/status/no-such-job"
-        codes = [(await gw.http.get(url, headers={"X-API-Key": "k1"})).status_code for _ in range(2)]
+        codes = [(await gw.http.get(url, headers={"X-API-Key": k1})).status_code for _ in range(2)]
         assert codes == [404, 404]
-        limited = await gw.http.get(url, headers={"Authorization": "Bearer k1"})  # the same key
+        limited = await gw.http.get(url, headers={"Authorization": f"Bearer {k1}"})  # the same key
         assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
         assert 1 <= int(limited.headers["Retry-After"]) <= 2
         # Another key has its own bucket; the liveness probe is never limited.
-        assert (await gw.http.get(url, headers={"X-API-Key": "k2"})).status_code == 404
+        assert (await gw.http.get(url, headers={"X-API-Key": k2})).status_code == 404
         for _ in range(5):
-            assert (await gw.http.get("/health/live", headers={"X-API-Key": "k1"})).status_code == 200
+            assert (await gw.http.get("/health/live", headers={"X-API-Key": k1})).status_code == 200
 
 
 async def test_metrics_after_a_job_and_a_generation(gateway: Gateway) -> None:

@@ -11,7 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.auth import KeyRing
+from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
+from api.jobs.store import JobStore
 from api.routes import generation, generation_runs
 from api.run_history import open_checkpoints
 from api.settings import Settings
@@ -39,10 +42,14 @@ class ModelsOnly:
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    await store.open()
     async with open_checkpoints(tmp_path / "runs.db", keep=10) as saver:
         client = cast(ComfyClient, ModelsOnly())
         app = FastAPI()
         install_error_handlers(app)
+        app.add_middleware(RequireKey, keyring=KeyRing(), allowed_origins=[])  # no key: open
+        app.state.store = store
         app.include_router(generation.router)
         app.include_router(generation_runs.router)
         app.state.settings = Settings(openai_base_url=None, openai_api_key=None)
@@ -53,6 +60,7 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
             yield http
+    await store.close()
 
 
 async def recorded(http: httpx.AsyncClient, answer: dict[str, Any]) -> dict[str, Any]:

@@ -79,6 +79,7 @@ class FakeJobs:
         extra_data: dict[str, Any] | None = None,
         request: dict[str, Any] | None = None,
         source: str = "workflow",
+        owner: str | None = None,
     ) -> Job:
         self.submitted.append(workflow)
         if len(self.submitted) <= self.reject:

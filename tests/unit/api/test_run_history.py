@@ -14,7 +14,10 @@ import pytest
 from fastapi import FastAPI
 from langgraph.graph import END, START, StateGraph
 
+from api.auth import KeyRing
+from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
+from api.jobs.store import JobStore
 from api.routes import generation_runs
 from api.run_history import PruningSqliteSaver, open_checkpoints
 
@@ -106,13 +109,16 @@ async def test_keep_must_be_positive(tmp_path: Path) -> None:
             pass
 
 
-async def test_the_route_shows_a_run_and_404s_unknown_ones(saver: PruningSqliteSaver) -> None:
+async def test_the_route_shows_a_run_and_404s_unknown_ones(saver: PruningSqliteSaver, tmp_path: Path) -> None:
     await run(saver, "t-route")
     await run(saver, "t-paused", interrupt=True)
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(generation_runs.router)
+    app.add_middleware(RequireKey, keyring=KeyRing(), allowed_origins=[])  # no key: the gateway runs open
     app.state.checkpoints = saver
+    app.state.store = store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    await store.open()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as http:
         resp = await http.get("/api/workflow/generate/t-route")
         assert resp.status_code == 200, resp.text
@@ -125,3 +131,4 @@ async def test_the_route_shows_a_run_and_404s_unknown_ones(saver: PruningSqliteS
         assert paused["status"] == "running" and not paused["finished"] and paused["workflow"] is None
         missing = await http.get("/api/workflow/generate/nope")
         assert missing.status_code == 404 and "CHECKPOINT_KEEP" in missing.json()["detail"]
+    await store.close()

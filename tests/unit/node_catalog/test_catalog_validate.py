@@ -259,3 +259,35 @@ def test_required_files_lists_models_and_inputs(captured: Catalog) -> None:
         "vae": ["hunyuan_video_vae_bf16.safetensors"],
         "input": ["cat.png"],
     }
+
+
+def test_deep_chain_is_reported_not_recursed() -> None:
+    """ComfyUI's validation recurses once per link; a chain past SAFE_DEPTH is an error, never a crash."""
+    from node_catalog import Catalog
+    from node_catalog.validation import SAFE_DEPTH
+
+    graph: dict[str, Any] = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}
+    }
+    for i in range(2, 2000):
+        graph[str(i)] = {"class_type": "ImageInvert", "inputs": {"image": [str(i - 1), 0]}}
+    graph["out"] = {"class_type": "SaveImage", "inputs": {"images": ["1999", 0], "filename_prefix": "x"}}
+    report = validate(graph, Catalog.bundled())
+    assert not report.ok and report.error is not None
+    assert report.error["type"] == "limit_exceeded" and str(SAFE_DEPTH) in report.error["details"]
+
+
+def test_limits_are_walked_iteratively() -> None:
+    from node_catalog.limits import GraphLimits, LimitExceeded, check_document, longest_chain
+
+    deep: Any = 1
+    for _ in range(100_000):  # far past Python's recursion limit
+        deep = [deep]
+    with pytest.raises(LimitExceeded, match="MAX_JSON_NESTING"):
+        check_document(deep, GraphLimits())
+    chain = {str(i): {"class_type": "X", "inputs": {"a": [str(i - 1), 0]}} for i in range(1, 50_000)}
+    assert longest_chain(chain) == 49_999
+    with pytest.raises(LimitExceeded, match="64-bit"):
+        check_document({"a": [2**64]}, GraphLimits())
+    with pytest.raises(LimitExceeded, match="finite"):
+        check_document({"a": float("inf")}, GraphLimits())

@@ -79,6 +79,26 @@ ALONE: list[tuple[str, list[dict[str, Any]], list[str], Catalog, set[str]]] = [
         {"TextEncodeQwenImageEditPlus"},
     ),
     (
+        "restyle",
+        [
+            {
+                "op": "restyle",
+                "params": {"prompt": "an oil painting", "denoise": 0.5},
+                "inputs": {"image": "p.png"},
+            }
+        ],
+        [],
+        BUNDLED,
+        {"LoadImage", "VAEEncode", "KSampler", "VAEDecode"},
+    ),
+    (
+        "restyle_flux",
+        [{"op": "restyle", "params": {"prompt": "anime"}, "inputs": {"image": "p.png"}, "family": "flux"}],
+        [],
+        BUNDLED,
+        {"VAEEncode", "BasicScheduler", "SamplerCustomAdvanced"},
+    ),
+    (
         "inpaint",
         [{"op": "inpaint", "params": {"prompt": "roses"}, "inputs": {"image": "g.png", "mask": "m.png"}}],
         [],
@@ -284,6 +304,18 @@ CHAINS: list[tuple[str, list[str], list[str], set[str]]] = [
     ),
     ("restyle clip.mp4 as anime and upscale it 2x", [], ["video_to_video", "upscale"], {"ImageScaleBy"}),
     (
+        "restyle photo.png as anime, then upscale 2x",
+        [],
+        ["restyle", "upscale"],
+        {"VAEEncode", "ImageScaleBy"},
+    ),
+    (
+        "generate a castle, then restyle it as a watercolor",
+        [],
+        ["generate_image", "restyle"],
+        {"EmptyLatentImage", "VAEEncode"},
+    ),
+    (
         "a knight following the edges of dancer.jpg, then fix the faces",
         [],
         ["control", "face_detail"],
@@ -354,6 +386,42 @@ def test_frame_rate_follows_the_clip() -> None:
     v2v = compose_request("restyle clip.mp4 as a pencil drawing", BUNDLED)
     create = next(n for n in v2v.workflow.values() if n["class_type"] == "CreateVideo")
     assert isinstance(create["inputs"]["fps"], list)  # the source clip's own rate, linked
+
+
+def test_restyle_is_img2img_of_the_given_picture() -> None:
+    comp = compose_request("img2img sketch.png into a colorful cartoon, strength 0.7", BUNDLED)
+    assert comp.fragments == ["sd15.restyle"]
+    _valid(comp)
+    wf = comp.workflow
+    sampler = next(n for n in wf.values() if n["class_type"] == "KSampler")
+    assert sampler["inputs"]["denoise"] == 0.7
+    encode = wf[sampler["inputs"]["latent_image"][0]]
+    assert encode["class_type"] == "VAEEncode"
+    load = wf[encode["inputs"]["pixels"][0]]
+    assert load["class_type"] == "LoadImage" and load["inputs"]["image"] == "sketch.png"
+    positive = wf[sampler["inputs"]["positive"][0]]["inputs"]["text"]
+    assert "cartoon" in positive
+    assert not {"TextEncodeQwenImageEditPlus", "ControlNetApplyAdvanced"} & _classes(comp)
+
+
+def test_restyle_family_lora_and_shared_checkpoint() -> None:
+    sdxl = compose_request(
+        "restyle photo.png as anime", BUNDLED, models={"checkpoints": ["sd_xl_base_1.0.safetensors"]}
+    )
+    assert sdxl.fragments == ["sdxl.restyle"]
+    flux = compose_request("restyle photo.png as anime with flux", BUNDLED)
+    assert flux.fragments == ["flux.restyle"]
+    sched = next(n for n in flux.workflow.values() if n["class_type"] == "BasicScheduler")
+    assert sched["inputs"]["denoise"] == 0.6
+    _valid(flux)
+    lora = compose_request("restyle photo.png as ink art with the inkwash lora", BUNDLED)
+    assert lora.plan.operations() == ["lora", "restyle"]
+    sampler = next(n for n in lora.workflow.values() if n["class_type"] == "KSampler")
+    assert lora.workflow[sampler["inputs"]["model"][0]]["class_type"] == "LoraLoader"
+    chain = compose_request("a castle on a hill, then restyle it as a watercolor", BUNDLED)
+    loaders = [n for n in chain.link_list.nodes if class_of(n) == "CheckpointLoaderSimple"]
+    assert len(loaders) == 1
+    _valid(chain)
 
 
 def test_plan_graph_is_typed_and_acyclic() -> None:

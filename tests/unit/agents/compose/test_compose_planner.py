@@ -9,6 +9,7 @@ import pytest
 
 from agents.compose import PlanError, plan_request
 from agents.compose.clauses import find_files, normalise, split_clauses
+from agents.flow import needs_composition, plan_task
 
 # (request, given files, operations in order, expected values: "i.params.key" / "i.inputs.port" -> value)
 CASES: list[tuple[str, list[str], list[str], dict[str, Any]]] = [
@@ -139,6 +140,66 @@ CASES: list[tuple[str, list[str], list[str], dict[str, Any]]] = [
     ("a castle using the depth of scene.jpg", [], ["control"], {"0.params.kind": "depth"}),
     ("turn my sketch.png into a watercolor of a house", [], ["control"], {"0.params.kind": "scribble"}),
     ("a dancer from this pose map pose.png", [], ["control"], {"0.params.preprocessed": True}),
+    # restyle: a whole picture redrawn (img2img), not an object edit
+    (
+        "restyle this photo room.png as an oil painting",
+        [],
+        ["restyle"],
+        {"0.inputs.image": "room.png", "0.params.prompt": "an oil painting", "0.params.denoise": 0.6},
+    ),
+    (
+        "img2img sketch.png into a colorful cartoon, strength 0.7",
+        [],
+        ["restyle"],
+        {"0.inputs.image": "sketch.png", "0.params.denoise": 0.7, "0.params.prompt": "a colorful cartoon"},
+    ),
+    ("image-to-image photo.png, denoise 0.5", [], ["restyle"], {"0.params.denoise": 0.5}),
+    ("redraw portrait.jpg as a charcoal drawing", [], ["restyle"], {"0.params.prompt": "a charcoal drawing"}),
+    ("repaint it as a Ghibli background, seed 7", ["room.png"], ["restyle"], {"0.params.seed": 7}),
+    ("render it in cyberpunk style", ["city.png"], ["restyle"], {"0.params.prompt": "cyberpunk style"}),
+    ("turn it into a watercolor", ["house.png"], ["restyle"], {"0.params.prompt": "a watercolor"}),
+    ("Transform my selfie into an anime character", ["me.jpg"], ["restyle"], {"0.inputs.image": "me.jpg"}),
+    ("make this photo look like pixel art", ["castle.png"], ["restyle"], {"0.params.prompt": "pixel art"}),
+    ("make it look like an oil painting", ["a.png"], ["restyle"], {"0.params.prompt": "an oil painting"}),
+    ("redraw photo.png in the style of Van Gogh", [], ["restyle"], {"0.inputs.image": "photo.png"}),
+    ("a subtle watercolor version of this photo", ["x.png"], ["restyle"], {"0.params.denoise": 0.4}),
+    ("give this photo a vintage look", ["x.png"], ["restyle"], {}),
+    (
+        "restyle photo.png as anime, then upscale 2x",
+        [],
+        ["restyle", "upscale"],
+        {"0.params.prompt": "anime", "1.inputs.image": "#1", "1.params.factor": 2.0},
+    ),
+    (
+        "generate a castle, then restyle it as a watercolor",
+        [],
+        ["generate_image", "restyle"],
+        {"0.params.prompt": "a castle", "1.inputs.image": "#1", "1.params.prompt": "a watercolor"},
+    ),
+    (
+        "remove the car from street.png, then turn it into a pencil sketch",
+        [],
+        ["edit", "restyle"],
+        {"1.inputs.image": "#1"},
+    ),
+    # ... while object edits stay edits, clips stay video_to_video and a reference file stays style
+    ("remove the car", ["a.png"], ["edit"], {}),
+    ("replace the sky", ["a.png"], ["edit"], {}),
+    ("make the shirt red", ["a.png"], ["edit"], {}),
+    ("make the leather jacket look like denim", ["a.png"], ["edit"], {}),
+    ("restyle clip.mp4 as anime", [], ["video_to_video"], {"0.inputs.video": "clip.mp4"}),
+    (
+        "generate a 4 second video of jellyfish, then restyle it as pixel art",
+        [],
+        ["generate_video", "video_to_video"],
+        {},
+    ),
+    (
+        "make p.png look like ref.png",
+        [],
+        ["style"],
+        {"0.inputs.reference": "ref.png", "0.inputs.image": "p.png"},
+    ),
     # chains of three
     (
         "First generate a red car. Then make it blue. Finally turn it into a 4 second video.",
@@ -203,6 +264,30 @@ def test_style_of_a_painter_is_prompt_text_not_a_reference() -> None:
     plan = plan_request("a harbour in the style of Monet")
     assert plan.operations() == ["generate_image"]
     assert "Monet" in plan.steps[0].params["prompt"]
+
+
+def test_restyle_without_a_picture_still_asks_for_one() -> None:
+    plan = plan_request("restyle as anime")
+    assert plan.operations() == ["restyle"]
+    assert plan.steps[0].inputs == {}  # the template path asks for the picture (input_required)
+    assert plan_request("a cat in the style of Monet").operations() == ["generate_image"]
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "composed", "task"),
+    [
+        ("restyle this photo room.png as an oil painting", [], False, "image-to-image"),  # sd_i2i
+        ("a flux image of a neon sign that says open, guidance 3", [], False, "text-to-image"),  # flux_t2i
+        ('a bakery sign that says "FRESH BREAD"', [], True, "text-to-image"),  # no family: composed
+        ("write 'SALE' on shop.png with flux", [], True, "image-to-image"),  # on a picture: composed
+        ("restyle photo.png as anime, then upscale 2x", [], True, "image-to-image"),
+        ("generate a castle, then restyle it as a watercolor", [], True, "text-to-image"),
+    ],
+)
+def test_which_plans_keep_the_template_path(text: str, files: list[str], composed: bool, task: str) -> None:
+    plan = plan_request(text, files)
+    assert needs_composition(plan) is composed, plan.model_dump()
+    assert plan_task(plan) == task
 
 
 def test_file_names_keep_their_case_and_dots() -> None:

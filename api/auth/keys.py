@@ -1,0 +1,132 @@
+"""API keys: making them, hashing them, and turning a presented key into a `Principal`.
+
+A key is `cgw_` + 43 url-safe characters (256 random bits), so a plain sha256 is a safe stored form (no
+salt or slow hash needed for a secret that is not guessable); comparisons are constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from api.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from api.jobs.store import JobStore
+
+SCOPES = ("read", "submit", "admin")
+KEY_PREFIX = "cgw_"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+MAX_KEY_LENGTH = 256  # longer presented keys are refused without hashing
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key's name and scopes (`admin` implies every scope and sees every owner's things).
+
+    `anonymous` is the open gateway's caller (no key exists): an admin that owns nothing it creates.
+    """
+
+    name: str
+    scopes: frozenset[str]
+    is_admin: bool
+    anonymous: bool = False
+
+    def has(self, scope: str) -> bool:
+        return self.is_admin or scope in self.scopes
+
+    @property
+    def owner(self) -> str | None:
+        """The owner recorded on what this caller creates (None while the gateway runs open)."""
+        return None if self.anonymous else self.name
+
+
+OPEN = Principal(name="anonymous", scopes=frozenset(SCOPES), is_admin=True, anonymous=True)
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    """The part of a key shown by `keys list` (enough to tell keys apart, useless to an attacker)."""
+    return key[: len(KEY_PREFIX) + 6]
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name) or name == OPEN.name:
+        raise ValueError(
+            f"invalid key name {name!r}: 1-64 letters, digits, '_', '.', '@' or '-' (not {OPEN.name!r})"
+        )
+    return name
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
+    return sorted(set(scopes), key=SCOPES.index)
+
+
+def parse_env_keys(value: str) -> dict[str, str]:
+    """`API_KEYS`: comma-separated `name:key` -> {key hash: name}. A malformed entry fails at start-up."""
+    hashes: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        name, sep, key = entry.partition(":")
+        if not sep or not key.strip():
+            raise ValueError("API_KEYS entries are `name:key`, comma-separated (an entry has no ':key')")
+        if len(key.strip()) < 16:
+            raise ValueError(f"API_KEYS: the key of {name.strip()!r} is shorter than 16 characters")
+        hashes[hash_key(key.strip())] = check_name(name.strip())
+    return hashes
+
+
+class KeyRing:
+    """Authenticates presented keys against the bootstrap keys (`API_KEYS`) and the database's keys.
+
+    Built by `create_app`; the lifespan attaches the job database once it is open. Revocation and new keys
+    (made by `comfy-gateway keys` in another process) take effect on the next request: nothing is cached.
+    """
+
+    def __init__(self, env_hashes: dict[str, str] | None = None) -> None:
+        self._env = dict(env_hashes or {})
+        self._store: JobStore | None = None
+
+    def attach(self, store: JobStore) -> None:
+        self._store = store
+
+    async def any_keys(self) -> bool:
+        return bool(self._env) or (self._store is not None and await self._store.has_keys())
+
+    async def principal(self, key: str | None) -> Principal:
+        """The caller for a presented key (None: none presented); `Unauthorized` (401) otherwise."""
+        if key is None:
+            if await self.any_keys():
+                raise Unauthorized(
+                    "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+                )
+            return OPEN
+        if len(key) > MAX_KEY_LENGTH:
+            raise Unauthorized("invalid API key")
+        digest = hash_key(key)
+        name = None
+        for known, env_name in self._env.items():
+            if hmac.compare_digest(known, digest):
+                name = env_name
+        if name is not None:
+            return Principal(name=name, scopes=frozenset(SCOPES), is_admin=True)
+        found = await self._store.key_by_hash(digest) if self._store is not None else None
+        if found is None or not hmac.compare_digest(found[1], digest):
+            raise Unauthorized("invalid or revoked API key")
+        scopes = frozenset(found[2])
+        return Principal(name=found[0], scopes=scopes, is_admin="admin" in scopes)
