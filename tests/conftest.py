@@ -93,7 +93,7 @@ def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: Any) -> S
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def job_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty job database: a SQLite file, and (when TEST_DATABASE_URL is set) a PostgreSQL database."""
+    """A fresh, empty job database: a SQLite file, and (TEST_DATABASE_URL set) a PostgreSQL database."""
     from tests.db_support import POSTGRES_SKIP, job_database, postgres_admin_url
 
     if request.param == "postgres" and postgres_admin_url() is None:

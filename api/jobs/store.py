@@ -407,4 +407,3 @@ def _record_outputs(session: Any, job: Job) -> None:
                     owner=job.owner,
                 )
             )
-
