@@ -6,7 +6,6 @@ seconds (floats) so every backend stores them the same way.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,8 +32,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from api.jobs import migrations
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
-
-log = logging.getLogger(__name__)
 
 ACTIVE = (JobStatus.SUBMITTING.value, JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
