@@ -241,3 +241,21 @@ def test_downgrade_then_upgrade_again(tmp_path: Path) -> None:
             assert set(inspect(conn).get_table_names()) - {"alembic_version"} == TABLES
     finally:
         engine.dispose()
+
+
+def test_db_command_line_upgrades_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app as cli
+
+    db = tmp_path / "cli.db"
+    _seed_previous(db)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    runner = CliRunner()
+    before = runner.invoke(cli, ["db", "current"])
+    assert before.exit_code == 0 and "database: none" in before.output
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    after = runner.invoke(cli, ["db", "current"])
+    assert f"database: {migrations.head()}" in after.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT owner FROM jobs WHERE prompt_id = 'old'").fetchone() == ("alice",)

@@ -1,5 +1,7 @@
-"""Baseline: the job database as the gateway wrote it before migrations (jobs with owner and idempotency,
-API keys, outputs, uploads, generation-run owners, webhook deliveries, meta).
+"""Baseline: the job database as the gateway wrote it before migrations.
+
+Jobs (with owner and idempotency columns), API keys, outputs, uploads, generation-run owners, webhook
+deliveries and meta.
 
 On an empty database it creates every table. On a database written by an older gateway (no alembic_version
 yet) it adds only what that file lacks: missing tables, missing (nullable) columns, missing indexes; and when
