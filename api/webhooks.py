@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.errors import ApiError, BadRequest, UrlNotAllowed
+from api.jobs import migrations
 from api.logs import bind_job
 
 if TYPE_CHECKING:
@@ -160,8 +161,9 @@ class DeliveryStore:
         else:
             self._engine = create_async_engine(self.url)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        # The table belongs to the job database's migrations (usually already run by the JobStore).
         async with self._engine.begin() as conn:
-            await conn.run_sync(_Base.metadata.create_all)
+            await conn.run_sync(migrations.upgrade)
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -6,12 +6,13 @@ import logging
 
 import typer
 
-from cli import comfyui_cmd, eval_cmd, generate_cmd, keys_cmd, serve_cmd
+from cli import comfyui_cmd, db_cmd, eval_cmd, generate_cmd, keys_cmd, serve_cmd
 
 app = typer.Typer(no_args_is_help=True, help="A REST API and workflow generator in front of ComfyUI.")
 app.add_typer(comfyui_cmd.app, name="comfyui")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(db_cmd.app, name="db")
 app.command("serve")(serve_cmd.serve)
 app.command("generate")(generate_cmd.generate)
 

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +89,36 @@ def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: Any) -> S
         paths={f.role: p for f, p in zip(ALL_FILES, placed, strict=True)},
         report=smoke_weights_cache,
     )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def job_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty job database: a SQLite file, and (TEST_DATABASE_URL set) a PostgreSQL database."""
+    from tests.db_support import POSTGRES_SKIP, job_database, postgres_admin_url
+
+    if request.param == "postgres" and postgres_admin_url() is None:
+        pytest.skip(POSTGRES_SKIP)
+    async with job_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture()
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (skipped without TEST_DATABASE_URL)."""
+    from tests.db_support import POSTGRES_SKIP, fresh_postgres_database, postgres_admin_url
+
+    if postgres_admin_url() is None:
+        pytest.skip(POSTGRES_SKIP)
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    """The test Redis server's URL (skipped without TEST_REDIS_URL)."""
+    from tests.db_support import REDIS_SKIP, redis_test_url
+
+    url = redis_test_url()
+    if url is None:
+        pytest.skip(REDIS_SKIP)
+    return url

@@ -6,7 +6,6 @@ seconds (floats) so every backend stores them the same way.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,21 +21,17 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    insert,
-    inspect,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from api.jobs import migrations
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
-
-log = logging.getLogger(__name__)
 
 ACTIVE = (JobStatus.SUBMITTING.value, JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
@@ -200,25 +195,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _add_missing_columns(conn: Connection) -> None:
-    """Databases made by an older gateway lack newer nullable columns: add them (SQLite has no migrations)."""
-    for table in Base.metadata.sorted_tables:
-        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-            if column.unique:
-                conn.execute(
-                    text(
-                        f'CREATE UNIQUE INDEX IF NOT EXISTS "uq_{table.name}_{column.name}" '
-                        f'ON {table.name} ("{column.name}")'
-                    )
-                )
-            log.info("job database: added column %s.%s", table.name, column.name)
-
-
 class JobStore:
     """Async access to the jobs table."""
 
@@ -240,9 +216,9 @@ class JobStore:
         else:
             self._engine = create_async_engine(self.url)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        # The schema is Alembic's: an empty database gets every revision, an older one the missing ones.
         async with self._engine.begin() as conn:
-            await conn.run_sync(_create_and_migrate)
-            await conn.run_sync(_add_missing_columns)
+            await conn.run_sync(migrations.upgrade)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -438,27 +414,3 @@ def _record_outputs(session: Any, job: Job) -> None:
                     owner=job.owner,
                 )
             )
-
-
-def _create_and_migrate(conn: Any) -> None:
-    """Create missing tables; add the `owner` column to a jobs table written by an older gateway, and fill
-    the outputs table from the jobs' own records the first time it is created."""
-    existing = set(inspect(conn).get_table_names())
-    Base.metadata.create_all(conn)
-    if "jobs" not in existing:
-        return
-    if "owner" not in {c["name"] for c in inspect(conn).get_columns("jobs")}:
-        conn.execute(text("ALTER TABLE jobs ADD COLUMN owner VARCHAR(64)"))
-    if "job_outputs" not in existing:
-        for prompt_id, outputs in conn.execute(select(JobRow.prompt_id, JobRow.outputs)).all():
-            for out in outputs or []:
-                if isinstance(out, dict) and out.get("filename"):
-                    conn.execute(
-                        insert(OutputRow).values(
-                            type=str(out.get("type") or "output"),
-                            subfolder=str(out.get("subfolder") or ""),
-                            filename=str(out["filename"]),
-                            prompt_id=prompt_id,
-                            owner=None,
-                        )
-                    )

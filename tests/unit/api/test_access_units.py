@@ -34,9 +34,9 @@ def test_env_keys_parse_or_fail_loudly() -> None:
             parse_env_keys(bad)
 
 
-async def test_keyring_open_env_and_stored_keys(tmp_path: Path) -> None:
+async def test_keyring_open_env_and_stored_keys(job_db_url: str) -> None:
     assert await KeyRing().principal(None) is OPEN
-    store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    store = JobStore(job_db_url)
     await store.open()
     try:
         ring = KeyRing(parse_env_keys("ops:0123456789abcdef"))
