@@ -1,16 +1,16 @@
-"""Image-family smoke weights (SD1.5 and SDXL checkpoints, an ESRGAN upscale model), run by ComfyUI's Python.
+"""Image-family smoke weights (SD1.5 and SDXL checkpoints, an ESRGAN upscaler), run by ComfyUI's Python.
 
-Imported only by `_smoke_weights_worker.py` (same folder, so on the script's `sys.path`), never by the gateway.
-Every shape comes from ComfyUI's (or spandrel's) own model classes built on the `meta` device; checkpoint key
-names come from ComfyUI's own checkpoint saver (`BaseModel.state_dict_for_saving`, what CheckpointSave writes),
-so the file is laid out exactly as ComfyUI expects to read it back.
+Imported only by `_smoke_weights_worker.py` (same folder, so on the script's `sys.path`), never by the
+gateway. Every shape comes from ComfyUI's (or spandrel's) own model classes built on the `meta` device;
+checkpoint key names come from ComfyUI's own checkpoint saver (`BaseModel.state_dict_for_saving`, what
+CheckpointSave writes), so the file is laid out exactly as ComfyUI expects to read it back.
 
-The free choices are the tiny UNet configurations below. ComfyUI's detection matches a UNet to a model family
-on a few fields only (`supported_models.*.unet_config`): SD1.5 fixes model_channels 320 and context 768 but not
-the depth, so one level with one res block is still SD1.5; SDXL also fixes `transformer_depth`
-[0, 0, 2, 2, 10, 10] (three levels, two res blocks each, 24 transformer blocks) but not the channel multipliers
-nor the output/middle transformers, so every level stays at 320 channels and the output side has none.
-Detection is run on the result and must give the same config and family back.
+The free choices are the tiny UNet configurations below. ComfyUI's detection matches a UNet to a model
+family on a few fields only (`supported_models.*.unet_config`): SD1.5 fixes model_channels 320 and context
+768 but not the depth, so one level with one res block is still SD1.5; SDXL also fixes `transformer_depth`
+[0, 0, 2, 2, 10, 10] (three levels, two res blocks each, 24 transformer blocks) but not the channel
+multipliers nor the output/middle transformers, so every level stays at 320 channels and the output side has
+none. Detection is run on the result and must give the same config and family back.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def verify(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) ->
     """Load the file as ComfyUI's loader node does; the report `_smoke_weights_worker.judge` reads."""
     if role == "esrgan_x4":
         return _verify_esrgan(comfy, path, file_keys)
-    model, clip, vae, _ = comfy["sd"].load_checkpoint_guess_config(str(path), output_vae=True, output_clip=True)
+    load = comfy["sd"].load_checkpoint_guess_config
+    model, clip, vae, _ = load(str(path), output_vae=True, output_clip=True)
     if clip is None or vae is None:
         raise RuntimeError(f"{role}: ComfyUI found no text encoder or no VAE in the checkpoint")
     loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd())

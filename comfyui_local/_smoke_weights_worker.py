@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-# This folder is the script's sys.path[0]: the image families live in a sibling module.
-import _smoke_image_models as image_models
-
 log = logging.getLogger("smoke_weights_worker")
 
 MARKER = "comfy_gateway_smoke_weights"
@@ -57,6 +54,10 @@ FILE_DTYPES = {
     "llama": "bfloat16",
     "clip_vision": "float16",
 }
+# The image families live in a sibling module, imported by path: this script runs in ComfyUI's virtualenv,
+# where the gateway's package is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+image_models: Any = importlib.import_module("_smoke_image_models")
 FILE_DTYPES.update(image_models.FILE_DTYPES)
 # torch dtype name -> safetensors dtype tag
 ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64"}
