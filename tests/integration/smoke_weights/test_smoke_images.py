@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from smoke_helpers import peak_rss_kib
 
-from comfyui_client import ComfyClient
+from comfyui_client import ComfyClient, ExecutionFailed
 from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smoke_weights
 from node_catalog import Catalog
 from node_catalog.files import required_files
@@ -88,7 +88,11 @@ async def decoded_image(client: ComfyClient, result: GenerationResult, size: tup
 
 @pytest.mark.parametrize(
     ("family", "checkpoint"),
-    [("sd15", "v1-5-pruned-emaonly.safetensors"), ("sdxl", "sd_xl_base_1.0.safetensors")],
+    [
+        ("sd15", "v1-5-pruned-emaonly.safetensors"),
+        # ~30 s: the fixed-size CLIP-G (694M parameters, a stub) encodes both prompts on 2 cores
+        pytest.param("sdxl", "sd_xl_base_1.0.safetensors", marks=pytest.mark.slow),
+    ],
 )
 async def test_text_to_image_graph_runs_on_smoke_weights(
     live: tuple[ComfyClient, Catalog], comfyui: Any, family: str, checkpoint: str
@@ -123,3 +127,25 @@ async def test_upscale_model_graph_runs_on_smoke_weights(
     classes = {n["class_type"] for n in (result.workflow or {}).values()}
     assert {"UpscaleModelLoader", "ImageUpscaleWithModel"} <= classes
     await decoded_image(client, result, (128, 128))
+
+
+async def test_a_graph_that_validates_but_cannot_run_fails_at_execution(
+    live: tuple[ComfyClient, Catalog], comfyui: Any
+) -> None:
+    """The SD1.5 graph with a 16-channel latent (EmptySD3LatentImage, a valid LATENT): ComfyUI accepts it and
+    only running it shows the 4-channel UNet cannot take it. Smoke weights turn that into a real error."""
+    client, catalog = live
+    result = await Generator(catalog, client=client).generate(
+        GenerationRequest(
+            prompt="a red boat", template="sd15_t2i", overrides={"resolution": "64x64", "steps": 1}
+        )
+    )
+    graph = dict(result.workflow or {})
+    latent_id = next(k for k, n in graph.items() if n["class_type"] == "EmptyLatentImage")
+    graph[latent_id] = {"class_type": "EmptySD3LatentImage", "inputs": {**graph[latent_id]["inputs"]}}
+    submitted = await client.submit(graph)
+    with pytest.raises(ExecutionFailed) as caught:
+        await client.wait_for(submitted.prompt_id, timeout=120)
+    error = caught.value.entry.error if caught.value.entry is not None else None
+    assert error is not None and error.get("node_type") == "KSampler", error
+    log.info("execution error caught: %s", error.get("exception_message", "").strip()[:200])
