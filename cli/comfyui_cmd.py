@@ -60,27 +60,37 @@ def smoke_weights_cmd(
         None, "--models-dir", help="Models folder to write into (default: the install's base/models)"
     ),
     kind: str = typer.Option(
-        "stub", "--kind", help="stub: 12 MiB, flat-colour video; tiny: 712 MiB, random VAE and CLIP-L, noise"
+        "stub", "--kind", help="stub: small files, flat-colour output; tiny: random text encoders/VAEs, noise"
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random values"),
-    i2v: bool = typer.Option(True, "--i2v/--no-i2v", help="Also the image-to-video files"),
-    force: bool = typer.Option(False, "--force", help="Rewrite files even when they are already there"),
+    i2v: bool = typer.Option(True, "--i2v/--no-i2v", help="HunyuanVideo: also the image-to-video files"),
+    family: list[str] = typer.Option(
+        [], "--family", help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan"
+    ),
+    all_families: bool = typer.Option(False, "--all", help="Every family that has smoke weights"),
+    force: bool = typer.Option(False, "--force", help="Rewrite smoke files even when they are already there"),
 ) -> None:
-    """Write HunyuanVideo smoke weights (random, NOT a model) under the official file names.
+    """Write smoke weights (random, NOT a model) under the file names the gateway's graphs use.
 
-    The official HunyuanVideo graphs then run end to end on the local CPU ComfyUI and save a real video of
-    noise or flat colour. Idempotent: files of the same kind and seed are kept. For real videos, point the
-    gateway at a GPU ComfyUI holding the real weights instead.
+    Without --family/--all: the HunyuanVideo set, as before. The graphs of each family then run end to end
+    on the local CPU ComfyUI and save real images or videos of noise or flat colour. Idempotent: files of
+    the same kind and seed are kept; a file that is not smoke weights is never written over. For real
+    pictures, point the gateway at a GPU ComfyUI holding the real weights instead.
     """
+    from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, family_files
     from comfyui_local.smoke_weights import KINDS, SmokeWeightsError, build_smoke_weights
 
     if kind not in KINDS:
         typer.secho(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    names = list(FAMILIES) if all_families else family
     try:
+        files = family_files(names) if names else None
         inst = ComfyInstall((dir or default_root()).resolve()).require()
         target = models_dir or inst.base_dir / "models"
-        report = build_smoke_weights(target, inst=inst, kind=kind, seed=seed, i2v=i2v, force=force)
+        report = build_smoke_weights(
+            target, inst=inst, kind=kind, seed=seed, i2v=i2v, force=force, files=files
+        )
     except (InstallError, SmokeWeightsError) as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
@@ -94,7 +104,10 @@ def smoke_weights_cmd(
         )
     else:
         typer.echo(f"{kind} smoke weights (seed {seed}) already in place")
+    if all_families:
+        for name, why in NOT_RUNNABLE.items():
+            typer.echo(f"no smoke weights for {name}: {why}")
     typer.secho(
-        "These are random weights for smoke tests, not a model: videos are noise or flat colour.",
+        "These are random weights for smoke tests, not a model: outputs are noise or flat colour.",
         fg=typer.colors.YELLOW,
     )

@@ -54,8 +54,13 @@ FILE_DTYPES = {
     "llama": "bfloat16",
     "clip_vision": "float16",
 }
+# The image families live in a sibling module, imported by path: this script runs in ComfyUI's virtualenv,
+# where the gateway's package is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+image_models: Any = importlib.import_module("_smoke_image_models")
+FILE_DTYPES.update(image_models.FILE_DTYPES)
 # torch dtype name -> safetensors dtype tag
-ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
+ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64"}
 
 
 class WorkerError(RuntimeError):
@@ -82,6 +87,10 @@ def import_comfy(comfyui_dir: str) -> dict[str, Any]:
         "hv_te": "comfy.text_encoders.hunyuan_video",
         "clip_model": "comfy.clip_model",
         "clip_vision": "comfy.clip_vision",
+        "supported_models": "comfy.supported_models",
+        "openaimodel": "comfy.ldm.modules.diffusionmodules.openaimodel",
+        "spandrel": "spandrel",
+        "esrgan": "spandrel.architectures.ESRGAN",
     }
     return {key: importlib.import_module(mod) for key, mod in names.items()}
 
@@ -197,6 +206,14 @@ def select_keys(role: str, kind: str, sd: dict[str, Any]) -> list[str]:
     full = kind == "tiny" and role != "llama"  # an 8B Llama cannot be small: always a stub
     if full or role in DIT_CLASSES:
         return sorted(sd)
+    if role in image_models.ROLES:
+        return sorted(
+            k
+            for k, t in sd.items()
+            if image_models.stub_keeps_all(role, k)
+            or image_models.is_detection_key(k)
+            or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD
+        )
     needed = set(DETECTION_KEYS.get(role, ()))
     keep = [k for k, t in sd.items() if k in needed or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD]
     return sorted(keep)
@@ -226,7 +243,10 @@ def tensor_seed(seed: int, role: str, name: str) -> int:
 
 
 def make_tensor(torch: Any, meta: Any, *, seed: int, role: str, name: str, is_norm: bool) -> Any:
-    """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02)."""
+    """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02).
+    A tensor that already holds values (ComfyUI's saver adds CLIP position ids) is written as it is."""
+    if not meta.is_meta:
+        return meta
     shape = tuple(meta.shape)
     if is_norm:
         value = torch.zeros(shape) if name.endswith("bias") else torch.ones(shape)
@@ -281,6 +301,39 @@ def write_streamed(
     return path.stat().st_size
 
 
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+PICKLE_MARKER_RECORD = f"{MARKER}.json"
+
+
+def write_pth(
+    path: Path,
+    entries: list[tuple[str, Any]],
+    make: Callable[[str, Any], Any],
+    metadata: dict[str, str],
+    torch: Any,
+) -> int:
+    """A torch zip checkpoint (what a `.pth` name makes ComfyUI read with `torch.load`), for small models.
+
+    The smoke marker is an extra JSON record in the zip (`<archive>/comfy_gateway_smoke_weights.json`): torch
+    ignores records it does not know, and the gateway reads it with `zipfile` alone.
+    """
+    import zipfile
+
+    sd = {name: make(name, meta).contiguous() for name, meta in entries}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(sd, tmp)
+        with zipfile.ZipFile(tmp, "a") as zf:
+            archive = zf.namelist()[0].split("/", 1)[0]
+            zf.writestr(f"{archive}/{PICKLE_MARKER_RECORD}", json.dumps(metadata))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path.stat().st_size
+
+
 # --------------------------------------------------------------------------- verification
 
 
@@ -310,7 +363,11 @@ def verify(comfy: dict[str, Any], files: dict[str, Path], written: dict[str, lis
             raise WorkerError("clip_vision: ComfyUI does not recognise the file")
         loaded["clip_vision"] = (cv.model.state_dict(), set(written["clip_vision"]), type(cv.model).__name__)
 
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {
+        role: image_models.verify(comfy, role, files[role], set(written[role]))
+        for role in files
+        if role in image_models.ROLES
+    }
     for role, (model_sd, file_keys, loaded_as) in loaded.items():
         missing = sorted(set(model_sd) - file_keys)
         unexpected = sorted(file_keys - set(model_sd))
@@ -377,7 +434,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     omitted: dict[str, int] = {}
     out: dict[str, Any] = {"files": {}}
     for role, path in files.items():
-        module, sd = describer.describe(role)
+        if role in image_models.ROLES:
+            sd, norms = image_models.describe(comfy, role)
+        else:
+            module, sd = describer.describe(role)
+            norms = norm_params(module)
         dtype = getattr(torch, FILE_DTYPES[role])
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         keys = select_keys(role, kind, sd)
@@ -385,7 +446,6 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         omitted[role] = len(sd) - len(keys)
         if role in describe_only:
             continue
-        norms = norm_params(module)
         metadata = {
             MARKER: "1",
             "kind": kind,
@@ -395,7 +455,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             "format": "pt",
         }
         t0 = time.monotonic()
-        size = write_streamed(
+        write = write_pth if path.suffix in PICKLE_SUFFIXES else write_streamed
+        size = write(
             path,
             [(k, sd[k]) for k in keys],
             functools.partial(_make, torch, seed=seed, role=role, norms=norms),

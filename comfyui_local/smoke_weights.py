@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 import subprocess
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ MARKER_VERSION = "1"
 WORKER = Path(__file__).with_name("_smoke_weights_worker.py")
 # A safetensors header is a few KiB to a few MiB; anything bigger is not a header we will parse.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_MARKER_BYTES = 64 * 1024
+# Names ComfyUI loads with torch.load (a pickle, usually a torch zip archive), not as safetensors.
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 class SmokeWeightsError(RuntimeError):
@@ -108,12 +112,32 @@ def is_smoke_metadata(meta: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(meta, dict) and meta.get(MARKER) == MARKER_VERSION
 
 
+def read_pickle_marker(path: Path) -> object:
+    """The marker record of a torch zip checkpoint (`.pth`) the worker wrote, or None.
+
+    torch.save writes a zip archive; the worker adds `<archive>/comfy_gateway_smoke_weights.json` to it,
+    a record torch itself ignores. Real pickles (zip or legacy) simply lack it.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            name = next((n for n in zf.namelist() if n.endswith(f"/{MARKER}.json")), None)
+            if name is None or zf.getinfo(name).file_size > MAX_MARKER_BYTES:
+                return None
+            return json.loads(zf.read(name))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def smoke_metadata(path: Path) -> dict[str, str] | None:
     """The smoke-weight metadata of a file, or None for anything else (real weights, placeholders, junk)."""
-    try:
-        meta = read_safetensors_header(path).get("__metadata__")
-    except NotSafetensors:
-        return None
+    meta: object
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        meta = read_pickle_marker(path)
+    else:
+        try:
+            meta = read_safetensors_header(path).get("__metadata__")
+        except NotSafetensors:
+            return None
     if not is_smoke_metadata(meta):
         return None
     return {str(k): str(v) for k, v in meta.items()}
@@ -165,16 +189,21 @@ def build_smoke_weights(
     i2v: bool = True,
     force: bool = False,
     timeout: float = 1800.0,
+    files: Sequence[SmokeFile] | None = None,
 ) -> SmokeWeightsReport:
-    """Write the files that are missing or of another kind/seed, then load the whole set with ComfyUI."""
+    """Write the files that are missing or of another kind/seed, then load the whole set with ComfyUI.
+
+    `files` (see `smoke_families`) replaces the default HunyuanVideo set (`i2v` is then ignored).
+    """
     _check_kind(kind, seed)
-    files = select_files(i2v=i2v)
+    files = tuple(files) if files is not None else select_files(i2v=i2v)
     models_dir = models_dir.resolve()
     paths = [f.path(models_dir) for f in files]
     with file_lock(models_dir / ".smoke-weights.lock"):
         todo = [
             f for f in files if force or not matches(f.path(models_dir), kind=kind, seed=seed, role=f.role)
         ]
+        _refuse_real_files(todo, models_dir)
         report = SmokeWeightsReport(paths=paths, skipped=[f.role for f in files if f not in todo])
         if not todo:
             log.info("smoke weights (%s, seed %d) already in %s", kind, seed, models_dir)
@@ -205,6 +234,20 @@ def ensure_smoke_weights(
 ) -> list[Path]:
     """The smoke-weight files in `models_dir/<folder>/`, generated only when missing; returns their paths."""
     return build_smoke_weights(models_dir, inst=inst, kind=kind, seed=seed, i2v=i2v).paths
+
+
+def _refuse_real_files(todo: Sequence[SmokeFile], models_dir: Path) -> None:
+    """Never write over someone's model: only missing files, empty placeholders and smoke files are replaced
+    (`force` included)."""
+    real = [
+        str(path)
+        for path in (f.path(models_dir) for f in todo)
+        if path.is_file() and path.stat().st_size > 0 and not is_smoke_weights(path)
+    ]
+    if real:
+        raise SmokeWeightsError(
+            "refusing to write smoke weights over files that are not smoke weights: " + ", ".join(real)
+        )
 
 
 def _run_worker(inst: ComfyInstall, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:

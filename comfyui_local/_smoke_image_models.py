@@ -1,0 +1,217 @@
+"""Image-family smoke weights (SD1.5 and SDXL checkpoints, an ESRGAN upscaler), run by ComfyUI's Python.
+
+Imported only by `_smoke_weights_worker.py` (same folder, so on the script's `sys.path`), never by the
+gateway. Every shape comes from ComfyUI's (or spandrel's) own model classes built on the `meta` device;
+checkpoint key names come from ComfyUI's own checkpoint saver (`BaseModel.state_dict_for_saving`, what
+CheckpointSave writes), so the file is laid out exactly as ComfyUI expects to read it back.
+
+The free choices are the tiny UNet configurations below. ComfyUI's detection matches a UNet to a model
+family on a few fields only (`supported_models.*.unet_config`): SD1.5 fixes model_channels 320 and context
+768 but not the depth, so one level with one res block is still SD1.5; SDXL also fixes `transformer_depth`
+[0, 0, 2, 2, 10, 10] (three levels, two res blocks each, 24 transformer blocks) but not the channel
+multipliers nor the output/middle transformers, so every level stays at 320 channels and the output side has
+none. Detection is run on the result and must give the same config and family back.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+# UNet fields ComfyUI's detection returns for every SD-style UNet.
+_UNET_BASE = {
+    "use_checkpoint": False,
+    "image_size": 32,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "in_channels": 4,
+    "out_channels": 4,
+    "model_channels": 320,
+    "use_temporal_resblock": False,
+    "use_temporal_attention": False,
+}
+TINY_UNETS: dict[str, dict[str, Any]] = {
+    "sd15_ckpt": {
+        **_UNET_BASE,
+        "adm_in_channels": None,
+        "num_res_blocks": [1],
+        "channel_mult": [1],
+        "transformer_depth": [1],
+        "transformer_depth_output": [0, 0],
+        "transformer_depth_middle": -1,
+        "use_linear_in_transformer": False,
+        "context_dim": 768,
+    },
+    "sdxl_ckpt": {
+        **_UNET_BASE,
+        "adm_in_channels": 2816,
+        "num_classes": "sequential",
+        "num_res_blocks": [2, 2, 2],
+        "channel_mult": [1, 1, 1],
+        "transformer_depth": [0, 0, 2, 2, 10, 10],
+        "transformer_depth_output": [0] * 9,
+        "transformer_depth_middle": -1,
+        "use_linear_in_transformer": True,
+        "context_dim": 2048,
+    },
+}
+FAMILY_CLASSES = {"sd15_ckpt": "SD15", "sdxl_ckpt": "SDXL"}
+# The official checkpoints are stored in half precision.
+FILE_DTYPES = {"sd15_ckpt": "float16", "sdxl_ckpt": "float16", "esrgan_x4": "float32"}
+ROLES = frozenset(FILE_DTYPES)
+# ESRGAN: spandrel reads filters, block count and scale from the keys; RealESRGAN_x4plus is 64 filters,
+# 23 blocks, x4. One block of 16 filters is still an x4 RRDB network to spandrel.
+TINY_ESRGAN = {"in_nc": 3, "out_nc": 3, "num_filters": 16, "num_blocks": 1, "scale": 4}
+
+# Keys a stub keeps whatever their size, because ComfyUI reads their shapes (or their presence) to choose
+# the configuration: the VAE's z channels and depth, the UNet's levels, channel multipliers, context width,
+# linear-vs-conv projections and class-embedding width.
+_STUB_DETECTION = re.compile(
+    r"^first_stage_model\.(decoder\.conv_in\.weight|post_quant_conv\.weight"
+    r"|encoder\.down\.2\.downsample\.conv\.weight|decoder\.up\.3\.upsample\.conv\.weight)$"
+    r"|^model\.diffusion_model\.(input_blocks\.\d+\.0\.(out_layers\.3\.weight|op\.weight)"
+    r"|input_blocks\.\d+\.1\.(proj_in\.weight|transformer_blocks\.0\.attn2\.to_k\.weight)"
+    r"|label_emb\.0\.0\.weight)$"
+)
+
+
+def is_detection_key(key: str) -> bool:
+    return _STUB_DETECTION.match(key) is not None
+
+
+def stub_keeps_all(role: str, key: str) -> bool:
+    """Tensors a stub writes in full: the tiny SD1.5 UNet (small enough to be real) and the upscaler."""
+    return role == "esrgan_x4" or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+
+
+def _norm_ids(module: Any, sd: dict[str, Any]) -> set[int]:
+    """ids of the state-dict tensors owned by normalisation layers (they get identity values)."""
+    out: set[int] = set()
+    for prefix, sub in module.named_modules():
+        if "norm" in type(sub).__name__.lower():
+            for name, _ in sub.named_parameters(recurse=False):
+                key = f"{prefix}.{name}" if prefix else name
+                if key in sd:
+                    out.add(id(sd[key]))
+    return out
+
+
+def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
+    """(meta state dict under the file's key names, the names of its normalisation parameters)."""
+    if role == "esrgan_x4":
+        return _describe_esrgan(comfy)
+    return _describe_checkpoint(comfy, role)
+
+
+def _model_config(comfy: dict[str, Any], role: str) -> Any:
+    """ComfyUI's model config for the tiny UNet, after checking detection gives the same config back."""
+    torch, detection = comfy["torch"], comfy["detection"]
+    config = dict(TINY_UNETS[role])
+    family = getattr(comfy["supported_models"], FAMILY_CLASSES[role])
+    extra = {**family.unet_extra_config}
+    unet = comfy["openaimodel"].UNetModel(
+        **config, **extra, dtype=torch.float16, device="meta", operations=comfy["ops"].disable_weight_init
+    )
+    detected = detection.detect_unet_config(unet.state_dict(), "")
+    if detected != config:
+        raise RuntimeError(f"{role}: ComfyUI detects {detected}, built {config}")
+    model_config = detection.model_config_from_unet_config(detected, unet.state_dict())
+    got = type(model_config).__name__ if model_config is not None else None
+    if got != FAMILY_CLASSES[role]:
+        raise RuntimeError(f"{role}: ComfyUI would load it as {got}, not {FAMILY_CLASSES[role]}")
+    model_config.set_inference_dtype(torch.float16, None)
+    return model_config
+
+
+def _sd_vae(comfy: dict[str, Any]) -> Any:
+    """The SD/SDXL VAE (AutoencoderKL, 4 latent channels) ComfyUI builds for a checkpoint's VAE keys."""
+    torch = comfy["torch"]
+
+    def empty(*shape: int) -> Any:
+        return torch.empty(*shape, device="meta")
+
+    # Only these keys' presence and dim 1 choose the config; the rest is fixed by ComfyUI.
+    probe = {
+        "decoder.conv_in.weight": empty(512, 4, 3, 3),
+        "post_quant_conv.weight": empty(4, 4, 1, 1),
+        "encoder.down.2.downsample.conv.weight": empty(1),
+        "decoder.up.3.upsample.conv.weight": empty(1),
+    }
+    with (
+        torch.device("meta"),
+        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
+    ):
+        return comfy["sd"].VAE(sd=probe).first_stage_model
+
+
+def _describe_checkpoint(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
+    torch = comfy["torch"]
+    model_config = _model_config(comfy, role)
+    model = model_config.get_model({}, "", device="meta")
+    text_encoder = model_config.clip_target().clip(device="meta", dtype=torch.float16)
+    vae = _sd_vae(comfy)
+    parts = [model.diffusion_model, text_encoder, vae]
+    sds = [part.state_dict() for part in parts]
+    norm_ids: set[int] = set()
+    for part, part_sd in zip(parts, sds, strict=True):
+        norm_ids |= _norm_ids(part, part_sd)
+    # ComfyUI's own saver names every key; it reads the UNet's state dict itself, so hand it ours (the
+    # tensor identities carry the norm marks through its renames).
+    with mock.patch.object(model.diffusion_model, "state_dict", lambda *a, **k: sds[0]):
+        full = model.state_dict_for_saving(sds[1], sds[2])
+    norms = {k for k, t in full.items() if id(t) in norm_ids}
+    return dict(full), norms
+
+
+def _describe_esrgan(comfy: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    torch = comfy["torch"]
+    with torch.device("meta"):
+        model = comfy["esrgan"].ESRGAN(**TINY_ESRGAN)
+    return dict(model.state_dict()), set()
+
+
+def verify(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) -> dict[str, Any]:
+    """Load the file as ComfyUI's loader node does; the report `_smoke_weights_worker.judge` reads."""
+    if role == "esrgan_x4":
+        return _verify_esrgan(comfy, path, file_keys)
+    load = comfy["sd"].load_checkpoint_guess_config
+    model, clip, vae, _ = load(str(path), output_vae=True, output_clip=True)
+    if clip is None or vae is None:
+        raise RuntimeError(f"{role}: ComfyUI found no text encoder or no VAE in the checkpoint")
+    loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd())
+    loaded_as = type(model.model.model_config).__name__
+    if loaded_as != FAMILY_CLASSES[role]:
+        raise RuntimeError(f"{role}: ComfyUI loaded the checkpoint as {loaded_as}")
+    return _compare(comfy, path, loaded, file_keys, loaded_as)
+
+
+def _verify_esrgan(comfy: dict[str, Any], path: Path, file_keys: set[str]) -> dict[str, Any]:
+    sd = comfy["utils"].load_torch_file(str(path), safe_load=True)
+    descriptor = comfy["spandrel"].ModelLoader().load_from_state_dict(sd)
+    loaded_as = f"{descriptor.architecture.id} x{descriptor.scale}"
+    if loaded_as != f"ESRGAN x{TINY_ESRGAN['scale']}":
+        raise RuntimeError(f"esrgan_x4: spandrel loads the file as {loaded_as}")
+    return _compare(comfy, path, descriptor.model.state_dict(), file_keys, loaded_as)
+
+
+def _compare(
+    comfy: dict[str, Any], path: Path, loaded: dict[str, Any], file_keys: set[str], loaded_as: str
+) -> dict[str, Any]:
+    torch = comfy["torch"]
+    missing = sorted(set(loaded) - file_keys)
+    unexpected = sorted(file_keys - set(loaded))
+    on_disk = comfy["utils"].load_torch_file(str(path), safe_load=True)
+    # A value check proves the loader really copied the file (not just matched names).
+    probe = next((k for k in sorted(file_keys) if k in loaded and on_disk[k].numel() > 1), None)
+    copied = probe is not None and bool(
+        torch.allclose(on_disk[probe].float(), loaded[probe].float(), rtol=1e-2, atol=1e-3)
+    )
+    return {
+        "loaded_as": loaded_as,
+        "missing": len(missing),
+        "missing_sample": missing[:5],
+        "unexpected": unexpected,
+        "values_loaded": copied,
+    }
