@@ -84,9 +84,17 @@ _LEADING = re.compile(
 )
 
 
-def detect_task(text: str, parsed: Parsed, *, image: bool = False, video: bool = False) -> Task:
+def detect_task(
+    text: str,
+    parsed: Parsed,
+    *,
+    image: bool = False,
+    video: bool = False,
+    family: ModelFamily | str | None = None,
+) -> Task:
     """The task the text asks for. `image` / `video`: an input file of that kind comes with the request
-    (besides any the text names), so "animate this photo" means image-to-video, not a new video."""
+    (besides any the text names), so "animate this photo" means image-to-video, not a new video. `family`:
+    the family asked for; a bare description for an image-only family (sd15, sdxl, flux) is a picture."""
     lowered = text.lower()
     image = image or bool(parsed.images)
     video = video or bool(parsed.videos)
@@ -107,7 +115,12 @@ def detect_task(text: str, parsed: Parsed, *, image: bool = False, video: bool =
         return "image-to-video" if moving else "image-to-image"
     if has_image_word and not has_video_word and not timed:
         return "text-to-image"
+    if family in _IMAGE_ONLY_FAMILIES and not has_video_word and not timed:
+        return "text-to-image"  # "a lighthouse, sd15": the family makes pictures only
     return "text-to-video"  # the platform's main product; a bare description is a video request
+
+
+_IMAGE_ONLY_FAMILIES = frozenset({"sd15", "sdxl", "flux"})
 
 
 def detect_family(text: str) -> ModelFamily | None:
@@ -166,7 +179,8 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     parsed = parse_request(text)
     given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")
-    task: Task = detect_task(text, parsed, image="image" in given, video="video" in given)
+    family = (overrides or {}).get("model_family") or detect_family(text)
+    task: Task = detect_task(text, parsed, image="image" in given, video="video" in given, family=family)
     for known in TASKS:
         if known == forced:
             task = known

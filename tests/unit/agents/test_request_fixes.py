@@ -208,3 +208,22 @@ def test_a_negative_seed_is_clamped_not_left_in_the_prompt() -> None:
     intent = reformat_text("a 4 second video, 24 fps, 720p, seed -3, of a windmill")
     assert intent.seed == 0 and intent.prompt == "windmill"
     assert intent.warnings == ["seed -3 is below the supported minimum; using 0"]
+
+
+async def test_an_image_only_family_makes_a_bare_description_a_picture() -> None:
+    from node_catalog import Catalog
+    from pipeline import GenerationRequest, Generator
+
+    generator = Generator(Catalog.bundled())
+    asked = await generator.generate(
+        GenerationRequest(prompt="a lighthouse", overrides={"model_family": "sd15"})
+    )
+    assert asked.ok and asked.template == "sd15_t2i"
+    named = await generator.generate(GenerationRequest(prompt="a lighthouse at dusk with sdxl"))
+    assert named.ok and named.template == "sdxl_t2i"
+    plain = await generator.generate(GenerationRequest(prompt="a lighthouse at dusk"))
+    assert plain.template == "hunyuan_t2v"  # the platform's default stays video
+    clip = await generator.generate(
+        GenerationRequest(prompt="a 3 second clip of a lighthouse", overrides={"model_family": "sd15"})
+    )
+    assert clip.intent is not None and clip.intent["task"] == "text-to-video"  # a clip stays a clip
