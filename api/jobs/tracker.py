@@ -95,9 +95,8 @@ class JobTracker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        for job in list(self.jobs.values()):
-            if job.prompt_id not in self._submitting:
-                await self.save(job)
+        for job in [j for j in self.jobs.values() if j.prompt_id not in self._submitting]:
+            await self.save(job)
         for queues in self._subscribers.values():
             for q in queues:
                 q.put_nowait(None)
@@ -238,14 +237,14 @@ class JobTracker:
     def queue(self) -> QueueSnapshot | None:  # the last /queue, kept current by the events
         return self.queue_view.snapshot
 
-    def cached(self, prompt_id: str) -> Job | None:
-        """The job from memory (live, or finished recently); never reads the database."""
-        job = self.jobs.get(prompt_id)
-        return job if job is not None else self.recent.get(prompt_id)
+    def cached(self, prompt_id: str) -> Job | None:  # memory only: live, or finished recently
+        return self.jobs.get(prompt_id) or self.recent.get(prompt_id)
 
     async def get(self, prompt_id: str) -> Job | None:
         job = self.cached(prompt_id)
-        return job if job is not None else await self.store.get(prompt_id)
+        if job is None and (job := await self.store.get(prompt_id)) is not None and job.terminal:
+            self.recent.add(job)  # a finished job never changes: its next reads stay in memory
+        return job
 
     def queue_position(self, job: Job) -> int | None:
         return self.queue_view.position(job)

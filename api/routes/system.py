@@ -14,6 +14,7 @@ from api.deps import CatalogsDep, ClientDep, JobsDep, ModelIndexDep, SettingsDep
 from api.errors import RETRY_AFTER_SECONDS, NotFoundError
 from api.model_index import ModelIndex
 from api.redaction import redact
+from api.routes import hot
 from api.schemas.system import ComfyHealth, FolderModels, HealthResponse, ModelsResponse
 from api.schemas.workflow import QueueResponse
 
@@ -98,7 +99,7 @@ async def _smoke_backend(index: ModelIndex) -> bool:
         503: {"description": "ComfyUI unreachable"},
     },
 )
-async def queue(jobs: JobsDep, principal: ReadAccess, response: Response) -> QueueResponse:
+async def queue(jobs: hot.JobsDep, principal: hot.ReadAccess, response: Response) -> QueueResponse:
     """From the gateway's view of the queue, kept current by ComfyUI's events: no ComfyUI round trip per call
     (the age of the view is in the X-Queue-Age header; the body keeps the spec's fields)."""
     snapshot, age = await jobs.queue()

@@ -71,7 +71,15 @@ async def test_a_job_not_in_memory_is_read_from_the_database(make: Setup) -> Non
 
     store.get = counted  # type: ignore[method-assign]
     assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
-    assert reads == [job.prompt_id]
+    assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
+    assert reads == [job.prompt_id] * 2  # nothing kept in memory
+
+    # With room in memory (the default), a finished job read once from the database (after a restart,
+    # or evicted) is kept: the next reads skip the database.
+    service.tracker.recent = RecentJobs(10)
+    for _ in range(3):
+        assert (await service.get(job.prompt_id)).status is JobStatus.COMPLETED
+    assert reads == [job.prompt_id] * 3
 
 
 def test_recent_jobs_are_bounded_least_recently_read_out_first() -> None:
