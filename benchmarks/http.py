@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "comfyui" / "samples" / "03_createvideo_savevideo_mp4.prompt.json"
 README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- http:begin -->", "<!-- http:end -->"
+BENCH_KEY = "bench-key-0123456789abcdef"
+KEYED_STATUS = "status: gateway, bootstrap key (API_KEYS)"
 LOADS = (("1 conn", 1, 1), ("32 conns", 2, 32))  # (label, wrk threads, connections)
 
 
@@ -51,8 +53,12 @@ def _latency_ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(url: str, threads: int, conns: int, seconds: int, script: Path | None = None) -> Result:
+def wrk(
+    url: str, threads: int, conns: int, seconds: int, script: Path | None = None, header: str | None = None
+) -> Result:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", url]
+    if header is not None:
+        cmd[1:1] = ["-H", header]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -156,16 +162,7 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                 ) as gateway,
                 _uvicorn("benchmarks._bare:app", bare_port, {}, tmp / "bare.log", "/status/x") as bare,
             ):
-                resp = httpx.post(f"{gateway}/api/workflow/submit", json={"workflow": graph}, timeout=60.0)
-                resp.raise_for_status()
-                pid = resp.json()["prompt_id"]
-                for _ in range(600):
-                    status = httpx.get(f"{gateway}/api/workflow/status/{pid}", timeout=10.0).json()
-                    if status["status"] in ("completed", "failed", "cancelled", "timeout"):
-                        break
-                    time.sleep(0.1)
-                if status["status"] != "completed":
-                    raise RuntimeError(f"the sample job did not complete: {status}")
+                pid = _run_job(gateway, graph)
                 targets = {
                     "status: gateway /api/workflow/status/{id}": f"{gateway}/api/workflow/status/{pid}",
                     "status: ComfyUI /history/{id}": f"{comfy}/history/{pid}",
@@ -191,6 +188,21 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                         rows[name][label] = wrk(url, t, c, seconds, script)
                     _report_row(name, rows[name])
                 _drain(comfy)
+            # The same gateway with a bootstrap key (API_KEYS): the access check needs no database read,
+            # which the open gateway makes on every request to learn whether any key exists (api/auth).
+            keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
+            with _uvicorn(
+                "api.app:create_app", _free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
+            ) as keyed:
+                pid = _run_job(keyed, graph, {"X-API-Key": BENCH_KEY})
+                name = KEYED_STATUS
+                rows[name] = {
+                    label: wrk(
+                        f"{keyed}/api/workflow/status/{pid}", t, c, seconds, header=f"X-API-Key: {BENCH_KEY}"
+                    )
+                    for label, t, c in LOADS
+                }
+                _report_row(name, rows[name])
     machine = {
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
@@ -199,6 +211,24 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
         "seconds": str(seconds),
     }
     return rows, machine
+
+
+def _run_job(gateway: str, graph: dict[str, Any], headers: dict[str, str] | None = None) -> str:
+    """Submit the sample job and wait for it to complete; its prompt id."""
+    resp = httpx.post(
+        f"{gateway}/api/workflow/submit", json={"workflow": graph}, headers=headers, timeout=60.0
+    )
+    resp.raise_for_status()
+    pid: str = resp.json()["prompt_id"]
+    status: dict[str, Any] = {}
+    for _ in range(600):
+        status = httpx.get(f"{gateway}/api/workflow/status/{pid}", headers=headers, timeout=10.0).json()
+        if status.get("status") in ("completed", "failed", "cancelled", "timeout"):
+            break
+        time.sleep(0.1)
+    if status.get("status") != "completed":
+        raise RuntimeError(f"the sample job did not complete: {status}")
+    return pid
 
 
 def _report_row(name: str, row: dict[str, Result]) -> None:
@@ -211,6 +241,8 @@ def _report_row(name: str, row: dict[str, Result]) -> None:
 
 RATIOS = (
     ("status vs bare Starlette", "status: gateway /api/workflow/status/{id}", "status: bare Starlette"),
+    ("status (bootstrap key) vs bare Starlette", KEYED_STATUS, "status: bare Starlette"),
+    ("status (bootstrap key) vs ComfyUI /history/{id}", KEYED_STATUS, "status: ComfyUI /history/{id}"),
     (
         "status vs ComfyUI /history/{id}",
         "status: gateway /api/workflow/status/{id}",
