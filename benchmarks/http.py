@@ -207,7 +207,7 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0],
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0],
         "seconds": str(seconds),
     }
     return rows, machine
