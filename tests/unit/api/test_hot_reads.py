@@ -159,3 +159,49 @@ def test_a_queue_answer_older_than_the_events_keeps_what_they_said() -> None:
     # A later answer (asked after the events) is the truth: the recorded changes are dropped.
     view.replace(QueueSnapshot(), asked_at=time.monotonic())
     assert view.snapshot == QueueSnapshot() and view.position(job) == 0  # running: position 0 anyway
+
+
+def routes_app(service: Any) -> Any:
+    """The status and queue routes over `service`, behind the real access middleware (open: no keys)."""
+    from fastapi import FastAPI
+
+    from api.auth import KeyRing
+    from api.auth.middleware import RequireKey
+    from api.errors import install_error_handlers
+    from api.routes import system, workflow
+    from api.settings import Settings
+
+    app = FastAPI()
+    app.state.jobs = service
+    app.state.settings = Settings(api_keys=None)
+    install_error_handlers(app)
+    app.include_router(workflow.router)
+    app.include_router(system.router)
+    app.add_middleware(RequireKey, keyring=KeyRing(), allowed_origins=[])
+    return app
+
+
+async def test_status_and_queue_routes_answer_from_memory(make: Setup) -> None:
+    import httpx
+
+    wire, service, store = await make()
+    await until(lambda: service.tracker.connected and service.tracker.queue_view.valid)
+    job = await service.submit(GRAPH)
+    asked = no_reads(store)
+    before = queue_reads(wire)
+    transport = httpx.ASGITransport(app=routes_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+        for _ in range(20):
+            status = await http.get(f"/api/workflow/status/{job.prompt_id}")
+            assert status.status_code == 200 and status.json()["status"] == "pending"
+            assert status.json()["queue_position"] == 1
+            queue = await http.get("/api/queue")
+            assert queue.status_code == 200 and set(queue.json()) == {"running", "pending"}
+            assert [i[1] for i in queue.json()["pending"]] == [job.prompt_id]
+            assert float(queue.headers["X-Queue-Age"]) >= 0
+        assert queue_reads(wire) == before and asked == []
+        # The stream is down and ComfyUI too: the queue is not made up from memory, it is a 503.
+        service.tracker.connected = False
+        wire.down = True
+        down = await http.get("/api/queue")
+        assert down.status_code == 503 and down.headers["Retry-After"]
