@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             workflow_timeout=settings.workflow_timeout,
             output_classes={spec.name for spec in catalog if spec.output_node},
             reconcile_interval=settings.reconcile_interval,
+            recent_limit=settings.recent_jobs_cached,
         )
         library = TemplateLibrary.load(settings.templates_dir)
         generator = Generator(
@@ -92,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             cancel_window=settings.cancel_confirm_window,
             limits=settings.graph_limits(),
             validation_budget=settings.validation_budget,
+            queue_max_age=settings.queue_max_age,
         )
         app.state.model_index = ModelIndex(client)
         app.state.templates = library

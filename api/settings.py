@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         2.0, gt=0, description="Seconds between checks of live jobs against ComfyUI's /queue and /history"
     )
+    # A gateway that costs nothing (issue 15): reads served from memory
+    recent_jobs_cached: int = Field(
+        1000,
+        ge=0,
+        description="Finished jobs kept in memory (least recently read out first) so their status is "
+        "answered without a database read; 0: every finished job is read from the database",
+    )
+    queue_max_age: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds GET /api/queue answers from the gateway's event-kept view of ComfyUI's queue "
+        "before refreshing it from /queue (in the background; at once past twice this)",
+    )
     # Nothing lost, nothing run twice (issue 12)
     submit_confirm_window: float = Field(
         10.0,

@@ -53,12 +53,14 @@ class JobService:
         cancel_window: float = 5.0,
         limits: GraphLimits | None = None,
         validation_budget: float = 10.0,
+        queue_max_age: float = 10.0,
     ) -> None:
         self.client = client
         self.cancel_window = cancel_window  # seconds a cancel waits for ComfyUI to confirm it
         self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
         self.limits = limits  # size limits and cost policy (hostile input); None: the validator's defaults
         self.validation_budget = validation_budget
+        self.queue_max_age = queue_max_age  # seconds a queue snapshot is served without asking ComfyUI again
         self.tracker = tracker
         self._catalog = catalog
         self._refresh_catalog = refresh_catalog
@@ -264,6 +266,25 @@ class JobService:
     async def refresh_queue(self) -> QueueSnapshot:
         """ComfyUI's queue now (ComfyError when it is down); also refreshes every job's position."""
         return await self.tracker.refresh_queue()
+
+    async def queue(self) -> tuple[QueueSnapshot, float]:
+        """ComfyUI's queue and how old (seconds) the /queue answer it is built on is.
+
+        Served from the tracker's view (kept current by the job events and refreshed on ComfyUI's `status`
+        events) while the event stream is connected; a view older than `queue_max_age` is refreshed in
+        the background, and at once past twice that. Not connected, or the last /queue failed: ComfyUI is
+        asked now (ComfyError when it is down, so the route says so).
+        """
+        view = self.tracker.queue_view
+        snapshot = view.snapshot
+        if self.tracker.connected and view.valid and snapshot is not None:
+            age = view.age
+            if age <= self.queue_max_age:
+                return snapshot, age
+            if age <= 2 * self.queue_max_age:
+                self.tracker.schedule_queue_refresh()
+                return snapshot, age
+        return await self.tracker.refresh_queue(), 0.0
 
     def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's public events from now on (a snapshot first), ending after `finished`."""

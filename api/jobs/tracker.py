@@ -3,10 +3,10 @@
 What happened to a job on ComfyUI is the stream's verdict (`comfyui_client.EventStream`): it resynchronises
 tracked jobs after a reconnect, checks them every `reconcile_interval` while the socket stays up, ends each
 exactly once (its events, synthesised from /history when they were missed) or reports it lost
-(`JobLostEvent`). The tracker keeps only what is its own: the jobs in memory and their subscribers, queue
-positions (a /queue snapshot refreshed on connect and every `reconcile_interval`), the watchdog that
-interrupts jobs running longer than `workflow_timeout`, and persistence. Status is served from memory for
-live jobs and from the database for finished ones; never by asking ComfyUI on each poll.
+(`JobLostEvent`). The tracker keeps only what is its own: the jobs in memory and their subscribers, the queue
+(`live_state.QueueView`: /queue snapshots kept current by the job events), the watchdog that interrupts jobs
+running longer than `workflow_timeout`, and persistence. Status is served from memory for live jobs and the
+`recent_limit` last finished ones, from the database for older ones; never by asking ComfyUI on each poll.
 
 Persistence: a failed write is retried (bounded, with backoff), then logged as an error; the job then stays
 in memory (served from there) and the watchdog writes it again until the database takes it. A job leaves
@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.jobs import cancel
+from api.jobs.live_state import QueueView, RecentJobs
 from api.jobs.settle import Location, locate
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
@@ -51,6 +52,7 @@ class JobTracker:
         workflow_timeout: float,
         output_classes: set[str] | None = None,
         reconcile_interval: float = 2.0,
+        recent_limit: int = 1000,
     ) -> None:
         self.client = client
         self.store = store
@@ -59,7 +61,8 @@ class JobTracker:
         self.reconcile_interval = reconcile_interval
         self.machine = JobMachine()
         self.jobs: dict[str, Job] = {}
-        self.queue: QueueSnapshot | None = None
+        self.recent = RecentJobs(recent_limit)  # finished and written: status reads skip the database
+        self.queue_view = QueueView()
         self.connected = False
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,16 +89,14 @@ class JobTracker:
         ]
 
     async def stop(self) -> None:
-        extra = [self._queue_refresh] if self._queue_refresh else []
-        for task in [*self._tasks, *extra]:
+        for task in [*self._tasks, *([self._queue_refresh] if self._queue_refresh else [])]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        for job in list(self.jobs.values()):
-            if job.prompt_id not in self._submitting:
-                await self.save(job)
+        for job in [j for j in self.jobs.values() if j.prompt_id not in self._submitting]:
+            await self.save(job)
         for queues in self._subscribers.values():
             for q in queues:
                 q.put_nowait(None)
@@ -117,6 +118,8 @@ class JobTracker:
         self._submitting.discard(job.prompt_id)
         if job.status is JobStatus.SUBMITTING:
             job.status = JobStatus.PENDING
+        if not job.terminal and entry is None:
+            self.queue_view.pending(job.prompt_id, job.number)
         saved = await self.save(job)
         if entry is not None:
             await self.settle_from_history(job, entry)
@@ -164,6 +167,7 @@ class JobTracker:
     def _drop(self, job: Job) -> None:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
+        self.recent.add(job)
         self._last_persist.pop(job.prompt_id, None)
         for q in self._subscribers.pop(job.prompt_id, set()):
             q.put_nowait(None)
@@ -222,25 +226,28 @@ class JobTracker:
             return
         await self.submitted(job, location.entry)
         if location.where == "running":
-            self._schedule_queue_refresh()
+            self.schedule_queue_refresh()
 
     @property
     def active_count(self) -> int:
         """Jobs not finished yet (prepared, pending or running)."""
         return sum(1 for job in self.jobs.values() if not job.terminal)
 
+    @property
+    def queue(self) -> QueueSnapshot | None:  # the last /queue, kept current by the events
+        return self.queue_view.snapshot
+
+    def cached(self, prompt_id: str) -> Job | None:  # memory only: live, or finished recently
+        return self.jobs.get(prompt_id) or self.recent.get(prompt_id)
+
     async def get(self, prompt_id: str) -> Job | None:
-        job = self.jobs.get(prompt_id)
-        return job if job is not None else await self.store.get(prompt_id)
+        job = self.cached(prompt_id)
+        if job is None and (job := await self.store.get(prompt_id)) is not None and job.terminal:
+            self.recent.add(job)  # a finished job never changes: its next reads stay in memory
+        return job
 
     def queue_position(self, job: Job) -> int | None:
-        if job.terminal:
-            return None
-        if self.queue is not None:
-            pos = self.queue.position(job.prompt_id)
-            if pos is not None:
-                return pos
-        return 0 if job.status is JobStatus.RUNNING else None
+        return self.queue_view.position(job)
 
     async def publish(self, job: Job, events: list[dict[str, Any]]) -> None:
         """Send events to subscribers and persist what matters (every transition, progress now and then)."""
@@ -250,7 +257,10 @@ class JobTracker:
             for q in self._subscribers.get(job.prompt_id, ()):
                 q.put_nowait(ev)
         kinds = {e["event"] for e in events}
+        if "started" in kinds:
+            self.queue_view.running(job.prompt_id)
         if "finished" in kinds:
+            self.queue_view.ended(job.prompt_id)
             self._run_terminal_hooks(job)
         now = time.monotonic()
         saved = True
@@ -322,11 +332,8 @@ class JobTracker:
                     self._stream = stream
                     for prompt_id, job in list(self.jobs.items()):
                         # A `submitting` job ComfyUI may not have: the stream would call it lost.
-                        if (
-                            prompt_id not in self._submitting
-                            and not job.terminal
-                            and (job.status is not JobStatus.SUBMITTING)
-                        ):
+                        submitting = prompt_id in self._submitting or job.status is JobStatus.SUBMITTING
+                        if not submitting and not job.terminal:
                             stream.track(prompt_id)
                     async for ev in stream:
                         try:
@@ -354,7 +361,7 @@ class JobTracker:
         if kind in ("status", "reconnected"):
             # After a reconnect the stream resynchronises the jobs itself; positions are ours to refresh.
             self.connected = True
-            self._schedule_queue_refresh()
+            self.schedule_queue_refresh()
             return
         if kind == "disconnected":
             self.connected = False
@@ -429,7 +436,13 @@ class JobTracker:
     # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
         """A fresh /queue snapshot (positions); a pending job ComfyUI already runs is marked running."""
-        self.queue = snapshot = await self.client.queue()
+        asked_at = time.monotonic()
+        try:
+            snapshot = await self.client.queue()
+        except ComfyError:
+            self.queue_view.invalidate()
+            raise
+        self.queue_view.replace(snapshot, asked_at)
         for prompt_id in [p for p in self._withdraw if p in snapshot]:
             await self._withdraw_arrived(prompt_id)
         for job in list(self.jobs.values()):
@@ -441,7 +454,7 @@ class JobTracker:
                 await self.publish(job, self.machine.start(job, time.time()))
         return snapshot
 
-    def _schedule_queue_refresh(self) -> None:
+    def schedule_queue_refresh(self) -> None:
         if self._queue_refresh is not None and not self._queue_refresh.done():
             return
         self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly())

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.auth import Principal, ReadAccess, SubmitAccess, check_visible
+from api.auth import Principal, SubmitAccess, check_visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendUnavailable, BadRequest, JobNotFound, translate_comfy_error
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
@@ -14,6 +14,7 @@ from api.jobs.service import JobService
 from api.jobs.state import Job
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.responses import status_body
+from api.routes import hot
 from api.schemas.workflow import (
     BatchItem,
     BatchRequest,
@@ -166,9 +167,12 @@ async def _submit_all(
     summary="Status, progress and outputs of a job",
 )
 async def status(
-    prompt_id: str, request: Request, jobs: JobsDep, settings: SettingsDep, principal: ReadAccess
+    prompt_id: str, request: Request, jobs: hot.JobsDep, settings: hot.SettingsDep, principal: hot.ReadAccess
 ) -> StatusResponse:
-    """Status, progress, outputs and webhook deliveries of one of the caller's jobs."""
+    """Status, progress, outputs and webhook deliveries of one of the caller's jobs.
+
+    The hot path: the job comes from memory (live, or finished recently), its queue position from the
+    tracker's queue view; the database is read only for a job no longer in memory."""
     job = await owned_job(jobs, prompt_id, principal)
     body = status_body(job, settings, str(request.base_url), queue_position=jobs.queue_position(job))
     webhook = await webhook_status(request, job)

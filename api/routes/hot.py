@@ -1,0 +1,38 @@
+"""Async twins of the dependencies the hot read routes (a job's status, the queue) use.
+
+FastAPI runs a plain `def` dependency in a worker thread: a thread hop per dependency per request, which on
+a status poll costs more than the read itself. These call the very same functions (the same checks, the same
+app state) on the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from api.auth import Principal
+from api.auth.deps import require_scope
+from api.deps import get_jobs, get_settings
+from api.jobs.service import JobService
+from api.settings import Settings
+
+_require_read = require_scope("read")
+
+
+async def _read_access(conn: HTTPConnection) -> Principal:
+    return _require_read(conn)
+
+
+async def _jobs(conn: HTTPConnection) -> JobService:
+    return get_jobs(conn)
+
+
+async def _settings(conn: HTTPConnection) -> Settings:
+    return get_settings(conn)
+
+
+ReadAccess = Annotated[Principal, Depends(_read_access)]
+JobsDep = Annotated[JobService, Depends(_jobs)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

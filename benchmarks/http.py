@@ -1,0 +1,318 @@
+"""The gateway's HTTP cost, side by side with ComfyUI's own endpoints and a bare Starlette app, under `wrk`.
+
+Starts on loopback, in one run: the local CPU ComfyUI (`comfyui_local`), the gateway (uvicorn subprocess,
+SQLite in a temp dir, no keys) and the floor (`benchmarks/_bare.py`, uvicorn too). Submits one model-free job
+(sample 03) and measures, at 1 connection (`wrk -t1 -c1`) and 32 (`wrk -t2 -c32`):
+- a finished job's status: gateway `/api/workflow/status/{id}` vs ComfyUI `/history/{id}` vs bare Starlette;
+- the queue: gateway `/api/queue` vs ComfyUI `/queue`;
+- a submit: gateway `POST /api/workflow/submit` vs a direct `POST /prompt` (same graph; ComfyUI caches it).
+Prints requests/s and ratios and rewrites the results block of `benchmarks/README.md`.
+Run: `.venv/bin/python -m benchmarks http` (needs `wrk`: `apt-get install -y wrk`). `BENCH_SECONDS` (5)
+sets each wrk run's length; `BENCH_NO_README=1` leaves the README alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "fixtures" / "comfyui" / "samples" / "03_createvideo_savevideo_mp4.prompt.json"
+README = Path(__file__).with_name("README.md")
+BEGIN, END = "<!-- http:begin -->", "<!-- http:end -->"
+BENCH_KEY = "bench-key-0123456789abcdef"
+KEYED_STATUS = "status: gateway, bootstrap key (API_KEYS)"
+LOADS = (("1 conn", 1, 1), ("32 conns", 2, 32))  # (label, wrk threads, connections)
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers and socket errors
+
+
+def _latency_ms(text: str) -> float:
+    value = float(re.sub(r"[a-z]+$", "", text))
+    unit = re.sub(r"^[0-9.]+", "", text)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(
+    url: str, threads: int, conns: int, seconds: int, script: Path | None = None, header: str | None = None
+) -> Result:
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", url]
+    if header is not None:
+        cmd[1:1] = ["-H", header]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _latency_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _latency_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket:
+        errors += sum(int(n) for n in socket.groups())
+    return Result(rps, p50, p99, errors)
+
+
+def _free_port() -> int:
+    from comfyui_local import free_port
+
+    return free_port("127.0.0.1")
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=2.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def _uvicorn(
+    target: str, port: int, env: dict[str, str], log: Path, ready: str, *, factory: bool = False
+) -> Iterator[str]:
+    """A uvicorn server (one worker, no access log) on loopback, up (`ready` answers) until the block ends."""
+    cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_up(url + ready, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _drain(comfy: str, timeout: float = 120.0) -> None:
+    """Wait for ComfyUI's queue to empty, so one measurement's leftovers do not load the next."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        q = httpx.get(f"{comfy}/queue", timeout=10.0).json()
+        if not q["queue_running"] and not q["queue_pending"]:
+            return
+        time.sleep(0.5)
+
+
+def _post_script(tmp: Path, name: str, body: dict[str, Any]) -> Path:
+    payload = tmp / f"{name}.json"
+    payload.write_text(json.dumps(body))
+    script = tmp / f"{name}.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{payload}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
+    return script
+
+
+def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]:
+    from comfyui_local import LocalComfyUI, install
+
+    graph = json.loads(SAMPLE.read_text())
+    graph = graph.get("prompt", graph)
+    rows: dict[str, dict[str, Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmpdir:
+        tmp = Path(tmpdir)
+        with LocalComfyUI(install(), base_dir=tmp / "comfyui") as comfyui:
+            comfy = comfyui.url
+            env = {
+                "COMFYUI_URL": comfy,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'jobs.db'}",
+                "CHECKPOINT_DB": str(tmp / "checkpoints.db"),
+                "LOG_LEVEL": "WARNING",
+                "MAX_PENDING_JOBS": "0",  # the submit run queues thousands of jobs: measure, do not refuse
+                "MAX_PENDING_PER_KEY": "0",
+                "API_KEYS": "",
+            }
+            gw_port, bare_port = _free_port(), _free_port()
+            with (
+                _uvicorn(
+                    "api.app:create_app", gw_port, env, tmp / "gateway.log", "/health", factory=True
+                ) as gateway,
+                _uvicorn("benchmarks._bare:app", bare_port, {}, tmp / "bare.log", "/status/x") as bare,
+            ):
+                pid = _run_job(gateway, graph)
+                targets = {
+                    "status: gateway /api/workflow/status/{id}": f"{gateway}/api/workflow/status/{pid}",
+                    "status: ComfyUI /history/{id}": f"{comfy}/history/{pid}",
+                    "status: bare Starlette": f"{bare}/status/{pid}",
+                    "queue: gateway /api/queue": f"{gateway}/api/queue",
+                    "queue: ComfyUI /queue": f"{comfy}/queue",
+                }
+                for name, url in targets.items():
+                    rows[name] = {label: wrk(url, t, c, seconds) for label, t, c in LOADS}
+                    _report_row(name, rows[name])
+                submits = {
+                    "submit: ComfyUI POST /prompt": (f"{comfy}/prompt", {"prompt": graph}),
+                    "submit: gateway POST /api/workflow/submit": (
+                        f"{gateway}/api/workflow/submit",
+                        {"workflow": graph},
+                    ),
+                }
+                for name, (url, body) in submits.items():
+                    script = _post_script(tmp, name.split(":")[0] + str(len(rows)), body)
+                    rows[name] = {}
+                    for label, t, c in LOADS:
+                        _drain(comfy)
+                        rows[name][label] = wrk(url, t, c, seconds, script)
+                    _report_row(name, rows[name])
+                _drain(comfy)
+            # The same gateway with a bootstrap key (API_KEYS): the access check needs no database read,
+            # which the open gateway makes on every request to learn whether any key exists (api/auth).
+            keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
+            with _uvicorn(
+                "api.app:create_app", _free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
+            ) as keyed:
+                pid = _run_job(keyed, graph, {"X-API-Key": BENCH_KEY})
+                name = KEYED_STATUS
+                rows[name] = {
+                    label: wrk(
+                        f"{keyed}/api/workflow/status/{pid}", t, c, seconds, header=f"X-API-Key: {BENCH_KEY}"
+                    )
+                    for label, t, c in LOADS
+                }
+                _report_row(name, rows[name])
+    machine = {
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0],
+        "seconds": str(seconds),
+    }
+    return rows, machine
+
+
+def _run_job(gateway: str, graph: dict[str, Any], headers: dict[str, str] | None = None) -> str:
+    """Submit the sample job and wait for it to complete; its prompt id."""
+    resp = httpx.post(
+        f"{gateway}/api/workflow/submit", json={"workflow": graph}, headers=headers, timeout=60.0
+    )
+    resp.raise_for_status()
+    pid: str = resp.json()["prompt_id"]
+    status: dict[str, Any] = {}
+    for _ in range(600):
+        status = httpx.get(f"{gateway}/api/workflow/status/{pid}", headers=headers, timeout=10.0).json()
+        if status.get("status") in ("completed", "failed", "cancelled", "timeout"):
+            break
+        time.sleep(0.1)
+    if status.get("status") != "completed":
+        raise RuntimeError(f"the sample job did not complete: {status}")
+    return pid
+
+
+def _report_row(name: str, row: dict[str, Result]) -> None:
+    cells = "  ".join(
+        f"{label}: {r.rps:9,.0f} req/s (p99 {r.p99_ms:6.1f} ms, errors {r.errors})"
+        for label, r in row.items()
+    )
+    print(f"   {name:45s} {cells}", flush=True)
+
+
+RATIOS = (
+    ("status vs bare Starlette", "status: gateway /api/workflow/status/{id}", "status: bare Starlette"),
+    ("status (bootstrap key) vs bare Starlette", KEYED_STATUS, "status: bare Starlette"),
+    ("status (bootstrap key) vs ComfyUI /history/{id}", KEYED_STATUS, "status: ComfyUI /history/{id}"),
+    (
+        "status vs ComfyUI /history/{id}",
+        "status: gateway /api/workflow/status/{id}",
+        "status: ComfyUI /history/{id}",
+    ),
+    ("queue vs ComfyUI /queue", "queue: gateway /api/queue", "queue: ComfyUI /queue"),
+    (
+        "submit vs direct POST /prompt",
+        "submit: gateway POST /api/workflow/submit",
+        "submit: ComfyUI POST /prompt",
+    ),
+)
+
+
+def ratios(rows: dict[str, dict[str, Result]]) -> list[tuple[str, str, float]]:
+    """(what, load, cost): how many times the other's requests/s the gateway's are below it (1.0: equal)."""
+    out = []
+    for what, ours, theirs in RATIOS:
+        if ours in rows and theirs in rows:
+            for label, _, _ in LOADS:
+                out.append((what, label, rows[theirs][label].rps / rows[ours][label].rps))
+    return out
+
+
+def markdown(rows: dict[str, dict[str, Result]], machine: dict[str, str]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        BEGIN,
+        f"Measured {when}; {machine['system']}, {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"{machine['wrk']}, {machine['seconds']} s per run; everything on the same machine and loopback.",
+        "",
+        "| endpoint | " + " | ".join(f"{label} req/s (p50 / p99 ms)" for label, _, _ in LOADS) + " |",
+        "|---|" + "---|" * len(LOADS),
+    ]
+    for name, row in rows.items():
+        cells = [
+            f"{r.rps:,.0f} ({r.p50_ms:.2f} / {r.p99_ms:.2f})" + (f", {r.errors} errors" if r.errors else "")
+            for r in row.values()
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| cost (other's req/s / gateway's req/s; 1.0 = as fast) | "
+        + " | ".join(label for label, _, _ in LOADS)
+        + " |",
+    ]
+    lines.append("|---|" + "---|" * len(LOADS))
+    by_what: dict[str, list[str]] = {}
+    for what, _, cost in ratios(rows):
+        by_what.setdefault(what, []).append(f"{cost:.2f}x")
+    lines += [f"| {what} | " + " | ".join(cells) + " |" for what, cells in by_what.items()]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_readme(block: str) -> None:
+    text = README.read_text() if README.exists() else ""
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(text)
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    rows, machine = measure(int(os.environ.get("BENCH_SECONDS", "5")))
+    for what, label, cost in ratios(rows):
+        print(f"   {what:34s} {label:9s} gateway costs {cost:.2f}x")
+    if not os.environ.get("BENCH_NO_README"):
+        write_readme(markdown(rows, machine))
+        print(f"   results written to {README}")
