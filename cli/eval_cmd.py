@@ -46,22 +46,25 @@ def run_cmd(
     execute_timeout: float = typer.Option(120.0, min=1, help="Seconds to wait for one weight-free run"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
     fresh: bool = typer.Option(False, "--fresh", help="Discard earlier results in --out instead of resuming"),
-    execute_video: str = typer.Option(
+    execute_smoke: str = typer.Option(
         "smoke",
+        "--execute-smoke",
         "--execute-video",
-        help="smoke: run video graphs whose weight files are all smoke-weight stubs on the live backend "
-        "(downscaled to 64x64, 5 frames, 2 steps; counted only if the frames check out); "
-        "never: acceptance only",
+        help="smoke: run image and video graphs whose weight files are all smoke weights on the live backend "
+        "(downscaled to 64x64, 5 frames, 2 steps, batch 1; counted in executed_rate only if the output "
+        "decodes and its frames check out); never: acceptance only. --execute-video is the older name",
     ),
-    video_timeout: float = typer.Option(600.0, min=1, help="Seconds to wait for one smoke-weight video run"),
+    smoke_timeout: float = typer.Option(
+        600.0, "--smoke-timeout", "--video-timeout", min=1, help="Seconds to wait for one smoke-weight run"
+    ),
 ) -> None:
     """Run SET.jsonl and write OUT/results.jsonl, report.json, report.md and report.html."""
     from evals.runner import run_eval
 
     if strategy not in ("planner", "llm"):
         raise typer.BadParameter("use planner or llm", param_hint="--strategy")
-    if execute_video not in ("smoke", "never"):
-        raise typer.BadParameter("use smoke or never", param_hint="--execute-video")
+    if execute_smoke not in ("smoke", "never"):
+        raise typer.BadParameter("use smoke or never", param_hint="--execute-smoke")
     console = Console()
     try:
         llm = _llm_config() if strategy == "llm" else None
@@ -79,13 +82,14 @@ def run_cmd(
                 execute_timeout=execute_timeout,
                 progress=progress,
                 fresh=fresh,
-                execute_video="smoke" if execute_video == "smoke" else "never",
-                video_timeout=video_timeout,
+                execute_smoke="smoke" if execute_smoke == "smoke" else "never",
+                smoke_timeout=smoke_timeout,
             )
         )
     except EvalError as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
+    # METRIC_NAMES starts with the headline pair, pass_rate and executed_rate.
     table = Table(title=f"{report.metrics.cases} cases, strategy {strategy}")
     table.add_column("metric")
     table.add_column("value", justify="right")

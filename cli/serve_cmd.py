@@ -1,7 +1,9 @@
 """`comfy-gateway serve`: the REST API, with a local ComfyUI when no backend is configured.
 
-The local ComfyUI gets HunyuanVideo smoke weights (random stubs under the official file names, never real
-weights) so a fresh checkout's first `POST /api/video/generate` completes with a real, meaningless, mp4.
+The local ComfyUI gets the whole smoke set (every family of `comfyui_local.smoke_families`: random stubs
+under the official file names, never real weights) so a fresh checkout's first request of any kind that has
+smoke weights (text to image on SD1.5/SDXL, a model upscale, HunyuanVideo) completes with a real, meaningless,
+image or mp4. A family with a real file under one of its names is left alone as a whole.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -25,29 +28,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def real_model_files(models_dir: Path) -> list[Path]:
-    """Files under the smoke set's names that hold something else (real weights): never overwritten."""
-    from comfyui_local.smoke_weights import ALL_FILES, is_smoke_weights
+def real_model_files(models_dir: Path, families: Sequence[str] | None = None) -> list[Path]:
+    """Files under the smoke set's names (of `families`, default all) that hold something else (real
+    weights): never overwritten."""
+    from comfyui_local.smoke_families import FAMILIES, family_files
+    from comfyui_local.smoke_weights import is_smoke_weights
 
-    paths = (f.path(models_dir) for f in ALL_FILES)
+    paths = (f.path(models_dir) for f in family_files(families if families is not None else list(FAMILIES)))
     return [p for p in paths if p.is_file() and p.stat().st_size > 0 and not is_smoke_weights(p)]
 
 
-def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> None:
-    """Smoke weights into the local ComfyUI's models folder, unless real files sit under those names."""
-    from comfyui_local import ensure_smoke_weights
+def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> list[str]:
+    """Smoke weights of every family into the local ComfyUI's models folder, except the families with real
+    files under their names; returns the families placed."""
+    from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, build_families
 
-    real = real_model_files(models_dir)
-    if real:
-        typer.echo(f"real model files found ({', '.join(p.name for p in real)}): no smoke weights written")
-        return
-    typer.echo(f"HunyuanVideo smoke weights (random stubs, NOT a model) in {models_dir}")
-    ensure_smoke_weights(models_dir, inst=inst)
+    placed: list[str] = []
+    for family in FAMILIES:
+        real = real_model_files(models_dir, [family])
+        if real:
+            # A family is all or nothing: smoke files beside a real one would make a mixed, broken model.
+            typer.echo(
+                f"{family}: real model files found ({', '.join(p.name for p in real)}): kept, no smoke"
+            )
+        else:
+            placed.append(family)
+    if not placed:
+        return placed
+    typer.echo(f"smoke weights (random stubs, NOT a model) for {', '.join(placed)} in {models_dir}")
+    build_families(models_dir, placed, inst=inst)
+    typer.echo(f"no smoke weights (these requests cannot run locally): {', '.join(NOT_RUNNABLE)}")
     typer.secho(
-        "Videos made on smoke weights are meaningless flat colour; set COMFYUI_URL to a GPU ComfyUI "
-        "with the real weights for real videos.",
+        "Images and videos made on smoke weights are meaningless noise or flat colour; set COMFYUI_URL to a "
+        "GPU ComfyUI with the real weights for real pictures.",
         fg=typer.colors.YELLOW,
     )
+    return placed
 
 
 def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -92,8 +108,8 @@ def serve(
     smoke_weights: bool = typer.Option(
         True,
         "--smoke-weights/--no-smoke-weights",
-        help="Give the local ComfyUI HunyuanVideo smoke weights (random stubs, not a model) so video "
-        "requests run end to end; files already under those names are kept",
+        help="Give the local ComfyUI the smoke weights of every family (random stubs, not a model) so "
+        "image and video requests run end to end; real files already under those names are kept",
     ),
     allow_open_public: bool = typer.Option(
         False, "--allow-open-public", help="Serve a public interface although no API key exists (all admin)"
@@ -125,7 +141,7 @@ def serve(
                 try:
                     place_smoke_weights(comfy.models_dir, inst)
                 except SmokeWeightsError as exc:
-                    # The gateway still serves everything else; only HunyuanVideo jobs would fail.
+                    # The gateway still serves everything else; only jobs needing model files would fail.
                     typer.secho(f"no smoke weights: {exc}", fg=typer.colors.RED, err=True)
             stack.enter_context(comfy)
             settings = settings.model_copy(update={"comfyui_url": comfy.url})

@@ -1,5 +1,5 @@
 """A live ComfyUI for `--comfyui URL`: upload inputs, ask POST /prompt whether it accepts a graph, run the
-graphs that need no weights to the end (and, on smoke weights, downscaled HunyuanVideo graphs). The runner
+graphs that need no weights to the end (and, on smoke weights, downscaled image and video graphs). The runner
 sees the `LiveBackend` protocol; `ComfyBackend` is the one seam where `comfyui_client` errors become evals
 results or `BackendError`."""
 
@@ -49,7 +49,7 @@ class LiveBackend(Protocol):
     async def run_to_end(self, prompt_id: str, *, timeout: float) -> Execution: ...  # noqa: ASYNC109
     async def cancel(self, prompt_id: str) -> None: ...  # our job only, queued or running
     async def render_video(self, name: str) -> bytes: ...  # a small real MP4 made by the backend itself
-    async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool: ...  # every file a smoke stub
+    async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool: ...  # every file a smoke file
     async def download(self, file: OutputRef) -> bytes: ...
     async def aclose(self) -> None: ...
 
@@ -152,25 +152,35 @@ class ComfyBackend:
 
     async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool:
         """True when the graph names model files and the backend holds smoke weights under every name
-        (their safetensors metadata, read through ComfyUI's /view_metadata; answers cached per run)."""
-        from comfyui_local.smoke_weights import MARKER, MARKER_VERSION
-
+        (answers cached per run)."""
         names = [(folder, name) for folder, found in files.items() for name in found]
         if not names:
             return False
         for key in names:
             if key not in self._smoke:
-                try:
-                    meta = await self.client.view_metadata(*key)
-                except ComfyUnavailable as exc:
-                    raise BackendError(f"ComfyUI went away: {exc}") from exc
-                except ComfyError as exc:
-                    log.warning("cannot read the metadata of %s/%s: %s", *key, exc)
-                    meta = None
-                self._smoke[key] = meta is not None and meta.get(MARKER) == MARKER_VERSION
+                self._smoke[key] = await self._is_smoke(*key)
             if not self._smoke[key]:
                 return False
         return True
+
+    async def _is_smoke(self, folder: str, name: str) -> bool:
+        """A safetensors file by its metadata, read through ComfyUI's /view_metadata. A pickle checkpoint
+        (the ESRGAN `.pth`) keeps its marker inside the zip, which ComfyUI never serves: it counts when it is
+        a file name of the smoke set and the backend lists it. A real file under that name would run too;
+        that is only ever an upscale model, cheap on a small input, and still judged by its output."""
+        from comfyui_local.smoke_families import family_of
+        from comfyui_local.smoke_weights import MARKER, MARKER_VERSION, PICKLE_SUFFIXES
+
+        try:
+            if name.lower().endswith(PICKLE_SUFFIXES):
+                return family_of(folder, name) is not None and name in await self.client.models(folder)
+            meta = await self.client.view_metadata(folder, name)
+        except ComfyUnavailable as exc:
+            raise BackendError(f"ComfyUI went away: {exc}") from exc
+        except ComfyError as exc:
+            log.warning("cannot tell whether %s/%s is a smoke-weight file: %s", folder, name, exc)
+            return False
+        return meta is not None and meta.get(MARKER) == MARKER_VERSION
 
     async def download(self, file: OutputRef) -> bytes:
         try:

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from html import escape
 
 from evals.metrics import CaseResult
-from evals.report import METRIC_NAMES, Report, metric_cell, metric_value, refusal_cell, refusal_counts
+from evals.report import (
+    HEADLINE_NAMES,
+    METRIC_NAMES,
+    Report,
+    headline,
+    metric_cell,
+    metric_value,
+    refusal_cell,
+    refusal_counts,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1d2433;max-width:1200px}
@@ -22,16 +31,17 @@ svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1d2433}
 .cards{display:flex;flex-wrap:wrap;gap:.75rem}
 .card{border:1px solid #dde3ee;border-radius:6px;padding:.5rem .8rem}
 .card b{display:block;font-size:1.2rem}
+.card.headline{border-color:#3b6fd8;border-width:2px}.card.headline b{font-size:1.8rem}
 """
 _COLORS = ("#3b6fd8", "#1a9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
 _SCORES = (
-    "format_validity",
     "pass_rate",
+    "executed_rate",
+    "format_validity",
     "alignment",
     "aligned_pass_rate",
     "operation_rate",
     "live_pass_rate",
-    "executed_rate",
     "refusal_accuracy",
 )
 
@@ -149,7 +159,8 @@ def report_html(report: Report) -> str:
     m = report.metrics
     run = report.run
     cards = "".join(
-        f'<div class="card">{escape(name)}<b>{escape(metric_cell(m, name))}</b></div>'
+        f'<div class="card{" headline" if name in HEADLINE_NAMES else ""}">{escape(name)}'
+        f"<b>{escape(metric_cell(m, name))}</b></div>"
         for name in METRIC_NAMES
     )
     counts = refusal_counts(m)
@@ -189,6 +200,7 @@ def report_html(report: Report) -> str:
 <h1>Eval report: {escape(run.set_path)}</h1>
 <p>Strategy <code>{escape(run.strategy)}</code>, {m.cases} cases, {where}; {escape(run.started_at)} to
 {escape(run.finished_at)}{f"; {run.resumed} cases resumed" if run.resumed else ""}.</p>
+<p class="headline"><strong>{escape(headline(m))}</strong></p>
 <div class="cards">{cards}</div>
 {f'<p class="muted">{escape(counts)}.</p>' if counts else ""}
 <h2>Scores by task</h2>{_grouped_bars(groups, series)}

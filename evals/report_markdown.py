@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.report import METRIC_NAMES, Report, metric_cell, refusal_cell
+from evals.report import METRIC_NAMES, Report, headline, metric_cell, refusal_cell
 
 
 def _md_escape(text: str) -> str:
@@ -15,6 +15,8 @@ def report_markdown(report: Report) -> str:
     m = report.metrics
     lines = [
         f"# Eval report: {Path(report.run.set_path).name}",
+        "",
+        f"**{headline(m)}**",
         "",
         f"Strategy `{report.run.strategy}`, {m.cases} cases"
         + (f", live ComfyUI {report.run.comfyui_url}" if report.run.comfyui_url else ", offline (no ComfyUI)")

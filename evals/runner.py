@@ -1,7 +1,7 @@
 """The evaluation runner: every case of a set through a system under test, scored offline and (with a live
-ComfyUI) by POST /prompt and by really running the graphs that need no weights, and video graphs whose every
-weight file is a smoke-weight stub on the backend (downscaled, judged by their decoded frames). Results are
-appended to DIR/results.jsonl one case at a time, so a run that crashed resumes where it stopped."""
+ComfyUI) by POST /prompt and by really running the graphs that need no weights, and image and video graphs
+whose every weight file is a smoke-weight file on the backend (downscaled, judged by their decoded output).
+Results are appended to DIR/results.jsonl one case at a time, so a crashed run resumes where it stopped."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from evals.metrics import CaseResult, alignment_of
 from evals.report import Report, RunInfo, build_report
 from evals.report_files import write_reports
 from evals.scoring import Problem, Validator, check_expectations, forgive_present_files
-from evals.smoke import EXECUTE_VIDEO, ExecuteVideo, downscaled
+from evals.smoke import EXECUTE_SMOKE, ExecuteSmoke, downscaled
 from evals.system import SystemOutput, SystemUnderTest
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,18 @@ class Runner:
         output_classes: Sequence[str] = (),
         on_result: ProgressHook | None = None,
         files_needed: FilesNeeded | None = None,
-        execute_video: ExecuteVideo = "smoke",
-        video_timeout: float = 600.0,
+        execute_smoke: ExecuteSmoke = "smoke",
+        smoke_timeout: float = 600.0,
+        execute_video: ExecuteSmoke | None = None,
+        video_timeout: float | None = None,
     ) -> None:
+        # execute_video/video_timeout: the names from when only video graphs ran; they win when given.
+        execute_smoke = execute_video if execute_video is not None else execute_smoke
+        smoke_timeout = video_timeout if video_timeout is not None else smoke_timeout
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if execute_video not in EXECUTE_VIDEO:
-            raise ValueError(f"execute_video must be one of {', '.join(EXECUTE_VIDEO)}")
+        if execute_smoke not in EXECUTE_SMOKE:
+            raise ValueError(f"execute_smoke (execute_video) must be one of {', '.join(EXECUTE_SMOKE)}")
         self.system = system
         self.validator = validator
         self.out_dir = out_dir
@@ -132,11 +137,11 @@ class Runner:
         self.output_classes = list(output_classes)
         self.on_result = on_result
         self.files_needed = files_needed
-        self.execute_video = execute_video
-        self.video_timeout = video_timeout
+        self.execute_smoke = execute_smoke
+        self.smoke_timeout = smoke_timeout
         self._write_lock = asyncio.Lock()
-        # One video at a time: ComfyUI runs jobs one by one, and each run's timeout must be its own.
-        self._video_lock = asyncio.Lock()
+        # One smoke run at a time: ComfyUI runs jobs one by one, and each run's timeout must be its own.
+        self._smoke_lock = asyncio.Lock()
         self._upload_lock = asyncio.Lock()
         self._uploaded: dict[str, str] = {}
 
@@ -262,41 +267,46 @@ class Runner:
         result.execution_error = execution.error
 
     async def _on_smoke_weights(self, result: CaseResult, workflow: Mapping[str, Any]) -> bool:
-        """A video graph whose every weight file is a smoke-weight stub on the backend (never real ones)."""
+        """An image or video graph whose every weight file is a smoke-weight file on the backend (never real
+        ones)."""
         assert self.backend is not None
-        if self.execute_video != "smoke" or not result.model_files:
+        if self.execute_smoke != "smoke" or not result.model_files:
             return False
-        if "video" not in graph_facts.output_kinds(workflow, self.output_classes):
+        if not {"image", "video"} & graph_facts.output_kinds(workflow, self.output_classes):
             return False
         return await self.backend.smoke_weights(result.model_files)
 
     async def _run_on_smoke_weights(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
-        """Run a downscaled copy; it counts as executed only if its video decodes and `check_frames` is ok."""
+        """Run a downscaled copy; it counts as executed only if its video (or, for an image graph, its first
+        saved image) decodes and `check_frames` is ok."""
         assert self.backend is not None
         from comfyui_local.smoke_weights import SmokeWeightsError, check_frames, decode_rgb_frames
 
         run = downscaled(workflow)
+        video = "video" in graph_facts.output_kinds(workflow, self.output_classes)
         result.smoke_run = True
-        async with self._video_lock:
+        async with self._smoke_lock:
             acceptance = await self.backend.submit(run.workflow)
             if not acceptance.accepted or acceptance.prompt_id is None:
                 reasons = "; ".join(p.message for p in acceptance.problems) or "rejected"
                 execution = Execution(ok=False, error=f"failed: the downscaled copy was refused: {reasons}")
             else:
-                execution = await self.backend.run_to_end(acceptance.prompt_id, timeout=self.video_timeout)
+                execution = await self.backend.run_to_end(acceptance.prompt_id, timeout=self.smoke_timeout)
         result.outputs = execution.outputs
         result.execution_error = execution.error
         result.executed = False
         if not execution.ok:
             return
-        videos = [f for f in execution.files if f.kind == "video"]
-        if not videos:
-            result.execution_error = "no-output: the smoke run saved no video"
+        kind = "video" if video else "image"
+        saved = [f for f in execution.files if f.kind == kind]
+        if not saved:
+            result.execution_error = f"no-output: the smoke run saved no {kind}"
             return
-        data = await self.backend.download(videos[0])
+        data = await self.backend.download(saved[0])
+        expect_frames = run.expect_frames if video else 1
         try:
             check = check_frames(
-                decode_rgb_frames(data), expect_frames=run.expect_frames, expect_size=run.expect_size
+                decode_rgb_frames(data), expect_frames=expect_frames, expect_size=run.expect_size
             )
         except SmokeWeightsError as exc:  # not decodable, or no PyAV here
             result.execution_error = f"frames: {exc}"
@@ -381,16 +391,19 @@ async def run_eval(
     execute_timeout: float = 120.0,
     progress: bool = False,
     fresh: bool = False,
-    execute_video: ExecuteVideo = "smoke",
-    video_timeout: float = 600.0,
+    execute_smoke: ExecuteSmoke = "smoke",
+    smoke_timeout: float = 600.0,
+    execute_video: ExecuteSmoke | None = None,
+    video_timeout: float | None = None,
 ) -> Report:
     """Run a prompt set and write DIR/results.jsonl, report.json, report.md and report.html.
 
     `system`, `validator` and `backend` default to the project's generator (`strategy`, with `llm` an
     `agents.llm.LLMConfig` for "llm"), the bundled node catalog, and a `ComfyClient` on `comfyui_url`.
     `fresh` discards the results of an earlier run in `out_dir` instead of resuming it.
-    `execute_video="smoke"` runs video graphs whose every weight file is a smoke-weight stub on the live
-    backend (downscaled to 64x64, 5 frames, 2 steps; `video_timeout` each), "never" only checks acceptance.
+    `execute_smoke="smoke"` runs image and video graphs whose every weight file is a smoke-weight file on
+    the live backend (downscaled to 64x64, 5 frames, 2 steps, batch 1; `smoke_timeout` each), "never" only
+    checks acceptance. `execute_video`/`video_timeout` are the older names of both (they win when given).
     Raises `EvalError` for runner errors only; low scores are results."""
     path = Path(set_path)
     cases = select(load_set(path), tags=list(tags) if tags else None, limit=limit)
@@ -442,6 +455,8 @@ async def run_eval(
             execute_timeout=execute_timeout,
             output_classes=output_classes,
             files_needed=files_needed,
+            execute_smoke=execute_smoke,
+            smoke_timeout=smoke_timeout,
             execute_video=execute_video,
             video_timeout=video_timeout,
         )

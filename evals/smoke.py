@@ -1,6 +1,7 @@
-"""Running HunyuanVideo cases for real on a backend that holds smoke weights (random stubs under the official
-file names, see comfyui_local.smoke_weights): a copy of the graph, same nodes, shrunk to what a CPU
-runs in seconds, whose video must decode and pass `check_frames` to count as executed.
+"""Running graphs for real on a backend that holds smoke weights (random stubs under the official file
+names, see comfyui_local.smoke_families): a copy of the graph, same nodes, shrunk to what a CPU runs in
+seconds, whose output (video frames, or a saved image) must decode and pass `check_frames` to count as
+executed.
 
 Scoring stays on the original graph; only the run uses the copy.
 """
@@ -14,14 +15,21 @@ from typing import Any, Literal
 
 from evals import graph_facts
 
-ExecuteVideo = Literal["smoke", "never"]
-EXECUTE_VIDEO: tuple[ExecuteVideo, ...] = ("smoke", "never")
+ExecuteSmoke = Literal["smoke", "never"]
+EXECUTE_SMOKE: tuple[ExecuteSmoke, ...] = ("smoke", "never")
+# The names of before image graphs ran too; kept so callers of the video-only option keep working.
+ExecuteVideo = ExecuteSmoke
+EXECUTE_VIDEO = EXECUTE_SMOKE
 SIZE, FRAMES, STEPS = 64, 5, 2  # 64x64, 5 frames (4k+1), 2 steps: ~5 s once the prompt text is encoded
+BATCH = 1
+# Nodes whose output size is not the width/height set on the graph (they scale what they receive), so an
+# image graph holding one is checked for clean pixels but not for 64x64 (a video keeps its latent's size).
+RESIZING_HINTS = ("upscale", "scaleby", "imagescale", "latentscale", "crop", "pad", "resize")
 
 
 @dataclass(frozen=True)
 class SmokeRun:
-    """The graph to run and what its video must look like (None: the graph does not set it)."""
+    """The graph to run and what its output must look like (None: the graph does not set it)."""
 
     workflow: dict[str, Any]
     expect_frames: int | None
@@ -29,13 +37,17 @@ class SmokeRun:
 
 
 def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
-    """A copy with every plain width/height set to 64, frame lengths to 5 and sampler steps to 2."""
+    """A copy with every plain width/height set to 64, frame lengths to 5, sampler steps to 2 and batch
+    sizes to 1."""
     small: dict[str, Any] = copy.deepcopy(dict(workflow))
-    sized = framed = False
+    sized = framed = resized = False
     for node in small.values():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         if not isinstance(inputs, dict):
             continue
+        cls = str(node.get("class_type", "")).lower()
+        if any(h in cls for h in RESIZING_HINTS):
+            resized = True
         if _plain_number(inputs.get("width")) and _plain_number(inputs.get("height")):
             inputs["width"] = inputs["height"] = SIZE
             sized = True
@@ -45,7 +57,11 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
                 framed = True
         if _plain_number(inputs.get("steps")):
             inputs["steps"] = STEPS
-    return SmokeRun(small, FRAMES if framed else None, (SIZE, SIZE) if sized else None)
+        if _plain_number(inputs.get("batch_size")):
+            inputs["batch_size"] = BATCH
+    # A video's frames come from its latent whatever scaled the start image; an image may be rescaled after.
+    size = (SIZE, SIZE) if sized and (framed or not resized) else None
+    return SmokeRun(small, FRAMES if framed else None, size)
 
 
 def _plain_number(value: Any) -> bool:

@@ -46,6 +46,22 @@ def test_serve_places_smoke_weights_but_keeps_real_files(tmp_path: Path) -> None
     assert not any(f.path(kept).exists() for f in ALL_FILES[1:])
 
 
+def test_serve_places_every_familys_smoke_set_and_skips_only_a_family_with_real_files(tmp_path: Path) -> None:
+    from comfyui_local.smoke_families import FAMILIES, family_files
+
+    fresh = tmp_path / "fresh"
+    assert place_smoke_weights(fresh, install()) == list(FAMILIES)
+    assert all(is_smoke_weights(f.path(fresh)) for f in family_files(list(FAMILIES)))
+
+    kept = tmp_path / "kept"
+    real = FAMILIES["sdxl"][0].path(kept)
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"real SDXL weights")
+    assert place_smoke_weights(kept, install()) == [f for f in FAMILIES if f != "sdxl"]
+    assert real.read_bytes() == b"real SDXL weights"
+    assert all(is_smoke_weights(f.path(kept)) for f in family_files(["sd15", "esrgan", "hunyuan_video"]))
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -56,7 +72,7 @@ def listening(port: int) -> bool:
 def served(tmp_path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
     """`comfy-gateway serve` as a newcomer runs it; stopped with SIGTERM (what the test checks last)."""
     inst = install()
-    if real_model_files(inst.base_dir / "models"):
+    if real_model_files(inst.base_dir / "models", ["hunyuan_video"]):
         pytest.skip("real HunyuanVideo weights in the local ComfyUI: a CPU run would take hours")
     port, comfy_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "COMFYUI_URL"}
