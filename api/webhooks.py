@@ -23,18 +23,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import JSON, Float, Integer, String, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, Float, Integer, String, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.errors import ApiError, BadRequest, UrlNotAllowed
-from api.jobs import migrations
+from api.jobs.store import open_database
 from api.logs import bind_job
 
 if TYPE_CHECKING:
@@ -153,17 +151,8 @@ class DeliveryStore:
         self._sessions: async_sessionmaker[Any] | None = None
 
     async def open(self) -> None:
-        parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-            self._engine = create_async_engine(self.url, connect_args={"timeout": 30.0})
-            event.listen(self._engine.sync_engine, "connect", _wal)
-        else:
-            self._engine = create_async_engine(self.url)
-        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
-        # The table belongs to the job database's migrations (usually already run by the JobStore).
-        async with self._engine.begin() as conn:
-            await conn.run_sync(migrations.upgrade)
+        # The table belongs to the job database (its migrations, usually already run by the JobStore).
+        self._engine, self._sessions = await open_database(self.url)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -208,12 +197,6 @@ class DeliveryStore:
                 select(DeliveryRow).where(DeliveryRow.state == "pending").order_by(DeliveryRow.next_at)
             )
             return [_delivery(r) for r in rows.all()]
-
-
-def _wal(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
 
 
 def _delivery(row: DeliveryRow) -> Delivery:

@@ -195,6 +195,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[Any]]:
+    """An engine and a session factory on the job database, its schema migrated to head (the job store and the
+    webhook deliveries share the database and this one way to open it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        # The tracker and the request handlers write concurrently; on a loaded machine a writer can wait
+        # past sqlite's 5 s default and fail with "database is locked". WAL lets readers run beside the
+        # writer, and a longer busy timeout lets writers queue instead of failing.
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_async_engine(url)
+    # The schema is Alembic's: an empty database gets every revision, an older one the missing ones.
+    async with engine.begin() as conn:
+        await conn.run_sync(migrations.upgrade)
+    return engine, async_sessionmaker(engine, expire_on_commit=False)
+
+
 class JobStore:
     """Async access to the jobs table."""
 
@@ -204,21 +223,7 @@ class JobStore:
         self._sessions: async_sessionmaker[Any] | None = None
 
     async def open(self) -> None:
-        parsed = make_url(self.url)
-        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-        if sqlite_file:
-            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-            # The tracker and the request handlers write concurrently; on a loaded machine a writer can wait
-            # past sqlite's 5 s default and fail with "database is locked". WAL lets readers run beside the
-            # writer, and a longer busy timeout lets writers queue instead of failing.
-            self._engine = create_async_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
-        else:
-            self._engine = create_async_engine(self.url)
-        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
-        # The schema is Alembic's: an empty database gets every revision, an older one the missing ones.
-        async with self._engine.begin() as conn:
-            await conn.run_sync(migrations.upgrade)
+        self._engine, self._sessions = await open_database(self.url)
 
     async def close(self) -> None:
         if self._engine is not None:

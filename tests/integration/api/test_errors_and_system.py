@@ -5,28 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.gateway_support import Gateway, fresh, gateway_settings, running_gateway
+from tests.support import solid_png
 
 pytestmark = pytest.mark.integration
 
 
 def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"\x00\xff\x00\x00"  # one red pixel
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(1, 1, (255, 0, 0))  # one red pixel
 
 
 @pytest.mark.parametrize(

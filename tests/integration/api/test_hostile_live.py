@@ -5,8 +5,6 @@ before ComfyUI is asked. A long chain and a too-wide integer are 400s, and the b
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +12,13 @@ import httpx
 import pytest
 
 from tests.gateway_support import Gateway, fresh
+from tests.support import solid_png
 
 pytestmark = pytest.mark.integration
 
 
 def red_png(size: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * size for _ in range(size))
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(size, size, (255, 0, 0))
 
 
 async def test_comfyui_would_read_any_file_the_gateway_refuses(gateway: Gateway, tmp_path: Path) -> None:

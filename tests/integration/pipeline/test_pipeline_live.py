@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from comfyui_client import ComfyClient
 from node_catalog import Catalog
 from pipeline import GenerationRequest, Generator, TemplateLibrary
 from tests.gateway_support import touch_placeholders
+from tests.support import solid_png
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +31,7 @@ PLACEHOLDERS = {
 
 
 def tiny_png(width: int = 32, height: int = 32, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(width, height, rgb)
 
 
 @pytest.fixture(scope="module")

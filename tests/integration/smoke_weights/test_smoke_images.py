@@ -7,9 +7,7 @@ Timing and peak memory are logged (run with `-o log_cli=true -o log_cli_level=IN
 from __future__ import annotations
 
 import logging
-import struct
 import time
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,26 +20,13 @@ from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smok
 from node_catalog import Catalog
 from node_catalog.files import required_files
 from pipeline import GenerationRequest, GenerationResult, Generator
+from tests.support import solid_png
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 SIZE = 64
 INPUT_NAME = "smoke_upscale_in.png"
-
-
-def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture()

@@ -6,8 +6,6 @@ the backend's listing; pass_rate and executed_rate lead the reports; --execute-v
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from evals.report_html import report_html
 from evals.report_markdown import report_markdown
 from evals.runner import Runner
 from evals.smoke import SIZE, STEPS, downscaled
+from tests.support import solid_png
 
 CKPT = {"checkpoints": ["v1-5-pruned-emaonly.safetensors"]}
 
@@ -74,18 +73,7 @@ def upscale_model() -> dict[str, Any]:
 
 def black_png(size: int = SIZE) -> bytes:
     """What a NaN-producing model saves: every pixel pinned at black."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\x00\x00\x00" * size for _ in range(size))
-    head = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", head)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(size, size, (0, 0, 0))
 
 
 class ImageBackend:
