@@ -49,3 +49,15 @@ def test_generate_bad_input_exits_non_zero() -> None:
     result = CliRunner().invoke(app, ["generate", "a fox", "--resolution", "gigantic"])
     assert result.exit_code == 1 and "not understood" in result.output
     assert CliRunner().invoke(app, ["generate", ""]).exit_code == 2
+
+
+def test_generate_composes_a_chain_and_names_a_missing_pack() -> None:
+    chain = CliRunner().invoke(app, ["generate", "make a fox in the snow, then upscale it 3x", "--json"])
+    assert chain.exit_code == 0, chain.output
+    body = json.loads(chain.output)
+    assert [step["op"] for step in body["plan"]["steps"]] == ["generate_image", "upscale"]
+    assert {"EmptyLatentImage", "ImageScaleBy"} <= {n["class_type"] for n in body["workflow"].values()}
+    shown = CliRunner().invoke(app, ["generate", "make a fox in the snow, then upscale it 3x"])
+    assert "plan: generate_image -> upscale" in shown.output and "flow [composer]" in shown.output
+    refused = CliRunner().invoke(app, ["generate", "make clip.mp4 slow motion"])
+    assert refused.exit_code == 1 and "RIFE VFI" in refused.output
