@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import JSON, Float, Integer, String, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.errors import ApiError, BadRequest, UrlNotAllowed
-from api.jobs.store import open_database
+from api.jobs.store import Database
 from api.logs import bind_job
 
 if TYPE_CHECKING:
@@ -142,27 +141,9 @@ def retry_delay(attempt: int, base: float, cap: float) -> float:
     return float(min(cap, base * 2 ** (attempt - 1)))
 
 
-class DeliveryStore:
-    """The `webhook_deliveries` table, in the job database (its own engine; WAL lets both write)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[Any] | None = None
-
-    async def open(self) -> None:
-        # The table belongs to the job database (its migrations, usually already run by the JobStore).
-        self._engine, self._sessions = await open_database(self.url)
-
-    async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-    def _session(self) -> Any:
-        if self._sessions is None:
-            raise RuntimeError("DeliveryStore.open() was not awaited")
-        return self._sessions()
+class DeliveryStore(Database):
+    """The `webhook_deliveries` table, in the job database (its migrations, usually already run by the
+    JobStore)."""
 
     async def save(self, d: Delivery) -> None:
         async with self._session() as session, session.begin():

@@ -214,8 +214,9 @@ async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[Any]]
     return engine, async_sessionmaker(engine, expire_on_commit=False)
 
 
-class JobStore:
-    """Async access to the jobs table."""
+class Database:
+    """A handle on the job database: `open` (migrated to head), sessions, `close`. The job store and the
+    webhook deliveries each hold one (their own engine; WAL lets both write)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -232,8 +233,12 @@ class JobStore:
 
     def _session(self) -> Any:
         if self._sessions is None:
-            raise RuntimeError("JobStore.open() was not awaited")
+            raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
         return self._sessions()
+
+
+class JobStore(Database):
+    """Async access to the jobs table."""
 
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
