@@ -19,7 +19,7 @@ from agents.compose import MissingCapability, Plan, PlanError, Planner
 from agents.errors import AgentError, InputRequiredError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
 from agents.flow import compose_flow, from_template, input_files, needs_composition, plan_task
-from agents.intent import Intent
+from agents.intent import Intent, Task
 from agents.linklist import parse_link_list
 from agents.llm import track_usage
 from agents.refine import Refiner
@@ -154,13 +154,9 @@ class PipelineNodes:
         try:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
-                plan = await self._plan(request)
-            if plan is not None and not needs_composition(plan) and plan.steps[0].op != "upscale":
-                plan = None  # one template serves it, from Reformat's own reading
-            if plan is not None and not overrides.get("task"):
-                overrides = {**overrides, "task": plan_task(plan)}
-            if plan is not None and not needs_composition(plan):
-                plan = None  # an upscale template serves it, now that the task says upscale
+                plan, task = await self._plan(request)
+                if task is not None and not overrides.get("task"):
+                    overrides = {**overrides, "task": task}
             try:
                 intent = await agent.reformat(request["prompt"], overrides)
             except LLMError as exc:
@@ -192,22 +188,25 @@ class PipelineNodes:
             ],
         }
 
-    async def _plan(self, request: RequestData) -> Plan | None:
-        """The request's operations when they need composing; None when one template serves the intent (or
-        the planner reads no operation: the template path then works from the intent alone)."""
+    async def _plan(self, request: RequestData) -> tuple[Plan | None, Task | None]:
+        """The plan Flow composes (None: one template serves the request, or the planner reads no
+        operation) and the task it implies for Reformat (None: Reformat reads the task itself)."""
         files = input_files(request["overrides"])
         try:
             plan = self.planner.plan(request["prompt"], files)  # deterministic, well under a millisecond
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
-            return None
+            return None, None
         if plan.implicit_source and len(plan.steps) == 2 and plan.steps[1].op in _ANIMATIONS:
             # "an image-to-video of a bridge", no picture given: the user meant one of theirs, which the
             # template path asks for (input_required), rather than a picture the planner generates first
-            return None
+            return None, None
         if needs_composition(plan) and self.strategies.llm_planner is not None:
             plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
-        return plan
+        if needs_composition(plan):
+            return plan, plan_task(plan)
+        # one template serves it; only an upscale's task is the planner's to say (it reads more phrasings)
+        return None, plan_task(plan) if plan.steps[0].op == "upscale" else None
 
     @_with_usage
     async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
