@@ -45,6 +45,11 @@ class Intent(BaseModel):
     input_image: str | None = Field(None, description="File name in ComfyUI's input folder")
     input_video: str | None = None
     output_format: str | None = None
+    model_files: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Model files the request names (checkpoint, LoRA ...), used where a loader lists them",
+    )
     extra_params: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(
         default_factory=list, description="Values the gateway adjusted (clamped to the supported range)"

@@ -183,6 +183,7 @@ class Parsed:
     negative: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
+    model_files: list[str] = field(default_factory=list)
     output_format: str | None = None
     rest: str = ""
     consumed: list[tuple[int, int]] = field(default_factory=list)
@@ -275,6 +276,14 @@ _COLOR_RE = re.compile(r"\b(?:solid\s+)?(?P<c>" + "|".join(COLORS) + r")\b", re.
 _FILE_RE = re.compile(
     r"(?<![\w./-])(?P<f>[\w./-]+\.(?P<ext>png|jpe?g|webp|bmp|gif|mp4|webm|mov|mkv|avi))\b", re.I
 )
+# A model file the request names ("using dreamshaper_8.safetensors", "lora: add_detail.safetensors"), with the
+# words that introduce it, so they leave the prompt too.
+_MODEL_FILE_RE = re.compile(
+    r"(?:\b(?:using|with|on|via)\s+(?:the\s+|my\s+)?)?"
+    r"(?:\b(?:checkpoint|ckpt|model|lora|unet|vae)(?:\s+file)?\s*[:=]?\s*)?"
+    r"(?<![\w./-])(?P<f>[\w.-]{1,120}\.(?:safetensors|ckpt|pt|pth|bin|gguf|sft))\b",
+    re.I,
+)
 # One thing not wanted: up to four words, never a number or "more"/"than" ("no more than 5 seconds").
 # Linear time: "no" is never an item's first word (else ", no a" parses two ways and a list of n items 2^n
 # ways: 23 "no a," took 11 s), and words are atomic (a word never splits to let the list match otherwise).
@@ -315,6 +324,9 @@ def parse_request(text: str) -> Parsed:
                 if match.group("ext").lower() in {"mp4", "webm", "mov", "mkv", "avi"}
                 else parsed.images
             ).append(name)
+    for match in _MODEL_FILE_RE.finditer(text):
+        if _take(parsed, match) and match.group("f") not in parsed.model_files:
+            parsed.model_files.append(match.group("f"))
     for match in _RES_RE.finditer(text):
         if _take(parsed, match):
             parsed.width, parsed.height = int(match.group("w")), int(match.group("h"))

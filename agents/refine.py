@@ -15,7 +15,7 @@ from agents.intent import Intent
 from agents.linklist import LinkList
 from agents.structural import StructuralPasses
 from agents.value_repair import fix_validation, fix_values
-from agents.values import apply_intent
+from agents.values import apply_intent, apply_model_files
 from node_catalog import Catalog
 
 
@@ -47,6 +47,7 @@ class Refiner:
             fixes += [
                 f"set {note} from the request" for note in apply_intent(doc, intent, self.catalog, only=fresh)
             ]
+            fixes += apply_model_files(doc, intent, self.catalog, models)
         fix_values(doc, self.catalog, fixes, models=models, bad_models=bad_models)
         return fixes
 

@@ -195,6 +195,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         "input_image": parsed.images[0] if parsed.images else None,
         "input_video": parsed.videos[0] if parsed.videos else None,
         "output_format": parsed.output_format,
+        "model_files": parsed.model_files,
         "color": parsed.color,
     }
     if "duration" in numbers:

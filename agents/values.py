@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.errors import InputRequiredError
@@ -127,3 +128,55 @@ def require_inputs(doc: LinkList, intent: Intent, catalog: Catalog) -> None:
                     f"the file (input_{kind})",
                     kind=kind,
                 )
+
+
+def apply_model_files(
+    doc: LinkList,
+    intent: Intent,
+    catalog: Catalog,
+    models: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """Put each model file the request names ("using dreamshaper_8.safetensors") into the loaders whose
+    list has it: the backend's files of that folder when known, else the catalog's choices. Returns what was
+    set, and a note for a named file no loader of the graph lists (the default stays; validation and the
+    step log say so), so a request never silently runs another model than the one it named."""
+    if not intent.model_files:
+        return []
+    notes: list[str] = []
+    used: set[str] = set()
+    for name in doc.nodes:
+        spec = catalog.get(class_of(name))
+        if spec is None:
+            continue
+        values = doc.values(name)
+        linked = set(doc.incoming(name))
+        for inp in spec.inputs.values():
+            if inp.model_folder is None or inp.name in linked:
+                continue
+            listed = models.get(inp.model_folder) if models is not None else None
+            choices = list(listed if listed is not None else (inp.options or ()))
+            for wanted in intent.model_files:
+                match = _listed_as(wanted, choices)
+                if match is None or match in used:
+                    continue
+                used.add(match)
+                if values.get(inp.name) != match:
+                    values[inp.name] = match
+                    notes.append(f"{name}.{inp.name}={match!r} (named in the request)")
+                break
+    for wanted in intent.model_files:
+        if _listed_as(wanted, sorted(used)) is None:
+            notes.append(f"the request names {wanted!r}, which no loader of this graph lists on the backend")
+    return notes
+
+
+def _listed_as(wanted: str, choices: Sequence[Any]) -> str | None:
+    """The choice that is the named file: exact, else the same file name in a subfolder or another case."""
+    low = wanted.lower()
+    for choice in choices:
+        if isinstance(choice, str) and choice == wanted:
+            return choice
+    for choice in choices:
+        if isinstance(choice, str) and choice.replace("\\", "/").rsplit("/", 1)[-1].lower() == low:
+            return choice
+    return None

@@ -151,10 +151,11 @@ class PipelineNodes:
         strategy = agent.name
         overrides = request["overrides"]
         plan: Plan | None = None
+        models = await self._models(state, ctx)
         try:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
-                plan, task = await self._plan(request)
+                plan, task = await self._plan(request, _lora_files(models, ctx.catalog))
                 if task is not None and not overrides.get("task"):
                     overrides = {**overrides, "task": task}
             try:
@@ -167,7 +168,6 @@ class PipelineNodes:
                 intent = await self.strategies.fallback_reformat.reformat(request["prompt"], overrides)
         except AgentError as exc:
             return _failed("reformat", strategy, started, exc.message, _code(exc))
-        models = await self._models(state, ctx)
         return {
             "intent": intent.model_dump(mode="json"),
             "plan": plan.model_dump(mode="json") if plan is not None else None,
@@ -188,12 +188,12 @@ class PipelineNodes:
             ],
         }
 
-    async def _plan(self, request: RequestData) -> tuple[Plan | None, Task | None]:
+    async def _plan(self, request: RequestData, loras: list[str]) -> tuple[Plan | None, Task | None]:
         """The plan Flow composes (None: one template serves the request, or the planner reads no
         operation) and the task it implies for Reformat (None: Reformat reads the task itself)."""
         files = input_files(request["overrides"])
         try:
-            plan = self.planner.plan(request["prompt"], files)  # deterministic, well under a millisecond
+            plan = self.planner.plan(request["prompt"], files, loras=loras)  # deterministic, < 1 ms
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
             return None, None
@@ -431,3 +431,12 @@ class PipelineNodes:
         if state.get("execution_error") and state.get("executions", 0) <= state["request"]["max_repairs"]:
             return "refine"
         return FINISH
+
+
+def _lora_files(models: dict[str, list[str]] | None, catalog: Catalog) -> list[str]:
+    """The backend's LoRA files: its `loras` folder when listed, else the catalog's LoRA loader choices."""
+    if models is not None and "loras" in models:
+        return models["loras"]
+    spec = catalog.get("LoraLoader")
+    inp = spec.inputs.get("lora_name") if spec is not None else None
+    return [o for o in (inp.options or ()) if isinstance(o, str)] if inp is not None else []

@@ -300,7 +300,7 @@ class Composer:
         values: dict[str, Any] = {
             k: p[k]
             for k in ("prompt", "negative_prompt", "seed", "steps", "width", "height", "instruction")
-            if k in p
+            if k in p and not (k == "negative_prompt" and not p[k])  # none said: the fragment's default
         }
         if step.op in ("generate_video", "image_to_video", "video_to_video", "join"):
             fps = float(p.get("fps") or fragment.defaults.get("fps") or 24)

@@ -107,6 +107,7 @@ class RestyleParams(_Params):
 
 class InpaintParams(_Params):
     prompt: str = ""
+    negative_prompt: str = ""  # what must not come back ("remove the car": the car)
     grow_mask_by: int = Field(6, ge=0, le=64)
 
 

@@ -43,6 +43,13 @@ _SIDE_PIXELS = re.compile(
     r"(?<![a-z0-9.])\d{1,4} ?(?:more )?(?:px|pixels?)(?: [^ ]+){0,4} (?:on|to|at|along) (?:the )?"
     r"(?:left|right|top|bottom)(?![a-z0-9])"
 )
+_GROWTH = vocab.phrase_pattern(vocab.PICTURE_GROWTH)
+_MASK_FILL = vocab.phrase_pattern(vocab.MASK_FILL)
+# "remove the car", "get rid of the sign": the marked thing goes, and the surroundings fill its place
+_REMOVAL = re.compile(
+    r"(?<![a-z0-9])(?:remov\w*|eras\w*|delet\w*|get rid of|take out|take away|wipe\w*|edit out|clear away)"
+    r"(?![a-z0-9]) ?"
+)
 _MAP_NAME = re.compile(r"(?:map|openpose|skeleton|canny|edges)")
 _GENERATE = re.compile(
     r"^(?:please |pls |can you |could you )?(?:generate|create|draw|paint|render|produce|design|illustrate|"

@@ -9,7 +9,7 @@ output fits, else a given file. Input longer than `MAX_CHARS` is cut; every patt
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -22,8 +22,10 @@ from agents.compose.patterns import (
     _FAMILIES,
     _FAMILY_USE,
     _GENERATE,
+    _GROWTH,
     _IMAGE_NOUN,
     _IT,
+    _MASK_FILL,
     _OBJECT_EDIT,
     _ORDER,
     _PLEASANT,
@@ -51,7 +53,11 @@ _EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS}
 class Planner(StepBuilder):
     """Request text -> Plan. Stateless; `plan` is cheap (well under a millisecond per clause)."""
 
-    def plan(self, text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
+    def plan(
+        self, text: str, files: Mapping[str, str] | Sequence[str] = (), *, loras: Collection[str] = ()
+    ) -> Plan:
+        """`loras`: the LoRA files the backend has, so a request naming one only by its file
+        ("with add_detail.safetensors at 0.7") applies it like one that says "lora"."""
         raw, norm = normalise(text)
         if not raw:
             raise PlanError("the request is empty")
@@ -65,7 +71,8 @@ class Planner(StepBuilder):
             }
         )
         state = _State(
-            files={**given, **{f.name: f.type for f in found if not f.name.endswith(".safetensors")}}
+            files={**given, **{f.name: f.type for f in found if not f.name.endswith(".safetensors")}},
+            loras=frozenset(n.replace("\\", "/").rsplit("/", 1)[-1].lower() for n in loras),
         )
         for clause in split_clauses(raw, norm, found):
             self._clause(state, clause)
@@ -85,19 +92,22 @@ class Planner(StepBuilder):
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
+        known = [x for x in cl.files if x.name.lower() in st.loras]  # LoRA files named without the word
         drop: list[tuple[int, int]] = []
         if family is not None:  # "with flux", "using wan": a model choice, not picture content
             drop += [m.span() for m in _FAMILY_USE.finditer(text) if _FAMILIES[family].fullmatch(m.group(1))]
-        if lora_m:
+        if lora_m or known:
             f = Found()
             extract.lora(text, f)
-            lora_file = next((x.name for x in cl.files if x.name.endswith(".safetensors")), None)
+            lora_file = next(
+                (x.name for x in [*known, *cl.files] if x.name.lower().endswith(".safetensors")), None
+            )
             params = {
                 "name": lora_file or f.values["name"],
                 **({"strength": f.values["strength"]} if "strength" in f.values else {}),
             }
             st.add("lora", params, {}, None, None)
-            drop += [*f.spans, lora_m.span()]
+            drop += [*f.spans, *([lora_m.span()] if lora_m else []), *((x.start, x.end) for x in known)]
             rest = clean(cl.raw, text, drop)
             if len(rest) < 3 or (_VERB_START.match(rest.lower()) and len(rest.split()) <= 2):
                 return
@@ -115,6 +125,8 @@ class Planner(StepBuilder):
         image_in = self._source(st, cl, ("IMAGE",)) is not None
         video_in = self._source(st, cl, ("VIDEO",)) is not None
         clause_images = [f for f in cl.files if f.type == "IMAGE"]
+        # a mask file beside the picture: what the request does to it happens inside the mask
+        masked = image_in and self._source(st, cl, ("MASK",)) is not None
         restyles = self._restyles(st, cl, image_in)
         named = restyles and _RESTYLE_NAME.search(text) is not None  # "img2img sketch.png": words win
         hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None and not named
@@ -122,6 +134,10 @@ class Planner(StepBuilder):
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
+            if m is None and op == "outpaint" and image_in:
+                m = _GROWTH.search(text)  # "more beach on both sides of photo.png"
+            if m is None and op == "inpaint" and masked:
+                m = _MASK_FILL.search(text) or _OBJECT_EDIT.search(text)  # "fill the white area of mask.png"
             if op == "restyle" and m is None and restyles and image_in:
                 m = _RESTYLE_LIKE.search(text)  # "redraw photo.png in the style of Monet"
                 if m is not None and (
@@ -167,7 +183,7 @@ class Planner(StepBuilder):
         if not st.steps and video_in and not _GENERATE.search(text):
             return "video_to_video", None
         if clause_images:
-            return "edit", None
+            return ("inpaint", None) if masked else ("edit", None)
         last = st.steps[-1] if st.steps else None
         if (
             last
@@ -199,6 +215,8 @@ class Planner(StepBuilder):
         return bool(images) and (len(images) > 1 or _STYLE_REF.search(cl.norm) is not None)
 
 
-def plan_request(text: str, files: Mapping[str, str] | Sequence[str] = ()) -> Plan:
+def plan_request(
+    text: str, files: Mapping[str, str] | Sequence[str] = (), *, loras: Collection[str] = ()
+) -> Plan:
     """The Plan for a request (see `Planner`)."""
-    return Planner().plan(text, files)
+    return Planner().plan(text, files, loras=loras)

@@ -25,6 +25,7 @@ from agents.compose.patterns import (
     _MAPS,
     _NEGATIVE,
     _PICTURE,
+    _REMOVAL,
     _STRONG,
     _SUBTLE,
     _TO_FPS,
@@ -46,6 +47,7 @@ class _State:
     consumed: set[int] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    loras: frozenset[str] = frozenset()  # LoRA file names the backend has (lower case, no folder)
 
     def add(
         self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None
@@ -249,9 +251,17 @@ class StepBuilder:
         mask = self._source(st, cl, ("MASK",))
         prompt = clean(cl.raw, cl.norm, drop)
         what = _WITH.search(prompt.lower())
-        prompt = prompt[what.end() :] if what else prompt
+        params: dict[str, Any] = {"prompt": prompt[what.end() :] if what else prompt}
+        if what is None and _REMOVAL.search(cl.norm):
+            # nothing named to put there: describe the surroundings, and keep the removed thing out
+            verb = _REMOVAL.search(prompt.lower())
+            gone = prompt[verb.end() :] if verb else prompt
+            gone = re.sub(r"(?i)\b(?:marked|masked|selected|shown|highlighted|in the mask)\b.*$", "", gone)
+            params = {"prompt": "the surrounding background, seamless, nothing there"}
+            if gone.strip(" ,."):
+                params["negative_prompt"] = gone.strip(" ,.")
         inputs = {k: v for k, v in (("image", image), ("mask", mask)) if v}
-        st.add("inpaint", {"prompt": prompt}, inputs, "IMAGE", family)
+        st.add("inpaint", params, inputs, "IMAGE", family)
 
     def _outpaint(
         self,

@@ -51,6 +51,10 @@ RESTYLE_LIKE: list[str] = _DATA[
 STYLE_REFERENCE_WORDS: list[str] = _DATA["style_reference_words"]  # a file named before them is a reference
 DENOISE_WORDS: list[str] = _DATA["denoise_words"]  # "strength 0.7", "denoise 0.5": how much is redrawn
 OBJECT_EDITS: list[str] = _DATA["object_edits"]  # an object edit ("remove the car") is no restyle
+# said of a given picture, these ask for more of it beyond its edges ("more beach on both sides"): an outpaint
+PICTURE_GROWTH: list[str] = _DATA["picture_growth"]
+# with a mask file given, these name the part it marks ("fill the white area with ..."): an inpaint
+MASK_FILL: list[str] = _DATA["mask_fill"]
 
 
 def _slot(name: str) -> str:

@@ -181,6 +181,17 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("make a gif of a dancing robot", {}, ["generate_video"]),
     ("erase the sign, then write 'CLOSED' on the door", {"shop.png": "image"}, ["edit", "render_text"]),
     ("expand to a wider 21:9 shot", {"s.png": "image"}, ["outpaint"]),
+    # more of a given picture beyond its edges, without the word outpaint (issue 11 holdout misses)
+    ("give beach.jpg more sand and sea on both sides", {}, ["outpaint"]),
+    ("I want to see what's beyond the edges of this photo", {"p.png": "image"}, ["outpaint"]),
+    ("show more sky above the mountain in alps.png", {}, ["outpaint"]),
+    ("a portrait of a woman with more light on the left", {}, ["generate_image"]),
+    # a mask file beside the picture: the change happens inside it
+    ("paint a hot air balloon into the white region of sky_mask.png on sky.png", {}, ["inpaint"]),
+    ("get rid of whatever is under mask.png in kitchen.jpg", {}, ["inpaint"]),
+    ("kitchen.jpg + kitchen_mask.png: a marble countertop", {}, ["inpaint"]),
+    ("remove the sign", {"street.png": "image", "street_mask.png": "mask"}, ["inpaint"]),
+    ("remove the sign from street.png", {}, ["edit"]),
 ]
 
 
