@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from agents.compose import extract
 from agents.compose.clauses import _VERB_START, _Clause, _File, clean, find_files, normalise, split_clauses
+from agents.compose.draft import _State
 from agents.compose.errors import PlanError
 from agents.compose.extract import Found
 from agents.compose.patterns import (
@@ -42,7 +43,6 @@ from agents.compose.steps import (
     StepBuilder,
     _clip_words,
     _kind_from_names,
-    _State,
 )
 from agents.compose.wiring import file_type
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from agents.compose import extract
 from agents.compose.clauses import _VERB_START, _Clause, clean
+from agents.compose.draft import _State
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
@@ -37,45 +37,6 @@ from agents.compose.patterns import (
     _WITH,
 )
 from agents.compose.plan import IMPLICIT_SOURCE_NOTE
-
-
-@dataclass
-class _State:
-    files: dict[str, str]  # every input file the request has, name -> port type
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    out_types: list[str | None] = field(default_factory=list)
-    consumed: set[int] = field(default_factory=set)
-    used: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-    loras: frozenset[str] = frozenset()  # LoRA file names the backend has (lower case, no folder)
-
-    def add(
-        self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None
-    ) -> int:
-        for refs in inputs.values():
-            for ref in [refs] if isinstance(refs, str) else refs:
-                if ref.startswith("#"):
-                    self.consumed.add(int(ref[1:]) - 1)
-                else:
-                    self.used.add(ref)
-        step: dict[str, Any] = {"op": op, "params": params, "inputs": inputs}
-        if family:
-            step["family"] = family
-        self.steps.append(step)
-        self.out_types.append(out)
-        return len(self.steps)
-
-    def last(self, types: Sequence[str]) -> str | None:
-        for idx in range(len(self.out_types) - 1, -1, -1):
-            if self.out_types[idx] in types:
-                return f"#{idx + 1}"
-        return None
-
-    def given(self, types: Sequence[str]) -> str | None:
-        for name, ptype in self.files.items():
-            if ptype in types and name not in self.used:
-                return name
-        return None
 
 
 class StepBuilder:
