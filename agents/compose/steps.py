@@ -16,6 +16,7 @@ from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
     _CONNECTOR,
     _DESCRIBED,
+    _GENERATE,
     _IMAGE_NOUN,
     _IT,
     _KINDS,
@@ -328,6 +329,8 @@ class StepBuilder:
         image = next((f.name for f in cl.files if f.type == "IMAGE"), None)
         if image is None and st.last(("IMAGE",)) and _IT.search(cl.norm):
             image = st.last(("IMAGE",))
+        if image is None and (_IT.search(cl.norm) or not _GENERATE.search(cl.norm)):
+            image = st.given(("IMAGE",))  # 'write "SALE" on the picture' with a picture given: on that one
         if image:
             inputs["image"] = image
         st.add("render_text", {"text": text, "prompt": prompt}, inputs, "IMAGE", family)

@@ -192,6 +192,9 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("kitchen.jpg + kitchen_mask.png: a marble countertop", {}, ["inpaint"]),
     ("remove the sign", {"street.png": "image", "street_mask.png": "mask"}, ["inpaint"]),
     ("remove the sign from street.png", {}, ["edit"]),
+    # text onto a picture given as an input field, not a new picture with the text
+    ('add the text "SALE" to it', {"shop.png": "image"}, ["render_text"]),
+    ('put a caption saying "hello world" at the bottom', {"a.png": "image"}, ["render_text"]),
 ]
 
 
@@ -202,3 +205,20 @@ def test_other_phrasings(text: str, files: dict[str, str], want: Any) -> None:
             compose_request(text, CATALOG, files=files)
         return
     assert compose_request(text, CATALOG, files=files).plan.operations() == want
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "on_picture"),
+    [
+        ('write "Happy Birthday" on the picture', {"cake.png": "image"}, "cake.png"),
+        ('add the words "OPEN 24H" to it', {"door.jpg": "image"}, "door.jpg"),
+        ('a poster with the text "OPEN"', {"a.png": "image"}, None),
+        ('a neon sign that says "BAR"', {}, None),
+    ],
+)
+def test_text_goes_onto_the_given_picture_unless_a_new_one_is_asked(
+    text: str, files: dict[str, str], on_picture: str | None
+) -> None:
+    step = compose_request(text, CATALOG, files=files).plan.steps[0]
+    assert step.op == "render_text"
+    assert step.inputs.get("image") == on_picture
