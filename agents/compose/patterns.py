@@ -45,6 +45,17 @@ _SIDE_PIXELS = re.compile(
 )
 _GROWTH = vocab.phrase_pattern(vocab.PICTURE_GROWTH)
 _MASK_FILL = vocab.phrase_pattern(vocab.MASK_FILL)
+_GROWTH_NOUN = vocab.phrase_pattern(vocab.GROWTH_NOUNS)
+# what fills the new canvas: "with more forest", "more sand and sea on both sides" (bounded, lazy: linear)
+_GROWN = re.compile(
+    r"(?<![a-z0-9])(?:with|more)(?: more| some)?(?: of)?(?: the)? (?P<what>[a-z][a-z ,'-]{1,60}?)"
+    r"(?= (?:on|to|at|above|below|along|around|in)(?![a-z])|[,.]|$)"
+)
+# growth words that say how much, not what: no prompt of their own
+_NO_CONTENT = re.compile(
+    r"(?:the )?(?:picture|image|photo|canvas|space|room|headroom|frame|it|this|the rest|scene|scenery|view)s?"
+)
+_SIDE_OF = re.compile(r" of (?:the |a |an |his |her |their )?(?P<what>[a-z0-9_.-]+)")
 # "remove the car", "get rid of the sign": the marked thing goes, and the surroundings fill its place
 _REMOVAL = re.compile(
     r"(?<![a-z0-9])(?:remov\w*|eras\w*|delet\w*|get rid of|take out|take away|wipe\w*|edit out|clear away)"

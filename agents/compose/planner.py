@@ -24,6 +24,7 @@ from agents.compose.patterns import (
     _FAMILY_USE,
     _GENERATE,
     _GROWTH,
+    _GROWTH_NOUN,
     _IMAGE_NOUN,
     _IT,
     _MASK_FILL,
@@ -32,6 +33,7 @@ from agents.compose.patterns import (
     _PLEASANT,
     _RESTYLE_LIKE,
     _RESTYLE_NAME,
+    _SIDE_OF,
     _SIDE_PIXELS,
     _STYLE_REF,
     _TRIG,
@@ -135,7 +137,7 @@ class Planner(StepBuilder):
                 return "control", None
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
             if m is None and op == "outpaint" and image_in:
-                m = _GROWTH.search(text)  # "more beach on both sides of photo.png"
+                m = self._growth(text)  # "more beach on both sides of photo.png"
             if m is None and op == "inpaint" and masked:
                 m = _MASK_FILL.search(text) or _OBJECT_EDIT.search(text)  # "fill the white area of mask.png"
             if op == "restyle" and m is None and restyles and image_in:
@@ -195,6 +197,23 @@ class Planner(StepBuilder):
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _growth(self, text: str) -> re.Match[str] | None:
+        """More of the picture beyond an edge, not something placed beside a thing inside it: "lamps on both
+        sides of the door", "add more trees on the left" (an object edit, no scene word) are edits."""
+        m = _GROWTH.search(text)
+        if m is None:
+            return None
+        side_of = _SIDE_OF.match(text, m.end())
+        if side_of and not (
+            _GROWTH_NOUN.fullmatch(side_of["what"]) or _IMAGE_NOUN.fullmatch(side_of["what"])
+        ):
+            if "." not in side_of["what"]:
+                return None
+        edit = _OBJECT_EDIT.search(text, 0, m.start())
+        if edit and not _GROWTH_NOUN.search(text, edit.end(), m.end()):
+            return None
+        return m
 
     def _restyles(self, st: _State, cl: _Clause, image_in: bool) -> bool:
         """A restyle reads a picture: not a clip the clause names or the step before made (video_to_video);

@@ -17,6 +17,7 @@ from agents.compose.patterns import (
     _CONNECTOR,
     _DESCRIBED,
     _GENERATE,
+    _GROWN,
     _IMAGE_NOUN,
     _IT,
     _KINDS,
@@ -25,6 +26,7 @@ from agents.compose.patterns import (
     _MAP_NAME,
     _MAPS,
     _NEGATIVE,
+    _NO_CONTENT,
     _PICTURE,
     _REMOVAL,
     _STRONG,
@@ -236,6 +238,9 @@ class StepBuilder:
         found = Found()
         extract.sides(cl.norm, found)
         image = self._ensure(st, cl, ("IMAGE",), [*drop, *found.spans], family)
+        what = _GROWN.search(cl.norm)  # "with more forest", "more sand and sea on both sides"
+        if what and not _NO_CONTENT.fullmatch(what["what"]):
+            found.values["prompt"] = what["what"]
         st.add("outpaint", found.values, {"image": image} if image else {}, "IMAGE", family)
 
     def _upscale(

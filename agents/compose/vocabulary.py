@@ -55,6 +55,8 @@ OBJECT_EDITS: list[str] = _DATA["object_edits"]  # an object edit ("remove the c
 PICTURE_GROWTH: list[str] = _DATA["picture_growth"]
 # with a mask file given, these name the part it marks ("fill the white area with ..."): an inpaint
 MASK_FILL: list[str] = _DATA["mask_fill"]
+# "more <these> on both sides" grows the picture; "add more trees on the left of the house" edits inside it
+GROWTH_NOUNS: list[str] = _DATA["growth_nouns"]
 
 
 def _slot(name: str) -> str:

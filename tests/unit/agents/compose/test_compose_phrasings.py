@@ -195,6 +195,13 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     # text onto a picture given as an input field, not a new picture with the text
     ('add the text "SALE" to it', {"shop.png": "image"}, ["render_text"]),
     ('put a caption saying "hello world" at the bottom', {"a.png": "image"}, ["render_text"]),
+    # something placed beside a thing inside the picture is an edit; more of the picture is an outpaint
+    ("add lamps on both sides of the door in house.png", {}, ["edit"]),
+    ("add more trees on the left of the house in yard.png", {}, ["edit"]),
+    ("put curtains on the sides of the window in room.png", {}, ["edit"]),
+    ("make landscape.png 16:9 by adding scenery to the sides", {}, ["outpaint"]),
+    ("photo.png needs more headroom", {}, ["outpaint"]),
+    ("add room on the right of photo.png", {}, ["outpaint"]),
 ]
 
 
@@ -222,3 +229,21 @@ def test_text_goes_onto_the_given_picture_unless_a_new_one_is_asked(
     step = compose_request(text, CATALOG, files=files).plan.steps[0]
     assert step.op == "render_text"
     assert step.inputs.get("image") == on_picture
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "sides"),
+    [
+        ("extend the sides of wide.png with more forest", "forest", ("left", "right")),
+        ("give beach.jpg more sand and sea on both sides", "sand and sea", ("left", "right")),
+        ("show more sky above the mountain in alps.png", "sky", ("top",)),
+        ("photo.png needs more headroom", "", ("top",)),
+    ],
+)
+def test_an_outpaint_prompts_for_what_fills_the_new_canvas(
+    text: str, prompt: str, sides: tuple[str, ...]
+) -> None:
+    step = compose_request(text, CATALOG).plan.steps[0]
+    assert step.op == "outpaint"
+    assert step.params.get("prompt", "") == prompt
+    assert {s for s in ("left", "top", "right", "bottom") if step.params.get(s)} == set(sides)
