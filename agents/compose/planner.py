@@ -204,12 +204,10 @@ class Planner(StepBuilder):
         m = _GROWTH.search(text)
         if m is None:
             return None
-        side_of = _SIDE_OF.match(text, m.end())
-        if side_of and not (
-            _GROWTH_NOUN.fullmatch(side_of["what"]) or _IMAGE_NOUN.fullmatch(side_of["what"])
-        ):
-            if "." not in side_of["what"]:
-                return None
+        side_of = _SIDE_OF.match(text, m.end())  # (a file named there is masked: no match, so no edit)
+        what = side_of["what"] if side_of else None
+        if what and not (_GROWTH_NOUN.fullmatch(what) or _IMAGE_NOUN.fullmatch(what)):
+            return None
         edit = _OBJECT_EDIT.search(text, 0, m.start())
         if edit and not _GROWTH_NOUN.search(text, edit.end(), m.end()):
             return None
