@@ -202,6 +202,12 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("make landscape.png 16:9 by adding scenery to the sides", {}, ["outpaint"]),
     ("photo.png needs more headroom", {}, ["outpaint"]),
     ("add room on the right of photo.png", {}, ["outpaint"]),
+    # other languages ask for an upscale too
+    ("foto.jpg vergrößern 2x", {}, ["upscale"]),
+    ("agrandir photo.png par 2", {}, ["upscale"]),
+    ("ampliar foto.png 4x", {}, ["upscale"]),
+    ("увеличить photo.png в 2 раза", {}, ["upscale"]),
+    ("把 photo.png 放大 2 倍", {}, ["upscale"]),
 ]
 
 
