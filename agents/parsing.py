@@ -56,7 +56,7 @@ _WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
 # "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
 NUMBER = (
     rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half)?)"
-    r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+a|an?)"
+    r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+an?|half|quarter(?:\s+of\s+an?)?|an?)"
 )
 
 
@@ -67,8 +67,10 @@ def parse_number(text: str) -> float | None:
         return None
     if re.fullmatch(r"-?\d+(?:[.,]\d+)?", t):  # a sign only where a pattern allows one (seed -3)
         return float(t.replace(",", "."))
-    if t == "half a":
+    if t in ("half", "half a", "half an"):
         return 0.5
+    if t.startswith("quarter"):
+        return 0.25
     if t in _SPECIAL:
         return float(_SPECIAL[t])
     half = 0.0
@@ -223,7 +225,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "duration",
         re.compile(
-            rf"(?:\b(?:duration|length)\s*(?:of|=|:)?\s*)?\b(?P<n>{NUMBER}){_GAP}(?P<u>{_UNIT_RE})\b"
+            # "~5 s", "5 to 6 seconds" (the upper end), "a minute and a half", "half-minute"
+            rf"(?:\b(?:duration|length)\s*(?:of|=|:)?\s*)?(?:~\s*)?(?:\b(?:{NUMBER})\s*(?:to|-|\u2013|or)\s*)?"
+            rf"\b(?P<n>{NUMBER}){_GAP}(?P<u>{_UNIT_RE})\b(?P<half>\s+and\s+a\s+half)?"
             r"(?!\s+frames?\b)\.?(?:\s+long)?",
             re.I,
         ),
@@ -363,6 +367,7 @@ def parse_request(text: str) -> Parsed:
             if value is None or not _take(parsed, match):
                 continue
             if key == "duration":
+                value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)
             parsed.numbers[key] = value
             break

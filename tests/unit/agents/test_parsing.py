@@ -97,3 +97,22 @@ def test_any_text_gives_an_intent_or_a_clear_error(text: str) -> None:
 
 def test_align_4k1() -> None:
     assert [align_4k1(n) for n in (1, 2, 3, 4, 72, 73, 120)] == [1, 1, 5, 5, 73, 73, 121]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "prompt"),
+    [
+        ("a half-minute timelapse of clouds", 30, "timelapse of clouds"),
+        ("a quarter-minute clip of a bird", 15, "bird"),
+        ("a minute and a half of waves", 90, "waves"),
+        ("a ~5 second clip of snow", 5, "snow"),
+        ("a 5 to 6 second clip of snow", 6, "snow"),
+        ("a 5-6 s clip of snow", 6, "snow"),
+        ("3 or 4 seconds of rain", 4, "rain"),
+        ("half second flash of light", 0.5, "flash of light"),
+    ],
+)
+def test_durations_as_fractions_ranges_and_approximations(text: str, seconds: float, prompt: str) -> None:
+    parsed = parse_request(text)
+    assert parsed.numbers["duration"] == seconds
+    assert prompt in parsed.rest and not any(c.isdigit() or c == "~" for c in parsed.rest)
