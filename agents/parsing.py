@@ -166,6 +166,16 @@ ORIENTATIONS = {
     "square": (1, 1),
     "cinemascope": (21, 9),
     "ultrawide": (21, 9),
+    # the platforms' own frames: vertical feeds and phone screens, wide players
+    "tiktok": (9, 16),
+    "reels": (9, 16),
+    "reel": (9, 16),
+    "shorts": (9, 16),
+    "instagram story": (9, 16),
+    "phone wallpaper": (9, 16),
+    "mobile wallpaper": (9, 16),
+    "youtube thumbnail": (16, 9),
+    "desktop wallpaper": (16, 9),
 }
 
 
@@ -261,10 +271,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _RES_RE = re.compile(
     r"\b(?P<w>\d{2,5})(?:\s*[x\u00d7*]\s*|\s+by\s+)(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I
 )
-_NAMED_RE = re.compile(r"\b(?P<n>\d{3,4}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I)
-_ASPECT_RE = re.compile(
-    r"\b(?P<a>\d{1,2})\s*:\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
+_NAMED_RE = re.compile(
+    r"\b(?P<n>[1-9]\d{2,3}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I
 )
+_ASPECT_RE = re.compile(
+    r"\b(?P<a>\d{1,2})\s*(?P<sep>:|/|x|\u00d7|\s+by\s+)\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?",
+    re.I,
+)
+# "16x9", "16 by 9", "9/16" are a frame's shape only for the usual shapes ("3x3 grid" is not one)
+_USUAL_ASPECTS = {(16, 9), (9, 16), (4, 3), (3, 4), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5), (1, 1)}
 _ORIENT_RE = re.compile(
     r"\b(?:in\s+)?(?P<o>"
     + "|".join(ORIENTATIONS)
@@ -337,11 +352,14 @@ def parse_request(text: str) -> Parsed:
             break
     for match in _NAMED_RE.finditer(text):
         if _take(parsed, match):
-            parsed.named_height = NAMED_HEIGHTS[re.sub(r"\s+", " ", match.group("n").lower())]
+            name = re.sub(r"\s+", " ", match.group("n").lower())
+            # "768p", "900p": any progressive height names itself, not only the broadcast ones listed
+            parsed.named_height = NAMED_HEIGHTS.get(name) or int(name.removesuffix("p"))
             break
     for match in _ASPECT_RE.finditer(text):
         a, b = int(match.group("a")), int(match.group("b"))
-        if 0 < a <= 32 and 0 < b <= 32 and _take(parsed, match):
+        usual = match.group("sep") == ":" or (a, b) in _USUAL_ASPECTS
+        if 0 < a <= 32 and 0 < b <= 32 and usual and _take(parsed, match):
             parsed.aspect = (a, b)
             break
     for match in _ORIENT_RE.finditer(text):

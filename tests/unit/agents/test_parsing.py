@@ -116,3 +116,44 @@ def test_durations_as_fractions_ranges_and_approximations(text: str, seconds: fl
     parsed = parse_request(text)
     assert parsed.numbers["duration"] == seconds
     assert prompt in parsed.rest and not any(c.isdigit() or c == "~" for c in parsed.rest)
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "height"),
+    [
+        ("a cat video, 16x9", (16, 9), None),
+        ("a cat video, 16 by 9", (16, 9), None),
+        ("a cat video 9/16", (9, 16), None),
+        ("a 3x3 grid of icons", None, None),
+        ("a tiktok video of a dancing cat", (9, 16), None),
+        ("a phone wallpaper of a galaxy", (9, 16), None),
+        ("a youtube thumbnail of a gamer", (16, 9), None),
+        ("a 768p video of a cat", None, 768),
+        ("a 0000p video", None, None),
+    ],
+)
+def test_frame_shapes_said_many_ways(text: str, aspect: tuple[int, int] | None, height: int | None) -> None:
+    parsed = parse_request(text)
+    assert parsed.aspect == aspect
+    assert parsed.named_height == height
+    assert "upscale" not in parsed.numbers
+
+
+_WORDS = [
+    "a", "video", "photo", "of", "cat", ",", "768p", "999p", "100p", "4k", "hd", "16x9", "3x3", "9/16",
+    "16 by 9", "by", "2", "0", "0.5", "half", "quarter", "minute", "and a half", "seconds", "s", "~", "to",
+    "-", "fps", "frames", "seed", "steps", "cfg", "no", "without", "tiktok", "portrait", "square", "512", "x",
+    "at", "in", "using", "model.safetensors", "lora", "2048 by 1024", ":", "then", "upscale", "#ff0000",
+    "red",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=14))
+def test_any_mix_of_the_parsers_words_gives_an_intent_or_a_clear_error(words: list[str]) -> None:
+    try:
+        intent = finalize(reformat_text(" ".join(words)))
+    except IntentError as exc:
+        assert exc.message
+    else:
+        assert intent.task
