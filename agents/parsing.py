@@ -311,10 +311,14 @@ _NEG_ITEM = (
 )
 _NEG_RE = re.compile(
     # "negative prompt: ...", "avoid: a, b, c": everything up to the end of the clause
-    r"(?:\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n]+))|"
+    r"(?:(?:\(\s*)?\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n)]+)\)?)|"
+    # a clause of its own that starts with the word ("a cat; avoid blurry, low quality"): all of it
+    r"(?:(?:^|(?<=[;.(]))\s*(?:negative(?:\s+prompt)?|avoid|exclude)(?!\s*[:=])(?!\s+prompt\b)\s+"
+    r"(?P<c>[^;\n)]+)\)?)|"
     # "without a and b", "avoid a, b or c", "no a, no b": a list only when "and"/"or" closes it
     rf"(?:\b(?:without|avoid|avoiding|exclude|excluding|no)\s+(?P<b>{_NEG_ITEM}"
-    rf"(?:(?:\s*,\s*(?:no\s+)?{_NEG_ITEM})*,?\s+(?:and|or)\s+(?:no\s+)?{_NEG_ITEM})?)"
+    # at most 12 items: each start then costs a bounded scan, so the whole search is linear
+    rf"(?:(?:\s*,\s*(?:no\s+)?{_NEG_ITEM}){{0,12}},?\s+(?:and|or)\s+(?:no\s+)?{_NEG_ITEM})?)"
     r"(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
     re.I,
 )
@@ -403,7 +407,7 @@ def parse_request(text: str) -> Parsed:
                 parsed.color = COLORS[match.group("c").lower()]
                 break
     for match in _NEG_RE.finditer(text):
-        phrase = (match.group("a") or match.group("b") or "").strip(" ,.")
+        phrase = (match.group("a") or match.group("b") or match.group("c") or "").strip(" ,.")
         if phrase and _take(parsed, match):
             items = re.split(r"\s*,\s*(?:(?:and|or)\s+)?(?:no\s+)?|\s+(?:and|or)\s+(?:no\s+)?", phrase)
             parsed.negative.extend(i.strip(" .") for i in items if i.strip(" ."))

@@ -157,3 +157,18 @@ def test_any_mix_of_the_parsers_words_gives_an_intent_or_a_clear_error(words: li
         assert exc.message
     else:
         assert intent.task
+
+
+@pytest.mark.parametrize(
+    ("text", "negative", "prompt"),
+    [
+        ("an image of a cat; avoid blurry, low quality", "blurry, low quality", "cat"),
+        ("a video of a cat (negative: cartoon, anime)", "cartoon, anime", "cat"),
+        ("a photo of a cat. Negative prompt: blurry, extra fingers", "blurry, extra fingers", "cat"),
+        ("avoid crowds; a photo of a quiet beach", "crowds", "quiet beach"),
+        ("a cat photo, negative: dogs", "dogs", "cat photo"),
+    ],
+)
+def test_negative_prompts_in_clauses_and_brackets(text: str, negative: str, prompt: str) -> None:
+    intent = reformat_text(text)
+    assert (intent.negative_prompt, intent.prompt) == (negative, prompt)
