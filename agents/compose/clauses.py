@@ -35,6 +35,7 @@ FILE_EXT = (
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
 _SEP = re.compile(
     r"[.;!?](?= |$)|(?<= )(?:->|=>|\u2192|>>|\|)(?= |$)"
+    r"|(?:^|(?<= ))\(?\d{1,2}[.)](?= )"  # a numbered list: "1) a city at night 2) make it rain"
     r"|(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.SEPARATORS) + r")(?![a-z0-9])"
 )
 _SOFT = re.compile(

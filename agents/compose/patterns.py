@@ -55,6 +55,13 @@ _GROWN = re.compile(
 _NO_CONTENT = re.compile(
     r"(?:the )?(?:picture|image|photo|canvas|space|room|headroom|frame|it|this|the rest|scene|scenery|view)s?"
 )
+# "..., and a video of a cat / of waves": a clip of a new subject (no "the", "it", "that" ...), not the
+# step before animated
+_NEW_CLIP = re.compile(
+    r"^(?:and |also |then )?(?:(?:make|generate|create|render|produce|give)(?: me)? )?(?:a|an|one|another) "
+    r"(?:[a-z0-9-]+ ){0,3}?(?:video|clip|animation|movie|film|gif)s? (?:of|showing|with) "
+    r"(?!(?:the|it|this|that|them|these|those|his|her|their|its|my|our|your|same)(?![a-z]))[a-z0-9]"
+)
 _SIDE_OF = re.compile(r" of (?:the |a |an |his |her |their )?(?P<what>[a-z0-9_.-]+)")
 # "remove the car", "get rid of the sign": the marked thing goes, and the surroundings fill its place
 _REMOVAL = re.compile(

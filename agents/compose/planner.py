@@ -28,6 +28,7 @@ from agents.compose.patterns import (
     _IMAGE_NOUN,
     _IT,
     _MASK_FILL,
+    _NEW_CLIP,
     _OBJECT_EDIT,
     _ORDER,
     _PLEASANT,
@@ -173,6 +174,8 @@ class Planner(StepBuilder):
             return op, m
         if any(f.type == "VIDEO" for f in cl.files):
             return "video_to_video", None
+        if st.steps and not clause_images and _NEW_CLIP.match(text) and not _IT.search(text):
+            return "generate", None  # "a picture of a dog and a video of a cat": a second, new output
         if (
             image_in
             and _clip_words(text)

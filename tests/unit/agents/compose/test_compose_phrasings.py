@@ -208,6 +208,15 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("ampliar foto.png 4x", {}, ["upscale"]),
     ("увеличить photo.png в 2 раза", {}, ["upscale"]),
     ("把 photo.png 放大 2 倍", {}, ["upscale"]),
+    # a second, new output is generated; "it", "the fox" animate the step before
+    ("make a picture of a dog and a video of a cat", {}, ["generate_image", "generate_video"]),
+    ("generate a castle, then a clip of a dragon flying", {}, ["generate_image", "generate_video"]),
+    ("draw a lighthouse and also a short video of waves", {}, ["generate_image", "generate_video"]),
+    ("a red fox photo, then a video of the fox running", {}, ["generate_image", "image_to_video"]),
+    # numbered steps
+    ("1) a city at night 2) make it rain 3) animate it", {}, ["generate_image", "edit", "image_to_video"]),
+    ("(1) a red barn (2) upscale it 2x", {}, ["generate_image", "upscale"]),
+    ("upscale clip.mp4 2x and then smooth it out", {}, "refuse"),  # frame interpolation needs a node pack
 ]
 
 
