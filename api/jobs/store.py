@@ -352,6 +352,20 @@ class JobStore(Database):
         async with self._session() as session, session.begin():
             session.add(RunOwnerRow(thread_id=thread_id, owner=owner, created_at=time()))
 
+    async def claim_run(self, thread_id: str, owner: str | None) -> bool:
+        """Record a run under a chosen thread id; False when that id is recorded already (a replayed key)."""
+        try:
+            await self.record_run(thread_id, owner)
+        except IntegrityError:
+            return False
+        return True
+
+    async def run_created(self, thread_id: str) -> float | None:
+        """When a generation run was recorded (epoch seconds), None if it is unknown."""
+        async with self._session() as session:
+            row = await session.get(RunOwnerRow, thread_id)
+            return row.created_at if row is not None else None
+
     async def run_owner(self, thread_id: str) -> tuple[bool, str | None]:
         """(recorded, owner) of a generation run."""
         async with self._session() as session:

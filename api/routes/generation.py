@@ -8,24 +8,23 @@ request carries its body and source), so generated jobs are validated, recorded 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.auth import Principal, SubmitAccess
-from api.deps import ClientDep, GeneratorDep, JobsDep, SettingsDep, StoreDep
+from api.deps import CheckpointsDep, ClientDep, GeneratorDep, JobsDep, SettingsDep, StoreDep
 from api.errors import BadRequest, raise_for
 from api.jobs.executor import JobsExecutor
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
-from api.jobs.store import JobStore
 from api.limits import SUBMIT_RESPONSES, admit_jobs, note_jobs
 from api.metrics import observe_steps
 from api.responses import sse_message
+from api.run_replay import RunStart, start_run
 from api.schemas.errors import error_responses
 from api.schemas.generation import GenerateBody, GenerateResponse, VideoGenerateBody, VideoSubmitResponse
 from api.webhooks import check_webhook_url
@@ -53,18 +52,19 @@ def executor_for(
     )
 
 
-async def new_run(store: JobStore, principal: Principal) -> str:
-    """A thread id for a run, recorded as the caller's before the run writes its first checkpoint."""
-    thread_id = str(uuid.uuid4())
-    await store.record_run(thread_id, principal.owner)
-    return thread_id
+async def replayed(start: RunStart) -> AsyncIterator[dict[str, Any]]:
+    """A finished run's recorded steps, then its result: the stream a retried key gets."""
+    assert start.replay is not None
+    for step in start.replay.steps:
+        yield {"event": "step", "node": step.get("agent"), "step": step}
+    yield {"event": "result", "result": start.replay.model_dump(mode="json")}
 
 
 @router.post(
     "/api/workflow/generate",
     response_model=GenerateResponse,
     summary="Generate a ComfyUI workflow from plain language (optionally submit it)",
-    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
+    responses={**error_responses(400, 409, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def generate(
     body: GenerateBody,
@@ -74,6 +74,7 @@ async def generate(
     client: ClientDep,
     jobs: JobsDep,
     store: StoreDep,
+    checkpoints: CheckpointsDep,
     principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
@@ -81,8 +82,9 @@ async def generate(
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate", principal, request, idempotency_key)
-    thread_id = await new_run(store, principal)
-    result = await generator.generate(body.to_request(settings), executor=executor, thread_id=thread_id)
+    run = body.to_request(settings)
+    start = await start_run(store, checkpoints, principal, run, executor.idempotency)
+    result = start.replay or await generator.generate(run, executor=executor, thread_id=start.thread_id)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)
@@ -93,7 +95,7 @@ async def generate(
     "/api/workflow/generate/stream",
     summary="Generate a workflow, streaming each agent step as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={**error_responses(400, 503), **SUBMIT_RESPONSES},
+    responses={**error_responses(400, 409, 422, 503), **SUBMIT_RESPONSES},
 )
 async def generate_stream(
     body: GenerateBody,
@@ -103,6 +105,7 @@ async def generate_stream(
     client: ClientDep,
     jobs: JobsDep,
     store: StoreDep,
+    checkpoints: CheckpointsDep,
     principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> StreamingResponse:
@@ -111,11 +114,16 @@ async def generate_stream(
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate", principal, http_request, idempotency_key)
     request = body.to_request(settings)
-    thread_id = await new_run(store, principal)
+    start = await start_run(store, checkpoints, principal, request, executor.idempotency)
+    items = (
+        replayed(start)
+        if start.replay is not None
+        else generator.stream(request, executor=executor, thread_id=start.thread_id)
+    )
 
     async def events() -> AsyncIterator[str]:
         try:
-            async for item in generator.stream(request, executor=executor, thread_id=thread_id):
+            async for item in items:
                 kind: Literal["step", "result"] = item["event"]
                 if kind == "step":
                     observe_steps(http_request, [item["step"]])
@@ -133,7 +141,7 @@ async def generate_stream(
     "/api/video/generate",
     response_model=VideoSubmitResponse,
     summary="Generate and submit a HunyuanVideo video (the spec's request)",
-    responses={**error_responses(400, 422, 502, 503, 504), **SUBMIT_RESPONSES},
+    responses={**error_responses(400, 409, 422, 502, 503, 504), **SUBMIT_RESPONSES},
 )
 async def video_generate(
     body: VideoGenerateBody,
@@ -143,6 +151,7 @@ async def video_generate(
     client: ClientDep,
     jobs: JobsDep,
     store: StoreDep,
+    checkpoints: CheckpointsDep,
     principal: SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> VideoSubmitResponse:
@@ -150,8 +159,9 @@ async def video_generate(
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "video", principal, request, idempotency_key)
-    thread_id = await new_run(store, principal)
-    result = await generator.generate(body.to_request(settings), executor=executor, thread_id=thread_id)
+    run = body.to_request(settings)
+    start = await start_run(store, checkpoints, principal, run, executor.idempotency)
+    result = start.replay or await generator.generate(run, executor=executor, thread_id=start.thread_id)
     observe_steps(request, result.steps)
     note_jobs(request, caller, result.prompt_id)
     raise_for(result)
