@@ -42,7 +42,7 @@ def fingerprint(body: Any) -> str:
 
 def caller_scope(conn: HTTPConnection) -> str:
     """Whose keys these are: the authenticated caller's name (`request.state.principal`, set by access
-    control when keys exist), or "" for an open gateway, where every caller shares one scope."""
+    control; an open gateway's callers are all "anonymous", one shared scope), "" without access control."""
     principal = getattr(conn.state, "principal", None)
     name = getattr(principal, "name", principal)
     return str(name) if name else ""
