@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
-from api.jobs import cancel
+from api.jobs import cancel, settle
 from api.jobs.errors import IdempotencyConflict, JobDatabaseUnavailable, NotSubmitted, SubmitUnconfirmed
 from api.jobs.settle import Location, locate, never_sent
 from api.jobs.state import Job, JobStatus
@@ -216,8 +216,11 @@ class JobService:
                 "Idempotency-Key",
                 extra={"prompt_id": pid},
             )
-        await self.tracker.apply_location(
-            job, location, why=f"ComfyUI never received the job (POST /prompt: {failure}); it was not run"
+        await settle.apply_location(
+            self.tracker,
+            job,
+            location,
+            why=f"ComfyUI never received the job (POST /prompt: {failure}); it was not run",
         )
         if not location.known and not isinstance(failure, ComfyTimeout | ComfyUnavailable):
             raise failure  # ComfyUI answered with an error (a 5xx): reported as such, recorded not submitted
