@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from comfyui_client import ComfyClient, Event, EventStream, HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
+Subscribers = set[asyncio.Queue[dict[str, Any] | None]]  # the queues of one job's event subscribers
 
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
@@ -66,7 +67,7 @@ class JobTracker:
         self.recent = RecentJobs(recent_limit)  # finished and written: status reads skip the database
         self.queue_view = QueueView()
         self.connected = False
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+        self._subscribers: dict[str, Subscribers] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
         self._stream: EventStream | None = None
@@ -187,7 +188,7 @@ class JobTracker:
         """POST /prompt for this job is on its way (prepared, not answered yet)."""
         return prompt_id in self._submitting
 
-    def release(self, prompt_id: str) -> tuple[Job, set[asyncio.Queue[dict[str, Any] | None]]] | None:
+    def release(self, prompt_id: str) -> tuple[Job, Subscribers] | None:
         """Hand a live job over to another tracker (api.fleet moves it to another backend): it is no longer
         followed here; its subscribers go with it. None when the job is not live here."""
         job = self.jobs.pop(prompt_id, None)
@@ -198,12 +199,19 @@ class JobTracker:
         self.queue_view.ended(prompt_id)
         if self._stream is not None:
             self._stream.untrack(prompt_id)
-        return job, self._subscribers.pop(prompt_id, set())
+        return job, self.take_subscribers(prompt_id)
 
-    def adopt(self, job: Job, subscribers: set[asyncio.Queue[dict[str, Any] | None]]) -> None:
-        """Take over a job released by another tracker, before it is submitted here (then `submitted`)."""
-        job.backend = self.backend
-        self.prepare(job)
+    def take_subscribers(self, prompt_id: str) -> Subscribers:
+        return self._subscribers.pop(prompt_id, set())
+
+    def adopt(self, job: Job, subscribers: Subscribers, *, submitting: bool = True) -> None:
+        """Take over a job released by another tracker: to submit it here (then `submitted`), or
+        (`submitting=False`) to end it here."""
+        self.withdrawals.pop(job.prompt_id, None)  # ours now, whatever an earlier attempt left
+        if submitting:
+            self.prepare(job)
+        else:
+            self.jobs[job.prompt_id] = job
         if subscribers:
             self._subscribers.setdefault(job.prompt_id, set()).update(subscribers)
 
@@ -375,7 +383,7 @@ class JobTracker:
         job = self.jobs.get(prompt_id) if prompt_id else None
         if job is None:
             if prompt_id in self.withdrawals:
-                await self.withdrawals_arrived(prompt_id)
+                await self._withdraw_arrived(prompt_id)
             return
         bind_job(prompt_id)
         if isinstance(ev, JobLostEvent):
@@ -407,7 +415,7 @@ class JobTracker:
             raise
         self.queue_view.replace(snapshot, asked_at)
         for prompt_id in [p for p in self.withdrawals if p in snapshot]:
-            await self.withdrawals_arrived(prompt_id)
+            await self._withdraw_arrived(prompt_id)
         for job in list(self.jobs.values()):
             if job.status is JobStatus.SUBMITTING and job.prompt_id not in self._submitting:
                 if job.prompt_id in snapshot:
