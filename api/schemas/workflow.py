@@ -234,3 +234,8 @@ class QueueResponse(BaseModel):
     # A non-admin key sees its own jobs above and only how many others there are (absent for an admin).
     others_running: int | None = Field(None, description="Running jobs of other keys (not listed)")
     others_pending: int | None = Field(None, description="Pending jobs of other keys (not listed)")
+    backends: list[dict[str, Any]] | None = Field(
+        None,
+        description="With several backends: each one's name, health, running and pending counts and queue "
+        "age (entries above name their backend in `info.backend`)",
+    )
