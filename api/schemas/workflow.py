@@ -51,6 +51,13 @@ class SubmitRequest(BaseModel):
         default_factory=dict, max_length=32, description="Passed to ComfyUI with the job"
     )
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
+    retries: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="With several backends: times the job is run again on another backend when the one "
+        "running it goes away (otherwise it fails with `job_lost`); jobs not started yet always move",
+    )
 
 
 class SubmitResponse(BaseModel):
