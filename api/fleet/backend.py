@@ -89,7 +89,12 @@ class Backend:
             backend=spec.name,
             owns=owns,
         )
-        return cls(spec, client, catalogs, tracker)
+        backend = cls(spec, client, catalogs, tracker)
+        # Down at start: no jobs until a health check finds it up (a fleet of one ignores this).
+        backend.healthy = not catalogs.source.startswith("bundled (backend unreachable")
+        if not backend.healthy:
+            backend.error = "unreachable at start"
+        return backend
 
     async def start(self) -> None:
         """Follow the backend's events (jobs it runs, queue positions); the replica lease wraps this."""

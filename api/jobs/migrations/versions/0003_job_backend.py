@@ -17,9 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A database adopted by 0001 (made by create_all from today's models) already has them.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("jobs")}
     with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("backend", sa.String(128), nullable=True))
-        batch.add_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+        if "backend" not in present:
+            batch.add_column(sa.Column("backend", sa.String(128), nullable=True))
+        if "attempts" not in present:
+            batch.add_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
