@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from api.errors import RETRY_AFTER_SECONDS, ApiError
+from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
 from api.fleet.backend import Backend
 from api.jobs.service import Lane
 from api.jobs.settle import never_sent
@@ -37,6 +37,12 @@ class NoBackendAvailable(ApiError):
 
     def headers(self) -> dict[str, str] | None:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
+    """The backend tags a job's request asks for (`backend_tags` of a submit), none by default."""
+    tags = (request or {}).get("backend_tags") or ()
+    return frozenset(str(t) for t in tags) if isinstance(tags, list | tuple) else frozenset()
 
 
 def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
@@ -93,26 +99,44 @@ class Fleet:
         entry = self._held.get(prompt_id)
         return entry[0] if entry is not None else None
 
-    def choose(self, workflow: Mapping[str, Any]) -> Lane:
-        """The lane a new job goes to; `NoBackendAvailable` when every backend of a fleet is down. When no
-        healthy backend can run it, the first healthy one is given: its validation says what is missing."""
+    def choose(
+        self,
+        workflow: Mapping[str, Any],
+        request: Mapping[str, Any] | None = None,
+        exclude: Sequence[Lane] = (),
+    ) -> Lane:
+        """The lane a new job goes to (`request`'s `backend_tags`: only backends carrying them);
+        `NoBackendAvailable` when every such backend of a fleet is down (or in `exclude`: it refused the
+        connection). When no healthy backend can run it, the first healthy one is given: its validation
+        says what is missing."""
         if len(self.backends) == 1:
             return self.primary.lane  # a fleet of one: its own errors (unreachable, refused) tell the caller
-        backend = self.choose_backend(workflow)
+        tags = wanted_tags(request)
+        tagged = [b for b in self.backends if tags <= b.spec.tags]
+        if not tagged:
+            carried = ", ".join(f"{b.name} {sorted(b.spec.tags)}" for b in self.backends)
+            raise BadRequest(f"no backend carries the tags {sorted(tags)} (backends: {carried})")
+        skip = tuple(b.name for b in self.backends if b.lane in exclude)
+        backend = self.choose_backend(workflow, skip, tags)
         if backend is None:
-            healthy = [b for b in self.backends if b.healthy]
+            healthy = [b for b in tagged if b.healthy and b.name not in skip]
             if not healthy:
                 raise NoBackendAvailable(
-                    f"none of the {len(self.backends)} ComfyUI backends answers; jobs accepted before are "
-                    "kept and run once one is back: retry later"
+                    f"none of the {len(tagged)} ComfyUI backends that could take this job answers; jobs "
+                    "accepted before are kept and run once one is back: retry later"
                 )
             backend = healthy[0]
         return backend.lane
 
-    def choose_backend(self, workflow: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> Backend | None:
-        """Among healthy backends (not in `exclude`) that can run the workflow, the least loaded."""
+    def choose_backend(
+        self, workflow: Mapping[str, Any], exclude: tuple[str, ...] = (), tags: frozenset[str] = frozenset()
+    ) -> Backend | None:
+        """Among healthy backends (not in `exclude`, carrying `tags`) that can run the workflow, the least
+        loaded."""
         able = [
-            b for b in self.backends if b.healthy and b.name not in exclude and b.missing(workflow) is None
+            b
+            for b in self.backends
+            if b.healthy and b.name not in exclude and tags <= b.spec.tags and b.missing(workflow) is None
         ]
         return min(able, key=lambda b: b.load) if able else None  # min keeps the first of equals
 
@@ -230,7 +254,7 @@ class Fleet:
         """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held
         while none can (never dropped)."""
         job, subscribers = self._held[prompt_id]
-        target = self.choose_backend(job.workflow, exclude)
+        target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
             return

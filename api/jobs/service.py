@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,7 +55,9 @@ class Placement(Protocol):
 
     def lanes(self) -> list[Lane]: ...
 
-    def choose(self, workflow: Mapping[str, Any]) -> Lane: ...
+    def choose(
+        self, workflow: Mapping[str, Any], request: Mapping[str, Any] | None, exclude: Sequence[Lane] = ()
+    ) -> Lane: ...
 
     def lane_of(self, job: Job) -> Lane: ...
 
@@ -163,10 +165,40 @@ class JobService:
         ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
         connection) is settled by asking ComfyUI's /queue and /history (`SubmitUnconfirmed` / `NotSubmitted`
         when it does not have it). With `idempotency`, a key already used returns its job, never a new run.
+        With several backends the placement chooses one (from the workflow and the request); one that
+        refuses the connection is left out and the next chosen (nothing reached it: no risk of a double run).
         """
+        from comfyui_client import ComfyError
+
+        if self.placement is None:
+            return await self._submit_on(
+                self._single, workflow, extra_data, request, source, idempotency, owner
+            )
+        tried: list[Lane] = []
+        while True:
+            lane = self.placement.choose(workflow, request, tried)
+            try:
+                return await self._submit_on(lane, workflow, extra_data, request, source, idempotency, owner)
+            except ComfyError as exc:
+                if not never_sent(exc) or len(tried) + 2 > len(self.lanes()):
+                    raise
+                log.warning(
+                    "backend %s refused the connection (%s): choosing another", lane.tracker.backend, exc
+                )
+                tried.append(lane)
+
+    async def _submit_on(
+        self,
+        lane: Lane,
+        workflow: dict[str, Any],
+        extra_data: dict[str, Any] | None,
+        request: dict[str, Any] | None,
+        source: str,
+        idempotency: Idempotency | None,
+        owner: str | None,
+    ) -> Job:
         from comfyui_client import BadRequest, ComfyError, NotFound, PromptRejected
 
-        lane = self.placement.choose(workflow) if self.placement is not None else self._single
         await self.validate(workflow, lane)
         if idempotency is not None:
             existing = await self._replay(idempotency)

@@ -51,6 +51,12 @@ class SubmitRequest(BaseModel):
         default_factory=dict, max_length=32, description="Passed to ComfyUI with the job"
     )
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
+    backend_tags: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None,
+        max_length=16,
+        description="With several backends: run only on a backend carrying every one of these tags "
+        "(COMFYUI_URLS `;tags=`)",
+    )
     retries: int = Field(
         0,
         ge=0,

@@ -116,7 +116,10 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
     rigs: list[Rig] = []
 
     async def build(
-        *, weights: tuple[float, ...] = (1.0, 1.0), catalogs: tuple[Catalog | None, ...] = ()
+        *,
+        weights: tuple[float, ...] = (1.0, 1.0),
+        catalogs: tuple[Catalog | None, ...] = (),
+        tags: tuple[frozenset[str], ...] = (),
     ) -> Rig:
         store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
         await store.open()
@@ -145,7 +148,12 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
                 backend=name,
                 owns=owns(name),
             )
-            spec = BackendSpec(url=f"http://{name}.test:8188", name=name, weight=weight)
+            spec = BackendSpec(
+                url=f"http://{name}.test:8188",
+                name=name,
+                weight=weight,
+                tags=tags[i] if i < len(tags) else frozenset(),
+            )
             wires.append(wire)
             backends.append(Backend(spec, client, provider, tracker))
         fleet = Fleet(backends, health_interval=600, fail_after=2, retry_interval=0.0)
@@ -307,3 +315,32 @@ async def test_a_fleet_of_one_always_chooses_its_backend(make: Make) -> None:
     await rig.fleet.check_all()
     await rig.fleet.check_all()
     assert rig.fleet.choose(GRAPH) is rig.fleet.primary.lane  # its own errors tell the caller
+
+
+async def test_backend_tags_choose_among_the_backends_carrying_them(make: Make) -> None:
+    from api.errors import BadRequest
+
+    rig = await make(tags=(frozenset({"gpu"}), frozenset({"gpu", "video"})))
+    asked = {"backend_tags": ["video"]}
+    assert {(await rig.service.submit(GRAPH, request=asked)).backend for _ in range(3)} == {"b1"}
+    with pytest.raises(BadRequest, match="no backend carries the tags"):
+        await rig.service.submit(GRAPH, request={"backend_tags": ["tpu"]})
+    # The only backend carrying the tag went away: its waiting job is held, not moved to one without it.
+    waiting = await rig.service.submit(GRAPH, request=asked)
+    rig.wires[1].down = True
+    await rig.fleet.check_all()
+    await rig.fleet.check_all()
+    assert rig.fleet.held(waiting.prompt_id) is not None
+    assert waiting.prompt_id not in rig.wires[0].comfy.pending_ids
+    with pytest.raises(NoBackendAvailable):
+        await rig.service.submit(GRAPH, request=asked)
+
+
+async def test_a_backend_refusing_the_connection_at_submit_passes_the_job_to_another(make: Make) -> None:
+    rig = await make()
+    rig.wires[0].down = True  # not noticed by a health check yet: still chosen first
+    assert rig.fleet.backends[0].healthy
+    job = await rig.service.submit(GRAPH)
+    assert job.backend == "b1" and rig.wires[1].comfy.pending_ids == [job.prompt_id]
+    stored = await rig.store.get(job.prompt_id)
+    assert stored is not None and stored.backend == "b1"
