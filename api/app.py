@@ -61,8 +61,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         primary = fleet.primary  # a fleet of one is the single-backend gateway, unchanged
         client, catalogs, tracker = primary.client, primary.catalogs, primary.tracker
         library = TemplateLibrary.load(settings.templates_dir)
+        several = len(fleet.backends) > 1
         generator = Generator(
-            catalogs, llm=settings.llm_config(), client=client, checkpointer=saver, templates=library
+            fleet if several else catalogs,
+            llm=settings.llm_config(),
+            client=client,
+            checkpointer=saver,
+            templates=library,
         )
         stack.push_async_callback(generator.aclose)
         app.state.fleet = fleet
@@ -80,7 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             limits=settings.graph_limits(),
             validation_budget=settings.validation_budget,
             queue_max_age=settings.queue_max_age,
-            placement=fleet if len(fleet.backends) > 1 else None,
+            placement=fleet if several else None,
         )
         app.state.model_index = primary.models
         app.state.templates = library

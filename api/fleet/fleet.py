@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
 from api.fleet.backend import Backend
@@ -25,6 +25,9 @@ from api.jobs.settle import never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from api.jobs.tracker import Subscribers
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected
+
+if TYPE_CHECKING:
+    from node_catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class Fleet:
     def primary(self) -> Backend:
         return self.backends[0]
 
-    def get(self, name: str | None) -> Backend | None:
+    def named(self, name: str | None) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)
 
     # -- the Placement protocol of api.jobs.service ----------------------------------------------------------
@@ -90,7 +93,7 @@ class Fleet:
 
     def backend_of(self, job: Job) -> Backend:
         """The backend that runs (or ran) the job; the primary for jobs from before the fleet."""
-        return self.get(job.backend) or self.primary
+        return self.named(job.backend) or self.primary
 
     def lane_of(self, job: Job) -> Lane:
         return self.backend_of(job).lane
@@ -299,3 +302,9 @@ class Fleet:
 
     def view(self) -> list[dict[str, Any]]:
         return [b.view() for b in self.backends]
+
+    async def get(self) -> Catalog:
+        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the first healthy
+        backend's, the primary's when none is; the job then goes to a backend that can run the graph."""
+        backend = next((b for b in self.backends if b.healthy), self.primary)
+        return await backend.catalogs.get()

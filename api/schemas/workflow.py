@@ -158,6 +158,7 @@ class StatusResponse(BaseModel):
     error: JobErrorInfo | None = None
     estimated_time_remaining: float | None = Field(None, description="Seconds, from the observed rate")
     source: str = "workflow"
+    backend: str | None = Field(None, description="The ComfyUI backend running the job (COMFYUI_URLS name)")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
