@@ -48,13 +48,17 @@ def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(str(t) for t in tags) if isinstance(tags, list | tuple) else frozenset()
 
 
+HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
+
+
 def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
     """For each backend name, which active jobs of the database its tracker takes at start: its own, and for
-    the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured."""
+    the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured.
+    Held jobs are no tracker's: the fleet places them (`Fleet.start`)."""
 
     def owns(name: str) -> Callable[[Job], bool]:
         primary = name == names[0]
-        return lambda job: job.backend == name or (primary and job.backend not in names)
+        return lambda job: job.backend == name or (primary and job.backend not in (*names, HELD))
 
     return owns
 
@@ -145,6 +149,9 @@ class Fleet:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        for job in await self.primary.tracker.store.active():
+            if job.backend == HELD and len(self.backends) > 1:  # held when the last gateway stopped
+                self._held[job.prompt_id] = (job, set())
         for backend in self.backends:
             await backend.start()
         if len(self.backends) > 1:
@@ -260,6 +267,7 @@ class Fleet:
         target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
+            await self._record_held(job)
             return
         del self._held[prompt_id]
         for other in self.backends:  # subscribed while held: their queue sits on the tracker they asked
@@ -279,12 +287,20 @@ class Fleet:
                 released = tracker.release(prompt_id)
                 job.status = JobStatus.PENDING
                 self._held[prompt_id] = (job, released[1] if released else subscribers)
+                await self._record_held(job)
                 return
             tracker.unconfirmed(job)  # settled from its /queue and /history (api.jobs.settle)
             return
         job.number = submitted.number
         await tracker.submitted(job)
         log.warning("job %s now runs on backend %s", prompt_id, target.name)
+
+    async def _record_held(self, job: Job) -> None:
+        """Write that the job waits in the gateway, so a restarted gateway places it instead of asking a
+        backend that never had it (which would call it lost)."""
+        if job.backend != HELD:
+            job.backend = HELD
+            await self.primary.tracker.save(job)
 
     async def cancel_held(self, prompt_id: str) -> Job | None:
         """Cancel a job waiting for a backend (None when it is not waiting): nothing runs, it just ends."""

@@ -75,8 +75,9 @@ def test_the_primary_backend_adopts_jobs_from_before_the_fleet() -> None:
 
     owns = owner_rule(["a", "b"])
     old, on_b, gone = Job("1", {}, backend=None), Job("2", {}, backend="b"), Job("3", {}, backend="removed")
-    assert [owns("a")(j) for j in (old, on_b, gone)] == [True, False, True]
-    assert [owns("b")(j) for j in (old, on_b, gone)] == [False, True, False]
+    held = Job("4", {}, backend="")  # waiting in the gateway for a backend: the fleet places it
+    assert [owns("a")(j) for j in (old, on_b, gone, held)] == [True, False, True, False]
+    assert [owns("b")(j) for j in (old, on_b, gone, held)] == [False, True, False, False]
 
 
 # -- a fleet over fake backends ----------------------------------------------------------------------------
@@ -344,3 +345,25 @@ async def test_a_backend_refusing_the_connection_at_submit_passes_the_job_to_ano
     assert job.backend == "b1" and rig.wires[1].comfy.pending_ids == [job.prompt_id]
     stored = await rig.store.get(job.prompt_id)
     assert stored is not None and stored.backend == "b1"
+
+
+async def test_a_held_job_survives_a_gateway_restart_and_runs_when_a_backend_returns(make: Make) -> None:
+    rig = await make()
+    job = await rig.service.submit(GRAPH)
+    for wire in rig.wires:
+        wire.down = True
+    await rig.fleet.check_all()
+    await rig.fleet.check_all()
+    assert rig.fleet.held(job.prompt_id) is not None
+    stored = await rig.store.get(job.prompt_id)
+    assert stored is not None and stored.status is JobStatus.PENDING and stored.backend == ""
+    await rig.fleet.stop()
+    rig.fleet.backends = []  # stopped: the fixture's teardown has nothing more to stop
+    # A new gateway on the same database, with backends that answer (restarted: empty queues).
+    again = await make()
+    assert again.fleet.held(job.prompt_id) is not None
+    assert all(job.prompt_id not in b.tracker.jobs for b in again.fleet.backends)
+    await again.fleet.check_all()
+    placed = await again.service.get(job.prompt_id)
+    assert placed.status is JobStatus.PENDING and placed.backend in ("b0", "b1")
+    assert job.prompt_id in again.wires[again.backend(placed.backend)].comfy.pending_ids
