@@ -49,6 +49,7 @@ class Backend:
         self.failures = 0  # consecutive failed health checks
         self.error: str | None = None  # the last failed check's reason
         self.checked_at: float | None = None  # time.monotonic() of the last check
+        self.reserved = 0  # jobs chosen for it whose submission is under way (not in its tracker yet)
 
     @property
     def name(self) -> str:
@@ -114,7 +115,8 @@ class Backend:
 
     @property
     def load(self) -> float:
-        return self.queue_length / self.weight
+        """Queue length (with jobs on their way to it) per unit of weight: the fleet picks the least."""
+        return (self.queue_length + self.reserved) / self.weight
 
     def missing(self, workflow: Mapping[str, Any]) -> str | None:
         """What this backend lacks to run the workflow (a node class, a model file), or None.

@@ -76,6 +76,8 @@ class Fleet:
         if not backends:
             raise ValueError("a fleet needs at least one backend")
         self.backends = backends
+        if len(backends) == 1:
+            backends[0].healthy = True  # a fleet of one is never drained: it takes every job
         self.health_interval = health_interval
         self.fail_after = fail_after
         self.retry_interval = retry_interval
@@ -133,7 +135,13 @@ class Fleet:
                     "accepted before are kept and run once one is back: retry later"
                 )
             backend = healthy[0]
+        backend.reserved += 1  # counted as load until its tracker has the job (`release`)
         return backend.lane
+
+    def release(self, lane: Lane) -> None:
+        for backend in self.backends:
+            if backend.lane is lane:
+                backend.reserved = max(0, backend.reserved - 1)
 
     def choose_backend(
         self, workflow: Mapping[str, Any], exclude: tuple[str, ...] = (), tags: frozenset[str] = frozenset()

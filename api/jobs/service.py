@@ -59,6 +59,8 @@ class Placement(Protocol):
         self, workflow: Mapping[str, Any], request: Mapping[str, Any] | None, exclude: Sequence[Lane] = ()
     ) -> Lane: ...
 
+    def release(self, lane: Lane) -> None: ...  # the job `choose` gave this lane is recorded there (or not)
+
     def lane_of(self, job: Job) -> Lane: ...
 
     def held(self, prompt_id: str) -> Job | None: ...
@@ -186,6 +188,8 @@ class JobService:
                     "backend %s refused the connection (%s): choosing another", lane.tracker.backend, exc
                 )
                 tried.append(lane)
+            finally:
+                self.placement.release(lane)  # the job is now counted by that lane's tracker, or nowhere
 
     async def _submit_on(
         self,

@@ -199,6 +199,14 @@ async def test_jobs_spread_over_the_backends_by_weighted_queue_length(make: Make
     assert stored is not None and stored.backend == "b1"
 
 
+async def test_concurrent_submissions_spread_too(make: Make) -> None:
+    rig = await make()
+    jobs = await asyncio.gather(*(rig.service.submit(GRAPH) for _ in range(6)))
+    placed = [j.backend for j in jobs]
+    assert placed.count("b0") == 3 and placed.count("b1") == 3, placed
+    assert all(b.reserved == 0 for b in rig.fleet.backends)
+
+
 async def test_status_and_completion_come_from_the_backend_that_runs_the_job(make: Make) -> None:
     rig = await make()
     first, second = await rig.service.submit(GRAPH), await rig.service.submit(GRAPH)
