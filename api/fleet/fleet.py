@@ -56,9 +56,11 @@ def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
     the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured.
     Held jobs are no tracker's: the fleet places them (`Fleet.start`)."""
 
+    others = (*names, HELD) if len(names) > 1 else tuple(names)  # a fleet of one has no held jobs to place
+
     def owns(name: str) -> Callable[[Job], bool]:
         primary = name == names[0]
-        return lambda job: job.backend == name or (primary and job.backend not in (*names, HELD))
+        return lambda job: job.backend == name or (primary and job.backend not in others)
 
     return owns
 
@@ -232,7 +234,10 @@ class Fleet:
         submission settles them against this backend once it answers."""
         async with self._moving:
             for job in list(backend.tracker.jobs.values()):
-                if job.status is JobStatus.PENDING:
+                if job.awaiting_end and job.end_requested is not None:
+                    # A cancel or timeout was asked and the backend is gone: nothing runs it any more.
+                    await backend.tracker.finish(job, job.end_requested, error=job.end_reason)
+                elif job.status is JobStatus.PENDING:
                     await self._move(backend, job, why="not started")
                 elif job.status is JobStatus.RUNNING:
                     await self._lost(backend, job)

@@ -78,6 +78,7 @@ def test_the_primary_backend_adopts_jobs_from_before_the_fleet() -> None:
     held = Job("4", {}, backend="")  # waiting in the gateway for a backend: the fleet places it
     assert [owns("a")(j) for j in (old, on_b, gone, held)] == [True, False, True, False]
     assert [owns("b")(j) for j in (old, on_b, gone, held)] == [False, True, False, False]
+    assert owner_rule(["a"])("a")(held)  # back to one backend: it runs what a fleet held
 
 
 # -- a fleet over fake backends ----------------------------------------------------------------------------
@@ -375,3 +376,20 @@ async def test_a_held_job_survives_a_gateway_restart_and_runs_when_a_backend_ret
     placed = await again.service.get(job.prompt_id)
     assert placed.status is JobStatus.PENDING and placed.backend in ("b0", "b1")
     assert job.prompt_id in again.wires[again.backend(placed.backend)].comfy.pending_ids
+
+
+async def test_a_job_whose_cancel_was_asked_ends_cancelled_when_its_backend_goes_away(make: Make) -> None:
+    rig = await make()
+    jobs = [await rig.service.submit(GRAPH) for _ in range(2)]
+    job = next(j for j in jobs if j.backend == "b0")
+    rig.wires[0].comfy.start(job.prompt_id)
+    rig.wires[0].send(frame("execution_start", prompt_id=job.prompt_id, timestamp=1000))
+    await until(lambda: job.status is JobStatus.RUNNING)
+    rig.wires[0].comfy.hold_interrupts = True  # the interrupt is not confirmed before the backend dies
+    rig.service.cancel_window = 0.05
+    assert (await rig.service.cancel(job.prompt_id)).status is JobStatus.RUNNING
+    rig.wires[0].down = True
+    await rig.fleet.check_all()
+    await rig.fleet.check_all()
+    ended = await rig.service.get(job.prompt_id)
+    assert ended.status is JobStatus.CANCELLED and job.prompt_id not in rig.wires[1].comfy.pending_ids
