@@ -96,13 +96,11 @@ class JobService:
         self.validation_budget = validation_budget
         self.queue_max_age = queue_max_age  # seconds a queue snapshot is served without asking ComfyUI again
         self.tracker = tracker
-        self._catalog = catalog
-        self._refresh_catalog = refresh_catalog
-        self._single = Lane(client, tracker, catalog, refresh_catalog)
+        self._single = Lane(client, tracker, catalog, refresh_catalog)  # the primary backend's
 
     @property
     def catalog(self) -> Catalog:
-        return self._catalog()
+        return self._single.catalog()
 
     def lanes(self) -> list[Lane]:
         return self.placement.lanes() if self.placement is not None else [self._single]

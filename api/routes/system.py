@@ -56,7 +56,9 @@ async def health(
     _: ReadAccess,
 ) -> JSONResponse:
     """`comfyui` is the primary backend (the only one without COMFYUI_URLS); `backends` lists each."""
-    checks = await asyncio.gather(*(_check(b, jobs) for b in fleet.backends))
+    # With several backends, a hung one must not hold the answer up to the full ComfyUI timeout.
+    limit = fleet.check_timeout if len(fleet.backends) > 1 else None
+    checks = await asyncio.gather(*(_check(b, jobs, limit) for b in fleet.backends))
     comfy = checks[0][0]
     reachable = any(c.reachable for c, _ in checks)
     smoke = await _smoke_backend(index) if comfy.reachable else False
@@ -82,12 +84,17 @@ async def _smoke_backend(index: ModelIndex) -> bool:
         return False
 
 
-async def _check(backend: Backend, jobs: JobService) -> tuple[ComfyHealth, BackendHealth]:
-    """Ask one backend now (its /system_stats and /queue)."""
+async def _check(
+    backend: Backend, jobs: JobService, limit: float | None
+) -> tuple[ComfyHealth, BackendHealth]:
+    """Ask one backend now (its /system_stats and /queue), within `limit` seconds when given."""
     url = redact(backend.spec.url)
     comfy = ComfyHealth(reachable=False, url=url)
     try:
-        stats, queue = await asyncio.gather(backend.client.system_stats(), jobs.refresh_queue(backend.lane))
+        async with asyncio.timeout(limit):
+            stats, queue = await asyncio.gather(
+                backend.client.system_stats(), jobs.refresh_queue(backend.lane)
+            )
         system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
         comfy = ComfyHealth(
             reachable=True,
@@ -96,6 +103,8 @@ async def _check(backend: Backend, jobs: JobService) -> tuple[ComfyHealth, Backe
             queue_running=len(queue.running),
             queue_pending=len(queue.pending),
         )
+    except TimeoutError:
+        comfy.error = f"no answer within {limit:g} s"
     except Exception as exc:
         comfy.error = redact(str(exc)) or type(exc).__name__
     view = BackendHealth(
@@ -191,13 +200,19 @@ async def _queues(
     if fleet is None:
         snapshot, age = await jobs.queue()
         return [(None, snapshot, age, None)]
-    answers = await asyncio.gather(*(jobs.queue(b.lane) for b in fleet.backends), return_exceptions=True)
+    # A drained backend is not asked (it may hang until the timeout); asked anyway when none is healthy.
+    asked = [b for b in fleet.backends if b.healthy] or fleet.backends
+    answers = await asyncio.gather(*(jobs.queue(b.lane) for b in asked), return_exceptions=True)
     errors = [a for a in answers if isinstance(a, BaseException)]
     if len(errors) == len(answers):
         raise errors[0]
+    by_name = dict(zip((b.name for b in asked), answers, strict=True))
     views: list[tuple[Backend | None, QueueSnapshot | None, float, str | None]] = []
-    for backend, answer in zip(fleet.backends, answers, strict=True):
-        if isinstance(answer, BaseException):
+    for backend in fleet.backends:
+        answer = by_name.get(backend.name)
+        if answer is None:
+            views.append((backend, None, 0.0, backend.error or "drained"))
+        elif isinstance(answer, BaseException):
             if not isinstance(answer, Exception):
                 raise answer
             views.append((backend, None, 0.0, redact(str(answer)) or type(answer).__name__))
@@ -254,11 +269,10 @@ async def models(
 
 
 async def _fleet_models(fleet: Fleet) -> dict[str, dict[str, list[ModelFile]]]:
-    """Each answering backend's folders; none answering: the first one's error (503)."""
-    answers = await asyncio.gather(*(b.models.all() for b in fleet.backends), return_exceptions=True)
-    listed = {
-        b.name: a for b, a in zip(fleet.backends, answers, strict=True) if not isinstance(a, BaseException)
-    }
+    """Each answering (healthy) backend's folders; none answering: the first one's error (503)."""
+    asked = [b for b in fleet.backends if b.healthy] or fleet.backends  # drained ones may hang: not asked
+    answers = await asyncio.gather(*(b.models.all() for b in asked), return_exceptions=True)
+    listed = {b.name: a for b, a in zip(asked, answers, strict=True) if not isinstance(a, BaseException)}
     if not listed:
         first = answers[0]
         assert isinstance(first, BaseException)

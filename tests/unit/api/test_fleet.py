@@ -393,3 +393,49 @@ async def test_a_job_whose_cancel_was_asked_ends_cancelled_when_its_backend_goes
     await rig.fleet.check_all()
     ended = await rig.service.get(job.prompt_id)
     assert ended.status is JobStatus.CANCELLED and job.prompt_id not in rig.wires[1].comfy.pending_ids
+
+
+async def test_health_and_queue_show_each_backend_and_skip_a_drained_one(make: Make) -> None:
+    from fastapi import FastAPI
+
+    from api.auth import KeyRing
+    from api.auth.middleware import RequireKey
+    from api.errors import install_error_handlers
+    from api.routes import system
+
+    rig = await make()
+    jobs = [await rig.service.submit(GRAPH) for _ in range(3)]
+    app = FastAPI()
+    app.state.settings = Settings(api_keys=None)
+    app.state.jobs, app.state.fleet = rig.service, rig.fleet
+    app.state.catalogs = rig.fleet.primary.catalogs
+    app.state.model_index = rig.fleet.primary.models
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.add_middleware(RequireKey, keyring=KeyRing(), allowed_origins=[])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as http:
+        queue = (await http.get("/api/queue")).json()
+        assert sorted(e[2]["backend"] for e in queue["pending"]) == ["b0", "b0", "b1"]
+        assert [(b["name"], b["pending"]) for b in queue["backends"]] == [("b0", 2), ("b1", 1)]
+
+        rig.wires[1].down = True
+        await rig.fleet.check_all()
+        await rig.fleet.check_all()
+        asked = len(rig.wires[1].comfy.requests)
+        queue = (await http.get("/api/queue")).json()
+        assert len(rig.wires[1].comfy.requests) == asked  # a drained backend is not asked
+        assert {e[1] for e in queue["pending"]} == {j.prompt_id for j in jobs}  # b1's job moved to b0
+        b1 = queue["backends"][1]
+        assert b1["healthy"] is False and b1["pending"] is None and b1["error"]
+        health = await http.get("/health")
+        assert health.status_code == 200
+        assert [(b["name"], b["healthy"], b["reachable"]) for b in health.json()["backends"]] == [
+            ("b0", True, True),
+            ("b1", False, False),
+        ]
+        rig.wires[0].down = True
+        await rig.fleet.check_all()
+        await rig.fleet.check_all()
+        health = await http.get("/health")
+        assert health.status_code == 503 and health.headers["Retry-After"]
+        assert (await http.get("/api/queue")).status_code == 503
