@@ -15,7 +15,7 @@ import pytest
 
 from tests.gateway_support import fresh, gateway_settings, running_gateway
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two ComfyUIs start: 20-60 s
 
 SLOW = "12_slow_interruptible_tiled.prompt.json"
 QUICK = "01_emptyimage_saveimage.prompt.json"
