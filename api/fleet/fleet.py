@@ -230,17 +230,28 @@ class Fleet:
     # -- moving jobs -----------------------------------------------------------------------------------------
     async def drain(self, backend: Backend) -> None:
         """The backend went away: jobs it had not started move on (or wait), running ones are lost (or run
-        again elsewhere when their request asked for retries). Jobs still being submitted stay: their
-        submission settles them against this backend once it answers."""
+        again elsewhere when their request asked for retries). Jobs whose POST is still under way stay:
+        their submission settles them against this backend."""
         async with self._moving:
             for job in list(backend.tracker.jobs.values()):
-                if job.awaiting_end and job.end_requested is not None:
-                    # A cancel or timeout was asked and the backend is gone: nothing runs it any more.
-                    await backend.tracker.finish(job, job.end_requested, error=job.end_reason)
-                elif job.status is JobStatus.PENDING:
-                    await self._move(backend, job, why="not started")
-                elif job.status is JobStatus.RUNNING:
-                    await self._lost(backend, job)
+                try:
+                    await self._drain_one(backend, job)
+                except Exception:  # one job's trouble must not leave the others behind
+                    log.exception("could not move job %s off backend %s", job.prompt_id, backend.name)
+
+    async def _drain_one(self, backend: Backend, job: Job) -> None:
+        if job.awaiting_end and job.end_requested is not None:
+            # A cancel or timeout was asked and the backend is gone: nothing runs it any more.
+            await backend.tracker.finish(job, job.end_requested, error=job.end_reason)
+        elif job.status is JobStatus.PENDING:
+            await self._move(backend, job, why="not started")
+        elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
+            # Its POST had no clear answer and the backend is gone: whatever it got is lost with it (and
+            # withdrawn should it come back), so the job runs elsewhere.
+            job.status = JobStatus.PENDING
+            await self._move(backend, job, why="submission unconfirmed")
+        elif job.status is JobStatus.RUNNING:
+            await self._lost(backend, job)
 
     async def _lost(self, backend: Backend, job: Job) -> None:
         retries = (job.request or {}).get("retries") or 0
@@ -271,7 +282,10 @@ class Fleet:
     async def place_held(self) -> None:
         async with self._moving:
             for prompt_id in list(self._held):
-                await self._place(prompt_id)
+                try:
+                    await self._place(prompt_id)
+                except Exception:  # it stays held (or with the backend that took it); the next round retries
+                    log.exception("could not place held job %s", prompt_id)
 
     async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> None:
         """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held

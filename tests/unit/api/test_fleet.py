@@ -6,6 +6,7 @@ the catalogs are the bundled snapshot (or a part of it, for a backend lacking a 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -439,3 +440,21 @@ async def test_health_and_queue_show_each_backend_and_skip_a_drained_one(make: M
         health = await http.get("/health")
         assert health.status_code == 503 and health.headers["Retry-After"]
         assert (await http.get("/api/queue")).status_code == 503
+
+
+async def test_a_job_whose_submission_was_unconfirmed_moves_when_its_backend_goes_away(make: Make) -> None:
+    from api.jobs import Job
+
+    rig = await make()
+    b0 = rig.fleet.backends[0].tracker
+    job = Job(str(uuid.uuid4()), GRAPH, status=JobStatus.SUBMITTING)
+    b0.prepare(job)
+    await rig.store.insert(job)
+    b0.unconfirmed(job)  # POST /prompt had no clear answer, and b0 cannot be asked
+    rig.wires[0].down = True
+    await rig.fleet.check_all()
+    await rig.fleet.check_all()
+    moved = await rig.service.get(job.prompt_id)
+    assert moved.status is JobStatus.PENDING and moved.backend == "b1"
+    assert rig.wires[1].comfy.pending_ids == [job.prompt_id]
+    assert job.prompt_id in b0.withdrawals  # withdrawn from b0 should it come back with it
