@@ -78,9 +78,8 @@ class JobTracker:
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
-        self.withdrawals: dict[
-            str, float
-        ] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
+        # Reported not submitted (or moved to another backend): withdrawn if ComfyUI gets it (expiry).
+        self.withdrawals: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
