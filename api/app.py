@@ -1,9 +1,10 @@
 """The FastAPI application: `create_app(settings)` and the lifespan that builds, once, what the routes share.
 
-The lifespan opens ONE `ComfyClient` (its client id is stored in the job database so a restarted gateway keeps
-receiving its jobs' events), ONE node-catalog provider (live, or the bundled snapshot when configured or when
-the backend is down at start; refreshed on a TTL and on demand), the job database and tracker, the template
-library, the model index, the checkpoint saver of generation runs (`api.run_history`) and ONE
+The lifespan opens the fleet (api.fleet: per backend ONE `ComfyClient`, its client id stored in the job
+database so a restarted gateway keeps receiving its jobs' events; ONE node-catalog provider, live, or the
+bundled snapshot when configured or when the backend is down at start, refreshed on a TTL and on demand; its
+model index and job tracker; COMFYUI_URL alone is a fleet of one), the job database, the template library,
+the checkpoint saver of generation runs (`api.run_history`) and ONE
 `pipeline.Generator` (its graph compiled once, its LLM client closed at shutdown). `api.deps` hands them to
 the routes.
 """
@@ -22,14 +23,14 @@ from api.auth import KeyRing, parse_env_keys
 from api.auth.deps import AUTH_RESPONSES
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
-from api.jobs import JobService, JobStore, JobTracker
+from api.fleet import Backend, Fleet, owner_rule
+from api.jobs import JobService, JobStore
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
 from api.logs import RequestId, configure_logging
 from api.metrics import Metrics
 from api.metrics import router as metrics_router
 from api.metrics import serve_on_port as serve_metrics_on_port
 from api.middleware import BodySizeLimit
-from api.model_index import ModelIndex
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.run_history import open_checkpoints
@@ -45,41 +46,31 @@ upload inputs. Every workflow is validated against the backend's node catalog be
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from comfyui_client import ComfyClient
-    from node_catalog import CatalogProvider
     from pipeline import Generator, TemplateLibrary
 
     settings: Settings = app.state.settings
     store = JobStore(settings.database_url)
     await store.open()
-    metrics: Metrics = app.state.metrics
-    client = ComfyClient(
-        settings.comfyui_url,
-        client_id=await store.client_id(),
-        timeout=settings.comfyui_timeout,
-        transport=metrics.transport(),
-    )
-    tracker: JobTracker | None = None
+    fleet: Fleet | None = None
     stack = AsyncExitStack()
     try:
         saver = await stack.enter_async_context(
             open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
         )
-        catalogs = CatalogProvider(client, live=settings.catalog_source == "live")
-        catalog = await catalogs.get()
-        tracker = JobTracker(
-            client,
-            store,
-            workflow_timeout=settings.workflow_timeout,
-            output_classes={spec.name for spec in catalog if spec.output_node},
-            reconcile_interval=settings.reconcile_interval,
-            recent_limit=settings.recent_jobs_cached,
-        )
+        fleet = await _open_fleet(app, store)
+        primary = fleet.primary  # a fleet of one is the single-backend gateway, unchanged
+        client, catalogs, tracker = primary.client, primary.catalogs, primary.tracker
         library = TemplateLibrary.load(settings.templates_dir)
+        several = len(fleet.backends) > 1
         generator = Generator(
-            catalogs, llm=settings.llm_config(), client=client, checkpointer=saver, templates=library
+            fleet if several else catalogs,
+            llm=settings.llm_config(),
+            client=client,
+            checkpointer=saver,
+            templates=library,
         )
         stack.push_async_callback(generator.aclose)
+        app.state.fleet = fleet
         app.state.client = client
         app.state.catalogs = catalogs
         app.state.store = store
@@ -94,47 +85,90 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             limits=settings.graph_limits(),
             validation_budget=settings.validation_budget,
             queue_max_age=settings.queue_max_age,
+            placement=fleet if several else None,
         )
-        app.state.model_index = ModelIndex(client)
+        app.state.model_index = primary.models
         app.state.templates = library
         app.state.generator = generator
-        await _observe(app, stack, tracker)
-        await tracker.start()
+        await _observe(app, stack, fleet)
+        await fleet.start()
         await _attach_keys(app, store)
-        log.info(
-            "gateway ready: ComfyUI %s, %d node classes (%s), database %s",
-            redact(settings.comfyui_url),
-            len(catalog),
-            catalogs.source,
-            settings.database_url,
-        )
+        for backend in fleet.backends:
+            log.info(
+                "gateway ready: ComfyUI %s (%s), %d node classes (%s), database %s",
+                redact(backend.spec.url),
+                backend.name,
+                len(backend.catalogs.current()),
+                backend.catalogs.source,
+                settings.database_url,
+            )
         yield
     finally:
-        if tracker is not None:
-            await tracker.stop()
-        await client.aclose()
+        if fleet is not None:
+            await fleet.stop()
         await stack.aclose()
         await store.close()
 
 
-async def _observe(app: FastAPI, stack: AsyncExitStack, tracker: JobTracker) -> None:
-    """Webhooks, quotas and metrics follow the tracker's terminal states (issue 12)."""
+async def _open_fleet(app: FastAPI, store: JobStore) -> Fleet:
+    """A `Backend` (client, catalog, model index, tracker) per COMFYUI_URLS entry, sharing one client id (kept
+    in the job database, so a restarted gateway keeps receiving its jobs' events)."""
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    specs = settings.backends()
+    client_id = await store.client_id()
+    owns = owner_rule([s.name for s in specs])
+    backends: list[Backend] = []
+    try:
+        for spec in specs:
+            backends.append(
+                await Backend.open(
+                    spec,
+                    settings,
+                    store,
+                    client_id=client_id,
+                    owns=owns(spec.name),
+                    transport=metrics.transport(),
+                )
+            )
+    except BaseException:
+        for backend in backends:
+            await backend.client.aclose()
+        raise
+    return Fleet(
+        backends,
+        health_interval=settings.fleet_health_interval,
+        fail_after=settings.fleet_fail_after,
+        retry_interval=settings.fleet_retry_interval,
+    )
+
+
+def _queue_counts(fleet: Fleet) -> tuple[int, int] | None:
+    """Running and pending jobs over the fleet's last queue views (None before any view)."""
+    snaps = [b.tracker.queue for b in fleet.backends if b.tracker.queue is not None]
+    if not snaps:
+        return None
+    return sum(len(s.running) for s in snaps), sum(len(s.pending) for s in snaps)
+
+
+async def _observe(app: FastAPI, stack: AsyncExitStack, fleet: Fleet) -> None:
+    """Webhooks, quotas and metrics follow every backend tracker's terminal states (issue 12)."""
     from api.webhooks import WebhookSender
 
     settings: Settings = app.state.settings
     metrics: Metrics = app.state.metrics
     limits: Limits = app.state.limits
-    metrics.follow(
-        lambda: list(tracker.jobs.values()),
-        lambda: (len(tracker.queue.running), len(tracker.queue.pending)) if tracker.queue else None,
-    )
-    tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
+    trackers = [b.tracker for b in fleet.backends]
+    metrics.follow(lambda: [j for t in trackers for j in t.jobs.values()], lambda: _queue_counts(fleet))
+    for tracker in trackers:
+        tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
     app.state.webhooks = None
     if settings.webhook_secret:
         sender = WebhookSender(settings, metrics=metrics)
         await sender.start()
         stack.push_async_callback(sender.stop)
-        tracker.terminal_hooks.append(sender.job_finished)
+        for tracker in trackers:
+            tracker.terminal_hooks.append(sender.job_finished)
         app.state.webhooks = sender
     if settings.metrics_enabled and settings.metrics_port is not None:
         stack.callback(serve_metrics_on_port(metrics, settings.metrics_port, settings.host or "127.0.0.1"))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from api.fleet import Fleet
 from api.jobs.service import JobService
 from api.jobs.store import JobStore
 from api.model_index import ModelIndex
@@ -35,6 +36,12 @@ def get_settings(conn: HTTPConnection) -> Settings:
 def get_client(conn: HTTPConnection) -> ComfyClient:
     client: ComfyClient = _state(conn, "client")
     return client
+
+
+def get_fleet(conn: HTTPConnection) -> Fleet:
+    """The backends (a fleet of one without COMFYUI_URLS); the first is the primary `ClientDep` talks to."""
+    fleet: Fleet = _state(conn, "fleet")
+    return fleet
 
 
 def get_catalogs(conn: HTTPConnection) -> CatalogProvider:
@@ -80,6 +87,7 @@ def get_generator(conn: HTTPConnection) -> Generator:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
+FleetDep = Annotated[Fleet, Depends(get_fleet)]
 CatalogsDep = Annotated[CatalogProvider, Depends(get_catalogs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]

@@ -18,10 +18,13 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
 
 
-def output_url(ref: OutputRef, settings: Settings, base_url: str) -> str:
+def output_url(ref: OutputRef, settings: Settings, base_url: str, backend: str | None = None) -> str:
+    """Where a client downloads an output: the gateway's /api/outputs, or (OUTPUT_URLS=comfyui) the /view of
+    the backend that made it (`backend`: the job's, by name)."""
     if settings.output_urls == "comfyui":
         query = urlencode({"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type})
-        return f"{settings.comfyui_url.rstrip('/')}/view?{query}"
+        comfy = next((b.url for b in settings.backends() if b.name == backend), settings.comfyui_url)
+        return f"{comfy.rstrip('/')}/view?{query}"
     base = (settings.public_base_url or base_url).rstrip("/")
     url = f"{base}/api/outputs/{quote(ref.type, safe='')}/{quote(ref.filename, safe='')}"
     return f"{url}?{urlencode({'subfolder': ref.subfolder})}" if ref.subfolder else url
@@ -34,7 +37,7 @@ def status_body(
     by_kind: dict[str, list[str]] = {"image": [], "video": [], "audio": [], "other": []}
     infos: list[OutputFileInfo] = []
     for ref in job.outputs:
-        url = output_url(ref, settings, base_url)
+        url = output_url(ref, settings, base_url, job.backend)
         by_kind.get(ref.kind, by_kind["other"]).append(url)
         infos.append(
             OutputFileInfo(
@@ -66,6 +69,7 @@ def status_body(
         error=error,
         estimated_time_remaining=job.estimated_time_remaining(),
         source=job.source,
+        backend=job.backend,
         created_at=_ts(job.created_at) or datetime.now(tz=UTC),
         started_at=_ts(job.started_at),
         finished_at=_ts(job.finished_at),

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from agents.llm import LLMConfig
+    from api.fleet.spec import BackendSpec
     from node_catalog.limits import GraphLimits
 
 
@@ -24,6 +25,23 @@ class Settings(BaseSettings):
     comfyui_timeout: float = Field(10.0, gt=0, description="Seconds to wait for one ComfyUI HTTP answer")
     workflow_timeout: float = Field(
         600.0, gt=0, description="A job running longer is interrupted and marked timeout"
+    )
+    # A fleet of backends (issue 13, api.fleet)
+    comfyui_urls: str = Field(
+        "",
+        description="Several ComfyUI backends, comma-separated, each `URL[;weight=W][;tags=a|b][;name=N]` "
+        "(e.g. `http://a:8188;weight=2;tags=gpu-a100|video,http://b:8188`); empty: COMFYUI_URL alone",
+    )
+    fleet_health_interval: float = Field(
+        2.0, gt=0, description="Seconds between health checks (/system_stats) of each fleet backend"
+    )
+    fleet_fail_after: int = Field(
+        2, ge=1, description="Failed checks in a row that drain a backend (its unstarted jobs move on)"
+    )
+    fleet_retry_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between checks of a drained backend, which takes jobs again once it answers",
     )
 
     # Gateway
@@ -167,6 +185,21 @@ class Settings(BaseSettings):
                 else [h.strip() for h in text.split(",") if h.strip()]
             )
         return value
+
+    @field_validator("comfyui_urls")
+    @classmethod
+    def _check_fleet(cls, value: str) -> str:
+        from api.fleet.spec import parse_backends
+
+        if value.strip():
+            parse_backends(value, "")  # a malformed entry fails at start-up
+        return value
+
+    def backends(self) -> list[BackendSpec]:
+        """The fleet's backends: COMFYUI_URLS, or COMFYUI_URL alone (the first is the primary)."""
+        from api.fleet.spec import parse_backends
+
+        return parse_backends(self.comfyui_urls, self.comfyui_url)
 
     @field_validator("api_keys")
     @classmethod

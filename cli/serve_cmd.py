@@ -124,8 +124,12 @@ def serve(
     settings = Settings()
     configure_logging(settings)  # one formatter (LOG_FORMAT) for the gateway's and uvicorn's lines
     bind = bind_host(settings, host, allow_open_public)
-    # COMFYUI_URL from the environment or a .env file both count as "configured".
-    configured = "comfyui_url" in settings.model_fields_set or "COMFYUI_URL" in os.environ
+    # COMFYUI_URL (or a fleet, COMFYUI_URLS) from the environment or a .env file both count as "configured".
+    configured = (
+        "comfyui_url" in settings.model_fields_set
+        or "COMFYUI_URL" in os.environ
+        or bool(settings.comfyui_urls)
+    )
     use_local = local_comfyui if local_comfyui is not None else not configured
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     with contextlib.ExitStack() as stack:

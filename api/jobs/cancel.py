@@ -16,6 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from api.jobs import settle
 from api.jobs.errors import CancelUnconfirmed
 from api.jobs.settle import locate
 from api.jobs.state import Job, JobError, JobStatus
@@ -55,7 +56,9 @@ async def ask(tracker: JobTracker, job: Job, *, interrupt: bool = True) -> str:
     if location.where == "running" and interrupt:
         await tracker.client.interrupt(pid)  # by id: never someone else's job
     elif location.where == "finished" and location.entry is not None:
-        await tracker.settle_from_history(job, location.entry)  # interrupted -> our reason; else its outcome
+        await settle.settle_from_history(
+            tracker, job, location.entry
+        )  # interrupted -> our reason; else its outcome
     elif location.where == "absent":
         # Neither queued, running nor in the history: deleted before it ran (or never received): confirmed.
         await tracker.finish(job, job.end_requested, error=job.end_reason)

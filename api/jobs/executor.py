@@ -77,7 +77,9 @@ class JobsExecutor:
             raise JobLost(prompt_id, job.error.message)
         if job.status is JobStatus.CANCELLED and job.started_at is None:
             raise ExecutionInterrupted(prompt_id)  # removed from the queue before it ran: no history
-        entry = await self.client.history_after_finish(prompt_id, timeout=HISTORY_TIMEOUT)
+        # Read from the backend that ran it (in a fleet, not necessarily the primary one given here).
+        client = self.jobs.client_of(job) if job.backend is not None else self.client
+        entry = await client.history_after_finish(prompt_id, timeout=HISTORY_TIMEOUT)
         if entry is None:
             if job.status is JobStatus.CANCELLED:
                 raise ExecutionInterrupted(prompt_id)

@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
-from api.jobs import cancel
+from api.jobs import cancel, settle
 from api.jobs.errors import IdempotencyConflict, JobDatabaseUnavailable, NotSubmitted, SubmitUnconfirmed
 from api.jobs.settle import Location, locate, never_sent
 from api.jobs.state import Job, JobStatus
@@ -39,8 +40,39 @@ class JobWaitTimeout(ApiError):
     code = "wait_timeout"
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Where jobs run: one ComfyUI backend's client, the tracker following it, and its node catalog."""
+
+    client: ComfyClient
+    tracker: JobTracker
+    catalog: Callable[[], Catalog]
+    refresh_catalog: Callable[[], Awaitable[bool]] | None = None
+
+
+class Placement(Protocol):
+    """Which lane runs a new job and which runs a known one (api.fleet.Fleet: several backends)."""
+
+    def lanes(self) -> list[Lane]: ...
+
+    def choose(
+        self, workflow: Mapping[str, Any], request: Mapping[str, Any] | None, exclude: Sequence[Lane] = ()
+    ) -> Lane: ...
+
+    def release(self, lane: Lane) -> None: ...  # the job `choose` gave this lane is recorded there (or not)
+
+    def lane_of(self, job: Job) -> Lane: ...
+
+    def held(self, prompt_id: str) -> Job | None: ...
+
+    async def cancel_held(self, prompt_id: str) -> Job | None: ...
+
+
 class JobService:
-    """The one way jobs are created: every submission is validated, then queued, then recorded."""
+    """The one way jobs are created: every submission is validated, then queued, then recorded.
+
+    `client`/`tracker`/`catalog` are the only lane, unless `placement` (the fleet) chooses among several.
+    """
 
     def __init__(
         self,
@@ -54,40 +86,62 @@ class JobService:
         limits: GraphLimits | None = None,
         validation_budget: float = 10.0,
         queue_max_age: float = 10.0,
+        placement: Placement | None = None,
     ) -> None:
         self.client = client
+        self.placement = placement
         self.cancel_window = cancel_window  # seconds a cancel waits for ComfyUI to confirm it
         self.confirm_window = confirm_window  # seconds to keep asking ComfyUI about an unanswered submit
         self.limits = limits  # size limits and cost policy (hostile input); None: the validator's defaults
         self.validation_budget = validation_budget
         self.queue_max_age = queue_max_age  # seconds a queue snapshot is served without asking ComfyUI again
         self.tracker = tracker
-        self._catalog = catalog
-        self._refresh_catalog = refresh_catalog
+        self._single = Lane(client, tracker, catalog, refresh_catalog)  # the primary backend's
 
     @property
     def catalog(self) -> Catalog:
-        return self._catalog()
+        return self._single.catalog()
 
-    async def validate(self, workflow: dict[str, Any]) -> None:
+    def lanes(self) -> list[Lane]:
+        return self.placement.lanes() if self.placement is not None else [self._single]
+
+    def lane_of(self, job: Job) -> Lane:
+        """The lane (backend) running the job: where its status, cancel and outputs are asked."""
+        return self.placement.lane_of(job) if self.placement is not None else self._single
+
+    def client_of(self, job: Job) -> ComfyClient:
+        return self.lane_of(job).client
+
+    def _live_lane(self, prompt_id: str) -> Lane:
+        """The lane following this job now (the primary one when none does: it reads the database)."""
+        lanes = self.lanes()
+        return next((lane for lane in lanes if prompt_id in lane.tracker.jobs), lanes[0])
+
+    async def validate(self, workflow: dict[str, Any], lane: Lane | None = None) -> None:
         """Raise `InvalidWorkflow` with ComfyUI-shaped node errors when the catalog rejects the graph.
 
         File lists (inputs, models) inside the catalog go stale as files arrive: when the only complaints are
         values missing from a list, the live catalog is refreshed once and the graph checked again.
         """
-        report = await self._validate(workflow)
-        stale = not report.ok and _only_list_misses(report.node_errors) and self._refresh_catalog is not None
-        if stale and self._refresh_catalog is not None and await self._refresh_catalog():
-            report = await self._validate(workflow)
+        lane = lane or self._single
+        report = await self._validate(workflow, lane)
+        refresh = lane.refresh_catalog
+        if (
+            not report.ok
+            and _only_list_misses(report.node_errors)
+            and refresh is not None
+            and await refresh()
+        ):
+            report = await self._validate(workflow, lane)
         if not report.ok:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
 
-    async def _validate(self, workflow: dict[str, Any]) -> ValidationReport:
+    async def _validate(self, workflow: dict[str, Any], lane: Lane) -> ValidationReport:
         """node_catalog's verdict, computed off the event loop within the time budget."""
         from api.workflow_intake import off_loop
         from node_catalog.validation import validate
 
-        catalog = self.catalog
+        catalog = lane.catalog()
         return await off_loop(
             lambda: validate(workflow, catalog, limits=self.limits),
             budget=self.validation_budget,
@@ -111,10 +165,43 @@ class JobService:
         ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
         connection) is settled by asking ComfyUI's /queue and /history (`SubmitUnconfirmed` / `NotSubmitted`
         when it does not have it). With `idempotency`, a key already used returns its job, never a new run.
+        With several backends the placement chooses one (from the workflow and the request); one that
+        refuses the connection is left out and the next chosen (nothing reached it: no risk of a double run).
         """
+        from comfyui_client import ComfyError
+
+        if self.placement is None:
+            return await self._submit_on(
+                self._single, workflow, extra_data, request, source, idempotency, owner
+            )
+        tried: list[Lane] = []
+        while True:
+            lane = self.placement.choose(workflow, request, tried)
+            try:
+                return await self._submit_on(lane, workflow, extra_data, request, source, idempotency, owner)
+            except ComfyError as exc:
+                if not never_sent(exc) or len(tried) + 2 > len(self.lanes()):
+                    raise
+                log.warning(
+                    "backend %s refused the connection (%s): choosing another", lane.tracker.backend, exc
+                )
+                tried.append(lane)
+            finally:
+                self.placement.release(lane)  # the job is now counted by that lane's tracker, or nowhere
+
+    async def _submit_on(
+        self,
+        lane: Lane,
+        workflow: dict[str, Any],
+        extra_data: dict[str, Any] | None,
+        request: dict[str, Any] | None,
+        source: str,
+        idempotency: Idempotency | None,
+        owner: str | None,
+    ) -> Job:
         from comfyui_client import BadRequest, ComfyError, NotFound, PromptRejected
 
-        await self.validate(workflow)
+        await self.validate(workflow, lane)
         if idempotency is not None:
             existing = await self._replay(idempotency)
             if existing is not None:
@@ -126,44 +213,44 @@ class JobService:
             source=source,
             request=request,
             extra_data=dict(extra_data) if extra_data else None,
-            client_id=self.client.client_id,
+            client_id=lane.client.client_id,
             idempotency_key=idempotency.key if idempotency else None,
             request_hash=idempotency.fingerprint if idempotency else None,
             owner=owner,
         )
         bind_job(job.prompt_id)  # this request's log lines from here on name the job
-        self.tracker.prepare(job)
+        lane.tracker.prepare(job)
         try:
-            await self.tracker.store.insert(job)
+            await lane.tracker.store.insert(job)
         except IdempotencyKeyTaken:  # a concurrent request with the same key recorded its job first
-            self.tracker.forget(job.prompt_id)
+            lane.tracker.forget(job.prompt_id)
             assert idempotency is not None
             winner = await self._replay(idempotency)
             if winner is None:
                 raise
             return winner
         except JobStoreError as exc:
-            self.tracker.forget(job.prompt_id)
+            lane.tracker.forget(job.prompt_id)
             raise JobDatabaseUnavailable(
                 f"the job could not be recorded, so it was not submitted: {exc}"
             ) from exc
         try:
-            submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
+            submitted = await lane.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
         except PromptRejected as exc:
-            await self._discard(job)
+            await self._discard(lane, job)
             raise InvalidWorkflow.from_comfy_body(exc.body) from exc
         except ComfyError as exc:
             # ComfyUI answered no, or was never reached: nothing can run.
             if never_sent(exc) or isinstance(exc, BadRequest | NotFound):
-                await self._discard(job)
+                await self._discard(lane, job)
                 raise
-            return await self._settle(job, exc)
+            return await self._settle(lane, job, exc)
         except BaseException:
-            self.tracker.unconfirmed(job)  # cancelled mid-POST: the row stays `submitting`, settled later
+            lane.tracker.unconfirmed(job)  # cancelled mid-POST: the row stays `submitting`, settled later
             raise
         job.number = submitted.number
-        await self.tracker.submitted(job)
-        log.info("job %s submitted (%s, %d nodes)", job.prompt_id, source, len(workflow))
+        await lane.tracker.submitted(job)
+        log.info("job %s submitted to %s (%s, %d nodes)", job.prompt_id, job.backend, source, len(workflow))
         return job
 
     async def _replay(self, idempotency: Idempotency) -> Job | None:
@@ -179,19 +266,19 @@ class JobService:
         if stored.error is not None and stored.error.type == "not_submitted":
             await self.tracker.store.release_idempotency_key(stored.prompt_id)
             return None
-        return self.tracker.jobs.get(stored.prompt_id) or stored
+        return self.live_job(stored.prompt_id) or stored
 
-    async def _discard(self, job: Job) -> None:
+    async def _discard(self, lane: Lane, job: Job) -> None:
         """ComfyUI refused the job or was never reached: nothing ran, so nothing stays recorded."""
-        self.tracker.forget(job.prompt_id)
+        lane.tracker.forget(job.prompt_id)
         try:
-            await self.tracker.store.delete(job.prompt_id)
+            await lane.tracker.store.delete(job.prompt_id)
         except Exception:  # the row stays `submitting`; the tracker fails it as not submitted
             log.exception("could not remove the row of refused job %s", job.prompt_id)
-            self.tracker.jobs[job.prompt_id] = job
-            self.tracker.unconfirmed(job)
+            lane.tracker.jobs[job.prompt_id] = job
+            lane.tracker.unconfirmed(job)
 
-    async def _settle(self, job: Job, failure: ComfyError) -> Job:
+    async def _settle(self, lane: Lane, job: Job, failure: ComfyError) -> Job:
         """POST /prompt had no clear answer: ask ComfyUI (within `confirm_window`) whether it has the job."""
         from comfyui_client import ComfyError, ComfyTimeout, ComfyUnavailable
 
@@ -201,7 +288,7 @@ class JobService:
         location: Location | None = None
         while True:
             try:
-                location = await locate(self.client, pid)
+                location = await locate(lane.client, pid)
             except ComfyError as exc:
                 location = None
                 log.info("cannot ask ComfyUI about job %s yet: %s", pid, exc)
@@ -209,15 +296,18 @@ class JobService:
                 break
             await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         if location is None:
-            self.tracker.unconfirmed(job)
+            lane.tracker.unconfirmed(job)
             raise SubmitUnconfirmed(
                 f"ComfyUI did not confirm job {pid} ({failure}) and cannot be asked now; the job is recorded "
                 "as submitting and settled once ComfyUI answers: see its status, or retry with the same "
                 "Idempotency-Key",
                 extra={"prompt_id": pid},
             )
-        await self.tracker.apply_location(
-            job, location, why=f"ComfyUI never received the job (POST /prompt: {failure}); it was not run"
+        await settle.apply_location(
+            lane.tracker,
+            job,
+            location,
+            why=f"ComfyUI never received the job (POST /prompt: {failure}); it was not run",
         )
         if not location.known and not isinstance(failure, ComfyTimeout | ComfyUnavailable):
             raise failure  # ComfyUI answered with an error (a 5xx): reported as such, recorded not submitted
@@ -230,21 +320,32 @@ class JobService:
         return job
 
     async def get(self, prompt_id: str) -> Job:
-        job = await self.tracker.get(prompt_id)
+        job = await self.find(prompt_id)
         if job is None:
             raise JobNotFound(prompt_id)
         return job
 
     async def find(self, prompt_id: str) -> Job | None:
         """The job (from memory while live, else from the database); None for an unknown id."""
-        return await self.tracker.get(prompt_id)
+        if self.placement is None:
+            return await self.tracker.get(prompt_id)
+        for lane in self.lanes():
+            if (job := lane.tracker.cached(prompt_id)) is not None:
+                return job
+        if (job := self.placement.held(prompt_id)) is not None:
+            return job
+        job = await self.tracker.store.get(prompt_id)
+        if job is not None and job.terminal:
+            self.lane_of(job).tracker.recent.add(job)  # a finished job never changes: next reads from memory
+        return job
 
     async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
         """Owners of the jobs that produced this file (live jobs in memory first, then the database);
         empty when no job recorded it as an output."""
         owners = [
             job.owner
-            for job in list(self.tracker.jobs.values())
+            for lane in self.lanes()
+            for job in list(lane.tracker.jobs.values())
             for ref in job.outputs
             if (ref.type, ref.subfolder or "", ref.filename) == (type, subfolder, filename)
         ]
@@ -252,43 +353,49 @@ class JobService:
 
     def live_job(self, prompt_id: str) -> Job | None:
         """The job if the gateway follows it right now (in memory), else None; never reads the database."""
-        return self.tracker.jobs.get(prompt_id)
+        for lane in self.lanes():
+            if (job := lane.tracker.jobs.get(prompt_id)) is not None:
+                return job
+        return self.placement.held(prompt_id) if self.placement is not None else None
 
     @property
     def active_count(self) -> int:
         """Jobs not finished yet."""
-        return self.tracker.active_count
+        return sum(lane.tracker.active_count for lane in self.lanes())
 
     def queue_position(self, job: Job) -> int | None:
-        """0 while running, 1.. while pending (from the last /queue snapshot), None once finished."""
-        return self.tracker.queue_position(job)
+        """0 while running, 1.. while pending (from the last /queue snapshot of its backend), None once
+        finished (or while held for a backend)."""
+        return self._live_lane(job.prompt_id).tracker.queue_position(job)
 
-    async def refresh_queue(self) -> QueueSnapshot:
+    async def refresh_queue(self, lane: Lane | None = None) -> QueueSnapshot:
         """ComfyUI's queue now (ComfyError when it is down); also refreshes every job's position."""
-        return await self.tracker.refresh_queue()
+        return await (lane or self._single).tracker.refresh_queue()
 
-    async def queue(self) -> tuple[QueueSnapshot, float]:
-        """ComfyUI's queue and how old (seconds) the /queue answer it is built on is.
+    async def queue(self, lane: Lane | None = None) -> tuple[QueueSnapshot, float]:
+        """ComfyUI's queue (of `lane`, default the primary backend) and how old (seconds) the /queue answer
+        it is built on is.
 
         Served from the tracker's view (kept current by the job events and refreshed on ComfyUI's `status`
         events) while the event stream is connected; a view older than `queue_max_age` is refreshed in
         the background, and at once past twice that. Not connected, or the last /queue failed: ComfyUI is
         asked now (ComfyError when it is down, so the route says so).
         """
-        view = self.tracker.queue_view
+        tracker = (lane or self._single).tracker
+        view = tracker.queue_view
         snapshot = view.snapshot
-        if self.tracker.connected and view.valid and snapshot is not None:
+        if tracker.connected and view.valid and snapshot is not None:
             age = view.age
             if age <= self.queue_max_age:
                 return snapshot, age
             if age <= 2 * self.queue_max_age:
-                self.tracker.schedule_queue_refresh()
+                tracker.schedule_queue_refresh()
                 return snapshot, age
-        return await self.tracker.refresh_queue(), 0.0
+        return await tracker.refresh_queue(), 0.0
 
     def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's public events from now on (a snapshot first), ending after `finished`."""
-        return self.tracker.subscribe(prompt_id)
+        return self._live_lane(prompt_id).tracker.subscribe(prompt_id)
 
     async def wait(self, prompt_id: str, *, timeout: float) -> Job:  # noqa: ASYNC109 - the contract
         """The job once it reaches a terminal status; `JobWaitTimeout` after `timeout` seconds."""
@@ -311,8 +418,11 @@ class JobService:
         job = await self.get(prompt_id)
         if job.status is JobStatus.CANCELLED:
             return job
-        if not job.terminal:
-            job = await cancel.cancel(self.tracker, job, window=self.cancel_window)
+        held = await self.placement.cancel_held(prompt_id) if self.placement is not None else None
+        if held is not None:
+            job = held  # waiting for a backend: nothing to ask ComfyUI
+        elif not job.terminal:
+            job = await cancel.cancel(self.lane_of(job).tracker, job, window=self.cancel_window)
         if job.terminal and job.status is not JobStatus.CANCELLED:
             raise JobAlreadyFinished(
                 f"job {prompt_id} already finished with status {job.status.value!r}; "

@@ -122,6 +122,8 @@ class Job:
     end_requested: JobStatus | None = None
     end_reason: JobError | None = None
     owner: str | None = None  # the API key name that created it (None: the gateway ran open)
+    backend: str | None = None  # the fleet backend (api.fleet) that runs it; None: from before the fleet
+    attempts: int = 0  # times it was resubmitted after its backend lost it while running (api.fleet)
     # Progress bookkeeping (not persisted): which nodes will run and how far each is.
     will_run: set[str] = field(default_factory=set)
     node_fraction: dict[str, float] = field(default_factory=dict)

@@ -73,6 +73,9 @@ class JobRow(Base):
     end_request: Mapped[Any] = mapped_column(JSON, nullable=True)
     # The API key name that created the job (None: made while the gateway ran open, or by an old version).
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The fleet backend running it (issue 13) and how often it was resubmitted after a lost run.
+    backend: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MetaRow(Base):
@@ -156,6 +159,8 @@ def _to_row_values(job: Job) -> dict[str, Any]:
             else None
         ),
         "owner": job.owner,
+        "backend": job.backend,
+        "attempts": job.attempts,
     }
 
 
@@ -182,6 +187,8 @@ def _from_row(row: JobRow) -> Job:
         end_requested=JobStatus(end["status"]) if end.get("status") else None,
         end_reason=JobError.from_dict(end["error"]) if end.get("error") else None,
         owner=row.owner,
+        backend=row.backend,
+        attempts=row.attempts or 0,
     )
 
 

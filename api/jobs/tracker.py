@@ -22,9 +22,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from api.jobs import cancel
+from api.jobs import cancel, settle
 from api.jobs.live_state import QueueView, RecentJobs
-from api.jobs.settle import Location, locate
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
@@ -34,10 +33,10 @@ if TYPE_CHECKING:
     from comfyui_client import ComfyClient, Event, EventStream, HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
+Subscribers = set[asyncio.Queue[dict[str, Any] | None]]  # the queues of one job's event subscribers
 
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
-HISTORY_AFTER_FINISH_TIMEOUT = 2.0  # seconds a finished job's history entry may take to appear
 WITHDRAW_GUARD_SECONDS = 3600.0  # how long a job reported "not submitted" is withdrawn should it still arrive
 
 
@@ -53,8 +52,12 @@ class JobTracker:
         output_classes: set[str] | None = None,
         reconcile_interval: float = 2.0,
         recent_limit: int = 1000,
+        backend: str | None = None,
+        owns: Callable[[Job], bool] | None = None,
     ) -> None:
         self.client = client
+        self.backend = backend  # the fleet backend this tracker follows (api.fleet); jobs record it
+        self._owns = owns  # which active jobs of the database are this tracker's at start (None: all)
         self.store = store
         self.workflow_timeout = workflow_timeout
         self.output_classes = output_classes or set()
@@ -64,23 +67,25 @@ class JobTracker:
         self.recent = RecentJobs(recent_limit)  # finished and written: status reads skip the database
         self.queue_view = QueueView()
         self.connected = False
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+        self._subscribers: dict[str, Subscribers] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
         self._stream: EventStream | None = None
         self._persist_lock = asyncio.Lock()
         self._queue_refresh: asyncio.Task[None] | None = None
-        self._finalizing: set[str] = set()
+        self.finalizing: set[str] = set()  # reading a finished job's history (settle.finalize)
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
-        self._withdraw: dict[str, float] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
+        # Reported not submitted (or moved to another backend): withdrawn if ComfyUI gets it (expiry).
+        self.withdrawals: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         for job in await self.store.active():
-            self.jobs[job.prompt_id] = job
+            if self._owns is None or self._owns(job):
+                self.jobs[job.prompt_id] = job
         # The stream checks every job it is given on its first connect: ones that ended while the gateway was
         # down are settled from /history, ones ComfyUI forgot are reported lost.
         self._tasks = [
@@ -104,6 +109,7 @@ class JobTracker:
     # -- jobs ------------------------------------------------------------------------------------------------
     def prepare(self, job: Job) -> None:
         """Know a job before it is submitted, so events that beat the submit answer are not lost."""
+        job.backend = self.backend
         job.will_run = nodes_that_run(job.workflow, self.output_classes)
         self.jobs[job.prompt_id] = job
         self._submitting.add(job.prompt_id)
@@ -122,7 +128,7 @@ class JobTracker:
             self.queue_view.pending(job.prompt_id, job.number)
         saved = await self.save(job)
         if entry is not None:
-            await self.settle_from_history(job, entry)
+            await settle.settle_from_history(self, job, entry)
         elif job.terminal:
             if saved:
                 self._drop(job)
@@ -177,6 +183,37 @@ class JobTracker:
         self._submitting.discard(prompt_id)
         self.jobs.pop(prompt_id, None)
 
+    def is_submitting(self, prompt_id: str) -> bool:
+        """POST /prompt for this job is on its way (prepared, not answered yet)."""
+        return prompt_id in self._submitting
+
+    def release(self, prompt_id: str) -> tuple[Job, Subscribers] | None:
+        """Hand a live job over to another tracker (api.fleet moves it to another backend): it is no longer
+        followed here; its subscribers go with it. None when the job is not live here."""
+        job = self.jobs.pop(prompt_id, None)
+        if job is None:
+            return None
+        self._submitting.discard(prompt_id)
+        self._last_persist.pop(prompt_id, None)
+        self.queue_view.ended(prompt_id)
+        if self._stream is not None:
+            self._stream.untrack(prompt_id)
+        return job, self.take_subscribers(prompt_id)
+
+    def take_subscribers(self, prompt_id: str) -> Subscribers:
+        return self._subscribers.pop(prompt_id, set())
+
+    def adopt(self, job: Job, subscribers: Subscribers, *, submitting: bool = True) -> None:
+        """Take over a job released by another tracker: to submit it here (then `submitted`), or
+        (`submitting=False`) to end it here."""
+        self.withdrawals.pop(job.prompt_id, None)  # ours now, whatever an earlier attempt left
+        if submitting:
+            self.prepare(job)
+        else:
+            self.jobs[job.prompt_id] = job
+        if subscribers:
+            self._subscribers.setdefault(job.prompt_id, set()).update(subscribers)
+
     def unconfirmed(self, job: Job) -> None:
         """The submission's fate is unknown (ComfyUI could not be asked): the job stays `submitting` and
         `resolve_submitting` settles it from ComfyUI's /queue and /history once it answers."""
@@ -191,7 +228,7 @@ class JobTracker:
 
     def guard(self, prompt_id: str) -> None:
         """Withdraw this job from ComfyUI if it ever shows up there (queued or started)."""
-        self._withdraw[prompt_id] = time.monotonic() + WITHDRAW_GUARD_SECONDS
+        self.withdrawals[prompt_id] = time.monotonic() + WITHDRAW_GUARD_SECONDS
 
     async def _withdraw_arrived(self, prompt_id: str) -> None:
         log.warning("job %s reached ComfyUI after it was reported not submitted: withdrawing it", prompt_id)
@@ -201,32 +238,7 @@ class JobTracker:
         except ComfyError as exc:  # asked again on its next event or queue refresh
             log.warning("could not withdraw job %s: %s", prompt_id, exc)
             return
-        self._withdraw.pop(prompt_id, None)
-
-    async def resolve_submitting(self) -> None:
-        """Settle jobs left `submitting` (a crash between their row and ComfyUI's answer, or ComfyUI
-        unreachable when it was asked) by asking ComfyUI; while it does not answer they stay `submitting`."""
-        now = time.monotonic()
-        for prompt_id in [p for p, expiry in self._withdraw.items() if expiry < now]:
-            self._withdraw.pop(prompt_id, None)
-        for job in list(self.jobs.values()):
-            if job.status is not JobStatus.SUBMITTING or job.prompt_id in self._submitting:
-                continue
-            try:
-                location = await locate(self.client, job.prompt_id)
-            except ComfyError as exc:
-                log.info("job %s stays submitting: ComfyUI cannot be asked (%s)", job.prompt_id, exc)
-                return
-            await self.apply_location(job, location, why="ComfyUI never received it (checked at start-up)")
-
-    async def apply_location(self, job: Job, location: Location, *, why: str) -> None:
-        """What ComfyUI said about a submitting job becomes its state: followed from now on, or failed."""
-        if not location.known:
-            await self.not_submitted(job, why)
-            return
-        await self.submitted(job, location.entry)
-        if location.where == "running":
-            self.schedule_queue_refresh()
+        self.withdrawals.pop(prompt_id, None)
 
     @property
     def active_count(self) -> int:
@@ -369,7 +381,7 @@ class JobTracker:
         prompt_id = ev.prompt_id
         job = self.jobs.get(prompt_id) if prompt_id else None
         if job is None:
-            if prompt_id in self._withdraw:
+            if prompt_id in self.withdrawals:
                 await self._withdraw_arrived(prompt_id)
             return
         bind_job(prompt_id)
@@ -377,7 +389,7 @@ class JobTracker:
             await self.finish(job, JobStatus.FAILED, error=JobError(message=ev.reason, type="job_lost"))
             return
         if isinstance(ev, ExecutingEvent) and ev.is_finished:
-            await self._finalize(job)
+            await settle.finalize(self, job)
             return
         if kind == "execution_success":
             return  # completion waits for executing(None): /history is written by then
@@ -391,48 +403,6 @@ class JobTracker:
         if unconfirmed and job.status is not JobStatus.SUBMITTING and not job.terminal and self._stream:
             self._stream.track(job.prompt_id)  # its events prove ComfyUI has it: follow it from now on
 
-    async def _finalize(self, job: Job) -> None:
-        """The job ended on ComfyUI: settle it from /history (outcome and the full output list)."""
-        if job.terminal or job.prompt_id in self._finalizing:
-            return
-        pid = job.prompt_id
-        self._finalizing.add(pid)
-        try:
-            try:
-                entry = await self.client.history_after_finish(pid, timeout=HISTORY_AFTER_FINISH_TIMEOUT)
-            except ComfyError as exc:
-                log.warning("could not read the history of finished job %s: %s", pid, exc)
-                entry = None
-            if entry is not None:
-                await self.settle_from_history(job, entry)
-            elif not job.terminal:
-                # An error would have ended the job with its execution_error event already; a success with
-                # what the events told us beats a job stuck running.
-                log.warning(
-                    "job %s ended without a readable history entry: completed from its events", job.prompt_id
-                )
-                await self.finish(job, JobStatus.COMPLETED)
-        finally:
-            self._finalizing.discard(job.prompt_id)
-
-    async def settle_from_history(self, job: Job, entry: HistoryEntry) -> None:
-        if job.terminal:
-            return
-        outputs = [OutputRef.from_file(f) for f in entry.files if f.is_file]
-        if entry.started_at and job.started_at is None:
-            job.started_at = entry.started_at / 1000.0
-        if entry.outcome == "success":
-            await self.finish(job, JobStatus.COMPLETED, outputs=outputs)
-        elif entry.outcome == "error":
-            error = JobError.from_execution_error(entry.error or {})
-            await self.finish(job, JobStatus.FAILED, outputs=outputs, error=error)
-        else:
-            if job.end_requested is not None:  # the interrupt we asked for (a timeout or a cancel)
-                await self.finish(job, job.end_requested, outputs=outputs, error=job.end_reason)
-            else:
-                error = JobError.from_interruption(entry.interruption or {})
-                await self.finish(job, JobStatus.CANCELLED, outputs=outputs, error=error)
-
     # -- queue positions and timeouts ---------------------------------------------------------------------
     async def refresh_queue(self) -> QueueSnapshot:
         """A fresh /queue snapshot (positions); a pending job ComfyUI already runs is marked running."""
@@ -443,7 +413,7 @@ class JobTracker:
             self.queue_view.invalidate()
             raise
         self.queue_view.replace(snapshot, asked_at)
-        for prompt_id in [p for p in self._withdraw if p in snapshot]:
+        for prompt_id in [p for p in self.withdrawals if p in snapshot]:
             await self._withdraw_arrived(prompt_id)
         for job in list(self.jobs.values()):
             if job.status is JobStatus.SUBMITTING and job.prompt_id not in self._submitting:
@@ -468,7 +438,7 @@ class JobTracker:
     async def _watchdog(self) -> None:
         last_refresh = time.monotonic()
         try:  # rows a crashed gateway left `submitting`, settled at once
-            await self.resolve_submitting()
+            await settle.resolve_submitting(self)
         except Exception:
             log.exception("could not settle the jobs left submitting")
         while True:
@@ -484,10 +454,10 @@ class JobTracker:
                     ):
                         await self.timeout(job)
                 due = time.monotonic() - last_refresh >= self.reconcile_interval
-                if (self.jobs or self._withdraw) and due:
+                if (self.jobs or self.withdrawals) and due:
                     last_refresh = time.monotonic()
                     await self._save_unsaved()
-                    await self.resolve_submitting()
+                    await settle.resolve_submitting(self)
                     await cancel.ask_again(self)  # ends asked for that ComfyUI has not confirmed
                     await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job

@@ -17,13 +17,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, ReadAccess, SubmitAccess
-from api.deps import CatalogsDep, ClientDep, JobsDep, SettingsDep, StoreDep
+from api.deps import FleetDep, JobsDep, SettingsDep, StoreDep
 from api.errors import BadRequest, Conflict, NotFoundError
+from api.fleet import Fleet
 from api.jobs.service import JobService
 from api.jobs.store import JobStore
 from api.schemas.system import InputFromJson, InputUploaded
 from api.settings import Settings
 from api.url_fetch import UrlPolicy, fetch_public
+from comfyui_client import UploadedFile
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +74,19 @@ async def output_file(
     type: Literal["output", "input", "temp"],
     filename: str,
     request: Request,
-    client: ClientDep,
+    fleet: FleetDep,
     jobs: JobsDep,
     principal: ReadAccess,
     subfolder: Annotated[str, Query()] = "",
 ) -> StreamingResponse:
     """Once API keys exist, only files recorded as outputs (type `output`) of the caller's jobs (any job's
     for an admin) are served; an open gateway serves any file of the three folders, as it always did."""
-    from comfyui_client import NotFound
-
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
     await _check_output_access(jobs, principal, type, subfolder, filename)
     stack = contextlib.AsyncExitStack()
     try:
-        resp = await stack.enter_async_context(
-            client.view(filename, subfolder=subfolder, type=type, range=request.headers.get("range"))
-        )
-    except NotFound as exc:
-        await stack.aclose()
-        raise NotFoundError(f"no {type} file {filename!r} in subfolder {subfolder!r}") from exc
+        resp = await _view_on_fleet(stack, fleet, type, subfolder, filename, request.headers.get("range"))
     except BaseException:
         await stack.aclose()
         raise
@@ -110,6 +105,36 @@ async def output_file(
             await stack.aclose()
 
     return StreamingResponse(body(), status_code=resp.status_code, headers=headers, media_type=media_type)
+
+
+async def _view_on_fleet(
+    stack: contextlib.AsyncExitStack,
+    fleet: Fleet,
+    type: str,
+    subfolder: str,
+    filename: str,
+    range: str | None,
+) -> httpx.Response:
+    """The file streamed from the backend that has it (a job's outputs stay on the backend that ran it):
+    healthy backends first; NotFound everywhere is a 404, no backend answering the last one's error."""
+    from comfyui_client import ComfyError, NotFound
+
+    backends = sorted(fleet.backends, key=lambda b: not b.healthy)
+    failure: ComfyError | None = None
+    for backend in backends:
+        try:
+            return await stack.enter_async_context(
+                backend.client.view(filename, subfolder=subfolder, type=type, range=range)
+            )
+        except NotFound:
+            continue
+        except ComfyError as exc:
+            if len(backends) == 1:
+                raise
+            failure = exc
+    if failure is not None:
+        raise failure
+    raise NotFoundError(f"no {type} file {filename!r} in subfolder {subfolder!r}")
 
 
 async def _check_output_access(
@@ -167,11 +192,10 @@ def download_headers(filename: str, media_type: str) -> dict[str, str]:
 )
 async def upload_input(
     request: Request,
-    client: ClientDep,
+    fleet: FleetDep,
     settings: SettingsDep,
     store: StoreDep,
     principal: SubmitAccess,
-    catalogs: CatalogsDep,
 ) -> InputUploaded:
     """Multipart (`file`, `subfolder`, `overwrite`) or JSON (`url` or `base64`, `filename`...). Returns `ref`,
     the value a loader node takes (e.g. LoadImage `image`). An existing file is kept (the upload gets a new
@@ -193,14 +217,35 @@ async def upload_input(
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
     overwrite = await _may_overwrite(store, principal, subfolder, filename) if overwrite else False
-    uploaded = await client.upload(
-        content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
-    )
+    uploaded = await _upload_to_fleet(fleet, content, filename, subfolder, overwrite, mime)
     await store.record_upload(uploaded.type, uploaded.subfolder, uploaded.name, principal.owner)
-    catalogs.invalidate()  # loaders list the input folder's files: the next run must see this one
     return InputUploaded(
         name=uploaded.name, subfolder=uploaded.subfolder, type=uploaded.type, ref=uploaded.ref
     )
+
+
+async def _upload_to_fleet(
+    fleet: Fleet, content: bytes, filename: str, subfolder: str, overwrite: bool, mime: str | None
+) -> UploadedFile:
+    """An input goes to every healthy backend, so whichever runs the job has it. The first one names it (it
+    may rename on a clash); the others store it under that name. Fails only when none takes it."""
+    from comfyui_client import ComfyError
+
+    healthy = [b for b in fleet.backends if b.healthy] or fleet.backends[:1]
+    first, *others = healthy
+    uploaded = await first.client.upload(
+        content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
+    )
+    for backend in others:
+        try:
+            await backend.client.upload(
+                content, uploaded.name, subfolder=uploaded.subfolder, overwrite=True, content_type=mime
+            )
+        except ComfyError as exc:  # that backend misses the file; validation against it says so
+            log.warning("input %s not copied to backend %s: %s", uploaded.ref, backend.name, exc)
+    for backend in healthy:
+        backend.catalogs.invalidate()  # loaders list the input folder's files: the next run must see it
+    return uploaded
 
 
 async def _may_overwrite(store: JobStore, principal: Principal, subfolder: str, filename: str) -> bool:
@@ -260,7 +305,10 @@ async def _from_json(spec: InputFromJson, settings: Settings) -> tuple[bytes, st
 
 
 def url_policy(settings: Settings) -> UrlPolicy:
-    """The settings' allowlist; ComfyUI's own address is refused unless listed (its API is not for users)."""
-    backend = httpx.URL(settings.comfyui_url)
-    port = backend.port or (443 if backend.scheme == "https" else 80)
-    return UrlPolicy.from_allowlist(settings.inputs_url_allowlist, blocked_origins=[(backend.host, port)])
+    """The settings' allowlist; the backends' own addresses are refused unless listed (their API is not for
+    users)."""
+    origins = []
+    for spec in settings.backends():
+        backend = httpx.URL(spec.url)
+        origins.append((backend.host, backend.port or (443 if backend.scheme == "https" else 80)))
+    return UrlPolicy.from_allowlist(settings.inputs_url_allowlist, blocked_origins=origins)

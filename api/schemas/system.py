@@ -16,6 +16,23 @@ class ComfyHealth(BaseModel):
     error: str | None = None
 
 
+class BackendHealth(BaseModel):
+    """One backend of the fleet (issue 13): its health as the gateway sees it and its load."""
+
+    name: str
+    url: str
+    weight: float = 1.0
+    tags: list[str] = Field(default_factory=list)
+    healthy: bool = Field(..., description="Takes new jobs (False: drained after failed checks)")
+    reachable: bool | None = Field(None, description="Answered this request's check")
+    error: str | None = None
+    active_jobs: int = 0
+    queue_length: int = 0
+    queue_running: int | None = None
+    queue_pending: int | None = None
+    catalog: dict[str, object] = Field(default_factory=dict)
+
+
 class HealthResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -42,6 +59,9 @@ class HealthResponse(BaseModel):
     catalog: dict[str, object]
     active_jobs: int
     smoke_weights: bool = Field(False, description="True when the backend's models are smoke-test weights")
+    backends: list[BackendHealth] = Field(
+        default_factory=list, description="Every backend of the fleet (`comfyui` is the primary one)"
+    )
 
 
 class ModelFile(BaseModel):
@@ -73,6 +93,11 @@ class ModelsResponse(BaseModel):
 
     folders: dict[str, list[ModelFile]]
     smoke_weights: bool
+    backends: dict[str, dict[str, list[ModelFile]]] | None = Field(
+        None,
+        description="With several backends: each one's folders (`folders` is then their union); "
+        "a backend that does not answer is left out",
+    )
 
 
 class InputFromJson(BaseModel):

@@ -51,6 +51,19 @@ class SubmitRequest(BaseModel):
         default_factory=dict, max_length=32, description="Passed to ComfyUI with the job"
     )
     webhook_url: str | None = Field(None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
+    backend_tags: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None,
+        max_length=16,
+        description="With several backends: run only on a backend carrying every one of these tags "
+        "(COMFYUI_URLS `;tags=`)",
+    )
+    retries: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="With several backends: times the job is run again on another backend when the one "
+        "running it goes away (otherwise it fails with `job_lost`); jobs not started yet always move",
+    )
 
 
 class SubmitResponse(BaseModel):
@@ -145,6 +158,7 @@ class StatusResponse(BaseModel):
     error: JobErrorInfo | None = None
     estimated_time_remaining: float | None = Field(None, description="Seconds, from the observed rate")
     source: str = "workflow"
+    backend: str | None = Field(None, description="The ComfyUI backend running the job (COMFYUI_URLS name)")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -234,3 +248,8 @@ class QueueResponse(BaseModel):
     # A non-admin key sees its own jobs above and only how many others there are (absent for an admin).
     others_running: int | None = Field(None, description="Running jobs of other keys (not listed)")
     others_pending: int | None = Field(None, description="Pending jobs of other keys (not listed)")
+    backends: list[dict[str, Any]] | None = Field(
+        None,
+        description="With several backends: each one's name, health, running and pending counts and queue "
+        "age (entries above name their backend in `info.backend`)",
+    )

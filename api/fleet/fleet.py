@@ -1,0 +1,353 @@
+"""The fleet: several ComfyUI backends behind one gateway (issue 13).
+
+A job goes to a healthy backend that has every node class and model file it names; among those, the least
+loaded (queue length / weight). A health loop asks every backend's /system_stats each `health_interval`;
+`fail_after` failures in a row drain it: its jobs not started yet move to another backend that can run them
+(under the same prompt id; ComfyUI takes a client-given one), or wait in the gateway (`held`) until one can;
+its running jobs are `job_lost`, or run again elsewhere when their request asked for `retries`. A drained
+backend is checked every `retry_interval` and takes jobs again once it answers. A fleet of one never drains:
+the single-backend behaviour (the event stream's own lost-job verdicts) stays as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
+from api.fleet.backend import Backend
+from api.jobs.service import Lane
+from api.jobs.settle import never_sent
+from api.jobs.state import Job, JobError, JobStatus, event
+from api.jobs.tracker import Subscribers
+from comfyui_client import LOST_REASON, ComfyError, PromptRejected
+
+if TYPE_CHECKING:
+    from node_catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class NoBackendAvailable(ApiError):
+    """Every backend of the fleet is down: nothing can be accepted now (503 with Retry-After)."""
+
+    status_code = 503
+    code = "no_backend_available"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
+    """The backend tags a job's request asks for (`backend_tags` of a submit), none by default."""
+    tags = (request or {}).get("backend_tags") or ()
+    return frozenset(str(t) for t in tags) if isinstance(tags, list | tuple) else frozenset()
+
+
+HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
+
+
+def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
+    """For each backend name, which active jobs of the database its tracker takes at start: its own, and for
+    the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured.
+    Held jobs are no tracker's: the fleet places them (`Fleet.start`)."""
+
+    others = (*names, HELD) if len(names) > 1 else tuple(names)  # a fleet of one has no held jobs to place
+
+    def owns(name: str) -> Callable[[Job], bool]:
+        primary = name == names[0]
+        return lambda job: job.backend == name or (primary and job.backend not in others)
+
+    return owns
+
+
+class Fleet:
+    def __init__(
+        self,
+        backends: list[Backend],
+        *,
+        health_interval: float = 2.0,
+        fail_after: int = 2,
+        retry_interval: float = 5.0,
+        check_timeout: float = 3.0,
+    ) -> None:
+        if not backends:
+            raise ValueError("a fleet needs at least one backend")
+        self.backends = backends
+        if len(backends) == 1:
+            backends[0].healthy = True  # a fleet of one is never drained: it takes every job
+        self.health_interval = health_interval
+        self.fail_after = fail_after
+        self.retry_interval = retry_interval
+        self.check_timeout = check_timeout
+        self._held: dict[str, tuple[Job, Subscribers]] = {}  # accepted, waiting for a backend that can run it
+        self._task: asyncio.Task[None] | None = None
+        self._moving = asyncio.Lock()  # one drain or placement round at a time
+
+    @property
+    def primary(self) -> Backend:
+        return self.backends[0]
+
+    def named(self, name: str | None) -> Backend | None:
+        return next((b for b in self.backends if b.name == name), None)
+
+    # -- the Placement protocol of api.jobs.service ----------------------------------------------------------
+    def lanes(self) -> list[Lane]:
+        return [b.lane for b in self.backends]
+
+    def backend_of(self, job: Job) -> Backend:
+        """The backend that runs (or ran) the job; the primary for jobs from before the fleet."""
+        return self.named(job.backend) or self.primary
+
+    def lane_of(self, job: Job) -> Lane:
+        return self.backend_of(job).lane
+
+    def held(self, prompt_id: str) -> Job | None:
+        entry = self._held.get(prompt_id)
+        return entry[0] if entry is not None else None
+
+    def choose(
+        self,
+        workflow: Mapping[str, Any],
+        request: Mapping[str, Any] | None = None,
+        exclude: Sequence[Lane] = (),
+    ) -> Lane:
+        """The lane a new job goes to (`request`'s `backend_tags`: only backends carrying them);
+        `NoBackendAvailable` when every such backend of a fleet is down (or in `exclude`: it refused the
+        connection). When no healthy backend can run it, the first healthy one is given: its validation
+        says what is missing."""
+        if len(self.backends) == 1:
+            return self.primary.lane  # a fleet of one: its own errors (unreachable, refused) tell the caller
+        tags = wanted_tags(request)
+        tagged = [b for b in self.backends if tags <= b.spec.tags]
+        if not tagged:
+            carried = ", ".join(f"{b.name} {sorted(b.spec.tags)}" for b in self.backends)
+            raise BadRequest(f"no backend carries the tags {sorted(tags)} (backends: {carried})")
+        skip = tuple(b.name for b in self.backends if b.lane in exclude)
+        backend = self.choose_backend(workflow, skip, tags)
+        if backend is None:
+            healthy = [b for b in tagged if b.healthy and b.name not in skip]
+            if not healthy:
+                raise NoBackendAvailable(
+                    f"none of the {len(tagged)} ComfyUI backends that could take this job answers; jobs "
+                    "accepted before are kept and run once one is back: retry later"
+                )
+            backend = healthy[0]
+        backend.reserved += 1  # counted as load until its tracker has the job (`release`)
+        return backend.lane
+
+    def release(self, lane: Lane) -> None:
+        for backend in self.backends:
+            if backend.lane is lane:
+                backend.reserved = max(0, backend.reserved - 1)
+
+    def choose_backend(
+        self, workflow: Mapping[str, Any], exclude: tuple[str, ...] = (), tags: frozenset[str] = frozenset()
+    ) -> Backend | None:
+        """Among healthy backends (not in `exclude`, carrying `tags`) that can run the workflow, the least
+        loaded."""
+        able = [
+            b
+            for b in self.backends
+            if b.healthy and b.name not in exclude and tags <= b.spec.tags and b.missing(workflow) is None
+        ]
+        return min(able, key=lambda b: b.load) if able else None  # min keeps the first of equals
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for job in await self.primary.tracker.store.active():
+            if job.backend == HELD and len(self.backends) > 1:  # held when the last gateway stopped
+                self._held[job.prompt_id] = (job, set())
+        for backend in self.backends:
+            await backend.start()
+        if len(self.backends) > 1:
+            self._task = asyncio.create_task(self._health_loop(), name="fleet-health")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for backend in self.backends:
+            await backend.stop()
+
+    # -- health ----------------------------------------------------------------------------------------------
+    async def _health_loop(self) -> None:
+        while True:
+            try:
+                await self.check_all()
+            except Exception:  # the loop must outlive any one bad round
+                log.exception("fleet health round failed")
+            await asyncio.sleep(self.health_interval)
+
+    async def check_all(self) -> None:
+        """One health round: check the backends that are due, drain the failing, take back the returning,
+        place jobs waiting for a backend."""
+        now = time.monotonic()
+        due = [
+            b
+            for b in self.backends
+            if b.healthy or b.checked_at is None or now - b.checked_at >= self.retry_interval
+        ]
+        results = await asyncio.gather(*(self._answers(b) for b in due))
+        for backend, error in zip(due, results, strict=True):
+            await self._record(backend, error)
+        if self._held:
+            await self.place_held()
+
+    async def _answers(self, backend: Backend) -> str | None:
+        """None when the backend answers /system_stats in time, else why not."""
+        try:
+            async with asyncio.timeout(self.check_timeout):
+                await backend.client.system_stats()
+        except TimeoutError:
+            return f"no answer within {self.check_timeout:g} s"
+        except ComfyError as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    async def _record(self, backend: Backend, error: str | None) -> None:
+        backend.checked_at = time.monotonic()
+        if error is None:
+            backend.failures, backend.error = 0, None
+            if not backend.healthy:
+                log.warning("backend %s answers again: it takes jobs", backend.name)
+                await backend.catalogs.refresh_now()  # it may have come back with other nodes or files
+                backend.healthy = True
+            return
+        backend.failures += 1
+        backend.error = error
+        if backend.healthy and backend.failures >= self.fail_after:
+            log.error("backend %s drained after %d failed checks: %s", backend.name, backend.failures, error)
+            backend.healthy = False
+            await self.drain(backend)
+
+    # -- moving jobs -----------------------------------------------------------------------------------------
+    async def drain(self, backend: Backend) -> None:
+        """The backend went away: jobs it had not started move on (or wait), running ones are lost (or run
+        again elsewhere when their request asked for retries). Jobs whose POST is still under way stay:
+        their submission settles them against this backend."""
+        async with self._moving:
+            for job in list(backend.tracker.jobs.values()):
+                try:
+                    await self._drain_one(backend, job)
+                except Exception:  # one job's trouble must not leave the others behind
+                    log.exception("could not move job %s off backend %s", job.prompt_id, backend.name)
+
+    async def _drain_one(self, backend: Backend, job: Job) -> None:
+        if job.awaiting_end and job.end_requested is not None:
+            # A cancel or timeout was asked and the backend is gone: nothing runs it any more.
+            await backend.tracker.finish(job, job.end_requested, error=job.end_reason)
+        elif job.status is JobStatus.PENDING:
+            await self._move(backend, job, why="not started")
+        elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
+            # Its POST had no clear answer and the backend is gone: whatever it got is lost with it (and
+            # withdrawn should it come back), so the job runs elsewhere.
+            job.status = JobStatus.PENDING
+            await self._move(backend, job, why="submission unconfirmed")
+        elif job.status is JobStatus.RUNNING:
+            await self._lost(backend, job)
+
+    async def _lost(self, backend: Backend, job: Job) -> None:
+        retries = (job.request or {}).get("retries") or 0
+        if isinstance(retries, int) and job.attempts < retries:
+            job.attempts += 1
+            job.progress, job.current_node, job.started_at, job.outputs = 0.0, None, None, []
+            job.node_fraction.clear()
+            job.status = JobStatus.PENDING
+            await self._move(
+                backend, job, why=f"lost while running, attempt {job.attempts + 1} of {retries + 1}"
+            )
+            return
+        reason = f"{LOST_REASON} (backend {backend.name} went away while it ran)"
+        await backend.tracker.finish(job, JobStatus.FAILED, error=JobError(message=reason, type="job_lost"))
+
+    async def _move(self, source: Backend, job: Job, *, why: str) -> None:
+        released = source.tracker.release(job.prompt_id)
+        if released is None:
+            return
+        source.tracker.guard(job.prompt_id)  # should the backend come back with it queued: withdrawn there
+        _, subscribers = released
+        for q in subscribers:
+            q.put_nowait(event(job, "requeued", reason=why, backend=source.name))
+        log.warning("job %s leaves backend %s (%s)", job.prompt_id, source.name, why)
+        self._held[job.prompt_id] = (job, subscribers)
+        await self._place(job.prompt_id, exclude=(source.name,))
+
+    async def place_held(self) -> None:
+        async with self._moving:
+            for prompt_id in list(self._held):
+                try:
+                    await self._place(prompt_id)
+                except Exception:  # it stays held (or with the backend that took it); the next round retries
+                    log.exception("could not place held job %s", prompt_id)
+
+    async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> None:
+        """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held
+        while none can (never dropped)."""
+        job, subscribers = self._held[prompt_id]
+        target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
+        if target is None:
+            log.info("job %s waits for a backend that can run it", prompt_id)
+            await self._record_held(job)
+            return
+        del self._held[prompt_id]
+        for other in self.backends:  # subscribed while held: their queue sits on the tracker they asked
+            subscribers |= other.tracker.take_subscribers(prompt_id)
+        tracker = target.tracker
+        job.status = JobStatus.SUBMITTING
+        tracker.adopt(job, subscribers)
+        try:
+            submitted = await target.client.submit(
+                job.workflow, prompt_id=prompt_id, extra_data=job.extra_data
+            )
+        except PromptRejected as exc:
+            await tracker.not_submitted(job, f"backend {target.name} refused the moved job: {exc}")
+            return
+        except ComfyError as exc:
+            if never_sent(exc):  # that one is down too: wait for the next
+                released = tracker.release(prompt_id)
+                job.status = JobStatus.PENDING
+                self._held[prompt_id] = (job, released[1] if released else subscribers)
+                await self._record_held(job)
+                return
+            tracker.unconfirmed(job)  # settled from its /queue and /history (api.jobs.settle)
+            return
+        job.number = submitted.number
+        await tracker.submitted(job)
+        log.warning("job %s now runs on backend %s", prompt_id, target.name)
+
+    async def _record_held(self, job: Job) -> None:
+        """Write that the job waits in the gateway, so a restarted gateway places it instead of asking a
+        backend that never had it (which would call it lost)."""
+        if job.backend != HELD:
+            job.backend = HELD
+            await self.primary.tracker.save(job)
+
+    async def cancel_held(self, prompt_id: str) -> Job | None:
+        """Cancel a job waiting for a backend (None when it is not waiting): nothing runs, it just ends."""
+        async with self._moving:
+            entry = self._held.pop(prompt_id, None)
+            if entry is None:
+                return None
+            job, subscribers = entry
+            tracker = self.backend_of(job).tracker
+            tracker.adopt(job, subscribers, submitting=False)
+            await tracker.finish(
+                job, JobStatus.CANCELLED, error=JobError(message="cancelled by request", type="cancelled")
+            )
+            return job
+
+    def view(self) -> list[dict[str, Any]]:
+        return [b.view() for b in self.backends]
+
+    async def get(self) -> Catalog:
+        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the first healthy
+        backend's, the primary's when none is; the job then goes to a backend that can run the graph."""
+        backend = next((b for b in self.backends if b.healthy), self.primary)
+        return await backend.catalogs.get()
