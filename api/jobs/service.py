@@ -103,6 +103,7 @@ class JobService:
         source: str = "workflow",
         idempotency: Idempotency | None = None,
         owner: str | None = None,
+        forward_extra_data: dict[str, Any] | None = None,
     ) -> Job:
         """Validate, record, submit to ComfyUI; raises `InvalidWorkflow` (400) or a `ComfyError`.
         `owner` is the API key name the job belongs to (None: the gateway runs open).
@@ -111,6 +112,8 @@ class JobService:
         ComfyUI runs is ever unrecorded. A refusal removes the row. An unclear outcome (timeout, dropped
         connection) is settled by asking ComfyUI's /queue and /history (`SubmitUnconfirmed` / `NotSubmitted`
         when it does not have it). With `idempotency`, a key already used returns its job, never a new run.
+        `forward_extra_data` goes to ComfyUI with the prompt and is never stored (Comfy API v2: it may hold
+        a partner-node API key).
         """
         from comfyui_client import BadRequest, ComfyError, NotFound, PromptRejected
 
@@ -148,7 +151,8 @@ class JobService:
                 f"the job could not be recorded, so it was not submitted: {exc}"
             ) from exc
         try:
-            submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
+            sent = {**(extra_data or {}), **(forward_extra_data or {})} or None
+            submitted = await self.client.submit(workflow, prompt_id=job.prompt_id, extra_data=sent)
         except PromptRejected as exc:
             await self._discard(job)
             raise InvalidWorkflow.from_comfy_body(exc.body) from exc

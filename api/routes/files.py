@@ -24,6 +24,7 @@ from api.jobs.store import JobStore
 from api.schemas.system import InputFromJson, InputUploaded
 from api.settings import Settings
 from api.url_fetch import UrlPolicy, fetch_public
+from comfyui_client import ComfyClient
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,22 @@ async def output_file(
 ) -> StreamingResponse:
     """Once API keys exist, only files recorded as outputs (type `output`) of the caller's jobs (any job's
     for an admin) are served; an open gateway serves any file of the three folders, as it always did."""
-    from comfyui_client import NotFound
-
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
     await _check_output_access(jobs, principal, type, subfolder, filename)
+    return await stream_view(client, filename, subfolder, type, request.headers.get("range"))
+
+
+async def stream_view(
+    client: ComfyClient, filename: str, subfolder: str, type: str, range: str | None
+) -> StreamingResponse:
+    """A ComfyUI file streamed through (Range passed on, its 206/416 kept); NotFoundError when absent."""
+    from comfyui_client import NotFound
+
     stack = contextlib.AsyncExitStack()
     try:
         resp = await stack.enter_async_context(
-            client.view(filename, subfolder=subfolder, type=type, range=request.headers.get("range"))
+            client.view(filename, subfolder=subfolder, type=type, range=range)
         )
     except NotFound as exc:
         await stack.aclose()

@@ -1,0 +1,92 @@
+"""A v2 job body -> the API graph the gateway validates and queues.
+
+Contract rules first (an editor export is `workflow_format_ui`; `core/ASSET` references must name the
+caller's assets, else `missing_asset`), then the gateway's own reading (size limits, catalog validation in
+`JobService.submit`). An asset reference becomes the file name ComfyUI's loaders take: its bytes are uploaded
+to ComfyUI's input folder (`v2/<hash prefix>_<name>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from api.auth import Principal
+from api.auth.deps import visible
+from api.v2.errors import MissingAsset, WorkflowFormatUi
+from api.v2.store import AssetRow, AssetStore, parse_hash
+from comfyui_client import ComfyClient
+
+ASSET_TYPE = "core/ASSET"
+INPUT_SUBFOLDER = "v2"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def check_format(workflow: dict[str, Any]) -> None:
+    from node_catalog.ui_export import is_ui_workflow
+
+    if is_ui_workflow(workflow):
+        raise WorkflowFormatUi(
+            "this is an editor (UI-format) export with nodes/links; v2 takes the API-format graph: in "
+            "ComfyUI use 'Export (API)', or submit the export to POST /api/workflow/submit, which converts it"
+        )
+
+
+def asset_refs(workflow: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(node id, input name, value) of every input holding a `core/ASSET` object (inputs are one level deep:
+    nothing here recurses into what the caller sent)."""
+    found = []
+    for node_id, node in workflow.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        for name, value in (inputs or {}).items() if isinstance(inputs, dict) else ():
+            if isinstance(value, dict) and value.get("__type") == ASSET_TYPE:
+                found.append((str(node_id), str(name), value))
+    return found
+
+
+async def substitute_assets(
+    workflow: dict[str, Any], principal: Principal, assets: AssetStore, client: ComfyClient
+) -> dict[str, Any]:
+    """The graph with each asset reference replaced by the name of its bytes in ComfyUI's input folder."""
+    refs = asset_refs(workflow)
+    if not refs:
+        return workflow
+    graph = dict(workflow)
+    for node_id, name, value in refs:
+        row = await _owned(value, principal, assets, node_id, name)
+        graph[node_id] = {
+            **graph[node_id],
+            "inputs": {**graph[node_id]["inputs"], name: await _upload(row, assets, client)},
+        }
+    return graph
+
+
+async def _upload(row: AssetRow, assets: AssetStore, client: ComfyClient) -> str:
+    """Sent at every submit (overwrite, same bytes under the same name): a restarted ComfyUI or another
+    backend still has the file."""
+    digest = row.hash or ""
+    stem = _UNSAFE.sub("_", PurePosixPath(row.file_path or "asset").name).strip("._") or "asset"
+    filename = f"{(parse_hash(digest) or '')[:16]}_{stem}"
+    data = await asyncio.to_thread(assets.blob_path(digest).read_bytes)
+    uploaded = await client.upload(
+        data, filename, subfolder=INPUT_SUBFOLDER, overwrite=True, content_type=row.content_type
+    )
+    return uploaded.ref
+
+
+async def _owned(
+    value: dict[str, Any], principal: Principal, assets: AssetStore, node: str, name: str
+) -> AssetRow:
+    info = value.get("info")
+    asset_id = info.get("id") if isinstance(info, dict) else None
+    where = f"node {node} input {name!r}"
+    if not isinstance(asset_id, str) or not asset_id:
+        raise MissingAsset(f"{where}: a core/ASSET reference needs info.id (the asset's id)")
+    row = await assets.get(asset_id) if len(asset_id) <= 64 else None
+    if row is None or not visible(principal, row.owner):
+        raise MissingAsset(f"{where}: no asset {asset_id!r} among yours: upload it (POST /api/v2/assets)")
+    if row.job_id is not None or row.hash is None or not assets.has_blob(row.hash):
+        raise MissingAsset(f"{where}: asset {asset_id!r} is a job output; upload it as an input first")
+    return row
