@@ -2,8 +2,9 @@
 
 Contract rules first (an editor export is `workflow_format_ui`; `core/ASSET` references must name the
 caller's assets, else `missing_asset`), then the gateway's own reading (size limits, catalog validation in
-`JobService.submit`). An asset reference becomes the file name ComfyUI's loaders take: its bytes are uploaded
-to ComfyUI's input folder (`v2/<hash prefix>_<name>`).
+`JobService.submit`). An asset reference, or an input naming one of the caller's uploads by its `file_path`
+(submit by name, as Comfy's own surfaces allow), becomes the file name ComfyUI's loaders take: its bytes are
+uploaded to ComfyUI's input folder (`v2/<hash prefix>_<name>`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from comfyui_client import ComfyClient
 
 ASSET_TYPE = "core/ASSET"
 INPUT_SUBFOLDER = "v2"
+MAX_NAME = 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -46,20 +48,37 @@ def asset_refs(workflow: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return found
 
 
+def name_refs(workflow: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(node id, input name, value) of every input whose string value could name an uploaded file."""
+    found = []
+    for node_id, node in workflow.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        for name, value in (inputs or {}).items() if isinstance(inputs, dict) else ():
+            if isinstance(value, str) and "." in value and len(value) <= MAX_NAME and "\n" not in value:
+                found.append((str(node_id), str(name), value))
+    return found
+
+
 async def substitute_assets(
     workflow: dict[str, Any], principal: Principal, assets: AssetStore, client: ComfyClient
 ) -> dict[str, Any]:
-    """The graph with each asset reference replaced by the name of its bytes in ComfyUI's input folder."""
-    refs = asset_refs(workflow)
-    if not refs:
+    """The graph with each asset reference, and each input naming one of the caller's uploads by its
+    `file_path`, replaced by the name of those bytes in ComfyUI's input folder (content-addressed, so two
+    callers' `photo.png` never overwrite each other)."""
+    chosen: list[tuple[str, str, AssetRow]] = []
+    for node_id, name, value in asset_refs(workflow):
+        chosen.append((node_id, name, await _owned(value, principal, assets, node_id, name)))
+    named = name_refs(workflow)
+    uploads = await assets.named({value for _, _, value in named}, principal.owner)
+    chosen += [(node_id, name, uploads[value]) for node_id, name, value in named if value in uploads]
+    if not chosen:
         return workflow
     graph = dict(workflow)
-    for node_id, name, value in refs:
-        row = await _owned(value, principal, assets, node_id, name)
-        graph[node_id] = {
-            **graph[node_id],
-            "inputs": {**graph[node_id]["inputs"], name: await _upload(row, assets, client)},
-        }
+    sent: dict[str, str] = {}
+    for node_id, name, row in chosen:
+        if row.id not in sent:
+            sent[row.id] = await _upload(row, assets, client)
+        graph[node_id] = {**graph[node_id], "inputs": {**graph[node_id]["inputs"], name: sent[row.id]}}
     return graph
 
 

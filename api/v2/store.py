@@ -136,6 +136,19 @@ class AssetStore(Database):
                 query = query.where(AssetRow.owner == owner)
             return list(await session.scalars(query.order_by(AssetRow.created_at)))
 
+    async def named(self, names: set[str], owner: str | None) -> dict[str, AssetRow]:
+        """The owner's uploads by `file_path` (the newest of a name wins)."""
+        if not names:
+            return {}
+        async with self._session() as session:
+            query = select(AssetRow).where(
+                AssetRow.file_path.in_(sorted(names)),
+                AssetRow.job_id.is_(None),
+                AssetRow.owner.is_(None) if owner is None else AssetRow.owner == owner,
+            )
+            rows = await session.scalars(query.order_by(AssetRow.created_at))
+            return {row.file_path or "": row for row in rows}
+
     async def delete(self, asset_id: str) -> None:
         """Remove the record; the blob goes too once no other record points at it."""
         async with self._session() as session, session.begin():
