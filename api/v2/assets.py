@@ -31,6 +31,7 @@ router = APIRouter(prefix="/api/v2/assets", tags=["comfy-api-v2"])
 
 MIN_EXPIRES, MAX_EXPIRES = 60, 604800
 # Ranges Starlette and ComfyUI both read; anything else is ignored (a server may), never a 400.
+_MIME = re.compile(r"[A-Za-z0-9][\w.+-]{0,126}/[A-Za-z0-9][\w.+-]{0,126}( ?;[ -~]{0,200})?")
 _RANGE = re.compile(r"bytes=\d{0,18}-\d{0,18}(, ?\d{0,18}-\d{0,18}){0,9}")
 
 
@@ -88,7 +89,9 @@ async def upload_asset(
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("multipart field 'file' (the bytes) is required")
-        content_type = _text(form, "content_type", required=True, limit=255) or "application/octet-stream"
+        content_type = _text(form, "content_type", required=True, limit=255) or ""
+        if not _MIME.fullmatch(content_type):
+            raise InvalidRequest(f"content_type must be a media type such as image/png, got {content_type[:60]!r}")
         file_path = _text(form, "file_path", required=True)
         expected = _text(form, "expected_hash", limit=100)
         _expires_in(_text(form, "expires_in", limit=20))
