@@ -91,7 +91,9 @@ async def upload_asset(
             raise InvalidRequest("multipart field 'file' (the bytes) is required")
         content_type = _text(form, "content_type", required=True, limit=255) or ""
         if not _MIME.fullmatch(content_type):
-            raise InvalidRequest(f"content_type must be a media type such as image/png, got {content_type[:60]!r}")
+            raise InvalidRequest(
+                f"content_type must be a media type such as image/png, got {content_type[:60]!r}"
+            )
         file_path = _text(form, "file_path", required=True)
         expected = _text(form, "expected_hash", limit=100)
         _expires_in(_text(form, "expires_in", limit=20))

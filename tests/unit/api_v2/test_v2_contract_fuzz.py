@@ -41,7 +41,12 @@ def validate(case: schemathesis.Case, base_url: str) -> None:
     checks = (
         [negative_data_rejection, not_a_server_error]
         if negative
-        else [status_code_conformance, response_schema_conformance, content_type_conformance, not_a_server_error]
+        else [
+            status_code_conformance,
+            response_schema_conformance,
+            content_type_conformance,
+            not_a_server_error,
+        ]
     )
     case.call_and_validate(base_url=base_url, timeout=30, checks=checks)
 

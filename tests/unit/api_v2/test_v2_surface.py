@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import comfy_sdk
 import httpx
 import pytest
 from blake3 import blake3
 
-import comfy_sdk
 from api.v2.errors import envelope
 from tests.unit.api_v2.conftest import KEYS
 
