@@ -4,7 +4,8 @@ Contract rules first (an editor export is `workflow_format_ui`; `core/ASSET` ref
 caller's assets, else `missing_asset`), then the gateway's own reading (size limits, catalog validation in
 `JobService.submit`). An asset reference, or an input naming one of the caller's uploads by its `file_path`
 (submit by name, as Comfy's own surfaces allow), becomes the file name ComfyUI's loaders take: its bytes are
-uploaded to ComfyUI's input folder (`v2/<hash prefix>_<name>`).
+uploaded to ComfyUI's input folder as `v2_<hash prefix>_<name>` (its root: loader lists and the catalog's
+file checks read no subfolders).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from api.v2.store import AssetRow, AssetStore, parse_hash
 from comfyui_client import ComfyClient
 
 ASSET_TYPE = "core/ASSET"
-INPUT_SUBFOLDER = "v2"
+NAME_PREFIX = "v2_"
 MAX_NAME = 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -87,11 +88,9 @@ async def _upload(row: AssetRow, assets: AssetStore, client: ComfyClient) -> str
     backend still has the file."""
     digest = row.hash or ""
     stem = _UNSAFE.sub("_", PurePosixPath(row.file_path or "asset").name).strip("._") or "asset"
-    filename = f"{(parse_hash(digest) or '')[:16]}_{stem}"
+    filename = f"{NAME_PREFIX}{(parse_hash(digest) or '')[:16]}_{stem}"
     data = await asyncio.to_thread(assets.blob_path(digest).read_bytes)
-    uploaded = await client.upload(
-        data, filename, subfolder=INPUT_SUBFOLDER, overwrite=True, content_type=row.content_type
-    )
+    uploaded = await client.upload(data, filename, overwrite=True, content_type=row.content_type)
     return uploaded.ref
 
 

@@ -27,7 +27,7 @@ from api.jobs.errors import CancelUnconfirmed
 from api.jobs.executor import JobsExecutor
 from api.jobs.idempotency import Idempotency, IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
-from api.jobs.state import Job
+from api.jobs.state import Job, JobStatus
 from api.limits import admit_jobs, note_jobs
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody
@@ -240,22 +240,35 @@ async def job_events(
 async def _frames(
     jobs: JobService, job_id: str, assets: AssetStore, client: ComfyClient, base_url: str
 ) -> AsyncIterator[str]:
-    """The gateway's job events (`JobService.subscribe`: a snapshot first, ends after `finished`) as v2's."""
+    """The gateway's job events (`JobService.subscribe`: a snapshot first, ends after `finished`) as v2's.
+
+    The status sent is the one each event carries (events are read after the job may have moved on), and
+    the terminal status comes last, after every output: it ends the client's stream. On connect the outputs
+    saved so far are sent too, so a client that connects late (even after the end) still sees them."""
+    from comfyui_client import OutputRef
+
     last_status: str | None = None
+    sent: set[str] = set()
+    first = True
     async for ev in jobs.subscribe(job_id):
         job = jobs.live_job(job_id) or await jobs.find(job_id)
         if job is None:
             return
         kind = ev["event"]
-        status = status_of(job)
-        if status != last_status or kind == "queued":
+        status = status_of(job, JobStatus(ev["status"]))
+        if kind != "finished" and status != last_status:
             last_status = status
             yield sse_message("status", {"status": status, "queue_position": jobs.queue_position(job)})
-        if kind in ("started", "progress", "node") and (progress := progress_of(job)) is not None:
+        if kind in ("queued", "started", "progress", "node") and (progress := progress_of(job)) is not None:
             yield sse_message("progress", progress)
-        elif kind == "output" and isinstance(ev.get("output"), dict):
-            from comfyui_client import OutputRef
-
-            row = await output_asset(job, OutputRef.from_dict(ev["output"]), assets, client)
-            if row is not None:
+        refs = list(job.outputs) if first else []
+        if kind == "output" and isinstance(ev.get("output"), dict):
+            refs.append(OutputRef.from_dict(ev["output"]))
+        first = False
+        for ref in refs:
+            row = await output_asset(job, ref, assets, client)
+            if row is not None and row.id not in sent:
+                sent.add(row.id)
                 yield sse_message("output", output_body(row, base_url))
+        if kind == "finished":
+            yield sse_message("status", {"status": status, "queue_position": None})

@@ -33,7 +33,8 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def status_of(job: Job) -> str:
+def status_of(job: Job, status: JobStatus | None = None) -> str:
+    """The contract's status of `job` (or of `job` as it was at an event that carried `status`)."""
     cancelling = job.end_requested is JobStatus.CANCELLED
     return {
         JobStatus.SUBMITTING: "canceling" if cancelling else "queued",
@@ -43,7 +44,7 @@ def status_of(job: Job) -> str:
         JobStatus.FAILED: "failed",
         JobStatus.TIMEOUT: "failed",
         JobStatus.CANCELLED: "canceled",
-    }[job.status]
+    }[status or job.status]
 
 
 def progress_of(job: Job) -> dict[str, Any] | None:

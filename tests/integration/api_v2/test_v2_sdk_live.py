@@ -91,7 +91,7 @@ def test_upload_then_submit_by_name_and_by_handle(client: comfy_sdk.Comfy) -> No
     by_name = client.run(client.workflows.from_json(edit_graph(INPUT_NAME)), timeout=300)
     check_png_output(by_name)
     ran = by_name.get_workflow()
-    assert ran.format == "api" and ran.graph["1"]["inputs"]["image"].startswith("v2/")
+    assert ran.format == "api" and ran.graph["1"]["inputs"]["image"].startswith("v2_")
 
     wf = client.workflows.from_json(edit_graph(""))
     wf.set_input("1", "image", asset)
@@ -116,9 +116,9 @@ def test_events_stream_to_the_terminal_status(client: comfy_sdk.Comfy) -> None:
     assert isinstance(events[0], StatusChange)
     assert isinstance(events[-1], StatusChange) and events[-1].status == "succeeded", events
     assert any(isinstance(e, OutputReady) for e in events[:-1]), events
-    # A job that finished before the client connected: its terminal status at once, then the end.
+    # A job that finished before the client connected: its outputs, then its terminal status, then the end.
     again = list(client.jobs.get(job.id).events())
-    assert [type(e) for e in again] == [StatusChange] and again[0].status == "succeeded"
+    assert [type(e) for e in again] == [OutputReady, StatusChange] and again[-1].status == "succeeded"
 
 
 def test_cancel_is_idempotent(client: comfy_sdk.Comfy, live: tuple[str, Path]) -> None:
