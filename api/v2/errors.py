@@ -51,6 +51,13 @@ class BlobNotFound(ApiError):
     code = "blob_not_found"
 
 
+class NotImplementedHere(ApiError):
+    """A v2 route the SDK knows and the vendored contract does not define (Comfy Cloud answers the same)."""
+
+    status_code = 501
+    code = "not_implemented"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"
@@ -89,7 +96,7 @@ def envelope(status: int, body: Any) -> tuple[int, dict[str, Any]]:
             status = 422  # the contract answers unusable input with 422
         elif status == 405:
             status, code = 404, "not_found"
-        elif status >= 500:
+        elif status >= 500 and code != "not_implemented":
             # The contract's `upstream_error`: a generic message, details kept out (they name internals).
             message = UPSTREAM_MESSAGE if code != "internal_error" else "internal error"
             status, code, details = 500, "upstream_error", None

@@ -99,7 +99,8 @@ def test_upload_then_submit_by_name_and_by_handle(client: comfy_sdk.Comfy) -> No
 
 
 def test_events_stream_to_the_terminal_status(client: comfy_sdk.Comfy) -> None:
-    job = client.submit(client.workflows.from_json(edit_graph(INPUT_NAME)))
+    # A few seconds of tiled decoding: the client connects while the job is queued or running.
+    job = client.submit(client.workflows.from_json(fresh(SLOW, **{"1.width": 1024, "1.height": 1024})))
     events: list[Any] = []
     failures: list[BaseException] = []
 
@@ -113,7 +114,8 @@ def test_events_stream_to_the_terminal_status(client: comfy_sdk.Comfy) -> None:
     consumer.start()
     consumer.join(timeout=180)
     assert not consumer.is_alive() and not failures, (failures, events)
-    assert isinstance(events[0], StatusChange)
+    assert isinstance(events[0], StatusChange) and events[0].status in ("queued", "running"), events
+    assert any(type(e).__name__ == "Progress" for e in events), events
     assert isinstance(events[-1], StatusChange) and events[-1].status == "succeeded", events
     assert any(isinstance(e, OutputReady) for e in events[:-1]), events
     # A job that finished before the client connected: its outputs, then its terminal status, then the end.
@@ -181,6 +183,24 @@ def test_the_async_sdk_runs_and_streams(live: tuple[str, Path], sdk_env: Any) ->
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
 
     asyncio.run(scenario())
+
+
+def test_a_plain_language_job_through_the_generate_extension(
+    client: comfy_sdk.Comfy, live: tuple[str, Path]
+) -> None:
+    body = {
+        "workflow": {},
+        "generate": {"prompt": "a 1 second test video of solid blue frames", "resolution": "128x128"},
+    }
+    resp = httpx.post(f"{live[0]}/api/v2/jobs", json=body, timeout=300)
+    assert resp.status_code == 201, resp.text
+    job = client.jobs.get(resp.json()["id"]).result()
+    assert job.outputs and job.outputs[0].type == "video"
+    assert job.get_workflow().graph  # the generated graph is the job's workflow
+    refused = httpx.post(
+        f"{live[0]}/api/v2/jobs", json={"workflow": {}, "generate": {"prompt": ""}}, timeout=60
+    )
+    assert refused.status_code == 422 and set(refused.json()) == {"error"}
 
 
 @schema.parametrize()
