@@ -51,11 +51,14 @@ class BlobNotFound(ApiError):
     code = "blob_not_found"
 
 
-class NotImplementedHere(ApiError):
-    """A v2 route the SDK knows and the vendored contract does not define (Comfy Cloud answers the same)."""
+class ListingNotServed(ApiError):
+    """`GET /api/v2/jobs` (the SDK's `list_jobs`): the vendored contract defines only POST on that path."""
 
-    status_code = 501
-    code = "not_implemented"
+    status_code = 405
+    code = "method_not_allowed"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Allow": "POST"}
 
 
 class NotFound(ApiError):
@@ -95,8 +98,8 @@ def envelope(status: int, body: Any) -> tuple[int, dict[str, Any]]:
         elif status == 400:
             status = 422  # the contract answers unusable input with 422
         elif status == 405:
-            status, code = 404, "not_found"
-        elif status >= 500 and code != "not_implemented":
+            code = "method_not_allowed"
+        elif status >= 500:
             # The contract's `upstream_error`: a generic message, details kept out (they name internals).
             message = UPSTREAM_MESSAGE if code != "internal_error" else "internal error"
             status, code, details = 500, "upstream_error", None

@@ -32,7 +32,7 @@ from api.limits import admit_jobs, note_jobs
 from api.responses import sse_message
 from api.schemas.generation import GenerateBody
 from api.v2.deps import AssetsDep, BaseUrlDep
-from api.v2.errors import InvalidRequest, NotFound, NotImplementedHere
+from api.v2.errors import InvalidRequest, ListingNotServed, NotFound
 from api.v2.intake import check_format, substitute_assets
 from api.v2.store import AssetStore
 from api.v2.views import job_body, output_asset, output_body, progress_of, status_of
@@ -159,8 +159,8 @@ async def _generate(
 
 @router.get("")
 async def list_jobs(_: ReadAccess) -> None:
-    """The SDK's `list_jobs`: not in the 2.0.0 contract, so answered as Comfy Cloud does (501)."""
-    raise NotImplementedHere(
+    """The SDK's `list_jobs`: not in the 2.0.0 contract (405, and a message that says so)."""
+    raise ListingNotServed(
         "listing jobs is not part of the Comfy API v2 contract this gateway serves (2.0.0); keep the ids "
         "POST /api/v2/jobs returns, or list them with GET /api/queue"
     )

@@ -128,7 +128,7 @@ def test_the_sdk_sees_the_contract_error_codes(open_gateway: str, sdk_env: Any) 
             client.jobs.get("no-such-job")
         with pytest.raises(comfy_sdk.ComfyError) as listing:
             list(client.list_jobs())
-        assert listing.value.code == "not_implemented"  # as Comfy Cloud answers it
+        assert listing.value.code == "method_not_allowed" and "2.0.0" in listing.value.message
 
 
 def test_contract_refusals_over_plain_http(open_gateway: str) -> None:
