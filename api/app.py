@@ -35,7 +35,7 @@ from api.routes import events, files, generation, generation_runs, system, templ
 from api.run_history import open_checkpoints
 from api.schemas.errors import document_errors
 from api.settings import Settings
-from api.v2 import install as install_v2
+from api.v2.surface import install as install_v2
 
 log = logging.getLogger(__name__)
 
