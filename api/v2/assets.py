@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from time import time
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -30,15 +30,19 @@ from comfyui_client import OutputRef
 router = APIRouter(prefix="/api/v2/assets", tags=["comfy-api-v2"])
 
 MIN_EXPIRES, MAX_EXPIRES = 60, 604800
+MAX_PATH = 4096
 # Ranges Starlette and ComfyUI both read; anything else is ignored (a server may), never a 400.
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]{0,126}/[A-Za-z0-9][\w.+-]{0,126}( ?;[ -~]{0,200})?")
 _RANGE = re.compile(r"bytes=\d{0,18}-\d{0,18}(, ?\d{0,18}-\d{0,18}){0,9}")
 
 
 class FromHash(BaseModel):
-    hash: str = Field(max_length=100)
-    file_path: str | None = Field(None, max_length=1024)
-    tags: list[Annotated[str, Field(max_length=128)]] | None = Field(None, max_length=64)
+    """Bounded by the body size limit only: the contract sets no lengths, so none is refused here (a hash of
+    the wrong shape simply finds no blob)."""
+
+    hash: str
+    file_path: str | None = None
+    tags: list[str] | None = None
     expires_in: int | None = Field(None, ge=MIN_EXPIRES, le=MAX_EXPIRES)
 
 
@@ -94,7 +98,7 @@ async def upload_asset(
             raise InvalidRequest(
                 f"content_type must be a media type such as image/png, got {content_type[:60]!r}"
             )
-        file_path = _text(form, "file_path", required=True)
+        file_path = _text(form, "file_path", required=True, limit=MAX_PATH)
         expected = _text(form, "expected_hash", limit=100)
         _expires_in(_text(form, "expires_in", limit=20))
         data = await upload.read()

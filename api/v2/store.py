@@ -18,7 +18,7 @@ from time import time
 from typing import Any
 
 from blake3 import blake3
-from sqlalchemy import JSON, BigInteger, Float, String, func, select
+from sqlalchemy import JSON, BigInteger, Float, String, Text, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -41,7 +41,7 @@ class AssetRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     hash: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    file_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_type: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[float] = mapped_column(Float)

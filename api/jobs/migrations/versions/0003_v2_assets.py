@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("hash", sa.String(80), nullable=True),
         sa.Column("owner", sa.String(64), nullable=True),
-        sa.Column("file_path", sa.String(1024), nullable=True),
+        sa.Column("file_path", sa.Text, nullable=True),
         sa.Column("content_type", sa.String(255), nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
