@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -79,7 +80,10 @@ async def _body(
 def _single_use(request: Request, key: str | None) -> Idempotency | None:
     """The v2 key: caller-scoped, in its own namespace, with a fingerprint no other request has."""
     checked = idempotency_for(request, key, None)
-    return None if checked is None else Idempotency(f"v2:{checked.key}", uuid.uuid4().hex)
+    if checked is None:
+        return None
+    # Hashed: caller name + a 255-character key would not fit the column the spec routes' keys share.
+    return Idempotency(f"v2:{hashlib.sha256(checked.key.encode()).hexdigest()}", uuid.uuid4().hex)
 
 
 @router.post("", status_code=201)
