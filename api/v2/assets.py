@@ -23,8 +23,9 @@ from api.deps import ClientDep
 from api.routes.files import download_headers, stream_view
 from api.v2.deps import AssetsDep, BaseUrlDep, check_asset
 from api.v2.errors import AssetInUse, BlobNotFound, HashMismatch, InvalidRequest
-from api.v2.store import AssetRow, AssetStore, parse_hash
+from api.v2.store import AssetRow, AssetStore, hash_of, parse_hash
 from api.v2.views import asset_body
+from comfyui_client import BadRequest as ComfyBadRequest
 from comfyui_client import OutputRef
 
 router = APIRouter(prefix="/api/v2/assets", tags=["comfy-api-v2"])
@@ -105,8 +106,6 @@ async def upload_asset(
     finally:
         await form.close()
     if expected is not None:
-        from api.v2.store import hash_of
-
         actual = hash_of(data)
         if parse_hash(expected) != parse_hash(actual):
             raise HashMismatch(
@@ -176,7 +175,12 @@ async def asset_content(
     usable = wanted if wanted is not None and _RANGE.fullmatch(wanted) else None
     if row.output is not None:
         ref = OutputRef.from_dict(row.output)
-        return await stream_view(client, ref.filename, ref.subfolder, ref.type, usable)
+        try:
+            return await stream_view(client, ref.filename, ref.subfolder, ref.type, usable)
+        except ComfyBadRequest as exc:
+            if exc.status_code != 416:
+                raise
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{row.size_bytes}"})
     path = assets.blob_path(row.hash or "")
     name = (row.file_path or row.id).rsplit("/", 1)[-1]
     headers = download_headers(name, row.content_type)

@@ -29,9 +29,12 @@ from api.jobs.executor import JobsExecutor
 from api.jobs.idempotency import Idempotency, IdempotencyKeyHeader, idempotency_for
 from api.jobs.service import JobService
 from api.jobs.state import Job, JobStatus
+from api.jobs.store import JobStore
 from api.limits import admit_jobs, note_jobs
 from api.responses import sse_message
+from api.routes.generation import new_run
 from api.schemas.generation import GenerateBody
+from api.settings import Settings
 from api.v2.deps import AssetsDep, BaseUrlDep
 from api.v2.errors import InvalidRequest, ListingNotServed, NotFound
 from api.v2.intake import check_format, substitute_assets
@@ -39,6 +42,7 @@ from api.v2.store import AssetStore
 from api.v2.views import job_body, output_asset, output_body, progress_of, status_of
 from api.workflow_intake import api_graph
 from comfyui_client import ComfyClient
+from pipeline import Generator
 
 router = APIRouter(prefix="/api/v2/jobs", tags=["comfy-api-v2"])
 
@@ -135,15 +139,13 @@ async def _generate(
     request: Request,
     jobs: JobService,
     client: ComfyClient,
-    settings: Any,
-    generator: Any,
-    store: Any,
+    settings: Settings,
+    generator: Generator,
+    store: JobStore,
     principal: Principal,
     idempotency: Idempotency | None,
 ) -> Job:
     """Run the generation pipeline (submitting what it builds); its job is this request's job."""
-    from api.routes.generation import new_run
-
     spec = spec.model_copy(update={"submit": True})
     executor = JobsExecutor(
         jobs,

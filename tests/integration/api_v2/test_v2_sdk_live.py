@@ -81,6 +81,8 @@ def check_png_output(job: comfy_sdk.Job) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) == outputs[0].size_bytes
     assert struct.unpack(">II", data[16:24]) == (64, 48)
     assert outputs[0].to_bytes(range=(0, 7)) == data[:8]  # Range passed through to ComfyUI's /view
+    url = outputs[0].get_download_url().url
+    assert httpx.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
 
 
 def test_upload_then_submit_by_name_and_by_handle(client: comfy_sdk.Comfy) -> None:
