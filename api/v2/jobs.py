@@ -39,7 +39,7 @@ from api.v2.deps import AssetsDep, BaseUrlDep
 from api.v2.errors import InvalidRequest, ListingNotServed, NotFound
 from api.v2.intake import check_format, substitute_assets
 from api.v2.store import AssetStore
-from api.v2.views import job_body, output_asset, output_body, progress_of, status_of
+from api.v2.views import job_body, output_asset, output_body, progress_of, queue_position_of, status_of
 from api.workflow_intake import api_graph
 from comfyui_client import ComfyClient
 from pipeline import Generator
@@ -273,7 +273,8 @@ async def _frames(
         status = status_of(job, JobStatus(ev["status"]))
         if kind != "finished" and status != last_status:
             last_status = status
-            yield sse_message("status", {"status": status, "queue_position": jobs.queue_position(job)})
+            position = queue_position_of(job, jobs.queue_position(job), JobStatus(ev["status"]))
+            yield sse_message("status", {"status": status, "queue_position": position})
         if kind in ("queued", "started", "progress", "node") and (progress := progress_of(job)) is not None:
             yield sse_message("progress", progress)
         refs = list(job.outputs) if first else []

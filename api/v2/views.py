@@ -47,6 +47,11 @@ def status_of(job: Job, status: JobStatus | None = None) -> str:
     }[status or job.status]
 
 
+def queue_position_of(job: Job, position: int | None, status: JobStatus | None = None) -> int | None:
+    """Only a queued job has one (the gateway's 0 for a running job is not a queue position)."""
+    return position if (status or job.status) in (JobStatus.SUBMITTING, JobStatus.PENDING) else None
+
+
 def progress_of(job: Job) -> dict[str, Any] | None:
     """Node-count weighted, as the gateway computes it (`Job.progress`); None while queued."""
     if job.status in (JobStatus.SUBMITTING, JobStatus.PENDING):
@@ -186,14 +191,15 @@ async def job_body(
         "started_at": iso(job.started_at),
         "completed_at": iso(job.finished_at),
         "expires_at": iso(job.created_at + RETENTION_SECONDS),
-        "queue_position": None if job.terminal else queue_position,
+        "queue_position": queue_position_of(job, queue_position),
         "progress": progress_of(job),
         "outputs": await outputs_of(job, assets, client, base_url),
         "error": error_of(job),
         "metrics": metrics_of(job),
         "urls": urls_of(job),
     }
-    labels = (job.request or {}).get("metadata") if isinstance(job.request, dict) else None
+    record = job.request if isinstance(job.request, dict) and job.request.get("api") == "v2" else {}
+    labels = record.get("metadata")
     if isinstance(labels, dict):
         body["metadata"] = labels
     return body

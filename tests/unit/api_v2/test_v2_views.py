@@ -4,7 +4,7 @@ job error's code, metrics, follow-up links."""
 from __future__ import annotations
 
 from api.jobs.state import Job, JobError, JobStatus
-from api.v2.views import error_of, iso, metrics_of, progress_of, status_of, urls_of
+from api.v2.views import error_of, iso, metrics_of, progress_of, queue_position_of, status_of, urls_of
 
 GRAPH = {"1": {"class_type": "EmptyImage", "inputs": {}}, "2": {"class_type": "SaveImage", "inputs": {}}}
 
@@ -81,3 +81,9 @@ def test_metrics_links_and_times() -> None:
         "cancel": "/api/v2/jobs/p1/cancel",
     }
     assert iso(0.0) == "1970-01-01T00:00:00Z" and iso(None) is None
+
+
+def test_only_a_queued_job_has_a_queue_position() -> None:
+    assert queue_position_of(job(JobStatus.PENDING), 3) == 3
+    assert queue_position_of(job(JobStatus.RUNNING), 0) is None  # the gateway's 0 means running
+    assert queue_position_of(job(JobStatus.RUNNING), 2, JobStatus.PENDING) == 2  # as an event carried it
