@@ -36,6 +36,7 @@ from api.routes import events, files, generation, generation_runs, system, templ
 from api.run_history import open_checkpoints
 from api.schemas.errors import document_errors
 from api.settings import Settings
+from api.v2.surface import install as install_v2
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        path_limits={"/api/inputs": settings.max_upload_bytes},  # uploads keep their bigger limit
+        path_limits={"/api/inputs": settings.max_upload_bytes, "/api/v2/assets": settings.max_upload_bytes},
     )
     # Issue 12: logs, request ids, limits, metrics, access.
     if "log_format" in settings.model_fields_set:
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled and settings.metrics_port is None:
         app.include_router(metrics_router)
     _install_access(app, settings)
+    install_v2(app)  # the Comfy API v2 surface: its routes, its error envelope (outside the key check)
     app.add_middleware(RequestId)  # outermost: even a 401 or a 413 carries its request id
     for module in (workflow, events, files, system, generation_runs, generation, templates):
         app.include_router(

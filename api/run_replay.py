@@ -59,7 +59,7 @@ async def start_run(
 ) -> RunStart:
     """A new run's thread id (recorded as the caller's), or the recorded result of the run this key made."""
     if idempotency is None:
-        return await _new(store, principal, str(uuid.uuid4()))
+        return await new_run(store, principal)
     thread_id = str(uuid.uuid5(RUN_NAMESPACE, idempotency.key))
     if await store.claim_run(thread_id, principal.owner):
         return RunStart(thread_id)
@@ -69,7 +69,7 @@ async def start_run(
             raise RunInProgress(
                 "a generation request with this Idempotency-Key has just started; retry for its answer"
             )
-        return await _new(store, principal, str(uuid.uuid4()))
+        return await new_run(store, principal)
     values = run["values"]
     if values.get("request") != request.as_state():
         raise IdempotencyConflict(
@@ -83,6 +83,8 @@ async def start_run(
     return RunStart(thread_id, GenerationResult.from_state(values, thread_id=thread_id))
 
 
-async def _new(store: JobStore, principal: Principal, thread_id: str) -> RunStart:
+async def new_run(store: JobStore, principal: Principal) -> RunStart:
+    """A fresh run under a new thread id, recorded as the caller's before its first checkpoint."""
+    thread_id = str(uuid.uuid4())
     await store.record_run(thread_id, principal.owner)
     return RunStart(thread_id)

@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         1000, ge=1, description="Generation runs kept in the checkpoint database; older ones are deleted"
     )
     templates_dir: Path | None = Field(None, description="Folder with the user's own workflow templates")
+    assets_dir: Path | None = Field(
+        None,
+        description="Folder of the Comfy API v2 asset bytes (content-addressed); none: beside a SQLite job "
+        "database (`<name>_assets`), else ./comfy_gateway_assets",
+    )
 
     # Access (api/auth): API keys, the open-gateway bind rule, browsers
     api_keys: SecretStr | None = Field(

@@ -24,7 +24,7 @@ from api.jobs.service import Lane
 from api.jobs.settle import never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from api.jobs.tracker import Subscribers
-from comfyui_client import LOST_REASON, ComfyError, PromptRejected
+from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
     from node_catalog import Catalog
@@ -158,6 +158,27 @@ class Fleet:
         return min(able, key=lambda b: b.load) if able else None  # min keeps the first of equals
 
     # -- lifecycle -------------------------------------------------------------------------------------------
+    async def upload(
+        self, content: bytes, filename: str, *, subfolder: str = "", overwrite: bool = False, mime: str | None
+    ) -> UploadedFile:
+        """An input goes to every healthy backend, so whichever runs the job has it. The first one names it
+        (it may rename on a clash); the others store it under that name. Fails only when none takes it."""
+        healthy = [b for b in self.backends if b.healthy] or self.backends[:1]
+        first, *others = healthy
+        uploaded = await first.client.upload(
+            content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
+        )
+        for backend in others:
+            try:
+                await backend.client.upload(
+                    content, uploaded.name, subfolder=uploaded.subfolder, overwrite=True, content_type=mime
+                )
+            except ComfyError as exc:  # that backend misses the file; validation against it says so
+                log.warning("input %s not copied to backend %s: %s", uploaded.ref, backend.name, exc)
+        for backend in healthy:
+            backend.catalogs.invalidate()  # loaders list the input folder's files: the next run must see it
+        return uploaded
+
     async def start(self) -> None:
         for job in await self.primary.tracker.store.active():
             if job.backend == HELD and len(self.backends) > 1:  # held when the last gateway stopped
@@ -194,13 +215,13 @@ class Fleet:
             for b in self.backends
             if b.healthy or b.checked_at is None or now - b.checked_at >= self.retry_interval
         ]
-        results = await asyncio.gather(*(self._answers(b) for b in due))
+        results = await asyncio.gather(*(self.probe(b) for b in due))
         for backend, error in zip(due, results, strict=True):
             await self._record(backend, error)
         if self._held:
             await self.place_held()
 
-    async def _answers(self, backend: Backend) -> str | None:
+    async def probe(self, backend: Backend) -> str | None:
         """None when the backend answers /system_stats in time, else why not."""
         try:
             async with asyncio.timeout(self.check_timeout):

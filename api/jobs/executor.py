@@ -47,7 +47,9 @@ class JobsExecutor:
     async def submit(self, workflow: dict[str, Any], *, extra_data: dict[str, Any] | None = None) -> str:
         try:
             self.submissions += 1
-            keyed = {"idempotency": self.idempotency.attempt(self.submissions)} if self.idempotency else {}
+            keyed: dict[str, Any] = (
+                {"idempotency": self.idempotency.attempt(self.submissions)} if self.idempotency else {}
+            )
             job = await self.jobs.submit(
                 workflow,
                 extra_data=extra_data,

@@ -157,6 +157,7 @@ class JobService:
         source: str = "workflow",
         idempotency: Idempotency | None = None,
         owner: str | None = None,
+        forward_extra_data: dict[str, Any] | None = None,
     ) -> Job:
         """Validate, record, submit to ComfyUI; raises `InvalidWorkflow` (400) or a `ComfyError`.
         `owner` is the API key name the job belongs to (None: the gateway runs open).
@@ -167,18 +168,22 @@ class JobService:
         when it does not have it). With `idempotency`, a key already used returns its job, never a new run.
         With several backends the placement chooses one (from the workflow and the request); one that
         refuses the connection is left out and the next chosen (nothing reached it: no risk of a double run).
+        `forward_extra_data` goes to ComfyUI with the prompt and is never stored (Comfy API v2: it may hold
+        a partner-node API key).
         """
         from comfyui_client import ComfyError
 
         if self.placement is None:
             return await self._submit_on(
-                self._single, workflow, extra_data, request, source, idempotency, owner
+                self._single, workflow, extra_data, request, source, idempotency, owner, forward_extra_data
             )
         tried: list[Lane] = []
         while True:
             lane = self.placement.choose(workflow, request, tried)
             try:
-                return await self._submit_on(lane, workflow, extra_data, request, source, idempotency, owner)
+                return await self._submit_on(
+                    lane, workflow, extra_data, request, source, idempotency, owner, forward_extra_data
+                )
             except ComfyError as exc:
                 if not never_sent(exc) or len(tried) + 2 > len(self.lanes()):
                     raise
@@ -198,6 +203,7 @@ class JobService:
         source: str,
         idempotency: Idempotency | None,
         owner: str | None,
+        forward_extra_data: dict[str, Any] | None = None,
     ) -> Job:
         from comfyui_client import BadRequest, ComfyError, NotFound, PromptRejected
 
@@ -235,7 +241,8 @@ class JobService:
                 f"the job could not be recorded, so it was not submitted: {exc}"
             ) from exc
         try:
-            submitted = await lane.client.submit(workflow, prompt_id=job.prompt_id, extra_data=extra_data)
+            sent = {**(extra_data or {}), **(forward_extra_data or {})} or None
+            submitted = await lane.client.submit(workflow, prompt_id=job.prompt_id, extra_data=sent)
         except PromptRejected as exc:
             await self._discard(lane, job)
             raise InvalidWorkflow.from_comfy_body(exc.body) from exc

@@ -25,7 +25,6 @@ from api.jobs.store import JobStore
 from api.schemas.system import InputFromJson, InputUploaded
 from api.settings import Settings
 from api.url_fetch import UrlPolicy, fetch_public
-from comfyui_client import UploadedFile
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +83,17 @@ async def output_file(
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
     await _check_output_access(jobs, principal, type, subfolder, filename)
+    return await stream_view(fleet, filename, subfolder, type, request.headers.get("range"))
+
+
+async def stream_view(
+    fleet: Fleet, filename: str, subfolder: str, type: str, range: str | None
+) -> StreamingResponse:
+    """A ComfyUI file streamed through from the backend that has it (Range passed on, its 206/416 kept);
+    NotFoundError when no backend has it."""
     stack = contextlib.AsyncExitStack()
     try:
-        resp = await _view_on_fleet(stack, fleet, type, subfolder, filename, request.headers.get("range"))
+        resp = await _view_on_fleet(stack, fleet, type, subfolder, filename, range)
     except BaseException:
         await stack.aclose()
         raise
@@ -217,35 +224,11 @@ async def upload_input(
     _safe_name(filename, "filename")
     _safe_subfolder(subfolder)
     overwrite = await _may_overwrite(store, principal, subfolder, filename) if overwrite else False
-    uploaded = await _upload_to_fleet(fleet, content, filename, subfolder, overwrite, mime)
+    uploaded = await fleet.upload(content, filename, subfolder=subfolder, overwrite=overwrite, mime=mime)
     await store.record_upload(uploaded.type, uploaded.subfolder, uploaded.name, principal.owner)
     return InputUploaded(
         name=uploaded.name, subfolder=uploaded.subfolder, type=uploaded.type, ref=uploaded.ref
     )
-
-
-async def _upload_to_fleet(
-    fleet: Fleet, content: bytes, filename: str, subfolder: str, overwrite: bool, mime: str | None
-) -> UploadedFile:
-    """An input goes to every healthy backend, so whichever runs the job has it. The first one names it (it
-    may rename on a clash); the others store it under that name. Fails only when none takes it."""
-    from comfyui_client import ComfyError
-
-    healthy = [b for b in fleet.backends if b.healthy] or fleet.backends[:1]
-    first, *others = healthy
-    uploaded = await first.client.upload(
-        content, filename, subfolder=subfolder, overwrite=overwrite, content_type=mime
-    )
-    for backend in others:
-        try:
-            await backend.client.upload(
-                content, uploaded.name, subfolder=uploaded.subfolder, overwrite=True, content_type=mime
-            )
-        except ComfyError as exc:  # that backend misses the file; validation against it says so
-            log.warning("input %s not copied to backend %s: %s", uploaded.ref, backend.name, exc)
-    for backend in healthy:
-        backend.catalogs.invalidate()  # loaders list the input folder's files: the next run must see it
-    return uploaded
 
 
 async def _may_overwrite(store: JobStore, principal: Principal, subfolder: str, filename: str) -> bool:

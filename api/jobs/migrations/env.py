@@ -10,10 +10,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from api.jobs.store import Base
+from api.v2.store import Base as AssetBase
 from api.webhooks import DeliveryRow
 
 # The models, for `revision --autogenerate` (what a new revision must change to match them).
-target_metadata = [Base.metadata, DeliveryRow.metadata]
+target_metadata = [Base.metadata, DeliveryRow.metadata, AssetBase.metadata]
 
 
 def run(connection: Connection) -> None:

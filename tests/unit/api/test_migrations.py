@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.jobs import migrations
 from api.jobs.state import Job, JobStatus
 from api.jobs.store import Base, IdempotencyKeyTaken, JobStore
+from api.v2.store import Base as AssetBase
 from api.webhooks import Delivery, DeliveryRow, DeliveryStore
 from comfyui_client import OutputRef
 
@@ -29,6 +30,7 @@ TABLES = {
     "uploads",
     "generation_run_owners",
     "webhook_deliveries",
+    "v2_assets",
 }
 
 # What the gateway's create_all wrote on SQLite just before migrations (JobStore + DeliveryStore, issue 12).
@@ -75,7 +77,7 @@ def _schema_facts(conn: Connection) -> dict[str, Any]:
     context = MigrationContext.configure(conn)
     # Both model sets at once (a sequence of MetaData, as env.py's target_metadata), so neither's tables
     # look like extras to the other.
-    diffs = compare_metadata(context, [Base.metadata, DeliveryRow.metadata])  # type: ignore[arg-type]
+    diffs = compare_metadata(context, [Base.metadata, DeliveryRow.metadata, AssetBase.metadata])  # type: ignore[arg-type]
     tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
     return {"revision": migrations.current(conn), "tables": tables, "diffs": diffs}
 
