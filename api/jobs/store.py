@@ -240,6 +240,9 @@ class Database:
 class JobStore(Database):
     """Async access to the jobs table."""
 
+    # Key writes through this handle: the key cache (api/auth/keys.py) reloads at once after one.
+    key_writes = 0
+
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
         async with self._session() as session, session.begin():
@@ -368,6 +371,7 @@ class JobStore(Database):
             session.add(
                 ApiKeyRow(name=name, key_hash=key_hash, prefix=prefix, scopes=scopes, created_at=time())
             )
+        self.key_writes += 1
 
     async def revoke_key(self, name: str) -> bool:
         """Revoke the named key; False when no active key has that name."""
@@ -376,7 +380,8 @@ class JobStore(Database):
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = time()
-            return True
+        self.key_writes += 1
+        return True
 
     async def keys(self) -> list[dict[str, Any]]:
         """Every key (revoked ones too), without hashes."""
@@ -402,6 +407,20 @@ class JobStore(Database):
                 )
             ).first()
             return (row.name, row.key_hash, list(row.scopes or [])) if row is not None else None
+
+    async def key_generation(self) -> tuple[int, int]:
+        """(keys made, keys revoked): rows are never deleted nor un-revoked, so the pair changes with every
+        create and every revoke, whichever process made it: the key cache's cheap check."""
+        async with self._session() as session:
+            counts = select(func.count(), func.count(ApiKeyRow.revoked_at)).select_from(ApiKeyRow)
+            row = (await session.execute(counts)).one()
+            return (int(row[0]), int(row[1]))
+
+    async def active_keys(self) -> dict[str, tuple[str, list[str]]]:
+        """{stored hash: (name, scopes)} of every active key."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))).all()
+            return {r.key_hash: (r.name, list(r.scopes or [])) for r in rows}
 
     async def has_keys(self) -> bool:
         """Whether any active key exists (then every route needs one)."""
