@@ -1,11 +1,16 @@
 """Response bodies of the job routes: status bodies with output URLs (the gateway's or ComfyUI's), job events
-for SSE/WebSocket, and the Server-Sent Events encoding."""
+for SSE/WebSocket, the Server-Sent Events encoding, and what keeps a thousand subscribers of one job cheap
+(`sse_event`: one encoding per event, `with_heartbeat`: no task or timer per event)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections import deque
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from api.jobs.state import Job, JobStatus
@@ -103,3 +108,85 @@ def event_body(ev: dict[str, Any], job: Job | None, settings: Settings, base_url
 def sse_message(event: str, data: Any) -> str:
     """One Server-Sent Events message: the `event:` line, one `data:` line of JSON, the blank line."""
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+# The SSE text of the tracker's last events, by identity: every subscriber of a job receives the very same
+# event dict, so it is encoded once, not once per subscriber. The dict is kept with its text, so its id cannot
+# be reused while cached. `finished` and `output` carry URLs built from each request's base URL: not shared.
+_ENCODED: dict[int, tuple[dict[str, Any], str]] = {}
+_ENCODED_MAX = 1024
+_PER_REQUEST = frozenset({"finished", "output"})
+
+
+def sse_event(ev: dict[str, Any], job: Job | None, settings: Settings, base_url: str) -> str:
+    """`sse_message` of `event_body(ev, ...)`, encoded once per tracker event for the shared kinds."""
+    if ev["event"] in _PER_REQUEST:
+        return sse_message(ev["event"], event_body(ev, job, settings, base_url))
+    hit = _ENCODED.get(id(ev))
+    if hit is not None and hit[0] is ev:
+        return hit[1]
+    text = sse_message(ev["event"], event_body(ev, job, settings, base_url))
+    if len(_ENCODED) >= _ENCODED_MAX:
+        del _ENCODED[next(iter(_ENCODED))]  # the oldest (dicts keep insertion order)
+    _ENCODED[id(ev)] = (ev, text)
+    return text
+
+
+T = TypeVar("T")
+_ITEM, _BEAT, _END, _ERROR = range(4)
+
+
+async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIterator[T | None]:
+    """`source`'s items, and None whenever `interval` seconds passed without one (a keep-alive is due).
+
+    One pump task per stream and one timer, re-armed only when it fires: waiting for each item with a
+    timeout (a task and a timer per item) was most of what delivering an event to a thousand subscribers
+    cost. A failure of `source` is raised here; closing this generator cancels the pump (and so `source`).
+    """
+    loop = asyncio.get_running_loop()
+    inbox: deque[tuple[int, Any]] = deque()
+    wake: asyncio.Future[None] | None = None
+    last = loop.time()
+
+    def push(kind: int, value: Any = None) -> None:
+        inbox.append((kind, value))
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                push(_ITEM, item)
+        except Exception as exc:
+            push(_ERROR, exc)
+        else:
+            push(_END)
+
+    def beat() -> None:
+        nonlocal timer
+        idle = loop.time() - last
+        if idle >= interval:
+            push(_BEAT)
+            idle = 0.0
+        timer = loop.call_later(interval - idle, beat)
+
+    task = loop.create_task(pump())
+    timer = loop.call_later(interval, beat)
+    try:
+        while True:
+            while not inbox:
+                wake = loop.create_future()
+                await wake
+                wake = None
+            kind, value = inbox.popleft()
+            if kind == _END:
+                return
+            if kind == _ERROR:
+                raise value
+            last = loop.time()
+            yield value if kind == _ITEM else None
+    finally:
+        timer.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
