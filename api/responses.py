@@ -162,6 +162,8 @@ async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIter
         else:
             push(_END)
 
+    timer: asyncio.TimerHandle | None = None
+
     def beat() -> None:
         nonlocal timer
         idle = loop.time() - last
@@ -186,7 +188,8 @@ async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIter
             last = loop.time()
             yield value if kind == _ITEM else None
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
