@@ -293,12 +293,16 @@ class JobStore(Database):
 
     async def save(self, job: Job) -> None:
         async with self._writing(job) as session:
-            row = await session.get(JobRow, job.prompt_id)
-            if row is None:
-                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+            # One UPDATE, not a SELECT of the whole row (its JSON decoded) then an ORM update: each statement
+            # is a round trip to the database thread, and a submit makes several writes.
+            values = _to_row_values(job)
+            updated = await session.execute(
+                update(JobRow).where(JobRow.prompt_id == job.prompt_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+            if updated.rowcount == 0:
+                session.add(JobRow(prompt_id=job.prompt_id, **values))
             else:
-                for key, value in _to_row_values(job).items():
-                    setattr(row, key, value)
                 await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
             _record_outputs(session, job)
 
