@@ -144,8 +144,8 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                         rows[name][label] = wrk(url, t, c, seconds, script)
                     _report_row(name, rows[name])
                 _drain(comfy)
-            # The same gateway with a bootstrap key (API_KEYS): the access check needs no database read,
-            # which the open gateway makes on every request to learn whether any key exists (api/auth).
+            # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
+            # checked in memory; the database's keys are cached too, api/auth/keys.py).
             keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
             with uvicorn_process(
                 "api.app:create_app", free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
