@@ -1,17 +1,18 @@
 """Response bodies of the job routes: status bodies with output URLs (the gateway's or ComfyUI's), job events
 for SSE/WebSocket, the Server-Sent Events encoding, and what keeps a thousand subscribers of one job cheap
-(`sse_event`: one encoding per event, `with_heartbeat`: no task or timer per event)."""
+(`sse_event`: one encoding per event, `EventStreamResponse`: no task or timer per event)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
+
+from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from api.jobs.state import Job, JobStatus
 from api.schemas.workflow import CurrentNode, JobErrorInfo, OutputFileInfo, StatusResponse
@@ -132,64 +133,69 @@ def sse_event(ev: dict[str, Any], job: Job | None, settings: Settings, base_url:
     return text
 
 
-T = TypeVar("T")
-_ITEM, _BEAT, _END, _ERROR = range(4)
+class EventStreamResponse(StreamingResponse):
+    """Server-Sent Events: each chunk of `content` as it comes, and a `: keep-alive` comment once `heartbeat`
+    seconds passed without one (proxies and browsers drop silent connections).
 
-
-async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIterator[T | None]:
-    """`source`'s items, and None whenever `interval` seconds passed without one (a keep-alive is due).
-
-    One pump task per stream and one timer, re-armed only when it fires: waiting for each item with a
-    timeout (a task and a timer per item) was most of what delivering an event to a thousand subscribers
-    cost. A failure of `source` is raised here; closing this generator cancels the pump (and so `source`).
+    The keep-alive is sent by a timer re-armed only when it fires, not by waiting for each chunk with a
+    timeout: that cost a task and a timer per chunk, and with a thousand subscribers of one job it was most
+    of what delivering an event cost (benchmarks/sse.py). Disconnects are Starlette's (`StreamingResponse`).
     """
-    loop = asyncio.get_running_loop()
-    inbox: deque[tuple[int, Any]] = deque()
-    wake: asyncio.Future[None] | None = None
-    last = loop.time()
 
-    def push(kind: int, value: Any = None) -> None:
-        inbox.append((kind, value))
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+    media_type = "text/event-stream"
 
-    async def pump() -> None:
-        try:
-            async for item in source:
-                push(_ITEM, item)
-        except Exception as exc:
-            push(_ERROR, exc)
-        else:
-            push(_END)
+    def __init__(
+        self, content: AsyncIterator[str], *, heartbeat: float, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(content, headers=headers)
+        self.heartbeat = heartbeat
 
-    timer: asyncio.TimerHandle | None = None
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        loop = asyncio.get_running_loop()
+        lock = asyncio.Lock()  # a keep-alive never interleaves with a chunk; uncontended it never waits
+        last = loop.time()
+        beating: set[asyncio.Task[None]] = set()
+        timer: asyncio.TimerHandle | None = None
 
-    def beat() -> None:
-        nonlocal timer
-        idle = loop.time() - last
-        if idle >= interval:
-            push(_BEAT)
-            idle = 0.0
-        timer = loop.call_later(interval - idle, beat)
-
-    task = loop.create_task(pump())
-    timer = loop.call_later(interval, beat)
-    try:
-        while True:
-            while not inbox:
-                wake = loop.create_future()
-                await wake
-                wake = None
-            kind, value = inbox.popleft()
-            if kind == _END:
-                return
-            if kind == _ERROR:
-                raise value
+        async def keep_alive() -> None:
+            nonlocal last
+            async with lock:
+                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
             last = loop.time()
-            yield value if kind == _ITEM else None
-    finally:
-        if timer is not None:
-            timer.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+
+        def beat() -> None:
+            nonlocal timer
+            idle = loop.time() - last
+            if idle >= self.heartbeat and not lock.locked():
+                task = loop.create_task(keep_alive())
+                beating.add(task)
+                task.add_done_callback(_forget(beating))
+                idle = 0.0
+            timer = loop.call_later(max(0.0, self.heartbeat - idle), beat)
+
+        timer = loop.call_later(self.heartbeat, beat)
+        try:
+            async for chunk in self.body_iterator:
+                body = chunk if isinstance(chunk, bytes) else str(chunk).encode(self.charset)
+                async with lock:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                last = loop.time()
+            async with lock:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for task in beating:
+                task.cancel()
+
+
+def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """A done callback: drop the task, and read its failure (a keep-alive to a client that left)."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done

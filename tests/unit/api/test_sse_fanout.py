@@ -1,71 +1,61 @@
-"""What keeps many SSE subscribers of one job cheap: `with_heartbeat` (keep-alives without a timer per
-event) and `sse_event` (one encoding per tracker event, not per subscriber)."""
+"""What keeps many SSE subscribers of one job cheap: `EventStreamResponse` (keep-alives by a timer, not a
+task and a timer per event) and `sse_event` (one encoding per tracker event, not per subscriber)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from api.jobs.state import Job, JobStatus, event
-from api.responses import event_body, sse_event, sse_message, with_heartbeat
+from api.responses import EventStreamResponse, event_body, sse_event, sse_message
 from api.settings import Settings
 
 
-async def test_items_pass_and_idle_gaps_become_keep_alives() -> None:
-    queue: asyncio.Queue[int | None] = asyncio.Queue()
-    closed = asyncio.Event()
+def stream_app(source: Callable[[], AsyncIterator[str]], heartbeat: float) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await EventStreamResponse(source(), heartbeat=heartbeat)(scope, receive, send)
 
-    async def source() -> AsyncIterator[int]:
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            closed.set()
-
-    got: list[int | None] = []
-    stream = with_heartbeat(source(), 0.05)
-    queue.put_nowait(1)
-    got.append(await anext(stream))
-    got.append(await anext(stream))  # nothing for 50 ms: a keep-alive
-    queue.put_nowait(2)
-    got.append(await anext(stream))
-    assert got == [1, None, 2]
-    queue.put_nowait(None)
-    with pytest.raises(StopAsyncIteration):
-        await anext(stream)
-    assert closed.is_set()
+    return app
 
 
-async def test_closing_the_stream_closes_the_source_and_failures_are_raised() -> None:
-    closed = asyncio.Event()
+async def test_chunks_pass_and_idle_gaps_get_keep_alives() -> None:
+    async def source() -> AsyncIterator[str]:
+        yield "event: a\ndata: 1\n\n"
+        await asyncio.sleep(0.12)  # idle past the heartbeat: keep-alives are sent meanwhile
+        yield "event: b\ndata: 2\n\n"
 
-    async def endless() -> AsyncIterator[int]:
-        try:
-            while True:
-                await asyncio.sleep(3600)
-                yield 0
-        finally:
-            closed.set()
+    transport = httpx.ASGITransport(app=stream_app(source, 0.05))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        resp = await http.get("/")
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    text = resp.text
+    assert text.startswith("event: a\ndata: 1\n\n") and text.endswith("event: b\ndata: 2\n\n")
+    assert ": keep-alive\n\n" in text[len("event: a\ndata: 1\n\n") : -len("event: b\ndata: 2\n\n")]
 
-    stream = with_heartbeat(endless(), 3600)
-    waiting = asyncio.ensure_future(anext(stream))
-    await asyncio.sleep(0.01)
-    waiting.cancel()  # the client went away
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    await stream.aclose()
-    await asyncio.wait_for(closed.wait(), 1)
 
-    async def broken() -> AsyncIterator[int]:
-        yield 1
+async def test_busy_streams_send_no_keep_alive_and_failures_surface() -> None:
+    async def busy() -> AsyncIterator[str]:
+        for n in range(20):
+            await asyncio.sleep(0.01)
+            yield f"data: {n}\n\n"
+
+    transport = httpx.ASGITransport(app=stream_app(busy, 0.05))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        text = (await http.get("/")).text
+    assert "keep-alive" not in text and text.count("data: ") == 20
+
+    async def broken() -> AsyncIterator[str]:
+        yield "data: 1\n\n"
         raise RuntimeError("tracker bug")
 
-    failing = with_heartbeat(broken(), 3600)
-    assert await anext(failing) == 1
-    with pytest.raises(RuntimeError, match="tracker bug"):
-        await anext(failing)
+    transport = httpx.ASGITransport(app=stream_app(broken, 3600))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        with pytest.raises(RuntimeError, match="tracker bug"):
+            await http.get("/")
 
 
 def test_a_shared_event_is_encoded_once_and_as_before() -> None:
