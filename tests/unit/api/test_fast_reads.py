@@ -11,13 +11,14 @@ from fastapi import Depends, FastAPI
 from api.auth import KeyRing, generate_key, hash_key, parse_env_keys
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
+from api.jobs import JobStatus
 from api.jobs.service import JobService
 from api.limits import Limits, rate_limit
 from api.routes import system, workflow
 from api.routes.fast_reads import FastReads
 from api.settings import Settings
 from tests.unit.api.test_hot_reads import until
-from tests.unit.api.test_tracker_service import GRAPH, Setup, make
+from tests.unit.api.test_tracker_service import GRAPH, Setup, make, run_to_end, settle
 
 __all__ = ["make"]  # the fixture, used by name
 ADMIN = "admin-key-0123456789abcdef"
@@ -110,3 +111,26 @@ async def test_the_rate_limit_holds_on_the_fast_path(make: Setup) -> None:
     assert codes == [200, 200, 429] and refused.status_code == 429
     assert refused.json()["code"] == "rate_limited" and int(refused.headers["Retry-After"]) >= 1
     assert app.state.calls == 0
+
+
+async def test_a_finished_jobs_body_is_served_serialised_and_stays_right(make: Setup) -> None:
+    wire, service, store = await make()
+    await until(lambda: service.tracker.connected and service.tracker.queue_view.valid)
+    keyring = KeyRing()
+    keyring.attach(store)
+    job = await service.submit(GRAPH)
+    run_to_end(wire, job.prompt_id)
+    await settle(service, job.prompt_id, JobStatus.COMPLETED)
+    fast_app, slow_app = gateway(service, keyring, fast=True), gateway(service, keyring, fast=False)
+    path = f"/api/workflow/status/{job.prompt_id}"
+    for host in ("gw.test", "gw.test", "other.test:8080", "gw.test"):  # cached per base URL
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app), base_url=f"http://{host}") as fast,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app), base_url=f"http://{host}") as slow,
+        ):
+            a, b = await fast.get(path), await slow.get(path)
+            assert a.status_code == b.status_code == 200 and a.json() == b.json()
+            assert a.json()["status"] == "completed"
+            assert a.json()["output_images"] == [f"http://{host}/api/outputs/output/t_00001_.png"]
+            assert (await fast.get("/api/workflow/status/unknown")).status_code == 404
+    assert fast_app.state.calls == 0
