@@ -33,6 +33,7 @@ from api.metrics import serve_on_port as serve_metrics_on_port
 from api.middleware import BodySizeLimit
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
+from api.routes.fast_reads import FastReads
 from api.run_history import open_checkpoints
 from api.schemas.errors import document_errors
 from api.settings import Settings
@@ -191,7 +192,7 @@ def _install_access(app: FastAPI, settings: Settings) -> None:
 
     Added last so they wrap the rest: hosts are checked first, CORS answers preflights, then the key."""
     env = settings.api_keys.get_secret_value() if settings.api_keys else ""
-    keyring = KeyRing(parse_env_keys(env))
+    keyring = KeyRing(parse_env_keys(env), refresh_seconds=settings.keys_refresh_seconds)
     app.state.keyring = keyring
     register_secrets(
         [settings.openai_api_key, *(entry.partition(":")[2].strip() for entry in env.split(","))]
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     document_errors(app)  # the OpenAPI document shows the error bodies really sent
+    app.add_middleware(FastReads)  # innermost: status and queue reads skip FastAPI's routing (issue 13)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

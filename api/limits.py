@@ -194,10 +194,11 @@ def get_limits(conn: HTTPConnection) -> Limits | None:
 
 async def rate_limit(conn: HTTPConnection) -> None:
     """Router dependency: every request (WebSocket too) but the liveness probe spends a caller's token."""
-    if conn.url.path in EXEMPT_PATHS:
+    # The raw path, not `conn.url` (a URL object built per request), and nothing computed with no limit set.
+    if conn.scope["path"] in EXEMPT_PATHS:
         return
     limits = get_limits(conn)
-    if limits is None:
+    if limits is None or limits.rate <= 0:
         return
     try:
         limits.spend(caller_id(conn))

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = Field(
         None, description="Bootstrap admin keys from the environment: comma-separated `name:key`"
     )
+    keys_refresh_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds the gateway trusts its in-memory copy of the database's API keys before a cheap "
+        "check: a key made or revoked by `comfy-gateway keys` counts or stops within this; 0: every request",
+    )
     allow_open_public: bool = Field(
         False, description="Serve a non-loopback interface although no API key exists (everyone is admin)"
     )

@@ -19,16 +19,15 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks._serve import free_port, uvicorn_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "comfyui" / "samples" / "03_createvideo_savevideo_mp4.prompt.json"
@@ -72,49 +71,6 @@ def wrk(
     return Result(rps, p50, p99, errors)
 
 
-def _free_port() -> int:
-    from comfyui_local import free_port
-
-    return free_port("127.0.0.1")
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited ({proc.returncode})")
-        try:
-            if httpx.get(url, timeout=2.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@contextmanager
-def _uvicorn(
-    target: str, port: int, env: dict[str, str], log: Path, ready: str, *, factory: bool = False
-) -> Iterator[str]:
-    """A uvicorn server (one worker, no access log) on loopback, up (`ready` answers) until the block ends."""
-    cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_up(url + ready, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def _drain(comfy: str, timeout: float = 120.0) -> None:
     """Wait for ComfyUI's queue to empty, so one measurement's leftovers do not load the next."""
     deadline = time.monotonic() + timeout
@@ -155,12 +111,12 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                 "MAX_PENDING_PER_KEY": "0",
                 "API_KEYS": "",
             }
-            gw_port, bare_port = _free_port(), _free_port()
+            gw_port, bare_port = free_port(), free_port()
             with (
-                _uvicorn(
+                uvicorn_process(
                     "api.app:create_app", gw_port, env, tmp / "gateway.log", "/health", factory=True
                 ) as gateway,
-                _uvicorn("benchmarks._bare:app", bare_port, {}, tmp / "bare.log", "/status/x") as bare,
+                uvicorn_process("benchmarks._bare:app", bare_port, {}, tmp / "bare.log", "/status/x") as bare,
             ):
                 pid = _run_job(gateway, graph)
                 targets = {
@@ -188,11 +144,11 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                         rows[name][label] = wrk(url, t, c, seconds, script)
                     _report_row(name, rows[name])
                 _drain(comfy)
-            # The same gateway with a bootstrap key (API_KEYS): the access check needs no database read,
-            # which the open gateway makes on every request to learn whether any key exists (api/auth).
+            # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
+            # checked in memory; the database's keys are cached too, api/auth/keys.py).
             keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
-            with _uvicorn(
-                "api.app:create_app", _free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
+            with uvicorn_process(
+                "api.app:create_app", free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
             ) as keyed:
                 pid = _run_job(keyed, graph, {"X-API-Key": BENCH_KEY})
                 name = KEYED_STATUS

@@ -1,12 +1,17 @@
-"""Planner-strategy generation latency: p50/p95 per request and the share of time in each agent.
+"""Planner-strategy generation: latency (p50/p95 per request, the share of time in each agent) and requests
+per second, one at a time and with `BENCH_CONCURRENCY` (16) in flight on one event loop (the gateway's one
+worker; the planner is CPU-bound, so concurrency shows the cost of interleaving, not a gain).
 
-Run: `.venv/bin/python -m benchmarks pipeline` (target: p95 < 50 ms with the catalog loaded). One Generator
-serves every request, as in the gateway (its graph is compiled once; each run brings its own context).
+Run: `.venv/bin/python -m benchmarks pipeline` (target: p95 < 50 ms with the catalog loaded; `BENCH_SECONDS`
+(3) per throughput run). One Generator serves every request, as in the gateway (its graph is compiled once;
+each run brings its own context).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -64,8 +69,32 @@ async def measure(rounds: int = 10) -> tuple[list[float], dict[str, float]]:
     return totals, dict(per_agent)
 
 
+async def throughput(seconds: float, concurrency: int) -> float:
+    """Requests per second over `seconds`, `concurrency` generations in flight (prompts in turn)."""
+    generator = Generator(Catalog.bundled())
+    prompts = itertools.cycle(PROMPTS)
+    for prompt in PROMPTS:
+        await generator.generate(GenerationRequest(prompt=prompt))
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await generator.generate(GenerationRequest(prompt=next(prompts)))
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - started)
+
+
 def main() -> None:
     totals, per_agent = asyncio.run(measure())
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+    sequential = asyncio.run(throughput(seconds, 1))
+    concurrent = asyncio.run(throughput(seconds, concurrency))
     agents_ms = sum(per_agent.values())
     print(f"planner generation, {len(totals)} requests ({len(PROMPTS)} prompts), bundled catalog")
     print(f"{'metric':<28}{'value':>10}")
@@ -73,6 +102,8 @@ def main() -> None:
     print(f"{'p95 ms':<28}{percentile(totals, 0.95):>10.2f}")
     print(f"{'max ms':<28}{max(totals):>10.2f}")
     print(f"{'target p95 < 50 ms':<28}{'met' if percentile(totals, 0.95) < 50 else 'MISSED':>10}")
+    print(f"{'req/s, 1 in flight':<28}{sequential:>10.1f}")
+    print(f"{f'req/s, {concurrency} in flight':<28}{concurrent:>10.1f}")
     graph_overhead = sum(totals) - agents_ms
     for agent, ms in sorted(per_agent.items(), key=lambda kv: -kv[1]):
         print(f"{'share ' + agent:<28}{100 * ms / sum(totals):>9.1f}%")

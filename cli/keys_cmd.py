@@ -1,7 +1,8 @@
 """`comfy-gateway keys`: create, list and revoke API keys in the job database (DATABASE_URL).
 
 A new key is shown once, alone on the last line of `keys create`'s output (scripts take `tail -n1`); the
-database keeps only its sha256. A running gateway sees new and revoked keys on its next request.
+database keeps only its sha256. A running gateway sees new and revoked keys within KEYS_REFRESH_SECONDS
+(1 s by default: it keeps the keys in memory and checks the database for changes at most that often).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def revoke(name: str = typer.Argument(..., help="The key's name")) -> None:
     """Revoke a key at once (its jobs stay; the name is not reused)."""
     if not _with_store(lambda store: store.revoke_key(name)):
         raise _fail(f"no active key named {name!r} (`comfy-gateway keys list` shows them)")
-    typer.echo(f"revoked key {name!r}")
+    typer.echo(f"revoked key {name!r}; running gateways refuse it within KEYS_REFRESH_SECONDS")
 
 
 def _when(ts: float) -> str:

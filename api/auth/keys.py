@@ -6,10 +6,13 @@ salt or slow hash needed for a secret that is not guessable); comparisons are co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,7 @@ SCOPES = ("read", "submit", "admin")
 KEY_PREFIX = "cgw_"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 MAX_KEY_LENGTH = 256  # longer presented keys are refused without hashing
+DEFAULT_REFRESH_SECONDS = 1.0  # KEYS_REFRESH_SECONDS: how long a revoked key may still work, at most
 
 
 @dataclass(frozen=True)
@@ -94,19 +98,62 @@ def parse_env_keys(value: str) -> dict[str, str]:
 class KeyRing:
     """Authenticates presented keys against the bootstrap keys (`API_KEYS`) and the database's keys.
 
-    Built by `create_app`; the lifespan attaches the job database once it is open. Revocation and new keys
-    (made by `comfy-gateway keys` in another process) take effect on the next request: nothing is cached.
+    Built by `create_app`; the lifespan attaches the job database once it is open. The database's active
+    keys are cached in memory, so a request costs no database round trip: the cache is checked against the
+    store's `key_generation()` (one cheap count query) at most every `refresh_seconds`
+    (`KEYS_REFRESH_SECONDS`) and reloaded when that changed. A key made or revoked by `comfy-gateway keys` in
+    another process (or on another replica) therefore counts, or stops working, within `refresh_seconds`;
+    one changed through this process's own store counts on the next request. `refresh_seconds=0` checks on
+    every request.
     """
 
-    def __init__(self, env_hashes: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, env_hashes: dict[str, str] | None = None, *, refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    ) -> None:
         self._env = dict(env_hashes or {})
         self._store: JobStore | None = None
+        self.refresh_seconds = refresh_seconds
+        self._keys: dict[str, Principal] = {}
+        self._generation: tuple[int, int] | None = None
+        self._checked = -math.inf  # monotonic time the last check started
+        self._writes_seen = -1
+        self._lock = asyncio.Lock()
 
     def attach(self, store: JobStore) -> None:
         self._store = store
+        self._writes_seen = -1  # a new store: load on the next request
+
+    def _fresh(self, store: JobStore) -> bool:
+        return (
+            store.key_writes == self._writes_seen and time.monotonic() - self._checked < self.refresh_seconds
+        )
+
+    async def _stored(self) -> dict[str, Principal]:
+        """The database's active keys by hash, checked against the database at most every refresh_seconds."""
+        store = self._store
+        if store is None:
+            return {}
+        if not self._fresh(store):
+            async with self._lock:  # one check at a time; the others then find it fresh
+                if not self._fresh(store):
+                    await self._reload(store)
+        return self._keys
+
+    async def _reload(self, store: JobStore) -> None:
+        # The start time counts: a change committed after it is seen by the next check, so no key outlives
+        # its revocation by more than refresh_seconds.
+        started, writes = time.monotonic(), store.key_writes
+        generation = await store.key_generation()
+        if generation != self._generation or writes != self._writes_seen:
+            self._keys = {
+                digest: Principal(name=name, scopes=frozenset(scopes), is_admin="admin" in scopes)
+                for digest, (name, scopes) in (await store.active_keys()).items()
+            }
+            self._generation = generation
+        self._writes_seen, self._checked = writes, started
 
     async def any_keys(self) -> bool:
-        return bool(self._env) or (self._store is not None and await self._store.has_keys())
+        return bool(self._env) or bool(await self._stored())
 
     async def principal(self, key: str | None) -> Principal:
         """The caller for a presented key (None: none presented); `Unauthorized` (401) otherwise."""
@@ -125,8 +172,8 @@ class KeyRing:
                 name = env_name
         if name is not None:
             return Principal(name=name, scopes=frozenset(SCOPES), is_admin=True)
-        found = await self._store.key_by_hash(digest) if self._store is not None else None
-        if found is None or not hmac.compare_digest(found[1], digest):
+        # A dict lookup by the key's sha256: its timing tells nothing about the key itself.
+        found = (await self._stored()).get(digest)
+        if found is None:
             raise Unauthorized("invalid or revoked API key")
-        scopes = frozenset(found[2])
-        return Principal(name=found[0], scopes=scopes, is_admin="admin" in scopes)
+        return found

@@ -19,6 +19,7 @@ from api.errors import ApiError, Forbidden, error_response
 
 OPEN_PATHS = frozenset({"/health/live"})
 SUBPROTOCOL_PREFIX = "bearer."
+_READ_HEADERS = frozenset({b"authorization", b"x-api-key", b"origin", b"host", b"sec-websocket-protocol"})
 
 
 class RequireKey:
@@ -31,7 +32,9 @@ class RequireKey:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        # Only the headers access reads are decoded (ASGI servers give names lower-cased already).
+        raw = scope.get("headers", ())
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw if k in _READ_HEADERS}
         stream = scope["type"] == "websocket" or scope["path"].endswith("/events")
         try:
             if stream:

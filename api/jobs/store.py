@@ -247,6 +247,9 @@ class Database:
 class JobStore(Database):
     """Async access to the jobs table."""
 
+    # Key writes through this handle: the key cache (api/auth/keys.py) reloads at once after one.
+    key_writes = 0
+
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
         async with self._session() as session, session.begin():
@@ -297,12 +300,16 @@ class JobStore(Database):
 
     async def save(self, job: Job) -> None:
         async with self._writing(job) as session:
-            row = await session.get(JobRow, job.prompt_id)
-            if row is None:
-                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+            # One UPDATE, not a SELECT of the whole row (its JSON decoded) then an ORM update: each statement
+            # is a round trip to the database thread, and a submit makes several writes.
+            values = _to_row_values(job)
+            updated = await session.execute(
+                update(JobRow).where(JobRow.prompt_id == job.prompt_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+            if updated.rowcount == 0:
+                session.add(JobRow(prompt_id=job.prompt_id, **values))
             else:
-                for key, value in _to_row_values(job).items():
-                    setattr(row, key, value)
                 await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
             _record_outputs(session, job)
 
@@ -389,6 +396,7 @@ class JobStore(Database):
             session.add(
                 ApiKeyRow(name=name, key_hash=key_hash, prefix=prefix, scopes=scopes, created_at=time())
             )
+        self.key_writes += 1
 
     async def revoke_key(self, name: str) -> bool:
         """Revoke the named key; False when no active key has that name."""
@@ -397,7 +405,8 @@ class JobStore(Database):
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = time()
-            return True
+        self.key_writes += 1
+        return True
 
     async def keys(self) -> list[dict[str, Any]]:
         """Every key (revoked ones too), without hashes."""
@@ -423,6 +432,20 @@ class JobStore(Database):
                 )
             ).first()
             return (row.name, row.key_hash, list(row.scopes or [])) if row is not None else None
+
+    async def key_generation(self) -> tuple[int, int]:
+        """(keys made, keys revoked): rows are never deleted nor un-revoked, so the pair changes with every
+        create and every revoke, whichever process made it: the key cache's cheap check."""
+        async with self._session() as session:
+            counts = select(func.count(), func.count(ApiKeyRow.revoked_at)).select_from(ApiKeyRow)
+            row = (await session.execute(counts)).one()
+            return (int(row[0]), int(row[1]))
+
+    async def active_keys(self) -> dict[str, tuple[str, list[str]]]:
+        """{stored hash: (name, scopes)} of every active key."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))).all()
+            return {r.key_hash: (r.name, list(r.scopes or [])) for r in rows}
 
     async def has_keys(self) -> bool:
         """Whether any active key exists (then every route needs one)."""

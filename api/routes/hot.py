@@ -2,7 +2,8 @@
 
 FastAPI runs a plain `def` dependency in a worker thread: a thread hop per dependency per request, which on
 a status poll costs more than the read itself. These call the very same functions (the same checks, the same
-app state) on the event loop.
+app state) on the event loop. `api.routes.fast_reads` calls them too, for the reads it answers without
+FastAPI's routing.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from api.settings import Settings
 _require_read = require_scope("read")
 
 
-async def _read_access(conn: HTTPConnection) -> Principal:
+async def read_access(conn: HTTPConnection) -> Principal:
     return _require_read(conn)
 
 
-async def _jobs(conn: HTTPConnection) -> JobService:
+async def jobs_of(conn: HTTPConnection) -> JobService:
     return get_jobs(conn)
 
 
-async def _settings(conn: HTTPConnection) -> Settings:
+async def settings_of(conn: HTTPConnection) -> Settings:
     return get_settings(conn)
 
 
-ReadAccess = Annotated[Principal, Depends(_read_access)]
-JobsDep = Annotated[JobService, Depends(_jobs)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
+ReadAccess = Annotated[Principal, Depends(read_access)]
+JobsDep = Annotated[JobService, Depends(jobs_of)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]

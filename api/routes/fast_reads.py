@@ -1,0 +1,126 @@
+"""`FastReads`: pure ASGI middleware answering the two hottest reads without FastAPI's routing.
+
+Through FastAPI a status poll or a queue read pays for matching the path against every route and for solving
+five dependencies: several times what the read itself costs (benchmarks/README.md). Installed innermost (the
+access middleware has set the caller), this recognises `GET /api/workflow/status/{prompt_id}` and
+`GET /api/queue` and calls the very same route functions with the very same dependencies (the router's rate
+limit, `api.routes.hot`), turning errors into the very same answers (`api.errors`). Anything else goes on to
+the app unchanged; the routes stay registered (OpenAPI, apps built without this middleware). A finished
+job's status body is kept serialised (`_FINISHED`): polling a finished job costs the checks and a lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import ApiError, error_response, translate_comfy_error
+from api.jobs.state import Job
+from api.limits import rate_limit
+from api.routes import hot, system, workflow
+from api.webhooks import webhook_url_of
+from comfyui_client import ComfyError
+
+STATUS_PREFIX = workflow.router.prefix + "/status/"
+QUEUE_PATH = "/api/queue"
+_JSON = (b"content-type", b"application/json")
+
+
+# Finished jobs' status bodies, already serialised: a finished job no longer changes, so polling it costs
+# the access checks and a dict lookup. Keyed by what the body depends on: the job (the very object, and the
+# fields a late event could still touch) and the request's base URL (output URLs). A job with a webhook is
+# never cached: its deliveries go on after it finished.
+_FINISHED: dict[tuple[Any, ...], bytes] = {}
+_FINISHED_MAX = 4096
+
+
+def _finished_key(job: Job, scope: Scope) -> tuple[Any, ...] | None:
+    if not job.terminal or webhook_url_of(job) is not None:
+        return None
+    host = next((v for k, v in scope.get("headers", ()) if k == b"host"), None)
+    where = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path"))
+    return (job.prompt_id, id(job), job.status, job.finished_at, len(job.outputs), job.error is None, where)
+
+
+async def _status(request: Request, prompt_id: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    principal = await hot.read_access(request)
+    jobs = await hot.jobs_of(request)
+    job = await workflow.owned_job(jobs, prompt_id, principal)  # 404 for an unknown or foreign job first
+    key = _finished_key(job, request.scope)
+    cached = _FINISHED.get(key) if key is not None else None
+    if cached is not None:
+        return cached, []
+    body = _dump(await workflow.status(prompt_id, request, jobs, await hot.settings_of(request), principal))
+    if key is not None:
+        if len(_FINISHED) >= _FINISHED_MAX:
+            del _FINISHED[next(iter(_FINISHED))]  # the oldest
+        _FINISHED[key] = body
+    return body, []
+
+
+async def _queue(request: Request, _: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    principal = await hot.read_access(request)
+    headers = Response()  # what the route sets on its `response` parameter, as FastAPI would merge it
+    del headers.headers["content-length"]
+    body = await system.queue(await hot.jobs_of(request), principal, headers)
+    return _dump(body, exclude_none=True), headers.raw_headers
+
+
+def _dump(body: BaseModel, *, exclude_none: bool = False) -> bytes:
+    """The body as FastAPI's `response_model` serialisation gives it (by alias, JSON mode)."""
+    return body.model_dump_json(by_alias=True, exclude_none=exclude_none).encode()
+
+
+Handler = Callable[[Request, str], Awaitable[tuple[bytes, list[tuple[bytes, bytes]]]]]
+
+
+def _route(scope: Scope) -> tuple[Handler, str] | None:
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+        return None
+    if "principal" not in scope.get("state", {}):
+        return None  # no access middleware in front: let the app's own dependencies decide
+    path: str = scope["path"]
+    if path == QUEUE_PATH:
+        return _queue, ""
+    if path.startswith(STATUS_PREFIX):
+        prompt_id = path[len(STATUS_PREFIX) :]
+        if prompt_id and "/" not in prompt_id:  # the route's `{prompt_id}`: one non-empty segment
+            return _status, prompt_id
+    return None
+
+
+class FastReads:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = _route(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        handler, arg = found
+        request = Request(scope, receive)
+        try:
+            await rate_limit(request)
+            body, headers = await handler(request, arg)
+        except ApiError as err:
+            await error_response(err)(scope, receive, send)
+            return
+        except ComfyError as exc:
+            translated = translate_comfy_error(exc)
+            if translated is None:
+                raise
+            await error_response(translated)(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), _JSON, *headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,112 @@
+"""The gateway's own cost per request, without sockets: its ASGI app called in a loop, in-process.
+
+Against the local CPU ComfyUI (`comfyui_local`): the app is built by `create_app` (SQLite in a temp dir, no
+API keys, pending-job bounds off), its lifespan run, one model-free job (sample 03) submitted and waited
+for; then `BENCH_CALLS` (3000) status reads, queue reads and (a tenth as many) submits, one at a time, each a
+direct call of the app with a prepared HTTP scope. What this leaves out (uvicorn, HTTP parsing, loopback)
+is the same for every server; what it shows is the gateway's own part, and it is steadier than `http` on a
+shared machine. Run: `.venv/bin/python -m benchmarks asgi`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "fixtures" / "comfyui" / "samples" / "03_createvideo_savevideo_mp4.prompt.json"
+Headers = list[tuple[bytes, bytes]]
+
+
+async def call(
+    app: Any, method: str, path: str, body: bytes = b"", headers: Headers | None = None
+) -> list[Any]:
+    sent: list[Any] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *(headers or [])],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, float]:
+    from api.app import create_app
+    from api.settings import Settings
+
+    graph = json.loads(SAMPLE.read_text())
+    graph = graph.get("prompt", graph)
+    settings = Settings(
+        comfyui_url=comfy_url,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'jobs.db'}",
+        checkpoint_db=tmp / "checkpoints.db",
+        log_level="WARNING",
+        max_pending_jobs=0,
+        max_pending_per_key=0,
+        api_keys=None,
+    )
+    app = create_app(settings)
+    results: dict[str, float] = {}
+    async with app.router.lifespan_context(app):
+        body = json.dumps({"workflow": graph}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        sent = await call(app, "POST", "/api/workflow/submit", body, headers)
+        pid = json.loads(sent[1]["body"])["prompt_id"]
+        for _ in range(600):
+            sent = await call(app, "GET", f"/api/workflow/status/{pid}")
+            if json.loads(sent[1]["body"])["status"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        runs = {
+            "status": (calls, lambda: call(app, "GET", f"/api/workflow/status/{pid}")),
+            "queue": (calls, lambda: call(app, "GET", "/api/queue")),
+            "submit": (max(1, calls // 10), lambda: call(app, "POST", "/api/workflow/submit", body, headers)),
+        }
+        for name, (n, one) in runs.items():
+            for _ in range(min(50, n)):
+                await one()
+            started = time.perf_counter()
+            for _ in range(n):
+                await one()
+            results[name] = (time.perf_counter() - started) / n * 1e6
+    return results
+
+
+def main() -> None:
+    from comfyui_local import LocalComfyUI, install
+
+    calls = int(os.environ.get("BENCH_CALLS", "3000"))
+    with tempfile.TemporaryDirectory(prefix="bench-asgi-") as tmpdir:
+        tmp = Path(tmpdir)
+        with LocalComfyUI(install(), base_dir=tmp / "comfyui") as comfyui:
+            results = asyncio.run(measure(comfyui.url, tmp, calls))
+    for name, us in results.items():
+        print(f"   {name:8s} {us:9,.0f} us per request in-process ({1e6 / us:9,.0f} per second)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""`FastReads` answers a job's status and the queue without FastAPI's routing, exactly as the routes do:
+the same bodies and headers, the same 401/403/404/429 answers; anything else still reaches the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI
+
+from api.auth import KeyRing, generate_key, hash_key, parse_env_keys
+from api.auth.middleware import RequireKey
+from api.errors import install_error_handlers
+from api.jobs import JobStatus
+from api.jobs.service import JobService
+from api.limits import Limits, rate_limit
+from api.routes import system, workflow
+from api.routes.fast_reads import FastReads
+from api.settings import Settings
+from tests.unit.api.test_hot_reads import until
+from tests.unit.api.test_tracker_service import GRAPH, Setup, make, run_to_end, settle
+
+__all__ = ["make"]  # the fixture, used by name
+ADMIN = "admin-key-0123456789abcdef"
+
+
+class Counted:
+    """Innermost middleware: counts the requests that get past FastReads to FastAPI's router."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope["app"].state.calls += 1
+        await self.app(scope, receive, send)
+
+
+def gateway(service: JobService, keyring: KeyRing, *, fast: bool, limits: Limits | None = None) -> FastAPI:
+    """The status and queue routes with the middlewares in `create_app`'s order (FastReads innermost)."""
+    app = FastAPI()
+    app.state.jobs = service
+    app.state.settings = Settings(api_keys=None)
+    app.state.limits = limits
+    app.state.calls = 0
+    install_error_handlers(app)
+    for router in (workflow.router, system.router):
+        app.include_router(router, dependencies=[Depends(rate_limit)])
+    app.add_middleware(Counted)
+    if fast:
+        app.add_middleware(FastReads)
+    app.add_middleware(RequireKey, keyring=keyring, allowed_origins=[])
+    return app
+
+
+async def test_same_answers_as_the_routes_without_the_router(make: Setup) -> None:
+    wire, service, store = await make()
+    await until(lambda: service.tracker.connected and service.tracker.queue_view.valid)
+    reader = generate_key()
+    await store.add_key("reader", hash_key(reader), reader[:10], ["read"])
+    writer = generate_key()
+    await store.add_key("writer", hash_key(writer), writer[:10], ["submit"])
+    keyring = KeyRing(parse_env_keys(f"root:{ADMIN}"))
+    keyring.attach(store)
+    job = await service.submit(GRAPH, owner="reader")
+    other = await service.submit(GRAPH, owner="someone-else")
+    fast_app = gateway(service, keyring, fast=True)
+    slow_app = gateway(service, keyring, fast=False)
+    cases: list[tuple[str, str | None]] = [
+        (f"/api/workflow/status/{job.prompt_id}", ADMIN),
+        (f"/api/workflow/status/{job.prompt_id}", reader),
+        (f"/api/workflow/status/{other.prompt_id}", reader),  # someone else's: 404
+        ("/api/workflow/status/no-such-job", ADMIN),
+        (f"/api/workflow/status/{job.prompt_id}", writer),  # no read scope: 403
+        (f"/api/workflow/status/{job.prompt_id}", None),  # no key: 401
+        ("/api/queue", ADMIN),
+        ("/api/queue", reader),  # its own jobs, the others counted
+        ("/api/queue", writer),
+    ]
+    base = "http://gw.test"
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app), base_url=base) as fast,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app), base_url=base) as slow,
+    ):
+        for path, key in cases:
+            headers = {"X-API-Key": key} if key else {}
+            a, b = await fast.get(path, headers=headers), await slow.get(path, headers=headers)
+            assert (a.status_code, a.json()) == (b.status_code, b.json()), path
+            assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+            if path == "/api/queue" and a.status_code == 200:
+                assert float(a.headers["X-Queue-Age"]) >= 0
+        assert fast_app.state.calls == 0  # every one answered before FastAPI's router
+        # Anything else goes through: a trailing slash, another method, another route.
+        await fast.get(f"/api/workflow/status/{job.prompt_id}/", headers={"X-API-Key": ADMIN})
+        await fast.post(f"/api/workflow/cancel/{job.prompt_id}", headers={"X-API-Key": ADMIN})
+        await fast.get("/api/queue/", headers={"X-API-Key": ADMIN})
+        assert fast_app.state.calls == 3
+    del wire
+
+
+async def test_the_rate_limit_holds_on_the_fast_path(make: Setup) -> None:
+    _, service, store = await make()
+    await until(lambda: service.tracker.connected and service.tracker.queue_view.valid)
+    keyring = KeyRing()
+    keyring.attach(store)
+    limits = Limits(rate=0.01, burst=2, max_pending_per_key=0, max_pending_jobs=0)
+    app = gateway(service, keyring, fast=True, limits=limits)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as http:
+        codes = [(await http.get("/api/queue")).status_code for _ in range(3)]
+        refused = await http.get("/api/workflow/status/x")
+    assert codes == [200, 200, 429] and refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited" and int(refused.headers["Retry-After"]) >= 1
+    assert app.state.calls == 0
+
+
+async def test_a_finished_jobs_body_is_served_serialised_and_stays_right(make: Setup) -> None:
+    wire, service, store = await make()
+    await until(lambda: service.tracker.connected and service.tracker.queue_view.valid)
+    keyring = KeyRing()
+    keyring.attach(store)
+    job = await service.submit(GRAPH)
+    run_to_end(wire, job.prompt_id)
+    await settle(service, job.prompt_id, JobStatus.COMPLETED)
+    fast_app, slow_app = gateway(service, keyring, fast=True), gateway(service, keyring, fast=False)
+    path = f"/api/workflow/status/{job.prompt_id}"
+    for host in ("gw.test", "gw.test", "other.test:8080", "gw.test"):  # cached per base URL
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app), base_url=f"http://{host}") as fast,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app), base_url=f"http://{host}") as slow,
+        ):
+            a, b = await fast.get(path), await slow.get(path)
+            assert a.status_code == b.status_code == 200 and a.json() == b.json()
+            assert a.json()["status"] == "completed"
+            assert a.json()["output_images"] == [f"http://{host}/api/outputs/output/t_00001_.png"]
+            assert (await fast.get("/api/workflow/status/unknown")).status_code == 404
+    assert fast_app.state.calls == 0
