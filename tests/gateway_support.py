@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import copy
 import random
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,27 @@ def touch_placeholders(models_dir: Path, files: dict[str, list[str]]) -> None:
         (models_dir / folder).mkdir(parents=True, exist_ok=True)
         for name in names:
             (models_dir / folder / name).touch(exist_ok=True)
+
+
+def serve_in_thread(tmp: Path, comfyui_url: str | None = None, **overrides: Any) -> Iterator[str]:
+    """The app on a free loopback port (uvicorn in a thread, for blocking clients: the official SDK's sync
+    client, schemathesis); ComfyUI unreachable unless `comfyui_url` (then its live catalog)."""
+    from api.app import create_app
+    from comfyui_local import free_port
+
+    url = comfyui_url or f"http://127.0.0.1:{free_port()}"
+    overrides.setdefault("catalog_source", "live" if comfyui_url else "bundled")
+    app = create_app(gateway_settings(url, tmp / "gateway.db", **overrides))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

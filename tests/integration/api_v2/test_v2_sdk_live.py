@@ -22,8 +22,7 @@ import schemathesis
 from comfy_sdk import OutputReady, StatusChange
 from hypothesis import HealthCheck, settings
 
-from tests.gateway_support import fresh
-from tests.unit.api_v2.conftest import serve_in_thread
+from tests.gateway_support import fresh, serve_in_thread
 from tests.unit.api_v2.test_v2_contract_fuzz import schema, validate
 
 pytestmark = pytest.mark.integration
@@ -57,7 +56,7 @@ def gradient_png(width: int = 64, height: int = 48) -> bytes:
 def live(comfyui: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     tmp = tmp_path_factory.mktemp("v2live")
     for url in serve_in_thread(tmp, comfyui.url, comfyui_timeout=30.0, max_body_bytes=20 * 1024 * 1024):
-        yield url, tmp / "v2.db"
+        yield url, tmp / "gateway.db"
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ documented status code and schema."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -24,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from api.settings import Settings
-from tests.gateway_support import gateway_settings
+from tests.gateway_support import serve_in_thread
 
 # Bounded: the whole module runs in about a minute on a loaded machine.
 EXAMPLES = 25
@@ -32,24 +28,7 @@ EXAMPLES = 25
 
 def serve(tmp: Path, comfyui_url: str | None = None) -> Iterator[str]:
     """The app on a free loopback port (uvicorn in a thread); ComfyUI unreachable unless `comfyui_url`."""
-    from comfyui_local import free_port
-
-    url = comfyui_url or f"http://127.0.0.1:{free_port()}"
-    source = "live" if comfyui_url else "bundled"
-    app = create_app(gateway_settings(url, tmp / "fuzz.db", comfyui_timeout=5.0, catalog_source=source))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    yield from serve_in_thread(tmp, comfyui_url, comfyui_timeout=5.0)
 
 
 @pytest.fixture(scope="module")

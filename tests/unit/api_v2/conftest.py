@@ -4,42 +4,17 @@ bundled catalog answers validation); keys `alice` and `bob` (read + submit) exis
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.auth.keys import hash_key, key_prefix
 from api.jobs.store import JobStore
-from tests.gateway_support import gateway_settings
+from tests.gateway_support import serve_in_thread
 
 KEYS = {"alice": "cg_alice-key-0123456789", "bob": "cg_bob-key-0123456789"}
-
-
-def serve_in_thread(tmp: Path, comfyui_url: str | None = None, **overrides: Any) -> Iterator[str]:
-    from comfyui_local import free_port
-
-    url = comfyui_url or f"http://127.0.0.1:{free_port()}"
-    overrides.setdefault("catalog_source", "live" if comfyui_url else "bundled")
-    app = create_app(gateway_settings(url, tmp / "v2.db", **overrides))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +35,7 @@ async def _add_keys(db: Path) -> None:
 @pytest.fixture(scope="module")
 def keyed_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("v2keyed")
-    asyncio.run(_add_keys(tmp / "v2.db"))
+    asyncio.run(_add_keys(tmp / "gateway.db"))  # the database serve_in_thread opens
     yield from serve_in_thread(tmp)
 
 

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.v2 import CONTRACT
-from tests.unit.api_v2.conftest import serve_in_thread
+from tests.gateway_support import serve_in_thread
 
 EXAMPLES = 20
 
