@@ -23,6 +23,7 @@ from api.auth.deps import AUTH_RESPONSES
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.jobs import JobService, JobStore, JobTracker
+from api.jobs.replica import replicate
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
 from api.logs import RequestId, configure_logging
 from api.metrics import Metrics
@@ -75,6 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             reconcile_interval=settings.reconcile_interval,
             recent_limit=settings.recent_jobs_cached,
         )
+        if settings.redis_url:  # several replicas: events through Redis, one follows the backend
+            replicate(tracker, settings.redis_url, backend=settings.comfyui_url, lease_ttl=settings.lease_ttl)
         library = TemplateLibrary.load(settings.templates_dir)
         generator = Generator(
             catalogs, llm=settings.llm_config(), client=client, checkpointer=saver, templates=library
@@ -129,6 +132,7 @@ async def _observe(app: FastAPI, stack: AsyncExitStack, tracker: JobTracker) -> 
         lambda: (len(tracker.queue.running), len(tracker.queue.pending)) if tracker.queue else None,
     )
     tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
+    tracker.replica_hooks.append(limits.job_ended)  # a job admitted here and ended by another replica
     app.state.webhooks = None
     if settings.webhook_secret:
         sender = WebhookSender(settings, metrics=metrics)

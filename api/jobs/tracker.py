@@ -23,14 +23,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.jobs import cancel
+from api.jobs.bus import Subscribers
 from api.jobs.live_state import QueueView, RecentJobs
 from api.jobs.settle import Location, locate
-from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
+from api.jobs.state import Job, JobError, JobMachine, JobStatus, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
 from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
 
 if TYPE_CHECKING:
+    from api.jobs.replica import Replication
     from comfyui_client import ComfyClient, Event, EventStream, HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
@@ -64,21 +66,26 @@ class JobTracker:
         self.recent = RecentJobs(recent_limit)  # finished and written: status reads skip the database
         self.queue_view = QueueView()
         self.connected = False
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+        self.subscribers = Subscribers()  # this process's SSE/WebSocket clients
+        self.replica: Replication | None = None  # set when several replicas share the work (REDIS_URL)
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
         self._stream: EventStream | None = None
         self._persist_lock = asyncio.Lock()
         self._queue_refresh: asyncio.Task[None] | None = None
         self._finalizing: set[str] = set()
-        self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
+        self.submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
+        # Called on the other replicas as a job another one ended reaches them (per-replica bookkeeping).
+        self.replica_hooks: list[Callable[[Job], None]] = []
         self._withdraw: dict[str, float] = {}  # reported not submitted: withdrawn if ComfyUI gets it (expiry)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.replica is not None:
+            await self.replica.start()
         for job in await self.store.active():
             self.jobs[job.prompt_id] = job
         # The stream checks every job it is given on its first connect: ones that ended while the gateway was
@@ -95,18 +102,19 @@ class JobTracker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        for job in [j for j in self.jobs.values() if j.prompt_id not in self._submitting]:
-            await self.save(job)
-        for queues in self._subscribers.values():
-            for q in queues:
-                q.put_nowait(None)
+        for job in [j for j in self.jobs.values() if j.prompt_id not in self.submitting]:
+            if self.leading or job.prompt_id in self._unsaved:  # others' copies are written by the leader
+                await self.save(job)
+        self.subscribers.close_all()
+        if self.replica is not None:
+            await self.replica.stop()
 
     # -- jobs ------------------------------------------------------------------------------------------------
     def prepare(self, job: Job) -> None:
         """Know a job before it is submitted, so events that beat the submit answer are not lost."""
         job.will_run = nodes_that_run(job.workflow, self.output_classes)
         self.jobs[job.prompt_id] = job
-        self._submitting.add(job.prompt_id)
+        self.submitting.add(job.prompt_id)
 
     async def submitted(self, job: Job, entry: HistoryEntry | None = None) -> None:
         """ComfyUI has the job (it answered POST /prompt, or /queue or /history shows it): from now on the
@@ -115,17 +123,19 @@ class JobTracker:
         The row was written `submitting` before the POST; events may have moved the job on (even to its end)
         meanwhile: the row is written again with what is known now.
         """
-        self._submitting.discard(job.prompt_id)
+        self.submitting.discard(job.prompt_id)
         if job.status is JobStatus.SUBMITTING:
             job.status = JobStatus.PENDING
         if not job.terminal and entry is None:
             self.queue_view.pending(job.prompt_id, job.number)
         saved = await self.save(job)
+        if self.replica is not None:
+            await self.replica.share(job, [])  # the leader follows it from now on
         if entry is not None:
             await self.settle_from_history(job, entry)
         elif job.terminal:
             if saved:
-                self._drop(job)
+                self.drop(job)
         elif self._stream is not None:
             # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
             self._stream.track(job.prompt_id)
@@ -162,30 +172,29 @@ class JobTracker:
             if job is None:
                 self._unsaved.discard(prompt_id)
             elif await self.save(job) and job.terminal:
-                self._drop(job)
+                self.drop(job)
 
-    def _drop(self, job: Job) -> None:
+    def drop(self, job: Job) -> None:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self.recent.add(job)
         self._last_persist.pop(job.prompt_id, None)
-        for q in self._subscribers.pop(job.prompt_id, set()):
-            q.put_nowait(None)
+        self.subscribers.close(job.prompt_id)
 
     def forget(self, prompt_id: str) -> None:
         """Take back a prepared job that was never submitted (refused, or recorded nowhere)."""
-        self._submitting.discard(prompt_id)
+        self.submitting.discard(prompt_id)
         self.jobs.pop(prompt_id, None)
 
     def unconfirmed(self, job: Job) -> None:
         """The submission's fate is unknown (ComfyUI could not be asked): the job stays `submitting` and
         `resolve_submitting` settles it from ComfyUI's /queue and /history once it answers."""
-        self._submitting.discard(job.prompt_id)
+        self.submitting.discard(job.prompt_id)
 
     async def not_submitted(self, job: Job, why: str) -> None:
         """ComfyUI answered and does not have the job: it failed to submit. Should the lost request still
         arrive, the job is withdrawn from ComfyUI, so a retry never makes it run twice."""
-        self._submitting.discard(job.prompt_id)
+        self.submitting.discard(job.prompt_id)
         self.guard(job.prompt_id)
         await self.finish(job, JobStatus.FAILED, error=JobError(message=why, type="not_submitted"))
 
@@ -210,8 +219,10 @@ class JobTracker:
         for prompt_id in [p for p, expiry in self._withdraw.items() if expiry < now]:
             self._withdraw.pop(prompt_id, None)
         for job in list(self.jobs.values()):
-            if job.status is not JobStatus.SUBMITTING or job.prompt_id in self._submitting:
+            if job.status is not JobStatus.SUBMITTING or job.prompt_id in self.submitting:
                 continue
+            if self.replica is not None and self.replica.in_flight(job):
+                continue  # another replica may still be posting it
             try:
                 location = await locate(self.client, job.prompt_id)
             except ComfyError as exc:
@@ -242,9 +253,17 @@ class JobTracker:
 
     async def get(self, prompt_id: str) -> Job | None:
         job = self.cached(prompt_id)
-        if job is None and (job := await self.store.get(prompt_id)) is not None and job.terminal:
-            self.recent.add(job)  # a finished job never changes: its next reads stay in memory
+        if job is None and (job := await self.store.get(prompt_id)) is not None:
+            if job.terminal:
+                self.recent.add(job)  # a finished job never changes: its next reads stay in memory
+            elif self.replica is not None:
+                self.replica.hold(job)  # another replica's job: kept current by the bus from now on
         return job
+
+    @property
+    def leading(self) -> bool:
+        """This gateway follows the backend's event stream (unless another replica holds the lease)."""
+        return self.replica is None or self.replica.leading
 
     def queue_position(self, job: Job) -> int | None:
         return self.queue_view.position(job)
@@ -253,9 +272,9 @@ class JobTracker:
         """Send events to subscribers and persist what matters (every transition, progress now and then)."""
         if not events:
             return
-        for ev in events:
-            for q in self._subscribers.get(job.prompt_id, ()):
-                q.put_nowait(ev)
+        self.subscribers.deliver(job.prompt_id, events)
+        if self.replica is not None:
+            await self.replica.share(job, events)
         kinds = {e["event"] for e in events}
         if "started" in kinds:
             self.queue_view.running(job.prompt_id)
@@ -265,17 +284,17 @@ class JobTracker:
         now = time.monotonic()
         saved = True
         # A job still being submitted is written by the service, with this state, once ComfyUI answers.
-        if job.prompt_id not in self._submitting and (
+        if job.prompt_id not in self.submitting and (
             kinds - {"progress", "node"}
             or now - self._last_persist.get(job.prompt_id, 0.0) > PERSIST_PROGRESS_EVERY
         ):
             self._last_persist[job.prompt_id] = now
             saved = await self.save(job)
-        if job.terminal and job.prompt_id not in self._submitting:
+        if job.terminal and job.prompt_id not in self.submitting:
             if self._stream is not None:
                 self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
             if saved:
-                self._drop(job)
+                self.drop(job)
 
     def _run_terminal_hooks(self, job: Job) -> None:
         for hook in self.terminal_hooks:
@@ -297,42 +316,25 @@ class JobTracker:
     async def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's events from now on (a snapshot first); ends after `finished`. Caller checks existence."""
         job = await self.get(prompt_id)
-        if job is None:
-            return
-        if job.terminal:
-            yield event(job, "finished")
-            return
-        q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._subscribers.setdefault(prompt_id, set()).add(q)
-        try:
-            yield event(job, "queued")
-            if job.status is JobStatus.RUNNING:
-                yield event(job, "started")
-                if job.progress > 0:
-                    yield event(job, "progress")
-            while True:
-                item = await q.get()
-                if item is None:
-                    return
+        if job is not None:
+            async for item in self.subscribers.follow(job):
                 yield item
-                if item["event"] == "finished":
-                    return
-        finally:
-            subs = self._subscribers.get(prompt_id)
-            if subs is not None:
-                subs.discard(q)
-                if not subs:
-                    self._subscribers.pop(prompt_id, None)
 
     # -- the listener ----------------------------------------------------------------------------------------
     async def _listen(self) -> None:
+        if self.replica is not None:
+            await self.replica.follow(self._follow_stream)  # only while this replica holds the lease
+        else:
+            await self._follow_stream()
+
+    async def _follow_stream(self) -> None:
         while True:
             try:
                 async with self.client.events(poll_interval=self.reconcile_interval) as stream:
                     self._stream = stream
                     for prompt_id, job in list(self.jobs.items()):
                         # A `submitting` job ComfyUI may not have: the stream would call it lost.
-                        submitting = prompt_id in self._submitting or job.status is JobStatus.SUBMITTING
+                        submitting = prompt_id in self.submitting or job.status is JobStatus.SUBMITTING
                         if not submitting and not job.terminal:
                             stream.track(prompt_id)
                     async for ev in stream:
@@ -368,6 +370,8 @@ class JobTracker:
             return
         prompt_id = ev.prompt_id
         job = self.jobs.get(prompt_id) if prompt_id else None
+        if job is None and prompt_id and self.replica is not None:
+            job = await self.replica.adopt(prompt_id)  # submitted through another replica a moment ago
         if job is None:
             if prompt_id in self._withdraw:
                 await self._withdraw_arrived(prompt_id)
@@ -386,7 +390,7 @@ class JobTracker:
             await self.finish(job, job.end_requested, error=job.end_reason)
             return
         data = ev.model_dump(mode="json")
-        unconfirmed = job.status is JobStatus.SUBMITTING and prompt_id not in self._submitting
+        unconfirmed = job.status is JobStatus.SUBMITTING and prompt_id not in self.submitting
         await self.publish(job, self.machine.apply(job, kind, data))
         if unconfirmed and job.status is not JobStatus.SUBMITTING and not job.terminal and self._stream:
             self._stream.track(job.prompt_id)  # its events prove ComfyUI has it: follow it from now on
@@ -445,12 +449,12 @@ class JobTracker:
         self.queue_view.replace(snapshot, asked_at)
         for prompt_id in [p for p in self._withdraw if p in snapshot]:
             await self._withdraw_arrived(prompt_id)
-        for job in list(self.jobs.values()):
-            if job.status is JobStatus.SUBMITTING and job.prompt_id not in self._submitting:
+        for job in list(self.jobs.values()) if self.leading else []:  # others' copies follow the leader
+            if job.status is JobStatus.SUBMITTING and job.prompt_id not in self.submitting:
                 if job.prompt_id in snapshot:
                     await self.submitted(job)  # ComfyUI has it after all
                 continue
-            if snapshot.is_running(job.prompt_id) and job.prompt_id not in self._submitting:
+            if snapshot.is_running(job.prompt_id) and job.prompt_id not in self.submitting:
                 await self.publish(job, self.machine.start(job, time.time()))
         return snapshot
 
@@ -475,24 +479,22 @@ class JobTracker:
             await asyncio.sleep(0.5)
             try:
                 now = time.time()
-                for job in list(self.jobs.values()):
+                for job in list(self.jobs.values()) if self.leading else []:
                     if (
                         job.status is JobStatus.RUNNING
                         and job.end_requested is None  # asked already: ask_again repeats it
                         and job.started_at
                         and now - job.started_at > self.workflow_timeout
                     ):
-                        await self.timeout(job)
+                        await cancel.time_out(self, job)  # `timeout` once ComfyUI confirms it
                 due = time.monotonic() - last_refresh >= self.reconcile_interval
                 if (self.jobs or self._withdraw) and due:
                     last_refresh = time.monotonic()
                     await self._save_unsaved()
+                    if self.replica is not None:
+                        await self.replica.resync()  # copies of jobs another replica follows
                     await self.resolve_submitting()
                     await cancel.ask_again(self)  # ends asked for that ComfyUI has not confirmed
                     await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
-
-    async def timeout(self, job: Job) -> None:
-        """Interrupt a job past `workflow_timeout`: `timeout` once ComfyUI confirms it (api.jobs.cancel)."""
-        await cancel.time_out(self, job)

@@ -1,0 +1,210 @@
+"""How job events travel: to this process's subscribers, and to the other gateway replicas.
+
+`Subscribers` is the local fan-out (SSE and WebSocket clients of this process, one queue each). An `EventBus`
+carries job messages (plain JSON dicts, see `api.jobs.replica`) between replicas: `InProcessBus` is the
+default (one process: there is nobody else to tell, so publishing costs nothing; several trackers in one
+process may share one for tests), `RedisBus` uses Redis pub/sub (`REDIS_URL`). Pub/sub delivers at most
+once: a replica that was disconnected from Redis misses messages, so replicas also re-read the database now
+and then (`api.jobs.replica`); the bus only makes updates arrive at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from api.jobs.state import Job, JobStatus, event
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Queue = asyncio.Queue[dict[str, Any] | None]
+
+
+class Subscribers:
+    """This process's subscribers of each job: a queue per subscriber, `None` ends it."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[Queue]] = {}
+
+    def add(self, prompt_id: str) -> Queue:
+        q: Queue = asyncio.Queue()
+        self._queues.setdefault(prompt_id, set()).add(q)
+        return q
+
+    def remove(self, prompt_id: str, q: Queue) -> None:
+        subs = self._queues.get(prompt_id)
+        if subs is not None:
+            subs.discard(q)
+            if not subs:
+                self._queues.pop(prompt_id, None)
+
+    def deliver(self, prompt_id: str, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            for q in self._queues.get(prompt_id, ()):
+                q.put_nowait(ev)
+
+    async def follow(self, job: Job) -> AsyncIterator[dict[str, Any]]:
+        """The job's public events from now on, a snapshot of where it is first; ends after `finished`."""
+        if job.terminal:
+            yield event(job, "finished")
+            return
+        q = self.add(job.prompt_id)
+        try:
+            yield event(job, "queued")
+            if job.status is JobStatus.RUNNING:
+                yield event(job, "started")
+                if job.progress > 0:
+                    yield event(job, "progress")
+            while True:
+                item = await q.get()
+                if item is None:
+                    return
+                yield item
+                if item["event"] == "finished":
+                    return
+        finally:
+            self.remove(job.prompt_id, q)
+
+    def close(self, prompt_id: str) -> None:
+        for q in self._queues.pop(prompt_id, set()):
+            q.put_nowait(None)
+
+    def close_all(self) -> None:
+        for prompt_id in list(self._queues):
+            self.close(prompt_id)
+
+
+class EventBus(Protocol):
+    """Job messages between replicas; a replica never receives its own messages."""
+
+    async def start(self, handler: Handler) -> None: ...
+
+    async def publish(self, message: dict[str, Any]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class InProcessBus:
+    """Replicas inside one process (the default has none but itself: publishing is a no-op). Each bus
+    delivers to its handler in order, from a task of its own, so a publisher never runs a peer's code."""
+
+    def __init__(self, peers: list[InProcessBus] | None = None) -> None:
+        self.peers = peers if peers is not None else []
+        self.peers.append(self)
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, handler: Handler) -> None:
+        self._task = asyncio.create_task(_drain(self._inbox, handler), name="in-process-bus")
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        for peer in self.peers:
+            if peer is not self and peer._task is not None:
+                peer._inbox.put_nowait(message)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+async def _drain(inbox: asyncio.Queue[dict[str, Any]], handler: Handler) -> None:
+    while True:
+        message = await inbox.get()
+        try:
+            await handler(message)
+        except Exception:  # one bad message must not stop the others
+            log.exception("could not apply a job message from another replica")
+
+
+class RedisBus:
+    """Redis pub/sub on one channel per deployment; messages carry `origin` so a replica skips its own.
+
+    A lost Redis connection is reopened (with backoff); `on_gap` is called after every reconnect, as
+    messages sent meanwhile are gone (the replica then re-reads what it shows from the database).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        origin: str,
+        *,
+        on_gap: Callable[[], None] | None = None,
+        redis: Any = None,
+    ) -> None:
+        from redis.asyncio import Redis
+
+        self.redis = redis if redis is not None else Redis.from_url(url)
+        self.channel = channel
+        self.origin = origin
+        self.on_gap = on_gap
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self, handler: Handler) -> None:
+        self._task = asyncio.create_task(self._listen(handler), name=f"redis-bus:{self.channel}")
+        with contextlib.suppress(TimeoutError):  # Redis down at start: the listener keeps trying
+            async with asyncio.timeout(5.0):
+                await self._subscribed.wait()
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            await self.redis.publish(self.channel, json.dumps({**message, "origin": self.origin}))
+        except RedisError as exc:  # the others catch up from the database
+            log.warning("could not publish a job message to Redis: %s", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.redis.aclose()
+
+    async def _listen(self, handler: Handler) -> None:
+        from redis.exceptions import RedisError
+
+        delay = 0.2
+        first = True
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                if not first and self.on_gap is not None:
+                    self.on_gap()
+                first, delay = False, 0.2
+                async for raw in pubsub.listen():
+                    await self._dispatch(raw, handler)
+            except (RedisError, OSError) as exc:
+                log.warning("Redis bus %s disconnected (%s); reconnecting", self.channel, exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _dispatch(self, raw: dict[str, Any], handler: Handler) -> None:
+        if raw.get("type") != "message":
+            return
+        try:
+            message = json.loads(raw["data"])
+        except (TypeError, ValueError):
+            log.warning("ignoring a malformed job message on %s", self.channel)
+            return
+        if not isinstance(message, dict) or message.get("origin") == self.origin:
+            return
+        try:
+            await handler(message)
+        except Exception:  # one bad message must not stop the others
+            log.exception("could not apply a job message from another replica")
