@@ -273,8 +273,6 @@ class JobTracker:
         if not events:
             return
         self.subscribers.deliver(job.prompt_id, events)
-        if self.replica is not None:
-            await self.replica.share(job, events)
         kinds = {e["event"] for e in events}
         if "started" in kinds:
             self.queue_view.running(job.prompt_id)
@@ -290,6 +288,8 @@ class JobTracker:
         ):
             self._last_persist[job.prompt_id] = now
             saved = await self.save(job)
+        if self.replica is not None:  # after the write: a replica reading the database agrees
+            await self.replica.share(job, events)
         if job.terminal and job.prompt_id not in self.submitting:
             if self._stream is not None:
                 self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
