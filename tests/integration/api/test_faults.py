@@ -44,12 +44,14 @@ async def gateway_process(
         if not k.startswith(("OPENAI_", "COMFYUI_", "DATABASE_", "API_", "REDIS_"))
     }
     env.update(
-        PYTHONPATH=str(ROOT),
-        COMFYUI_URL=comfy_url,
-        DATABASE_URL=f"sqlite+aiosqlite:///{state / 'jobs.db'}",
-        CHECKPOINT_DB=str(state / "checkpoints.db"),
-        RECONCILE_INTERVAL="1.0",
-        **settings,
+        {
+            "PYTHONPATH": str(ROOT),
+            "COMFYUI_URL": comfy_url,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{state / 'jobs.db'}",
+            "CHECKPOINT_DB": str(state / "checkpoints.db"),
+            "RECONCILE_INTERVAL": "1.0",
+            **settings,
+        }
     )
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
     log = (state / f"gateway-{port}.log").open("ab")

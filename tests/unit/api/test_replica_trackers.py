@@ -170,3 +170,15 @@ def test_merge_never_goes_back_and_a_finished_job_never_changes() -> None:
     assert [o.filename for o in job.outputs] == ["t.png"] and job.started_at == 10.0
     merge(job, snapshot(Job(prompt_id="p", workflow=GRAPH, status=JobStatus.FAILED)))
     assert job.status is JobStatus.COMPLETED
+
+
+def test_replicas_need_a_database_they_can_share() -> None:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    with pytest.raises(ValidationError, match="SQLite file, which replicas cannot share"):
+        Settings(redis_url="redis://localhost:6379/0", database_url="sqlite+aiosqlite:///./jobs.db")
+    shared = Settings(redis_url="redis://localhost:6379/0", database_url="postgresql+asyncpg://u:p@db/gw")
+    assert shared.lease_ttl == 5.0
+    assert Settings.model_fields["redis_url"].default is None  # by default one process, no Redis
