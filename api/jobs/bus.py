@@ -22,6 +22,7 @@ from api.jobs.state import Job, JobStatus, event
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+REDIS_TIMEOUT = 2.0  # seconds one Redis request may take (publish, lease): a stalled Redis never stalls jobs
 Queue = asyncio.Queue[dict[str, Any] | None]
 
 
@@ -77,6 +78,13 @@ class Subscribers:
     def close_all(self) -> None:
         for prompt_id in list(self._queues):
             self.close(prompt_id)
+
+
+def redis_client(url: str) -> Any:
+    """A redis.asyncio client for requests (not for a subscriber): each times out after REDIS_TIMEOUT."""
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
 
 
 class EventBus(Protocol):
@@ -142,7 +150,10 @@ class RedisBus:
     ) -> None:
         from redis.asyncio import Redis
 
-        self.redis = redis if redis is not None else Redis.from_url(url)
+        # Publishing must never stall the tracker (a socket timeout); the subscriber waits for messages as
+        # long as it takes, on a connection of its own.
+        self.redis = redis if redis is not None else redis_client(url)
+        self._listener: Any = Redis.from_url(url)
         self.channel = channel
         self.origin = origin
         self.on_gap = on_gap
@@ -170,6 +181,7 @@ class RedisBus:
                 await self._task
             self._task = None
         await self.redis.aclose()
+        await self._listener.aclose()
 
     async def _listen(self, handler: Handler) -> None:
         from redis.exceptions import RedisError
@@ -177,7 +189,7 @@ class RedisBus:
         delay = 0.2
         first = True
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()

@@ -132,4 +132,7 @@ async def lead(
 
 
 async def _run(work: Callable[[], Awaitable[None]]) -> None:
-    await work()
+    try:
+        await work()
+    except Exception:  # the lease is released and taken again: the work starts over
+        log.exception("the work of the lease holder failed")

@@ -219,12 +219,10 @@ class Replication:
 def replicate(tracker: JobTracker, redis_url: str, *, backend: str, lease_ttl: float) -> Replication:
     """Make `tracker` one of several replicas sharing Redis at `redis_url`: a bus channel and a lease key
     per deployment (the database's ComfyUI client id), the lease also keyed by the backend it follows."""
-    from redis.asyncio import Redis
-
-    from api.jobs.bus import RedisBus
+    from api.jobs.bus import RedisBus, redis_client
     from api.jobs.lease import Lease
 
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)  # the lease's and the publisher's connections
     origin = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     scope = f"comfy-gateway:{tracker.client.client_id}"
     bus = RedisBus(redis_url, f"{scope}:jobs", origin, redis=redis)
