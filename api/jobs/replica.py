@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from api.jobs.lease import lead
 from api.jobs.state import Job, JobError, JobStatus, event, nodes_that_run
-from comfyui_client import OutputRef
+from comfyui_client import JobLostEvent, OutputRef
 
 if TYPE_CHECKING:
     from api.jobs.bus import EventBus
     from api.jobs.lease import Lease
     from api.jobs.tracker import JobTracker
+    from comfyui_client import Event
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,14 @@ class Replication:
         if job.terminal:
             self._ended_elsewhere(job)
 
+    def _catch_up(self, job: Job, row: Job) -> None:
+        """Our copy takes the database's state; ended there (a message lost or not here yet), our
+        subscribers still get the end."""
+        merge(job, snapshot(row))
+        if job.terminal:
+            self.tracker.subscribers.deliver(job.prompt_id, [event(job, "finished")])
+            self._ended_elsewhere(job)
+
     def _ended_elsewhere(self, job: Job) -> None:
         """A job another replica ended (and wrote): leaves our memory without a write of ours."""
         tracker = self.tracker
@@ -171,6 +180,21 @@ class Replication:
         tracker.jobs[job.prompt_id] = job
         if self.leading and tracker.stream is not None and job.status is not JobStatus.SUBMITTING:
             tracker.stream.track(job.prompt_id)
+
+    async def job_of(self, ev: Event, job: Job | None) -> Job | None:
+        """The job an event of the stream is about. One submitted through another replica a moment ago is
+        read from its row; one the stream reports lost may have been ended by another replica (a pending
+        job cancelled there leaves ComfyUI's queue and never reaches its history): its row tells."""
+        if not ev.prompt_id:
+            return job
+        if job is None:
+            return await self.adopt(ev.prompt_id)
+        if isinstance(ev, JobLostEvent):
+            row = await self.tracker.store.get(job.prompt_id)
+            if row is not None and row.terminal:
+                self._catch_up(job, row)
+                return None
+        return job
 
     async def adopt(self, prompt_id: str) -> Job | None:
         """The job of an event or message this replica does not hold, read from the database (None: no
@@ -204,12 +228,8 @@ class Replication:
             if job.prompt_id in tracker.submitting:
                 continue
             row = await tracker.store.get(job.prompt_id)
-            if row is None:
-                continue
-            merge(job, snapshot(row))
-            if job.terminal:  # its end's message was lost: our subscribers still get the end
-                tracker.subscribers.deliver(job.prompt_id, [event(job, "finished")])
-                self._ended_elsewhere(job)
+            if row is not None:
+                self._catch_up(job, row)
 
     def in_flight(self, job: Job) -> bool:
         """Another replica may still be posting this `submitting` job: too young to call it lost."""

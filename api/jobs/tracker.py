@@ -370,8 +370,8 @@ class JobTracker:
             return
         prompt_id = ev.prompt_id
         job = self.jobs.get(prompt_id) if prompt_id else None
-        if job is None and prompt_id and self.replica is not None:
-            job = await self.replica.adopt(prompt_id)  # submitted through another replica a moment ago
+        if self.replica is not None:  # a job submitted through another replica, or ended by one
+            job = await self.replica.job_of(ev, job)
         if job is None:
             if prompt_id in self._withdraw:
                 await self._withdraw_arrived(prompt_id)

@@ -16,7 +16,7 @@ from api.jobs import Job, JobService, JobStatus, JobStore, JobTracker
 from api.jobs.bus import InProcessBus
 from api.jobs.replica import Replication, merge, snapshot
 from api.jobs.state import JobError
-from comfyui_client import ComfyClient, OutputRef
+from comfyui_client import ComfyClient, JobLostEvent, OutputRef
 from node_catalog import Catalog
 from tests.unit.api.test_tracker_service import GRAPH, WAIT, Wire, run_to_end
 from tests.unit.comfyui_client._comfy_fakes import frame
@@ -151,6 +151,24 @@ async def test_a_lost_message_is_caught_up_from_the_database(
     run_to_end(wire, job.prompt_id)
     await until(lambda: job.prompt_id not in standby.tracker.jobs)  # re-read, ended, left memory
     assert (await standby.get(job.prompt_id)).status is JobStatus.COMPLETED
+
+
+async def test_a_job_another_replica_cancelled_is_not_reported_lost_by_the_leader(
+    replicas: Callable[..., Awaitable[Pair]],
+) -> None:
+    """A pending job cancelled on the standby leaves ComfyUI's queue without a history entry: the leader's
+    stream, checking it before the standby's message arrives, calls it lost; the row says cancelled."""
+    _wire, leader, standby = await replicas()
+    job = await standby.submit(GRAPH)
+    await until(lambda: job.prompt_id in leader.tracker.jobs)
+    await leader.tracker.replica.bus.stop()  # type: ignore[union-attr]  # the message comes too late
+    assert (await standby.cancel(job.prompt_id)).status is JobStatus.CANCELLED
+    copy = leader.tracker.jobs[job.prompt_id]
+    assert copy.status is JobStatus.PENDING
+    await leader.tracker.handle(JobLostEvent(prompt_id=job.prompt_id, reason="gone"))
+    assert copy.status is JobStatus.CANCELLED and job.prompt_id not in leader.tracker.jobs
+    row = await leader.tracker.store.get(job.prompt_id)
+    assert row is not None and row.status is JobStatus.CANCELLED and row.error.type == "cancelled"  # type: ignore[union-attr]
 
 
 def test_merge_never_goes_back_and_a_finished_job_never_changes() -> None:
