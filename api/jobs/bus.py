@@ -135,8 +135,8 @@ async def _drain(inbox: asyncio.Queue[dict[str, Any]], handler: Handler) -> None
 class RedisBus:
     """Redis pub/sub on one channel per deployment; messages carry `origin` so a replica skips its own.
 
-    A lost Redis connection is reopened (with backoff); `on_gap` is called after every reconnect, as
-    messages sent meanwhile are gone (the replica then re-reads what it shows from the database).
+    A lost Redis connection is reopened (with backoff); messages sent meanwhile are gone (replicas re-read
+    the jobs they show from the database, `api.jobs.replica`).
     """
 
     def __init__(
@@ -145,7 +145,6 @@ class RedisBus:
         channel: str,
         origin: str,
         *,
-        on_gap: Callable[[], None] | None = None,
         redis: Any = None,
     ) -> None:
         from redis.asyncio import Redis
@@ -153,10 +152,9 @@ class RedisBus:
         # Publishing must never stall the tracker (a socket timeout); the subscriber waits for messages as
         # long as it takes, on a connection of its own.
         self.redis = redis if redis is not None else redis_client(url)
-        self._listener: Any = Redis.from_url(url)
+        self._listener: Any = Redis.from_url(url, client_name=f"comfy-gateway-bus:{origin}")
         self.channel = channel
         self.origin = origin
-        self.on_gap = on_gap
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -187,15 +185,12 @@ class RedisBus:
         from redis.exceptions import RedisError
 
         delay = 0.2
-        first = True
         while True:
             pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()
-                if not first and self.on_gap is not None:
-                    self.on_gap()
-                first, delay = False, 0.2
+                delay = 0.2
                 async for raw in pubsub.listen():
                     await self._dispatch(raw, handler)
             except (RedisError, OSError) as exc:

@@ -68,3 +68,36 @@ async def test_the_in_process_bus_is_silent_alone_and_delivers_to_peers() -> Non
     assert got == [{"n": 1}, {"n": 2}]  # b got them, a did not
     await a.stop()
     await b.stop()
+
+
+async def test_a_replica_cut_off_from_redis_resubscribes_and_receives_again(redis_url: str) -> None:
+    """Redis drops the subscriber's connection (a restart, a network cut): it subscribes again by itself;
+    what was published meanwhile is lost (the database covers that), what comes after arrives."""
+    channel = f"comfy-gateway:test:{uuid.uuid4().hex}:jobs"
+    sender, receiver = RedisBus(redis_url, channel, "a"), RedisBus(redis_url, channel, "b")
+    got: list[dict[str, Any]] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    await sender.start(handler)
+    await receiver.start(handler)
+    admin = Redis.from_url(redis_url)
+    try:
+        await sender.publish({"n": 1})
+        await until(lambda: len(got) == 1)
+        clients = await admin.client_list()
+        ids = [c["id"] for c in clients if c.get("name") == "comfy-gateway-bus:b"]
+        assert ids, clients
+        for client_id in ids:
+            await admin.client_kill_filter(_id=client_id)
+        for n in range(2, 200):  # until the receiver is subscribed again
+            await sender.publish({"n": n})
+            if len(got) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(got) > 1 and got[-1]["n"] > 1
+    finally:
+        await admin.aclose()
+        await sender.stop()
+        await receiver.stop()
