@@ -144,8 +144,7 @@ class Replication:
             return
         merge(job, state)
         tracker.subscribers.deliver(prompt_id, events)
-        kinds = {e.get("event") for e in events}
-        if "started" in kinds or job.status is JobStatus.RUNNING:
+        if any(e.get("event") == "started" for e in events):
             tracker.queue_view.running(prompt_id)
         if job.terminal:
             self._ended_elsewhere(job)
@@ -172,14 +171,17 @@ class Replication:
         tracker.drop(job)
 
     # -- jobs this replica did not submit -----------------------------------------------------------------
-    def hold(self, job: Job) -> None:
+    def hold(self, job: Job) -> Job:
         """Keep a live job read from the database in memory (the bus keeps it current); the leader also
-        follows it on the stream."""
+        follows it on the stream. The copy already held wins (a read and an event may race): one copy."""
         tracker = self.tracker
+        if (held := tracker.jobs.get(job.prompt_id)) is not None:
+            return held
         job.will_run = nodes_that_run(job.workflow, tracker.output_classes)
         tracker.jobs[job.prompt_id] = job
         if self.leading and tracker.stream is not None and job.status is not JobStatus.SUBMITTING:
             tracker.stream.track(job.prompt_id)
+        return job
 
     async def job_of(self, ev: Event, job: Job | None) -> Job | None:
         """The job an event of the stream is about. One submitted through another replica a moment ago is
@@ -202,14 +204,15 @@ class Replication:
         if prompt_id in self._unknown:
             return None
         job = await self.tracker.store.get(prompt_id)
+        if (held := self.tracker.jobs.get(prompt_id)) is not None:
+            return held  # adopted meanwhile (its event and its message raced): one copy only
         if job is None or job.terminal:
             self._unknown[prompt_id] = None
             while len(self._unknown) > _UNKNOWN_KEPT:
                 del self._unknown[next(iter(self._unknown))]
             return None
         log.info("following job %s submitted through another replica", prompt_id)
-        self.hold(job)
-        return job
+        return self.hold(job)
 
     async def load_active(self) -> None:
         """On taking the lease: every unfinished job of the database, ours to follow from now on."""

@@ -257,7 +257,7 @@ class JobTracker:
             if job.terminal:
                 self.recent.add(job)  # a finished job never changes: its next reads stay in memory
             elif self.replica is not None:
-                self.replica.hold(job)  # another replica's job: kept current by the bus from now on
+                job = self.replica.hold(job)  # another replica's job: the bus keeps it current
         return job
 
     @property
