@@ -31,7 +31,7 @@ TERMINAL = {"completed", "failed", "cancelled", "timeout"}
 
 @contextlib.asynccontextmanager
 async def replica(
-    comfy_url: str, state: Path, database_url: str, redis_url: str
+    comfy_url: str, state: Path, database_url: str, redis_url: str, lease_ttl: float = LEASE_TTL
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     from comfyui_local import free_port
 
@@ -39,7 +39,7 @@ async def replica(
     port = free_port()
     async with (
         gateway_process(
-            comfy_url, state, port, DATABASE_URL=database_url, REDIS_URL=redis_url, LEASE_TTL=str(LEASE_TTL)
+            comfy_url, state, port, DATABASE_URL=database_url, REDIS_URL=redis_url, LEASE_TTL=str(lease_ttl)
         ) as proc,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
     ):
@@ -120,3 +120,24 @@ async def test_the_leader_sigkilled_mid_job_another_replica_takes_over(
         assert resp.status_code == 200, resp.text
         again = await poll_status(b, resp.json()["prompt_id"], TERMINAL, within=60)
         assert again["status"] == "completed", again
+
+
+async def test_a_leader_shut_down_cleanly_hands_over_at_once(
+    comfyui: Any, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """SIGTERM: the leader releases its lease as it stops, so the standby does not wait for it to expire."""
+    ttl = 20.0
+    async with (
+        replica(comfyui.url, tmp_path / "a", postgres_url, redis_url, ttl) as (leader, _),
+        replica(comfyui.url, tmp_path / "b", postgres_url, redis_url, ttl) as (standby, b),
+    ):
+        assert await lease_holder_pid(postgres_url, redis_url, comfyui.url) == leader.pid
+        leader.terminate()
+        stopped = time.monotonic()
+        while await lease_holder_pid(postgres_url, redis_url, comfyui.url) != standby.pid:
+            assert time.monotonic() - stopped < ttl / 2, "the standby waited for the lease to expire"
+            await asyncio.sleep(0.1)
+        resp = await b.post("/api/workflow/submit", json=body(fresh(FAST)))
+        assert resp.status_code == 200, resp.text
+        final = await poll_status(b, resp.json()["prompt_id"], TERMINAL, within=60)
+        assert final["status"] == "completed", final
