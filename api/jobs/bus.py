@@ -49,8 +49,14 @@ class Subscribers:
             for q in self._queues.get(prompt_id, ()):
                 q.put_nowait(ev)
 
-    async def follow(self, job: Job) -> AsyncIterator[dict[str, Any]]:
-        """The job's public events from now on, a snapshot of where it is first; ends after `finished`."""
+    async def follow(
+        self, prompt_id: str, find: Callable[[str], Awaitable[Job | None]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The job's public events from now on, a snapshot of where it is first (`find` reads it; nothing
+        for an unknown job); ends after `finished`."""
+        job = await find(prompt_id)
+        if job is None:
+            return
         if job.terminal:
             yield event(job, "finished")
             return

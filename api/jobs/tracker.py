@@ -313,12 +313,9 @@ class JobTracker:
     ) -> None:
         await self.publish(job, self.machine.finish(job, status, time.time(), error=error, outputs=outputs))
 
-    async def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
+    def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's events from now on (a snapshot first); ends after `finished`. Caller checks existence."""
-        job = await self.get(prompt_id)
-        if job is not None:
-            async for item in self.subscribers.follow(job):
-                yield item
+        return self.subscribers.follow(prompt_id, self.get)
 
     # -- the listener ----------------------------------------------------------------------------------------
     async def _listen(self) -> None:
