@@ -225,12 +225,15 @@ class Replication:
                 merge(job, snapshot(row))
 
     async def resync(self) -> None:
-        """A replica that does not lead re-reads the unfinished jobs it holds (a message may be lost)."""
+        """A replica that does not lead re-reads the unfinished jobs it holds (a message may be lost): one
+        query for the unfinished rows, then one read per held job that is no longer among them (ended)."""
         tracker = self.tracker
-        for job in [j for j in tracker.jobs.values() if not j.terminal and not self.leading]:
-            if job.prompt_id in tracker.submitting:
-                continue
-            row = await tracker.store.get(job.prompt_id)
+        held = [j for j in tracker.jobs.values() if not j.terminal and j.prompt_id not in tracker.submitting]
+        if self.leading or not held:
+            return
+        rows = {row.prompt_id: row for row in await tracker.store.active()}
+        for job in held:
+            row = rows.get(job.prompt_id) or await tracker.store.get(job.prompt_id)
             if row is not None:
                 self._catch_up(job, row)
 
@@ -241,14 +244,14 @@ class Replication:
 
 def replicate(tracker: JobTracker, redis_url: str, *, backend: str, lease_ttl: float) -> Replication:
     """Make `tracker` one of several replicas sharing Redis at `redis_url`: a bus channel and a lease key
-    per deployment (the database's ComfyUI client id), the lease also keyed by the backend it follows."""
+    per deployment (the database's ComfyUI client id) and backend (the tracker follows one backend)."""
     from api.jobs.bus import RedisBus, redis_client
     from api.jobs.lease import Lease
 
     redis = redis_client(redis_url)  # the lease's and the publisher's connections
     origin = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     scope = f"comfy-gateway:{tracker.client.client_id}"
-    bus = RedisBus(redis_url, f"{scope}:jobs", origin, redis=redis)
+    bus = RedisBus(redis_url, f"{scope}:jobs:{backend}", origin, redis=redis)  # one backend's jobs
     lease = Lease(redis, f"{scope}:lease:{backend}", origin, ttl=lease_ttl)
     replica = Replication(tracker, bus, lease)
     tracker.replica = replica
