@@ -5,6 +5,7 @@ its copies current from the leader's messages (and the database, should a messag
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,10 @@ Pair = tuple[Wire, JobService, JobService]
 async def replicas(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Pair]]]:
     opened: list[tuple[JobTracker, JobStore, ComfyClient]] = []
 
-    async def build(*, reconcile_interval: float = 600) -> Pair:
+    async def build(*, reconcile_interval: float = 600, leases: tuple[Any, Any] | None = None) -> Pair:
         wire, peers = Wire(), []  # type: ignore[var-annotated]
         services = []
-        for lease in (None, StandbyLease()):
+        for lease in leases or (None, StandbyLease()):
             store = JobStore(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
             await store.open()
             client = ComfyClient(
@@ -169,6 +170,39 @@ async def test_a_job_another_replica_cancelled_is_not_reported_lost_by_the_leade
     assert copy.status is JobStatus.CANCELLED and job.prompt_id not in leader.tracker.jobs
     row = await leader.tracker.store.get(job.prompt_id)
     assert row is not None and row.status is JobStatus.CANCELLED and row.error.type == "cancelled"  # type: ignore[union-attr]
+
+
+@pytest.mark.redis
+async def test_the_standby_takes_over_when_the_leader_dies(
+    replicas: Callable[..., Awaitable[Pair]], redis_url: str
+) -> None:
+    """Real leases: the leader dies without releasing; once its lease expires the standby opens ComfyUI's
+    socket, loads the unfinished jobs and ends the one the dead leader was following."""
+    from redis.asyncio import Redis
+
+    from api.jobs.lease import Lease
+
+    redis = Redis.from_url(redis_url)
+    key = f"comfy-gateway:test:{uuid.uuid4().hex}:lease"
+    first, second = Lease(redis, key, "a", ttl=0.6, retry=0.1), Lease(redis, key, "b", ttl=0.6, retry=0.1)
+    try:
+        wire, leader, standby = await replicas(leases=(first, second))
+        assert leader.tracker.leading and not standby.tracker.leading
+        job = await standby.submit(GRAPH)
+        await until(lambda: job.prompt_id in leader.tracker.jobs)
+        first.release = lambda: asyncio.sleep(0, result=False)  # type: ignore[method-assign]  # killed
+        await leader.tracker.stop()
+        async with asyncio.timeout(WAIT):
+            await wire.connector.wait_connections(2)  # the standby's socket, after the lease expired
+        assert standby.tracker.leading and await second.holder() == "b"
+        await until(lambda: standby.tracker.stream is not None)
+        run_to_end(wire, job.prompt_id)
+        await until(lambda: job.prompt_id not in standby.tracker.jobs)
+        done = await standby.get(job.prompt_id)
+        assert done.status is JobStatus.COMPLETED and [o.filename for o in done.outputs] == ["t_00001_.png"]
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
 
 
 def test_merge_never_goes_back_and_a_finished_job_never_changes() -> None:
