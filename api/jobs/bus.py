@@ -22,7 +22,8 @@ from api.jobs.state import Job, JobStatus, event
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-REDIS_TIMEOUT = 2.0  # seconds one Redis request may take (publish, lease): a stalled Redis never stalls jobs
+REDIS_TIMEOUT = 2.0  # seconds one Redis request may take (publish, lease renewal)
+OUTBOX_LIMIT = 10_000  # job messages waiting for Redis; the oldest are dropped past it
 Queue = asyncio.Queue[dict[str, Any] | None]
 
 
@@ -131,18 +132,23 @@ class InProcessBus:
 
 async def _drain(inbox: asyncio.Queue[dict[str, Any]], handler: Handler) -> None:
     while True:
-        message = await inbox.get()
-        try:
-            await handler(message)
-        except Exception:  # one bad message must not stop the others
-            log.exception("could not apply a job message from another replica")
+        await _apply(handler, await inbox.get())
+
+
+async def _apply(handler: Handler, message: dict[str, Any]) -> None:
+    try:
+        await handler(message)
+    except Exception:  # one bad message must not stop the others
+        log.exception("could not apply a job message from another replica")
 
 
 class RedisBus:
     """Redis pub/sub on one channel per deployment; messages carry `origin` so a replica skips its own.
 
-    A lost Redis connection is reopened (with backoff); messages sent meanwhile are gone (replicas re-read
-    the jobs they show from the database, `api.jobs.replica`).
+    `publish` only queues (the tracker never waits on Redis); one sender task publishes in order, and
+    drops the oldest messages past `OUTBOX_LIMIT` while Redis is unreachable. A lost subscriber connection
+    is reopened (with backoff). Messages lost either way are made up for from the database by the
+    replicas (`api.jobs.replica`).
     """
 
     def __init__(
@@ -161,31 +167,59 @@ class RedisBus:
         self._listener: Any = Redis.from_url(url, client_name=f"comfy-gateway-bus:{origin}")
         self.channel = channel
         self.origin = origin
-        self._task: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tried = asyncio.Event()  # the first subscription was made, or failed
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
 
     async def start(self, handler: Handler) -> None:
-        self._task = asyncio.create_task(self._listen(handler), name=f"redis-bus:{self.channel}")
-        with contextlib.suppress(TimeoutError):  # Redis down at start: the listener keeps trying
+        self._tasks = [
+            asyncio.create_task(self._listen(handler), name=f"redis-bus-listen:{self.channel}"),
+            asyncio.create_task(self._send(), name=f"redis-bus-send:{self.channel}"),
+        ]
+        with contextlib.suppress(TimeoutError):  # Redis down or slow at start: the listener keeps trying
             async with asyncio.timeout(5.0):
-                await self._subscribed.wait()
+                await self._tried.wait()
 
     async def publish(self, message: dict[str, Any]) -> None:
-        from redis.exceptions import RedisError
-
-        try:
-            await self.redis.publish(self.channel, json.dumps({**message, "origin": self.origin}))
-        except RedisError as exc:  # the others catch up from the database
-            log.warning("could not publish a job message to Redis: %s", exc)
+        if self._outbox.qsize() >= OUTBOX_LIMIT:
+            self._outbox.get_nowait()
+            self._outbox.task_done()
+            log.warning("Redis bus %s: outbox full, the oldest job message is dropped", self.channel)
+        self._outbox.put_nowait(json.dumps({**message, "origin": self.origin}))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        with contextlib.suppress(TimeoutError):  # what a clean shutdown changed still goes out
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                if self._tasks:
+                    await self._outbox.join()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         await self.redis.aclose()
         await self._listener.aclose()
+
+    async def _send(self) -> None:
+        from redis.exceptions import RedisError
+
+        failing = False  # one warning per outage, not one per message
+        while True:
+            data = await self._outbox.get()
+            try:
+                await self.redis.publish(self.channel, data)
+                if failing:
+                    failing = False
+                    log.warning("Redis bus %s: publishing again", self.channel)
+            except (RedisError, OSError) as exc:  # the others catch up from the database
+                if not failing:
+                    log.warning(
+                        "Redis bus %s: job messages are dropped until Redis answers: %s", self.channel, exc
+                    )
+                failing = True
+            finally:
+                self._outbox.task_done()
 
     async def _listen(self, handler: Handler) -> None:
         from redis.exceptions import RedisError
@@ -195,11 +229,12 @@ class RedisBus:
             pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                self._subscribed.set()
+                self._tried.set()
                 delay = 0.2
                 async for raw in pubsub.listen():
                     await self._dispatch(raw, handler)
             except (RedisError, OSError) as exc:
+                self._tried.set()
                 log.warning("Redis bus %s disconnected (%s); reconnecting", self.channel, exc)
             finally:
                 with contextlib.suppress(Exception):
@@ -215,9 +250,5 @@ class RedisBus:
         except (TypeError, ValueError):
             log.warning("ignoring a malformed job message on %s", self.channel)
             return
-        if not isinstance(message, dict) or message.get("origin") == self.origin:
-            return
-        try:
-            await handler(message)
-        except Exception:  # one bad message must not stop the others
-            log.exception("could not apply a job message from another replica")
+        if isinstance(message, dict) and message.get("origin") != self.origin:
+            await _apply(handler, message)

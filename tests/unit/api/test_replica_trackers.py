@@ -234,3 +234,24 @@ def test_replicas_need_a_database_they_can_share() -> None:
     shared = Settings(redis_url="redis://localhost:6379/0", database_url="postgresql+asyncpg://u:p@db/gw")
     assert shared.lease_ttl == 5.0
     assert Settings.model_fields["redis_url"].default is None  # by default one process, no Redis
+
+
+async def test_publishing_never_waits_for_an_unreachable_redis() -> None:
+    """The tracker shares every job change inline: with Redis gone, that costs nothing (queued, dropped
+    once sending fails) and a shutdown is bounded."""
+    import time
+
+    from api.jobs.bus import REDIS_TIMEOUT, RedisBus
+    from comfyui_local import free_port
+
+    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", "comfy-gateway:test:jobs", "a")
+    started = time.monotonic()
+    await bus.start(lambda message: asyncio.sleep(0))  # the subscriber keeps trying in the background
+    t0 = time.monotonic()
+    for n in range(1000):
+        await bus.publish({"type": "job", "n": n})
+    assert time.monotonic() - t0 < 0.5
+    t1 = time.monotonic()
+    await bus.stop()
+    assert time.monotonic() - t1 < REDIS_TIMEOUT + 1.0
+    assert time.monotonic() - started < REDIS_TIMEOUT + 2.0
