@@ -186,15 +186,18 @@ async def test_the_standby_takes_over_when_the_leader_dies(
     key = f"comfy-gateway:test:{uuid.uuid4().hex}:lease"
     first, second = Lease(redis, key, "a", ttl=0.6, retry=0.1), Lease(redis, key, "b", ttl=0.6, retry=0.1)
     try:
-        wire, leader, standby = await replicas(leases=(first, second))
-        assert leader.tracker.leading and not standby.tracker.leading
+        wire, one, other = await replicas(leases=(first, second))
+        await until(lambda: one.tracker.leading or other.tracker.leading)  # whichever asked first
+        leader, standby = (one, other) if one.tracker.leading else (other, one)
+        dying, living = (first, second) if leader is one else (second, first)
+        assert not standby.tracker.leading
         job = await standby.submit(GRAPH)
         await until(lambda: job.prompt_id in leader.tracker.jobs)
-        first.release = lambda: asyncio.sleep(0, result=False)  # type: ignore[method-assign]  # killed
+        dying.release = lambda: asyncio.sleep(0, result=False)  # type: ignore[method-assign]  # killed
         await leader.tracker.stop()
         async with asyncio.timeout(WAIT):
             await wire.connector.wait_connections(2)  # the standby's socket, after the lease expired
-        assert standby.tracker.leading and await second.holder() == "b"
+        assert standby.tracker.leading and await living.holder() == living.owner
         await until(lambda: standby.tracker.stream is not None)
         run_to_end(wire, job.prompt_id)
         await until(lambda: job.prompt_id not in standby.tracker.jobs)
