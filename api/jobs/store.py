@@ -300,6 +300,8 @@ class JobStore(Database):
             row = await session.get(JobRow, job.prompt_id)
             if row is None:
                 session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
+            elif row.status not in ACTIVE and not job.terminal:
+                return  # a finished job never changes (a replica's stale copy must not reopen it)
             else:
                 for key, value in _to_row_values(job).items():
                     setattr(row, key, value)
