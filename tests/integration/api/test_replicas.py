@@ -19,6 +19,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from api.fleet import parse_backends
 from api.jobs import JobStore
 from tests.gateway_support import fresh
 from tests.integration.api.test_faults import FAST, SLOW, body, gateway_process, poll_status
@@ -47,7 +48,9 @@ async def replica(
 
 
 async def lease_holder_pid(database_url: str, redis_url: str, comfy_url: str) -> int | None:
-    """The process id of the replica holding the backend's lease (its owner is host:pid:nonce)."""
+    """The process id of the replica holding the backend's lease (its owner is host:pid:nonce); the lease
+    is named after the backend (COMFYUI_URL alone: a fleet of one, named host:port)."""
+    (backend,) = parse_backends("", comfy_url)
     store = JobStore(database_url)
     await store.open()
     try:
@@ -56,7 +59,7 @@ async def lease_holder_pid(database_url: str, redis_url: str, comfy_url: str) ->
         await store.close()
     redis = Redis.from_url(redis_url)
     try:
-        owner = await redis.get(f"comfy-gateway:{client_id}:lease:{comfy_url}")
+        owner = await redis.get(f"comfy-gateway:{client_id}:lease:{backend.name}")
     finally:
         await redis.aclose()
     return int(owner.decode().split(":")[1]) if owner else None
