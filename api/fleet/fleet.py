@@ -227,9 +227,9 @@ class Fleet:
         for backend in self.backends:  # a replica that took a drained backend's lease moves what it adopted
             if not backend.healthy and backend.tracker.leading and self._movable(backend):
                 await self.drain(backend)
-        if self.replicated and self.primary.tracker.leading:
+        if self.replicated:  # held jobs are the primary's leader's to place (one replica places each)
             async with self._moving:
-                await self._load_held()
+                await (self._load_held() if self.primary.tracker.leading else self._hand_held_over())
         if self._held:
             await self.place_held()
 
@@ -343,9 +343,6 @@ class Fleet:
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
             await self._record_held(job)
-            if self.replicated and not self.primary.tracker.leading:  # the primary's leader places it
-                del self._held[prompt_id]
-                self.primary.tracker.subscribers.join(prompt_id, subscribers)
             return
         del self._held[prompt_id]
         for other in self.backends:  # subscribed while held: their queue sits on the tracker they asked
@@ -387,6 +384,13 @@ class Fleet:
                 self.primary.tracker.subscribers.join(prompt_id, subscribers)
         for prompt_id, job in rows.items():
             self._held.setdefault(prompt_id, (job, self.primary.tracker.take_subscribers(prompt_id)))
+
+    async def _hand_held_over(self) -> None:
+        """Not (or no longer) the primary's leader: held jobs are recorded and left to it."""
+        for prompt_id, (job, subscribers) in list(self._held.items()):
+            await self._record_held(job)
+            del self._held[prompt_id]
+            self.primary.tracker.subscribers.join(prompt_id, subscribers)
 
     async def _record_held(self, job: Job) -> None:
         """Write that the job waits in the gateway, so a restarted gateway places it instead of asking a
