@@ -126,3 +126,30 @@ async def test_two_replicas_agree_on_a_job_moved_by_the_leaders_drain(
     assert last["event"] == "finished" and last["status"] == "completed"
     done = await service.get(pid)
     assert done.status is JobStatus.COMPLETED and done.backend == "b1"
+
+
+async def test_held_jobs_are_placed_once_by_the_primarys_leader_from_their_rows(
+    replicas: Callable[[], Awaitable[Replicas]],
+) -> None:
+    wires, (leader, standby), (_, service) = await replicas()
+    job = await service.submit(GRAPH)
+    pid = job.prompt_id
+    await until(lambda: pid in leader.backends[0].tracker.jobs)
+    for wire in wires:
+        wire.down = True
+    for fleet in (standby, leader, standby, leader):
+        await fleet.check_all()
+    held = await service.get(pid)
+    assert held.backend == "" and held.status is JobStatus.PENDING  # recorded waiting in the gateway
+    leader._held.clear()  # as if the leader had restarted: its next round reads the held rows
+
+    wires[1].down = False
+    wires[1].comfy.pending = []
+    for _ in range(2):  # the standby does not lead the primary: it never places held jobs
+        await standby.check_all()
+    assert pid not in wires[1].comfy.pending_ids
+    await leader.check_all()
+    await leader.check_all()
+    assert wires[1].comfy.pending_ids.count(pid) == 1
+    placed = await service.get(pid)
+    assert placed.backend == "b1" and placed.status is JobStatus.PENDING
