@@ -164,6 +164,7 @@ async def _observe(app: FastAPI, stack: AsyncExitStack, fleet: Fleet) -> None:
     metrics.follow(lambda: [j for t in trackers for j in t.jobs.values()], lambda: _queue_counts(fleet))
     for tracker in trackers:
         tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
+        tracker.replica_hooks.append(limits.job_ended)  # a job admitted here and ended by another replica
     app.state.webhooks = None
     if settings.webhook_secret:
         sender = WebhookSender(settings, metrics=metrics)

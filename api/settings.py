@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -102,6 +102,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a cancel waits for ComfyUI to confirm the job's end (deleted from its queue, "
         "or interrupted) before answering 202 `cancel requested`; the job stays running until confirmed",
+    )
+
+    # Several gateway replicas (issue 13): unset, one process with in-process events
+    redis_url: str | None = Field(
+        None,
+        description="Redis the gateway replicas share (job events, the lease on following the backend); "
+        "needs a PostgreSQL DATABASE_URL. Unset: one gateway process",
+    )
+    lease_ttl: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds the replica following the backend's events holds its lease without renewing "
+        "it: another replica takes over this long after it died",
     )
 
     # Webhooks, limits, observability (issue 12)
@@ -211,6 +225,17 @@ class Settings(BaseSettings):
         from api.fleet.spec import parse_backends
 
         return parse_backends(self.comfyui_urls, self.comfyui_url)
+
+    @model_validator(mode="after")
+    def _replicas_share_a_server_database(self) -> Settings:
+        """Replicas must share their jobs: a SQLite file is one machine's (and one writer's) database."""
+        if self.redis_url and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "REDIS_URL is set (several gateway replicas) but DATABASE_URL is a SQLite file, which "
+                "replicas cannot share: set DATABASE_URL=postgresql+asyncpg://user:password@host/db, or "
+                "unset REDIS_URL to run one gateway process"
+            )
+        return self
 
     @field_validator("api_keys")
     @classmethod

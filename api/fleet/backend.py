@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from api.fleet.spec import BackendSpec
+from api.jobs.replica import replicate
 from api.jobs.service import Lane
 from api.jobs.tracker import JobTracker
 from api.model_index import ModelIndex
@@ -90,6 +91,10 @@ class Backend:
             backend=spec.name,
             owns=owns,
         )
+        if (
+            settings.redis_url
+        ):  # several gateway replicas: one leads this backend (its lease), all hear its jobs
+            replicate(tracker, settings.redis_url, backend=spec.name, lease_ttl=settings.lease_ttl)
         backend = cls(spec, client, catalogs, tracker)
         # Down at start: no jobs until a health check finds it up (a fleet of one ignores this).
         backend.healthy = not catalogs.source.startswith("bundled (backend unreachable")
@@ -98,7 +103,8 @@ class Backend:
         return backend
 
     async def start(self) -> None:
-        """Follow the backend's events (jobs it runs, queue positions); the replica lease wraps this."""
+        """Follow the backend's events (jobs it runs, queue positions); with replicas (REDIS_URL) the tracker
+        joins the backend's bus channel and follows the stream only while it holds the backend's lease."""
         await self.tracker.start()
 
     async def stop(self) -> None:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
 from api.fleet.backend import Backend
+from api.jobs.bus import Queues
 from api.jobs.service import Lane
 from api.jobs.settle import never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
-from api.jobs.tracker import Subscribers
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
@@ -78,13 +78,15 @@ class Fleet:
         if not backends:
             raise ValueError("a fleet needs at least one backend")
         self.backends = backends
+        for backend in backends[1:]:  # one set of subscribers per process: a moved job keeps its own
+            backend.tracker.subscribers = backends[0].tracker.subscribers
         if len(backends) == 1:
             backends[0].healthy = True  # a fleet of one is never drained: it takes every job
         self.health_interval = health_interval
         self.fail_after = fail_after
         self.retry_interval = retry_interval
         self.check_timeout = check_timeout
-        self._held: dict[str, tuple[Job, Subscribers]] = {}  # accepted, waiting for a backend that can run it
+        self._held: dict[str, tuple[Job, Queues]] = {}  # accepted, waiting for a backend that can run it
         self._task: asyncio.Task[None] | None = None
         self._moving = asyncio.Lock()  # one drain or placement round at a time
 
@@ -179,10 +181,14 @@ class Fleet:
             backend.catalogs.invalidate()  # loaders list the input folder's files: the next run must see it
         return uploaded
 
+    @property
+    def replicated(self) -> bool:
+        """Several gateway replicas share the jobs (REDIS_URL): each backend has a leader (api.jobs.lease)."""
+        return self.primary.tracker.replica is not None
+
     async def start(self) -> None:
-        for job in await self.primary.tracker.store.active():
-            if job.backend == HELD and len(self.backends) > 1:  # held when the last gateway stopped
-                self._held[job.prompt_id] = (job, set())
+        if not self.replicated:  # with replicas the primary's leader loads held jobs (`_load_held`)
+            await self._load_held()
         for backend in self.backends:
             await backend.start()
         if len(self.backends) > 1:
@@ -218,6 +224,12 @@ class Fleet:
         results = await asyncio.gather(*(self.probe(b) for b in due))
         for backend, error in zip(due, results, strict=True):
             await self._record(backend, error)
+        for backend in self.backends:  # a replica that took a drained backend's lease moves what it adopted
+            if not backend.healthy and backend.tracker.leading and self._movable(backend):
+                await self.drain(backend)
+        if self.replicated:  # held jobs are the primary's leader's to place (one replica places each)
+            async with self._moving:
+                await (self._load_held() if self.primary.tracker.leading else self._hand_held_over())
         if self._held:
             await self.place_held()
 
@@ -245,10 +257,20 @@ class Fleet:
         backend.error = error
         if backend.healthy and backend.failures >= self.fail_after:
             log.error("backend %s drained after %d failed checks: %s", backend.name, backend.failures, error)
-            backend.healthy = False
-            await self.drain(backend)
+            backend.healthy = False  # its jobs are moved by `check_all`, on the replica leading it
 
     # -- moving jobs -----------------------------------------------------------------------------------------
+    def _movable(self, backend: Backend) -> bool:
+        """The drained backend still has jobs a drain would move or end (not those whose POST is under way
+        here or, a moment ago, on another replica)."""
+        replica = backend.tracker.replica
+        return any(
+            not job.terminal
+            and not backend.tracker.is_submitting(job.prompt_id)
+            and not (job.status is JobStatus.SUBMITTING and replica is not None and replica.in_flight(job))
+            for job in backend.tracker.jobs.values()
+        )
+
     async def drain(self, backend: Backend) -> None:
         """The backend went away: jobs it had not started move on (or wait), running ones are lost (or run
         again elsewhere when their request asked for retries). Jobs whose POST is still under way stay:
@@ -267,6 +289,8 @@ class Fleet:
         elif job.status is JobStatus.PENDING:
             await self._move(backend, job, why="not started")
         elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
+            if (replica := backend.tracker.replica) is not None and replica.in_flight(job):
+                return  # another replica may still be posting it: its answer settles it
             # Its POST had no clear answer and the backend is gone: whatever it got is lost with it (and
             # withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
@@ -294,11 +318,14 @@ class Fleet:
             return
         source.tracker.guard(job.prompt_id)  # should the backend come back with it queued: withdrawn there
         _, subscribers = released
+        requeued = event(job, "requeued", reason=why, backend=source.name)
         for q in subscribers:
-            q.put_nowait(event(job, "requeued", reason=why, backend=source.name))
+            q.put_nowait(requeued)
         log.warning("job %s leaves backend %s (%s)", job.prompt_id, source.name, why)
         self._held[job.prompt_id] = (job, subscribers)
         await self._place(job.prompt_id, exclude=(source.name,))
+        if source.tracker.replica is not None:  # the source's other replicas let their copies go
+            await source.tracker.replica.share(job, [requeued])
 
     async def place_held(self) -> None:
         async with self._moving:
@@ -342,6 +369,28 @@ class Fleet:
         job.number = submitted.number
         await tracker.submitted(job)
         log.warning("job %s now runs on backend %s", prompt_id, target.name)
+
+    async def _load_held(self) -> None:
+        """Jobs recorded waiting in the gateway (a gateway stopped, or another replica could not place
+        them) are this fleet's to place; held ones that ended or were placed meanwhile are let go."""
+        if len(self.backends) == 1:
+            return  # a fleet of one has no held jobs to place
+        rows = {
+            job.prompt_id: job for job in await self.primary.tracker.store.active() if job.backend == HELD
+        }
+        for prompt_id, (job, subscribers) in list(self._held.items()):
+            if job.backend == HELD and prompt_id not in rows:  # cancelled or placed by another replica
+                del self._held[prompt_id]
+                self.primary.tracker.subscribers.join(prompt_id, subscribers)
+        for prompt_id, job in rows.items():
+            self._held.setdefault(prompt_id, (job, self.primary.tracker.take_subscribers(prompt_id)))
+
+    async def _hand_held_over(self) -> None:
+        """Not (or no longer) the primary's leader: held jobs are recorded and left to it."""
+        for prompt_id, (job, subscribers) in list(self._held.items()):
+            await self._record_held(job)
+            del self._held[prompt_id]
+            self.primary.tracker.subscribers.join(prompt_id, subscribers)
 
     async def _record_held(self, job: Job) -> None:
         """Write that the job waits in the gateway, so a restarted gateway places it instead of asking a

@@ -37,6 +37,8 @@ async def request(tracker: JobTracker, job: Job, status: JobStatus, reason: JobE
     if job.end_requested is None:
         job.end_requested, job.end_reason = status, reason
         await tracker.save(job)
+        if tracker.replica is not None:  # the leader applies ComfyUI's confirmation with this reason
+            await tracker.replica.share(job, [])
 
 
 async def ask(tracker: JobTracker, job: Job, *, interrupt: bool = True) -> str:

@@ -342,9 +342,7 @@ class JobService:
         if (job := self.placement.held(prompt_id)) is not None:
             return job
         job = await self.tracker.store.get(prompt_id)
-        if job is not None and job.terminal:
-            self.lane_of(job).tracker.recent.add(job)  # a finished job never changes: next reads from memory
-        return job
+        return self.lane_of(job).tracker.keep(job) if job is not None else None
 
     async def output_owners(self, type: str, subfolder: str, filename: str) -> list[str | None]:
         """Owners of the jobs that produced this file (live jobs in memory first, then the database);

@@ -71,6 +71,8 @@ async def resolve_submitting(tracker: JobTracker) -> None:
     for job in list(tracker.jobs.values()):
         if job.status is not JobStatus.SUBMITTING or tracker.is_submitting(job.prompt_id):
             continue
+        if tracker.replica is not None and tracker.replica.in_flight(job):
+            continue  # another replica may still be posting it
         try:
             location = await locate(tracker.client, job.prompt_id)
         except ComfyError as exc:

@@ -303,11 +303,15 @@ class JobStore(Database):
             # One UPDATE, not a SELECT of the whole row (its JSON decoded) then an ORM update: each statement
             # is a round trip to the database thread, and a submit makes several writes.
             values = _to_row_values(job)
+            target = update(JobRow).where(JobRow.prompt_id == job.prompt_id)
+            if not job.terminal:  # a finished job never changes (a replica's stale copy must not reopen it)
+                target = target.where(JobRow.status.in_(ACTIVE))
             updated = await session.execute(
-                update(JobRow).where(JobRow.prompt_id == job.prompt_id).values(**values),
-                execution_options={"synchronize_session": False},
+                target.values(**values), execution_options={"synchronize_session": False}
             )
             if updated.rowcount == 0:
+                if await session.scalar(select(JobRow.prompt_id).where(JobRow.prompt_id == job.prompt_id)):
+                    return  # finished already: the stale copy is not written
                 session.add(JobRow(prompt_id=job.prompt_id, **values))
             else:
                 await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))

@@ -23,17 +23,18 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from api.jobs import cancel, settle
+from api.jobs.bus import Queues, Subscribers
 from api.jobs.live_state import QueueView, RecentJobs
-from api.jobs.state import Job, JobError, JobMachine, JobStatus, event, nodes_that_run
+from api.jobs.state import Job, JobError, JobMachine, JobStatus, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
 from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
 
 if TYPE_CHECKING:
+    from api.jobs.replica import Replication
     from comfyui_client import ComfyClient, Event, EventStream, HistoryEntry, QueueSnapshot
 
 log = logging.getLogger(__name__)
-Subscribers = set[asyncio.Queue[dict[str, Any] | None]]  # the queues of one job's event subscribers
 
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
@@ -67,7 +68,9 @@ class JobTracker:
         self.recent = RecentJobs(recent_limit)  # finished and written: status reads skip the database
         self.queue_view = QueueView()
         self.connected = False
-        self._subscribers: dict[str, Subscribers] = {}
+        # This process's SSE/WebSocket clients; a fleet's trackers share one (a moved job keeps them).
+        self.subscribers = Subscribers()
+        self.replica: Replication | None = None  # set when several replicas share the work (REDIS_URL)
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
         self._stream: EventStream | None = None
@@ -78,13 +81,17 @@ class JobTracker:
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
+        # Called on the other replicas as a job another one ended reaches them (per-replica bookkeeping).
+        self.replica_hooks: list[Callable[[Job], None]] = []
         # Reported not submitted (or moved to another backend): withdrawn if ComfyUI gets it (expiry).
         self.withdrawals: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.replica is not None:
+            await self.replica.start()
         for job in await self.store.active():
-            if self._owns is None or self._owns(job):
+            if self.owns(job):
                 self.jobs[job.prompt_id] = job
         # The stream checks every job it is given on its first connect: ones that ended while the gateway was
         # down are settled from /history, ones ComfyUI forgot are reported lost.
@@ -101,10 +108,15 @@ class JobTracker:
                 await task
         self._tasks = []
         for job in [j for j in self.jobs.values() if j.prompt_id not in self._submitting]:
-            await self.save(job)
-        for queues in self._subscribers.values():
-            for q in queues:
-                q.put_nowait(None)
+            if self.leading or job.prompt_id in self._unsaved:  # others' copies are written by the leader
+                await self.save(job)
+        self.subscribers.close_all()
+        if self.replica is not None:
+            await self.replica.stop()
+
+    def owns(self, job: Job) -> bool:
+        """Whether an unfinished row of the database is this tracker's to follow (api.fleet.owner_rule)."""
+        return self._owns is None or self._owns(job)
 
     # -- jobs ------------------------------------------------------------------------------------------------
     def prepare(self, job: Job) -> None:
@@ -127,11 +139,13 @@ class JobTracker:
         if not job.terminal and entry is None:
             self.queue_view.pending(job.prompt_id, job.number)
         saved = await self.save(job)
+        if self.replica is not None:
+            await self.replica.share(job, [])  # the leader follows it from now on
         if entry is not None:
             await settle.settle_from_history(self, job, entry)
         elif job.terminal:
             if saved:
-                self._drop(job)
+                self.drop(job)
         elif self._stream is not None:
             # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
             self._stream.track(job.prompt_id)
@@ -168,15 +182,14 @@ class JobTracker:
             if job is None:
                 self._unsaved.discard(prompt_id)
             elif await self.save(job) and job.terminal:
-                self._drop(job)
+                self.drop(job)
 
-    def _drop(self, job: Job) -> None:
+    def drop(self, job: Job) -> None:
         """Forget a finished job whose final state is written (from now on it is read from the database)."""
         self.jobs.pop(job.prompt_id, None)
         self.recent.add(job)
         self._last_persist.pop(job.prompt_id, None)
-        for q in self._subscribers.pop(job.prompt_id, set()):
-            q.put_nowait(None)
+        self.subscribers.close(job.prompt_id)
 
     def forget(self, prompt_id: str) -> None:
         """Take back a prepared job that was never submitted (refused, or recorded nowhere)."""
@@ -187,23 +200,26 @@ class JobTracker:
         """POST /prompt for this job is on its way (prepared, not answered yet)."""
         return prompt_id in self._submitting
 
-    def release(self, prompt_id: str) -> tuple[Job, Subscribers] | None:
+    def release(self, prompt_id: str) -> tuple[Job, Queues] | None:
         """Hand a live job over to another tracker (api.fleet moves it to another backend): it is no longer
         followed here; its subscribers go with it. None when the job is not live here."""
+        job = self.let_go(prompt_id)
+        return None if job is None else (job, self.take_subscribers(prompt_id))
+
+    def let_go(self, prompt_id: str) -> Job | None:
+        """Stop following a live job without writing it (it moved to another backend)."""
         job = self.jobs.pop(prompt_id, None)
-        if job is None:
-            return None
         self._submitting.discard(prompt_id)
         self._last_persist.pop(prompt_id, None)
         self.queue_view.ended(prompt_id)
         if self._stream is not None:
             self._stream.untrack(prompt_id)
-        return job, self.take_subscribers(prompt_id)
+        return job
 
-    def take_subscribers(self, prompt_id: str) -> Subscribers:
-        return self._subscribers.pop(prompt_id, set())
+    def take_subscribers(self, prompt_id: str) -> Queues:
+        return self.subscribers.take(prompt_id)
 
-    def adopt(self, job: Job, subscribers: Subscribers, *, submitting: bool = True) -> None:
+    def adopt(self, job: Job, subscribers: Queues, *, submitting: bool = True) -> None:
         """Take over a job released by another tracker: to submit it here (then `submitted`), or
         (`submitting=False`) to end it here."""
         self.withdrawals.pop(job.prompt_id, None)  # ours now, whatever an earlier attempt left
@@ -211,8 +227,7 @@ class JobTracker:
             self.prepare(job)
         else:
             self.jobs[job.prompt_id] = job
-        if subscribers:
-            self._subscribers.setdefault(job.prompt_id, set()).update(subscribers)
+        self.subscribers.join(job.prompt_id, subscribers)
 
     def unconfirmed(self, job: Job) -> None:
         """The submission's fate is unknown (ComfyUI could not be asked): the job stays `submitting` and
@@ -254,9 +269,23 @@ class JobTracker:
 
     async def get(self, prompt_id: str) -> Job | None:
         job = self.cached(prompt_id)
-        if job is None and (job := await self.store.get(prompt_id)) is not None and job.terminal:
-            self.recent.add(job)  # a finished job never changes: its next reads stay in memory
+        if job is None and (job := await self.store.get(prompt_id)) is not None:
+            job = self.keep(job)
         return job
+
+    def keep(self, job: Job) -> Job:
+        """A job just read from the database: a finished one stays in memory for the next reads (it never
+        changes); a live one of another replica is held, the bus keeps it current."""
+        if job.terminal:
+            self.recent.add(job)
+        elif self.replica is not None and self.owns(job):
+            return self.replica.hold(job)
+        return job
+
+    @property
+    def leading(self) -> bool:
+        """This gateway follows the backend's event stream (unless another replica holds the lease)."""
+        return self.replica is None or self.replica.leading
 
     def queue_position(self, job: Job) -> int | None:
         return self.queue_view.position(job)
@@ -265,9 +294,7 @@ class JobTracker:
         """Send events to subscribers and persist what matters (every transition, progress now and then)."""
         if not events:
             return
-        for ev in events:
-            for q in self._subscribers.get(job.prompt_id, ()):
-                q.put_nowait(ev)
+        self.subscribers.deliver(job.prompt_id, events)
         kinds = {e["event"] for e in events}
         if "started" in kinds:
             self.queue_view.running(job.prompt_id)
@@ -283,11 +310,13 @@ class JobTracker:
         ):
             self._last_persist[job.prompt_id] = now
             saved = await self.save(job)
+        if self.replica is not None:  # after the write: a replica reading the database agrees
+            await self.replica.share(job, events)
         if job.terminal and job.prompt_id not in self._submitting:
             if self._stream is not None:
                 self._stream.untrack(job.prompt_id)  # ended here (cancel, timeout): nothing more to learn
             if saved:
-                self._drop(job)
+                self.drop(job)
 
     def _run_terminal_hooks(self, job: Job) -> None:
         for hook in self.terminal_hooks:
@@ -306,38 +335,18 @@ class JobTracker:
     ) -> None:
         await self.publish(job, self.machine.finish(job, status, time.time(), error=error, outputs=outputs))
 
-    async def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
+    def subscribe(self, prompt_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's events from now on (a snapshot first); ends after `finished`. Caller checks existence."""
-        job = await self.get(prompt_id)
-        if job is None:
-            return
-        if job.terminal:
-            yield event(job, "finished")
-            return
-        q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._subscribers.setdefault(prompt_id, set()).add(q)
-        try:
-            yield event(job, "queued")
-            if job.status is JobStatus.RUNNING:
-                yield event(job, "started")
-                if job.progress > 0:
-                    yield event(job, "progress")
-            while True:
-                item = await q.get()
-                if item is None:
-                    return
-                yield item
-                if item["event"] == "finished":
-                    return
-        finally:
-            subs = self._subscribers.get(prompt_id)
-            if subs is not None:
-                subs.discard(q)
-                if not subs:
-                    self._subscribers.pop(prompt_id, None)
+        return self.subscribers.follow(prompt_id, self.get)
 
     # -- the listener ----------------------------------------------------------------------------------------
     async def _listen(self) -> None:
+        if self.replica is not None:
+            await self.replica.follow(self._follow_stream)  # only while this replica holds the lease
+        else:
+            await self._follow_stream()
+
+    async def _follow_stream(self) -> None:
         while True:
             try:
                 async with self.client.events(poll_interval=self.reconcile_interval) as stream:
@@ -380,6 +389,8 @@ class JobTracker:
             return
         prompt_id = ev.prompt_id
         job = self.jobs.get(prompt_id) if prompt_id else None
+        if self.replica is not None:  # a job submitted through another replica, or ended by one
+            job = await self.replica.job_of(ev, job)
         if job is None:
             if prompt_id in self.withdrawals:
                 await self._withdraw_arrived(prompt_id)
@@ -415,7 +426,7 @@ class JobTracker:
         self.queue_view.replace(snapshot, asked_at)
         for prompt_id in [p for p in self.withdrawals if p in snapshot]:
             await self._withdraw_arrived(prompt_id)
-        for job in list(self.jobs.values()):
+        for job in list(self.jobs.values()) if self.leading else []:  # others' copies follow the leader
             if job.status is JobStatus.SUBMITTING and job.prompt_id not in self._submitting:
                 if job.prompt_id in snapshot:
                     await self.submitted(job)  # ComfyUI has it after all
@@ -445,24 +456,22 @@ class JobTracker:
             await asyncio.sleep(0.5)
             try:
                 now = time.time()
-                for job in list(self.jobs.values()):
+                for job in list(self.jobs.values()) if self.leading else []:
                     if (
                         job.status is JobStatus.RUNNING
                         and job.end_requested is None  # asked already: ask_again repeats it
                         and job.started_at
                         and now - job.started_at > self.workflow_timeout
                     ):
-                        await self.timeout(job)
+                        await cancel.time_out(self, job)  # `timeout` once ComfyUI confirms it
                 due = time.monotonic() - last_refresh >= self.reconcile_interval
                 if (self.jobs or self.withdrawals) and due:
                     last_refresh = time.monotonic()
                     await self._save_unsaved()
+                    if self.replica is not None:
+                        await self.replica.resync()  # copies of jobs another replica follows
                     await settle.resolve_submitting(self)
                     await cancel.ask_again(self)  # ends asked for that ComfyUI has not confirmed
                     await self._refresh_queue_quietly()
             except Exception:  # the watchdog must outlive any one bad job
                 log.exception("job watchdog round failed")
-
-    async def timeout(self, job: Job) -> None:
-        """Interrupt a job past `workflow_timeout`: `timeout` once ComfyUI confirms it (api.jobs.cancel)."""
-        await cancel.time_out(self, job)

@@ -33,17 +33,25 @@ def body(graph: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def gateway_process(comfy_url: str, state: Path, port: int) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """`python -m uvicorn --factory api.app:create_app` as its own process, on the given database."""
+async def gateway_process(
+    comfy_url: str, state: Path, port: int, **settings: str
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """`python -m uvicorn --factory api.app:create_app` as its own process, on the given database
+    (`settings`: more environment variables, e.g. DATABASE_URL and REDIS_URL of replicas)."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMFYUI_", "DATABASE_", "API_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "COMFYUI_", "DATABASE_", "API_", "REDIS_"))
     }
     env.update(
-        PYTHONPATH=str(ROOT),
-        COMFYUI_URL=comfy_url,
-        DATABASE_URL=f"sqlite+aiosqlite:///{state / 'jobs.db'}",
-        CHECKPOINT_DB=str(state / "checkpoints.db"),
-        RECONCILE_INTERVAL="1.0",
+        {
+            "PYTHONPATH": str(ROOT),
+            "COMFYUI_URL": comfy_url,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{state / 'jobs.db'}",
+            "CHECKPOINT_DB": str(state / "checkpoints.db"),
+            "RECONCILE_INTERVAL": "1.0",
+            **settings,
+        }
     )
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
     log = (state / f"gateway-{port}.log").open("ab")
