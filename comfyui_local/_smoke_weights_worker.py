@@ -32,12 +32,10 @@ log = logging.getLogger("smoke_weights_worker")
 
 MARKER = "comfy_gateway_smoke_weights"
 NOTE = "random weights for smoke tests, not a model"
-# Missing weights stay `torch.empty`: with MALLOC_MMAP_THRESHOLD_=65536 an allocation of 64 KiB or more is
-# a fresh zero page, a smaller one comes from the heap and may hold garbage. A stub therefore carries every
-# tensor that could be allocated below the threshold at runtime (never below 2 bytes/element here).
-# Best effort, not a guarantee: glibc may still serve a large request from coalesced free heap chunks, whose
-# stale bytes then become weights (seen after a NaN-poisoned file was loaded and freed in the same process).
-# Callers must check the output (`smoke_weights.check_frames`), not only ComfyUI's success event.
+# A stub carries every tensor small enough to matter as real values (norms, biases, embeddings under 64 KiB,
+# at the smallest runtime dtype); the local ComfyUI sets the parameters it omits to exact zeros
+# (`_comfy_site/sitecustomize.py`: ComfyUI itself would leave them as uninitialised memory).
+# Callers still check the output (`smoke_weights.check_frames`), not only ComfyUI's success event.
 MMAP_THRESHOLD = 65536
 MIN_RUNTIME_ITEMSIZE = 2
 

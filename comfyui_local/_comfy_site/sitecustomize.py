@@ -2,13 +2,13 @@
 at start-up, before main.py, because this folder is on its PYTHONPATH; see `comfyui_local.process.comfy_env`).
 
 Why: a stub file omits a model's large tensors. ComfyUI builds its modules with `torch.empty` (its ops skip
-weight init) and loads a file non-strictly, so an omitted weight keeps whatever bytes the allocator handed out.
+weight init) and loads a file non-strictly, so an omitted weight keeps whatever bytes the allocator gave it.
 MALLOC_MMAP_THRESHOLD_ does not make those zero: glibc serves a request of any size from free heap chunks
 before it considers mmap (the threshold only chooses between growing the heap and mmap). Once one family's
 models had been freed, the next family's omitted weights were stale heap bytes and its frames came out NaN.
 
 What: `comfy.utils.load_torch_file` marks the tensors of a file whose safetensors metadata carries the smoke
-marker; a non-strict `load_state_dict` given marked tensors then sets every parameter the file lacked to zeros:
+marker; a non-strict `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
 small ones in place, large ones to a fresh anonymous mapping (zero pages: no memory until written, so the
 stubbed 8B Llama still costs next to nothing). Real model files (no marker) are never touched.
 Only the standard library and, once ComfyUI imports it, torch: this runs outside the gateway's environment.
@@ -17,6 +17,7 @@ Only the standard library and, once ComfyUI imports it, torch: this runs outside
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.abc
 import importlib.machinery
 import logging
@@ -70,7 +71,7 @@ def _marked(state_dict: Any) -> bool:
 
 
 def patch_torch(torch: Any) -> None:
-    """Wrap `torch.nn.Module.load_state_dict` once: non-strict loads of marked tensors zero what is missing."""
+    """Wrap `torch.nn.Module.load_state_dict` once: non-strict loads of marked tensors zero missing ones."""
     original = torch.nn.Module.load_state_dict
     if getattr(original, TENSOR_MARK, False):
         return
@@ -96,8 +97,7 @@ def patch_torch(torch: Any) -> None:
 
 def patch_comfy_utils(utils: ModuleType) -> None:
     """Wrap ComfyUI's one file loader: tensors of a smoke-weight file carry `TENSOR_MARK`."""
-    import torch
-
+    torch: Any = importlib.import_module("torch")  # ComfyUI's, not the gateway's (which has none)
     original = utils.load_torch_file
 
     @functools.wraps(original)

@@ -33,12 +33,12 @@ def image_smoke_weights_cache(smoke_weights_cache: Any) -> Any:
 
 
 @pytest.fixture()
-def image_smoke_models(fresh_heap_comfyui: Any, image_smoke_weights_cache: Any) -> dict[str, Path]:
-    """The image families' files copied into the (freshly restarted) ComfyUI's models folder; role -> path.
+def image_smoke_models(comfyui: Any, image_smoke_weights_cache: Any) -> dict[str, Path]:
+    """The image families' files copied into the session ComfyUI's models folder; role -> path.
     Copied before every test: other suites write empty placeholders under the same names."""
     from comfyui_local.smoke_families import family_files
     from comfyui_local.smoke_weights import install_smoke_weights
 
     cache_dir = image_smoke_weights_cache.paths[0].parents[1]
-    placed = install_smoke_weights(image_smoke_weights_cache.paths, cache_dir, fresh_heap_comfyui.models_dir)
+    placed = install_smoke_weights(image_smoke_weights_cache.paths, cache_dir, comfyui.models_dir)
     return {f.role: p for f, p in zip(family_files(IMAGE_FAMILIES), placed, strict=True)}
