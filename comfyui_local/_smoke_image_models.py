@@ -77,13 +77,14 @@ _STUB_DETECTION = re.compile(
 )
 
 
-def is_detection_key(key: str) -> bool:
-    return _STUB_DETECTION.match(key) is not None
-
-
-def stub_keeps_all(role: str, key: str) -> bool:
-    """Tensors a stub writes in full: the tiny SD1.5 UNet (small enough to be real) and the upscaler."""
-    return role == "esrgan_x4" or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+def keep_in_stub(role: str, key: str) -> bool:
+    """Tensors a stub writes whatever their size: detection keys, the tiny SD1.5 UNet (small enough to be
+    real) and the upscaler."""
+    return (
+        _STUB_DETECTION.match(key) is not None
+        or role == "esrgan_x4"
+        or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+    )
 
 
 def _norm_ids(module: Any, sd: dict[str, Any]) -> set[int]:
@@ -172,8 +173,14 @@ def _describe_esrgan(comfy: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return dict(model.state_dict()), set()
 
 
-def verify(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) -> dict[str, Any]:
-    """Load the file as ComfyUI's loader node does; the report `_smoke_weights_worker.judge` reads."""
+def verify(
+    comfy: dict[str, Any], role: str, files: dict[str, Path], written: dict[str, list[str]]
+) -> dict[str, Any]:
+    """{role: report} after loading the file as ComfyUI's loader node does (`_smoke_weights_worker.judge`)."""
+    return {role: _verify_one(comfy, role, files[role], set(written[role]))}
+
+
+def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) -> dict[str, Any]:
     if role == "esrgan_x4":
         return _verify_esrgan(comfy, path, file_keys)
     load = comfy["sd"].load_checkpoint_guess_config

@@ -35,19 +35,25 @@ ESRGAN_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("esrgan_x4", "upscale_models", "RealESRGAN_x4plus.pth", "UpscaleModelLoader"),
 )
 
+_CLIP_L = next(f for f in ALL_FILES if f.role == "clip_l")  # shared with HunyuanVideo, same official file
+FLUX_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("flux_dit", "diffusion_models", "flux1-dev.safetensors", "UNETLoader"),
+    SmokeFile("flux_vae", "vae", "ae.safetensors", "VAELoader"),
+    _CLIP_L,
+    SmokeFile("t5xxl", "text_encoders", "t5xxl_fp16.safetensors", "DualCLIPLoader"),
+)
+
 DEFAULT_FAMILY = "hunyuan_video"
 FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     DEFAULT_FAMILY: ALL_FILES,
     "sd15": SD15_FILES,
     "sdxl": SDXL_FILES,
     "esrgan": ESRGAN_FILES,
+    "flux": FLUX_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "flux": "not built yet: a tiny Flux DiT is detectable (hidden 128, one block each), but its T5-XXL "
-    "text encoder is fixed at 4.7B parameters; as a stub it runs like the HunyuanVideo Llama (tens of "
-    "seconds per new prompt on 2 cores)",
     "qwen_image": "not built yet: the Qwen2.5-VL 7B text encoder is fixed in size (stub only), and the "
     "20B MMDiT needs its own tiny-config work",
     "wan21": "not built yet: the UMT5-XXL text encoder is fixed at 5.7B parameters (stub only)",
