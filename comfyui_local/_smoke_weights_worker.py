@@ -53,7 +53,11 @@ FILE_DTYPES = {
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 image_models: Any = importlib.import_module("_smoke_image_models")
 # Modules describing more families; each has ROLES, FILE_DTYPES, describe, keep_in_stub and verify.
-MODEL_MODULES: tuple[Any, ...] = (image_models, importlib.import_module("_smoke_flux_models"))
+MODEL_MODULES: tuple[Any, ...] = (
+    image_models,
+    importlib.import_module("_smoke_flux_models"),
+    importlib.import_module("_smoke_control_models"),
+)
 for _module in MODEL_MODULES:
     FILE_DTYPES.update(_module.FILE_DTYPES)
 

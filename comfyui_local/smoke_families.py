@@ -43,6 +43,14 @@ FLUX_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("t5xxl", "text_encoders", "t5xxl_fp16.safetensors", "DualCLIPLoader"),
 )
 
+# One architecture under the four official names the composer's fragments use; runs with the SD1.5 checkpoint.
+SD15_CONTROLNET_FILES: tuple[SmokeFile, ...] = tuple(
+    SmokeFile(
+        f"cn_sd15_{kind}", "controlnet", f"control_v11{v}_sd15_{kind}_fp16.safetensors", "ControlNetLoader"
+    )
+    for v, kind in (("p", "canny"), ("f1p", "depth"), ("p", "openpose"), ("p", "scribble"))
+)
+
 DEFAULT_FAMILY = "hunyuan_video"
 FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     DEFAULT_FAMILY: ALL_FILES,
@@ -50,6 +58,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "sdxl": SDXL_FILES,
     "esrgan": ESRGAN_FILES,
     "flux": FLUX_FILES,
+    "sd15_controlnet": SD15_CONTROLNET_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
@@ -58,7 +67,8 @@ NOT_RUNNABLE: dict[str, str] = {
     "20B MMDiT needs its own tiny-config work",
     "wan21": "not built yet: the UMT5-XXL text encoder is fixed at 5.7B parameters (stub only)",
     "sd21_unclip": "not built yet: SD2.1 unCLIP needs an OpenCLIP-H vision tower beside the checkpoint",
-    "controlnet": "not built yet: each ControlNet must match its base UNet's family and channels",
+    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet (its "
+    "own key names and detection path), unlike the SD1.5 ones",
     "preprocessors": "depth/pose/detector weights (depth_anything, DWPose torchscript, YOLO) are loaded by "
     "custom node packs, not by ComfyUI core",
 }
