@@ -15,15 +15,20 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-ROLES = frozenset({"flux_dit", "flux_vae", "t5xxl"})
+# Diffusion models: role -> (in channels ComfyUI reads from img_in, the class it must detect). Fill adds the
+# masked image and mask (16 + 16 + 64 channels); Kontext has dev's layout (its reference images are tokens).
+DITS = {"flux_dit": (16, "Flux"), "flux_fill": (96, "FluxInpaint"), "flux_kontext": (16, "Flux")}
+ROLES = frozenset({*DITS, "flux_vae", "t5xxl"})
 # flux1-dev and ae ship in bf16 / fp32, t5xxl_fp16 in fp16.
-FILE_DTYPES = {"flux_dit": "bfloat16", "flux_vae": "float32", "t5xxl": "float16"}
+FILE_DTYPES = {**dict.fromkeys(DITS, "bfloat16"), "flux_vae": "float32", "t5xxl": "float16"}
 TINY_FLUX = {"depth": 1, "depth_single_blocks": 1}
 HIDDEN = 3072  # fixed: 24 heads x 128
 # What detection reads: img_in (width, in channels), vector_in (pooled CLIP-L width), guidance_in (dev, not
 # schnell); the VAE's z channels; T5's dtype key (small anyway).
 _DETECTION = {
-    "flux_dit": {"img_in.weight", "vector_in.in_layer.weight", "guidance_in.in_layer.weight"},
+    **dict.fromkeys(
+        DITS, frozenset({"img_in.weight", "vector_in.in_layer.weight", "guidance_in.in_layer.weight"})
+    ),
     "flux_vae": {"decoder.conv_in.weight", "encoder.down.2.downsample.conv.weight"},
     "t5xxl": {"encoder.final_layer_norm.weight"},
 }
@@ -39,8 +44,8 @@ def _images() -> Any:
 
 def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
     """(meta state dict under the file's key names, the names of its normalisation parameters)."""
-    if role == "flux_dit":
-        module = _flux_dit(comfy)
+    if role in DITS:
+        module = _flux_dit(comfy, *DITS[role])
     elif role == "flux_vae":
         module = _flux_vae(comfy)
     else:
@@ -51,7 +56,7 @@ def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]
     return sd, {k for k, t in sd.items() if id(t) in norm_ids}
 
 
-def _flux_dit(comfy: dict[str, Any]) -> Any:
+def _flux_dit(comfy: dict[str, Any], in_channels: int, want_class: str) -> Any:
     torch, detection = comfy["torch"], comfy["detection"]
 
     def empty(*shape: int) -> Any:
@@ -59,7 +64,7 @@ def _flux_dit(comfy: dict[str, Any]) -> Any:
 
     probe = {
         "double_blocks.0.img_attn.norm.key_norm.scale": empty(128),
-        "img_in.weight": empty(HIDDEN, 64),  # 16 latent channels x 2x2 patch
+        "img_in.weight": empty(HIDDEN, in_channels * 4),  # x 2x2 patch
         "vector_in.in_layer.weight": empty(HIDDEN, 768),
         "guidance_in.in_layer.weight": empty(HIDDEN, 256),
         **{f"double_blocks.{i}.img_mod.lin.weight": empty(1) for i in range(TINY_FLUX["depth"])},
@@ -76,8 +81,8 @@ def _flux_dit(comfy: dict[str, Any]) -> Any:
         raise RuntimeError(f"flux_dit: ComfyUI detects {detected}, built {config}")
     model_config = detection.model_config_from_unet_config(detected, sd)
     got = type(model_config).__name__ if model_config is not None else None
-    if got != "Flux":
-        raise RuntimeError(f"flux_dit: ComfyUI would load it as {got}, not Flux")
+    if got != want_class:
+        raise RuntimeError(f"flux_dit: ComfyUI would load it as {got}, not {want_class}")
     return module
 
 
@@ -102,7 +107,7 @@ def verify(
     """{role: report} after loading the file as ComfyUI's loader node does (`_smoke_weights_worker.judge`)."""
     sd_mod, compare = comfy["sd"], _images()._compare
     path, keys = files[role], set(written[role])
-    if role == "flux_dit":
+    if role in DITS:
         patcher = sd_mod.load_diffusion_model(str(path))
         model_config = patcher.model.model_config
         loaded_keys = set(model_config.process_unet_state_dict({k: None for k in keys}))

@@ -38,11 +38,17 @@ MIN_RUNTIME_ITEMSIZE = 2
 # The only free choice: the smallest diffusion model ComfyUI detects as HunyuanVideo 1.0 (head size 128 is
 # fixed, so hidden 128 means one head). Everything else is read back by ComfyUI's detection and checked.
 TINY_DIT = {"hidden_size": 128, "depth": 1, "depth_single_blocks": 1}
-DIT_CLASSES = {"dit_t2v": ("HunyuanVideo", 16), "dit_i2v": ("HunyuanVideoI2V", 33)}
+# The v2 ("replace") image-to-video model puts the image into the first latent frame: T2V's 16 channels.
+DIT_CLASSES = {
+    "dit_t2v": ("HunyuanVideo", 16),
+    "dit_i2v": ("HunyuanVideoI2V", 33),
+    "dit_i2v_v2": ("HunyuanVideo", 16),
+}
 # Storage dtype per file, as the official files (by their names) store them.
 FILE_DTYPES = {
     "dit_t2v": "bfloat16",
     "dit_i2v": "bfloat16",
+    "dit_i2v_v2": "bfloat16",
     "vae": "bfloat16",
     "clip_l": "float16",
     "llama": "bfloat16",

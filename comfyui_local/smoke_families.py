@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SD15_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("sd15_ckpt", "checkpoints", "v1-5-pruned-emaonly.safetensors", "CheckpointLoaderSimple"),
+    SmokeFile("sd_vae", "vae", "vae-ft-mse-840000-ema-pruned.safetensors", "VAELoader"),
 )
 SDXL_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("sdxl_ckpt", "checkpoints", "sd_xl_base_1.0.safetensors", "CheckpointLoaderSimple"),
@@ -41,6 +42,8 @@ FLUX_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("flux_vae", "vae", "ae.safetensors", "VAELoader"),
     _CLIP_L,
     SmokeFile("t5xxl", "text_encoders", "t5xxl_fp16.safetensors", "DualCLIPLoader"),
+    SmokeFile("flux_fill", "diffusion_models", "flux1-fill-dev.safetensors", "UNETLoader"),
+    SmokeFile("flux_kontext", "diffusion_models", "flux1-dev-kontext_fp8_scaled.safetensors", "UNETLoader"),
 )
 
 # One architecture under the four official names the composer's fragments use; runs with the SD1.5 checkpoint.
@@ -51,9 +54,17 @@ SD15_CONTROLNET_FILES: tuple[SmokeFile, ...] = tuple(
     for v, kind in (("p", "canny"), ("f1p", "depth"), ("p", "openpose"), ("p", "scribble"))
 )
 
+# The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
+HUNYUAN_I2V_V2 = SmokeFile(
+    "dit_i2v_v2",
+    "diffusion_models",
+    "hunyuan_video_v2_replace_image_to_video_720p_bf16.safetensors",
+    "UNETLoader",
+)
+
 DEFAULT_FAMILY = "hunyuan_video"
 FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
-    DEFAULT_FAMILY: ALL_FILES,
+    DEFAULT_FAMILY: (*ALL_FILES, HUNYUAN_I2V_V2),
     "sd15": SD15_FILES,
     "sdxl": SDXL_FILES,
     "esrgan": ESRGAN_FILES,
