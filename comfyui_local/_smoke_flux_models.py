@@ -19,6 +19,7 @@ from unittest import mock
 # masked image and mask (16 + 16 + 64 channels); Kontext has dev's layout (its reference images are tokens).
 DITS = {"flux_dit": (16, "Flux"), "flux_fill": (96, "FluxInpaint"), "flux_kontext": (16, "Flux")}
 ROLES = frozenset({*DITS, "flux_vae", "t5xxl"})
+ALWAYS_STUB = ROLES - {"flux_vae"}  # `--kind tiny` would write them whole: 1 GB per DiT, 9 GB of T5
 # flux1-dev and ae ship in bf16 / fp32, t5xxl_fp16 in fp16.
 FILE_DTYPES = {**dict.fromkeys(DITS, "bfloat16"), "flux_vae": "float32", "t5xxl": "float16"}
 TINY_FLUX = {"depth": 1, "depth_single_blocks": 1}

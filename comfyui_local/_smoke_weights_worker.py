@@ -68,6 +68,9 @@ for _module in MODEL_MODULES:
     FILE_DTYPES.update(_module.FILE_DTYPES)
 
 
+ALWAYS_STUB = frozenset(r for m in MODEL_MODULES for r in getattr(m, "ALWAYS_STUB", ()))
+
+
 def model_module(role: str) -> Any | None:
     return next((m for m in MODEL_MODULES if role in m.ROLES), None)
 
@@ -214,8 +217,9 @@ DETECTION_KEYS = {
 
 
 def select_keys(role: str, kind: str, sd: dict[str, Any]) -> list[str]:
-    """The tensors a file of this kind carries (sorted); the rest stay for ComfyUI to leave empty."""
-    full = kind == "tiny" and role != "llama"  # an 8B Llama cannot be small: always a stub
+    """The tensors a file of this kind carries (sorted); the local ComfyUI sets the rest to zeros."""
+    # An 8B Llama, a 4.7B T5 or a 0.5B Flux DiT cannot be small: always stubs.
+    full = kind == "tiny" and role != "llama" and role not in ALWAYS_STUB
     if full or role in DIT_CLASSES:
         return sorted(sd)
     module = model_module(role)
