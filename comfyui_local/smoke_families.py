@@ -76,8 +76,10 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "wan21": "not built yet: a tiny comfy.ldm.wan DiT and a UMT5-XXL stub (5.7B parameters of zero pages, "
-    "run like the T5-XXL stub) should run; clip_vision_h and the 14B I2V/VACE variants are the same work",
+    "wan21": "not built yet: a tiny comfy.ldm.wan DiT (dim 128, one block) is detectable, but ComfyUI reads "
+    "the UMT5 tokenizer from the text encoder file itself (a `spiece_model` tensor holding the real "
+    "SentencePiece model, which ComfyUI does not ship), and pads every prompt to 512 tokens through the "
+    "5.7B UMT5-XXL (a stub of zero pages, about 3x the Flux T5 cost per prompt here)",
     "qwen_image": "not built yet: the Qwen2.5-VL 7B text encoder would be a stub (zero pages, ~Llama-8B "
     "cost); the MMDiT, its VAE and the DiffSynth ControlNet need their own tiny-config work",
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
