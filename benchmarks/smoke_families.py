@@ -1,6 +1,6 @@
 """Every smoke family, written and then run one after another in ONE local ComfyUI process.
 
-    .venv/bin/python benchmarks/smoke_families.py [FAMILY ...]     # default: every family
+    .venv/bin/python -m benchmarks smoke_families [FAMILY ...]     # default: every family
 
 Per family: the files written (in a temporary folder, so always generated; MiB on disk, seconds, the worker's
 peak RSS so far), then one graph of the generator per family (template, or the composer for the ControlNet),
@@ -11,18 +11,17 @@ another family ran would fail the frame check here.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import resource
+import sys
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from smoke_weights import call, run, vm_hwm_mib
-
+from benchmarks.smoke_weights import call, run, vm_hwm_mib
 from comfyui_local import LocalComfyUI, install
 from comfyui_local.smoke_families import FAMILIES, build_families, family_files
 from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, install_smoke_weights
@@ -64,13 +63,12 @@ def upload_hint(url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("families", nargs="*", default=list(FAMILIES))
-    args = parser.parse_args()
+    # `python -m benchmarks smoke_families sd15 ...`: the words that name a family choose them
+    families = [a for a in sys.argv[1:] if a in FAMILIES] or list(FAMILIES)
     inst = install()
     with tempfile.TemporaryDirectory(prefix="smoke-families-") as tmp:
         cache = Path(tmp) / "cache"
-        for family in args.families:
+        for family in families:
             t0 = time.monotonic()
             report = build_families(cache, [family], inst=inst)
             size = sum(cache.joinpath(f.folder, f.filename).stat().st_size for f in family_files([family]))
@@ -81,10 +79,10 @@ def main() -> None:
                 flush=True,
             )
         with LocalComfyUI(inst, base_dir=Path(tmp) / "base") as comfy:
-            files = family_files(args.families)
+            files = family_files(families)
             install_smoke_weights([f.path(cache) for f in files], cache, comfy.models_dir)
             upload_hint(comfy.url)
-            for family in args.families:
+            for family in families:
                 if family not in GRAPHS:
                     continue
                 small = downscaled(graph_for(family))
@@ -104,7 +102,7 @@ def main() -> None:
                     f"{vm_hwm_mib(comfy.proc.pid):.0f} MiB",
                     flush=True,
                 )
-        print(json.dumps({"families": args.families}))
+        print(json.dumps({"families": families}))
 
 
 if __name__ == "__main__":

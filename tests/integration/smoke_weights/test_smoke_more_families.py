@@ -9,6 +9,7 @@ Timing and peak memory are logged (run with `-o log_cli=true -o log_cli_level=IN
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from smoke_helpers import peak_rss_kib
 from test_smoke_images import decoded_image, generate_and_run
 
 from comfyui_client import ComfyClient
-from comfyui_local.smoke_weights import is_smoke_weights
+from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smoke_weights
+from evals.smoke import downscaled
 from node_catalog import Catalog
+from node_catalog.files import required_files
 from pipeline import GenerationRequest, Generator
 from tests.support import solid_png
 
@@ -47,19 +50,35 @@ def loaded_files(workflow: dict[str, Any], class_type: str, input_name: str) -> 
 async def test_composed_controlnet_graph_runs_on_smoke_weights(
     live: tuple[ComfyClient, Catalog], comfyui: Any
 ) -> None:
+    """The composer's graph (it keeps its own 512x512 and 20 steps whatever the overrides say) runs shrunk
+    exactly as the eval runner shrinks it."""
     client, catalog = live
     request = GenerationRequest(
-        prompt=f"a robot following the edges of {HINT}",
-        submit=True,
-        wait=True,
-        timeout=300,
-        overrides={"input_image": HINT, "resolution": f"{SIZE}x{SIZE}", "steps": 2, "seed": 5},
+        prompt=f"a robot following the edges of {HINT}", overrides={"input_image": HINT}
     )
-    result, _ = await generate_and_run(client, catalog, request, comfyui, "sd15 canny controlnet")
+    result = await Generator(catalog, client=client).generate(request)
+    assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
     workflow = result.workflow or {}
     assert loaded_files(workflow, "ControlNetLoader", "control_net_name") == [SD15_CANNY]
     assert {"Canny", "ControlNetApplyAdvanced"} <= {n["class_type"] for n in workflow.values()}
-    await decoded_image(client, result, (SIZE, SIZE))
+    for folder, names in required_files(workflow, catalog).items():
+        if folder != "input":
+            assert all(is_smoke_weights(Path(comfyui.models_dir) / folder / n) for n in names), folder
+    small = downscaled(workflow)
+    started = time.monotonic()
+    submitted = await client.submit(small.workflow)
+    entry = await client.wait_for(submitted.prompt_id, timeout=300)
+    (image, *_) = [f for f in entry.files if f.kind == "image"]
+    async with client.view(image.filename, subfolder=image.subfolder, type=image.type) as resp:
+        check = check_frames(
+            decode_rgb_frames(await resp.aread()), expect_frames=1, expect_size=small.expect_size
+        )
+    assert check.ok, check.reason
+    log.info(
+        "sd15 canny controlnet (composed, shrunk): ran in %.1f s, ComfyUI peak RSS %.0f MiB",
+        time.monotonic() - started,
+        peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0,
+    )
 
 
 @pytest.mark.slow  # the T5-XXL stub (4.7B parameters of zeros) encodes the prompt on 2 cores
