@@ -91,6 +91,8 @@ NOT_RUNNABLE: dict[str, str] = {
     "pickle, so it must be complete: ~38M parameters) and clip_vision_vit_l",
     "flux_redux": "not built yet: flux1-redux-dev (two linear layers) and sigclip_vision_patch14_384",
     "lotus_depth": "not built yet: lotus-depth-d-v1-1 is an SD2-shaped UNet loaded by UNETLoader",
+    "loras": "not built yet: LoRA files are named by the request (`the inkwash lora`), so there is no fixed "
+    "name to write; a smoke LoRA would map the SD1.5/SDXL smoke models' keys (comfy.lora.model_lora_keys_*)",
     "preprocessors": "cannot run here: depth_anything_v2_vitl.pth, the DWPose torchscript, face_yolov8m.pt "
     "and rife47.pth are loaded by custom node packs, and the local ComfyUI runs without custom nodes",
 }
