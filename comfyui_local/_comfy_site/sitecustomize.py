@@ -102,8 +102,9 @@ def patch_comfy_utils(utils: ModuleType) -> None:
 
     @functools.wraps(original)
     def load_torch_file(ckpt: Any, *args: Any, **kwargs: Any) -> Any:
-        want_metadata = bool(kwargs.pop("return_metadata", False))
-        sd, metadata = original(ckpt, *args, return_metadata=True, **kwargs)
+        positional = args[:2]  # (safe_load, device); return_metadata may come third or by name
+        want_metadata = bool(args[2] if len(args) > 2 else kwargs.pop("return_metadata", False))
+        sd, metadata = original(ckpt, *positional, return_metadata=True, **kwargs)
         if is_smoke_metadata(metadata):
             for tensor in sd.values():
                 if isinstance(tensor, torch.Tensor):
