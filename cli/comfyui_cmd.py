@@ -65,7 +65,9 @@ def smoke_weights_cmd(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random values"),
     i2v: bool = typer.Option(True, "--i2v/--no-i2v", help="HunyuanVideo: also the image-to-video files"),
     family: list[str] = typer.Option(
-        [], "--family", help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan"
+        [],
+        "--family",
+        help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan, flux, sd15_controlnet",
     ),
     all_families: bool = typer.Option(False, "--all", help="Every family that has smoke weights"),
     force: bool = typer.Option(False, "--force", help="Rewrite smoke files even when they are already there"),

@@ -2,8 +2,9 @@
 
 The local ComfyUI gets the whole smoke set (every family of `comfyui_local.smoke_families`: random stubs
 under the official file names, never real weights) so a fresh checkout's first request of any kind that has
-smoke weights (text to image on SD1.5/SDXL, a model upscale, HunyuanVideo) completes with a real, meaningless,
-image or mp4. A family with a real file under one of its names is left alone as a whole.
+smoke weights (text to image on SD1.5/SDXL/Flux, SD1.5 ControlNets, a model upscale, HunyuanVideo) completes
+with a real, meaningless, image or mp4. A family with a real file under one of its names is left alone as a
+whole.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ def real_model_files(models_dir: Path, families: Sequence[str] | None = None) ->
 def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> list[str]:
     """Smoke weights of every family into the local ComfyUI's models folder, except the families with real
     files under their names; returns the families placed."""
-    from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, build_families
+    from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, build_families, family_files
 
     placed: list[str] = []
+    real_families = [family for family in FAMILIES if real_model_files(models_dir, [family])]
+    # Families share files (Flux's clip_l is HunyuanVideo's): none may write into a family that is real.
+    blocked = set(family_files(real_families))
     for family in FAMILIES:
         real = real_model_files(models_dir, [family])
         if real:
@@ -51,6 +55,8 @@ def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> list[str]:
             typer.echo(
                 f"{family}: real model files found ({', '.join(p.name for p in real)}): kept, no smoke"
             )
+        elif blocked.intersection(family_files([family])):
+            typer.echo(f"{family}: shares files with a family that has real model files: no smoke")
         else:
             placed.append(family)
     if not placed:

@@ -59,7 +59,7 @@ TINY_UNETS: dict[str, dict[str, Any]] = {
 }
 FAMILY_CLASSES = {"sd15_ckpt": "SD15", "sdxl_ckpt": "SDXL"}
 # The official checkpoints are stored in half precision.
-FILE_DTYPES = {"sd15_ckpt": "float16", "sdxl_ckpt": "float16", "esrgan_x4": "float32"}
+FILE_DTYPES = {"sd15_ckpt": "float16", "sdxl_ckpt": "float16", "esrgan_x4": "float32", "sd_vae": "float32"}
 ROLES = frozenset(FILE_DTYPES)
 # ESRGAN: spandrel reads filters, block count and scale from the keys; RealESRGAN_x4plus is 64 filters,
 # 23 blocks, x4. One block of 16 filters is still an x4 RRDB network to spandrel.
@@ -77,13 +77,14 @@ _STUB_DETECTION = re.compile(
 )
 
 
-def is_detection_key(key: str) -> bool:
-    return _STUB_DETECTION.match(key) is not None
-
-
-def stub_keeps_all(role: str, key: str) -> bool:
-    """Tensors a stub writes in full: the tiny SD1.5 UNet (small enough to be real) and the upscaler."""
-    return role == "esrgan_x4" or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+def keep_in_stub(role: str, key: str) -> bool:
+    """Tensors a stub writes whatever their size: detection keys, the tiny SD1.5 UNet (small enough to be
+    real) and the upscaler."""
+    return (
+        _STUB_DETECTION.match(key if role != "sd_vae" else f"first_stage_model.{key}") is not None
+        or role == "esrgan_x4"
+        or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+    )
 
 
 def _norm_ids(module: Any, sd: dict[str, Any]) -> set[int]:
@@ -102,6 +103,11 @@ def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]
     """(meta state dict under the file's key names, the names of its normalisation parameters)."""
     if role == "esrgan_x4":
         return _describe_esrgan(comfy)
+    if role == "sd_vae":  # a VAE file of its own (vae-ft-mse): the checkpoint's VAE keys without prefix
+        vae = _sd_vae(comfy)
+        sd = dict(vae.state_dict())
+        norm_ids = _norm_ids(vae, sd)
+        return sd, {k for k, t in sd.items() if id(t) in norm_ids}
     return _describe_checkpoint(comfy, role)
 
 
@@ -172,10 +178,22 @@ def _describe_esrgan(comfy: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return dict(model.state_dict()), set()
 
 
-def verify(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) -> dict[str, Any]:
-    """Load the file as ComfyUI's loader node does; the report `_smoke_weights_worker.judge` reads."""
+def verify(
+    comfy: dict[str, Any], role: str, files: dict[str, Path], written: dict[str, list[str]]
+) -> dict[str, Any]:
+    """{role: report} after loading the file as ComfyUI's loader node does (`_smoke_weights_worker.judge`)."""
+    return {role: _verify_one(comfy, role, files[role], set(written[role]))}
+
+
+def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str]) -> dict[str, Any]:
     if role == "esrgan_x4":
         return _verify_esrgan(comfy, path, file_keys)
+    if role == "sd_vae":
+        vae = comfy["sd"].VAE(sd=comfy["utils"].load_torch_file(str(path)))
+        if vae.latent_channels != 4:
+            raise RuntimeError(f"sd_vae: ComfyUI reads {vae.latent_channels} latent channels, not 4")
+        loaded = vae.first_stage_model.state_dict()
+        return _compare(comfy, path, loaded, file_keys, type(vae.first_stage_model).__name__)
     load = comfy["sd"].load_checkpoint_guess_config
     model, clip, vae, _ = load(str(path), output_vae=True, output_clip=True)
     if clip is None or vae is None:

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib
 import json
 import logging
-import os
-import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,25 +27,28 @@ from unittest import mock
 
 log = logging.getLogger("smoke_weights_worker")
 
-MARKER = "comfy_gateway_smoke_weights"
 NOTE = "random weights for smoke tests, not a model"
-# Missing weights stay `torch.empty`: with MALLOC_MMAP_THRESHOLD_=65536 an allocation of 64 KiB or more is
-# a fresh zero page, a smaller one comes from the heap and may hold garbage. A stub therefore carries every
-# tensor that could be allocated below the threshold at runtime (never below 2 bytes/element here).
-# Best effort, not a guarantee: glibc may still serve a large request from coalesced free heap chunks, whose
-# stale bytes then become weights (seen after a NaN-poisoned file was loaded and freed in the same process).
-# Callers must check the output (`smoke_weights.check_frames`), not only ComfyUI's success event.
+# A stub carries every tensor small enough to matter as real values (norms, biases, embeddings under 64 KiB,
+# at the smallest runtime dtype); the local ComfyUI sets the parameters it omits to exact zeros
+# (`_comfy_site/sitecustomize.py`: ComfyUI itself would leave them as uninitialised memory).
+# Callers still check the output (`smoke_weights.check_frames`), not only ComfyUI's success event.
 MMAP_THRESHOLD = 65536
 MIN_RUNTIME_ITEMSIZE = 2
 
 # The only free choice: the smallest diffusion model ComfyUI detects as HunyuanVideo 1.0 (head size 128 is
 # fixed, so hidden 128 means one head). Everything else is read back by ComfyUI's detection and checked.
 TINY_DIT = {"hidden_size": 128, "depth": 1, "depth_single_blocks": 1}
-DIT_CLASSES = {"dit_t2v": ("HunyuanVideo", 16), "dit_i2v": ("HunyuanVideoI2V", 33)}
+# The v2 ("replace") image-to-video model puts the image into the first latent frame: T2V's 16 channels.
+DIT_CLASSES = {
+    "dit_t2v": ("HunyuanVideo", 16),
+    "dit_i2v": ("HunyuanVideoI2V", 33),
+    "dit_i2v_v2": ("HunyuanVideo", 16),
+}
 # Storage dtype per file, as the official files (by their names) store them.
 FILE_DTYPES = {
     "dit_t2v": "bfloat16",
     "dit_i2v": "bfloat16",
+    "dit_i2v_v2": "bfloat16",
     "vae": "bfloat16",
     "clip_l": "float16",
     "llama": "bfloat16",
@@ -58,9 +58,24 @@ FILE_DTYPES = {
 # where the gateway's package is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 image_models: Any = importlib.import_module("_smoke_image_models")
-FILE_DTYPES.update(image_models.FILE_DTYPES)
-# torch dtype name -> safetensors dtype tag
-ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64"}
+# Modules describing more families; each has ROLES, FILE_DTYPES, describe, keep_in_stub and verify.
+MODEL_MODULES: tuple[Any, ...] = (
+    image_models,
+    importlib.import_module("_smoke_flux_models"),
+    importlib.import_module("_smoke_control_models"),
+)
+for _module in MODEL_MODULES:
+    FILE_DTYPES.update(_module.FILE_DTYPES)
+
+
+ALWAYS_STUB = frozenset(r for m in MODEL_MODULES for r in getattr(m, "ALWAYS_STUB", ()))
+
+
+def model_module(role: str) -> Any | None:
+    return next((m for m in MODEL_MODULES if role in m.ROLES), None)
+
+
+tensors: Any = importlib.import_module("_smoke_tensors")
 
 
 class WorkerError(RuntimeError):
@@ -202,136 +217,21 @@ DETECTION_KEYS = {
 
 
 def select_keys(role: str, kind: str, sd: dict[str, Any]) -> list[str]:
-    """The tensors a file of this kind carries (sorted); the rest stay for ComfyUI to leave empty."""
-    full = kind == "tiny" and role != "llama"  # an 8B Llama cannot be small: always a stub
+    """The tensors a file of this kind carries (sorted); the local ComfyUI sets the rest to zeros."""
+    # An 8B Llama, a 4.7B T5 or a 0.5B Flux DiT cannot be small: always stubs.
+    full = kind == "tiny" and role != "llama" and role not in ALWAYS_STUB
     if full or role in DIT_CLASSES:
         return sorted(sd)
-    if role in image_models.ROLES:
+    module = model_module(role)
+    if module is not None:
         return sorted(
             k
             for k, t in sd.items()
-            if image_models.stub_keeps_all(role, k)
-            or image_models.is_detection_key(k)
-            or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD
+            if module.keep_in_stub(role, k) or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD
         )
     needed = set(DETECTION_KEYS.get(role, ()))
     keep = [k for k, t in sd.items() if k in needed or t.numel() * MIN_RUNTIME_ITEMSIZE < MMAP_THRESHOLD]
     return sorted(keep)
-
-
-# --------------------------------------------------------------------------- values
-
-
-def norm_params(module: Any) -> set[str]:
-    """Names of parameters owned by normalisation layers (identity init keeps activations sane)."""
-    out: set[str] = set()
-    for prefix, sub in module.named_modules():
-        if "norm" in type(sub).__name__.lower():
-            for name, _ in sub.named_parameters(recurse=False):
-                out.add(f"{prefix}.{name}" if prefix else name)
-    return out
-
-
-def _make(torch: Any, name: str, meta: Any, *, seed: int, role: str, norms: set[str]) -> Any:
-    return make_tensor(torch, meta, seed=seed, role=role, name=name, is_norm=name in norms)
-
-
-def tensor_seed(seed: int, role: str, name: str) -> int:
-    """One independent stream per tensor: values do not depend on which other tensors a file holds."""
-    digest = hashlib.sha256(f"{seed}/{role}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def make_tensor(torch: Any, meta: Any, *, seed: int, role: str, name: str, is_norm: bool) -> Any:
-    """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02).
-    A tensor that already holds values (ComfyUI's saver adds CLIP position ids) is written as it is."""
-    if not meta.is_meta:
-        return meta
-    shape = tuple(meta.shape)
-    if is_norm:
-        value = torch.zeros(shape) if name.endswith("bias") else torch.ones(shape)
-        return value.to(meta.dtype)
-    gen = torch.Generator().manual_seed(tensor_seed(seed, role, name))
-    fan_in = 1
-    for dim in shape[1:]:
-        fan_in *= dim
-    std = fan_in**-0.5 if len(shape) >= 2 else 0.02
-    return (torch.randn(shape, generator=gen) * std).to(meta.dtype)
-
-
-# --------------------------------------------------------------------------- safetensors, streamed
-
-
-def write_streamed(
-    path: Path,
-    entries: list[tuple[str, Any]],
-    make: Callable[[str, Any], Any],
-    metadata: dict[str, str],
-    torch: Any,
-) -> int:
-    """Write a safetensors file one tensor at a time (header first: shapes are known up front).
-
-    Written to a temporary name and renamed, so a crash never leaves a half file under the official name.
-    Returns the file size.
-    """
-    header: dict[str, Any] = {"__metadata__": metadata}
-    offset = 0
-    for name, meta in entries:
-        dtype = ST_DTYPES[str(meta.dtype).removeprefix("torch.")]
-        nbytes = meta.numel() * meta.element_size()
-        header[name] = {"dtype": dtype, "shape": list(meta.shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # data starts 8-byte aligned, as safetensors itself writes it
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(struct.pack("<Q", len(raw)))
-            fh.write(raw)
-            for name, meta in entries:
-                tensor = make(name, meta).contiguous()
-                if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
-                    raise WorkerError(f"{name}: made {tensor.shape}/{tensor.dtype}, want {meta.shape}")
-                fh.write(tensor.reshape(-1).view(torch.uint8).numpy().data)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path.stat().st_size
-
-
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-PICKLE_MARKER_RECORD = f"{MARKER}.json"
-
-
-def write_pth(
-    path: Path,
-    entries: list[tuple[str, Any]],
-    make: Callable[[str, Any], Any],
-    metadata: dict[str, str],
-    torch: Any,
-) -> int:
-    """A torch zip checkpoint (what a `.pth` name makes ComfyUI read with `torch.load`), for small models.
-
-    The smoke marker is an extra JSON record in the zip (`<archive>/comfy_gateway_smoke_weights.json`): torch
-    ignores records it does not know, and the gateway reads it with `zipfile` alone.
-    """
-    import zipfile
-
-    sd = {name: make(name, meta).contiguous() for name, meta in entries}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.save(sd, tmp)
-        with zipfile.ZipFile(tmp, "a") as zf:
-            archive = zf.namelist()[0].split("/", 1)[0]
-            zf.writestr(f"{archive}/{PICKLE_MARKER_RECORD}", json.dumps(metadata))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path.stat().st_size
 
 
 # --------------------------------------------------------------------------- verification
@@ -363,11 +263,11 @@ def verify(comfy: dict[str, Any], files: dict[str, Path], written: dict[str, lis
             raise WorkerError("clip_vision: ComfyUI does not recognise the file")
         loaded["clip_vision"] = (cv.model.state_dict(), set(written["clip_vision"]), type(cv.model).__name__)
 
-    report: dict[str, Any] = {
-        role: image_models.verify(comfy, role, files[role], set(written[role]))
-        for role in files
-        if role in image_models.ROLES
-    }
+    report: dict[str, Any] = {}
+    for role in files:
+        module = model_module(role)
+        if module is not None:
+            report.update(module.verify(comfy, role, files, written))
     for role, (model_sd, file_keys, loaded_as) in loaded.items():
         missing = sorted(set(model_sd) - file_keys)
         unexpected = sorted(file_keys - set(model_sd))
@@ -434,11 +334,12 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     omitted: dict[str, int] = {}
     out: dict[str, Any] = {"files": {}}
     for role, path in files.items():
-        if role in image_models.ROLES:
-            sd, norms = image_models.describe(comfy, role)
+        module = model_module(role)
+        if module is not None:
+            sd, norms = module.describe(comfy, role)
         else:
             module, sd = describer.describe(role)
-            norms = norm_params(module)
+            norms = tensors.norm_params(module)
         dtype = getattr(torch, FILE_DTYPES[role])
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         keys = select_keys(role, kind, sd)
@@ -447,7 +348,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         if role in describe_only:
             continue
         metadata = {
-            MARKER: "1",
+            tensors.MARKER: "1",
             "kind": kind,
             "seed": str(seed),
             "role": role,
@@ -455,11 +356,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             "format": "pt",
         }
         t0 = time.monotonic()
-        write = write_pth if path.suffix in PICKLE_SUFFIXES else write_streamed
+        write = tensors.write_pth if path.suffix in tensors.PICKLE_SUFFIXES else tensors.write_streamed
         size = write(
             path,
             [(k, sd[k]) for k in keys],
-            functools.partial(_make, torch, seed=seed, role=role, norms=norms),
+            functools.partial(tensors.make, torch, seed=seed, role=role, norms=norms),
             metadata,
             torch,
         )

@@ -48,11 +48,17 @@ def comfy_command(
     ]
 
 
+# Its `sitecustomize` makes the tensors a smoke-weight file omits exact zeros inside ComfyUI (see there).
+COMFY_SITE_DIR = Path(__file__).with_name("_comfy_site")
+
+
 def comfy_env() -> dict[str, str]:
+    """The environment of ComfyUI's Python (the server and the smoke-weight worker)."""
     env = dict(os.environ)
-    # Small heap blocks can hold garbage; uninitialised smoke-weight tensors must come from fresh zero pages.
+    # Large allocations as their own mappings: a freed model's memory goes back to the system at once.
     env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMFY_SITE_DIR), env.get("PYTHONPATH", "")) if p)
     return env
 
 

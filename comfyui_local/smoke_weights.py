@@ -6,9 +6,10 @@ definitions by `_smoke_weights_worker.py`, run with ComfyUI's Python (torch live
 carries safetensors metadata `{"comfy_gateway_smoke_weights": "1", "kind", "seed", "note", ...}` that
 `is_smoke_weights` reads with the standard library alone.
 
-`stub` files leave ComfyUI's large weights uninitialised (fresh zero pages with MALLOC_MMAP_THRESHOLD_=65536,
-see `process.comfy_env`); that is best effort, so always judge the video with `check_frames`, which fails on
-NaN-born frames even when ComfyUI reports success.
+`stub` files omit a model's large weights; the local ComfyUI sets what a marked file omits to exact zeros
+(`_comfy_site/sitecustomize.py`, on its PYTHONPATH by `process.comfy_env`); another ComfyUI would leave them
+uninitialised. Judge the output with `check_frames`, which fails on NaN-born frames even when ComfyUI reports
+success.
 """
 
 from __future__ import annotations

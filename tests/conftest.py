@@ -61,26 +61,13 @@ def smoke_weights_cache() -> Any:
 
 
 @pytest.fixture()
-def fresh_heap_comfyui(comfyui: Any) -> Any:
-    """The session ComfyUI, restarted before every smoke-weight test.
-
-    Stub weights leave ComfyUI's large tensors uninitialised, counting on fresh zero pages. Once a process has
-    run other graphs, glibc can hand out coalesced free heap memory instead, and stale bytes become weights:
-    seen as NaN frames after the template, pipeline and eval tests had run in the same process, while every
-    freshly started ComfyUI gave clean frames. A restart costs a few seconds plus one text encoding.
-    """
-    comfyui.stop()
-    comfyui.start()
-    return comfyui
-
-
-@pytest.fixture()
-def hunyuan_smoke_models(fresh_heap_comfyui: Any, smoke_weights_cache: Any) -> SmokeModels:
+def hunyuan_smoke_models(comfyui: Any, smoke_weights_cache: Any) -> SmokeModels:
     """The official HunyuanVideo file names in `comfyui.models_dir` made real (stub) smoke weights, copied
-    in again before every test that asks (other tests write empty placeholders under the same names)."""
+    in again before every test that asks (other tests write empty placeholders under the same names).
+    The session ComfyUI runs them after whatever ran before: the weights a stub omits are exact zeros there
+    (comfyui_local/_comfy_site/sitecustomize.py), never another model's freed memory."""
     from comfyui_local.smoke_weights import ALL_FILES, install_smoke_weights
 
-    comfyui = fresh_heap_comfyui
     cache_dir = smoke_weights_cache.paths[0].parents[1]
     placed = install_smoke_weights(smoke_weights_cache.paths, cache_dir, comfyui.models_dir)
     return SmokeModels(

@@ -33,12 +33,33 @@ def image_smoke_weights_cache(smoke_weights_cache: Any) -> Any:
 
 
 @pytest.fixture()
-def image_smoke_models(fresh_heap_comfyui: Any, image_smoke_weights_cache: Any) -> dict[str, Path]:
-    """The image families' files copied into the (freshly restarted) ComfyUI's models folder; role -> path.
+def image_smoke_models(comfyui: Any, image_smoke_weights_cache: Any) -> dict[str, Path]:
+    """The image families' files copied into the session ComfyUI's models folder; role -> path.
     Copied before every test: other suites write empty placeholders under the same names."""
     from comfyui_local.smoke_families import family_files
     from comfyui_local.smoke_weights import install_smoke_weights
 
     cache_dir = image_smoke_weights_cache.paths[0].parents[1]
-    placed = install_smoke_weights(image_smoke_weights_cache.paths, cache_dir, fresh_heap_comfyui.models_dir)
+    placed = install_smoke_weights(image_smoke_weights_cache.paths, cache_dir, comfyui.models_dir)
     return {f.role: p for f, p in zip(family_files(IMAGE_FAMILIES), placed, strict=True)}
+
+
+MORE_FAMILIES = ("flux", "sd15_controlnet")
+
+
+@pytest.fixture()
+def more_smoke_models(
+    image_smoke_models: dict[str, Path], image_smoke_weights_cache: Any, comfyui: Any
+) -> dict[str, Path]:
+    """The image families plus Flux and the SD1.5 ControlNets in the session ComfyUI's models folder (the new
+    files written into the machine's cache once); role -> path."""
+    from comfyui_local import install
+    from comfyui_local.smoke_families import build_families, family_files
+    from comfyui_local.smoke_weights import install_smoke_weights
+    from tests.smoke_support import SMOKE_KIND, SMOKE_SEED
+
+    cache_dir = image_smoke_weights_cache.paths[0].parents[1]
+    report = build_families(cache_dir, MORE_FAMILIES, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
+    placed = install_smoke_weights(report.paths, cache_dir, comfyui.models_dir)
+    more = {f.role: p for f, p in zip(family_files(MORE_FAMILIES), placed, strict=True)}
+    return {**image_smoke_models, **more}

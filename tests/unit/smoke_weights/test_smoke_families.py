@@ -18,34 +18,52 @@ from comfyui_local.smoke_families import (
 )
 from comfyui_local.smoke_weights import MARKER, SmokeWeightsError, build_smoke_weights, is_smoke_weights
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "pipeline" / "templates"
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATES = ROOT / "pipeline" / "templates"
+FRAGMENTS = ROOT / "agents" / "compose" / "fragments"
+
+
+def strings(obj: object) -> set[str]:
+    if isinstance(obj, str):
+        return {obj}
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else []
+    return {s for v in values for s in strings(v)}
 
 
 def test_families_use_the_generators_file_names() -> None:
+    """Every smoke file is named by a template or a composer fragment (no family the generator never uses)."""
     named = {
-        v
-        for path in TEMPLATES.glob("*.json")
-        for node in json.loads(path.read_text())["workflow"].values()
-        for v in node["inputs"].values()
-        if isinstance(v, str)
+        s
+        for path in [*TEMPLATES.glob("*.json"), *FRAGMENTS.glob("*.json")]
+        for s in strings(json.loads(path.read_text()))
     }
-    for name in ("sd15", "sdxl", "esrgan"):
+    for name in FAMILIES:
         for f in FAMILIES[name]:
-            assert f.filename in named, f.filename
+            # the original HunyuanVideo set also holds the official example workflow's v1 I2V model
+            assert f.filename in named or f.role == "dit_i2v", f.filename
 
 
 def test_family_files_are_unique_and_unknown_families_say_why() -> None:
     files = family_files(["hunyuan_video", "sd15", "hunyuan_video"])
-    assert len(files) == len(set(files)) == len(FAMILIES["hunyuan_video"]) + 1
-    with pytest.raises(SmokeWeightsError, match="T5-XXL"):
-        family_files(["flux"])
-    assert "flux" in NOT_RUNNABLE
+    assert len(files) == len(set(files)) == len(FAMILIES["hunyuan_video"]) + len(FAMILIES["sd15"])
+    with pytest.raises(SmokeWeightsError, match="UMT5-XXL"):
+        family_files(["wan21"])
+    assert "wan21" in NOT_RUNNABLE
+    assert not set(NOT_RUNNABLE) & set(FAMILIES)
 
 
 def test_families_for_a_graphs_files() -> None:
     assert families_for({"checkpoints": ["v1-5-pruned-emaonly.safetensors"], "input": ["a.png"]}) == {"sd15"}
     assert families_for({"upscale_models": ["RealESRGAN_x4plus.pth"]}) == {"esrgan"}
-    assert families_for({"unet": ["flux1-dev.safetensors"]}) is None
+    assert families_for({"unet": ["wan2.1_t2v_1.3B_fp16.safetensors"]}) is None
+    flux = {"unet": ["flux1-dev.safetensors"], "vae": ["ae.safetensors"], "clip": ["clip_l.safetensors"]}
+    # clip_l is shared with HunyuanVideo (its first family); both sets hold it
+    assert families_for(flux) == {"flux", "hunyuan_video"}
+    control = {
+        "checkpoints": ["v1-5-pruned-emaonly.safetensors"],
+        "controlnet": ["control_v11p_sd15_canny_fp16.safetensors"],
+    }
+    assert families_for(control) == {"sd15", "sd15_controlnet"}
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:

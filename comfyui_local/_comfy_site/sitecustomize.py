@@ -1,0 +1,140 @@
+"""Makes the tensors a smoke-weight file leaves out exact zeros in the local ComfyUI (run by ComfyUI's Python
+at start-up, before main.py, because this folder is on its PYTHONPATH; see `comfyui_local.process.comfy_env`).
+
+Why: a stub file omits a model's large tensors. ComfyUI builds its modules with `torch.empty` (its ops skip
+weight init) and loads a file non-strictly, so an omitted weight keeps whatever bytes the allocator gave it.
+MALLOC_MMAP_THRESHOLD_ does not make those zero: glibc serves a request of any size from free heap chunks
+before it considers mmap (the threshold only chooses between growing the heap and mmap). Once one family's
+models had been freed, the next family's omitted weights were stale heap bytes and its frames came out NaN.
+
+What: `comfy.utils.load_torch_file` marks the tensors of a file whose safetensors metadata carries the smoke
+marker; a non-strict `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
+small ones in place, large ones to a fresh anonymous mapping (zero pages: no memory until written, so the
+stubbed 8B Llama still costs next to nothing). Real model files (no marker) are never touched.
+Only the standard library and, once ComfyUI imports it, torch: this runs outside the gateway's environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.abc
+import importlib.machinery
+import logging
+import mmap
+import sys
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+MARKER = "comfy_gateway_smoke_weights"  # as written by _smoke_weights_worker.py
+TENSOR_MARK = "_comfy_gateway_smoke"
+# Below this a zero tensor is written in place; above it, mapped lazily (zero pages cost no memory).
+LAZY_BYTES = 1 << 20
+log = logging.getLogger("comfy_gateway.smoke_weights")
+
+
+def is_smoke_metadata(metadata: object) -> bool:
+    return isinstance(metadata, dict) and metadata.get(MARKER) == "1"
+
+
+def zeros_like(torch: Any, tensor: Any) -> Any:
+    """A zero tensor of the same shape and dtype on the CPU; large ones backed by untouched zero pages."""
+    nbytes = tensor.numel() * tensor.element_size()
+    if nbytes < LAZY_BYTES or tensor.device.type != "cpu":
+        return torch.zeros_like(tensor)
+    # Private: a shared anonymous mapping is shmem, whose pages are allocated on first read. torch keeps the
+    # mapping alive as long as the tensor lives.
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return torch.frombuffer(buf, dtype=torch.uint8).view(tensor.dtype).view(tensor.shape)
+
+
+def zero_missing(torch: Any, module: Any, missing: Iterable[str]) -> tuple[int, int]:
+    """Set the missing parameters of `module` to zeros; (count, bytes). Missing buffers keep the value their
+    constructor gave them (position ids and the like are real values, not uninitialised memory)."""
+    params = dict(module.named_parameters())
+    count = nbytes = 0
+    with torch.no_grad():
+        for key in missing:
+            param = params.get(key)
+            if param is None:
+                continue
+            param.data = zeros_like(torch, param.data)
+            count += 1
+            nbytes += param.numel() * param.element_size()
+    return count, nbytes
+
+
+def _marked(state_dict: Any) -> bool:
+    values = state_dict.values() if hasattr(state_dict, "values") else ()
+    return any(getattr(t, TENSOR_MARK, False) for t in values)
+
+
+def patch_torch(torch: Any) -> None:
+    """Wrap `torch.nn.Module.load_state_dict` once: non-strict loads of marked tensors zero missing ones."""
+    original = torch.nn.Module.load_state_dict
+    if getattr(original, TENSOR_MARK, False):
+        return
+
+    @functools.wraps(original)
+    def load_state_dict(self: Any, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, state_dict, *args, **kwargs)
+        missing: Sequence[str] = getattr(result, "missing_keys", ())
+        if missing and _marked(state_dict):
+            count, nbytes = zero_missing(torch, self, missing)
+            if count:
+                log.info(
+                    "smoke weights: %d parameters of %s absent from the file set to zero (%.1f MiB)",
+                    count,
+                    type(self).__name__,
+                    nbytes / 2**20,
+                )
+        return result
+
+    setattr(load_state_dict, TENSOR_MARK, True)
+    torch.nn.Module.load_state_dict = load_state_dict
+
+
+def patch_comfy_utils(utils: ModuleType) -> None:
+    """Wrap ComfyUI's one file loader: tensors of a smoke-weight file carry `TENSOR_MARK`."""
+    torch: Any = importlib.import_module("torch")  # ComfyUI's, not the gateway's (which has none)
+    original = utils.load_torch_file
+
+    @functools.wraps(original)
+    def load_torch_file(ckpt: Any, *args: Any, **kwargs: Any) -> Any:
+        positional = args[:2]  # (safe_load, device); return_metadata may come third or by name
+        want_metadata = bool(args[2] if len(args) > 2 else kwargs.pop("return_metadata", False))
+        sd, metadata = original(ckpt, *positional, return_metadata=True, **kwargs)
+        if is_smoke_metadata(metadata):
+            for tensor in sd.values():
+                if isinstance(tensor, torch.Tensor):
+                    setattr(tensor, TENSOR_MARK, True)
+        return (sd, metadata) if want_metadata else sd
+
+    utils.load_torch_file = load_torch_file  # type: ignore[attr-defined]
+    patch_torch(torch)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches `comfy.utils` right after ComfyUI imports it (importing it earlier would read ComfyUI's
+    command line before main.py enables argument parsing)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "comfy.utils":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module: ModuleType) -> None:
+            exec_module(module)
+            patch_comfy_utils(module)
+
+        spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        return spec
+
+
+if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _PatchOnImport())

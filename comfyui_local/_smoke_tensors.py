@@ -1,0 +1,138 @@
+"""Tensor values and file writers of the smoke-weight worker, run by ComfyUI's Python (torch importable).
+
+Imported only by `_smoke_weights_worker.py` (same folder, on the script's `sys.path`); never by the gateway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MARKER = "comfy_gateway_smoke_weights"
+# torch dtype name -> safetensors dtype tag
+ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64"}
+
+
+class WriteError(RuntimeError):
+    """A tensor came out of another shape or dtype than its description."""
+
+
+# --------------------------------------------------------------------------- values
+
+
+def norm_params(module: Any) -> set[str]:
+    """Names of parameters owned by normalisation layers (identity init keeps activations sane)."""
+    out: set[str] = set()
+    for prefix, sub in module.named_modules():
+        if "norm" in type(sub).__name__.lower():
+            for name, _ in sub.named_parameters(recurse=False):
+                out.add(f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+def make(torch: Any, name: str, meta: Any, *, seed: int, role: str, norms: set[str]) -> Any:
+    return make_tensor(torch, meta, seed=seed, role=role, name=name, is_norm=name in norms)
+
+
+def tensor_seed(seed: int, role: str, name: str) -> int:
+    """One independent stream per tensor: values do not depend on which other tensors a file holds."""
+    digest = hashlib.sha256(f"{seed}/{role}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def make_tensor(torch: Any, meta: Any, *, seed: int, role: str, name: str, is_norm: bool) -> Any:
+    """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02).
+    A tensor that already holds values (ComfyUI's saver adds CLIP position ids) is written as it is."""
+    if not meta.is_meta:
+        return meta
+    shape = tuple(meta.shape)
+    if is_norm:
+        value = torch.zeros(shape) if name.endswith("bias") else torch.ones(shape)
+        return value.to(meta.dtype)
+    gen = torch.Generator().manual_seed(tensor_seed(seed, role, name))
+    fan_in = 1
+    for dim in shape[1:]:
+        fan_in *= dim
+    std = fan_in**-0.5 if len(shape) >= 2 else 0.02
+    return (torch.randn(shape, generator=gen) * std).to(meta.dtype)
+
+
+# --------------------------------------------------------------------------- safetensors, streamed
+
+
+def write_streamed(
+    path: Path,
+    entries: list[tuple[str, Any]],
+    make: Callable[[str, Any], Any],
+    metadata: dict[str, str],
+    torch: Any,
+) -> int:
+    """Write a safetensors file one tensor at a time (header first: shapes are known up front).
+
+    Written to a temporary name and renamed, so a crash never leaves a half file under the official name.
+    Returns the file size.
+    """
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, meta in entries:
+        dtype = ST_DTYPES[str(meta.dtype).removeprefix("torch.")]
+        nbytes = meta.numel() * meta.element_size()
+        header[name] = {"dtype": dtype, "shape": list(meta.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # data starts 8-byte aligned, as safetensors itself writes it
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(struct.pack("<Q", len(raw)))
+            fh.write(raw)
+            for name, meta in entries:
+                tensor = make(name, meta).contiguous()
+                if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
+                    raise WriteError(f"{name}: made {tensor.shape}/{tensor.dtype}, want {meta.shape}")
+                fh.write(tensor.reshape(-1).view(torch.uint8).numpy().data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path.stat().st_size
+
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+PICKLE_MARKER_RECORD = f"{MARKER}.json"
+
+
+def write_pth(
+    path: Path,
+    entries: list[tuple[str, Any]],
+    make: Callable[[str, Any], Any],
+    metadata: dict[str, str],
+    torch: Any,
+) -> int:
+    """A torch zip checkpoint (what a `.pth` name makes ComfyUI read with `torch.load`), for small models.
+
+    The smoke marker is an extra JSON record in the zip (`<archive>/comfy_gateway_smoke_weights.json`): torch
+    ignores records it does not know, and the gateway reads it with `zipfile` alone.
+    """
+    import zipfile
+
+    sd = {name: make(name, meta).contiguous() for name, meta in entries}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(sd, tmp)
+        with zipfile.ZipFile(tmp, "a") as zf:
+            archive = zf.namelist()[0].split("/", 1)[0]
+            zf.writestr(f"{archive}/{PICKLE_MARKER_RECORD}", json.dumps(metadata))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path.stat().st_size

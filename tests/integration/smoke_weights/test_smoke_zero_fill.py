@@ -1,0 +1,88 @@
+"""Inside ComfyUI's own Python (started with `comfy_env()`, as the local server is), the parameters a
+smoke-weight file omits are exact zeros, whatever bytes the allocator handed out for them, and large ones cost
+no memory; a file without the marker is loaded exactly as ComfyUI always does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from comfyui_local import install
+from comfyui_local.process import comfy_env
+
+pytestmark = pytest.mark.integration
+
+# Run by ComfyUI's Python: argv = comfyui_dir, work dir. Prints one JSON line.
+SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from comfy.cli_args import args
+args.cpu = True
+import torch, safetensors.torch
+import comfy.utils, comfy.ops
+
+def rss_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        ops = comfy.ops.disable_weight_init
+        self.small = ops.Linear(8, 8)            # in the file
+        self.big = ops.Linear(4096, 4096)        # 64 MiB, omitted
+        self.mid = ops.Linear(64, 64)            # 16 KiB, omitted
+
+def load(path):
+    model = Model()
+    for p in model.parameters():                  # what stale heap bytes look like
+        p.data.fill_(float("nan"))
+    sd = comfy.utils.load_torch_file(path)
+    missing = model.load_state_dict(sd, strict=False).missing_keys
+    return model, sorted(missing)
+
+work = sys.argv[2]
+small = {"small.weight": torch.ones(8, 8), "small.bias": torch.zeros(8)}
+marked, plain = f"{work}/marked.safetensors", f"{work}/plain.safetensors"
+safetensors.torch.save_file(small, marked, metadata={"comfy_gateway_smoke_weights": "1", "role": "test"})
+safetensors.torch.save_file(small, plain)
+model, missing = load(marked)
+before = rss_kib()
+total = float(model.big.weight.sum()) + float(model.mid.weight.sum()) + float(model.big.bias.sum())
+grown = rss_kib() - before
+out = {
+    "missing": missing,
+    "zeros": total == 0.0 and all(bool(torch.isfinite(p).all()) for p in model.parameters()),
+    "kept": bool((model.small.weight == 1).all()),
+    "rss_growth_kib": grown,
+    "metadata": comfy.utils.load_torch_file(marked, return_metadata=True)[1],
+}
+plain_model, _ = load(plain)
+out["plain_untouched"] = bool(torch.isnan(plain_model.big.weight).all())
+print(json.dumps(out))
+"""
+
+
+def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path: Path) -> None:
+    inst = install()
+    proc = subprocess.run(
+        [str(inst.python), "-c", SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
+        env=comfy_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["missing"] == ["big.bias", "big.weight", "mid.bias", "mid.weight"]
+    assert out["zeros"] and out["kept"]
+    # 64 MiB of zeros read in full: mapped zero pages, not memory
+    assert out["rss_growth_kib"] < 8 * 1024, out["rss_growth_kib"]
+    # callers asking for the metadata still get it; files without the marker are left as ComfyUI loads them
+    assert out["metadata"]["comfy_gateway_smoke_weights"] == "1"
+    assert out["plain_untouched"]
