@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -243,6 +243,28 @@ def needs_composition(plan: Plan) -> bool:
     if step.op == "render_text" and step.family is not None and not step.inputs:
         return False
     return step.op not in TEMPLATE_OPERATIONS
+
+
+# A size said for the whole request shapes what is generated, never an upscale's or outpaint's own sizes.
+_CANVAS_OPS = frozenset({"generate_image", "generate_video", "image_to_video", "render_text"})
+
+
+def with_request_values(plan: Plan, intent: Intent, said: Collection[str]) -> Plan:
+    """The plan with the values the request set as a whole (the API's `resolution`, `steps`, `seed`;
+    "30 steps" in the text) on every step that takes them and did not say its own ("768x512" in a clause)."""
+    steps = []
+    for step in plan.steps:
+        fields = OPERATIONS[step.op].params.model_fields
+        extra = {
+            name: getattr(intent, name)
+            for name in said
+            if name in fields
+            and getattr(intent, name) is not None
+            and step.params.get(name) is None
+            and (name not in ("width", "height") or step.op in _CANVAS_OPS)
+        }
+        steps.append(step.model_copy(update={"params": {**step.params, **extra}}) if extra else step)
+    return plan.model_copy(update={"steps": steps})
 
 
 def compose_flow(

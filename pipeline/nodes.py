@@ -18,10 +18,18 @@ from langgraph.runtime import Runtime
 from agents.compose import MissingCapability, Plan, PlanError, Planner
 from agents.errors import AgentError, InputRequiredError, LLMError, LLMUnavailable, RepairError
 from agents.execute import ClientExecutor, ExecuteAgent, Executor, check, compile_workflow
-from agents.flow import compose_flow, from_template, input_files, needs_composition, plan_task
+from agents.flow import (
+    compose_flow,
+    from_template,
+    input_files,
+    needs_composition,
+    plan_task,
+    with_request_values,
+)
 from agents.intent import Intent, Task
 from agents.linklist import parse_link_list
 from agents.llm import track_usage
+from agents.parsing import parse_request
 from agents.refine import Refiner
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
@@ -222,6 +230,7 @@ class PipelineNodes:
                 strategy = "template"
             elif state.get("plan"):
                 plan = Plan.model_validate(state["plan"])
+                plan = with_request_values(plan, intent, _said(state["request"]))
                 outcome = compose_flow(plan, catalog, input_files(state["intent"] or {}), state.get("models"))
                 strategy = "composer"
             else:
@@ -440,3 +449,17 @@ def _lora_files(models: dict[str, list[str]] | None, catalog: Catalog) -> list[s
     spec = catalog.get("LoraLoader")
     inp = spec.inputs.get("lora_name") if spec is not None else None
     return [o for o in (inp.options or ()) if isinstance(o, str)] if inp is not None else []
+
+
+_SAID_BY_FIELD = {"resolution": ("width", "height"), "width": ("width",), "height": ("height",)}
+
+
+def _said(request: RequestData) -> set[str]:
+    """Sizes, steps and seeds the request sets for the whole run: its structured fields, and "30 steps" or
+    "seed 7" in the text (a composed graph otherwise keeps each fragment's own defaults)."""
+    said = {"steps", "seed"} & set(request["overrides"])
+    for key, names in _SAID_BY_FIELD.items():
+        if request["overrides"].get(key) is not None:
+            said.update(names)
+    said.update({"steps", "seed"} & set(parse_request(request["prompt"]).numbers))
+    return said
