@@ -15,14 +15,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
-import openai
-from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
 from agents.errors import LLMBadAnswer, LLMError, LLMUnavailable
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class LLMClient:
     """Chat completions that must answer with JSON matching a schema."""
 
     def __init__(self, config: LLMConfig) -> None:
+        # Imported here: the openai package costs ~25 MB of every gateway's memory, LLM configured or not.
+        from openai import AsyncOpenAI
+
         self.config = config
         self._client = AsyncOpenAI(
             base_url=config.base_url,
@@ -120,6 +124,8 @@ class LLMClient:
         )
 
     async def _chat(self, messages: list[Any], schema: dict[str, Any], name: str) -> str:
+        import openai  # the errors the seam translates (the package loads with the client)
+
         for _ in range(2):
             response_format: Any = (
                 {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}

@@ -3,9 +3,10 @@
 Measured in a fresh subprocess (nothing else loaded): the gateway's modules and app are imported and built
 (`create_app`), then a `JobTracker` takes `BENCH_JOBS` (10,000) submitted, still-pending jobs exactly as a
 submit leaves them (`prepare`, then `submitted`: in `tracker.jobs`, in the queue view), each with its own
-copy of the workflow and of the request body (as each HTTP request parses its own), the graph of sample
-`03_createvideo_savevideo_mp4` (sample 01 with `BENCH_SMALL=1`). The job database is not written (a store
-whose writes do nothing): the figure is the tracker's memory. RSS from /proc/self/status (VmRSS).
+copy of the workflow (as each HTTP request parses its own) and the request fields a submit records, the
+graph of sample `03_createvideo_savevideo_mp4` (sample 01 with `BENCH_SMALL=1`). The job database is not
+written (a store whose writes do nothing): the figure is the tracker's memory. RSS from /proc/self/status
+(VmRSS).
 Target: < 150 MB RSS in all. Run: `.venv/bin/python -m benchmarks memory`.
 """
 
@@ -39,6 +40,7 @@ async def child(count: int, sample: str) -> dict[str, Any]:
     from api.app import create_app
     from api.jobs import JobStore, JobTracker
     from api.jobs.state import Job, JobStatus
+    from api.schemas.workflow import SubmitRequest
     from api.settings import Settings
     from comfyui_client import ComfyClient
 
@@ -61,7 +63,10 @@ async def child(count: int, sample: str) -> dict[str, Any]:
             prompt_id=str(uuid.uuid4()),
             workflow=graph.get("prompt", graph),
             status=JobStatus.SUBMITTING,
-            request={"workflow": json.loads(text)},
+            # what a submit records of its request: the body but its workflow (kept once, as the API graph)
+            request=SubmitRequest.model_validate({"workflow": json.loads(text)}).model_dump(
+                mode="json", exclude={"workflow"}
+            ),
             client_id=client.client_id,
             owner="bench",
         )

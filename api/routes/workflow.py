@@ -54,7 +54,9 @@ async def to_api_graph(body: SubmitRequest, catalog: Any, settings: Settings) ->
 
 
 def _record(body: SubmitRequest) -> dict[str, Any]:
-    return body.model_dump(mode="json")
+    """What a job keeps of its request: every field but the workflow, which it records once, as the API graph
+    ComfyUI runs (a second copy per job doubled each tracked job's memory and every row write)."""
+    return body.model_dump(mode="json", exclude={"workflow"})
 
 
 async def owned_job(jobs: JobService, prompt_id: str, principal: Principal) -> Job:
@@ -81,7 +83,7 @@ async def submit(
     caller = admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     record = _record(body)
-    idempotency = idempotency_for(request, idempotency_key, record)
+    idempotency = idempotency_for(request, idempotency_key, body.model_dump(mode="json"))  # the whole body
     graph = await to_api_graph(body, catalog, settings)
     job = await jobs.submit(
         graph,
