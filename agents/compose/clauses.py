@@ -41,6 +41,13 @@ _SEP = re.compile(
 _SOFT = re.compile(
     r"(?:,? and |, )(?=(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9]))"
     r"|(?:,? and |, )(?=(?:a|an|another|one more) (?:[^ ]+ ){0,2}(?:clip|video|shot|animation)s?(?![a-z]))"
+    # "... from a.png and another from b.png", "and the same for c.png": the step again, on another input
+    r"|(?:,? and |, )(?=(?:another|one more|the same|same|likewise)(?: one)? (?:from|for|with|of|using|on) )"
+)
+# a clause that only repeats the step before on another input ("another from b.png", "the same for c.png")
+AGAIN = re.compile(
+    r"^(?:and )?(?:do )?(?:another|one more|the same|same|likewise)(?: one)?"
+    r"(?: (?:from|for|with|of|using|on))?(?![a-z0-9])"
 )
 _LEADS = re.compile(r"^(?:" + vocab.phrase_body(vocab.PROMPT_LEADS) + r")(?![a-z0-9])[ ,]*")
 _MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0-9]) ?")

@@ -14,10 +14,20 @@ from collections.abc import Collection, Mapping, Sequence
 from pydantic import ValidationError
 
 from agents.compose import extract
-from agents.compose.clauses import _VERB_START, _Clause, _File, clean, find_files, normalise, split_clauses
+from agents.compose.clauses import (
+    _VERB_START,
+    AGAIN,
+    _Clause,
+    _File,
+    clean,
+    find_files,
+    normalise,
+    split_clauses,
+)
 from agents.compose.draft import _State
 from agents.compose.errors import PlanError
 from agents.compose.extract import Found
+from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
     _FACTOR_UP,
     _FAMILIES,
@@ -93,6 +103,8 @@ class Planner(StepBuilder):
         text = cl.norm
         if len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3:
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
+        if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
+            return
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
         known = [x for x in cl.files if x.name.lower() in st.loras]  # LoRA files named without the word
@@ -200,6 +212,31 @@ class Planner(StepBuilder):
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _again(self, st: _State, cl: _Clause) -> bool:
+        """The step before, again, on the file this clause names ("a 3 s clip from a.png and another from
+        b.png"): same operation and parameters, the file in place of the input of its type."""
+        last = st.steps[-1]
+        spec = OPERATIONS[last["op"]]
+        named = cl.files[0]
+        port = next(
+            (
+                p
+                for p, ref in last["inputs"].items()
+                if isinstance(ref, str) and file_type(ref) == named.type and p in spec.inputs
+            ),
+            None,
+        )
+        if port is None:
+            return False
+        st.add(
+            last["op"],
+            dict(last["params"]),
+            {**last["inputs"], port: named.name},
+            st.out_types[-1],
+            last.get("family"),
+        )
+        return True
 
     def _growth(self, text: str) -> re.Match[str] | None:
         """More of the picture beyond an edge, not something placed beside a thing inside it: "lamps on both

@@ -217,6 +217,15 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("1) a city at night 2) make it rain 3) animate it", {}, ["generate_image", "edit", "image_to_video"]),
     ("(1) a red barn (2) upscale it 2x", {}, ["generate_image", "upscale"]),
     ("upscale clip.mp4 2x and then smooth it out", {}, "refuse"),  # frame interpolation needs a node pack
+    # "another from b.png", "the same for b.png": the step before again, on another input
+    (
+        "make a 3 second clip from a.png and another from b.png, then join them",
+        {},
+        ["image_to_video", "image_to_video", "join"],
+    ),
+    ("upscale a.png 2x and the same for b.png", {}, ["upscale", "upscale"]),
+    ("animate cat.png for 2 seconds, and one more from dog.png", {}, ["image_to_video", "image_to_video"]),
+    ("make a clip from a.png and another clip of a dog running", {}, ["image_to_video", "generate_video"]),
 ]
 
 
