@@ -38,6 +38,16 @@ _FACTOR_UP = re.compile(
     r"(?<![a-z0-9.])\d(?:\.\d{1,2})? ?(?:x|times) (?:the )?"
     r"(?:resolution|res|size|bigger|larger|sharper|upscale)(?![a-z0-9])"
 )
+# a clause that is only a factor or "bigger" ("2x", "x4 please", "bigger"): with a picture given, an upscale
+_BARE_UPSCALE = re.compile(
+    r"^(?:\d(?:\.\d{1,2})? ?(?:x|times)|x ?\d(?:\.\d{1,2})?|bigger|larger|hi-?res|higher res(?:olution)?)"
+    r"(?: (?:please|pls|thanks|thank you))?[ .!]*$"
+)
+# "remove the background" with nothing after it: a cut-out (segmentation), not an edit that repaints it
+_BG_REMOVAL = re.compile(
+    r"(?<![a-z0-9])(?:remove|delete|erase|drop|strip) (?:the )?(?:background|bg)"
+    r"(?: (?:from|of|in|on) (?:it|this|that|the (?:image|photo|picture)|@+))?[ .!]*$"
+)
 # "300 more pixels of beach on the left side": pixels on a side are an outpaint even without the word
 _SIDE_PIXELS = re.compile(
     r"(?<![a-z0-9.])\d{1,4} ?(?:more )?(?:px|pixels?)(?: [^ ]+){0,4} (?:on|to|at|along) (?:the )?"

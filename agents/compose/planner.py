@@ -29,6 +29,8 @@ from agents.compose.errors import PlanError
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
 from agents.compose.patterns import (
+    _BARE_UPSCALE,
+    _BG_REMOVAL,
     _FACTOR_UP,
     _FAMILIES,
     _FAMILY_USE,
@@ -60,7 +62,7 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
-_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS}
+_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS, "segment": _BG_REMOVAL}
 
 
 class Planner(StepBuilder):
@@ -101,8 +103,9 @@ class Planner(StepBuilder):
     # -- one clause -------------------------------------------------------------------------------------
     def _clause(self, st: _State, cl: _Clause) -> None:
         text = cl.norm
-        if len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3:
-            return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do
+        short = len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3
+        if short and not self._bare_upscale(st, cl):
+            return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do ("2x" of a picture is an upscale)
         if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
             return
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
@@ -149,6 +152,8 @@ class Planner(StepBuilder):
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
+            if m is None and op == "upscale":
+                m = self._bare_upscale(st, cl)  # "2x", "photo.png 2x", "bigger please" of a picture
             if m is None and op == "outpaint" and image_in:
                 m = self._growth(text)  # "more beach on both sides of photo.png"
             if m is None and op == "inpaint" and masked:
@@ -237,6 +242,13 @@ class Planner(StepBuilder):
             last.get("family"),
         )
         return True
+
+    def _bare_upscale(self, st: _State, cl: _Clause) -> re.Match[str] | None:
+        """A clause that is only a factor or "bigger" ("2x", "photo.png x4 please"), with a picture to
+        enlarge (named here, given, or made by the step before)."""
+        if self._source(st, cl, ("IMAGE", "VIDEO")) is None:
+            return None
+        return _BARE_UPSCALE.match(cl.norm.replace("@", " ").strip(" ,:"))
 
     def _growth(self, text: str) -> re.Match[str] | None:
         """More of the picture beyond an edge, not something placed beside a thing inside it: "lamps on both

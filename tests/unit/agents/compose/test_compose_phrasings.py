@@ -226,6 +226,17 @@ OTHER_PHRASINGS: list[tuple[str, dict[str, str], Any]] = [
     ("upscale a.png 2x and the same for b.png", {}, ["upscale", "upscale"]),
     ("animate cat.png for 2 seconds, and one more from dog.png", {}, ["image_to_video", "image_to_video"]),
     ("make a clip from a.png and another clip of a dog running", {}, ["image_to_video", "generate_video"]),
+    # terse requests about a given picture
+    ("2x", {"img.png": "image"}, ["upscale"]),
+    ("photo.png x4 please", {}, ["upscale"]),
+    ("bigger please", {"img.png": "image"}, ["upscale"]),
+    ("generate a fox, then 2x", {}, ["generate_image", "upscale"]),
+    ("make the dog bigger", {"img.png": "image"}, ["edit"]),
+    ("make it anime", {"img.png": "image"}, ["restyle"]),
+    ("make this watercolor", {"img.png": "image"}, ["restyle"]),
+    ("make it snow", {"img.png": "image"}, ["edit"]),
+    ("remove background", {"img.png": "image"}, "refuse"),  # a cut-out needs a segmentation node pack
+    ("remove the background from product.jpg", {}, "refuse"),
 ]
 
 
