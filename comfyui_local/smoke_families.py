@@ -56,6 +56,16 @@ SD15_CONTROLNET_FILES: tuple[SmokeFile, ...] = tuple(
     for v, kind in (("p", "canny"), ("f1p", "depth"), ("p", "openpose"), ("p", "scribble"))
 )
 
+# Qwen-Image text-to-image and its 2509 edit model share the text encoder and the (Wan 2.1) VAE.
+QWEN_IMAGE_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("qwen_dit", "diffusion_models", "qwen_image_fp8_e4m3fn.safetensors", "UNETLoader"),
+    SmokeFile(
+        "qwen_edit_dit", "diffusion_models", "qwen_image_edit_2509_fp8_e4m3fn.safetensors", "UNETLoader"
+    ),
+    SmokeFile("qwen_te", "text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "CLIPLoader"),
+    SmokeFile("qwen_vae", "vae", "qwen_image_vae.safetensors", "VAELoader"),
+)
+
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
     "dit_i2v_v2",
@@ -72,6 +82,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "esrgan": ESRGAN_FILES,
     "flux": FLUX_FILES,
     "sd15_controlnet": SD15_CONTROLNET_FILES,
+    "qwen_image": QWEN_IMAGE_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
