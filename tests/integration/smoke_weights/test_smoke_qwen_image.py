@@ -21,11 +21,14 @@ from evals.smoke import downscaled
 from node_catalog import Catalog
 from node_catalog.files import required_files
 from pipeline import GenerationRequest, Generator
+from tests.support import solid_png
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 QWEN_DIT = "qwen_image_fp8_e4m3fn.safetensors"
+QWEN_EDIT_DIT = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
+PHOTO = "smoke_street_in.png"
 
 
 @pytest.fixture()
@@ -48,20 +51,19 @@ async def live(
     qwen_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
     async with ComfyClient(comfyui.url, timeout=30) as client:
+        await client.upload(solid_png(64, 64, (40, 120, 200)), PHOTO, overwrite=True)
         yield client, await Catalog.live(client)
 
 
-@pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores
-async def test_qwen_image_graph_runs_on_smoke_weights(
-    live: tuple[ComfyClient, Catalog], comfyui: Any
+async def run_shrunk(
+    client: ComfyClient, catalog: Catalog, comfyui: Any, request: GenerationRequest, unet: str, label: str
 ) -> None:
-    client, catalog = live
-    request = GenerationRequest(prompt="a poster with the text 'GRAND OPENING' in bold letters")
+    """Generate, check every model file is smoke weights, run shrunk as the eval runner does, check frames."""
     result = await Generator(catalog, client=client).generate(request)
     assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
     workflow = result.workflow or {}
     unets = [n["inputs"]["unet_name"] for n in workflow.values() if n["class_type"] == "UNETLoader"]
-    assert unets == [QWEN_DIT]
+    assert unets == [unet]
     for folder, names in required_files(workflow, catalog).items():
         if folder != "input":
             assert all(is_smoke_weights(Path(comfyui.models_dir) / folder / n) for n in names), folder
@@ -76,8 +78,27 @@ async def test_qwen_image_graph_runs_on_smoke_weights(
         )
     assert check.ok, check.reason
     log.info(
-        "qwen_image text-to-image (composed, shrunk to %s): ran in %.1f s, ComfyUI peak RSS %.0f MiB",
+        "%s (composed, shrunk to %s): ran in %.1f s, ComfyUI peak RSS %.0f MiB",
+        label,
         small.expect_size,
         time.monotonic() - started,
         peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0,
     )
+
+
+@pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores: ~50 s
+async def test_qwen_image_graph_runs_on_smoke_weights(
+    live: tuple[ComfyClient, Catalog], comfyui: Any
+) -> None:
+    client, catalog = live
+    request = GenerationRequest(prompt="a poster with the text 'GRAND OPENING' in bold letters")
+    await run_shrunk(client, catalog, comfyui, request, QWEN_DIT, "qwen_image text-to-image")
+
+
+@pytest.mark.slow
+async def test_qwen_image_edit_graph_runs_on_smoke_weights(
+    live: tuple[ComfyClient, Catalog], comfyui: Any
+) -> None:
+    client, catalog = live
+    request = GenerationRequest(prompt=f"erase the lamp post from {PHOTO}", overrides={"input_image": PHOTO})
+    await run_shrunk(client, catalog, comfyui, request, QWEN_EDIT_DIT, "qwen_image edit")
