@@ -86,7 +86,7 @@ async def run_shrunk(
     )
 
 
-@pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores: ~50 s
+@pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores: 50-85 s
 async def test_qwen_image_graph_runs_on_smoke_weights(
     live: tuple[ComfyClient, Catalog], comfyui: Any
 ) -> None:
