@@ -36,6 +36,7 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     "esrgan": ("upscale_model", {"image": HINT}),
     "flux": ("flux_t2i", {}),
     "sd15_controlnet": (None, f"a robot following the edges of {HINT}"),
+    "qwen_image": (None, "a poster with the text 'GRAND OPENING' in bold letters"),
 }
 
 

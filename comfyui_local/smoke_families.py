@@ -4,8 +4,9 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 `agents/compose/fragments/*.json`). `hunyuan_video` is the original set; the other families are described by
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
-ControlNets). Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the
-reason, so reports can say why a graph was not executed.
+ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE).
+Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
+reports can say why a graph was not executed.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ SD15_CONTROLNET_FILES: tuple[SmokeFile, ...] = tuple(
     for v, kind in (("p", "canny"), ("f1p", "depth"), ("p", "openpose"), ("p", "scribble"))
 )
 
+# Qwen-Image text-to-image and its 2509 edit model share the text encoder and the (Wan 2.1) VAE.
+QWEN_IMAGE_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("qwen_dit", "diffusion_models", "qwen_image_fp8_e4m3fn.safetensors", "UNETLoader"),
+    SmokeFile(
+        "qwen_edit_dit", "diffusion_models", "qwen_image_edit_2509_fp8_e4m3fn.safetensors", "UNETLoader"
+    ),
+    SmokeFile("qwen_te", "text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "CLIPLoader"),
+    SmokeFile("qwen_vae", "vae", "qwen_image_vae.safetensors", "VAELoader"),
+)
+
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
     "dit_i2v_v2",
@@ -72,6 +83,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "esrgan": ESRGAN_FILES,
     "flux": FLUX_FILES,
     "sd15_controlnet": SD15_CONTROLNET_FILES,
+    "qwen_image": QWEN_IMAGE_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
@@ -80,8 +92,8 @@ NOT_RUNNABLE: dict[str, str] = {
     "the UMT5 tokenizer from the text encoder file itself (a `spiece_model` tensor holding the real "
     "SentencePiece model, which ComfyUI does not ship), and pads every prompt to 512 tokens through the "
     "5.7B UMT5-XXL (a stub of zero pages, about 3x the Flux T5 cost per prompt here)",
-    "qwen_image": "not built yet: the Qwen2.5-VL 7B text encoder would be a stub (zero pages, ~Llama-8B "
-    "cost); the MMDiT, its VAE and the DiffSynth ControlNet need their own tiny-config work",
+    "qwen_image_controlnet": "not built yet: qwen_image_canny_diffsynth_controlnet is a ModelPatchLoader "
+    "file (comfy.ldm.qwen_image.controlnet's DiffSynth blocks, their own detection by key names)",
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
     "marker and no zeroing of omitted weights), and a complete file carries the fixed OpenCLIP-H text and "
     "image towers (about 1B parameters, 2 GB in fp16)",

@@ -64,6 +64,15 @@ def test_families_for_a_graphs_files() -> None:
         "controlnet": ["control_v11p_sd15_canny_fp16.safetensors"],
     }
     assert families_for(control) == {"sd15", "sd15_controlnet"}
+    qwen = {
+        "unet": ["qwen_image_edit_2509_fp8_e4m3fn.safetensors"],
+        "clip": ["qwen_2.5_vl_7b_fp8_scaled.safetensors"],
+        "vae": ["qwen_image_vae.safetensors"],
+    }
+    assert families_for(qwen) == {"qwen_image"}
+    assert (
+        families_for({**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}) is None
+    )
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:
