@@ -43,6 +43,10 @@ def _images() -> Any:
     return importlib.import_module("_smoke_image_models")
 
 
+def _tensors() -> Any:
+    return importlib.import_module("_smoke_tensors")
+
+
 def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
     """(meta state dict under the file's key names, the names of its normalisation parameters)."""
     if role in DITS:
@@ -58,7 +62,7 @@ def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]
 
 
 def _flux_dit(comfy: dict[str, Any], in_channels: int, want_class: str) -> Any:
-    torch, detection = comfy["torch"], comfy["detection"]
+    torch = comfy["torch"]
 
     def empty(*shape: int) -> Any:
         return torch.empty(*shape, device="meta")
@@ -71,20 +75,7 @@ def _flux_dit(comfy: dict[str, Any], in_channels: int, want_class: str) -> Any:
         **{f"double_blocks.{i}.img_mod.lin.weight": empty(1) for i in range(TINY_FLUX["depth"])},
         **{f"single_blocks.{i}.linear1.weight": empty(1) for i in range(TINY_FLUX["depth_single_blocks"])},
     }
-    config = detection.detect_unet_config(probe, "")
-    flux = importlib.import_module("comfy.ldm.flux.model")
-    module = flux.Flux(
-        **config, dtype=torch.bfloat16, device="meta", operations=comfy["ops"].disable_weight_init
-    )
-    sd = module.state_dict()
-    detected = detection.detect_unet_config(sd, "")
-    if detected != config:
-        raise RuntimeError(f"flux_dit: ComfyUI detects {detected}, built {config}")
-    model_config = detection.model_config_from_unet_config(detected, sd)
-    got = type(model_config).__name__ if model_config is not None else None
-    if got != want_class:
-        raise RuntimeError(f"flux_dit: ComfyUI would load it as {got}, not {want_class}")
-    return module
+    return _tensors().detected_model(comfy, "flux_dit", probe, "comfy.ldm.flux.model", "Flux", want_class)
 
 
 def _flux_vae(comfy: dict[str, Any]) -> Any:

@@ -38,6 +38,10 @@ def _images() -> Any:
     return importlib.import_module("_smoke_image_models")
 
 
+def _tensors() -> Any:
+    return importlib.import_module("_smoke_tensors")
+
+
 def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
     """(meta state dict under the file's key names, the names of its normalisation parameters)."""
     torch = comfy["torch"]
@@ -54,7 +58,7 @@ def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]
 
 
 def _qwen_dit(comfy: dict[str, Any], want_class: str) -> Any:
-    torch, detection = comfy["torch"], comfy["detection"]
+    torch = comfy["torch"]
     probe = {
         "txt_norm.weight": torch.empty(3584, device="meta"),
         "img_in.weight": torch.empty(3072, IN_CHANNELS, device="meta"),
@@ -63,20 +67,9 @@ def _qwen_dit(comfy: dict[str, Any], want_class: str) -> Any:
             for i in range(TINY_DIT_LAYERS)
         },
     }
-    config = detection.detect_unet_config(probe, "")
-    qwen = importlib.import_module("comfy.ldm.qwen_image.model")
-    module = qwen.QwenImageTransformer2DModel(
-        **config, dtype=torch.bfloat16, device="meta", operations=comfy["ops"].disable_weight_init
+    return _tensors().detected_model(
+        comfy, "qwen_dit", probe, "comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel", want_class
     )
-    sd = module.state_dict()
-    detected = detection.detect_unet_config(sd, "")
-    if detected != config:
-        raise RuntimeError(f"qwen_dit: ComfyUI detects {detected}, built {config}")
-    model_config = detection.model_config_from_unet_config(detected, sd)
-    got = type(model_config).__name__ if model_config is not None else None
-    if got != want_class:
-        raise RuntimeError(f"qwen_dit: ComfyUI would load it as {got}, not {want_class}")
-    return module
 
 
 def _qwen_vae(comfy: dict[str, Any]) -> Any:

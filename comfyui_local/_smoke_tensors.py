@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import struct
@@ -136,3 +137,24 @@ def write_pth(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return path.stat().st_size
+
+
+def detected_model(
+    comfy: dict[str, Any], role: str, probe: dict[str, Any], module_path: str, class_name: str, want: str
+) -> Any:
+    """A diffusion model built as ComfyUI would load it: its config detected from `probe` (the keys its
+    detection reads), built on the meta device, then checked: ComfyUI detects that same config from the built
+    state dict and picks the model class `want` for it (else the file would load as something else)."""
+    torch, detection = comfy["torch"], comfy["detection"]
+    config = detection.detect_unet_config(probe, "")
+    model = getattr(importlib.import_module(module_path), class_name)
+    module = model(**config, dtype=torch.bfloat16, device="meta", operations=comfy["ops"].disable_weight_init)
+    sd = module.state_dict()
+    detected = detection.detect_unet_config(sd, "")
+    if detected != config:
+        raise RuntimeError(f"{role}: ComfyUI detects {detected}, built {config}")
+    model_config = detection.model_config_from_unet_config(detected, sd)
+    got = type(model_config).__name__ if model_config is not None else None
+    if got != want:
+        raise RuntimeError(f"{role}: ComfyUI would load it as {got}, not {want}")
+    return module
