@@ -22,7 +22,7 @@ from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
 from api.fleet.backend import Backend
 from api.jobs.bus import Queues
 from api.jobs.service import Lane
-from api.jobs.settle import never_sent
+from api.jobs.settle import Location, apply_location, locate, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
@@ -225,7 +225,11 @@ class Fleet:
         for backend, error in zip(due, results, strict=True):
             await self._record(backend, error)
         for backend in self.backends:  # a replica that took a drained backend's lease moves what it adopted
-            if not backend.healthy and backend.tracker.leading and self._movable(backend):
+            if backend.healthy or not backend.tracker.leading:
+                continue
+            if backend.tracker.replica is not None:  # rows another replica left `submitting` there too
+                await backend.tracker.replica.load_active()
+            if self._movable(backend):
                 await self.drain(backend)
         if self.replicated:  # held jobs are the primary's leader's to place (one replica places each)
             async with self._moving:
@@ -243,6 +247,16 @@ class Fleet:
         except ComfyError as exc:
             return str(exc) or type(exc).__name__
         return None
+
+    async def _locate(self, backend: Backend, job: Job) -> Location | None:
+        """Where the backend has the job (its /queue, then /history), asked before the job goes elsewhere;
+        None when it does not answer within `check_timeout`."""
+        try:
+            async with asyncio.timeout(self.check_timeout):
+                return await locate(backend.client, job.prompt_id)
+        except (TimeoutError, ComfyError) as exc:
+            log.info("backend %s cannot say whether it has job %s: %s", backend.name, job.prompt_id, exc)
+            return None
 
     async def _record(self, backend: Backend, error: str | None) -> None:
         backend.checked_at = time.monotonic()
@@ -291,12 +305,36 @@ class Fleet:
         elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
             if (replica := backend.tracker.replica) is not None and replica.in_flight(job):
                 return  # another replica may still be posting it: its answer settles it
-            # Its POST had no clear answer and the backend is gone: whatever it got is lost with it (and
-            # withdrawn should it come back), so the job runs elsewhere.
+            location = await self._locate(backend, job)
+            if location is not None and location.known:  # it has the job after all: followed there
+                await apply_location(backend.tracker, job, location, why="known to its backend")
+                return
+            # Its POST had no clear answer and the backend is gone (or answers without it): whatever it got
+            # is lost with it (and withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
             await self._move(backend, job, why="submission unconfirmed")
         elif job.status is JobStatus.RUNNING:
             await self._lost(backend, job)
+
+    async def move_unconfirmed(self, lane: Lane, job: Job) -> bool:
+        """A submission whose POST got no clear answer (a timeout, a dropped connection) from a backend that
+        cannot be asked since: the job runs on another backend able to run it, under the same prompt id, or
+        waits in the gateway for one (`held`), instead of staying `submitting` until that backend answers.
+        Should the backend come back with it after all, it is withdrawn there (queued: deleted; started:
+        interrupted; `guard`, also on the backend's other replicas): it never runs twice. False (the job
+        stays `submitting`, settled by that backend's answer) in a fleet of one, or when the job is older
+        than `SUBMIT_GRACE`: the backend's leader may be moving it already (one replica moves a job)."""
+        source = next((b for b in self.backends if b.lane is lane), None)
+        replica = lane.tracker.replica
+        if source is None or len(self.backends) == 1 or (replica is not None and not replica.in_flight(job)):
+            return False
+        async with self._moving:
+            lane.tracker.unconfirmed(job)
+            if job.terminal or lane.tracker.jobs.get(job.prompt_id) is not job:
+                return False  # settled or moved meanwhile
+            job.status = JobStatus.PENDING
+            await self._move(source, job, why=f"backend {source.name} did not confirm the submission")
+        return True
 
     async def _lost(self, backend: Backend, job: Job) -> None:
         retries = (job.request or {}).get("retries") or 0
