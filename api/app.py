@@ -167,6 +167,10 @@ async def _observe(app: FastAPI, stack: AsyncExitStack, fleet: Fleet) -> None:
     for tracker in trackers:
         tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
         tracker.replica_hooks.append(limits.job_ended)  # a job admitted here and ended by another replica
+    if settings.redis_url:  # replicas: one rate bucket per caller in Redis, unfinished jobs from the database
+        scope = f"comfy-gateway:{fleet.primary.client.client_id}"
+        limits.share(settings.redis_url, scope, fleet.primary.tracker.store.count_active)
+        stack.push_async_callback(limits.aclose)
     app.state.webhooks = None
     if settings.webhook_secret:
         sender = WebhookSender(settings, metrics=metrics)

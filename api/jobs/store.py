@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    case,
     delete,
     event,
     func,
@@ -330,6 +331,13 @@ class JobStore(Database):
                 )
             ).all()
             return [_from_row(r) for r in rows]
+
+    async def count_active(self, owner: str | None = None) -> tuple[int, int]:
+        """(unfinished jobs, those of `owner`) in one query: quotas shared by replicas (api.limits)."""
+        owned = func.count(case((JobRow.owner == owner, 1))) if owner is not None else func.sum(0)
+        async with self._session() as session:
+            row = (await session.execute(select(func.count(), owned).where(JobRow.status.in_(ACTIVE)))).one()
+            return int(row[0]), int(row[1] or 0)
 
     async def recent(self, limit: int = 100) -> list[Job]:
         async with self._session() as session:
