@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request, WebSocketException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
@@ -153,9 +154,11 @@ class Limits:
         if self.rate <= 0:
             return
         if self.shared_buckets is not None:
+            from redis.exceptions import RedisError  # installed: REDIS_URL is set
+
             try:
                 wait = await self.shared_buckets.take(caller, self.rate, self.burst)
-            except Exception as exc:  # redis' errors (and timeouts): this replica's own bucket decides
+            except (RedisError, OSError) as exc:  # Redis down or slow: this replica's own bucket decides
                 log.warning("rate limit bucket in Redis unavailable (%s): counted by this replica", exc)
             else:
                 if wait is not None:
@@ -178,7 +181,7 @@ class Limits:
             owner = caller.removeprefix("name:") if caller.startswith("name:") else None
             try:
                 active_jobs, owned = await self.shared_counts(owner)
-            except Exception as exc:  # the database's errors: this replica's counts decide
+            except (SQLAlchemyError, OSError) as exc:  # the database's errors: this replica's counts decide
                 log.warning(
                     "could not count unfinished jobs in the database (%s): counted by this replica", exc
                 )

@@ -167,7 +167,10 @@ class Metrics:
             f"{PREFIX}_requests_limited", "Requests refused by a limit, by limit", ["limit"], registry=r
         )
         self.placements = Counter(
-            f"{PREFIX}_backend_placements", "New jobs the fleet placed on a backend", ["backend"], registry=r
+            f"{PREFIX}_backend_placements",
+            "Backends chosen for new jobs (a submission refused by one and sent to another counts twice)",
+            ["backend"],
+            registry=r,
         )
         self.moves = Counter(
             f"{PREFIX}_job_moves",

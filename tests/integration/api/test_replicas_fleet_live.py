@@ -80,6 +80,10 @@ async def test_replicas_on_two_backends_one_killed_mid_run_every_job_ends(
             assert time.monotonic() - killed < LEASE_TTL + 5, "the survivor did not take every lease"
             await asyncio.sleep(0.1)
         took_over = time.monotonic() - killed
+        scraped = (await b.get("/metrics")).text  # the survivor says it leads both backends now
+        for name in NAMES:
+            assert f'comfy_gateway_backend_leading{{backend="{name}"}} 1.0' in scraped, scraped
+            assert f'comfy_gateway_backend_health{{backend="{name}",health="up"}} 1.0' in scraped
 
         finals = {pid: await poll_status(b, pid, TERMINAL, within=120) for pid in jobs}
         settled = time.monotonic() - killed
