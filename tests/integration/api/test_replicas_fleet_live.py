@@ -103,3 +103,32 @@ async def test_replicas_on_two_backends_one_killed_mid_run_every_job_ends(
         f"replicas on a fleet: {len(jobs)} jobs over {sorted(set(placed.values()))}; both leases taken "
         f"{took_over:.1f} s after the SIGKILL, every job ended {settled:.1f} s after it"
     )
+
+
+async def test_replicas_share_the_rate_bucket_and_the_unfinished_jobs_bound(
+    two_comfyuis: Any, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """One caller's requests spend one bucket whichever replica answers them (in Redis), and the bound on
+    unfinished jobs counts every replica's (the database), not each replica's own."""
+    comfy_a, comfy_b = two_comfyuis
+    env = {
+        **fleet_env(comfy_a.url, comfy_b.url),
+        "RATE_LIMIT_PER_SECOND": "0.05",
+        "RATE_LIMIT_BURST": "6",
+        "MAX_PENDING_JOBS": "2",
+    }
+    async with (
+        replica(comfy_a.url, tmp_path / "a", postgres_url, redis_url, **env) as (_, a),
+        replica(comfy_a.url, tmp_path / "b", postgres_url, redis_url, **env) as (_, b),
+    ):
+        first = await submit(a, fresh(SLOW))
+        await submit(b, fresh(SLOW))  # two unfinished jobs, one through each replica
+        busy = await b.post("/api/workflow/submit", json=body(fresh(FAST)))
+        assert busy.status_code == 503 and busy.json()["code"] == "gateway_busy", busy.text
+        assert (await a.get(f"/api/workflow/status/{first}")).status_code == 200  # the 4th request
+        assert (await b.get(f"/api/workflow/status/{first}")).status_code == 200
+        assert (await a.get("/api/queue")).status_code == 200  # the 6th: the bucket (6) is empty now
+        for http in (a, b):
+            limited = await http.get(f"/api/workflow/status/{first}")
+            assert limited.status_code == 429 and limited.json()["code"] == "rate_limited", limited.text
+            assert int(limited.headers["Retry-After"]) >= 1
