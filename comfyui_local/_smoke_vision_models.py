@@ -7,11 +7,11 @@ two linear layers, 65M parameters; `StyleAdapter(width=1024, context_dim=768, ..
 strictly, so both files are complete, with random values. The adapter's official name is a `.pth`: it is a
 torch zip checkpoint whose marker is an extra record of the archive (as the ESRGAN file's); a pickle cannot
 carry safetensors metadata, so the local ComfyUI would not zero anything it lacked, and it lacks nothing.
-`CLIPVisionLoader` picks a fixed config json by key names and two shapes (`comfy.clip_vision`), so the image
-encoders are stubs: SigLIP so400m-patch14-384 (27 layers x 1152, 729 positions) and ViT-L/14 (24 layers x 1024,
-257 positions) carry the keys that choose their config and every tensor under 64 KiB; the local ComfyUI
-zeroes the rest (`_comfy_site/sitecustomize.py`). Their outputs are finite, not meaningful: the position
-embeddings (random) are what reach the last hidden state.
+`CLIPVisionLoader` picks a fixed config json by key names and two shapes (`comfy.clip_vision`), so the
+image encoders are stubs: SigLIP so400m-patch14-384 (27 layers x 1152, 729 positions) and ViT-L/14 (24 layers
+x 1024, 257 positions) carry the keys that choose their config and every tensor under 64 KiB; the local
+ComfyUI zeroes the rest (`_comfy_site/sitecustomize.py`). Their outputs are finite, not meaningful: with
+the patch projection zero, the (random) position embeddings and biases are what reach the hidden states.
 """
 
 from __future__ import annotations

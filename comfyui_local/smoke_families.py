@@ -68,7 +68,7 @@ QWEN_IMAGE_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("qwen_vae", "vae", "qwen_image_vae.safetensors", "VAELoader"),
 )
 
-# Style references: Flux Redux (SigLIP 384 image tokens for Flux dev) and the SD1.5 style adapter (CLIP ViT-L).
+# Style references: Flux Redux (SigLIP 384 image tokens for Flux dev), the SD1.5 style adapter (CLIP ViT-L).
 FLUX_REDUX_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("flux_redux", "style_models", "flux1-redux-dev.safetensors", "StyleModelLoader"),
     SmokeFile("sigclip_vision", "clip_vision", "sigclip_vision_patch14_384.safetensors", "CLIPVisionLoader"),
