@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "comfy_peak_mib",
     "fetch",
     "generate_and_run_shrunk",
+    "live_backend",
     "load_graph",
     "loaded_files",
     "peak_rss_kib",
@@ -75,6 +77,14 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+@contextlib.asynccontextmanager
+async def live_backend(comfyui: Any, upload: bytes, name: str) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
+    """A client of the session ComfyUI, with `upload` in its input folder as `name`, and its live catalog."""
+    async with ComfyClient(comfyui.url, timeout=30) as client:
+        await client.upload(upload, name, overwrite=True)
+        yield client, await Catalog.live(client)
 
 
 def place_families(cache_dir: Path, families: Sequence[str], models_dir: Path) -> dict[str, Path]:

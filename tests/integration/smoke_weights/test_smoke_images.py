@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import assert_all_smoke, comfy_peak_mib
+from smoke_helpers import assert_all_smoke, comfy_peak_mib, live_backend
 
 from comfyui_client import ComfyClient, ExecutionFailed
 from comfyui_local.smoke_weights import check_frames, decode_rgb_frames
@@ -32,9 +32,8 @@ INPUT_NAME = "smoke_upscale_in.png"
 async def live(
     image_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(32, 32, (40, 120, 200)), INPUT_NAME, overwrite=True)
-        yield client, await Catalog.live(client)
+    async with live_backend(comfyui, solid_png(32, 32, (40, 120, 200)), INPUT_NAME) as backend:
+        yield backend
 
 
 async def generate_and_run(

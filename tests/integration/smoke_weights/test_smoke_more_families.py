@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, loaded_files
+from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, live_backend, loaded_files
 from test_smoke_images import decoded_image, generate_and_run
 
 from comfyui_client import ComfyClient
@@ -35,9 +35,8 @@ SD15_CANNY = "control_v11p_sd15_canny_fp16.safetensors"
 async def live(
     more_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(64, 64, (200, 40, 40)), HINT, overwrite=True)
-        yield client, await Catalog.live(client)
+    async with live_backend(comfyui, solid_png(64, 64, (200, 40, 40)), HINT) as backend:
+        yield backend
 
 
 async def test_composed_controlnet_graph_runs_on_smoke_weights(

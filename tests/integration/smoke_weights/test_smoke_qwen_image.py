@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import generate_and_run_shrunk, loaded_files, place_families
+from smoke_helpers import generate_and_run_shrunk, live_backend, loaded_files, place_families
 
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
@@ -37,9 +37,8 @@ def qwen_smoke_models(image_smoke_weights_cache: Any, comfyui: Any) -> dict[str,
 async def live(
     qwen_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(64, 64, (40, 120, 200)), PHOTO, overwrite=True)
-        yield client, await Catalog.live(client)
+    async with live_backend(comfyui, solid_png(64, 64, (40, 120, 200)), PHOTO) as backend:
+        yield backend
 
 
 @pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores: 50-85 s

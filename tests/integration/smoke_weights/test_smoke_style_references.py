@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import generate_and_run_shrunk, loaded_files, place_families
+from smoke_helpers import generate_and_run_shrunk, live_backend, loaded_files, place_families
 
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
@@ -41,42 +41,44 @@ def style_smoke_models(
 async def live(
     style_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(64, 64, (180, 120, 40)), REF, overwrite=True)
-        yield client, await Catalog.live(client)
+    async with live_backend(comfyui, solid_png(64, 64, (180, 120, 40)), REF) as backend:
+        yield backend
 
 
-# 240 s and 1.8 GB ComfyUI peak RSS at load average 9: the T5-XXL stub (4.7B parameters of zeros) encodes the
-# prompt on 2 cores, then SigLIP's 27 layers see 729 patches of the 384x384 reference (CLIPVisionEncode's
-# fixed size: shrinking does not reach it) and the DiT attends over 729 more text tokens.
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-async def test_flux_redux_graph_runs_on_smoke_weights(
-    live: tuple[ComfyClient, Catalog], comfyui: Any
+@pytest.mark.parametrize(
+    ("prompt", "loads"),
+    [
+        # 240 s and 1.8 GB ComfyUI peak RSS at load average 9: the T5-XXL stub (4.7B parameters of zeros)
+        # encodes the prompt on 2 cores, then SigLIP's 27 layers see 729 patches of the 384x384 reference
+        # (CLIPVisionEncode's fixed size: shrinking does not reach it); the DiT attends over 729 more tokens.
+        pytest.param(
+            "paint a harbour in the style of",
+            [
+                ("UNETLoader", "unet_name", "flux1-dev.safetensors"),
+                ("StyleModelLoader", "style_model_name", "flux1-redux-dev.safetensors"),
+                ("CLIPVisionLoader", "clip_name", "sigclip_vision_patch14_384.safetensors"),
+            ],
+            id="flux_redux",
+            marks=[pytest.mark.slow, pytest.mark.timeout(900)],
+        ),
+        # 45 s at load average 9 (SD1.5's CLIP-L and the ViT-L stub's 24 layers)
+        pytest.param(
+            "an SD1.5 picture of a harbour in the style of",
+            [
+                ("CheckpointLoaderSimple", "ckpt_name", "v1-5-pruned-emaonly.safetensors"),
+                ("StyleModelLoader", "style_model_name", "coadapter-style-sd15v1.pth"),
+                ("CLIPVisionLoader", "clip_name", "clip_vision_vit_l.safetensors"),
+            ],
+            id="sd15_style",
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
+async def test_style_reference_graph_runs_on_smoke_weights(
+    live: tuple[ComfyClient, Catalog], comfyui: Any, prompt: str, loads: list[tuple[str, str, str]]
 ) -> None:
     client, catalog = live
-    request = GenerationRequest(
-        prompt=f"paint a harbour in the style of {REF}", overrides={"input_image": REF}
-    )
-    workflow = await generate_and_run_shrunk(client, catalog, comfyui, request, "flux redux", wait=800)
-    assert loaded_files(workflow, "UNETLoader", "unet_name") == ["flux1-dev.safetensors"]
-    assert loaded_files(workflow, "StyleModelLoader", "style_model_name") == ["flux1-redux-dev.safetensors"]
-    assert loaded_files(workflow, "CLIPVisionLoader", "clip_name") == [
-        "sigclip_vision_patch14_384.safetensors"
-    ]
-
-
-@pytest.mark.slow  # 45 s at load average 9 (SD1.5's CLIP-L and the ViT-L stub's 24 layers)
-async def test_sd15_style_adapter_graph_runs_on_smoke_weights(
-    live: tuple[ComfyClient, Catalog], comfyui: Any
-) -> None:
-    client, catalog = live
-    request = GenerationRequest(
-        prompt=f"an SD1.5 picture of a harbour in the style of {REF}", overrides={"input_image": REF}
-    )
-    workflow = await generate_and_run_shrunk(client, catalog, comfyui, request, "sd15 style adapter")
-    assert loaded_files(workflow, "CheckpointLoaderSimple", "ckpt_name") == [
-        "v1-5-pruned-emaonly.safetensors"
-    ]
-    assert loaded_files(workflow, "StyleModelLoader", "style_model_name") == ["coadapter-style-sd15v1.pth"]
-    assert loaded_files(workflow, "CLIPVisionLoader", "clip_name") == ["clip_vision_vit_l.safetensors"]
+    request = GenerationRequest(prompt=f"{prompt} {REF}", overrides={"input_image": REF})
+    workflow = await generate_and_run_shrunk(client, catalog, comfyui, request, prompt, wait=800)
+    for class_type, input_name, filename in loads:
+        assert loaded_files(workflow, class_type, input_name) == [filename], class_type
