@@ -30,8 +30,8 @@ CLIP_VISIONS = {
 STYLE_MODELS = {"flux_redux": "ReduxImageEncoder", "sd15_style": "StyleAdapter"}
 ROLES = frozenset({*CLIP_VISIONS, *STYLE_MODELS})
 ALWAYS_STUB = frozenset(CLIP_VISIONS)  # `--kind tiny` would write 0.3-0.4B parameters whole
-# The official Redux and SigLIP files are bf16 / fp16; the adapter is written in fp16 (half the bytes of the
-# official fp32 pickle: the loader copies it into fp32 parameters either way).
+# 16-bit storage: the loaders copy a file into their modules' own dtype (the style models' parameters are
+# fp32 whatever the file holds), so this only halves the bytes of the two whole files against fp32.
 FILE_DTYPES = {
     "flux_redux": "bfloat16",
     "sigclip_vision": "float16",
@@ -58,10 +58,16 @@ def _images() -> Any:
     return importlib.import_module("_smoke_image_models")
 
 
+def _clip_vision_config(comfy: dict[str, Any], config_name: str) -> dict[str, Any]:
+    path = Path(comfy["clip_vision"].__file__).parent / config_name  # beside comfy/clip_vision.py
+    config: dict[str, Any] = json.loads(path.read_text())
+    return config
+
+
 def clip_vision_model(comfy: dict[str, Any], config_name: str, dtype: Any) -> Any:
     """ComfyUI's CLIP vision model for one of its config jsons, on the meta device."""
     torch = comfy["torch"]
-    config = json.loads((Path(comfy["clip_vision"].__file__).parent / config_name).read_text())
+    config = _clip_vision_config(comfy, config_name)
     with torch.device("meta"):  # the projection layer is built without a device argument
         return comfy["clip_model"].CLIPVisionModelProjection(config, dtype, "meta", comfy["ops"].manual_cast)
 
@@ -94,7 +100,7 @@ def verify(
     path, keys, compare = files[role], set(written[role]), _images()._compare
     if role in CLIP_VISIONS:
         cv = comfy["clip_vision"].load(str(path))
-        want = json.loads((Path(comfy["clip_vision"].__file__).parent / CLIP_VISIONS[role]).read_text())
+        want = _clip_vision_config(comfy, CLIP_VISIONS[role])
         got = None if cv is None else (cv.image_size, type(cv.model).__name__, cv.model.multi_modal_projector)
         if got != (want["image_size"], "CLIPVisionModelProjection", None):
             raise RuntimeError(f"{role}: CLIPVisionLoader reads {got}, not {CLIP_VISIONS[role]}")
