@@ -48,7 +48,7 @@ async def live(
 @pytest.mark.parametrize(
     ("prompt", "loads"),
     [
-        # 240 s and 1.8 GB ComfyUI peak RSS at load average 9: the T5-XXL stub (4.7B parameters of zeros)
+        # 240-280 s, 1.8 GB ComfyUI peak RSS at load average 9-10: the T5-XXL stub (4.7B parameters, zeros)
         # encodes the prompt on 2 cores, then SigLIP's 27 layers see 729 patches of the 384x384 reference
         # (CLIPVisionEncode's fixed size: shrinking does not reach it); the DiT attends over 729 more tokens.
         pytest.param(
