@@ -1,5 +1,6 @@
 """Refine's execution-error repair: one ComfyUI `execution_error` turned into edits of the link list (another
-model file after a load failure, a default for a value that failed at run time, halved sizes after an OOM)."""
+model file after a load failure, a ControlNet of the base model's family after a shape mismatch
+(`agents.family_repair`), a default for a value that failed at run time, halved sizes after an OOM)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.errors import RepairError
+from agents.family_repair import swap_foreign_controlnets
 from agents.linklist import LinkList, class_of, node_for_api_id
 from agents.value_repair import KEEP, fixed_value
 from node_catalog import Catalog
@@ -37,7 +39,12 @@ def fix_execution_error(
         raise RepairError(f"ComfyUI failed at node {node_id}, which the workflow does not have: {message}")
     values = doc.values(name)
     spec = catalog[class_of(name)]
-    fixes: list[str] = []
+    # A ControlNet of another family fails in the sampler, not in its loader: checked before the failing node.
+    fixes = swap_foreign_controlnets(
+        doc, catalog, message, failed_at=spec.name, models=models, bad_models=bad_models
+    )
+    if fixes:
+        return fixes
     model_inputs = [i for i in spec.inputs.values() if i.model_folder and i.name in values]
     if model_inputs and _LOAD_FAILURE.search(message):
         for inp in model_inputs:
