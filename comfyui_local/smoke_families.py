@@ -104,8 +104,11 @@ NOT_RUNNABLE: dict[str, str] = {
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
     "marker and no zeroing of omitted weights), and a complete file carries the fixed OpenCLIP-H text and "
     "image towers (about 1B parameters, 2 GB in fp16)",
-    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet (its "
-    "own key names and detection path), unlike the SD1.5 ones",
+    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet, which "
+    "ComfyUI detects only as one of its fixed diffusers configs "
+    "(model_detection.unet_config_from_diffusers_unet), all at SDXL's channel multipliers 1,2,4; its "
+    "residuals (320/640/1280 channels) would not fit the SDXL smoke checkpoint's tiny UNet (320 channels at "
+    "every level), which would have to move to 1,2,4 first",
     "sd15_style": "not built yet: coadapter-style-sd15v1.pth (a T2I style adapter, loaded strictly from a "
     "pickle, so it must be complete: ~38M parameters) and clip_vision_vit_l",
     "flux_redux": "not built yet: flux1-redux-dev (two linear layers) and sigclip_vision_patch14_384",
