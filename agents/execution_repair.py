@@ -39,12 +39,7 @@ def fix_execution_error(
         raise RepairError(f"ComfyUI failed at node {node_id}, which the workflow does not have: {message}")
     values = doc.values(name)
     spec = catalog[class_of(name)]
-    # A ControlNet of another family fails in the sampler, not in its loader: checked before the failing node.
-    fixes = swap_foreign_controlnets(
-        doc, catalog, message, failed_at=spec.name, models=models, bad_models=bad_models
-    )
-    if fixes:
-        return fixes
+    fixes: list[str] = []
     model_inputs = [i for i in spec.inputs.values() if i.model_folder and i.name in values]
     if model_inputs and _LOAD_FAILURE.search(message):
         for inp in model_inputs:
@@ -62,6 +57,12 @@ def fix_execution_error(
             fixes.append(
                 f"{name}.{inp.name}: {bad!r} failed to load ({message.strip()[:120]}); using {new!r}"
             )
+        return fixes
+    # A ControlNet of another family fails in the sampler, not in its loader.
+    fixes = swap_foreign_controlnets(
+        doc, catalog, message, failed_at=spec.name, models=models, bad_models=bad_models
+    )
+    if fixes:
         return fixes
     for inp in spec.inputs.values():
         value = values.get(inp.name)
