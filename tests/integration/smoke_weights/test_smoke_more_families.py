@@ -60,9 +60,8 @@ async def test_composed_controlnet_graph_runs_on_smoke_weights(
     assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
     workflow = result.workflow or {}
     assert loaded_files(workflow, "ControlNetLoader", "control_net_name") == [SD15_CANNY]
+    # (no Canny node: the hint's name says it holds edges already; test_smoke_canny.py runs one)
     assert "ControlNetApplyAdvanced" in {n["class_type"] for n in workflow.values()}
-    # the local ComfyUI has kornia (installer.IMPORT_CHECK), so the edges come from a real Canny node
-    assert "Canny" in {n["class_type"] for n in workflow.values()}
     for folder, names in required_files(workflow, catalog).items():
         if folder != "input":
             assert all(is_smoke_weights(Path(comfyui.models_dir) / folder / n) for n in names), folder
