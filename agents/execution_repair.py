@@ -1,5 +1,6 @@
 """Refine's execution-error repair: one ComfyUI `execution_error` turned into edits of the link list (another
-model file after a load failure, a default for a value that failed at run time, halved sizes after an OOM)."""
+model file after a load failure, a ControlNet of the base model's family after a shape mismatch
+(`agents.family_repair`), a default for a value that failed at run time, halved sizes after an OOM)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.errors import RepairError
+from agents.family_repair import swap_foreign_controlnets
 from agents.linklist import LinkList, class_of, node_for_api_id
 from agents.value_repair import KEEP, fixed_value
 from node_catalog import Catalog
@@ -55,6 +57,12 @@ def fix_execution_error(
             fixes.append(
                 f"{name}.{inp.name}: {bad!r} failed to load ({message.strip()[:120]}); using {new!r}"
             )
+        return fixes
+    # A ControlNet of another family fails in the sampler, not in its loader.
+    fixes = swap_foreign_controlnets(
+        doc, catalog, message, failed_at=spec.name, models=models, bad_models=bad_models
+    )
+    if fixes:
         return fixes
     for inp in spec.inputs.values():
         value = values.get(inp.name)

@@ -24,6 +24,7 @@ TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 # torchaudio has no compatible build here (only the audio nodes miss it); ComfyUI imports `requests` but
 # absent from its requirements; `av` decodes videos in tests and smoke-weight checks.
 EXTRA_REQUIREMENTS = ("requests", "av", "safetensors")
+IMPORT_CHECK = ("torch", "torchvision", "av", "safetensors", "kornia")
 MODEL_FOLDERS = (
     "checkpoints",
     "clip_vision",
@@ -160,7 +161,9 @@ def install(root: Path | None = None, *, python: str | None = None, force: bool 
         pins_file = inst.root / "comfy-pins.txt"
         pins_file.write_text("\n".join(TORCH_PINS) + "\n")
         _run([*pip, "install", "-r", str(reqs_file), "-c", str(pins_file)])
-        _run([str(inst.python), "-c", "import torch, torchvision, av, safetensors"])
+        # kornia comes with ComfyUI's requirements (its Canny node, comfy_extras/nodes_canny.py, needs it; it
+        # keeps the pinned torch): checked here so an install without it fails now, not as a missing node.
+        _run([str(inst.python), "-c", f"import {', '.join(IMPORT_CHECK)}"])
         prepare_base_dir(inst.base_dir)
         inst.marker.write_text(
             json.dumps({"version": COMFYUI_VERSION, "comfyui_dir": str(comfy_dir), "pins": list(TORCH_PINS)})

@@ -5,7 +5,8 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
 ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE;
-`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L).
+`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L;
+`_smoke_lotus_models.py`: the Lotus depth UNet).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -77,6 +78,10 @@ SD15_STYLE_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("sd15_style", "style_models", "coadapter-style-sd15v1.pth", "StyleModelLoader"),
     SmokeFile("clip_vision_vit_l", "clip_vision", "clip_vision_vit_l.safetensors", "CLIPVisionLoader"),
 )
+# Lotus depth (the UNet behind LotusConditioning); its graphs also load the SD1.5 family's VAE.
+LOTUS_DEPTH_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("lotus_depth", "diffusion_models", "lotus-depth-d-v1-1.safetensors", "UNETLoader"),
+)
 
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
@@ -97,6 +102,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "qwen_image": QWEN_IMAGE_FILES,
     "flux_redux": FLUX_REDUX_FILES,
     "sd15_style": SD15_STYLE_FILES,
+    "lotus_depth": LOTUS_DEPTH_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
@@ -110,9 +116,11 @@ NOT_RUNNABLE: dict[str, str] = {
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
     "marker and no zeroing of omitted weights), and a complete file carries the fixed OpenCLIP-H text and "
     "image towers (about 1B parameters, 2 GB in fp16)",
-    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet (its "
-    "own key names and detection path), unlike the SD1.5 ones",
-    "lotus_depth": "not built yet: lotus-depth-d-v1-1 is an SD2-shaped UNet loaded by UNETLoader",
+    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet, which "
+    "ComfyUI detects only as one of its fixed diffusers configs "
+    "(model_detection.unet_config_from_diffusers_unet), all at SDXL's channel multipliers 1,2,4; its "
+    "residuals (320/640/1280 channels) would not fit the SDXL smoke checkpoint's tiny UNet (320 channels at "
+    "every level), which would have to move to 1,2,4 first",
     "loras": "not built yet: LoRA files are named by the request (`the inkwash lora`), so there is no fixed "
     "name to write; a smoke LoRA would map the SD1.5/SDXL smoke models' keys (comfy.lora.model_lora_keys_*)",
     "preprocessors": "cannot run here: depth_anything_v2_vitl.pth, the DWPose torchscript, face_yolov8m.pt "

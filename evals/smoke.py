@@ -22,6 +22,9 @@ ExecuteVideo = ExecuteSmoke
 EXECUTE_VIDEO = EXECUTE_SMOKE
 SIZE, FRAMES, STEPS = 64, 5, 2  # 64x64, 5 frames (4k+1), 2 steps: ~5 s once the prompt text is encoded
 BATCH = 1
+# ImageScaleToTotalPixels' smallest target (0.01 MP, ~100x100): an edit graph samples the latent of its scaled
+# input, so at the default 1 MP a CPU run encodes, samples and decodes a 1024x1024 image.
+MEGAPIXELS = 0.01
 # Nodes whose output size is not the width/height set on the graph (they scale what they receive), so an
 # image graph holding one is checked for clean pixels but not for 64x64 (a video keeps its latent's size).
 RESIZING_HINTS = ("upscale", "scaleby", "imagescale", "latentscale", "crop", "pad", "resize")
@@ -37,8 +40,8 @@ class SmokeRun:
 
 
 def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
-    """A copy with every plain width/height set to 64, frame lengths to 5, sampler steps to 2 and batch
-    sizes to 1."""
+    """A copy with every plain width/height set to 64, frame lengths to 5, sampler steps to 2, batch
+    sizes to 1 and megapixel targets to 0.01."""
     small: dict[str, Any] = copy.deepcopy(dict(workflow))
     sized = framed = resized = False
     for node in small.values():
@@ -59,6 +62,8 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
             inputs["steps"] = STEPS
         if _plain_number(inputs.get("batch_size")):
             inputs["batch_size"] = BATCH
+        if _plain_number(inputs.get("megapixels")):
+            inputs["megapixels"] = MEGAPIXELS
     # A video's frames come from its latent whatever scaled the start image; an image may be rescaled after.
     size = (SIZE, SIZE) if sized and (framed or not resized) else None
     return SmokeRun(small, FRAMES if framed else None, size)

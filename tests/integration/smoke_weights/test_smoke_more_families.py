@@ -50,7 +50,7 @@ async def test_composed_controlnet_graph_runs_on_smoke_weights(
     )
     workflow = await generate_and_run_shrunk(client, catalog, comfyui, request, "sd15 canny controlnet")
     assert loaded_files(workflow, "ControlNetLoader", "control_net_name") == [SD15_CANNY]
-    # (no Canny node: the local ComfyUI lacks kornia, so the live catalog has none and the hint goes in as is)
+    # (no Canny node: the hint's name says it holds edges already; test_smoke_canny.py runs one)
     assert "ControlNetApplyAdvanced" in {n["class_type"] for n in workflow.values()}
 
 

@@ -53,9 +53,11 @@ async def test_qwen_image_graph_runs_on_smoke_weights(
     assert loaded_files(workflow, "UNETLoader", "unet_name") == [QWEN_DIT]
 
 
-# ~410 s and 8.3 GB ComfyUI peak RSS on a loaded 2-core machine: TextEncodeQwenImageEditPlus always sends a
-# 384x384 copy of the image through the vision tower and encodes a 1-megapixel reference latent, and the
-# graph's ImageScaleToTotalPixels makes the sampled latent 1 megapixel too; shrinking cannot reach either.
+# The shrunk copy scales the input to 0.01 MP (ImageScaleToTotalPixels' minimum), so the sampled latent is
+# 96x96: 4.8 GB ComfyUI peak RSS instead of 8.3 GB and about a quarter less time (evals/README.md: 982 s vs
+# 1291 s at load 7-9; ~410 s before on a quieter machine). What is left is fixed by the node:
+# TextEncodeQwenImageEditPlus always sends a 384x384 copy through the vision tower and encodes a 1-megapixel
+# reference latent, in each of the two encode nodes.
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 async def test_qwen_image_edit_graph_runs_on_smoke_weights(
