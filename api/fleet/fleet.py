@@ -15,14 +15,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
+from api.errors import BadRequest
 from api.fleet.backend import Backend
+from api.fleet.health import ask_location, probe
+from api.fleet.placement import HELD, IN_GATEWAY, REFUSED, NoBackendAvailable, wanted_tags
 from api.jobs.bus import Queues
 from api.jobs.service import Lane
-from api.jobs.settle import Location, apply_location, locate, never_sent
+from api.jobs.settle import apply_location, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
@@ -31,40 +33,6 @@ if TYPE_CHECKING:
     from node_catalog import Catalog
 
 log = logging.getLogger(__name__)
-
-
-class NoBackendAvailable(ApiError):
-    """Every backend of the fleet is down: nothing can be accepted now (503 with Retry-After)."""
-
-    status_code = 503
-    code = "no_backend_available"
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
-def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
-    """The backend tags a job's request asks for (`backend_tags` of a submit), none by default."""
-    tags = (request or {}).get("backend_tags") or ()
-    return frozenset(str(t) for t in tags) if isinstance(tags, list | tuple) else frozenset()
-
-
-HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
-IN_GATEWAY, REFUSED = "held", "refused"  # where a placement went, besides a backend (metrics' labels)
-
-
-def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
-    """For each backend name, which active jobs of the database its tracker takes at start: its own, and for
-    the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured.
-    Held jobs are no tracker's: the fleet places them (`Fleet.start`)."""
-
-    others = (*names, HELD) if len(names) > 1 else tuple(names)  # a fleet of one has no held jobs to place
-
-    def owns(name: str) -> Callable[[Job], bool]:
-        primary = name == names[0]
-        return lambda job: job.backend == name or (primary and job.backend not in others)
-
-    return owns
 
 
 class Fleet:
@@ -245,24 +213,7 @@ class Fleet:
 
     async def probe(self, backend: Backend) -> str | None:
         """None when the backend answers /system_stats in time, else why not."""
-        try:
-            async with asyncio.timeout(self.check_timeout):
-                await backend.client.system_stats()
-        except TimeoutError:
-            return f"no answer within {self.check_timeout:g} s"
-        except ComfyError as exc:
-            return str(exc) or type(exc).__name__
-        return None
-
-    async def _locate(self, backend: Backend, job: Job) -> Location | None:
-        """Where the backend has the job (its /queue, then /history), asked before the job goes elsewhere;
-        None when it does not answer within `check_timeout`."""
-        try:
-            async with asyncio.timeout(self.check_timeout):
-                return await locate(backend.client, job.prompt_id)
-        except (TimeoutError, ComfyError) as exc:
-            log.info("backend %s cannot say whether it has job %s: %s", backend.name, job.prompt_id, exc)
-            return None
+        return await probe(backend, self.check_timeout)
 
     async def _record(self, backend: Backend, error: str | None) -> None:
         backend.checked_at = time.monotonic()
@@ -311,7 +262,7 @@ class Fleet:
         elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
             if (replica := backend.tracker.replica) is not None and replica.in_flight(job):
                 return  # another replica may still be posting it: its answer settles it
-            location = await self._locate(backend, job)
+            location = await ask_location(backend, job, self.check_timeout)
             if location is not None and location.known:  # it has the job after all: followed there
                 await apply_location(backend.tracker, job, location, why="known to its backend")
                 return
