@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import BadRequest
 from api.fleet.backend import Backend
+from api.fleet.catalog import FleetCatalog
 from api.fleet.health import ask_location, probe
 from api.fleet.placement import HELD, IN_GATEWAY, REFUSED, NoBackendAvailable, wanted_tags
 from api.jobs.bus import Queues
@@ -30,7 +31,7 @@ from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
     from api.metrics import BackendSample, Metrics
-    from node_catalog import Catalog
+    from node_catalog import Catalog, CatalogProvider
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class Fleet:
         self.retry_interval = retry_interval
         self.check_timeout = check_timeout
         self.metrics = metrics  # placements and moves are counted there (api.metrics)
+        # The API-level catalog: the union of the backends' (a fleet of one: its backend's own provider).
+        self.catalog: CatalogProvider = FleetCatalog(backends) if len(backends) > 1 else backends[0].catalogs
         self._held: dict[str, tuple[Job, Queues]] = {}  # accepted, waiting for a backend that can run it
         self._task: asyncio.Task[None] | None = None
         self._moving = asyncio.Lock()  # one drain or placement round at a time
@@ -433,7 +436,6 @@ class Fleet:
         return len(self._held)
 
     async def get(self) -> Catalog:
-        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the first healthy
-        backend's, the primary's when none is; the job then goes to a backend that can run the graph."""
-        backend = next((b for b in self.backends if b.healthy), self.primary)
-        return await backend.catalogs.get()
+        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the union of the healthy
+        backends' (`FleetCatalog`); the job then goes to a backend that can run the graph."""
+        return await self.catalog.get()
