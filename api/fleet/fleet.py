@@ -272,7 +272,7 @@ class Fleet:
             # Its POST had no clear answer and the backend is gone (or answers without it): whatever it got
             # is lost with it (and withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
-            await self._move(backend, job, why="submission unconfirmed", reason="unconfirmed")
+            await self._move(backend, job, why="submission unconfirmed", reason="unconfirmed", claim=True)
         elif job.status is JobStatus.RUNNING:
             await self._lost(backend, job)
 
@@ -293,9 +293,8 @@ class Fleet:
             if job.terminal or lane.tracker.jobs.get(job.prompt_id) is not job:
                 return False  # settled or moved meanwhile
             job.status = JobStatus.PENDING
-            await self._move(
-                source, job, why=f"backend {source.name} did not confirm the submission", reason="unconfirmed"
-            )
+            why = f"backend {source.name} did not confirm the submission"
+            await self._move(source, job, why=why, reason="unconfirmed", claim=True)
         return True
 
     async def _lost(self, backend: Backend, job: Job) -> None:
@@ -315,8 +314,12 @@ class Fleet:
         reason = f"{LOST_REASON} (backend {backend.name} went away while it ran)"
         await backend.tracker.finish(job, JobStatus.FAILED, error=JobError(message=reason, type="job_lost"))
 
-    async def _move(self, source: Backend, job: Job, *, why: str, reason: str) -> None:
-        """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label)."""
+    async def _move(self, source: Backend, job: Job, *, why: str, reason: str, claim: bool = False) -> None:
+        """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label).
+        `claim`: the job was read `submitting`, which two replicas may move at once (`_claim`)."""
+        target = self.choose_backend(job.workflow, (source.name,), wanted_tags(job.request))
+        if claim and not await self._claim(source, job, target):
+            return
         released = source.tracker.release(job.prompt_id)
         if released is None:
             return
@@ -327,10 +330,30 @@ class Fleet:
             q.put_nowait(requeued)
         log.warning("job %s leaves backend %s (%s)", job.prompt_id, source.name, why)
         self._held[job.prompt_id] = (job, subscribers)
-        target = await self._place(job.prompt_id, exclude=(source.name,))
-        self._count_move(source.name, target, reason)
+        placed = await self._submit_to(job.prompt_id, target)
+        self._count_move(source.name, placed, reason)
         if source.tracker.replica is not None:  # the source's other replicas let their copies go
             await source.tracker.replica.share(job, [requeued])
+
+    async def _claim(self, source: Backend, job: Job, target: Backend | None) -> bool:
+        """Compare-and-set on the row of a job read `submitting` on `source`: the replica posting it (its POST
+        unanswered near `SUBMIT_GRACE`) and the source's leader (past it) may both move it at once. The row
+        goes to where this move sends it (`target`'s name, still `submitting`; or held, `pending`) only
+        while it is still on `source` and `submitting`: one of them moves the job, the other lets its copy
+        go (the winner's messages and rows tell it the rest)."""
+        won = await source.tracker.store.move_if(
+            job,
+            backend=job.backend,
+            status=JobStatus.SUBMITTING,
+            to_backend=target.name if target is not None else HELD,
+            to_status=JobStatus.SUBMITTING if target is not None else JobStatus.PENDING,
+        )
+        if not won:
+            log.info("job %s was moved or settled by another replica first: let go here", job.prompt_id)
+            source.tracker.let_go(job.prompt_id)
+        elif target is None:
+            job.backend = HELD  # the row says so already
+        return won
 
     async def place_held(self) -> None:
         async with self._moving:
@@ -345,12 +368,18 @@ class Fleet:
         if self.metrics is not None:
             self.metrics.moved(source, target, reason)
 
-    async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> str:
-        """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held
-        while none can (never dropped). Returns where it went: a backend's name, `IN_GATEWAY` (held) or
-        `REFUSED` (the backend refused it: the job failed)."""
+    async def _place(self, prompt_id: str) -> str:
+        """Submit a held job to the best backend that can run it (`_submit_to`)."""
+        job, _ = self._held[prompt_id]
+        return await self._submit_to(
+            prompt_id, self.choose_backend(job.workflow, (), wanted_tags(job.request))
+        )
+
+    async def _submit_to(self, prompt_id: str, target: Backend | None) -> str:
+        """Submit a held job, under its own prompt id, to `target`; it stays held while there is none (never
+        dropped). Returns where it went: a backend's name, `IN_GATEWAY` (held) or `REFUSED` (the backend
+        refused it: the job failed)."""
         job, subscribers = self._held[prompt_id]
-        target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
             await self._record_held(job)
