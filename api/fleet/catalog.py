@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from node_catalog import Catalog, CatalogProvider
 
 if TYPE_CHECKING:
     from api.fleet.backend import Backend
+    from comfyui_client import ComfyClient
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +90,26 @@ class FleetModels:
         self.catalog = catalog
 
     async def model_folders(self) -> list[str]:
-        """The model folders some serving backend knows; none answering: the first one's error."""
+        """The model folders some serving backend knows."""
+        answers = await self._ask(lambda client: client.model_folders())
+        return list(dict.fromkeys(f for folders in answers for f in folders))
+
+    async def models(self, folder: str) -> list[str]:
+        """The files of one folder over the serving backends that have it."""
+        answers = await self._ask(lambda client: client.models(folder))
+        return list(dict.fromkeys(f for files in answers for f in files))
+
+    async def _ask(self, question: Callable[[ComfyClient], Awaitable[list[str]]]) -> list[list[str]]:
+        """Every serving backend's answer; those failing are left out (a folder one backend lacks, one not
+        answering); all failing: the first one's error (the planner's handling of a backend error applies)."""
         serving = self.catalog.serving()
-        answers = await asyncio.gather(*(b.client.model_folders() for b in serving), return_exceptions=True)
+        answers = await asyncio.gather(*(question(b.client) for b in serving), return_exceptions=True)
         listed = [a for a in answers if not isinstance(a, BaseException)]
         if not listed:
             first = answers[0]
             assert isinstance(first, BaseException)
-            raise first  # the caller's handling of a backend error applies
-        return list(dict.fromkeys(f for folders in listed for f in folders))
-
-    async def models(self, folder: str) -> list[str]:
-        """The files of one folder over the serving backends that have it."""
-        return (await self.catalog.models([folder])).get(folder, [])
+            raise first
+        return listed
 
 
 def merge_files(listings: Sequence[dict[str, list[str]]]) -> dict[str, list[str]]:
