@@ -27,6 +27,7 @@ from api.jobs.bus import Queues
 from api.jobs.service import Lane
 from api.jobs.settle import apply_location, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
+from api.jobs.store import JobStoreError
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
@@ -272,7 +273,10 @@ class Fleet:
             # Its POST had no clear answer and the backend is gone (or answers without it): whatever it got
             # is lost with it (and withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
-            await self._move(backend, job, why="submission unconfirmed", reason="unconfirmed", claim=True)
+            if not await self._move(
+                backend, job, why="submission unconfirmed", reason="unconfirmed", claim=True
+            ):
+                job.status = JobStatus.SUBMITTING  # the next round tries again
         elif job.status is JobStatus.RUNNING:
             await self._lost(backend, job)
 
@@ -294,7 +298,9 @@ class Fleet:
                 return False  # settled or moved meanwhile
             job.status = JobStatus.PENDING
             why = f"backend {source.name} did not confirm the submission"
-            await self._move(source, job, why=why, reason="unconfirmed", claim=True)
+            if not await self._move(source, job, why=why, reason="unconfirmed", claim=True):
+                job.status = JobStatus.SUBMITTING  # stays, settled by that backend's answer
+                return False
         return True
 
     async def _lost(self, backend: Backend, job: Job) -> None:
@@ -314,15 +320,16 @@ class Fleet:
         reason = f"{LOST_REASON} (backend {backend.name} went away while it ran)"
         await backend.tracker.finish(job, JobStatus.FAILED, error=JobError(message=reason, type="job_lost"))
 
-    async def _move(self, source: Backend, job: Job, *, why: str, reason: str, claim: bool = False) -> None:
+    async def _move(self, source: Backend, job: Job, *, why: str, reason: str, claim: bool = False) -> bool:
         """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label).
-        `claim`: the job was read `submitting`, which two replicas may move at once (`_claim`)."""
+        `claim`: the job was read `submitting`, which two replicas may move at once (`_claim`). False when
+        the job stays where it is (its row could not be claimed: the database did not answer)."""
         target = self.choose_backend(job.workflow, (source.name,), wanted_tags(job.request))
-        if claim and not await self._claim(source, job, target):
-            return
+        if claim and (won := await self._claim(source, job, target)) is not True:
+            return won is False  # lost to another replica: let go (moved); kept: not moved
         released = source.tracker.release(job.prompt_id)
         if released is None:
-            return
+            return True
         source.tracker.guard(job.prompt_id)  # should the backend come back with it queued: withdrawn there
         _, subscribers = released
         requeued = event(job, "requeued", reason=why, backend=source.name)
@@ -334,20 +341,28 @@ class Fleet:
         self._count_move(source.name, placed, reason)
         if source.tracker.replica is not None:  # the source's other replicas let their copies go
             await source.tracker.replica.share(job, [requeued])
+        return True
 
-    async def _claim(self, source: Backend, job: Job, target: Backend | None) -> bool:
+    async def _claim(self, source: Backend, job: Job, target: Backend | None) -> bool | None:
         """Compare-and-set on the row of a job read `submitting` on `source`: the replica posting it (its POST
         unanswered near `SUBMIT_GRACE`) and the source's leader (past it) may both move it at once. The row
         goes to where this move sends it (`target`'s name, still `submitting`; or held, `pending`) only
         while it is still on `source` and `submitting`: one of them moves the job, the other lets its copy
-        go (the winner's messages and rows tell it the rest)."""
-        won = await source.tracker.store.move_if(
-            job,
-            backend=job.backend,
-            status=JobStatus.SUBMITTING,
-            to_backend=target.name if target is not None else HELD,
-            to_status=JobStatus.SUBMITTING if target is not None else JobStatus.PENDING,
-        )
+        go (the winner's messages and rows tell it the rest). None: the database did not answer, the job
+        stays (a later drain round moves it; a submission stays `submitting`)."""
+        try:
+            won = await source.tracker.store.move_if(
+                job,
+                backend=job.backend,
+                status=JobStatus.SUBMITTING,
+                to_backend=target.name if target is not None else HELD,
+                to_status=JobStatus.SUBMITTING if target is not None else JobStatus.PENDING,
+            )
+        except JobStoreError as exc:
+            log.warning(
+                "job %s stays on backend %s: its row cannot be claimed (%s)", job.prompt_id, source.name, exc
+            )
+            return None
         if not won:
             log.info("job %s was moved or settled by another replica first: let go here", job.prompt_id)
             source.tracker.let_go(job.prompt_id)
