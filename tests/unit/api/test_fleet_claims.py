@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from api.fleet.placement import HELD
 from api.jobs import Job, JobStatus, JobStore
 from tests.unit.api.test_fleet import GRAPH, Make, Rig, make
@@ -101,3 +103,28 @@ async def test_the_first_mover_claims_the_row_for_where_it_sends_the_job(make: M
     assert not await rig.store.move_if(
         stale, backend="b0", status=SUBMITTING, to_backend=HELD, to_status=PENDING
     )
+
+
+async def test_a_claim_the_database_cannot_write_keeps_the_job_where_it_is(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.jobs.store import JobStoreError
+
+    rig = await make()
+    job = await submitting_on_b0(rig)
+
+    async def unwritable(*_: object, **__: object) -> bool:
+        raise JobStoreError("database unavailable")
+
+    monkeypatch.setattr(rig.store, "move_if", unwritable)
+    b0 = rig.fleet.backends[0]
+    assert not await rig.fleet.move_unconfirmed(b0.lane, job)  # stays: 503 submit_unconfirmed, as before
+    assert b0.tracker.jobs[job.prompt_id] is job and job.status is SUBMITTING
+    rig.wires[0].down = True
+    await rig.fleet.check_all()
+    await rig.fleet.check_all()  # the drain cannot claim it either: kept for the next round
+    assert b0.tracker.jobs[job.prompt_id] is job and job.status is SUBMITTING
+    assert rig.wires[1].comfy.pending_ids == []
+    monkeypatch.undo()
+    await rig.fleet.check_all()  # the database answers again: moved once
+    assert rig.wires[1].comfy.pending_ids == [job.prompt_id]
