@@ -22,12 +22,11 @@ from api.errors import BadRequest
 from api.fleet.backend import Backend
 from api.fleet.catalog import FleetCatalog
 from api.fleet.health import ask_location, probe
-from api.fleet.placement import HELD, IN_GATEWAY, REFUSED, NoBackendAvailable, wanted_tags
+from api.fleet.placement import HELD, IN_GATEWAY, REFUSED, NoBackendAvailable, claim_row, wanted_tags
 from api.jobs.bus import Queues
 from api.jobs.service import Lane
 from api.jobs.settle import apply_location, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
-from api.jobs.store import JobStoreError
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
@@ -322,10 +321,10 @@ class Fleet:
 
     async def _move(self, source: Backend, job: Job, *, why: str, reason: str, claim: bool = False) -> bool:
         """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label).
-        `claim`: the job was read `submitting`, which two replicas may move at once (`_claim`). False when
+        `claim`: the job was read `submitting`, which two replicas may move at once (`claim_row`). False when
         the job stays where it is (its row could not be claimed: the database did not answer)."""
         target = self.choose_backend(job.workflow, (source.name,), wanted_tags(job.request))
-        if claim and (won := await self._claim(source, job, target)) is not True:
+        if claim and (won := await claim_row(source, job, target)) is not True:
             return won is False  # lost to another replica: let go (moved); kept: not moved
         released = source.tracker.release(job.prompt_id)
         if released is None:
@@ -342,33 +341,6 @@ class Fleet:
         if source.tracker.replica is not None:  # the source's other replicas let their copies go
             await source.tracker.replica.share(job, [requeued])
         return True
-
-    async def _claim(self, source: Backend, job: Job, target: Backend | None) -> bool | None:
-        """Compare-and-set on the row of a job read `submitting` on `source`: the replica posting it (its POST
-        unanswered near `SUBMIT_GRACE`) and the source's leader (past it) may both move it at once. The row
-        goes to where this move sends it (`target`'s name, still `submitting`; or held, `pending`) only
-        while it is still on `source` and `submitting`: one of them moves the job, the other lets its copy
-        go (the winner's messages and rows tell it the rest). None: the database did not answer, the job
-        stays (a later drain round moves it; a submission stays `submitting`)."""
-        try:
-            won = await source.tracker.store.move_if(
-                job,
-                backend=job.backend,
-                status=JobStatus.SUBMITTING,
-                to_backend=target.name if target is not None else HELD,
-                to_status=JobStatus.SUBMITTING if target is not None else JobStatus.PENDING,
-            )
-        except JobStoreError as exc:
-            log.warning(
-                "job %s stays on backend %s: its row cannot be claimed (%s)", job.prompt_id, source.name, exc
-            )
-            return None
-        if not won:
-            log.info("job %s was moved or settled by another replica first: let go here", job.prompt_id)
-            source.tracker.let_go(job.prompt_id)
-        elif target is None:
-            job.backend = HELD  # the row says so already
-        return won
 
     async def place_held(self) -> None:
         async with self._moving:

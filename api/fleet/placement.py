@@ -1,17 +1,24 @@
 """Where a job of the fleet may go: the tags its request asks for, which rows each backend's tracker takes,
-and the names of the places that are not a backend (held in the gateway, refused)."""
+the names of the places that are not a backend (held in the gateway, refused), and the claim on a job's row
+that lets one replica move it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import RETRY_AFTER_SECONDS, ApiError
-from api.jobs.state import Job
+from api.jobs.state import Job, JobStatus
+from api.jobs.store import JobStoreError
+
+if TYPE_CHECKING:
+    from api.fleet.backend import Backend
+
+log = logging.getLogger(__name__)
 
 HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
 IN_GATEWAY, REFUSED = "held", "refused"  # where a placement went, besides a backend (metrics' labels)
-TAKEN = "taken"  # a move another replica made first (its row was no longer the one read): not counted
 
 
 class NoBackendAvailable(ApiError):
@@ -42,3 +49,31 @@ def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
         return lambda job: job.backend == name or (primary and job.backend not in others)
 
     return owns
+
+
+async def claim_row(source: Backend, job: Job, target: Backend | None) -> bool | None:
+    """Compare-and-set on the row of a job read `submitting` on `source`: the replica posting it (its POST
+    unanswered near `SUBMIT_GRACE`) and the source's leader (past it) may both move it at once. The row
+    goes to where this move sends it (`target`'s name, still `submitting`; or held, `pending`) only
+    while it is still on `source` and `submitting`: one of them moves the job, the other lets its copy
+    go (the winner's messages and rows tell it the rest). None: the database did not answer, the job
+    stays (a later drain round moves it; a submission stays `submitting`)."""
+    try:
+        won = await source.tracker.store.move_if(
+            job,
+            backend=job.backend,
+            status=JobStatus.SUBMITTING,
+            to_backend=target.name if target is not None else HELD,
+            to_status=JobStatus.SUBMITTING if target is not None else JobStatus.PENDING,
+        )
+    except JobStoreError as exc:
+        log.warning(
+            "job %s stays on backend %s: its row cannot be claimed (%s)", job.prompt_id, source.name, exc
+        )
+        return None
+    if not won:
+        log.info("job %s was moved or settled by another replica first: let go here", job.prompt_id)
+        source.tracker.let_go(job.prompt_id)
+    elif target is None:
+        job.backend = HELD  # the row says so already
+    return won
