@@ -1,16 +1,15 @@
 """The fleet's API-level node catalog and model files: what the gateway as a whole can run.
 
 A node class or a model file is available when some healthy backend has it (the union of their catalogs),
-so converting a UI export, validating a workflow on its own (POST /api/workflow/validate) and planning a
-generation accept what only one backend offers; placement (`Fleet.choose`) then sends the job to a backend
-that has all of it, and that backend's own catalog validates it before it is posted. A fleet of one serves
-its backend's own provider instead (`Fleet.catalog` is then that provider): nothing changes for it.
+so converting a UI export, validating a workflow on its own (a batch checks every workflow first) and
+planning a generation accept what only one backend offers; placement (`Fleet.choose`) then sends the job to
+a backend that has all of it, and that backend's own catalog validates it before it is posted. A fleet of
+one serves its backend's own provider instead (`Fleet.catalog` is then that provider): nothing changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,6 @@ from node_catalog import Catalog, CatalogProvider
 if TYPE_CHECKING:
     from api.fleet.backend import Backend
     from comfyui_client import ComfyClient
-
-log = logging.getLogger(__name__)
 
 
 class FleetCatalog(CatalogProvider):
