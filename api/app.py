@@ -24,6 +24,7 @@ from api.auth.deps import AUTH_RESPONSES
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.fleet import Backend, Fleet, owner_rule
+from api.fleet.catalog import FleetCatalog, FleetModels
 from api.jobs import JobService, JobStore
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
 from api.logs import RequestId, configure_logging
@@ -61,15 +62,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         fleet = await _open_fleet(app, store)
         primary = fleet.primary  # a fleet of one is the single-backend gateway, unchanged
-        client, catalogs, tracker = primary.client, primary.catalogs, primary.tracker
+        client, tracker = primary.client, primary.tracker
+        catalogs = fleet.catalog  # several backends: the union of their catalogs (api.fleet.catalog)
         library = TemplateLibrary.load(settings.templates_dir)
         several = len(fleet.backends) > 1
         generator = Generator(
-            fleet if several else catalogs,
+            catalogs,
             llm=settings.llm_config(),
             client=client,
             checkpointer=saver,
             templates=library,
+            models=FleetModels(fleet.catalog) if isinstance(fleet.catalog, FleetCatalog) else None,
         )
         stack.push_async_callback(generator.aclose)
         app.state.fleet = fleet

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, Protocol
@@ -45,6 +46,21 @@ class Catalog(NodeSearch):
         return cls({name: parse_node(name, info) for name, info in data.items()}, source=source)
 
     @classmethod
+    def union(cls, catalogs: Sequence[Catalog]) -> Catalog:
+        """Several backends' catalogs as one (a fleet's API-level catalog): every node class one of them
+        offers, with the first offering one's spec, whose file lists (COMBOs of a model folder or of the input
+        folder) hold the files of every backend offering the class. A single catalog is returned as it is."""
+        if len(catalogs) == 1:
+            return catalogs[0]
+        nodes: dict[str, NodeSpec] = {}
+        for catalog in catalogs:
+            for spec in catalog:
+                known = nodes.get(spec.name)
+                nodes[spec.name] = spec if known is None else _with_files_of(known, spec)
+        sources = {c.source for c in catalogs}
+        return cls(nodes, source=sources.pop() if len(sources) == 1 else "live")
+
+    @classmethod
     def bundled(cls) -> Catalog:
         """The snapshot shipped in node_catalog/data/object_info.json (parsed once per process)."""
         return _bundled()
@@ -79,6 +95,19 @@ class Catalog(NodeSearch):
 
     def producers(self, output_type: str) -> list[NodeSpec]:
         return [s for s in self._nodes.values() if any(types_match(o.type, output_type) for o in s.outputs)]
+
+
+def _with_files_of(spec: NodeSpec, other: NodeSpec) -> NodeSpec:
+    """`spec` whose file lists also hold the files `other` (the same class on another backend) lists."""
+    inputs = dict(spec.inputs)
+    for name, ispec in spec.inputs.items():
+        theirs = other.inputs.get(name)
+        if ispec.model_folder is None or ispec.options is None or theirs is None or not theirs.options:
+            continue
+        extra = tuple(o for o in theirs.options if o not in ispec.options)
+        if extra:
+            inputs[name] = replace(ispec, options=ispec.options + extra)
+    return spec if inputs == spec.inputs else replace(spec, inputs=inputs)
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,15 @@ class CatalogSource(Protocol):
     async def get(self) -> Catalog: ...
 
 
+class ModelSource(Protocol):
+    """Where a run lists the model files it may plan with (`comfyui_client.ComfyClient` is one; a fleet of
+    backends gives the union of theirs)."""
+
+    async def model_folders(self) -> list[str]: ...
+
+    async def models(self, folder: str) -> list[str]: ...
+
+
 class FixedCatalog:
     """A `CatalogSource` that always serves the same catalog (a snapshot, or one the caller loaded)."""
 

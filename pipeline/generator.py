@@ -17,7 +17,7 @@ from agents.llm import LLMConfig
 from comfyui_client import ComfyClient
 from node_catalog import Catalog
 from pipeline.builder import compile_graph
-from pipeline.context import CatalogSource, FixedCatalog, RunContext
+from pipeline.context import CatalogSource, FixedCatalog, ModelSource, RunContext
 from pipeline.nodes import PipelineNodes
 from pipeline.state import GenerationRequest, GenerationResult, PipelineState
 from pipeline.strategies import make_strategies
@@ -30,7 +30,8 @@ class Generator:
     """Plain-language request -> validated (and optionally submitted and repaired) ComfyUI workflow.
 
     `catalog` is a `Catalog` (used for every run) or a source such as `node_catalog.CatalogProvider` (asked
-    for the current catalog at the start of each run); `executor` is the default for runs that bring none.
+    for the current catalog at the start of each run); `executor` is the default for runs that bring none;
+    `models` lists the model files plans may use (default: `client`'s).
     """
 
     def __init__(
@@ -42,11 +43,12 @@ class Generator:
         client: ComfyClient | None = None,
         checkpointer: Any = None,
         templates: TemplateLibrary | None = None,
+        models: ModelSource | None = None,
     ) -> None:
         catalogs = FixedCatalog(catalog) if isinstance(catalog, Catalog) else catalog
         self.templates = templates or TemplateLibrary.bundled()
         self._strategies = make_strategies(llm, self.templates)
-        self._nodes = PipelineNodes(catalogs, self._strategies, self.templates, client, executor)
+        self._nodes = PipelineNodes(catalogs, self._strategies, self.templates, client, executor, models)
         self.graph = compile_graph(self._nodes, checkpointer)
         self._checkpointed = checkpointer is not None
 

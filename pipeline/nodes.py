@@ -33,7 +33,7 @@ from agents.parsing import parse_request
 from agents.refine import Refiner
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
-from pipeline.context import CatalogSource, RunContext
+from pipeline.context import CatalogSource, ModelSource, RunContext
 from pipeline.state import ErrorCode, PipelineState, RequestData, Step
 from pipeline.strategies import Strategies
 from pipeline.templates import TemplateError, TemplateLibrary
@@ -112,11 +112,13 @@ class PipelineNodes:
         templates: TemplateLibrary,
         client: ComfyClient | None,
         executor: Executor | None,
+        models: ModelSource | None = None,
     ) -> None:
         self.catalogs = catalogs
         self.strategies = strategies
         self.templates = templates
         self.client = client
+        self.model_source: ModelSource | None = models or client  # where plans find the model files
         self.executor = executor or (ClientExecutor(client) if client is not None else None)
         self.planner = Planner()
 
@@ -137,14 +139,15 @@ class PipelineNodes:
         given = state["request"]["models"]
         if given is not None:
             return {k: list(v) for k, v in given.items()}
-        if self.client is None:
+        source = self.model_source
+        if source is None:
             return None
         catalog = ctx.catalog
         folders = sorted({i.model_folder for s in catalog for i in s.inputs.values() if i.model_folder})
         try:
-            known = set(await self.client.model_folders())
+            known = set(await source.model_folders())
             wanted = [f for f in folders if f in known]
-            listed = await asyncio.gather(*(self.client.models(f) for f in wanted))
+            listed = await asyncio.gather(*(source.models(f) for f in wanted))
             return dict(zip(wanted, listed, strict=True))
         except ComfyError as exc:
             log.warning("could not list the backend's models: %s", exc)

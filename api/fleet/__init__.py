@@ -2,7 +2,8 @@
 per server (client, catalog, model index, job tracker) and the `Fleet` that chooses, checks and drains."""
 
 from api.fleet.backend import Backend
-from api.fleet.fleet import Fleet, NoBackendAvailable, owner_rule
+from api.fleet.fleet import Fleet
+from api.fleet.placement import NoBackendAvailable, owner_rule
 from api.fleet.spec import BackendSpec, FleetConfigError, parse_backends
 
 __all__ = [

@@ -15,56 +15,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
+from api.errors import BadRequest
 from api.fleet.backend import Backend
+from api.fleet.catalog import FleetCatalog
+from api.fleet.health import ask_location, probe
+from api.fleet.placement import HELD, IN_GATEWAY, REFUSED, NoBackendAvailable, claim_row, wanted_tags
 from api.jobs.bus import Queues
 from api.jobs.service import Lane
-from api.jobs.settle import Location, apply_location, locate, never_sent
+from api.jobs.settle import apply_location, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
     from api.metrics import BackendSample, Metrics
-    from node_catalog import Catalog
+    from node_catalog import Catalog, CatalogProvider
 
 log = logging.getLogger(__name__)
-
-
-class NoBackendAvailable(ApiError):
-    """Every backend of the fleet is down: nothing can be accepted now (503 with Retry-After)."""
-
-    status_code = 503
-    code = "no_backend_available"
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
-def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
-    """The backend tags a job's request asks for (`backend_tags` of a submit), none by default."""
-    tags = (request or {}).get("backend_tags") or ()
-    return frozenset(str(t) for t in tags) if isinstance(tags, list | tuple) else frozenset()
-
-
-HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
-IN_GATEWAY, REFUSED = "held", "refused"  # where a placement went, besides a backend (metrics' labels)
-
-
-def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
-    """For each backend name, which active jobs of the database its tracker takes at start: its own, and for
-    the first (primary) backend also jobs recorded before the fleet or for a backend no longer configured.
-    Held jobs are no tracker's: the fleet places them (`Fleet.start`)."""
-
-    others = (*names, HELD) if len(names) > 1 else tuple(names)  # a fleet of one has no held jobs to place
-
-    def owns(name: str) -> Callable[[Job], bool]:
-        primary = name == names[0]
-        return lambda job: job.backend == name or (primary and job.backend not in others)
-
-    return owns
 
 
 class Fleet:
@@ -90,6 +59,8 @@ class Fleet:
         self.retry_interval = retry_interval
         self.check_timeout = check_timeout
         self.metrics = metrics  # placements and moves are counted there (api.metrics)
+        # The API-level catalog: the union of the backends' (a fleet of one: its backend's own provider).
+        self.catalog: CatalogProvider = FleetCatalog(backends) if len(backends) > 1 else backends[0].catalogs
         self._held: dict[str, tuple[Job, Queues]] = {}  # accepted, waiting for a backend that can run it
         self._task: asyncio.Task[None] | None = None
         self._moving = asyncio.Lock()  # one drain or placement round at a time
@@ -245,24 +216,7 @@ class Fleet:
 
     async def probe(self, backend: Backend) -> str | None:
         """None when the backend answers /system_stats in time, else why not."""
-        try:
-            async with asyncio.timeout(self.check_timeout):
-                await backend.client.system_stats()
-        except TimeoutError:
-            return f"no answer within {self.check_timeout:g} s"
-        except ComfyError as exc:
-            return str(exc) or type(exc).__name__
-        return None
-
-    async def _locate(self, backend: Backend, job: Job) -> Location | None:
-        """Where the backend has the job (its /queue, then /history), asked before the job goes elsewhere;
-        None when it does not answer within `check_timeout`."""
-        try:
-            async with asyncio.timeout(self.check_timeout):
-                return await locate(backend.client, job.prompt_id)
-        except (TimeoutError, ComfyError) as exc:
-            log.info("backend %s cannot say whether it has job %s: %s", backend.name, job.prompt_id, exc)
-            return None
+        return await probe(backend, self.check_timeout)
 
     async def _record(self, backend: Backend, error: str | None) -> None:
         backend.checked_at = time.monotonic()
@@ -311,14 +265,17 @@ class Fleet:
         elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
             if (replica := backend.tracker.replica) is not None and replica.in_flight(job):
                 return  # another replica may still be posting it: its answer settles it
-            location = await self._locate(backend, job)
+            location = await ask_location(backend, job, self.check_timeout)
             if location is not None and location.known:  # it has the job after all: followed there
                 await apply_location(backend.tracker, job, location, why="known to its backend")
                 return
             # Its POST had no clear answer and the backend is gone (or answers without it): whatever it got
             # is lost with it (and withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
-            await self._move(backend, job, why="submission unconfirmed", reason="unconfirmed")
+            if not await self._move(
+                backend, job, why="submission unconfirmed", reason="unconfirmed", claim=True
+            ):
+                job.status = JobStatus.SUBMITTING  # the next round tries again
         elif job.status is JobStatus.RUNNING:
             await self._lost(backend, job)
 
@@ -339,9 +296,10 @@ class Fleet:
             if job.terminal or lane.tracker.jobs.get(job.prompt_id) is not job:
                 return False  # settled or moved meanwhile
             job.status = JobStatus.PENDING
-            await self._move(
-                source, job, why=f"backend {source.name} did not confirm the submission", reason="unconfirmed"
-            )
+            why = f"backend {source.name} did not confirm the submission"
+            if not await self._move(source, job, why=why, reason="unconfirmed", claim=True):
+                job.status = JobStatus.SUBMITTING  # stays, settled by that backend's answer
+                return False
         return True
 
     async def _lost(self, backend: Backend, job: Job) -> None:
@@ -361,11 +319,16 @@ class Fleet:
         reason = f"{LOST_REASON} (backend {backend.name} went away while it ran)"
         await backend.tracker.finish(job, JobStatus.FAILED, error=JobError(message=reason, type="job_lost"))
 
-    async def _move(self, source: Backend, job: Job, *, why: str, reason: str) -> None:
-        """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label)."""
+    async def _move(self, source: Backend, job: Job, *, why: str, reason: str, claim: bool = False) -> bool:
+        """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label).
+        `claim`: the job was read `submitting`, which two replicas may move at once (`claim_row`). False when
+        the job stays where it is (its row could not be claimed: the database did not answer)."""
+        target = self.choose_backend(job.workflow, (source.name,), wanted_tags(job.request))
+        if claim and (won := await claim_row(source, job, target)) is not True:
+            return won is False  # lost to another replica: let go (moved); kept: not moved
         released = source.tracker.release(job.prompt_id)
         if released is None:
-            return
+            return True
         source.tracker.guard(job.prompt_id)  # should the backend come back with it queued: withdrawn there
         _, subscribers = released
         requeued = event(job, "requeued", reason=why, backend=source.name)
@@ -373,10 +336,11 @@ class Fleet:
             q.put_nowait(requeued)
         log.warning("job %s leaves backend %s (%s)", job.prompt_id, source.name, why)
         self._held[job.prompt_id] = (job, subscribers)
-        target = await self._place(job.prompt_id, exclude=(source.name,))
-        self._count_move(source.name, target, reason)
+        placed = await self._submit_to(job.prompt_id, target)
+        self._count_move(source.name, placed, reason)
         if source.tracker.replica is not None:  # the source's other replicas let their copies go
             await source.tracker.replica.share(job, [requeued])
+        return True
 
     async def place_held(self) -> None:
         async with self._moving:
@@ -391,12 +355,18 @@ class Fleet:
         if self.metrics is not None:
             self.metrics.moved(source, target, reason)
 
-    async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> str:
-        """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held
-        while none can (never dropped). Returns where it went: a backend's name, `IN_GATEWAY` (held) or
-        `REFUSED` (the backend refused it: the job failed)."""
+    async def _place(self, prompt_id: str) -> str:
+        """Submit a held job to the best backend that can run it (`_submit_to`)."""
+        job, _ = self._held[prompt_id]
+        return await self._submit_to(
+            prompt_id, self.choose_backend(job.workflow, (), wanted_tags(job.request))
+        )
+
+    async def _submit_to(self, prompt_id: str, target: Backend | None) -> str:
+        """Submit a held job, under its own prompt id, to `target`; it stays held while there is none (never
+        dropped). Returns where it went: a backend's name, `IN_GATEWAY` (held) or `REFUSED` (the backend
+        refused it: the job failed)."""
         job, subscribers = self._held[prompt_id]
-        target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
             await self._record_held(job)
@@ -482,7 +452,6 @@ class Fleet:
         return len(self._held)
 
     async def get(self) -> Catalog:
-        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the first healthy
-        backend's, the primary's when none is; the job then goes to a backend that can run the graph."""
-        backend = next((b for b in self.backends if b.healthy), self.primary)
-        return await backend.catalogs.get()
+        """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the union of the healthy
+        backends' (`FleetCatalog`); the job then goes to a backend that can run the graph."""
+        return await self.catalog.get()

@@ -318,6 +318,21 @@ class JobStore(Database):
                 await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
             _record_outputs(session, job)
 
+    async def move_if(
+        self, job: Job, *, backend: str | None, status: JobStatus, to_backend: str, to_status: JobStatus
+    ) -> bool:
+        """Compare-and-set a live job's place (api.fleet): the row moves only while it has the `backend` and
+        `status` the mover read; False when another replica moved or settled it first."""
+        same = JobRow.backend.is_(None) if backend is None else JobRow.backend == backend
+        async with self._writing(job) as session:
+            moved = await session.execute(
+                update(JobRow)
+                .where(JobRow.prompt_id == job.prompt_id, same, JobRow.status == status.value)
+                .values(backend=to_backend, status=to_status.value),
+                execution_options={"synchronize_session": False},
+            )
+            return bool(moved.rowcount)
+
     async def get(self, prompt_id: str) -> Job | None:
         async with self._session() as session:
             row = await session.get(JobRow, prompt_id)
