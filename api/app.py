@@ -24,6 +24,7 @@ from api.auth.deps import AUTH_RESPONSES
 from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.fleet import Backend, Fleet, owner_rule
+from api.generation_runtime import GenerationRuntime
 from api.jobs import JobService, JobStore
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
 from api.logs import RequestId, configure_logging
@@ -34,7 +35,6 @@ from api.middleware import BodySizeLimit
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.routes.fast_reads import FastReads
-from api.run_history import open_checkpoints
 from api.schemas.errors import document_errors
 from api.settings import Settings
 from api.v2.surface import install as install_v2
@@ -48,7 +48,7 @@ upload inputs. Every workflow is validated against the backend's node catalog be
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from pipeline import Generator, TemplateLibrary
+    from pipeline import TemplateLibrary
 
     settings: Settings = app.state.settings
     store = JobStore(settings.database_url)
@@ -56,27 +56,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     fleet: Fleet | None = None
     stack = AsyncExitStack()
     try:
-        saver = await stack.enter_async_context(
-            open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
-        )
         fleet = await _open_fleet(app, store)
         primary = fleet.primary  # a fleet of one is the single-backend gateway, unchanged
         client, catalogs, tracker = primary.client, primary.catalogs, primary.tracker
         library = TemplateLibrary.load(settings.templates_dir)
         several = len(fleet.backends) > 1
-        generator = Generator(
-            fleet if several else catalogs,
-            llm=settings.llm_config(),
-            client=client,
-            checkpointer=saver,
-            templates=library,
-        )
-        stack.push_async_callback(generator.aclose)
+        generation = GenerationRuntime(settings, fleet if several else catalogs, client, library)
+        stack.push_async_callback(generation.aclose)
         app.state.fleet = fleet
         app.state.client = client
         app.state.catalogs = catalogs
         app.state.store = store
-        app.state.checkpoints = saver
         app.state.jobs = JobService(
             client,
             tracker,
@@ -91,7 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         app.state.model_index = primary.models
         app.state.templates = library
-        app.state.generator = generator
+        app.state.generation = generation
         await _observe(app, stack, fleet)
         await fleet.start()
         await _attach_keys(app, store)
