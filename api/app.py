@@ -11,12 +11,14 @@ the routes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.auth import KeyRing, parse_env_keys
@@ -40,6 +42,8 @@ from api.settings import Settings
 from api.v2.surface import install as install_v2
 
 log = logging.getLogger(__name__)
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """A REST API in front of ComfyUI: submit workflows (API graphs or editor exports), follow their
 progress (polling, Server-Sent Events or WebSocket), download outputs, manage the queue, list models and
@@ -94,8 +98,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 backend.catalogs.source,
                 settings.database_url,
             )
+        # What startup built (the catalog, the app, the modules) lives as long as the app: a full collection
+        # need not walk it again and again under load (issue 13). Thawed at shutdown, so it can be freed.
+        gc.freeze()
         yield
     finally:
+        gc.unfreeze()
         if fleet is not None:
             await fleet.stop()
         await stack.aclose()
@@ -200,7 +208,15 @@ def _install_access(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI looks for an OpenTelemetry provider on every request unless told not to (issue 13).
+    telemetry = None if settings.otel_telemetry else _NO_TELEMETRY
+    app = FastAPI(
+        title="comfy-gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=telemetry,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     document_errors(app)  # the OpenAPI document shows the error bodies really sent
