@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sqlite3
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+from api.errors import ApiError
 from api.settings import Settings
 from comfyui_client import ComfyClient
 from pipeline import CatalogSource, TemplateLibrary
@@ -20,6 +22,13 @@ from pipeline import CatalogSource, TemplateLibrary
 if TYPE_CHECKING:
     from api.run_history import PruningSqliteSaver
     from pipeline import Generator
+
+
+class GenerationUnavailable(ApiError):
+    """The generation pipeline could not be set up (its checkpoint database); workflow routes still work."""
+
+    status_code = 503
+    code = "generation_unavailable"
 
 
 def _load_modules() -> None:
@@ -70,9 +79,15 @@ class GenerationRuntime:
 
             settings = self._settings
             if self._saver is None:
-                self._saver = await self._stack.enter_async_context(
-                    open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
-                )
+                try:
+                    self._saver = await self._stack.enter_async_context(
+                        open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
+                    )
+                except (OSError, sqlite3.Error) as exc:  # opened at startup before: now a clear 503
+                    raise GenerationUnavailable(
+                        f"the checkpoint database {settings.checkpoint_db} cannot be opened ({exc}); "
+                        "check CHECKPOINT_DB (a writable path)"
+                    ) from exc
             generator = Generator(
                 self._catalogs,
                 llm=settings.llm_config(),

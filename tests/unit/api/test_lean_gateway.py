@@ -178,3 +178,19 @@ async def test_a_body_the_framing_bounds_is_passed_on_unwrapped() -> None:
         "limited_receive",
     ]
     assert (await _run(limit, [(b"content-length", b"11")]))[0]["status"] == 413
+
+
+async def test_an_unusable_checkpoint_database_is_a_clear_503_not_a_failed_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    settings = gateway_settings(
+        "http://127.0.0.1:9",
+        tmp_path / "jobs.db",
+        catalog_source="bundled",
+        checkpoint_db=blocker / "under_a_file" / "cp.db",  # its folder cannot be made
+    )
+    async with running_gateway(settings) as gw:
+        assert (await gw.http.get("/api/workflow/status/nope")).status_code == 404  # workflows: unaffected
+        resp = await gw.http.get("/api/workflow/generate/00000000-0000-0000-0000-000000000000")
+        assert resp.status_code == 503 and resp.json()["code"] == "generation_unavailable"
+        assert "CHECKPOINT_DB" in resp.json()["detail"]
