@@ -51,10 +51,6 @@ class GenerationRuntime:
         self._saver: PruningSqliteSaver | None = None
         self._generator: Generator | None = None
 
-    @property
-    def built(self) -> bool:
-        return self._generator is not None
-
     async def checkpoints(self) -> PruningSqliteSaver:
         """The app's one checkpoint saver (opened and pruned to `checkpoint_keep` runs on first use)."""
         if self._saver is None:
