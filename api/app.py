@@ -11,12 +11,14 @@ the routes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.auth import KeyRing, parse_env_keys
@@ -25,6 +27,7 @@ from api.auth.middleware import RequireKey
 from api.errors import install_error_handlers
 from api.fleet import Backend, Fleet, owner_rule
 from api.fleet.catalog import FleetCatalog, FleetModels
+from api.generation_runtime import GenerationRuntime
 from api.jobs import JobService, JobStore
 from api.limits import LIMIT_RESPONSES, Limits, rate_limit
 from api.logs import RequestId, configure_logging
@@ -35,12 +38,13 @@ from api.middleware import BodySizeLimit
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
 from api.routes.fast_reads import FastReads
-from api.run_history import open_checkpoints
 from api.schemas.errors import document_errors
 from api.settings import Settings
 from api.v2.surface import install as install_v2
 
 log = logging.getLogger(__name__)
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """A REST API in front of ComfyUI: submit workflows (API graphs or editor exports), follow their
 progress (polling, Server-Sent Events or WebSocket), download outputs, manage the queue, list models and
@@ -49,7 +53,7 @@ upload inputs. Every workflow is validated against the backend's node catalog be
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from pipeline import Generator, TemplateLibrary
+    from pipeline import TemplateLibrary
 
     settings: Settings = app.state.settings
     store = JobStore(settings.database_url)
@@ -57,29 +61,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     fleet: Fleet | None = None
     stack = AsyncExitStack()
     try:
-        saver = await stack.enter_async_context(
-            open_checkpoints(settings.checkpoint_db, keep=settings.checkpoint_keep)
-        )
         fleet = await _open_fleet(app, store)
         primary = fleet.primary  # a fleet of one is the single-backend gateway, unchanged
         client, tracker = primary.client, primary.tracker
         catalogs = fleet.catalog  # several backends: the union of their catalogs (api.fleet.catalog)
         library = TemplateLibrary.load(settings.templates_dir)
         several = len(fleet.backends) > 1
-        generator = Generator(
-            catalogs,
-            llm=settings.llm_config(),
-            client=client,
-            checkpointer=saver,
-            templates=library,
-            models=FleetModels(fleet.catalog) if isinstance(fleet.catalog, FleetCatalog) else None,
-        )
-        stack.push_async_callback(generator.aclose)
+        models = FleetModels(fleet.catalog) if isinstance(fleet.catalog, FleetCatalog) else None
+        generation = GenerationRuntime(settings, catalogs, client, library, models=models)
+        stack.push_async_callback(generation.aclose)
         app.state.fleet = fleet
         app.state.client = client
         app.state.catalogs = catalogs
         app.state.store = store
-        app.state.checkpoints = saver
         app.state.jobs = JobService(
             client,
             tracker,
@@ -94,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         app.state.model_index = primary.models
         app.state.templates = library
-        app.state.generator = generator
+        app.state.generation = generation
         await _observe(app, stack, fleet)
         await fleet.start()
         await _attach_keys(app, store)
@@ -107,8 +101,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 backend.catalogs.source,
                 settings.database_url,
             )
+        # What startup built (the catalog, the app, the modules) lives as long as the app: a full collection
+        # need not walk it again and again under load (issue 13). Thawed at shutdown, so it can be freed.
+        gc.freeze()
         yield
     finally:
+        gc.unfreeze()
         if fleet is not None:
             await fleet.stop()
         await stack.aclose()
@@ -219,7 +217,15 @@ def _install_access(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="comfy-gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI looks for an OpenTelemetry provider on every request unless told not to (issue 13).
+    telemetry = None if settings.otel_telemetry else _NO_TELEMETRY
+    app = FastAPI(
+        title="comfy-gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=telemetry,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     document_errors(app)  # the OpenAPI document shows the error bodies really sent

@@ -5,20 +5,24 @@ This is the one module that reads `app.state`; routes take these aliases and nev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from api.fleet import Fleet
+from api.generation_runtime import GenerationRuntime
 from api.jobs.service import JobService
 from api.jobs.store import JobStore
 from api.model_index import ModelIndex
-from api.run_history import PruningSqliteSaver
 from api.settings import Settings
 from comfyui_client import ComfyClient
 from node_catalog import Catalog, CatalogProvider
-from pipeline import Generator, TemplateLibrary
+from pipeline import TemplateLibrary
+
+if TYPE_CHECKING:  # LangGraph loads with the first generation request (api.generation_runtime)
+    from api.run_history import PruningSqliteSaver
+    from pipeline import Generator
 
 
 def _state(conn: HTTPConnection, name: str) -> Any:
@@ -59,9 +63,15 @@ def get_jobs(conn: HTTPConnection) -> JobService:
     return jobs
 
 
-def get_checkpoints(conn: HTTPConnection) -> PruningSqliteSaver:
-    saver: PruningSqliteSaver = _state(conn, "checkpoints")
-    return saver
+def _generation(conn: HTTPConnection) -> GenerationRuntime:
+    runtime: GenerationRuntime = _state(conn, "generation")
+    return runtime
+
+
+async def get_checkpoints(conn: HTTPConnection) -> PruningSqliteSaver:
+    """The checkpoint saver of generation runs; one set on app.state (a test's) wins over the runtime's."""
+    saver: PruningSqliteSaver | None = getattr(conn.app.state, "checkpoints", None)
+    return saver if saver is not None else await _generation(conn).checkpoints()
 
 
 def get_store(conn: HTTPConnection) -> JobStore:
@@ -80,9 +90,10 @@ def get_templates(conn: HTTPConnection) -> TemplateLibrary:
     return templates
 
 
-def get_generator(conn: HTTPConnection) -> Generator:
-    generator: Generator = _state(conn, "generator")
-    return generator
+async def get_generator(conn: HTTPConnection) -> Generator:
+    """The app's one generator, built on the first generation request; one set on app.state wins."""
+    generator: Generator | None = getattr(conn.app.state, "generator", None)
+    return generator if generator is not None else await _generation(conn).generator()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -91,8 +102,12 @@ FleetDep = Annotated[Fleet, Depends(get_fleet)]
 CatalogsDep = Annotated[CatalogProvider, Depends(get_catalogs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
-CheckpointsDep = Annotated[PruningSqliteSaver, Depends(get_checkpoints)]
 ModelIndexDep = Annotated[ModelIndex, Depends(get_model_index)]
 TemplatesDep = Annotated[TemplateLibrary, Depends(get_templates)]
-GeneratorDep = Annotated[Generator, Depends(get_generator)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
+if TYPE_CHECKING:
+    CheckpointsDep = Annotated[PruningSqliteSaver, Depends(get_checkpoints)]
+    GeneratorDep = Annotated[Generator, Depends(get_generator)]
+else:  # FastAPI reads these at import time; the types load only with the first generation request
+    CheckpointsDep = Annotated[Any, Depends(get_checkpoints)]
+    GeneratorDep = Annotated[Any, Depends(get_generator)]

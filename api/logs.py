@@ -10,15 +10,15 @@ so tasks started inside a request keep its ids). `ContextFilter` copies both ont
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -28,6 +28,10 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
+# A made id: this process's random half and a counter (32 hex digits, unique without a syscall per request).
+_PROCESS_PART = os.urandom(8).hex()
+_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big"))
 # A caller's id is echoed back and written into logs: only short plain tokens (no log or header injection).
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s job=%(job_id)s] %(message)s"
@@ -99,6 +103,10 @@ def configure_logging(settings: Settings) -> logging.Handler:
     return handler
 
 
+def new_request_id() -> str:
+    return f"{_PROCESS_PART}{next(_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
 class RequestId:
     """Pure ASGI middleware: accept a sane `X-Request-ID` or make one, log under it, return it."""
 
@@ -111,16 +119,18 @@ class RequestId:
             return
         given = ""
         for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
+            if name == _HEADER_NAME:
                 given = value.decode("latin-1")
                 break
-        rid = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+        rid = given if given and _SANE_ID.fullmatch(given) else new_request_id()
         token = request_id.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
+        header = (_HEADER_NAME, rid.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER_NAME]
+                message["headers"] = [*headers, header]
             await send(message)
 
         try:

@@ -1,7 +1,9 @@
 """Pure ASGI middleware: refuse request bodies over `max_body_bytes` (413) by header and by streamed size.
 
 Uploads keep a bigger limit of their own (`path_limits`, e.g. POST /api/inputs -> `max_upload_bytes`): a
-workflow is kilobytes, an input video is not.
+workflow is kilobytes, an input video is not. A request whose framing already bounds its body (a declared
+length within the limit, or HTTP/1 without a body) is passed on as is: the server delivers no more than that,
+and the hot reads (GET, no body) skip two wrappers per request (issue 13).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
+        declared: int | None = None
+        chunked = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -38,6 +42,11 @@ class BodySizeLimit:
                 if declared > limit:
                     await self._reject(send, limit)
                     return
+            elif name == b"transfer-encoding":
+                chunked = True
+        if not chunked and (declared is not None or scope.get("http_version") in ("1.0", "1.1")):
+            await self.app(scope, receive, send)  # the framing bounds the body: nothing to count
+            return
         received = 0
         started = False
 

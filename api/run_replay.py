@@ -17,14 +17,17 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from api.auth import Principal
 from api.errors import RETRY_AFTER_SECONDS, ApiError
 from api.jobs.errors import IdempotencyConflict
 from api.jobs.idempotency import Idempotency
 from api.jobs.store import JobStore
-from api.run_history import PruningSqliteSaver
 from pipeline import GenerationRequest, GenerationResult
+
+if TYPE_CHECKING:  # LangGraph: loaded with the first generation request
+    from api.run_history import PruningSqliteSaver
 
 # Thread ids of keyed runs: uuid5 of the caller-scoped key in this namespace (stable across replicas).
 RUN_NAMESPACE = uuid.UUID("6f1d3c1e-5a3b-4f52-9c57-2f0e9b8e4a10")

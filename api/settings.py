@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         1000, ge=0, description="Unfinished jobs in the whole gateway (503 beyond); 0 turns the bound off"
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics")
+    otel_telemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry spans and metrics per request (with an OpenTelemetry SDK "
+        "configured); off, requests skip the per-request look for one",
+    )
     metrics_port: int | None = Field(
         None, description="Serve /metrics on this port of its own instead of on the main app"
     )

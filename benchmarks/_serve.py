@@ -45,10 +45,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def uvicorn_process(
-    target: str, port: int, env: dict[str, str], log: Path, ready: str, *, factory: bool = False
+    target: str,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    ready: str,
+    *,
+    factory: bool = False,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
-    """A uvicorn server on loopback, up (`ready` answers below 500) until the block ends; its base URL."""
+    """A uvicorn server on loopback, up (`ready` answers below 500) until the block ends; its base URL.
+    `pids`: the server's process id is appended (to read its CPU time)."""
     proc = _start(target, port, env, log, factory)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120.0

@@ -5,7 +5,14 @@ API keys, pending-job bounds off), its lifespan run, one model-free job (sample 
 for; then `BENCH_CALLS` (3000) status reads, queue reads and (a tenth as many) submits, one at a time, each a
 direct call of the app with a prepared HTTP scope. What this leaves out (uvicorn, HTTP parsing, loopback)
 is the same for every server; what it shows is the gateway's own part, and it is steadier than `http` on a
-shared machine. Run: `.venv/bin/python -m benchmarks asgi`.
+shared machine. Each figure is the wall time and the process's CPU time per request (CPU time counts only
+this process, so other work on a shared machine moves it far less).
+
+Then `status x32`: 32 clients in one loop, each reading the status again as soon as it has its answer, for
+`BENCH_CONCURRENT_SECONDS` (3): requests/s, CPU per request and the latency p50 / p99 / max. A stall of the
+event loop (a periodic check every request waits for, a long collection) shows in p99 and max; the same
+figures for the floor (`benchmarks/_bare.py`, called the same way) are printed beside them.
+Run: `.venv/bin/python -m benchmarks asgi`.
 """
 
 from __future__ import annotations
@@ -54,7 +61,33 @@ async def call(
     return sent
 
 
-async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, float]:
+async def concurrent(app: Any, path: str, seconds: float, clients: int = 32) -> dict[str, float]:
+    """`clients` loops reading `path` back to back for `seconds`: req/s, CPU us per request, latency ms."""
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < stop:
+            await asyncio.sleep(0)  # the next request arrives as a socket read would: the others run first
+            began = time.perf_counter()
+            await call(app, "GET", path)
+            latencies.append(time.perf_counter() - began)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "rps": n / wall,
+        "cpu_us": cpu / n * 1e6,
+        "p50_ms": latencies[n // 2] * 1e3,
+        "p99_ms": latencies[int(n * 0.99)] * 1e3,
+        "max_ms": latencies[-1] * 1e3,
+    }
+
+
+async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, Any]:
     from api.app import create_app
     from api.settings import Settings
 
@@ -70,7 +103,7 @@ async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, float]:
         api_keys=None,
     )
     app = create_app(settings)
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         body = json.dumps({"workflow": graph}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -86,13 +119,19 @@ async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, float]:
             "queue": (calls, lambda: call(app, "GET", "/api/queue")),
             "submit": (max(1, calls // 10), lambda: call(app, "POST", "/api/workflow/submit", body, headers)),
         }
+        # Before the submits: the jobs they queue keep the tracker busy with their events for a while.
+        seconds = float(os.environ.get("BENCH_CONCURRENT_SECONDS", "3"))
+        results["status x32"] = await concurrent(app, f"/api/workflow/status/{pid}", seconds)
         for name, (n, one) in runs.items():
             for _ in range(min(50, n)):
                 await one()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for _ in range(n):
                 await one()
-            results[name] = (time.perf_counter() - started) / n * 1e6
+            results[name] = ((time.perf_counter() - started) / n * 1e6, (time.process_time() - cpu) / n * 1e6)
+    from benchmarks._bare import app as bare
+
+    results["bare x32"] = await concurrent(bare, f"/status/{pid}", seconds)
     return results
 
 
@@ -104,8 +143,16 @@ def main() -> None:
         tmp = Path(tmpdir)
         with LocalComfyUI(install(), base_dir=tmp / "comfyui") as comfyui:
             results = asyncio.run(measure(comfyui.url, tmp, calls))
-    for name, us in results.items():
-        print(f"   {name:8s} {us:9,.0f} us per request in-process ({1e6 / us:9,.0f} per second)")
+    for name, result in results.items():
+        if isinstance(result, dict):
+            r = result
+            print(
+                f"   {name:10s} {r['rps']:9,.0f} per second, {r['cpu_us']:7,.1f} us CPU per request, "
+                f"latency p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} / max {r['max_ms']:.2f} ms"
+            )
+            continue
+        us, cpu = result
+        print(f"   {name:10s} {us:9,.0f} us per request in-process ({cpu:7,.1f} us CPU; {1e6 / us:,.0f}/s)")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,24 @@
-"""API-format workflows as `networkx.MultiDiGraph`s, and the graph questions validation and repair ask."""
+"""API-format workflows as graphs (`node_catalog.digraph.Digraph`, read like a `networkx.MultiDiGraph`), and
+the graph questions validation and repair ask."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import networkx as nx
-
 from node_catalog.catalog import Catalog
+from node_catalog.digraph import Digraph, GraphCycle
 from node_catalog.errors import WorkflowFormatError
 from node_catalog.links import is_link, iter_links
 
 
-def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.MultiDiGraph[str]:
+def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> Digraph[str]:
     """Nodes carry `class_type` and `widgets` (non-link inputs); edges carry `slot`, `input` and `type`.
 
     Links to nodes absent from the workflow are kept as edges to a node with `missing=True` so callers
     can see them.
     """
-    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    graph: Digraph[str] = Digraph()
     for node_id, node in workflow.items():
         if not isinstance(node, Mapping):
             raise WorkflowFormatError(f"node {node_id!r} is not an object")
@@ -39,7 +39,7 @@ def to_nx(workflow: Mapping[str, Any], catalog: Catalog | None = None) -> nx.Mul
     return graph
 
 
-def from_nx(graph: nx.MultiDiGraph[str]) -> dict[str, dict[str, Any]]:
+def from_nx(graph: Digraph[str]) -> dict[str, dict[str, Any]]:
     """Back to API format; missing placeholder nodes are dropped, their links kept."""
     workflow: dict[str, dict[str, Any]] = {}
     for node_id, data in graph.nodes(data=True):
@@ -63,12 +63,8 @@ def topological_order(workflow: Mapping[str, Any]) -> list[str]:
     """Sources first, ties broken by numeric id; WorkflowFormatError on a cycle."""
     graph = to_nx(workflow)
     try:
-        return [
-            n
-            for n in nx.lexicographical_topological_sort(graph, key=_node_key)
-            if not graph.nodes[n].get("missing")
-        ]
-    except nx.NetworkXUnfeasible as exc:
+        return [n for n in graph.topological_order(key=_node_key) if not graph.nodes[n].get("missing")]
+    except GraphCycle as exc:
         raise WorkflowFormatError("the workflow has a dependency cycle") from exc
 
 
@@ -77,7 +73,7 @@ def feeding_subgraph(workflow: Mapping[str, Any], output_id: str) -> dict[str, d
     graph = to_nx(workflow)
     if output_id not in graph:
         raise WorkflowFormatError(f"node {output_id!r} is not in the workflow")
-    keep = nx.ancestors(graph, output_id) | {output_id}
+    keep = graph.ancestors(output_id) | {output_id}
     return {k: v for k, v in workflow.items() if str(k) in keep}
 
 
@@ -96,7 +92,7 @@ def feeding_nodes(workflow: Mapping[str, Any], outputs: Iterable[str]) -> set[st
     used: set[str] = set()
     for out in outputs:
         if out in graph:
-            used |= nx.ancestors(graph, out) | {out}
+            used |= graph.ancestors(out) | {out}
     return {n for n in used if not graph.nodes[n].get("missing")}
 
 
@@ -108,11 +104,14 @@ def unused_nodes(workflow: Mapping[str, Any], catalog: Catalog) -> list[str]:
 
 def link_cycles(workflow: Mapping[str, Any]) -> list[list[str]]:
     """Each group of nodes that depend on each other through links (self-loops included)."""
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    graph.add_nodes_from(str(k) for k in workflow)
-    graph.add_edges_from((s, d) for s, _, d, _ in iter_links(workflow) if s in graph)
+    graph: Digraph[str] = Digraph()
+    for node_id in workflow:
+        graph.add_node(str(node_id))
+    for src, _, dst, _ in iter_links(workflow):
+        if src in graph:
+            graph.add_edge(src, dst)
     groups = []
-    for comp in nx.strongly_connected_components(graph):
+    for comp in graph.strongly_connected_components():
         if len(comp) > 1 or any(graph.has_edge(n, n) for n in comp):
             groups.append(sorted(comp, key=_node_key))
     return sorted(groups, key=lambda g: _node_key(g[0]))

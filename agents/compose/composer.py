@@ -1,6 +1,6 @@
 """The composer: a Plan -> ONE graph, chaining each step's fragment by the types of its ports.
 
-Step level: a networkx graph of typed ports (request files and step outputs feed step inputs); a port takes
+Step level: a graph of typed ports (request files and step outputs feed step inputs); a port takes
 only a source of a type it accepts (`PortMismatch` otherwise). Node level: each step's fragment is placed in
 one `LinkList`, its open ports linked to their sources, identical loaders shared, every link's types checked
 against the catalog. What no usable fragment can do is `MissingCapability`, never another operation.
@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from agents.compose import graphs
 from agents.compose.errors import MissingCapability, PlanError, PortMismatch
 from agents.compose.fragments import Fragment, FragmentLibrary
@@ -22,6 +20,7 @@ from agents.compose.plan import Plan, Step, step_ref
 from agents.compose.wiring import Fps, Source, file_source, file_type, frames_for, native_scale, save_sinks
 from agents.errors import InputRequiredError
 from node_catalog import Catalog
+from node_catalog.digraph import Digraph
 from node_catalog.files import required_files
 from node_catalog.linklist import LinkList, linklist_to_api
 
@@ -40,9 +39,9 @@ class Composition:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_graph(plan: Plan, files: Mapping[str, str]) -> nx.MultiDiGraph[Any]:
+def plan_graph(plan: Plan, files: Mapping[str, str]) -> Digraph[Any]:
     """Typed step graph: nodes are files ("file:x.png") and steps (0, 1, ...); edges carry port and type."""
-    g: nx.MultiDiGraph[Any] = nx.MultiDiGraph()
+    g: Digraph[Any] = Digraph()
     for name, ptype in files.items():
         g.add_node(f"file:{name}", type=ptype)
     for idx, step in enumerate(plan.steps):
@@ -166,7 +165,7 @@ class Composer:
         consumed: set[int],
         typed: Mapping[str, str],
         used_files: set[str],
-        g: nx.MultiDiGraph[Any],
+        g: Digraph[Any],
     ) -> list[Source]:
         refs = step.refs(port)
         sources: list[Source] = []

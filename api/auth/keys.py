@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import math
 import re
 import secrets
@@ -95,6 +96,9 @@ def parse_env_keys(value: str) -> dict[str, str]:
     return hashes
 
 
+log = logging.getLogger(__name__)
+
+
 class KeyRing:
     """Authenticates presented keys against the bootstrap keys (`API_KEYS`) and the database's keys.
 
@@ -105,6 +109,11 @@ class KeyRing:
     another process (or on another replica) therefore counts, or stops working, within `refresh_seconds`;
     one changed through this process's own store counts on the next request. `refresh_seconds=0` checks on
     every request.
+
+    The check runs ahead (issue 13): once the copy is half `refresh_seconds` old, the request that notices
+    starts it in the background and is answered from the copy at once. Only a copy past the bound makes
+    requests wait for the check; under steady traffic none does (every concurrent request waited for the
+    check's database round trip once a second: the open gateway's p99 at 32 connections).
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class KeyRing:
         self._checked = -math.inf  # monotonic time the last check started
         self._writes_seen = -1
         self._lock = asyncio.Lock()
+        self._ahead: asyncio.Task[None] | None = None  # the check started early, while it runs
 
     def attach(self, store: JobStore) -> None:
         self._store = store
@@ -137,7 +147,18 @@ class KeyRing:
             async with self._lock:  # one check at a time; the others then find it fresh
                 if not self._fresh(store):
                     await self._reload(store)
+        elif self._ahead is None and time.monotonic() - self._checked >= self.refresh_seconds / 2:
+            self._ahead = asyncio.create_task(self._check_ahead(store), name="keyring-check")
         return self._keys
+
+    async def _check_ahead(self, store: JobStore) -> None:
+        try:
+            async with self._lock:
+                await self._reload(store)
+        except Exception:  # the next request past the bound checks again, and fails loudly if it must
+            log.warning("checking the API keys ahead failed", exc_info=True)
+        finally:
+            self._ahead = None
 
     async def _reload(self, store: JobStore) -> None:
         # The start time counts: a change committed after it is seen by the next check, so no key outlives

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -42,7 +42,9 @@ from api.v2.store import AssetStore
 from api.v2.views import job_body, output_asset, output_body, progress_of, queue_position_of, status_of
 from api.workflow_intake import api_graph
 from comfyui_client import ComfyClient
-from pipeline import Generator
+
+if TYPE_CHECKING:  # LangGraph: loaded with the first generation request
+    from pipeline import Generator
 
 router = APIRouter(prefix="/api/v2/jobs", tags=["comfy-api-v2"])
 

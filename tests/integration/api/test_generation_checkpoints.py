@@ -52,7 +52,7 @@ async def test_the_checkpoint_database_keeps_the_newest_runs(comfyui: Any, tmp_p
         assert (await gw.http.get(f"/api/workflow/generate/{ids[0]}")).status_code == 404
         for kept in ids[1:]:
             assert (await gw.http.get(f"/api/workflow/generate/{kept}")).status_code == 200
-        saver = gw.app.state.checkpoints
+        saver = await gw.app.state.generation.checkpoints()  # built by the first generation request
         assert await saver.thread_ids() == ids[:0:-1]
     assert settings.checkpoint_db.exists()
     with pytest.raises(ValueError, match="no active connection"):

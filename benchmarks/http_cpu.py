@@ -1,0 +1,85 @@
+"""The status read's server CPU time per request through uvicorn: the gateway beside bare Starlette.
+
+`http` compares requests/s, which on a shared machine swing with whatever else runs (runs a minute apart
+differ by 2x). What a server spends per request is steadier: this runs the same `wrk` loads (1 connection,
+32 connections) against the gateway's `GET /api/workflow/status/{id}` of a finished job and against the
+bare Starlette floor (`benchmarks/_bare.py`), and divides each server process's CPU time (user + system,
+from /proc/<pid>/stat) over the run by the requests it answered. `BENCH_ROUNDS` (3) alternating rounds of
+`BENCH_SECONDS` (4) each; the ratio gateway / bare per round, 1.0 = as cheap.
+Run: `.venv/bin/python -m benchmarks http_cpu` (needs `wrk`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from benchmarks._serve import free_port, uvicorn_process
+from benchmarks.http import LOADS, SAMPLE, _run_job, wrk
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(seconds: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """{"<server> <load>": [(req/s, CPU us per request) per round]}."""
+    from comfyui_local import LocalComfyUI, install
+
+    graph = json.loads(SAMPLE.read_text())
+    graph = graph.get("prompt", graph)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-http-cpu-") as tmpdir:
+        tmp = Path(tmpdir)
+        with LocalComfyUI(install(), base_dir=tmp / "comfyui") as comfyui:
+            env = {
+                "COMFYUI_URL": comfyui.url,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'jobs.db'}",
+                "CHECKPOINT_DB": str(tmp / "checkpoints.db"),
+                "LOG_LEVEL": "WARNING",
+                "API_KEYS": "",
+            }
+            pids: list[int] = []
+            with (
+                uvicorn_process(
+                    "api.app:create_app", free_port(), env, tmp / "gw.log", "/health", factory=True, pids=pids
+                ) as gateway,
+                uvicorn_process(
+                    "benchmarks._bare:app", free_port(), {}, tmp / "bare.log", "/status/x", pids=pids
+                ) as bare,
+            ):
+                pid = _run_job(gateway, graph)
+                servers = (
+                    ("gateway", f"{gateway}/api/workflow/status/{pid}", pids[0]),
+                    ("bare", f"{bare}/status/{pid}", pids[1]),
+                )
+                for _ in range(rounds):
+                    for name, url, server in servers:
+                        for label, threads, conns in LOADS:
+                            before = cpu_seconds(server)
+                            result = wrk(url, threads, conns, seconds)
+                            used = cpu_seconds(server) - before
+                            per_request = used / max(1.0, result.rps * seconds) * 1e6
+                            rows.setdefault(f"{name} {label}", []).append((result.rps, per_request))
+    return rows
+
+
+def main() -> None:
+    rows = measure(int(os.environ.get("BENCH_SECONDS", "4")), int(os.environ.get("BENCH_ROUNDS", "3")))
+    for key, runs in rows.items():
+        cells = ", ".join(f"{rps:,.0f} req/s {us:.1f} us" for rps, us in runs)
+        print(f"   {key:18s} CPU per request: {cells}")
+    for label, _, _ in LOADS:
+        ratios = [g[1] / b[1] for g, b in zip(rows[f"gateway {label}"], rows[f"bare {label}"], strict=True)]
+        print(
+            f"   status CPU per request, gateway / bare, {label}: "
+            f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
