@@ -7,8 +7,6 @@ seconds (floats) so every backend stores them the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from time import time
 from typing import Any
@@ -21,6 +19,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     select,
     update,
 )
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
+from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
 
@@ -250,6 +250,10 @@ class JobStore(Database):
     # Key writes through this handle: the key cache (api/auth/keys.py) reloads at once after one.
     key_writes = 0
 
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush)  # every job insert and save
+
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
         async with self._session() as session, session.begin():
@@ -259,21 +263,10 @@ class JobStore(Database):
                 session.add(row)
             return str(row.value)
 
-    @asynccontextmanager
-    async def _writing(self, job: Job) -> AsyncIterator[Any]:
-        """One write transaction; the seam where database errors become JobStoreError."""
-        try:
-            async with self._session() as session, session.begin():
-                yield session
-        except (SQLAlchemyError, OSError) as exc:
-            raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
-
     async def insert(self, job: Job) -> None:
         """Add the job's row; `IdempotencyKeyTaken` when its Idempotency-Key is already used."""
         try:
-            async with self._writing(job) as session:
-                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
-                _record_outputs(session, job)
+            await self._write(("insert", job))
         except JobStoreError as exc:
             if isinstance(exc.__cause__, IntegrityError) and job.idempotency_key is not None:
                 raise IdempotencyKeyTaken(f"Idempotency-Key of job {job.prompt_id} is taken") from exc
@@ -299,23 +292,46 @@ class JobStore(Database):
             )
 
     async def save(self, job: Job) -> None:
-        async with self._writing(job) as session:
-            # One UPDATE, not a SELECT of the whole row (its JSON decoded) then an ORM update: each statement
-            # is a round trip to the database thread, and a submit makes several writes.
-            values = _to_row_values(job)
-            target = update(JobRow).where(JobRow.prompt_id == job.prompt_id)
-            if not job.terminal:  # a finished job never changes (a replica's stale copy must not reopen it)
-                target = target.where(JobRow.status.in_(ACTIVE))
-            updated = await session.execute(
-                target.values(**values), execution_options={"synchronize_session": False}
-            )
-            if updated.rowcount == 0:
-                if await session.scalar(select(JobRow.prompt_id).where(JobRow.prompt_id == job.prompt_id)):
-                    return  # finished already: the stale copy is not written
-                session.add(JobRow(prompt_id=job.prompt_id, **values))
-            else:
-                await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
-            _record_outputs(session, job)
+        """Write the job's current state (a finished job's row never changes again: a replica's stale copy
+        must not reopen it); the row is added if it is missing."""
+        await self._write(("save", job))
+
+    async def _write(self, write: tuple[str, Job]) -> None:
+        """Through the group commit (api.jobs.group_commit); the seam where database errors become
+        JobStoreError."""
+        try:
+            await self._commits.write(write)
+        except (SQLAlchemyError, OSError) as exc:
+            job = write[1]
+            raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
+
+    async def _flush(self, writes: list[tuple[str, Job]]) -> None:
+        """One transaction for every queued write: one multi-row INSERT for new jobs, one UPDATE per saved
+        job (values read now: the newest state), the outputs of all of them rewritten with one DELETE and
+        one INSERT. Core statements on a connection: no ORM unit of work."""
+        if self._engine is None:
+            raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
+        inserts = [job for kind, job in writes if kind == "insert"]
+        saves = list({job.prompt_id: job for kind, job in writes if kind == "save"}.values())
+        written = list(inserts)
+        async with self._engine.begin() as conn:
+            if inserts:
+                await conn.execute(insert(JobRow), [_insert_values(job) for job in inserts])
+            for job in saves:
+                target = update(JobRow).where(JobRow.prompt_id == job.prompt_id)
+                if not job.terminal:  # a finished row never changes: a stale copy must not reopen it
+                    target = target.where(JobRow.status.in_(ACTIVE))
+                if (await conn.execute(target.values(**_to_row_values(job)))).rowcount:
+                    written.append(job)
+                elif not await conn.scalar(select(JobRow.prompt_id).where(JobRow.prompt_id == job.prompt_id)):
+                    await conn.execute(insert(JobRow), [_insert_values(job)])  # finished rows are left as is
+                    written.append(job)
+            if saves:
+                ids = [job.prompt_id for job in written]
+                await conn.execute(delete(OutputRow).where(OutputRow.prompt_id.in_(ids)))
+            outputs = [row for job in written for row in _output_values(job)]
+            if outputs:
+                await conn.execute(insert(OutputRow), outputs)
 
     async def get(self, prompt_id: str) -> Job | None:
         async with self._session() as session:
@@ -460,15 +476,20 @@ class JobStore(Database):
             return bool(count)
 
 
-def _record_outputs(session: Any, job: Job) -> None:
-    for ref in job.outputs:
-        if ref.filename:
-            session.add(
-                OutputRow(
-                    type=ref.type,
-                    subfolder=ref.subfolder or "",
-                    filename=ref.filename,
-                    prompt_id=job.prompt_id,
-                    owner=job.owner,
-                )
-            )
+def _insert_values(job: Job) -> dict[str, Any]:
+    return {"prompt_id": job.prompt_id, **_to_row_values(job)}
+
+
+def _output_values(job: Job) -> list[dict[str, Any]]:
+    """The job_outputs rows of a job: what `/api/outputs` may serve, and to whom."""
+    return [
+        {
+            "type": ref.type,
+            "subfolder": ref.subfolder or "",
+            "filename": ref.filename,
+            "prompt_id": job.prompt_id,
+            "owner": job.owner,
+        }
+        for ref in job.outputs
+        if ref.filename
+    ]
