@@ -137,17 +137,16 @@ class JobTracker:
             job.status = JobStatus.PENDING
         if not job.terminal and entry is None:
             self.queue_view.pending(job.prompt_id, job.number)
+            if self._stream is not None:  # before the write (which the submit answer may not wait for)
+                # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
+                self._stream.track(job.prompt_id)
         saved = await self.save(job)
         if self.replica is not None:
             await self.replica.share(job, [])  # the leader follows it from now on
         if entry is not None:
             await settle.settle_from_history(self, job, entry)
-        elif job.terminal:
-            if saved:
-                self.drop(job)
-        elif self._stream is not None:
-            # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
-            self._stream.track(job.prompt_id)
+        elif job.terminal and saved:
+            self.drop(job)
 
     async def save(self, job: Job) -> bool:
         """Write the job, retrying a failed write; False (logged as an error) if it never went through.
