@@ -1,12 +1,14 @@
 """The job database: one row per submission (SQLAlchemy 2 async; SQLite file by default, any async URL).
 
-Rows are written in one transaction each, so a job is either fully recorded or absent. Timestamps are epoch
-seconds (floats) so every backend stores them the same way.
+A job's row is written in one transaction, so a job is either fully recorded or absent; concurrent job writes
+share one (api.jobs.group_commit, api.jobs.batch_writes). Timestamps are epoch seconds (floats) so every
+backend stores them the same way.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from pathlib import Path
 from time import time
 from typing import Any
@@ -16,10 +18,8 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
-    delete,
     event,
     func,
-    insert,
     select,
     update,
 )
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
+from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, write_rows
 from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
@@ -206,7 +207,7 @@ async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[Any]]
     """An engine and a session factory on the job database, its schema migrated to head (the job store and the
     webhook deliveries share the database and this one way to open it)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if is_sqlite_file(url):
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         # The tracker and the request handlers write concurrently; on a loaded machine a writer can wait
         # past sqlite's 5 s default and fail with "database is locked". WAL lets readers run beside the
@@ -253,6 +254,18 @@ class JobStore(Database):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush)  # every job insert and save
+        self._sqlite: SqliteWriter | None = None  # a SQLite file: its writes run on the event loop
+
+    async def open(self) -> None:
+        await super().open()
+        if is_sqlite_file(self.url):
+            self._sqlite = SqliteWriter(self.url, SQLITE_BUSY_SECONDS, _sqlite_pragmas)
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        await super().close()
 
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
@@ -306,32 +319,22 @@ class JobStore(Database):
             raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
 
     async def _flush(self, writes: list[tuple[str, Job]]) -> None:
-        """One transaction for every queued write: one multi-row INSERT for new jobs, one UPDATE per saved
-        job (values read now: the newest state), the outputs of all of them rewritten with one DELETE and
-        one INSERT. Core statements on a connection: no ORM unit of work."""
+        """One transaction for every queued write (api.jobs.batch_writes), each job's values read now."""
         if self._engine is None:
             raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
-        inserts = [job for kind, job in writes if kind == "insert"]
-        saves = list({job.prompt_id: job for kind, job in writes if kind == "save"}.values())
-        written = list(inserts)
-        async with self._engine.begin() as conn:
-            if inserts:
-                await conn.execute(insert(JobRow), [_insert_values(job) for job in inserts])
-            for job in saves:
-                target = update(JobRow).where(JobRow.prompt_id == job.prompt_id)
-                if not job.terminal:  # a finished row never changes: a stale copy must not reopen it
-                    target = target.where(JobRow.status.in_(ACTIVE))
-                if (await conn.execute(target.values(**_to_row_values(job)))).rowcount:
-                    written.append(job)
-                elif not await conn.scalar(select(JobRow.prompt_id).where(JobRow.prompt_id == job.prompt_id)):
-                    await conn.execute(insert(JobRow), [_insert_values(job)])  # finished rows are left as is
-                    written.append(job)
-            if saves:
-                ids = [job.prompt_id for job in written]
-                await conn.execute(delete(OutputRow).where(OutputRow.prompt_id.in_(ids)))
-            outputs = [row for job in written for row in _output_values(job)]
-            if outputs:
-                await conn.execute(insert(OutputRow), outputs)
+        rows = [
+            RowWrite(kind, job.prompt_id, job.terminal, _to_row_values(job), _output_values(job))
+            for kind, job in writes
+        ]
+        tables = Base.metadata.tables
+        work = partial(
+            write_rows, writes=rows, jobs=tables["jobs"], outputs=tables["job_outputs"], active=ACTIVE
+        )
+        if self._sqlite is not None:
+            await self._sqlite.run(work)
+        else:
+            async with self._engine.begin() as conn:
+                await conn.run_sync(work)
 
     async def get(self, prompt_id: str) -> Job | None:
         async with self._session() as session:
@@ -474,10 +477,6 @@ class JobStore(Database):
                 select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
             )
             return bool(count)
-
-
-def _insert_values(job: Job) -> dict[str, Any]:
-    return {"prompt_id": job.prompt_id, **_to_row_values(job)}
 
 
 def _output_values(job: Job) -> list[dict[str, Any]]:
