@@ -76,10 +76,10 @@ async def submit(
     body: SubmitRequest,
     request: Request,
     response: Response,
-    jobs: JobsDep,
-    catalog: CatalogDep,
-    settings: SettingsDep,
-    principal: SubmitAccess,
+    jobs: hot.JobsDep,  # async dependencies: a plain `def` one costs a thread hop per request
+    catalog: hot.CatalogDep,
+    settings: hot.SettingsDep,
+    principal: hot.SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
     """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
