@@ -13,11 +13,24 @@ timeout, so the loop never blocks on a lock.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -42,10 +55,10 @@ def write_rows(conn: Connection, writes: list[RowWrite], jobs: Table, outputs: T
     if inserts:
         conn.execute(insert(jobs), [{"prompt_id": w.prompt_id, **w.values} for w in inserts])
     for w in saves:
-        target = update(jobs).where(jobs.c.prompt_id == w.prompt_id)
-        if not w.terminal:  # a finished row never changes: a replica's stale copy must not reopen it
-            target = target.where(jobs.c.status.in_(active))
-        if conn.execute(target.values(**w.values)).rowcount:
+        # A finished row never changes: a replica's stale copy of an unfinished job must not reopen it.
+        target = _update(jobs, tuple(w.values), guarded=not w.terminal, active=tuple(active))
+        params = {"_pid": w.prompt_id, **{f"_v_{name}": value for name, value in w.values.items()}}
+        if conn.execute(target, params).rowcount:
             written.append(w)
         elif conn.scalar(select(jobs.c.prompt_id).where(jobs.c.prompt_id == w.prompt_id)) is None:
             conn.execute(insert(jobs), [{"prompt_id": w.prompt_id, **w.values}])  # a finished row stays
@@ -55,6 +68,16 @@ def write_rows(conn: Connection, writes: list[RowWrite], jobs: Table, outputs: T
     rows = [row for w in written for row in w.outputs]
     if rows:
         conn.execute(insert(outputs), rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _update(jobs: Table, names: tuple[str, ...], *, guarded: bool, active: tuple[str, ...]) -> Update:
+    """The UPDATE of a job's row, built once with bound parameters: building it with the values each time
+    (20 columns coerced, its cache key computed from them) cost more than executing it."""
+    target = update(jobs).where(jobs.c.prompt_id == bindparam("_pid"))
+    if guarded:
+        target = target.where(jobs.c.status.in_(active))
+    return target.values({name: bindparam(f"_v_{name}", type_=jobs.c[name].type) for name in names})
 
 
 class SqliteWriter:
@@ -67,11 +90,15 @@ class SqliteWriter:
         self._there = create_engine(sync_url, connect_args={"timeout": busy_seconds})
         for engine in (self._here, self._there):
             event.listen(engine, "connect", on_connect)
+        self._conn: Connection | None = None
         self.deferred = 0  # transactions that found the write lock taken (run in a thread)
 
     async def run(self, work: Callable[[Connection], None]) -> None:
         try:
-            _transaction(self._here, work)
+            if self._conn is None:  # kept open: a pool checkout and its reset cost as much as the writes
+                self._conn = self._here.connect()
+            with self._conn.begin():
+                work(self._conn)
             return
         except OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
@@ -80,6 +107,9 @@ class SqliteWriter:
         await asyncio.to_thread(_transaction, self._there, work)
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self._here.dispose()
         self._there.dispose()
 
