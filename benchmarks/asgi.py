@@ -3,7 +3,8 @@
 Against the local CPU ComfyUI (`comfyui_local`): the app is built by `create_app` (SQLite in a temp dir, no
 API keys, pending-job bounds off), its lifespan run, one model-free job (sample 03) submitted and waited
 for; then `BENCH_CALLS` (3000) status reads, queue reads and (a tenth as many) submits, one at a time, each a
-direct call of the app with a prepared HTTP scope. What this leaves out (uvicorn, HTTP parsing, loopback)
+direct call of the app with a prepared HTTP scope, and as many submits again 32 at a time (`submit32`: the
+time per submit). What this leaves out (uvicorn, HTTP parsing, loopback)
 is the same for every server; what it shows is the gateway's own part, and it is steadier than `http` on a
 shared machine. Run: `.venv/bin/python -m benchmarks asgi`.
 """
@@ -81,18 +82,26 @@ async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, float]:
             if json.loads(sent[1]["body"])["status"] == "completed":
                 break
             await asyncio.sleep(0.05)
+
+        async def submit() -> list[Any]:
+            return await call(app, "POST", "/api/workflow/submit", body, headers)
+
+        async def submit_32() -> list[Any]:  # 32 in flight: what the group commit shares
+            return [await asyncio.gather(*(submit() for _ in range(32)))]
+
         runs = {
-            "status": (calls, lambda: call(app, "GET", f"/api/workflow/status/{pid}")),
-            "queue": (calls, lambda: call(app, "GET", "/api/queue")),
-            "submit": (max(1, calls // 10), lambda: call(app, "POST", "/api/workflow/submit", body, headers)),
+            "status": (calls, lambda: call(app, "GET", f"/api/workflow/status/{pid}"), 1),
+            "queue": (calls, lambda: call(app, "GET", "/api/queue"), 1),
+            "submit": (max(1, calls // 10), submit, 1),
+            "submit32": (max(1, calls // 320), submit_32, 32),
         }
-        for name, (n, one) in runs.items():
-            for _ in range(min(50, n)):
+        for name, (n, one, each) in runs.items():
+            for _ in range(min(50 // each, n)):
                 await one()
             started = time.perf_counter()
             for _ in range(n):
                 await one()
-            results[name] = (time.perf_counter() - started) / n * 1e6
+            results[name] = (time.perf_counter() - started) / (n * each) * 1e6
     return results
 
 
