@@ -269,7 +269,10 @@ class JobService:
             lane.tracker.unconfirmed(job)  # cancelled mid-POST: the row stays `submitting`, settled later
             raise
         job.number = submitted.number
-        if job.terminal:  # it ended before ComfyUI's answer came back: its end is written before ours
+        # Written before the answer when the job already ended (its end is on record when we answer), and
+        # with replicas: the others write this row too once ComfyUI has the job (the leader, as its events
+        # come), and a late `pending` write of ours would put their newer state back.
+        if job.terminal or lane.tracker.replica is not None:
             await lane.tracker.submitted(job)
         else:
             await self._write_behind(lane.tracker.submitted(job))
