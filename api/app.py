@@ -142,6 +142,7 @@ async def _open_fleet(app: FastAPI, store: JobStore) -> Fleet:
         health_interval=settings.fleet_health_interval,
         fail_after=settings.fleet_fail_after,
         retry_interval=settings.fleet_retry_interval,
+        metrics=metrics,
     )
 
 
@@ -162,9 +163,14 @@ async def _observe(app: FastAPI, stack: AsyncExitStack, fleet: Fleet) -> None:
     limits: Limits = app.state.limits
     trackers = [b.tracker for b in fleet.backends]
     metrics.follow(lambda: [j for t in trackers for j in t.jobs.values()], lambda: _queue_counts(fleet))
+    metrics.follow_backends(fleet.samples, fleet.held_count)
     for tracker in trackers:
         tracker.terminal_hooks += [limits.job_ended, metrics.job_finished]
         tracker.replica_hooks.append(limits.job_ended)  # a job admitted here and ended by another replica
+    if settings.redis_url:  # replicas: one rate bucket per caller in Redis, unfinished jobs from the database
+        scope = f"comfy-gateway:{fleet.primary.client.client_id}"
+        limits.share(settings.redis_url, scope, fleet.primary.tracker.store.count_active)
+        stack.push_async_callback(limits.aclose)
     app.state.webhooks = None
     if settings.webhook_secret:
         sender = WebhookSender(settings, metrics=metrics)

@@ -9,17 +9,26 @@
 The caller is `caller_id(request)`: a hash of the API key (`Authorization: Bearer` or `X-API-Key`) or, with
 none, the client address. The access part replaces it with its `Principal`'s name; nothing else changes.
 Pending jobs per caller are counted here (noted at submit, released by the tracker's terminal callback).
+
+Several replicas (REDIS_URL, `Limits.share`): the buckets live in Redis (`RedisBuckets`: one Lua script, one
+round trip, Redis's clock), so a caller's rate is the gateway's, not each replica's; the unfinished jobs are
+counted from the job database (one query per submission: every replica's, and a named key's own by the
+`owner` column). Callers of an open gateway have no owner recorded: their quota stays per replica. Redis or
+the database not answering: the replica's own bucket and counts decide (logged), the request is not refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request, WebSocketException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
@@ -28,6 +37,8 @@ if TYPE_CHECKING:
     from api.jobs.state import Job
     from api.metrics import Metrics
     from api.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Probes must answer even while a caller is throttled.
 EXEMPT_PATHS = frozenset({"/health/live"})
@@ -107,6 +118,9 @@ class Limits:
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _pending: dict[str, set[str]] = field(default_factory=dict)
     _owner: dict[str, str] = field(default_factory=dict)
+    shared_buckets: RedisBuckets | None = None  # replicas: the buckets in Redis
+    # replicas: (unfinished jobs, those of an owner) from the job database (JobStore.count_active)
+    shared_counts: Callable[[str | None], Awaitable[tuple[int, int]]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Limits:
@@ -122,6 +136,59 @@ class Limits:
         if self.metrics is not None:
             self.metrics.limited.labels(limit).inc()
 
+    def share(
+        self, redis_url: str, scope: str, counts: Callable[[str | None], Awaitable[tuple[int, int]]]
+    ) -> None:
+        """Replicas: buckets in Redis under `scope` (the deployment's), unfinished jobs from `counts`."""
+        from api.jobs.bus import redis_client
+
+        self.shared_buckets = RedisBuckets(redis_client(redis_url), f"{scope}:rate")
+        self.shared_counts = counts
+
+    async def aclose(self) -> None:
+        if self.shared_buckets is not None:
+            await self.shared_buckets.redis.aclose()
+
+    async def take(self, caller: str) -> None:
+        """Spend a token of the caller's bucket, in Redis when shared (else, or Redis failing, here)."""
+        if self.rate <= 0:
+            return
+        if self.shared_buckets is not None:
+            from redis.exceptions import RedisError  # installed: REDIS_URL is set
+
+            try:
+                wait = await self.shared_buckets.take(caller, self.rate, self.burst)
+            except (RedisError, OSError) as exc:  # Redis down or slow: this replica's own bucket decides
+                log.warning("rate limit bucket in Redis unavailable (%s): counted by this replica", exc)
+            else:
+                if wait is not None:
+                    self._refuse_rate(wait)
+                return
+        self.spend(caller)
+
+    def _refuse_rate(self, wait: float) -> None:
+        self._count("rate")
+        raise RateLimited(
+            f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached; retry later",
+            retry_after=wait,
+        )
+
+    async def admit(self, caller: str, active_jobs: int, *, count: int = 1) -> None:
+        """`admit_job`, with the unfinished jobs counted from the job database when replicas share it (a
+        named key's own: its `owner` rows; an open gateway's callers: this replica's count)."""
+        mine: int | None = None
+        if self.shared_counts is not None:
+            owner = caller.removeprefix("name:") if caller.startswith("name:") else None
+            try:
+                active_jobs, owned = await self.shared_counts(owner)
+            except (SQLAlchemyError, OSError) as exc:  # the database's errors: this replica's counts decide
+                log.warning(
+                    "could not count unfinished jobs in the database (%s): counted by this replica", exc
+                )
+            else:
+                mine = owned if owner is not None else None
+        self.admit_job(caller, active_jobs, count=count, mine=mine)
+
     def spend(self, caller: str, now: float | None = None) -> None:
         """Take one token from the caller's bucket; `RateLimited` when it is empty."""
         if self.rate <= 0:
@@ -135,11 +202,7 @@ class Limits:
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
         if bucket.tokens < 1.0:
-            self._count("rate")
-            raise RateLimited(
-                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached; retry later",
-                retry_after=(1.0 - bucket.tokens) / self.rate,
-            )
+            self._refuse_rate((1.0 - bucket.tokens) / self.rate)
         bucket.tokens -= 1.0
 
     def _prune(self, now: float) -> None:
@@ -147,8 +210,9 @@ class Limits:
         for key in full:
             del self._buckets[key]
 
-    def admit_job(self, caller: str, active_jobs: int, *, count: int = 1) -> None:
-        """May `caller` add `count` unfinished jobs? `GatewayBusy` (503) / `RateLimited` (429) if not."""
+    def admit_job(self, caller: str, active_jobs: int, *, count: int = 1, mine: int | None = None) -> None:
+        """May `caller` add `count` unfinished jobs? `GatewayBusy` (503) / `RateLimited` (429) if not.
+        `mine`: the caller's unfinished jobs when counted elsewhere (the database), else this replica's."""
         if self.max_pending_jobs and active_jobs + count > self.max_pending_jobs:
             self._count("gateway_pending")
             raise GatewayBusy(
@@ -156,7 +220,7 @@ class Limits:
                 f"{self.max_pending_jobs}); retry later",
                 retry_after=10,
             )
-        mine = len(self._pending.get(caller, ()))
+        mine = len(self._pending.get(caller, ())) if mine is None else mine
         if self.max_pending_per_key and mine + count > self.max_pending_per_key:
             self._count("key_pending")
             raise RateLimited(
@@ -201,21 +265,21 @@ async def rate_limit(conn: HTTPConnection) -> None:
     if limits is None or limits.rate <= 0:
         return
     try:
-        limits.spend(caller_id(conn))
+        await limits.take(caller_id(conn))
     except RateLimited as exc:
         if conn.scope["type"] == "websocket":  # no HTTP answer once a socket is asked for: close it
             raise WebSocketException(code=1008, reason=exc.message) from exc
         raise
 
 
-def admit_jobs(request: Request, *, count: int = 1) -> str:
+async def admit_jobs(request: Request, *, count: int = 1) -> str:
     """Before a submission: the caller's quota and the global bound; returns the caller id to note jobs."""
     from api.deps import get_jobs
 
     caller = caller_id(request)
     limits = get_limits(request)
     if limits is not None:
-        limits.admit_job(caller, get_jobs(request).active_count, count=count)
+        await limits.admit(caller, get_jobs(request).active_count, count=count)
     return caller
 
 
@@ -231,3 +295,38 @@ def note_jobs(request: Request, caller: str, *prompt_ids: str | None) -> None:
         job = jobs.live_job(prompt_id) if prompt_id else None
         if job is not None and not job.terminal:
             limits.job_started(caller, job.prompt_id)
+
+
+# KEYS[1]: the caller's bucket (a hash: tokens, stamp); ARGV: rate, burst. Redis's own clock, so replicas'
+# clocks never matter. Returns {1, ""} when a token was taken, else {0, seconds until the next one}.
+_TAKE = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = math.min(burst, (tonumber(v[1]) or burst) + math.max(0, now - (tonumber(v[2]) or now)) * rate)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+if taken == 1 then return {1, ''} end
+return {0, tostring((1 - tokens) / rate)}
+"""
+
+
+class RedisBuckets:
+    """Token buckets shared by replicas: one Lua script per request (one round trip); a bucket left full
+    expires (nothing kept for idle callers)."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._script = redis.register_script(_TAKE)
+
+    async def take(self, caller: str, rate: float, burst: int) -> float | None:
+        """None when a token was taken, else the seconds until the caller's next one."""
+        taken, wait = await self._script(keys=[f"{self.prefix}:{caller}"], args=[rate, burst])
+        return None if int(taken) == 1 else float(wait)

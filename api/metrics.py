@@ -1,4 +1,5 @@
-"""Prometheus metrics of one gateway: jobs, queue, ComfyUI latency, generation latency, webhook deliveries.
+"""Prometheus metrics of one gateway: jobs, queue, ComfyUI latency, generation latency, webhook deliveries,
+and per backend of the fleet (issue 13): health, jobs by state, queue length, placements and moves.
 
 Each app has its own `CollectorRegistry` (`Metrics`), so several apps in one process (tests) never collide.
 Live numbers (jobs by state in memory, ComfyUI's queue depth from the tracker's last /queue snapshot) are
@@ -8,12 +9,20 @@ happen. ComfyUI HTTP latency comes from `MetricsTransport`, the httpx transport 
 
 `/metrics` is served on the main app to admin keys (`metrics_access`), or on a port of its own with
 `METRICS_PORT` (bound to HOST, else 127.0.0.1).
+
+Every number is this replica's (each gateway process is scraped on its own). With several replicas
+(REDIS_URL), summing over them double counts the gauges of jobs in memory (`comfy_gateway_jobs`,
+`comfy_gateway_backend_jobs`: a replica holds copies of jobs another runs) and of ComfyUI's queue
+(`comfy_gateway_comfyui_queue_depth`, `comfy_gateway_backend_queue_length`, `comfy_gateway_jobs_held`: every
+replica sees the same backends): read them from the replica whose `comfy_gateway_backend_leading` is 1, or
+take `max` over replicas. Counters (`*_total`) count what each replica did and sum correctly.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -34,6 +43,19 @@ PREFIX = "comfy_gateway"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 AGENT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LIVE_STATES = ("pending", "running")
+BACKEND_JOB_STATES = ("submitting", "pending", "running")
+HEALTH_STATES = ("up", "draining", "down")
+
+
+@dataclass(frozen=True)
+class BackendSample:
+    """One backend of the fleet as /metrics shows it (`api.fleet.Fleet.samples`)."""
+
+    name: str
+    health: str  # up | draining (down, jobs still to move off it) | down
+    jobs: Mapping[str, int]  # unfinished jobs in this replica's memory, by state
+    queue_length: int  # ComfyUI's queue as last seen, at least the gateway's unfinished jobs there
+    leading: bool  # this replica follows the backend's events (holds its lease; always, without replicas)
 
 
 def route_label(path: str) -> str:
@@ -48,6 +70,8 @@ class _LiveCollector(Collector):
     def __init__(self) -> None:
         self.jobs: Callable[[], Iterable[Job]] | None = None
         self.queue: Callable[[], tuple[int, int] | None] | None = None
+        self.backends: Callable[[], Iterable[BackendSample]] | None = None
+        self.held: Callable[[], int] | None = None
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
@@ -68,6 +92,44 @@ class _LiveCollector(Collector):
             depth.add_metric(["running"], snapshot[0])
             depth.add_metric(["pending"], snapshot[1])
         yield depth
+        if self.backends is not None:
+            yield from self._backends(list(self.backends()))
+        if self.held is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_jobs_held",
+                "Jobs waiting in the gateway for a backend able to run them",
+                self.held(),
+            )
+
+    def _backends(self, samples: list[BackendSample]) -> Iterator[Metric]:
+        health = GaugeMetricFamily(
+            f"{PREFIX}_backend_health",
+            "Backend health as this replica's checks see it: 1 for its current state (up, draining, down)",
+            labels=["backend", "health"],
+        )
+        jobs = GaugeMetricFamily(
+            f"{PREFIX}_backend_jobs",
+            "Unfinished jobs of a backend in this replica, by state",
+            labels=["backend", "state"],
+        )
+        queue = GaugeMetricFamily(
+            f"{PREFIX}_backend_queue_length",
+            "Jobs queued or running on a backend (its last /queue, at least the gateway's own there)",
+            labels=["backend"],
+        )
+        leading = GaugeMetricFamily(
+            f"{PREFIX}_backend_leading",
+            "1 when this replica follows the backend's events (holds its lease)",
+            labels=["backend"],
+        )
+        for b in samples:
+            for state in HEALTH_STATES:
+                health.add_metric([b.name, state], 1 if b.health == state else 0)
+            for state in BACKEND_JOB_STATES:
+                jobs.add_metric([b.name, state], b.jobs.get(state, 0))
+            queue.add_metric([b.name], b.queue_length)
+            leading.add_metric([b.name], 1 if b.leading else 0)
+        yield from (health, jobs, queue, leading)
 
 
 class Metrics:
@@ -104,11 +166,37 @@ class Metrics:
         self.limited = Counter(
             f"{PREFIX}_requests_limited", "Requests refused by a limit, by limit", ["limit"], registry=r
         )
+        self.placements = Counter(
+            f"{PREFIX}_backend_placements",
+            "Backends chosen for new jobs (a submission refused by one and sent to another counts twice)",
+            ["backend"],
+            registry=r,
+        )
+        self.moves = Counter(
+            f"{PREFIX}_job_moves",
+            "Jobs moved between backends (`held`: the gateway), by source, target and reason (not_started, "
+            "unconfirmed, retry, placed)",
+            ["source", "target", "reason"],
+            registry=r,
+        )
 
     def follow(self, jobs: Callable[[], Iterable[Job]], queue: Callable[[], tuple[int, int] | None]) -> None:
         """Where the scrape-time collector reads live jobs and the last queue snapshot."""
         self.live.jobs = jobs
         self.live.queue = queue
+
+    def follow_backends(
+        self, samples: Callable[[], Iterable[BackendSample]], held: Callable[[], int]
+    ) -> None:
+        """Where the collector reads the fleet's backends and the number of jobs waiting for one."""
+        self.live.backends = samples
+        self.live.held = held
+
+    def placed(self, backend: str) -> None:
+        self.placements.labels(backend).inc()
+
+    def moved(self, source: str, target: str, reason: str) -> None:
+        self.moves.labels(source, target, reason).inc()
 
     def job_finished(self, job: Job) -> None:
         self.jobs_finished.labels(job.status.value).inc()

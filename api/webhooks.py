@@ -12,6 +12,11 @@
 * Never blocks the tracker: its terminal callback only puts the delivery on a queue; ONE sender task per app
   records it (`webhook_deliveries` table of the job database: state and every attempt) and runs each delivery
   as its own task (bounded). Deliveries still pending at shutdown are picked up again at start-up.
+* Several replicas (REDIS_URL, one database): a pending delivery is claimed by one replica at a time
+  (`claimed_by`, `claimed_until`: its next attempt + `CLAIM_SECONDS`, renewed with every write; a write
+  finding another replica's live claim stops sending it). At start and every `CLAIM_SCAN_INTERVAL` each
+  replica claims the pending deliveries nobody holds (a stopped replica released its own; a killed one's
+  expire), so each is sent by exactly one replica. A single gateway takes every pending one at start.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import JSON, Float, Integer, String, select
+from sqlalchemy import JSON, Float, Integer, String, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -46,6 +53,8 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_DELIVERIES = 16
 MAX_URL_LENGTH = 2048
 USER_AGENT = "comfy-gateway-webhooks/1"
+CLAIM_SECONDS = 60.0  # a replica's hold on a pending delivery past its next attempt (renewed as it goes)
+CLAIM_SCAN_INTERVAL = 15.0  # how often replicas look for pending deliveries nobody holds (a killed one's)
 
 
 class WebhooksDisabled(BadRequest):
@@ -71,6 +80,8 @@ class DeliveryRow(_Base):
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float)
     next_at: Mapped[float] = mapped_column(Float)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the replica sending it
+    claimed_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # its claim holds until then
 
 
 @dataclass
@@ -145,9 +156,17 @@ class DeliveryStore(Database):
     """The `webhook_deliveries` table, in the job database (its migrations, usually already run by the
     JobStore)."""
 
-    async def save(self, d: Delivery) -> None:
+    claim_seconds = CLAIM_SECONDS
+
+    async def save(self, d: Delivery, owner: str | None = None) -> bool:
+        """Write the delivery as `owner`'s (a pending one claimed until its next attempt + `claim_seconds`;
+        None: claimed by nobody); False, writing nothing, when another replica holds a live claim on it."""
+        now = time.time()
         async with self._session() as session, session.begin():
-            row = await session.get(DeliveryRow, d.id)
+            row = await session.get(DeliveryRow, d.id, with_for_update=True)
+            if row is not None and row.claimed_by not in (None, owner) and (row.claimed_until or 0) > now:
+                return False
+            pending = d.state == "pending" and owner is not None
             values = {
                 "prompt_id": d.prompt_id,
                 "url": d.url,
@@ -158,12 +177,44 @@ class DeliveryStore(Database):
                 "attempt_count": len(d.attempts),
                 "created_at": d.created_at,
                 "next_at": d.next_at,
+                "claimed_by": owner if pending else None,
+                "claimed_until": max(now, d.next_at) + self.claim_seconds if pending else None,
             }
             if row is None:
                 session.add(DeliveryRow(id=d.id, **values))
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
+        return True
+
+    async def claim(self, owner: str, *, every: bool = False) -> list[Delivery]:
+        """Claim for `owner` the pending deliveries no replica holds (never claimed, or the claim expired;
+        `every`: all pending ones, a single gateway's start) and return every pending one `owner` holds.
+        One UPDATE: of replicas claiming at once, each row goes to one (the database locks it)."""
+        now = time.time()
+        free = or_(DeliveryRow.claimed_until.is_(None), DeliveryRow.claimed_until < now)
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.state == "pending", *(() if every else (free,)))
+                .values(claimed_by=owner, claimed_until=now + self.claim_seconds)
+            )
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.state == "pending", DeliveryRow.claimed_by == owner)
+                .order_by(DeliveryRow.next_at)
+            )
+            return [_delivery(r) for r in rows.all()]
+
+    async def release(self, owner: str) -> None:
+        """`owner` stops: its pending deliveries are free for the next replica's scan (or its next start)."""
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.state == "pending", DeliveryRow.claimed_by == owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     async def for_job(self, prompt_id: str) -> list[Delivery]:
         async with self._session() as session:
@@ -219,6 +270,10 @@ class WebhookSender:
         self._runner: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
         self._http: httpx.AsyncClient | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this replica
+        self.shared = settings.redis_url is not None  # other replicas send from the same table
+        self.store.claim_seconds = max(CLAIM_SECONDS, 3 * settings.webhook_timeout)
+        self._scanner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
@@ -228,13 +283,30 @@ class WebhookSender:
             trust_env=False,
             transport=self._transport,
         )
-        for delivery in await self.store.pending():
-            self._queue.put_nowait(delivery)
+        await self._claim(every=not self.shared)
         self._runner = asyncio.create_task(self._run(), name="webhook-sender")
+        if self.shared:
+            self._scanner = asyncio.create_task(self._scan(), name="webhook-claims")
+
+    async def _claim(self, *, every: bool = False) -> None:
+        """Queue the pending deliveries this replica claims (those it sends already stay as they are)."""
+        for delivery in await self.store.claim(self.owner, every=every):
+            if delivery.id not in self._live:
+                self._live[delivery.id] = delivery
+                self._queue.put_nowait(delivery)
+
+    async def _scan(self) -> None:
+        """Take over, every `CLAIM_SCAN_INTERVAL`, pending deliveries a replica that died left unclaimed."""
+        while True:
+            await asyncio.sleep(CLAIM_SCAN_INTERVAL)
+            try:
+                await self._claim()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not claim pending webhook deliveries: %s", exc)
 
     async def stop(self) -> None:
         """Stop sending; pending deliveries stay recorded and are sent after the next start."""
-        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
+        tasks = [t for t in (self._runner, self._scanner, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -242,6 +314,10 @@ class WebhookSender:
                 await task
         if self._http is not None:
             await self._http.aclose()
+        try:
+            await self.store.release(self.owner)  # another replica (or our next start) sends them now
+        except (SQLAlchemyError, OSError) as exc:  # their claims expire instead
+            log.warning("could not release webhook deliveries: %s", exc)
         await self.store.close()
 
     # -- the tracker's side ----------------------------------------------------------------------------------
@@ -289,17 +365,23 @@ class WebhookSender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _record(self, d: Delivery) -> None:
+    async def _record(self, d: Delivery) -> bool:
+        """Write the delivery; False when another replica holds it (it sends it from now on)."""
         try:
-            await self.store.save(d)
+            if await self.store.save(d, self.owner):
+                return True
         except (SQLAlchemyError, OSError) as exc:  # the delivery goes on; its record catches up later
             log.warning("could not record webhook delivery %s: %s", d.id, exc)
+            return True
+        log.warning("webhook %s is sent by another replica now: this one stops", d.id)
+        return False
 
     async def _deliver(self, d: Delivery) -> None:
         bind_job(d.prompt_id)
         s = self.settings
         try:
-            await self._record(d)
+            if not await self._record(d):
+                return
             while d.state == "pending":
                 wait = d.next_at - time.time()
                 if wait > 0:
@@ -316,7 +398,8 @@ class WebhookSender:
                     d.next_at = time.time() + delay
                 if self.metrics is not None:
                     self.metrics.webhook_deliveries.labels(outcome).inc()
-                await self._record(d)
+                if not await self._record(d):
+                    return
             if d.state == "failed":
                 log.warning("webhook %s failed after %d attempts", d.id, len(d.attempts))
         finally:

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks smoke_families [FAMILY ...]     # default: every family
 
 Per family: the files written (in a temporary folder, so always generated; MiB on disk, seconds, the worker's
-peak RSS so far), then one graph of the generator per family (template, or the composer for the ControlNet),
+peak RSS so far), then one graph of the generator per family (a template, or the composer from a request),
 shrunk as the eval runner shrinks it (64x64, 5 frames, 2 steps), its seconds, ComfyUI's peak RSS after it and
 the frame check of its output. The order is the families' order; a family whose graph comes out NaN after
 another family ran would fail the frame check here.
@@ -37,6 +37,9 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     "flux": ("flux_t2i", {}),
     "sd15_controlnet": (None, f"a robot following the edges of {HINT}"),
     "qwen_image": (None, "a poster with the text 'GRAND OPENING' in bold letters"),
+    # these two run on the flux / sd15 files as well: name those families too
+    "flux_redux": (None, f"paint a harbour in the style of {HINT}"),
+    "sd15_style": (None, f"an SD1.5 picture of a harbour in the style of {HINT}"),
 }
 
 

@@ -68,7 +68,7 @@ def smoke_weights_cmd(
         [],
         "--family",
         help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan, flux, "
-        "sd15_controlnet, qwen_image",
+        "sd15_controlnet, qwen_image, flux_redux, sd15_style",
     ),
     all_families: bool = typer.Option(False, "--all", help="Every family that has smoke weights"),
     force: bool = typer.Option(False, "--force", help="Rewrite smoke files even when they are already there"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 # Diffusion models: role -> (in channels ComfyUI reads from img_in, the class it must detect). Fill adds the
 # masked image and mask (16 + 16 + 64 channels); Kontext has dev's layout (its reference images are tokens).
@@ -86,11 +85,7 @@ def _flux_vae(comfy: dict[str, Any]) -> Any:
         "encoder.down.2.downsample.conv.weight": torch.empty(1, device="meta"),
         "decoder.up.3.upsample.conv.weight": torch.empty(1, device="meta"),
     }
-    with (
-        torch.device("meta"),
-        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
-    ):
-        return comfy["sd"].VAE(sd=probe).first_stage_model
+    return _tensors().probed_vae(comfy, probe)
 
 
 def verify(
@@ -100,12 +95,7 @@ def verify(
     sd_mod, compare = comfy["sd"], _images()._compare
     path, keys = files[role], set(written[role])
     if role in DITS:
-        patcher = sd_mod.load_diffusion_model(str(path))
-        model_config = patcher.model.model_config
-        loaded_keys = set(model_config.process_unet_state_dict({k: None for k in keys}))
-        loaded_as = type(model_config).__name__
-        loaded = patcher.model.diffusion_model.state_dict()
-        return {role: compare(comfy, path, loaded, loaded_keys, loaded_as)}
+        return {role: compare(comfy, path, *_tensors().loaded_dit(comfy, path, keys))}
     if role == "flux_vae":
         vae = sd_mod.VAE(sd=comfy["utils"].load_torch_file(str(path)))
         if vae.latent_channels != 16:

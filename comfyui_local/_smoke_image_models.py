@@ -15,6 +15,7 @@ none. Detection is run on the result and must give the same config and family ba
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,7 @@ def _sd_vae(comfy: dict[str, Any]) -> Any:
         "encoder.down.2.downsample.conv.weight": empty(1),
         "decoder.up.3.upsample.conv.weight": empty(1),
     }
-    with (
-        torch.device("meta"),
-        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
-    ):
-        return comfy["sd"].VAE(sd=probe).first_stage_model
+    return importlib.import_module("_smoke_tensors").probed_vae(comfy, probe)
 
 
 def _describe_checkpoint(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 DITS = {"qwen_dit": "QwenImage", "qwen_edit_dit": "QwenImage"}
 ROLES = frozenset({*DITS, "qwen_te", "qwen_vae"})
@@ -79,11 +78,7 @@ def _qwen_vae(comfy: dict[str, Any]) -> Any:
         "decoder.middle.0.residual.0.gamma": torch.empty(1, device="meta"),
         "decoder.head.0.gamma": torch.empty(TINY_VAE_DIM, 1, 1, 1, device="meta"),
     }
-    with (
-        torch.device("meta"),
-        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
-    ):
-        return comfy["sd"].VAE(sd=probe).first_stage_model
+    return _tensors().probed_vae(comfy, probe)
 
 
 def verify(
@@ -93,13 +88,7 @@ def verify(
     sd_mod, compare = comfy["sd"], _images()._compare
     path, keys = files[role], set(written[role])
     if role in DITS:
-        patcher = sd_mod.load_diffusion_model(str(path))
-        model_config = patcher.model.model_config
-        loaded_keys = set(model_config.process_unet_state_dict({k: None for k in keys}))
-        loaded_as = type(model_config).__name__
-        return {
-            role: compare(comfy, path, patcher.model.diffusion_model.state_dict(), loaded_keys, loaded_as)
-        }
+        return {role: compare(comfy, path, *_tensors().loaded_dit(comfy, path, keys))}
     if role == "qwen_vae":
         vae = sd_mod.VAE(sd=comfy["utils"].load_torch_file(str(path)))
         loaded_as = type(vae.first_stage_model).__name__

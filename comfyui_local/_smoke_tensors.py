@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 MARKER = "comfy_gateway_smoke_weights"
 # torch dtype name -> safetensors dtype tag
@@ -158,3 +159,24 @@ def detected_model(
     if got != want:
         raise RuntimeError(f"{role}: ComfyUI would load it as {got}, not {want}")
     return module
+
+
+def probed_vae(comfy: dict[str, Any], probe: dict[str, Any]) -> Any:
+    """The VAE module ComfyUI builds for a file holding `probe` (the keys whose presence and shapes its VAE
+    detection reads; every other size is fixed by ComfyUI), on the meta device. Its load of the probe is
+    meaningless on meta, so it is skipped."""
+    torch = comfy["torch"]
+    with (
+        torch.device("meta"),
+        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
+    ):
+        return comfy["sd"].VAE(sd=probe).first_stage_model
+
+
+def loaded_dit(comfy: dict[str, Any], path: Path, keys: set[str]) -> tuple[dict[str, Any], set[str], str]:
+    """A diffusion-model file loaded as UNETLoader does: (the model's state dict, the file's keys under the
+    model's names, the model config class ComfyUI chose)."""
+    patcher = comfy["sd"].load_diffusion_model(str(path))
+    model_config = patcher.model.model_config
+    loaded_keys = set(model_config.process_unet_state_dict({k: None for k in keys}))
+    return patcher.model.diffusion_model.state_dict(), loaded_keys, type(model_config).__name__

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 log = logging.getLogger("smoke_weights_worker")
 
@@ -64,6 +63,7 @@ MODEL_MODULES: tuple[Any, ...] = (
     importlib.import_module("_smoke_flux_models"),
     importlib.import_module("_smoke_control_models"),
     importlib.import_module("_smoke_qwen_models"),
+    importlib.import_module("_smoke_vision_models"),
 )
 for _module in MODEL_MODULES:
     FILE_DTYPES.update(_module.FILE_DTYPES)
@@ -177,18 +177,12 @@ class Describer:
     def _vae(self) -> Any:
         torch = self.torch
         latent = self.c["latent_formats"].HunyuanVideo.latent_channels
-        # ComfyUI's VAE reads only dim 1 of these two keys and fixes the rest; its load_state_dict of the
-        # probe is meaningless on meta, so it is skipped.
+        # ComfyUI's VAE reads only dim 1 of these two keys and fixes the rest.
         probe = {
             "decoder.conv_in.conv.weight": torch.empty(1, latent, 3, 3, 3, device="meta"),
             "post_quant_conv.weight": torch.empty(latent, latent, 1, 1, 1, device="meta"),
         }
-        with (
-            torch.device("meta"),
-            mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: ([], [])),
-        ):
-            vae = self.c["sd"].VAE(sd=probe)
-        return vae.first_stage_model
+        return tensors.probed_vae(self.c, probe)
 
     def _text_encoders(self) -> Any:
         torch = self.torch
@@ -197,11 +191,8 @@ class Describer:
 
     def _clip_vision(self) -> Any:
         # HunyuanVideo I2V's llava_llama3_vision: CLIP ViT-L/14-336 plus the llava projector.
-        config_path = Path(self.c["clip_vision"].__file__).parent / "clip_vision_config_vitl_336_llava.json"
-        config = json.loads(config_path.read_text())
-        return self.c["clip_model"].CLIPVisionModelProjection(
-            config, self.torch.float16, "meta", self.c["ops"].manual_cast
-        )
+        vision = importlib.import_module("_smoke_vision_models")
+        return vision.clip_vision_model(self.c, "clip_vision_config_vitl_336_llava.json", self.torch.float16)
 
 
 # Keys ComfyUI's loaders need to recognise a file: kept in a stub whatever their size.
@@ -244,10 +235,7 @@ def verify(comfy: dict[str, Any], files: dict[str, Path], written: dict[str, lis
     loaded: dict[str, Any] = {}
     for role in DIT_CLASSES:
         if role in files:
-            patcher = sd_mod.load_diffusion_model(str(files[role]))
-            model_config = patcher.model.model_config
-            keys = set(model_config.process_unet_state_dict({k: None for k in written[role]}))
-            loaded[role] = (patcher.model.diffusion_model.state_dict(), keys, type(model_config).__name__)
+            loaded[role] = tensors.loaded_dit(comfy, files[role], set(written[role]))
     if "vae" in files:
         vae = sd_mod.VAE(sd=utils.load_torch_file(str(files["vae"])))
         loaded["vae"] = (vae.first_stage_model.state_dict(), set(written["vae"]), type(vae).__name__)

@@ -4,7 +4,8 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 `agents/compose/fragments/*.json`). `hunyuan_video` is the original set; the other families are described by
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
-ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE).
+ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE;
+`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -67,6 +68,16 @@ QWEN_IMAGE_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("qwen_vae", "vae", "qwen_image_vae.safetensors", "VAELoader"),
 )
 
+# Style references: Flux Redux (SigLIP 384 image tokens for Flux dev), the SD1.5 style adapter (CLIP ViT-L).
+FLUX_REDUX_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("flux_redux", "style_models", "flux1-redux-dev.safetensors", "StyleModelLoader"),
+    SmokeFile("sigclip_vision", "clip_vision", "sigclip_vision_patch14_384.safetensors", "CLIPVisionLoader"),
+)
+SD15_STYLE_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("sd15_style", "style_models", "coadapter-style-sd15v1.pth", "StyleModelLoader"),
+    SmokeFile("clip_vision_vit_l", "clip_vision", "clip_vision_vit_l.safetensors", "CLIPVisionLoader"),
+)
+
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
     "dit_i2v_v2",
@@ -84,6 +95,8 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "flux": FLUX_FILES,
     "sd15_controlnet": SD15_CONTROLNET_FILES,
     "qwen_image": QWEN_IMAGE_FILES,
+    "flux_redux": FLUX_REDUX_FILES,
+    "sd15_style": SD15_STYLE_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
@@ -99,9 +112,6 @@ NOT_RUNNABLE: dict[str, str] = {
     "image towers (about 1B parameters, 2 GB in fp16)",
     "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet (its "
     "own key names and detection path), unlike the SD1.5 ones",
-    "sd15_style": "not built yet: coadapter-style-sd15v1.pth (a T2I style adapter, loaded strictly from a "
-    "pickle, so it must be complete: ~38M parameters) and clip_vision_vit_l",
-    "flux_redux": "not built yet: flux1-redux-dev (two linear layers) and sigclip_vision_patch14_384",
     "lotus_depth": "not built yet: lotus-depth-d-v1-1 is an SD2-shaped UNet loaded by UNETLoader",
     "loras": "not built yet: LoRA files are named by the request (`the inkwash lora`), so there is no fixed "
     "name to write; a smoke LoRA would map the SD1.5/SDXL smoke models' keys (comfy.lora.model_lora_keys_*)",

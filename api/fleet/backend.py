@@ -7,6 +7,7 @@ lease shared between gateway replicas can wrap them.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from api.fleet.spec import BackendSpec
 from api.jobs.replica import replicate
 from api.jobs.service import Lane
 from api.jobs.tracker import JobTracker
+from api.metrics import BackendSample
 from api.model_index import ModelIndex
 from api.redaction import redact
 
@@ -148,6 +150,12 @@ class Backend:
                 if isinstance(value, str) and value not in ispec.options:
                     return f"model file {ispec.model_folder}/{value}"
         return None
+
+    def sample(self, *, draining: bool) -> BackendSample:
+        """What /metrics shows of this backend (`draining`: down, with jobs still to move off it)."""
+        jobs = Counter(j.status.value for j in self.tracker.jobs.values() if not j.terminal)
+        health = "up" if self.healthy else "draining" if draining else "down"
+        return BackendSample(self.name, health, jobs, self.queue_length, self.tracker.leading)
 
     def view(self) -> dict[str, Any]:
         """What /health and /api/queue show of this backend."""

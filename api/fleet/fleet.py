@@ -22,11 +22,12 @@ from api.errors import RETRY_AFTER_SECONDS, ApiError, BadRequest
 from api.fleet.backend import Backend
 from api.jobs.bus import Queues
 from api.jobs.service import Lane
-from api.jobs.settle import never_sent
+from api.jobs.settle import Location, apply_location, locate, never_sent
 from api.jobs.state import Job, JobError, JobStatus, event
 from comfyui_client import LOST_REASON, ComfyError, PromptRejected, UploadedFile
 
 if TYPE_CHECKING:
+    from api.metrics import BackendSample, Metrics
     from node_catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def wanted_tags(request: Mapping[str, Any] | None) -> frozenset[str]:
 
 
 HELD = ""  # the `backend` recorded for a job waiting in the gateway for a backend (kept across restarts)
+IN_GATEWAY, REFUSED = "held", "refused"  # where a placement went, besides a backend (metrics' labels)
 
 
 def owner_rule(names: list[str]) -> Callable[[str], Callable[[Job], bool]]:
@@ -74,6 +76,7 @@ class Fleet:
         fail_after: int = 2,
         retry_interval: float = 5.0,
         check_timeout: float = 3.0,
+        metrics: Metrics | None = None,
     ) -> None:
         if not backends:
             raise ValueError("a fleet needs at least one backend")
@@ -86,6 +89,7 @@ class Fleet:
         self.fail_after = fail_after
         self.retry_interval = retry_interval
         self.check_timeout = check_timeout
+        self.metrics = metrics  # placements and moves are counted there (api.metrics)
         self._held: dict[str, tuple[Job, Queues]] = {}  # accepted, waiting for a backend that can run it
         self._task: asyncio.Task[None] | None = None
         self._moving = asyncio.Lock()  # one drain or placement round at a time
@@ -140,6 +144,8 @@ class Fleet:
                 )
             backend = healthy[0]
         backend.reserved += 1  # counted as load until its tracker has the job (`release`)
+        if self.metrics is not None:
+            self.metrics.placed(backend.name)
         return backend.lane
 
     def release(self, lane: Lane) -> None:
@@ -225,7 +231,11 @@ class Fleet:
         for backend, error in zip(due, results, strict=True):
             await self._record(backend, error)
         for backend in self.backends:  # a replica that took a drained backend's lease moves what it adopted
-            if not backend.healthy and backend.tracker.leading and self._movable(backend):
+            if backend.healthy or not backend.tracker.leading:
+                continue
+            if backend.tracker.replica is not None:  # rows another replica left `submitting` there too
+                await backend.tracker.replica.load_active()
+            if self._movable(backend):
                 await self.drain(backend)
         if self.replicated:  # held jobs are the primary's leader's to place (one replica places each)
             async with self._moving:
@@ -243,6 +253,16 @@ class Fleet:
         except ComfyError as exc:
             return str(exc) or type(exc).__name__
         return None
+
+    async def _locate(self, backend: Backend, job: Job) -> Location | None:
+        """Where the backend has the job (its /queue, then /history), asked before the job goes elsewhere;
+        None when it does not answer within `check_timeout`."""
+        try:
+            async with asyncio.timeout(self.check_timeout):
+                return await locate(backend.client, job.prompt_id)
+        except (TimeoutError, ComfyError) as exc:
+            log.info("backend %s cannot say whether it has job %s: %s", backend.name, job.prompt_id, exc)
+            return None
 
     async def _record(self, backend: Backend, error: str | None) -> None:
         backend.checked_at = time.monotonic()
@@ -287,16 +307,42 @@ class Fleet:
             # A cancel or timeout was asked and the backend is gone: nothing runs it any more.
             await backend.tracker.finish(job, job.end_requested, error=job.end_reason)
         elif job.status is JobStatus.PENDING:
-            await self._move(backend, job, why="not started")
+            await self._move(backend, job, why="not started", reason="not_started")
         elif job.status is JobStatus.SUBMITTING and not backend.tracker.is_submitting(job.prompt_id):
             if (replica := backend.tracker.replica) is not None and replica.in_flight(job):
                 return  # another replica may still be posting it: its answer settles it
-            # Its POST had no clear answer and the backend is gone: whatever it got is lost with it (and
-            # withdrawn should it come back), so the job runs elsewhere.
+            location = await self._locate(backend, job)
+            if location is not None and location.known:  # it has the job after all: followed there
+                await apply_location(backend.tracker, job, location, why="known to its backend")
+                return
+            # Its POST had no clear answer and the backend is gone (or answers without it): whatever it got
+            # is lost with it (and withdrawn should it come back), so the job runs elsewhere.
             job.status = JobStatus.PENDING
-            await self._move(backend, job, why="submission unconfirmed")
+            await self._move(backend, job, why="submission unconfirmed", reason="unconfirmed")
         elif job.status is JobStatus.RUNNING:
             await self._lost(backend, job)
+
+    async def move_unconfirmed(self, lane: Lane, job: Job) -> bool:
+        """A submission whose POST got no clear answer (a timeout, a dropped connection) from a backend that
+        cannot be asked since: the job runs on another backend able to run it, under the same prompt id, or
+        waits in the gateway for one (`held`), instead of staying `submitting` until that backend answers.
+        Should the backend come back with it after all, it is withdrawn there (queued: deleted; started:
+        interrupted; `guard`, also on the backend's other replicas): it never runs twice. False (the job
+        stays `submitting`, settled by that backend's answer) in a fleet of one, or when the job is older
+        than `SUBMIT_GRACE`: the backend's leader may be moving it already (one replica moves a job)."""
+        source = next((b for b in self.backends if b.lane is lane), None)
+        replica = lane.tracker.replica
+        if source is None or len(self.backends) == 1 or (replica is not None and not replica.in_flight(job)):
+            return False
+        async with self._moving:
+            lane.tracker.unconfirmed(job)
+            if job.terminal or lane.tracker.jobs.get(job.prompt_id) is not job:
+                return False  # settled or moved meanwhile
+            job.status = JobStatus.PENDING
+            await self._move(
+                source, job, why=f"backend {source.name} did not confirm the submission", reason="unconfirmed"
+            )
+        return True
 
     async def _lost(self, backend: Backend, job: Job) -> None:
         retries = (job.request or {}).get("retries") or 0
@@ -306,13 +352,17 @@ class Fleet:
             job.node_fraction.clear()
             job.status = JobStatus.PENDING
             await self._move(
-                backend, job, why=f"lost while running, attempt {job.attempts + 1} of {retries + 1}"
+                backend,
+                job,
+                why=f"lost while running, attempt {job.attempts + 1} of {retries + 1}",
+                reason="retry",
             )
             return
         reason = f"{LOST_REASON} (backend {backend.name} went away while it ran)"
         await backend.tracker.finish(job, JobStatus.FAILED, error=JobError(message=reason, type="job_lost"))
 
-    async def _move(self, source: Backend, job: Job, *, why: str) -> None:
+    async def _move(self, source: Backend, job: Job, *, why: str, reason: str) -> None:
+        """Take the job off `source`, place it elsewhere or hold it (`reason`: the move's metric label)."""
         released = source.tracker.release(job.prompt_id)
         if released is None:
             return
@@ -323,7 +373,8 @@ class Fleet:
             q.put_nowait(requeued)
         log.warning("job %s leaves backend %s (%s)", job.prompt_id, source.name, why)
         self._held[job.prompt_id] = (job, subscribers)
-        await self._place(job.prompt_id, exclude=(source.name,))
+        target = await self._place(job.prompt_id, exclude=(source.name,))
+        self._count_move(source.name, target, reason)
         if source.tracker.replica is not None:  # the source's other replicas let their copies go
             await source.tracker.replica.share(job, [requeued])
 
@@ -331,19 +382,25 @@ class Fleet:
         async with self._moving:
             for prompt_id in list(self._held):
                 try:
-                    await self._place(prompt_id)
+                    if (target := await self._place(prompt_id)) != IN_GATEWAY:
+                        self._count_move(IN_GATEWAY, target, "placed")
                 except Exception:  # it stays held (or with the backend that took it); the next round retries
                     log.exception("could not place held job %s", prompt_id)
 
-    async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> None:
+    def _count_move(self, source: str, target: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.moved(source, target, reason)
+
+    async def _place(self, prompt_id: str, exclude: tuple[str, ...] = ()) -> str:
         """Submit a held job, under its own prompt id, to the best backend that can run it; it stays held
-        while none can (never dropped)."""
+        while none can (never dropped). Returns where it went: a backend's name, `IN_GATEWAY` (held) or
+        `REFUSED` (the backend refused it: the job failed)."""
         job, subscribers = self._held[prompt_id]
         target = self.choose_backend(job.workflow, exclude, wanted_tags(job.request))
         if target is None:
             log.info("job %s waits for a backend that can run it", prompt_id)
             await self._record_held(job)
-            return
+            return IN_GATEWAY
         del self._held[prompt_id]
         for other in self.backends:  # subscribed while held: their queue sits on the tracker they asked
             subscribers |= other.tracker.take_subscribers(prompt_id)
@@ -356,19 +413,20 @@ class Fleet:
             )
         except PromptRejected as exc:
             await tracker.not_submitted(job, f"backend {target.name} refused the moved job: {exc}")
-            return
+            return REFUSED
         except ComfyError as exc:
             if never_sent(exc):  # that one is down too: wait for the next
                 released = tracker.release(prompt_id)
                 job.status = JobStatus.PENDING
                 self._held[prompt_id] = (job, released[1] if released else subscribers)
                 await self._record_held(job)
-                return
+                return IN_GATEWAY
             tracker.unconfirmed(job)  # settled from its /queue and /history (api.jobs.settle)
-            return
+            return target.name
         job.number = submitted.number
         await tracker.submitted(job)
         log.warning("job %s now runs on backend %s", prompt_id, target.name)
+        return target.name
 
     async def _load_held(self) -> None:
         """Jobs recorded waiting in the gateway (a gateway stopped, or another replica could not place
@@ -415,6 +473,13 @@ class Fleet:
 
     def view(self) -> list[dict[str, Any]]:
         return [b.view() for b in self.backends]
+
+    def samples(self) -> list[BackendSample]:
+        """Each backend as /metrics shows it (read at scrape time)."""
+        return [b.sample(draining=not b.healthy and self._movable(b)) for b in self.backends]
+
+    def held_count(self) -> int:
+        return len(self._held)
 
     async def get(self) -> Catalog:
         """The node catalog generation runs plan with (a `pipeline.CatalogSource`): the first healthy

@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from api.jobs.state import Job
+
 
 @dataclass(frozen=True)
 class RowWrite:
@@ -68,6 +70,21 @@ def write_rows(conn: Connection, writes: list[RowWrite], jobs: Table, outputs: T
     rows = [row for w in written for row in w.outputs]
     if rows:
         conn.execute(insert(outputs), rows)
+
+
+def output_values(job: Job) -> list[dict[str, Any]]:
+    """The job_outputs rows of a job: what `/api/outputs` may serve, and to whom."""
+    return [
+        {
+            "type": ref.type,
+            "subfolder": ref.subfolder or "",
+            "filename": ref.filename,
+            "prompt_id": job.prompt_id,
+            "owner": job.owner,
+        }
+        for ref in job.outputs
+        if ref.filename
+    ]
 
 
 @functools.lru_cache(maxsize=16)

@@ -137,6 +137,12 @@ class Replication:
         prompt_id = str(message["prompt_id"])
         state: dict[str, Any] = message["state"]
         events: list[dict[str, Any]] = message.get("events") or []
+        if (moved_to := state.get("backend")) is not None and moved_to != tracker.backend:
+            # Moved off this backend (the message of a fleet's move): should this backend still get it (a
+            # POST with no clear answer arriving late), it is withdrawn here, by whichever replica leads it.
+            tracker.guard(prompt_id)
+        else:
+            tracker.withdrawals.pop(prompt_id, None)  # on this backend (again): ours to run
         job = tracker.jobs.get(prompt_id)
         if job is not None and state.get("backend", job.backend) != job.backend:
             self._moved(job)  # the fleet moved it off this backend (or it waits for one)
@@ -192,6 +198,7 @@ class Replication:
             return held
         job.will_run = nodes_that_run(job.workflow, tracker.output_classes)
         tracker.jobs[job.prompt_id] = job
+        tracker.withdrawals.pop(job.prompt_id, None)  # placed here (again): no longer withdrawn
         if self.leading and tracker.stream is not None and job.status is not JobStatus.SUBMITTING:
             tracker.stream.track(job.prompt_id)
         return job

@@ -68,6 +68,10 @@ class Placement(Protocol):
 
     async def cancel_held(self, prompt_id: str) -> Job | None: ...
 
+    # A job whose POST got no clear answer from a lane that cannot be asked: run it on another (or wait in
+    # the gateway for one); False when it must stay `submitting` on this lane.
+    async def move_unconfirmed(self, lane: Lane, job: Job) -> bool: ...
+
 
 class JobService:
     """The one way jobs are created: every submission is validated, then queued, then recorded.
@@ -335,6 +339,12 @@ class JobService:
             if (location is not None and location.known) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if (
+            location is None
+            and self.placement is not None
+            and await self.placement.move_unconfirmed(lane, job)
+        ):
+            return job
         if location is None:
             lane.tracker.unconfirmed(job)
             raise SubmitUnconfirmed(

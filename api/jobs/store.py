@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    case,
     event,
     func,
     select,
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
-from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, write_rows
+from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_rows
 from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
@@ -323,7 +324,7 @@ class JobStore(Database):
         if self._engine is None:
             raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
         rows = [
-            RowWrite(kind, job.prompt_id, job.terminal, _to_row_values(job), _output_values(job))
+            RowWrite(kind, job.prompt_id, job.terminal, _to_row_values(job), output_values(job))
             for kind, job in writes
         ]
         tables = Base.metadata.tables
@@ -349,6 +350,13 @@ class JobStore(Database):
                 )
             ).all()
             return [_from_row(r) for r in rows]
+
+    async def count_active(self, owner: str | None = None) -> tuple[int, int]:
+        """(unfinished jobs, those of `owner`) in one query: quotas shared by replicas (api.limits)."""
+        owned = func.count(case((JobRow.owner == owner, 1))) if owner is not None else func.sum(0)
+        async with self._session() as session:
+            row = (await session.execute(select(func.count(), owned).where(JobRow.status.in_(ACTIVE)))).one()
+            return int(row[0]), int(row[1] or 0)
 
     async def recent(self, limit: int = 100) -> list[Job]:
         async with self._session() as session:
@@ -477,18 +485,3 @@ class JobStore(Database):
                 select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
             )
             return bool(count)
-
-
-def _output_values(job: Job) -> list[dict[str, Any]]:
-    """The job_outputs rows of a job: what `/api/outputs` may serve, and to whom."""
-    return [
-        {
-            "type": ref.type,
-            "subfolder": ref.subfolder or "",
-            "filename": ref.filename,
-            "prompt_id": job.prompt_id,
-            "owner": job.owner,
-        }
-        for ref in job.outputs
-        if ref.filename
-    ]

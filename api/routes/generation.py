@@ -79,7 +79,7 @@ async def generate(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Run the pipeline on a plain-language request; refused runs answer with an error and their thread_id."""
-    caller = admit_jobs(request)
+    caller = await admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate", principal, request, idempotency_key)
     run = body.to_request(settings)
@@ -110,7 +110,7 @@ async def generate_stream(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> StreamingResponse:
     """The same run as POST /api/workflow/generate, one SSE message per agent step, then the result."""
-    caller = admit_jobs(http_request)
+    caller = await admit_jobs(http_request)
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "generate", principal, http_request, idempotency_key)
     request = body.to_request(settings)
@@ -156,7 +156,7 @@ async def video_generate(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> VideoSubmitResponse:
     """Generate a HunyuanVideo workflow from the spec's request and submit it."""
-    caller = admit_jobs(request)
+    caller = await admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     executor = executor_for(jobs, client, body, "video", principal, request, idempotency_key)
     run = body.to_request(settings)

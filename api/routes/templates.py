@@ -69,7 +69,7 @@ async def submit_template(
     principal: SubmitAccess,
 ) -> SubmitResponse:
     """Render the template with the given parameter values and submit it like any workflow."""
-    caller = admit_jobs(request)
+    caller = await admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     try:
         template = templates.get(name)

@@ -83,7 +83,7 @@ async def submit(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
     """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
-    caller = admit_jobs(request)
+    caller = await admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     record = _record(body)
     # The whole body is the key's fingerprint; dumped only when a key is given.
@@ -120,7 +120,7 @@ async def batch(
 ) -> BatchResponse:
     """Every workflow is checked first: if one is invalid nothing is submitted (400 lists each problem).
     Then each becomes one job; an item ComfyUI refuses or cannot take reports its own error."""
-    caller = admit_jobs(request, count=len(body.workflows))
+    caller = await admit_jobs(request, count=len(body.workflows))
     graphs: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     for index, item in enumerate(body.workflows):

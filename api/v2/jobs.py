@@ -113,7 +113,7 @@ async def submit_job(
     idempotency = _single_use(request, idempotency_key)
     record = {"api": "v2", "metadata": body.metadata}
     forward = body.extra_data.model_dump(exclude_none=True) if body.extra_data else None
-    caller = admit_jobs(request)
+    caller = await admit_jobs(request)
     if body.generate is not None:
         job = await _generate(
             body.generate, request, jobs, client, settings, generator, store, principal, idempotency

@@ -32,15 +32,27 @@ TERMINAL = {"completed", "failed", "cancelled", "timeout"}
 
 @contextlib.asynccontextmanager
 async def replica(
-    comfy_url: str, state: Path, database_url: str, redis_url: str, lease_ttl: float = LEASE_TTL
+    comfy_url: str,
+    state: Path,
+    database_url: str,
+    redis_url: str,
+    lease_ttl: float = LEASE_TTL,
+    **env: str,
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """A gateway replica process (`env`: more settings, e.g. COMFYUI_URLS of a fleet)."""
     from comfyui_local import free_port
 
     await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
     port = free_port()
     async with (
         gateway_process(
-            comfy_url, state, port, DATABASE_URL=database_url, REDIS_URL=redis_url, LEASE_TTL=str(lease_ttl)
+            comfy_url,
+            state,
+            port,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            LEASE_TTL=str(lease_ttl),
+            **env,
         ) as proc,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
     ):
@@ -51,6 +63,11 @@ async def lease_holder_pid(database_url: str, redis_url: str, comfy_url: str) ->
     """The process id of the replica holding the backend's lease (its owner is host:pid:nonce); the lease
     is named after the backend (COMFYUI_URL alone: a fleet of one, named host:port)."""
     (backend,) = parse_backends("", comfy_url)
+    return (await lease_holders(database_url, redis_url, [backend.name]))[backend.name]
+
+
+async def lease_holders(database_url: str, redis_url: str, backends: list[str]) -> dict[str, int | None]:
+    """For each backend name, the process id of the replica holding its lease (None: nobody)."""
     store = JobStore(database_url)
     await store.open()
     try:
@@ -59,10 +76,13 @@ async def lease_holder_pid(database_url: str, redis_url: str, comfy_url: str) ->
         await store.close()
     redis = Redis.from_url(redis_url)
     try:
-        owner = await redis.get(f"comfy-gateway:{client_id}:lease:{backend.name}")
+        owners = [await redis.get(f"comfy-gateway:{client_id}:lease:{name}") for name in backends]
     finally:
         await redis.aclose()
-    return int(owner.decode().split(":")[1]) if owner else None
+    return {
+        name: int(owner.decode().split(":")[1]) if owner else None
+        for name, owner in zip(backends, owners, strict=True)
+    }
 
 
 async def sse_events(http: httpx.AsyncClient, pid: str) -> list[dict[str, Any]]:

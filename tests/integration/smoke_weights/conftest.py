@@ -53,13 +53,7 @@ def more_smoke_models(
 ) -> dict[str, Path]:
     """The image families plus Flux and the SD1.5 ControlNets in the session ComfyUI's models folder (the new
     files written into the machine's cache once); role -> path."""
-    from comfyui_local import install
-    from comfyui_local.smoke_families import build_families, family_files
-    from comfyui_local.smoke_weights import install_smoke_weights
-    from tests.smoke_support import SMOKE_KIND, SMOKE_SEED
+    from smoke_helpers import place_families
 
     cache_dir = image_smoke_weights_cache.paths[0].parents[1]
-    report = build_families(cache_dir, MORE_FAMILIES, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
-    placed = install_smoke_weights(report.paths, cache_dir, comfyui.models_dir)
-    more = {f.role: p for f, p in zip(family_files(MORE_FAMILIES), placed, strict=True)}
-    return {**image_smoke_models, **more}
+    return {**image_smoke_models, **place_families(cache_dir, MORE_FAMILIES, comfyui.models_dir)}

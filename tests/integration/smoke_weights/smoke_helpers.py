@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from comfyui_client import ComfyClient
+from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smoke_weights
+from evals.smoke import downscaled
+from node_catalog import Catalog
+from node_catalog.files import required_files
+from pipeline import GenerationRequest, Generator
 from tests.smoke_support import SmokeModels
 from tests.support import SAMPLES
 
-__all__ = ["SmokeModels", "fetch", "load_graph", "peak_rss_kib", "run_prompt", "video_output"]
+__all__ = [
+    "SmokeModels",
+    "assert_all_smoke",
+    "comfy_peak_mib",
+    "fetch",
+    "generate_and_run_shrunk",
+    "live_backend",
+    "load_graph",
+    "loaded_files",
+    "peak_rss_kib",
+    "place_families",
+    "run_prompt",
+    "video_output",
+]
+log = logging.getLogger(__name__)
 
 
 def load_graph(name: str) -> dict[str, Any]:
@@ -54,3 +77,77 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+@contextlib.asynccontextmanager
+async def live_backend(comfyui: Any, upload: bytes, name: str) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
+    """A client of the session ComfyUI, with `upload` in its input folder as `name`, and its live catalog."""
+    async with ComfyClient(comfyui.url, timeout=30) as client:
+        await client.upload(upload, name, overwrite=True)
+        yield client, await Catalog.live(client)
+
+
+def place_families(cache_dir: Path, families: Sequence[str], models_dir: Path) -> dict[str, Path]:
+    """The families' stub smoke weights, written into the machine's cache once, copied into `models_dir`
+    (every test: other suites write empty placeholders under the same names); role -> path."""
+    from comfyui_local import install
+    from comfyui_local.smoke_families import build_families, family_files
+    from comfyui_local.smoke_weights import install_smoke_weights
+    from tests.smoke_support import SMOKE_KIND, SMOKE_SEED
+
+    report = build_families(cache_dir, families, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
+    placed = install_smoke_weights(report.paths, cache_dir, models_dir)
+    return {f.role: p for f, p in zip(family_files(families), placed, strict=True)}
+
+
+def comfy_peak_mib(comfyui: Any) -> float:
+    """The session ComfyUI's peak RSS so far (0 when it is not our process)."""
+    return peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0
+
+
+def loaded_files(workflow: dict[str, Any], class_type: str, input_name: str) -> list[str]:
+    """The file names the graph's `class_type` nodes load through `input_name`."""
+    return [n["inputs"][input_name] for n in workflow.values() if n["class_type"] == class_type]
+
+
+def assert_all_smoke(workflow: dict[str, Any], catalog: Catalog, models_dir: Path) -> None:
+    """Every model file of the graph is a smoke-weight file: the run proves the smoke set runs."""
+    for folder, names in required_files(workflow, catalog).items():
+        if folder != "input":
+            for name in names:
+                assert is_smoke_weights(models_dir / folder / name), (folder, name)
+
+
+async def generate_and_run_shrunk(
+    client: ComfyClient,
+    catalog: Catalog,
+    comfyui: Any,
+    request: GenerationRequest,
+    label: str,
+    *,
+    wait: float = 300.0,
+) -> dict[str, Any]:
+    """Generate a graph (not submitted), check its model files are smoke weights, run it shrunk as the eval
+    runner does (`evals.smoke.downscaled`) and frame-check its first saved image; returns the graph."""
+    result = await Generator(catalog, client=client).generate(request)
+    assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
+    workflow = result.workflow or {}
+    assert_all_smoke(workflow, catalog, Path(comfyui.models_dir))
+    small = downscaled(workflow)
+    started = time.monotonic()
+    submitted = await client.submit(small.workflow)
+    entry = await client.wait_for(submitted.prompt_id, timeout=wait)
+    (image, *_) = [f for f in entry.files if f.kind == "image"]
+    async with client.view(image.filename, subfolder=image.subfolder, type=image.type) as resp:
+        check = check_frames(
+            decode_rgb_frames(await resp.aread()), expect_frames=1, expect_size=small.expect_size
+        )
+    assert check.ok, check.reason
+    log.info(
+        "%s (composed, shrunk to %s): ran in %.1f s, ComfyUI peak RSS %.0f MiB",
+        label,
+        small.expect_size,
+        time.monotonic() - started,
+        comfy_peak_mib(comfyui),
+    )
+    return workflow

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import peak_rss_kib
+from smoke_helpers import assert_all_smoke, comfy_peak_mib, live_backend
 
 from comfyui_client import ComfyClient, ExecutionFailed
-from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smoke_weights
+from comfyui_local.smoke_weights import check_frames, decode_rgb_frames
 from node_catalog import Catalog
-from node_catalog.files import required_files
 from pipeline import GenerationRequest, GenerationResult, Generator
 from tests.support import solid_png
 
@@ -33,9 +32,8 @@ INPUT_NAME = "smoke_upscale_in.png"
 async def live(
     image_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(32, 32, (40, 120, 200)), INPUT_NAME, overwrite=True)
-        yield client, await Catalog.live(client)
+    async with live_backend(comfyui, solid_png(32, 32, (40, 120, 200)), INPUT_NAME) as backend:
+        yield backend
 
 
 async def generate_and_run(
@@ -46,16 +44,9 @@ async def generate_and_run(
     seconds = time.monotonic() - started
     assert result.error is None, (result.error, result.errors, result.repairs)
     assert result.status == "succeeded", result.status
-    # Every model file of the generated graph is a smoke-weight file: the run proves the smoke set runs.
-    for folder, names in required_files(result.workflow or {}, catalog).items():
-        if folder != "input":
-            for name in names:
-                assert is_smoke_weights(Path(comfyui.models_dir) / folder / name), (folder, name)
+    assert_all_smoke(result.workflow or {}, catalog, Path(comfyui.models_dir))
     log.info(
-        "%s: generated and ran in %.1f s, ComfyUI peak RSS %.0f MiB",
-        label,
-        seconds,
-        peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0,
+        "%s: generated and ran in %.1f s, ComfyUI peak RSS %.0f MiB", label, seconds, comfy_peak_mib(comfyui)
     )
     return result, seconds
 

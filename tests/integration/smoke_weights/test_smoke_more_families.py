@@ -9,20 +9,17 @@ Timing and peak memory are logged (run with `-o log_cli=true -o log_cli_level=IN
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import peak_rss_kib
+from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, live_backend, loaded_files
 from test_smoke_images import decoded_image, generate_and_run
 
 from comfyui_client import ComfyClient
-from comfyui_local.smoke_weights import check_frames, decode_rgb_frames, is_smoke_weights
-from evals.smoke import downscaled
+from comfyui_local.smoke_weights import is_smoke_weights
 from node_catalog import Catalog
-from node_catalog.files import required_files
 from pipeline import GenerationRequest, Generator
 from tests.support import solid_png
 
@@ -38,13 +35,8 @@ SD15_CANNY = "control_v11p_sd15_canny_fp16.safetensors"
 async def live(
     more_smoke_models: dict[str, Path], comfyui: Any
 ) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with ComfyClient(comfyui.url, timeout=30) as client:
-        await client.upload(solid_png(64, 64, (200, 40, 40)), HINT, overwrite=True)
-        yield client, await Catalog.live(client)
-
-
-def loaded_files(workflow: dict[str, Any], class_type: str, input_name: str) -> list[str]:
-    return [n["inputs"][input_name] for n in workflow.values() if n["class_type"] == class_type]
+    async with live_backend(comfyui, solid_png(64, 64, (200, 40, 40)), HINT) as backend:
+        yield backend
 
 
 async def test_composed_controlnet_graph_runs_on_smoke_weights(
@@ -56,30 +48,10 @@ async def test_composed_controlnet_graph_runs_on_smoke_weights(
     request = GenerationRequest(
         prompt=f"a robot following the edges of {HINT}", overrides={"input_image": HINT}
     )
-    result = await Generator(catalog, client=client).generate(request)
-    assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
-    workflow = result.workflow or {}
+    workflow = await generate_and_run_shrunk(client, catalog, comfyui, request, "sd15 canny controlnet")
     assert loaded_files(workflow, "ControlNetLoader", "control_net_name") == [SD15_CANNY]
     # (no Canny node: the local ComfyUI lacks kornia, so the live catalog has none and the hint goes in as is)
     assert "ControlNetApplyAdvanced" in {n["class_type"] for n in workflow.values()}
-    for folder, names in required_files(workflow, catalog).items():
-        if folder != "input":
-            assert all(is_smoke_weights(Path(comfyui.models_dir) / folder / n) for n in names), folder
-    small = downscaled(workflow)
-    started = time.monotonic()
-    submitted = await client.submit(small.workflow)
-    entry = await client.wait_for(submitted.prompt_id, timeout=300)
-    (image, *_) = [f for f in entry.files if f.kind == "image"]
-    async with client.view(image.filename, subfolder=image.subfolder, type=image.type) as resp:
-        check = check_frames(
-            decode_rgb_frames(await resp.aread()), expect_frames=1, expect_size=small.expect_size
-        )
-    assert check.ok, check.reason
-    log.info(
-        "sd15 canny controlnet (composed, shrunk): ran in %.1f s, ComfyUI peak RSS %.0f MiB",
-        time.monotonic() - started,
-        peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0,
-    )
 
 
 @pytest.mark.slow  # the T5-XXL stub (4.7B parameters of zeros) encodes the prompt on 2 cores
@@ -126,5 +98,5 @@ async def test_sd15_controlnet_on_sdxl_validates_fails_at_execution_and_meets_th
         "sd15 controlnet on sdxl: %s; repairs %s; ComfyUI peak RSS %.0f MiB",
         str(result.error)[:300],
         [str(r)[:200] for r in result.repairs],
-        peak_rss_kib(comfyui.proc.pid) / 1024 if comfyui.proc is not None else 0.0,
+        comfy_peak_mib(comfyui),
     )

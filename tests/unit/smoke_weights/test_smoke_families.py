@@ -15,6 +15,7 @@ from comfyui_local.smoke_families import (
     all_smoke,
     families_for,
     family_files,
+    family_of,
 )
 from comfyui_local.smoke_weights import MARKER, SmokeWeightsError, build_smoke_weights, is_smoke_weights
 
@@ -73,6 +74,29 @@ def test_families_for_a_graphs_files() -> None:
     assert (
         families_for({**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}) is None
     )
+
+
+def test_families_for_style_reference_graphs() -> None:
+    """A Flux Redux graph needs Flux and flux_redux; an SD1.5 style-adapter graph sd15 and sd15_style (its
+    .pth adapter named by the family, as ESRGAN's: evals judge a pickle by the smoke set's names)."""
+    redux = {
+        "unet": ["flux1-dev.safetensors"],
+        "clip": ["t5xxl_fp16.safetensors"],
+        "vae": ["ae.safetensors"],
+        "clip_vision": ["sigclip_vision_patch14_384.safetensors"],
+        "style_models": ["flux1-redux-dev.safetensors"],
+        "input": ["ref.png"],
+    }
+    assert families_for(redux) == {"flux", "flux_redux"}
+    style = {
+        "checkpoints": ["v1-5-pruned-emaonly.safetensors"],
+        "clip_vision": ["clip_vision_vit_l.safetensors"],
+        "style_models": ["coadapter-style-sd15v1.pth"],
+    }
+    assert families_for(style) == {"sd15", "sd15_style"}
+    assert family_of("style_models", "coadapter-style-sd15v1.pth") == "sd15_style"
+    # Wan's image encoder stays with its family, which has no smoke weights
+    assert families_for({"clip_vision": ["clip_vision_h.safetensors"]}) is None
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:
