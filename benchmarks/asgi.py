@@ -3,7 +3,8 @@
 Against the local CPU ComfyUI (`comfyui_local`): the app is built by `create_app` (SQLite in a temp dir, no
 API keys, pending-job bounds off), its lifespan run, one model-free job (sample 03) submitted and waited
 for; then `BENCH_CALLS` (3000) status reads, queue reads and (a tenth as many) submits, one at a time, each a
-direct call of the app with a prepared HTTP scope. What this leaves out (uvicorn, HTTP parsing, loopback)
+direct call of the app with a prepared HTTP scope, and as many submits again 32 at a time (`submit32`: the
+time per submit). What this leaves out (uvicorn, HTTP parsing, loopback)
 is the same for every server; what it shows is the gateway's own part, and it is steadier than `http` on a
 shared machine. Each figure is the wall time and the process's CPU time per request (CPU time counts only
 this process, so other work on a shared machine moves it far less).
@@ -114,21 +115,33 @@ async def measure(comfy_url: str, tmp: Path, calls: int) -> dict[str, Any]:
             if json.loads(sent[1]["body"])["status"] == "completed":
                 break
             await asyncio.sleep(0.05)
+
+        async def submit() -> list[Any]:
+            return await call(app, "POST", "/api/workflow/submit", body, headers)
+
+        async def submit_32() -> list[Any]:  # 32 in flight: what the group commit shares
+            return [await asyncio.gather(*(submit() for _ in range(32)))]
+
         runs = {
-            "status": (calls, lambda: call(app, "GET", f"/api/workflow/status/{pid}")),
-            "queue": (calls, lambda: call(app, "GET", "/api/queue")),
-            "submit": (max(1, calls // 10), lambda: call(app, "POST", "/api/workflow/submit", body, headers)),
+            "status": (calls, lambda: call(app, "GET", f"/api/workflow/status/{pid}"), 1),
+            "queue": (calls, lambda: call(app, "GET", "/api/queue"), 1),
+            "submit": (max(1, calls // 10), submit, 1),
+            "submit32": (max(1, calls // 320), submit_32, 32),
         }
         # Before the submits: the jobs they queue keep the tracker busy with their events for a while.
         seconds = float(os.environ.get("BENCH_CONCURRENT_SECONDS", "3"))
         results["status x32"] = await concurrent(app, f"/api/workflow/status/{pid}", seconds)
-        for name, (n, one) in runs.items():
-            for _ in range(min(50, n)):
+        for name, (n, one, each) in runs.items():
+            for _ in range(min(50 // each, n)):
                 await one()
             started, cpu = time.perf_counter(), time.process_time()
             for _ in range(n):
                 await one()
-            results[name] = ((time.perf_counter() - started) / n * 1e6, (time.process_time() - cpu) / n * 1e6)
+            calls_made = n * each
+            results[name] = (
+                (time.perf_counter() - started) / calls_made * 1e6,
+                (time.process_time() - cpu) / calls_made * 1e6,
+            )
     from benchmarks._bare import app as bare
 
     results["bare x32"] = await concurrent(bare, f"/status/{pid}", seconds)

@@ -10,9 +10,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from api.errors import ApiError, InvalidWorkflow, JobAlreadyFinished, JobNotFound
 from api.jobs import cancel, settle
@@ -22,6 +22,7 @@ from api.jobs.state import Job, JobStatus
 from api.jobs.store import IdempotencyKeyTaken, JobStoreError
 from api.jobs.tracker import JobTracker
 from api.logs import bind_job
+from api.workflow_intake import Verdicts, off_loop, small
 
 if TYPE_CHECKING:
     from api.jobs.idempotency import Idempotency
@@ -101,6 +102,8 @@ class JobService:
         self.queue_max_age = queue_max_age  # seconds a queue snapshot is served without asking ComfyUI again
         self.tracker = tracker
         self._single = Lane(client, tracker, catalog, refresh_catalog)  # the primary backend's
+        self.verdicts = Verdicts()  # graphs found valid, per catalog
+        self._behind: set[asyncio.Task[None]] = set()  # `pending` writes the submit answer does not wait for
 
     @property
     def catalog(self) -> Catalog:
@@ -141,16 +144,23 @@ class JobService:
             raise InvalidWorkflow.from_comfy_body(report.comfy_body())
 
     async def _validate(self, workflow: dict[str, Any], lane: Lane) -> ValidationReport:
-        """node_catalog's verdict, computed off the event loop within the time budget."""
-        from api.workflow_intake import off_loop
+        """node_catalog's verdict: remembered for a graph found valid already, computed on the event loop
+        for a small graph, else off it within the time budget."""
         from node_catalog.validation import validate
 
         catalog = lane.catalog()
-        return await off_loop(
+        key = self.verdicts.key(workflow)
+        if key is not None and (known := self.verdicts.get(catalog, key)) is not None:
+            return cast("ValidationReport", known)
+        report = await off_loop(
             lambda: validate(workflow, catalog, limits=self.limits),
             budget=self.validation_budget,
             what="validating the workflow",
+            inline=key is not None and small(key[1]),
         )
+        if report.ok and key is not None:
+            self.verdicts.add(catalog, key, report)
+        return report
 
     async def submit(
         self,
@@ -244,6 +254,9 @@ class JobService:
             raise JobDatabaseUnavailable(
                 f"the job could not be recorded, so it was not submitted: {exc}"
             ) from exc
+        except BaseException:
+            lane.tracker.unconfirmed(job)  # cancelled: the row may be written; settled as not submitted
+            raise
         try:
             sent = {**(extra_data or {}), **(forward_extra_data or {})} or None
             submitted = await lane.client.submit(workflow, prompt_id=job.prompt_id, extra_data=sent)
@@ -260,9 +273,29 @@ class JobService:
             lane.tracker.unconfirmed(job)  # cancelled mid-POST: the row stays `submitting`, settled later
             raise
         job.number = submitted.number
-        await lane.tracker.submitted(job)
+        # Written before the answer when the job already ended (its end is on record when we answer), and
+        # with replicas: the others write this row too once ComfyUI has the job (the leader, as its events
+        # come), and a late `pending` write of ours would put their newer state back.
+        if job.terminal or lane.tracker.replica is not None:
+            await lane.tracker.submitted(job)
+        else:
+            await self._write_behind(lane.tracker.submitted(job))
         log.info("job %s submitted to %s (%s, %d nodes)", job.prompt_id, job.backend, source, len(workflow))
         return job
+
+    async def _write_behind(self, submitted: Coroutine[Any, Any, None]) -> None:
+        """Mark the job `pending` now and write it after the answer: its `submitting` row already records
+        it, and a gateway that stops before this write finds the job in ComfyUI's queue or history at its
+        next start (settle.resolve_submitting; other replicas leave a row that young alone)."""
+        task = asyncio.get_running_loop().create_task(submitted)
+        self._behind.add(task)
+        task.add_done_callback(self._written)
+        await asyncio.sleep(0)  # its first step runs now: the job is `pending` in memory, its write queued
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._behind.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("recording a submitted job failed: %r", exc, exc_info=exc)
 
     async def _replay(self, idempotency: Idempotency) -> Job | None:
         """The job a key already made (same body), or None: unused, or its job never reached ComfyUI."""

@@ -1,36 +1,27 @@
 """The job database: one row per submission (SQLAlchemy 2 async; SQLite file by default, any async URL).
 
-Rows are written in one transaction each, so a job is either fully recorded or absent. Timestamps are epoch
-seconds (floats) so every backend stores them the same way.
+A job's row is written in one transaction, so a job is either fully recorded or absent; concurrent job writes
+share one (api.jobs.group_commit, api.jobs.batch_writes). Timestamps are epoch seconds (floats) so every
+backend stores them the same way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from time import time
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Float,
-    Integer,
-    String,
-    case,
-    delete,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import JSON, Float, Integer, String, case, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
+from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_rows
+from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
 
@@ -207,7 +198,7 @@ async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[Any]]
     """An engine and a session factory on the job database, its schema migrated to head (the job store and the
     webhook deliveries share the database and this one way to open it)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if is_sqlite_file(url):
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         # The tracker and the request handlers write concurrently; on a loaded machine a writer can wait
         # past sqlite's 5 s default and fail with "database is locked". WAL lets readers run beside the
@@ -251,6 +242,22 @@ class JobStore(Database):
     # Key writes through this handle: the key cache (api/auth/keys.py) reloads at once after one.
     key_writes = 0
 
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush)  # every job insert and save
+        self._sqlite: SqliteWriter | None = None  # a SQLite file: its writes run on the event loop
+
+    async def open(self) -> None:
+        await super().open()
+        if is_sqlite_file(self.url):
+            self._sqlite = SqliteWriter(self.url, SQLITE_BUSY_SECONDS, _sqlite_pragmas)
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        await super().close()
+
     async def client_id(self) -> str:
         """The ComfyUI client id of this database, created once: after a restart, events keep coming to us."""
         async with self._session() as session, session.begin():
@@ -260,21 +267,10 @@ class JobStore(Database):
                 session.add(row)
             return str(row.value)
 
-    @asynccontextmanager
-    async def _writing(self, job: Job) -> AsyncIterator[Any]:
-        """One write transaction; the seam where database errors become JobStoreError."""
-        try:
-            async with self._session() as session, session.begin():
-                yield session
-        except (SQLAlchemyError, OSError) as exc:
-            raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
-
     async def insert(self, job: Job) -> None:
         """Add the job's row; `IdempotencyKeyTaken` when its Idempotency-Key is already used."""
         try:
-            async with self._writing(job) as session:
-                session.add(JobRow(prompt_id=job.prompt_id, **_to_row_values(job)))
-                _record_outputs(session, job)
+            await self._write(("insert", job))
         except JobStoreError as exc:
             if isinstance(exc.__cause__, IntegrityError) and job.idempotency_key is not None:
                 raise IdempotencyKeyTaken(f"Idempotency-Key of job {job.prompt_id} is taken") from exc
@@ -300,23 +296,36 @@ class JobStore(Database):
             )
 
     async def save(self, job: Job) -> None:
-        async with self._writing(job) as session:
-            # One UPDATE, not a SELECT of the whole row (its JSON decoded) then an ORM update: each statement
-            # is a round trip to the database thread, and a submit makes several writes.
-            values = _to_row_values(job)
-            target = update(JobRow).where(JobRow.prompt_id == job.prompt_id)
-            if not job.terminal:  # a finished job never changes (a replica's stale copy must not reopen it)
-                target = target.where(JobRow.status.in_(ACTIVE))
-            updated = await session.execute(
-                target.values(**values), execution_options={"synchronize_session": False}
-            )
-            if updated.rowcount == 0:
-                if await session.scalar(select(JobRow.prompt_id).where(JobRow.prompt_id == job.prompt_id)):
-                    return  # finished already: the stale copy is not written
-                session.add(JobRow(prompt_id=job.prompt_id, **values))
-            else:
-                await session.execute(delete(OutputRow).where(OutputRow.prompt_id == job.prompt_id))
-            _record_outputs(session, job)
+        """Write the job's current state (a finished job's row never changes again: a replica's stale copy
+        must not reopen it); the row is added if it is missing."""
+        await self._write(("save", job))
+
+    async def _write(self, write: tuple[str, Job]) -> None:
+        """Through the group commit (api.jobs.group_commit); the seam where database errors become
+        JobStoreError."""
+        try:
+            await self._commits.write(write)
+        except (SQLAlchemyError, OSError) as exc:
+            job = write[1]
+            raise JobStoreError(f"could not write job {job.prompt_id} to {self.url}: {exc}") from exc
+
+    async def _flush(self, writes: list[tuple[str, Job]]) -> None:
+        """One transaction for every queued write (api.jobs.batch_writes), each job's values read now."""
+        if self._engine is None:
+            raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
+        rows = [
+            RowWrite(kind, job.prompt_id, job.terminal, _to_row_values(job), output_values(job))
+            for kind, job in writes
+        ]
+        tables = Base.metadata.tables
+        work = partial(
+            write_rows, writes=rows, jobs=tables["jobs"], outputs=tables["job_outputs"], active=ACTIVE
+        )
+        if self._sqlite is not None:
+            await self._sqlite.run(work)
+        else:
+            async with self._engine.begin() as conn:
+                await conn.run_sync(work)
 
     async def move_if(
         self, job: Job, *, backend: str | None, status: JobStatus, to_backend: str, to_status: JobStatus
@@ -324,14 +333,16 @@ class JobStore(Database):
         """Compare-and-set a live job's place (api.fleet): the row moves only while it has the `backend` and
         `status` the mover read; False when another replica moved or settled it first."""
         same = JobRow.backend.is_(None) if backend is None else JobRow.backend == backend
-        async with self._writing(job) as session:
-            moved = await session.execute(
-                update(JobRow)
-                .where(JobRow.prompt_id == job.prompt_id, same, JobRow.status == status.value)
-                .values(backend=to_backend, status=to_status.value),
-                execution_options={"synchronize_session": False},
-            )
-            return bool(moved.rowcount)
+        move = update(JobRow).where(JobRow.prompt_id == job.prompt_id, same, JobRow.status == status.value)
+        try:  # not through the group commit: the mover needs this statement's own answer
+            async with self._session() as session, session.begin():
+                moved = await session.execute(
+                    move.values(backend=to_backend, status=to_status.value),
+                    execution_options={"synchronize_session": False},
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise JobStoreError(f"could not move job {job.prompt_id} in {self.url}: {exc}") from exc
+        return bool(moved.rowcount)
 
     async def get(self, prompt_id: str) -> Job | None:
         async with self._session() as session:
@@ -481,17 +492,3 @@ class JobStore(Database):
                 select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
             )
             return bool(count)
-
-
-def _record_outputs(session: Any, job: Job) -> None:
-    for ref in job.outputs:
-        if ref.filename:
-            session.add(
-                OutputRow(
-                    type=ref.type,
-                    subfolder=ref.subfolder or "",
-                    filename=ref.filename,
-                    prompt_id=job.prompt_id,
-                    owner=job.owner,
-                )
-            )

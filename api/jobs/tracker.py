@@ -74,7 +74,6 @@ class JobTracker:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_persist: dict[str, float] = {}
         self._stream: EventStream | None = None
-        self._persist_lock = asyncio.Lock()
         self._queue_refresh: asyncio.Task[None] | None = None
         self.finalizing: set[str] = set()  # reading a finished job's history (settle.finalize)
         self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
@@ -138,35 +137,34 @@ class JobTracker:
             job.status = JobStatus.PENDING
         if not job.terminal and entry is None:
             self.queue_view.pending(job.prompt_id, job.number)
+            if self._stream is not None:  # before the write (which the submit answer may not wait for)
+                # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
+                self._stream.track(job.prompt_id)
         saved = await self.save(job)
         if self.replica is not None:
             await self.replica.share(job, [])  # the leader follows it from now on
         if entry is not None:
             await settle.settle_from_history(self, job, entry)
-        elif job.terminal:
-            if saved:
-                self.drop(job)
-        elif self._stream is not None:
-            # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
-            self._stream.track(job.prompt_id)
+        elif job.terminal and saved:
+            self.drop(job)
 
     async def save(self, job: Job) -> bool:
         """Write the job, retrying a failed write; False (logged as an error) if it never went through.
 
-        One writer at a time; values are read inside the lock, so the last write holds the newest state.
+        The store's one writer reads the values as it commits (api.jobs.group_commit), so the last write
+        holds the newest state; concurrent saves share a transaction.
         """
         failure: JobStoreError | None = None
-        async with self._persist_lock:
-            for attempt, delay in enumerate((0.0, *SAVE_RETRY_DELAYS), start=1):
-                await asyncio.sleep(delay)
-                try:
-                    await self.store.save(job)
-                except JobStoreError as exc:
-                    failure = exc
-                    log.warning("writing job %s failed (attempt %d): %s", job.prompt_id, attempt, exc)
-                    continue
-                self._unsaved.discard(job.prompt_id)
-                return True
+        for attempt, delay in enumerate((0.0, *SAVE_RETRY_DELAYS), start=1):
+            await asyncio.sleep(delay)
+            try:
+                await self.store.save(job)
+            except JobStoreError as exc:
+                failure = exc
+                log.warning("writing job %s failed (attempt %d): %s", job.prompt_id, attempt, exc)
+                continue
+            self._unsaved.discard(job.prompt_id)
+            return True
         log.error(
             "could not persist job %s (%s); it stays in memory and is written again later",
             job.prompt_id,

@@ -48,9 +48,12 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def to_api_graph(body: SubmitRequest, catalog: Any, settings: Settings) -> dict[str, Any]:
-    """The API graph the request stands for, with its text prompt applied; 400 with a reason if none."""
-    return await api_graph(body.workflow, body.prompt, catalog, settings)
+async def to_api_graph(
+    body: SubmitRequest, catalog: Any, settings: Settings, size: str | None = None
+) -> dict[str, Any]:
+    """The API graph the request stands for, with its text prompt applied; 400 with a reason if none.
+    `size`: the request's Content-Length (a small body is read on the event loop)."""
+    return await api_graph(body.workflow, body.prompt, catalog, settings, size=size)
 
 
 def _record(body: SubmitRequest) -> dict[str, Any]:
@@ -73,18 +76,23 @@ async def submit(
     body: SubmitRequest,
     request: Request,
     response: Response,
-    jobs: JobsDep,
-    catalog: CatalogDep,
-    settings: SettingsDep,
-    principal: SubmitAccess,
+    jobs: hot.JobsDep,  # async dependencies: a plain `def` one costs a thread hop per request
+    catalog: hot.CatalogDep,
+    settings: hot.SettingsDep,
+    principal: hot.SubmitAccess,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmitResponse:
     """Validate a workflow, record it and queue it on ComfyUI (an Idempotency-Key replays the first job)."""
     caller = await admit_jobs(request)
     await check_webhook_url(body.webhook_url, settings)
     record = _record(body)
-    idempotency = idempotency_for(request, idempotency_key, body.model_dump(mode="json"))  # the whole body
-    graph = await to_api_graph(body, catalog, settings)
+    # The whole body is the key's fingerprint; dumped only when a key is given.
+    idempotency = (
+        idempotency_for(request, idempotency_key, body.model_dump(mode="json"))
+        if idempotency_key is not None
+        else None
+    )
+    graph = await to_api_graph(body, catalog, settings, request.headers.get("content-length"))
     job = await jobs.submit(
         graph,
         extra_data=body.extra_data or None,
