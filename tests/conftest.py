@@ -20,6 +20,26 @@ __all__ = ["COMFY_FIXTURES", "FIXTURES", "SAMPLES", "load_sample"]
 log = logging.getLogger(__name__)
 
 
+def _import_anyio_eagerly() -> None:
+    """anyio is a pytest plugin, so pytest's assertion rewriter compiles each of its modules on import, and
+    anyio imports many lazily. One first imported in a test server's thread while the main thread compiles as
+    well trips a CPython 3.11 bug (SystemError "AST constructor recursion depth mismatch"), which aborted a
+    response mid-body now and then. So every anyio module is imported here, once, in the main thread."""
+    import importlib
+    import pkgutil
+
+    import anyio
+
+    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # a backend this interpreter lacks (trio)
+            continue
+
+
+_import_anyio_eagerly()
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
