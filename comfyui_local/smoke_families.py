@@ -78,6 +78,17 @@ SD15_STYLE_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("clip_vision_vit_l", "clip_vision", "clip_vision_vit_l.safetensors", "CLIPVisionLoader"),
 )
 
+# Wan 2.1: text-to-video, image-to-video (with CLIP ViT-H) and VACE share UMT5-XXL (its tokenizer inside) and
+# the Wan 2.1 VAE (`_smoke_wan_models.py`).
+WAN21_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("wan_t2v_dit", "diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", "UNETLoader"),
+    SmokeFile("wan_i2v_dit", "diffusion_models", "wan2.1_i2v_480p_14B_fp8_scaled.safetensors", "UNETLoader"),
+    SmokeFile("wan_vace_dit", "diffusion_models", "wan2.1_vace_14B_fp16.safetensors", "UNETLoader"),
+    SmokeFile("umt5_xxl", "text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "CLIPLoader"),
+    SmokeFile("wan_vae", "vae", "wan_2.1_vae.safetensors", "VAELoader"),
+    SmokeFile("clip_vision_h", "clip_vision", "clip_vision_h.safetensors", "CLIPVisionLoader"),
+)
+
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
     "dit_i2v_v2",
@@ -97,6 +108,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "qwen_image": QWEN_IMAGE_FILES,
     "flux_redux": FLUX_REDUX_FILES,
     "sd15_style": SD15_STYLE_FILES,
+    "wan21": WAN21_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
