@@ -5,7 +5,8 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
 ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE;
-`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L).
+`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L, Wan's CLIP ViT-H;
+`_smoke_wan_models.py`: Wan 2.1 t2v, i2v and VACE, UMT5-XXL with a trained smoke tokenizer, the Wan VAE).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -113,10 +114,6 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "wan21": "not built yet: a tiny comfy.ldm.wan DiT (dim 128, one block) is detectable, but ComfyUI reads "
-    "the UMT5 tokenizer from the text encoder file itself (a `spiece_model` tensor holding the real "
-    "SentencePiece model, which ComfyUI does not ship), and pads every prompt to 512 tokens through the "
-    "5.7B UMT5-XXL (a stub of zero pages, about 3x the Flux T5 cost per prompt here)",
     "qwen_image_controlnet": "not built yet: qwen_image_canny_diffsynth_controlnet is a ModelPatchLoader "
     "file (comfy.ldm.qwen_image.controlnet's DiffSynth blocks, their own detection by key names)",
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
