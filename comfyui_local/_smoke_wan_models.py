@@ -31,7 +31,8 @@ TE = "umt5_xxl"
 VAE = "wan_vae"
 ROLES = frozenset({*DITS, TE, VAE})
 ALWAYS_STUB = frozenset({TE})  # 5.7B parameters
-# The official DiT files are fp16 / fp8; the smoke writer stores what ComfyUI computes in on CPU.
+# The official files are fp16 / fp8. The DiTs store what ComfyUI computes in on CPU; UMT5 runs in fp32 whatever
+# the file holds (`SDClipModel` casts), bf16 only halves the one large tensor its detection needs (84 MiB).
 FILE_DTYPES = {**dict.fromkeys(DITS, "bfloat16"), TE: "bfloat16", VAE: "float32"}
 TINY_DIT = {"dim": 128, "ffn_dim": 256, "layers": 1, "vace_layers": 1}
 VACE_IN_DIM = 96  # 16 latent x 2 (inactive, reactive) + 64 mask channels
@@ -41,7 +42,7 @@ SPIECE_KEY = "spiece_model"
 _TE_DETECTION = frozenset(
     {"encoder.block.23.layer.1.DenseReluDense.wi_1.weight", "encoder.final_layer_norm.weight"}
 )
-TOKENIZER_VOCAB = 384
+TOKENIZER_VOCAB = 384  # asked for; the corpus yields 139 pieces (characters it lacks encode as unk)
 # UMT5's special pieces: what UMT5XXlModel (end 1, pad 0) and UMT5XXlTokenizer (pad_token 0) assume.
 TOKENIZER_IDS = {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1}
 # The training text: prompt words of the evals and the generator's negative prompts.
@@ -72,7 +73,8 @@ def _module(name: str) -> Any:
 def describe(comfy: dict[str, Any], role: str) -> tuple[dict[str, Any], set[str]]:
     """(meta state dict under the file's key names, the names of its normalisation parameters)."""
     if role == VAE:
-        return _module("_smoke_qwen_models").describe(comfy, "qwen_vae")  # type: ignore[no-any-return]
+        described: tuple[dict[str, Any], set[str]] = _module("_smoke_qwen_models").describe(comfy, "qwen_vae")
+        return described
     module = _wan_dit(comfy, role) if role in DITS else _umt5(comfy)
     sd = dict(module.state_dict())
     norm_ids = _module("_smoke_image_models")._norm_ids(module, sd)
@@ -115,8 +117,7 @@ def smoke_tokenizer(torch: Any) -> Any:
     """A SentencePiece model trained on `_CORPUS` with UMT5's special ids, as the uint8 tensor ComfyUI reads
     (`SPieceTokenizer` takes the serialized proto from the tensor's bytes). One thread: the same bytes on
     every run."""
-    import sentencepiece
-
+    sentencepiece = _module("sentencepiece")  # ComfyUI's virtualenv has it (its SPieceTokenizer needs it)
     out = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(_CORPUS),

@@ -24,6 +24,8 @@ from tests.support import solid_png
 pytestmark = pytest.mark.integration
 
 WAN_T2V_DIT = "wan2.1_t2v_1.3B_fp16.safetensors"
+WAN_I2V_DIT = "wan2.1_i2v_480p_14B_fp8_scaled.safetensors"
+PHOTO = "smoke_wan_in.png"
 
 
 @pytest.fixture()
@@ -36,7 +38,7 @@ def wan_smoke_models(image_smoke_weights_cache: Any, comfyui: Any) -> dict[str, 
 
 @pytest.fixture()
 async def live(wan_smoke_models: dict[str, Path], comfyui: Any) -> AsyncIterator[tuple[ComfyClient, Catalog]]:
-    async with live_backend(comfyui, solid_png(64, 64, (40, 120, 200)), "smoke_wan_in.png") as backend:
+    async with live_backend(comfyui, solid_png(64, 64, (40, 120, 200)), PHOTO) as backend:
         yield backend
 
 
@@ -52,3 +54,19 @@ async def test_wan21_t2v_graph_runs_on_smoke_weights(live: tuple[ComfyClient, Ca
     )
     assert loaded_files(workflow, "UNETLoader", "unet_name") == [WAN_T2V_DIT]
     assert loaded_files(workflow, "CLIPLoader", "clip_name") == ["umt5_xxl_fp8_e4m3fn_scaled.safetensors"]
+
+
+# Image-to-video: CLIP ViT-H (a stub) encodes the picture, WanImageToVideo the start latent, the 36-channel
+# DiT samples; the composer's fragment names no motion text, so the positive prompt is empty.
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+async def test_wan21_i2v_graph_runs_on_smoke_weights(live: tuple[ComfyClient, Catalog], comfyui: Any) -> None:
+    client, catalog = live
+    request = GenerationRequest(
+        prompt=f"animate {PHOTO} with wan, 2 seconds, then upscale it 2x", overrides={"input_image": PHOTO}
+    )
+    workflow = await generate_and_run_shrunk(
+        client, catalog, comfyui, request, "wan21 image-to-video", wait=1200, expect_size=(2 * SIZE, 2 * SIZE)
+    )
+    assert loaded_files(workflow, "UNETLoader", "unet_name") == [WAN_I2V_DIT]
+    assert loaded_files(workflow, "CLIPVisionLoader", "clip_name") == ["clip_vision_h.safetensors"]
