@@ -31,8 +31,8 @@ TE = "umt5_xxl"
 VAE = "wan_vae"
 ROLES = frozenset({*DITS, TE, VAE})
 ALWAYS_STUB = frozenset({TE})  # 5.7B parameters
-# The official files are fp16 / fp8. The DiTs store what ComfyUI computes in on CPU; UMT5 runs in fp32 whatever
-# the file holds (`SDClipModel` casts), bf16 only halves the one large tensor its detection needs (84 MiB).
+# The official files are fp16 / fp8. The DiTs store what ComfyUI computes in on CPU; UMT5 runs in fp32
+# whatever the file holds (`SDClipModel` casts): bf16 only halves the one large tensor its detection needs.
 FILE_DTYPES = {**dict.fromkeys(DITS, "bfloat16"), TE: "bfloat16", VAE: "float32"}
 TINY_DIT = {"dim": 128, "ffn_dim": 256, "layers": 1, "vace_layers": 1}
 VACE_IN_DIM = 96  # 16 latent x 2 (inactive, reactive) + 64 mask channels
