@@ -16,6 +16,7 @@ import pytest
 from smoke_helpers import generate_and_run_shrunk, live_backend, loaded_files, place_families
 
 from comfyui_client import ComfyClient
+from evals.inputs import video_bytes
 from evals.smoke import SIZE
 from node_catalog import Catalog
 from pipeline import GenerationRequest
@@ -25,7 +26,9 @@ pytestmark = pytest.mark.integration
 
 WAN_T2V_DIT = "wan2.1_t2v_1.3B_fp16.safetensors"
 WAN_I2V_DIT = "wan2.1_i2v_480p_14B_fp8_scaled.safetensors"
+WAN_VACE_DIT = "wan2.1_vace_14B_fp16.safetensors"
 PHOTO = "smoke_wan_in.png"
+CLIP = "smoke_wan_in.mp4"
 
 
 @pytest.fixture()
@@ -70,3 +73,18 @@ async def test_wan21_i2v_graph_runs_on_smoke_weights(live: tuple[ComfyClient, Ca
     )
     assert loaded_files(workflow, "UNETLoader", "unet_name") == [WAN_I2V_DIT]
     assert loaded_files(workflow, "CLIPVisionLoader", "clip_name") == ["clip_vision_h.safetensors"]
+
+
+# VACE video-to-video: the clip's Canny edges steer the 16-channel DiT through its VACE block.
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+async def test_wan21_vace_graph_runs_on_smoke_weights(
+    live: tuple[ComfyClient, Catalog], comfyui: Any
+) -> None:
+    client, catalog = live
+    await client.upload(video_bytes(CLIP), CLIP, overwrite=True)
+    request = GenerationRequest(prompt=f"restyle {CLIP} as claymation with wan vace, then upscale it 2x")
+    workflow = await generate_and_run_shrunk(
+        client, catalog, comfyui, request, "wan21 VACE", wait=1200, expect_size=(2 * SIZE, 2 * SIZE)
+    )
+    assert loaded_files(workflow, "UNETLoader", "unet_name") == [WAN_VACE_DIT]
