@@ -1,5 +1,7 @@
-"""The generator's Wan 2.1 text-to-video graph runs for real on the wan21 smoke weights in the one session
-ComfyUI, shrunk exactly as the eval runner shrinks it, and saves a video whose frames decode clean.
+"""The generator's Wan 2.1 text-to-video, image-to-video and VACE graphs run for real on the wan21 smoke
+weights in the one session ComfyUI, shrunk exactly as the eval runner shrinks them, and save videos whose
+frames decode clean. Each costs 8-10 min on a loaded 2-core machine, nearly all of it UMT5-XXL (fp32, every
+prompt padded to 512 tokens; evals/README.md), less when the session already encoded the negative prompt.
 
 The UMT5-XXL stub carries a SentencePiece tokenizer trained at write time (`_smoke_wan_models.py`); ComfyUI
 reads it from the file as it reads the real one. Timing and peak memory are logged (run with
