@@ -83,8 +83,9 @@ async def test_wan21_i2v_graph_runs_on_smoke_weights(live: tuple[ComfyClient, Ca
 async def test_wan21_vace_graph_runs_on_smoke_weights(
     live: tuple[ComfyClient, Catalog], comfyui: Any
 ) -> None:
-    client, catalog = live
+    client, _ = live
     await client.upload(video_bytes(CLIP), CLIP, overwrite=True)
+    catalog = await Catalog.live(client)  # LoadVideo's choices are the input files listed when it is read
     request = GenerationRequest(prompt=f"restyle {CLIP} as claymation with wan vace, then upscale it 2x")
     workflow = await generate_and_run_shrunk(
         client, catalog, comfyui, request, "wan21 VACE", wait=1200, expect_size=(2 * SIZE, 2 * SIZE)
