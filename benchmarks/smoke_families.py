@@ -40,6 +40,8 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     # these two run on the flux / sd15 files as well: name those families too
     "flux_redux": (None, f"paint a harbour in the style of {HINT}"),
     "sd15_style": (None, f"an SD1.5 picture of a harbour in the style of {HINT}"),
+    # a lone "wan 2.1 video" takes the HunyuanVideo template; a chain is composed from the wan21 fragments
+    "wan21": (None, "a 2 second wan 2.1 video of a fox running, then upscale it 2x"),
 }
 
 

@@ -18,7 +18,7 @@ from unittest import mock
 
 MARKER = "comfy_gateway_smoke_weights"
 # torch dtype name -> safetensors dtype tag
-ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64"}
+ST_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "int64": "I64", "uint8": "U8"}
 
 
 class WriteError(RuntimeError):

@@ -25,6 +25,7 @@ from typing import Any
 CLIP_VISIONS = {
     "sigclip_vision": "clip_vision_siglip_384.json",
     "clip_vision_vit_l": "clip_vision_config_vitl.json",
+    "clip_vision_h": "clip_vision_config_h.json",  # Wan 2.1 image-to-video
 }
 # role -> the class comfy.sd.load_style_model builds for the file
 STYLE_MODELS = {"flux_redux": "ReduxImageEncoder", "sd15_style": "StyleAdapter"}
@@ -37,6 +38,7 @@ FILE_DTYPES = {
     "sigclip_vision": "float16",
     "sd15_style": "float16",
     "clip_vision_vit_l": "float16",
+    "clip_vision_h": "float16",
 }
 # What clip_vision.load reads: a layer 22 (not 30 or 47), layer 0's width (1152: SigLIP) and the number of
 # positions (729: 384 px; 257: ViT-L at 224 px).

@@ -65,6 +65,7 @@ MODEL_MODULES: tuple[Any, ...] = (
     importlib.import_module("_smoke_qwen_models"),
     importlib.import_module("_smoke_vision_models"),
     importlib.import_module("_smoke_lotus_models"),
+    importlib.import_module("_smoke_wan_models"),
 )
 for _module in MODEL_MODULES:
     FILE_DTYPES.update(_module.FILE_DTYPES)

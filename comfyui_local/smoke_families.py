@@ -5,8 +5,9 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
 ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE;
-`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L;
-`_smoke_lotus_models.py`: the Lotus depth UNet).
+`_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L, Wan's CLIP ViT-H;
+`_smoke_lotus_models.py`: the Lotus depth UNet;
+`_smoke_wan_models.py`: Wan 2.1 t2v, i2v and VACE, UMT5-XXL with a trained smoke tokenizer, the Wan VAE).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -83,6 +84,17 @@ LOTUS_DEPTH_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("lotus_depth", "diffusion_models", "lotus-depth-d-v1-1.safetensors", "UNETLoader"),
 )
 
+# Wan 2.1: text-to-video, image-to-video (with CLIP ViT-H) and VACE share UMT5-XXL (its tokenizer inside) and
+# the Wan 2.1 VAE (`_smoke_wan_models.py`).
+WAN21_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("wan_t2v_dit", "diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", "UNETLoader"),
+    SmokeFile("wan_i2v_dit", "diffusion_models", "wan2.1_i2v_480p_14B_fp8_scaled.safetensors", "UNETLoader"),
+    SmokeFile("wan_vace_dit", "diffusion_models", "wan2.1_vace_14B_fp16.safetensors", "UNETLoader"),
+    SmokeFile("umt5_xxl", "text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "CLIPLoader"),
+    SmokeFile("wan_vae", "vae", "wan_2.1_vae.safetensors", "VAELoader"),
+    SmokeFile("clip_vision_h", "clip_vision", "clip_vision_h.safetensors", "CLIPVisionLoader"),
+)
+
 # The image-to-video model the generator names (guidance "v2 (replace)"); ALL_FILES has the v1 (concat) one.
 HUNYUAN_I2V_V2 = SmokeFile(
     "dit_i2v_v2",
@@ -103,14 +115,11 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "flux_redux": FLUX_REDUX_FILES,
     "sd15_style": SD15_STYLE_FILES,
     "lotus_depth": LOTUS_DEPTH_FILES,
+    "wan21": WAN21_FILES,
 }
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "wan21": "not built yet: a tiny comfy.ldm.wan DiT (dim 128, one block) is detectable, but ComfyUI reads "
-    "the UMT5 tokenizer from the text encoder file itself (a `spiece_model` tensor holding the real "
-    "SentencePiece model, which ComfyUI does not ship), and pads every prompt to 512 tokens through the "
-    "5.7B UMT5-XXL (a stub of zero pages, about 3x the Flux T5 cost per prompt here)",
     "qwen_image_controlnet": "not built yet: qwen_image_canny_diffsynth_controlnet is a ModelPatchLoader "
     "file (comfy.ldm.qwen_image.controlnet's DiffSynth blocks, their own detection by key names)",
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "

@@ -126,9 +126,11 @@ async def generate_and_run_shrunk(
     label: str,
     *,
     wait: float = 300.0,
+    expect_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Generate a graph (not submitted), check its model files are smoke weights, run it shrunk as the eval
-    runner does (`evals.smoke.downscaled`) and frame-check its first saved image; returns the graph."""
+    runner does (`evals.smoke.downscaled`) and frame-check its first saved image or video (`expect_size`:
+    the frames' size when the graph rescales them, else the shrunk size); returns the graph."""
     result = await Generator(catalog, client=client).generate(request)
     assert result.error is None and result.status == "valid", (result.status, result.error, result.errors)
     workflow = result.workflow or {}
@@ -137,10 +139,12 @@ async def generate_and_run_shrunk(
     started = time.monotonic()
     submitted = await client.submit(small.workflow)
     entry = await client.wait_for(submitted.prompt_id, timeout=wait)
-    (image, *_) = [f for f in entry.files if f.kind == "image"]
-    async with client.view(image.filename, subfolder=image.subfolder, type=image.type) as resp:
+    (out, *_) = [f for f in entry.files if f.kind in ("image", "video")]
+    async with client.view(out.filename, subfolder=out.subfolder, type=out.type) as resp:
         check = check_frames(
-            decode_rgb_frames(await resp.aread()), expect_frames=1, expect_size=small.expect_size
+            decode_rgb_frames(await resp.aread()),
+            expect_frames=small.expect_frames if out.kind == "video" else 1,
+            expect_size=expect_size or small.expect_size,
         )
     assert check.ok, check.reason
     log.info(

@@ -47,16 +47,16 @@ def test_families_use_the_generators_file_names() -> None:
 def test_family_files_are_unique_and_unknown_families_say_why() -> None:
     files = family_files(["hunyuan_video", "sd15", "hunyuan_video"])
     assert len(files) == len(set(files)) == len(FAMILIES["hunyuan_video"]) + len(FAMILIES["sd15"])
-    with pytest.raises(SmokeWeightsError, match="UMT5-XXL"):
-        family_files(["wan21"])
-    assert "wan21" in NOT_RUNNABLE
+    with pytest.raises(SmokeWeightsError, match="pickle"):
+        family_files(["sd21_unclip"])
+    assert "sd21_unclip" in NOT_RUNNABLE
     assert not set(NOT_RUNNABLE) & set(FAMILIES)
 
 
 def test_families_for_a_graphs_files() -> None:
     assert families_for({"checkpoints": ["v1-5-pruned-emaonly.safetensors"], "input": ["a.png"]}) == {"sd15"}
     assert families_for({"upscale_models": ["RealESRGAN_x4plus.pth"]}) == {"esrgan"}
-    assert families_for({"unet": ["wan2.1_t2v_1.3B_fp16.safetensors"]}) is None
+    assert families_for({"checkpoints": ["sd21-unclip-h.ckpt"]}) is None
     flux = {"unet": ["flux1-dev.safetensors"], "vae": ["ae.safetensors"], "clip": ["clip_l.safetensors"]}
     # clip_l is shared with HunyuanVideo (its first family); both sets hold it
     assert families_for(flux) == {"flux", "hunyuan_video"}
@@ -95,8 +95,28 @@ def test_families_for_style_reference_graphs() -> None:
     }
     assert families_for(style) == {"sd15", "sd15_style"}
     assert family_of("style_models", "coadapter-style-sd15v1.pth") == "sd15_style"
-    # Wan's image encoder stays with its family, which has no smoke weights
-    assert families_for({"clip_vision": ["clip_vision_h.safetensors"]}) is None
+    # Wan's image encoder stays with its family
+    assert families_for({"clip_vision": ["clip_vision_h.safetensors"]}) == {"wan21"}
+
+
+def test_wan21_covers_every_file_of_the_wan_fragments() -> None:
+    """t2v, i2v and VACE graphs composed from the wan21 fragments need the wan21 family alone; its VAE is
+    the Qwen-Image family's architecture under Wan's own file name."""
+    fragments = json.loads((FRAGMENTS / "wan21.json").read_text())["fragments"]
+    for fragment in fragments:
+        required: dict[str, list[str]] = {}
+        for node in fragment["nodes"].values():
+            for key, folder in (("unet_name", "diffusion_models"), ("clip_name", "text_encoders")):
+                value = node["inputs"].get(key)
+                if isinstance(value, str):
+                    folder = "clip_vision" if node["class_type"] == "CLIPVisionLoader" else folder
+                    required.setdefault(folder, []).append(value)
+            if node["class_type"] == "VAELoader":
+                required.setdefault("vae", []).append(node["inputs"]["vae_name"])
+        assert families_for(required) == {"wan21"}, fragment["name"]
+    assert "wan21" not in NOT_RUNNABLE
+    roles = {f.role for f in family_files(["wan21"])}
+    assert {"wan_t2v_dit", "wan_i2v_dit", "wan_vace_dit", "umt5_xxl", "wan_vae", "clip_vision_h"} == roles
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:
