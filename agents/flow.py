@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -229,8 +229,10 @@ def plan_task(plan: Plan) -> Task:
     return "image-to-image" if sources else "text-to-image"
 
 
-def needs_composition(plan: Plan) -> bool:
-    """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...).
+def needs_composition(plan: Plan, served: Callable[[str, str], bool] | None = None) -> bool:
+    """A chain, or one operation that no template does (edit, inpaint, outpaint, style, control, ...), or
+    one on a model family no template does it on (`served(task, family)`: "a wan 2.1 video of a fox" is
+    composed from Wan's fragments, not the default video template's HunyuanVideo).
 
     A lone `render_text` that names a model family and gives no picture keeps the template path: that
     family's text-to-image template renders the text from the prompt ("a flux image of a neon sign that says
@@ -240,6 +242,9 @@ def needs_composition(plan: Plan) -> bool:
     step = plan.steps[0]
     if step.op == "upscale" and any(file_type(ref) == "VIDEO" for ref in step.refs("image")):
         return True  # the upscale templates take a picture; a clip's frames are composed
+    family = step.family
+    if family is not None and step.op != "upscale" and served and not served(plan_task(plan), family):
+        return True
     if step.op == "render_text" and step.family is not None and not step.inputs:
         return False
     return step.op not in TEMPLATE_OPERATIONS

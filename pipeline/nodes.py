@@ -212,9 +212,10 @@ class PipelineNodes:
             # "an image-to-video of a bridge", no picture given: the user meant one of theirs, which the
             # template path asks for (input_required), rather than a picture the planner generates first
             return None, None
-        if needs_composition(plan) and self.strategies.llm_planner is not None:
+        served = self.templates.serves
+        if needs_composition(plan, served) and self.strategies.llm_planner is not None:
             plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
-        if needs_composition(plan):
+        if needs_composition(plan, served):
             return plan, plan_task(plan)
         # one template serves it; only an upscale's task is the planner's to say (it reads more phrasings)
         return None, plan_task(plan) if plan.steps[0].op == "upscale" else None

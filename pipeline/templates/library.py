@@ -219,6 +219,13 @@ class TemplateLibrary:
         except KeyError:
             raise TemplateNotFound(f"no template named {name!r}; known: {self.names()}") from None
 
+    def serves(self, task: str, family: str) -> bool:
+        """Whether some template does `task` on `family` (a plan's family name: `hunyuan_video` is the
+        templates' `hunyuan-video`)."""
+        return any(
+            task in t.tasks and t.model_family.replace("-", "_") == family for t in self._by_name.values()
+        )
+
     def select(
         self, task: str, family: str | None = None, *, model_free: bool | None = None
     ) -> list[Template]:
