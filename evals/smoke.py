@@ -25,8 +25,9 @@ BATCH = 1
 # ImageScaleToTotalPixels' smallest target (0.01 MP, ~100x100): an edit graph samples the latent of its scaled
 # input, so at the default 1 MP a CPU run encodes, samples and decodes a 1024x1024 image.
 MEGAPIXELS = 0.01
-# Nodes whose output size is not the width/height set on the graph (they scale what they receive), so an
-# image graph holding one is checked for clean pixels but not for 64x64 (a video keeps its latent's size).
+# Nodes whose output size is not the width/height set on the graph (they scale what they receive): a graph
+# that holds one after its first decode is checked for clean pixels and frames but not for 64x64; one that
+# only scales its start picture (an image-to-video's input) still saves its latent's size.
 RESIZING_HINTS = ("upscale", "scaleby", "imagescale", "latentscale", "crop", "pad", "resize")
 
 
@@ -43,14 +44,12 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
     """A copy with every plain width/height set to 64, frame lengths to 5, sampler steps to 2, batch
     sizes to 1 and megapixel targets to 0.01."""
     small: dict[str, Any] = copy.deepcopy(dict(workflow))
-    sized = framed = resized = False
+    sized = framed = False
+    rescaled, resized = _resizing(small)
     for node in small.values():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         if not isinstance(inputs, dict):
             continue
-        cls = str(node.get("class_type", "")).lower()
-        if any(h in cls for h in RESIZING_HINTS):
-            resized = True
         if _plain_number(inputs.get("width")) and _plain_number(inputs.get("height")):
             inputs["width"] = inputs["height"] = SIZE
             sized = True
@@ -64,9 +63,36 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
             inputs["batch_size"] = BATCH
         if _plain_number(inputs.get("megapixels")):
             inputs["megapixels"] = MEGAPIXELS
-    # A video's frames come from its latent whatever scaled the start image; an image may be rescaled after.
-    size = (SIZE, SIZE) if sized and (framed or not resized) else None
+    # A video's frames keep its latent's size unless something scales them after decoding (an upscale
+    # chain); an image may be rescaled anywhere (an outpaint's padding, an edit's scaled input).
+    size = (SIZE, SIZE) if sized and not (rescaled if framed else resized) else None
     return SmokeRun(small, FRAMES if framed else None, size)
+
+
+def _resizing(graph: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(a resizing node (RESIZING_HINTS) has a VAE decode among its ancestors: it scales what the graph made,
+    such as an upscale chain's 128x128 frames, not the picture it starts from; the graph has one at all)."""
+    parents: dict[str, list[str]] = {}
+    classes: dict[str, str] = {}
+    for node_id, node in graph.items():
+        if not isinstance(node, dict):
+            continue
+        classes[str(node_id)] = str(node.get("class_type", "")).lower()
+        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+        parents[str(node_id)] = [str(v[0]) for v in inputs.values() if isinstance(v, list) and len(v) == 2]
+    resizing = [node_id for node_id, cls in classes.items() if any(h in cls for h in RESIZING_HINTS)]
+    for node_id in resizing:
+        seen: set[str] = set()
+        stack = list(parents.get(node_id, []))
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if "decode" in classes.get(current, ""):
+                return True, True
+            stack.extend(parents.get(current, []))
+    return False, bool(resizing)
 
 
 def _plain_number(value: Any) -> bool:

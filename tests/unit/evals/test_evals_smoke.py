@@ -170,3 +170,27 @@ async def test_without_smoke_weights_or_with_never_the_job_is_only_accepted(
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="execute_video"):
         Runner(HandSystem({}), fake_validator, out_dir=tmp_path, execute_video="always")  # type: ignore[arg-type]
+
+
+def _video_graph(*, scale_start: bool, scale_frames: bool) -> dict[str, Any]:
+    graph: dict[str, Any] = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "start.png"}},
+        "2": {"class_type": "EmptyHunyuanLatentVideo", "inputs": {"width": 848, "height": 480, "length": 73}},
+        "3": {"class_type": "VAEDecode", "inputs": {"samples": ["2", 0], "vae": ["9", 0]}},
+        "4": {"class_type": "SaveVideo", "inputs": {"video": ["3", 0]}},
+    }
+    if scale_start:
+        graph["5"] = {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "width": 848, "height": 480}}
+    if scale_frames:
+        graph["6"] = {"class_type": "ImageScaleBy", "inputs": {"image": ["3", 0], "scale_by": 2.0}}
+        graph["4"]["inputs"]["video"] = ["6", 0]
+    return graph
+
+
+def test_a_video_scaled_after_decoding_is_not_held_to_64x64() -> None:
+    """An upscale chain's frames are 128x128: only frames and clean pixels are checked; a start picture
+    scaled before sampling leaves the video at its latent's size."""
+    upscaled = downscaled(_video_graph(scale_start=False, scale_frames=True))
+    assert (upscaled.expect_frames, upscaled.expect_size) == (FRAMES, None)
+    started = downscaled(_video_graph(scale_start=True, scale_frames=False))
+    assert (started.expect_frames, started.expect_size) == (FRAMES, (SIZE, SIZE))

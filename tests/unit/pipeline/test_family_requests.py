@@ -1,5 +1,6 @@
-"""A request that names a model family gets that family's graph, template or composed: a family no template
-serves ("a wan 2.1 video", "a qwen image") is composed from its fragments, never the default template's model."""
+"""A request that names a model family gets that family's graph, template or composed: a family no
+template serves ("a wan 2.1 video", "a qwen image") is composed from its fragments, never the default
+template's model."""
 
 from __future__ import annotations
 
