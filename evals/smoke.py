@@ -78,8 +78,9 @@ def _resizing(graph: Mapping[str, Any]) -> tuple[bool, bool]:
         if not isinstance(node, dict):
             continue
         classes[str(node_id)] = str(node.get("class_type", "")).lower()
-        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
-        parents[str(node_id)] = [str(v[0]) for v in inputs.values() if isinstance(v, list) and len(v) == 2]
+        inputs = node.get("inputs")
+        values = inputs.values() if isinstance(inputs, dict) else ()
+        parents[str(node_id)] = [str(v[0]) for v in values if isinstance(v, list) and len(v) == 2]
     resizing = [node_id for node_id, cls in classes.items() if any(h in cls for h in RESIZING_HINTS)]
     for node_id in resizing:
         seen: set[str] = set()
