@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from agents.compose.fragments import FragmentLibrary
 from agents.errors import RepairError
 from agents.linklist import LinkList, class_of
 from agents.value_repair import closest_choice
 from node_catalog import Catalog
-from node_catalog.specs import FOLDER_ALIASES
+from node_catalog.specs import FOLDER_ALIASES, InputSpec
 
 SHAPE_MISMATCH = re.compile(
     r"mat1 and mat2 shapes cannot be multiplied|size mismatch|shapes? .{0,60}(?:cannot|can't) be|"
@@ -64,39 +64,33 @@ def swap_foreign_controlnets(
         return []
     (family,) = base
     fixes: list[str] = []
-    for name in doc.nodes:
-        spec = catalog.get(class_of(name))
-        if spec is None:
+    for name, inp, folder, current in _model_inputs(doc, catalog):
+        if folder != CONTROLNET_FOLDER:
             continue
-        values = doc.values(name)
-        for inp in spec.inputs.values():
-            current = values.get(inp.name)
-            if _folder(inp.model_folder) != CONTROLNET_FOLDER or not isinstance(current, str):
-                continue
-            families = file_families(known, CONTROLNET_FOLDER, current)
-            if not families or family in families:
-                continue
-            # The files the request allows when it says, else every file the backend lists.
-            listed = (models or {}).get(CONTROLNET_FOLDER)
-            have = listed if listed is not None else inp.options or ()
-            fitting = [
-                str(f)
-                for f in dict.fromkeys(have)
-                if f not in bad_models and family in file_families(known, CONTROLNET_FOLDER, str(f))
-            ]
-            was = "/".join(sorted(families))
-            if not fitting:
-                raise RepairError(
-                    f"{name} loads {current!r}, a {was} ControlNet, into a {family} graph, and {failed_at} "
-                    f"fails ({message.strip()}); the backend has no {family} ControlNet in "
-                    f"models/{CONTROLNET_FOLDER}: add one or use a {was} base model"
-                )
-            new = _same_kind(current, fitting)
-            values[inp.name] = new
-            fixes.append(
-                f"{name}.{inp.name}: {current!r} is a {was} ControlNet in a {family} graph ({failed_at}: "
-                f"{message.strip()[:100]}); using {new!r}"
+        families = file_families(known, CONTROLNET_FOLDER, current)
+        if not families or family in families:
+            continue
+        # The files the request allows when it says, else every file the backend lists.
+        listed = (models or {}).get(CONTROLNET_FOLDER)
+        have = listed if listed is not None else inp.options or ()
+        fitting = [
+            str(f)
+            for f in dict.fromkeys(have)
+            if f not in bad_models and family in file_families(known, CONTROLNET_FOLDER, str(f))
+        ]
+        was = "/".join(sorted(families))
+        if not fitting:
+            raise RepairError(
+                f"{name} loads {current!r}, a {was} ControlNet, into a {family} graph, and {failed_at} "
+                f"fails ({message.strip()}); the backend has no {family} ControlNet in "
+                f"models/{CONTROLNET_FOLDER}: add one or use a {was} base model"
             )
+        new = _same_kind(current, fitting)
+        doc.values(name)[inp.name] = new
+        fixes.append(
+            f"{name}.{inp.name}: {current!r} is a {was} ControlNet in a {family} graph ({failed_at}: "
+            f"{message.strip()[:100]}); using {new!r}"
+        )
     return fixes
 
 
@@ -139,7 +133,11 @@ def _known_families(catalog: Catalog) -> dict[tuple[str, str], frozenset[str]]:
 
 def _model_values(doc: LinkList, catalog: Catalog) -> list[tuple[str, str]]:
     """(models folder, file) for every model-file value of the graph."""
-    out: list[tuple[str, str]] = []
+    return [(folder, value) for _, _, folder, value in _model_inputs(doc, catalog)]
+
+
+def _model_inputs(doc: LinkList, catalog: Catalog) -> Iterator[tuple[str, InputSpec, str, str]]:
+    """(node, input, models folder, file) for every model-file value of the graph."""
     for name in doc.nodes:
         spec = catalog.get(class_of(name))
         if spec is None:
@@ -148,8 +146,7 @@ def _model_values(doc: LinkList, catalog: Catalog) -> list[tuple[str, str]]:
         for inp in spec.inputs.values():
             value = values.get(inp.name)
             if inp.model_folder and isinstance(value, str):
-                out.append((_folder(inp.model_folder), value))
-    return out
+                yield name, inp, _folder(inp.model_folder), value
 
 
 def _same_kind(current: str, choices: Sequence[str]) -> str:
