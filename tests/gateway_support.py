@@ -11,7 +11,7 @@ import copy
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,3 +170,26 @@ def serve_in_thread(tmp: Path, comfyui_url: str | None = None, **overrides: Any)
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextlib.contextmanager
+def local_comfyui_pair(
+    base: Path, *, before_start: Callable[[Any], None] | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """Two local ComfyUIs of a test module's own (fleet tests kill them), started side by side under `base`
+    (`before_start(b)` may put files in the second's folders first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from comfyui_local import LocalComfyUI, install
+
+    inst = install()
+    pair = [LocalComfyUI(inst, base_dir=base / name) for name in "ab"]
+    if before_start is not None:
+        before_start(pair[1])
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda c: c.start(), pair))
+    try:
+        yield pair[0], pair[1]
+    finally:
+        for comfy in pair:
+            comfy.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway_support import gateway_settings, running_gateway
+from tests.gateway_support import gateway_settings, local_comfyui_pair, running_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two ComfyUIs start: 20-60 s
 
@@ -21,20 +21,12 @@ ONLY_B = "only-b.safetensors"
 @pytest.fixture(scope="module")
 def comfyuis_with_other_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """Two ComfyUIs of this module's own: b's upscale_models folder holds a file a's does not."""
-    from concurrent.futures import ThreadPoolExecutor
 
-    from comfyui_local import LocalComfyUI, install
+    def only_on_b(b: Any) -> None:
+        (b.models_dir / "upscale_models" / ONLY_B).write_bytes(b"not really a model")
 
-    inst = install()
-    pair = [LocalComfyUI(inst, base_dir=tmp_path_factory.mktemp(f"fleet-models-{n}")) for n in "ab"]
-    (pair[1].models_dir / "upscale_models" / ONLY_B).write_bytes(b"not really a model")
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda c: c.start(), pair))
-    try:
-        yield pair[0], pair[1]
-    finally:
-        for comfy in pair:
-            comfy.stop()
+    with local_comfyui_pair(tmp_path_factory.mktemp("fleet-models"), before_start=only_on_b) as pair:
+        yield pair
 
 
 def upscale(model: str) -> dict[str, Any]:

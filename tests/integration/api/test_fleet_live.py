@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway_support import fresh, gateway_settings, running_gateway
+from tests.gateway_support import fresh, gateway_settings, local_comfyui_pair, running_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two ComfyUIs start: 20-60 s
 
@@ -27,19 +27,8 @@ PNG = base64.b64decode(
 @pytest.fixture(scope="module")
 def two_comfyuis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """Two ComfyUIs of this module's own (these tests kill them), started side by side."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from comfyui_local import LocalComfyUI, install
-
-    inst = install()
-    pair = [LocalComfyUI(inst, base_dir=tmp_path_factory.mktemp(f"fleet-{n}")) for n in "ab"]
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda c: c.start(), pair))
-    try:
-        yield pair[0], pair[1]
-    finally:
-        for comfy in pair:
-            comfy.stop()
+    with local_comfyui_pair(tmp_path_factory.mktemp("fleet")) as pair:
+        yield pair
 
 
 async def test_jobs_spread_and_a_killed_backend_loses_nothing(two_comfyuis: Any, tmp_path: Path) -> None:
