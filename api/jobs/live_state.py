@@ -60,6 +60,14 @@ class QueueView:
         else:
             self._ended(prompt_id)
 
+    def accounts_for(self, queue_remaining: int | None) -> bool:
+        """Whether a `status` event's queue size is what the view holds already (the events since the last
+        snapshot explain the change), so no /queue read is needed to stay current."""
+        snap = self.snapshot
+        if not self.valid or snap is None or queue_remaining is None:
+            return False
+        return len(snap.running) + len(snap.pending) == queue_remaining
+
     def invalidate(self) -> None:
         """ComfyUI did not answer /queue: the view may be wrong, the next read asks ComfyUI itself."""
         self.valid = False

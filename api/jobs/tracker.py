@@ -28,7 +28,7 @@ from api.jobs.live_state import QueueView, RecentJobs
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
-from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
+from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef, StatusEvent
 
 if TYPE_CHECKING:
     from api.jobs.replica import Replication
@@ -380,7 +380,8 @@ class JobTracker:
         if kind in ("status", "reconnected"):
             # After a reconnect the stream resynchronises the jobs itself; positions are ours to refresh.
             self.connected = True
-            self.schedule_queue_refresh()
+            if not (isinstance(ev, StatusEvent) and self.queue_view.accounts_for(ev.queue_remaining)):
+                self.schedule_queue_refresh()
             return
         if kind == "disconnected":
             self.connected = False
