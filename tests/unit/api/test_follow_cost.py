@@ -88,3 +88,40 @@ async def test_a_status_event_refreshes_an_invalid_view_or_one_without_a_count(m
     tracker.queue_view.invalidate()  # the last /queue failed: the view may be wrong whatever the count
     wire.send(status(0))
     await until(lambda: reads(wire, "/queue") == before + 2)
+
+
+async def test_a_job_submitted_while_the_socket_stays_up_is_not_checked_at_once(make: Setup) -> None:
+    wire, service, _ = await make()
+    tracker = service.tracker
+    await until(lambda: tracker.connected and tracker.queue_view.valid)
+    await asyncio.sleep(0.05)
+    before = reads(wire, "/queue")
+    job = await service.submit(GRAPH)  # every event of it reaches the stream: nothing to check
+    assert tracker.stream is not None and job.prompt_id in tracker.stream.tracked
+    await asyncio.sleep(0.1)
+    assert reads(wire, "/queue") == before  # before: one per submit (the stream's check of the new job)
+
+
+async def test_a_job_submitted_across_a_reconnect_is_checked_at_once(make: Setup) -> None:
+    wire, service, _ = await make()
+    tracker = service.tracker
+    await until(lambda: tracker.connected and tracker.queue_view.valid)
+
+    async def reconnect(_: str) -> None:  # the socket drops while POST /prompt is on its way
+        wire.connector.current.drop()
+        async with asyncio.timeout(5):
+            await wire.connector.wait_connections(2)
+        await until(lambda: tracker.connected)
+
+    stream = tracker.stream
+    assert stream is not None
+    checked: list[str] = []
+    request_check = stream._request_check
+    stream._request_check = lambda ids: (checked.extend(ids), request_check(ids))[-1]  # type: ignore[method-assign]
+    wire.on_prompt = reconnect
+    job = await service.submit(GRAPH)
+    wire.on_prompt = None
+    # Its events may have been lost with the socket: the stream asks ComfyUI about it (it is queued).
+    assert job.prompt_id in checked
+    await asyncio.sleep(0.1)
+    assert (await service.get(job.prompt_id)).status is JobStatus.PENDING
