@@ -381,7 +381,10 @@ class JobTracker:
         if kind in ("status", "reconnected"):
             # After a reconnect the stream resynchronises the jobs itself; positions are ours to refresh.
             self.connected = True
-            if not (isinstance(ev, StatusEvent) and self.queue_view.accounts_for(ev.queue_remaining)):
+            counted = isinstance(ev, StatusEvent) and self.queue_view.accounts_for(
+                ev.queue_remaining, in_flight=len(self._submitting), ours=self.jobs
+            )
+            if not counted:
                 self.schedule_queue_refresh()
             return
         if kind == "disconnected":

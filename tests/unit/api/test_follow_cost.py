@@ -8,6 +8,8 @@ import asyncio
 from typing import Any
 
 from api.jobs import JobStatus
+from api.jobs.live_state import QueueView
+from comfyui_client import QueueItem, QueueSnapshot
 from tests.unit.api.test_hot_reads import until
 from tests.unit.api.test_tracker_service import GRAPH, Setup, history, make, run_to_end, settle
 from tests.unit.comfyui_client._comfy_fakes import frame
@@ -125,3 +127,17 @@ async def test_a_job_submitted_across_a_reconnect_is_checked_at_once(make: Setup
     assert job.prompt_id in checked
     await asyncio.sleep(0.1)
     assert (await service.get(job.prompt_id)).status is JobStatus.PENDING
+
+
+def test_the_view_counts_what_comfyui_says_before_the_events_that_follow() -> None:
+    view = QueueView()
+    assert not view.accounts_for(0)  # no snapshot yet
+    running, pending = QueueItem(number=1, prompt_id="ours"), QueueItem(number=2, prompt_id="theirs")
+    view.replace(QueueSnapshot(running=[running], pending=[pending]), 0.0)
+    assert view.accounts_for(2) and not view.accounts_for(None)
+    assert not view.accounts_for(3) and view.accounts_for(3, in_flight=1)  # our submit, not answered yet
+    assert not view.accounts_for(4, in_flight=1)
+    assert not view.accounts_for(1) and view.accounts_for(1, ours={"ours"})  # ours ends; its events follow
+    assert not view.accounts_for(0, ours={"ours"})  # another one left too: ask ComfyUI
+    view.invalidate()
+    assert not view.accounts_for(2)
