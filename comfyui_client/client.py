@@ -29,6 +29,7 @@ import logging
 import mimetypes
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -53,6 +54,10 @@ from comfyui_client.models import HistoryEntry, QueueSnapshot, Submitted, Upload
 from comfyui_client.stream import GRACE, EventStream
 
 log = logging.getLogger(__name__)
+
+#: Finished jobs' history entries kept after a read. An entry is final once ComfyUI wrote it, and a job's end
+#: is asked about by several followers within moments (the event stream's check, the tracker's settle).
+HISTORY_MEMORY = 256
 
 
 class ComfyClient:
@@ -89,6 +94,8 @@ class ComfyClient:
             backoff=reconnect_backoff,
             ready_timeout=timeout,
         )
+        self._entries: OrderedDict[str, HistoryEntry] = OrderedDict()  # HISTORY_MEMORY newest read
+        self._history_reads: dict[str, asyncio.Future[HistoryEntry | None]] = {}  # one in flight per id
 
     async def __aenter__(self) -> ComfyClient:
         return self
@@ -128,6 +135,7 @@ class ComfyClient:
                 prompt_id = str(uuid.UUID(prompt_id))
             except (ValueError, TypeError, AttributeError) as exc:
                 raise ValueError(f"prompt_id must be a UUID, got {prompt_id!r}") from exc
+            self._forget_history((prompt_id,))  # the id is queued again: its old entry is being replaced
         if not isinstance(prompt, Mapping):
             raise PromptRejected(
                 _local_error(
@@ -179,14 +187,48 @@ class ComfyClient:
         )
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
-        """The finished job's entry; None while it is queued or running, and for ids ComfyUI does not know."""
+        """The finished job's entry; None while it is queued or running, and for ids ComfyUI does not know.
+
+        Callers asking at once share one request, and an entry read lately is answered from memory (it never
+        changes until `delete_history`), so following a job reads its history once.
+        """
+        entry = self._entries.get(prompt_id)
+        if entry is not None:
+            return entry
+        reading = self._history_reads.get(prompt_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_history(prompt_id))
+            self._history_reads[prompt_id] = reading
+            reading.add_done_callback(lambda done: self._history_read(prompt_id, done))
+        # Shielded: one caller giving up must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    def _history_read(self, prompt_id: str, done: asyncio.Future[HistoryEntry | None]) -> None:
+        if self._history_reads.get(prompt_id) is done:
+            del self._history_reads[prompt_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have been cancelled
+
+    async def _read_history(self, prompt_id: str) -> HistoryEntry | None:
         data = await self._http.json("GET", f"/history/{quote(prompt_id, safe='')}")
         if not isinstance(data, dict):
             raise BadResponse(
                 "GET /history/{id} did not answer an object", status_code=200, body=str(data)[:500]
             )
         raw = data.get(prompt_id)
-        return HistoryEntry.from_comfy(prompt_id, raw) if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            return None
+        entry = HistoryEntry.from_comfy(prompt_id, raw)
+        if self._history_reads.get(prompt_id) is asyncio.current_task():  # not deleted meanwhile
+            self._entries[prompt_id] = entry
+        while len(self._entries) > HISTORY_MEMORY:
+            self._entries.popitem(last=False)
+        return entry
+
+    def _forget_history(self, prompt_ids: tuple[str, ...]) -> None:
+        for prompt_id in prompt_ids:
+            self._entries.pop(prompt_id, None)
+            self._history_reads.pop(prompt_id, None)  # a read in flight may predate the deletion
 
     async def history_all(
         self, *, max_items: int | None = None, offset: int | None = None
@@ -199,6 +241,7 @@ class ComfyClient:
 
     async def delete_history(self, *prompt_ids: str) -> None:
         """Forget finished jobs (their output files stay on disk)."""
+        self._forget_history(prompt_ids)
         if prompt_ids:
             await self._http.call("POST", "/history", json_body={"delete": list(prompt_ids)})
 

@@ -18,13 +18,14 @@ Guarantees for tracked jobs (the EventStream contract in docs/architecture.md):
   `ExecutingEvent(node=None)`. A job in neither gives `JobLostEvent(prompt_id, reason)`. Events received
   after the reconnect are held back until this resynchronisation has answered (they come after its
   findings), so this one check is the only one the delivery of events ever waits for.
-* The same check runs when `track()` is called, on the first connect, and every `poll_interval` seconds while
-  tracked jobs are open (jobs deleted by someone else, a socket that cannot connect). It costs one GET /queue
-  plus one GET /history/{id} per tracked job that has left the queue. These checks run in a background task
-  per stream, never in the delivery loop: events keep flowing while an answer is slow, and the task feeds
-  what it finds into the same ordered channel. A job such a check finds finished first gets `grace` seconds
-  (0.5) for its live events, because ComfyUI writes history before it has sent the last ones; only if they
-  do not come is its end synthesised.
+* The same check runs when `track()` is called (unless the socket stayed up since the job was submitted:
+  `track(id, live_since=stream.connection)` read before the submit), on the first connect, and every
+  `poll_interval` seconds while tracked jobs are open (jobs deleted by someone else, a socket that cannot
+  connect). It costs one GET /queue plus one GET /history/{id} per tracked job that has left the queue.
+  These checks run in a background task per stream, never in the delivery loop: events keep flowing while
+  an answer is slow, and the task feeds what it finds into the same ordered channel. A job such a check
+  finds finished first gets `grace` seconds (0.5) for its live events, because ComfyUI writes history
+  before it has sent the last ones; only if they do not come is its end synthesised.
 
 Every event of the client id is yielded, tracked or not. A subscriber that falls `max_backlog` events behind
 loses progress/progress_state/status/preview events (counted in `dropped`), never the others.
@@ -177,12 +178,26 @@ class EventStream:
 
     # -- tracking -------------------------------------------------------------------------------------------
 
-    def track(self, prompt_id: str) -> None:
-        """Follow `prompt_id` until its end is seen (received, or synthesised from /history) or it is lost."""
+    @property
+    def connection(self) -> int | None:
+        """Which connection of the socket is live (a count of connects), None while it is down."""
+        return self._hub.connects if self._hub.connected else None
+
+    def track(self, prompt_id: str, *, live_since: int | None = None) -> None:
+        """Follow `prompt_id` until its end is seen (received, or synthesised from /history) or it is lost.
+
+        `live_since`: the `connection` that was live before the job was submitted. If it still is, every
+        event of the job reaches the stream, so the job is not checked now (the periodic poll still is).
+        """
         if prompt_id in self._jobs or prompt_id in self._done:
             return
+        if not self._jobs:  # the periodic poll counts from the first open job
+            self._last_poll = time.monotonic()
         self._jobs[prompt_id] = _Job()
-        self._request_check([prompt_id])
+        if live_since is None or live_since != self.connection:
+            self._request_check([prompt_id])
+        else:
+            self._check_wakeup.set()  # the checker, idle without jobs, times its next poll
 
     def untrack(self, prompt_id: str) -> None:
         self._jobs.pop(prompt_id, None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Container
 
 from api.jobs.state import Job, JobStatus
 from comfyui_client import QueueItem, QueueSnapshot
@@ -59,6 +60,21 @@ class QueueView:
             self._running(prompt_id)
         else:
             self._ended(prompt_id)
+
+    def accounts_for(
+        self, queue_remaining: int | None, *, in_flight: int = 0, ours: Container[str] = ()
+    ) -> bool:
+        """Whether a `status` event's queue size is explained by what the view holds and our own jobs' events
+        (so no /queue read is needed to stay current). ComfyUI sends `status` before the events it follows
+        from: a job we are submitting (`in_flight`) is counted before its POST is answered, and a running job
+        of ours (`ours`) leaves the count before its `executing(None)` comes.
+        """
+        snap = self.snapshot
+        if not self.valid or snap is None or queue_remaining is None:
+            return False
+        held = len(snap.running) + len(snap.pending)
+        ending = sum(1 for item in snap.running if item.prompt_id in ours)
+        return held - ending <= queue_remaining <= held + in_flight
 
     def invalidate(self) -> None:
         """ComfyUI did not answer /queue: the view may be wrong, the next read asks ComfyUI itself."""

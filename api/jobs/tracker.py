@@ -28,7 +28,7 @@ from api.jobs.live_state import QueueView, RecentJobs
 from api.jobs.state import Job, JobError, JobMachine, JobStatus, nodes_that_run
 from api.jobs.store import JobStore, JobStoreError
 from api.logs import bind_job
-from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef
+from comfyui_client import ComfyError, ExecutingEvent, JobLostEvent, OutputRef, StatusEvent
 
 if TYPE_CHECKING:
     from api.jobs.replica import Replication
@@ -76,7 +76,8 @@ class JobTracker:
         self._stream: EventStream | None = None
         self._queue_refresh: asyncio.Task[None] | None = None
         self.finalizing: set[str] = set()  # reading a finished job's history (settle.finalize)
-        self._submitting: set[str] = set()  # prepared, POST /prompt not answered yet: not tracked
+        # Prepared, POST /prompt not answered yet (not tracked), with the stream's connection live then
+        self._submitting: dict[str, int | None] = {}
         self._unsaved: set[str] = set()  # the last write failed: kept in memory, written again later
         # Called once per job as it reaches a terminal state (webhooks, quotas, metrics); must not block.
         self.terminal_hooks: list[Callable[[Job], None]] = []
@@ -123,7 +124,7 @@ class JobTracker:
         job.backend = self.backend
         job.will_run = nodes_that_run(job.workflow, self.output_classes)
         self.jobs[job.prompt_id] = job
-        self._submitting.add(job.prompt_id)
+        self._submitting[job.prompt_id] = self._stream.connection if self._stream is not None else None
 
     async def submitted(self, job: Job, entry: HistoryEntry | None = None) -> None:
         """ComfyUI has the job (it answered POST /prompt, or /queue or /history shows it): from now on the
@@ -132,14 +133,14 @@ class JobTracker:
         The row was written `submitting` before the POST; events may have moved the job on (even to its end)
         meanwhile: the row is written again with what is known now.
         """
-        self._submitting.discard(job.prompt_id)
+        live_since = self._submitting.pop(job.prompt_id, None)
         if job.status is JobStatus.SUBMITTING:
             job.status = JobStatus.PENDING
         if not job.terminal and entry is None:
             self.queue_view.pending(job.prompt_id, job.number)
             if self._stream is not None:  # before the write (which the submit answer may not wait for)
                 # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
-                self._stream.track(job.prompt_id)
+                self._stream.track(job.prompt_id, live_since=live_since)
         saved = await self.save(job)
         if self.replica is not None:
             await self.replica.share(job, [])  # the leader follows it from now on
@@ -191,7 +192,7 @@ class JobTracker:
 
     def forget(self, prompt_id: str) -> None:
         """Take back a prepared job that was never submitted (refused, or recorded nowhere)."""
-        self._submitting.discard(prompt_id)
+        self._submitting.pop(prompt_id, None)
         self.jobs.pop(prompt_id, None)
 
     def is_submitting(self, prompt_id: str) -> bool:
@@ -207,7 +208,7 @@ class JobTracker:
     def let_go(self, prompt_id: str) -> Job | None:
         """Stop following a live job without writing it (it moved to another backend)."""
         job = self.jobs.pop(prompt_id, None)
-        self._submitting.discard(prompt_id)
+        self._submitting.pop(prompt_id, None)
         self._last_persist.pop(prompt_id, None)
         self.queue_view.ended(prompt_id)
         if self._stream is not None:
@@ -230,12 +231,12 @@ class JobTracker:
     def unconfirmed(self, job: Job) -> None:
         """The submission's fate is unknown (ComfyUI could not be asked): the job stays `submitting` and
         `resolve_submitting` settles it from ComfyUI's /queue and /history once it answers."""
-        self._submitting.discard(job.prompt_id)
+        self._submitting.pop(job.prompt_id, None)
 
     async def not_submitted(self, job: Job, why: str) -> None:
         """ComfyUI answered and does not have the job: it failed to submit. Should the lost request still
         arrive, the job is withdrawn from ComfyUI, so a retry never makes it run twice."""
-        self._submitting.discard(job.prompt_id)
+        self._submitting.pop(job.prompt_id, None)
         self.guard(job.prompt_id)
         await self.finish(job, JobStatus.FAILED, error=JobError(message=why, type="not_submitted"))
 
@@ -380,7 +381,11 @@ class JobTracker:
         if kind in ("status", "reconnected"):
             # After a reconnect the stream resynchronises the jobs itself; positions are ours to refresh.
             self.connected = True
-            self.schedule_queue_refresh()
+            counted = isinstance(ev, StatusEvent) and self.queue_view.accounts_for(
+                ev.queue_remaining, in_flight=len(self._submitting), ours=self.jobs
+            )
+            if not counted:
+                self.schedule_queue_refresh()
             return
         if kind == "disconnected":
             self.connected = False
