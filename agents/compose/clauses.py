@@ -32,6 +32,10 @@ FILE_EXT = (
     ".avi",
     ".safetensors",
 )
+_SETTING_ONLY = re.compile(
+    r"(?:\d{1,2} ?: ?\d{1,2}|\d{3,4}p|\d{1,3} (?:sampling )?steps?|\d{1,3}(?:\.\d+)? ?fps"
+    r"|(?:seed|cfg|guidance)(?: of| =|:)? ?\d{1,19}(?:\.\d+)?)\.?"
+)
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
 _SEP = re.compile(
     r"[.;!?](?= |$)|(?<= )(?:->|=>|\u2192|>>|\|)(?= |$)"
@@ -225,6 +229,10 @@ def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool =
         if not m or not m.end():
             break
         text = text[m.end() :].lstrip(" ,")
+    # A comma-separated part that is only a setting the other readers take ("16:9", "30 steps", "seed 7")
+    # or nothing at all (a duration read out of "a fox, 3 seconds, 480p") is not about the picture.
+    parts = [p.strip() for p in text.split(",")]
+    text = ", ".join(p for p in parts if p and not _SETTING_ONLY.fullmatch(p.lower()))
     words = text.strip(" ,.;:-").split(" ")
     while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
         words.pop()

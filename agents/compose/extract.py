@@ -30,7 +30,7 @@ _WIDTH = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:wide|width|across|in
 _WIDTH2 = re.compile(rf"{_B}(?:width|wide) (?:of |to |= ?)?(\d{{2,5}}){_E}")
 _HEIGHT = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:tall|high|in height|vertically){_E}")
 _HEIGHT2 = re.compile(rf"{_B}(?:height|tall) (?:of |to |= ?)?(\d{{2,5}}){_E}")
-_NAMED = re.compile(rf"{_B}(8k|4k|uhd|2k|qhd|1440p|full hd|fhd|1080p|720p|hd){_E}")
+_NAMED = re.compile(rf"{_B}(8k|4k|uhd|2k|qhd|1440p|full hd|fhd|1080p|720p|hd|576p|540p|480p|360p){_E}")
 _NAMED_SIZE = {
     "8k": ("width", 7680),
     "4k": ("width", 3840),
@@ -43,6 +43,10 @@ _NAMED_SIZE = {
     "1080p": ("height", 1080),
     "720p": ("height", 720),
     "hd": ("height", 720),
+    "576p": ("height", 576),
+    "540p": ("height", 540),
+    "480p": ("height", 480),
+    "360p": ("height", 360),
 }
 _SEC_UNITS = (
     r"(?:sec|secs|second|seconds|segundos?|secondes?|sekunden|"

@@ -332,3 +332,29 @@ def test_planner_latency_p95_under_50ms() -> None:
             times.append(time.perf_counter() - started)
     times.sort()
     assert times[int(len(times) * 0.95)] < 0.05
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "params"),
+    [
+        (
+            "a paper boat drifting down a rainy street, 3 seconds, 480p, then upscale it 2x",
+            "a paper boat drifting down a rainy street",
+            {"seconds": 3.0, "height": 480},
+        ),
+        (
+            "a cinematic sunset over mountains, 16:9, 30 steps, then upscale 2x",
+            "a cinematic sunset over mountains",
+            {},
+        ),
+        ("Wan 2.1: a fox in the snow, seed 7, 24 fps, 2 seconds", "a fox in the snow", {"seconds": 2.0}),
+    ],
+)
+def test_settings_said_between_commas_stay_out_of_the_prompt(
+    text: str, prompt: str, params: dict[str, Any]
+) -> None:
+    """ "a fox, 3 seconds, 480p": the duration and size are read as values; neither they nor a bare "16:9"
+    or "30 steps" (read by the request-level readers) are left in the prompt as ", , 480p"."""
+    first = plan_request(text).steps[0]
+    assert first.params["prompt"] == prompt
+    assert {k: first.params.get(k) for k in params} == params
