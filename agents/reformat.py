@@ -28,7 +28,7 @@ class ReformatAgent(Protocol):
 
 
 _VIDEO = (
-    r"videos?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|"
+    r"videos?|vids?|clips?|animations?|animated|footage|movies?|films?|timelapse|time-lapse|b-roll|"
     r"scenes?\s+of\s+moving|(?:moving|motion)\s+pictures?|gif"
 )
 _IMAGE = (
@@ -73,12 +73,12 @@ _FAMILIES: list[tuple[ModelFamily, str]] = [
     ("hunyuan-video", r"\bhunyuan(?:\s?video)?\b"),
 ]
 _LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+you\s+)?(?:i\s+(?:want|need|would\s+like)"
+    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:i\s+(?:want|need|would\s+like)"
     r"(?:\s+to\s+(?:see|get|have))?|give\s+me|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
-    r"videos?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
+    r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
     r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
     re.I,
 )

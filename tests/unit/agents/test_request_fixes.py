@@ -227,3 +227,17 @@ async def test_an_image_only_family_makes_a_bare_description_a_picture() -> None
         GenerationRequest(prompt="a 3 second clip of a lighthouse", overrides={"model_family": "sd15"})
     )
     assert clip.intent is not None and clip.intent["task"] == "text-to-video"  # a clip stays a clip
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task", "subject"),
+    [
+        ("could u make a short vid (2s) of rain on a window", "text-to-video", "rain on a window"),
+        ("can u make me a vid of a dog surfing", "text-to-video", "dog surfing"),
+    ],
+)
+def test_texting_shorthand_is_request_phrasing_not_the_subject(prompt: str, task: str, subject: str) -> None:
+    """ "u" for "you" and "vid" for "video" are how people type; they never reach the prompt text."""
+    intent = reformat_text(prompt)
+    assert intent.task == task
+    assert intent.prompt == subject
