@@ -97,11 +97,7 @@ def verify(
     if role in DITS:
         return {role: compare(comfy, path, *_tensors().loaded_dit(comfy, path, keys))}
     if role == "flux_vae":
-        vae = sd_mod.VAE(sd=comfy["utils"].load_torch_file(str(path)))
-        if vae.latent_channels != 16:
-            raise RuntimeError(f"flux_vae: ComfyUI reads {vae.latent_channels} latent channels, not 16")
-        loaded_as = type(vae.first_stage_model).__name__
-        return {role: compare(comfy, path, vae.first_stage_model.state_dict(), keys, loaded_as)}
+        return {role: compare(comfy, path, *_tensors().loaded_vae(comfy, role, path, keys, 16))}
     if "clip_l" not in files:
         raise RuntimeError("t5xxl: checked with DualCLIPLoader(flux), which needs the clip_l file too")
     clip = sd_mod.load_clip(ckpt_paths=[str(files["clip_l"]), str(path)], clip_type=sd_mod.CLIPType.FLUX)

@@ -186,11 +186,8 @@ def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str
     if role == "esrgan_x4":
         return _verify_esrgan(comfy, path, file_keys)
     if role == "sd_vae":
-        vae = comfy["sd"].VAE(sd=comfy["utils"].load_torch_file(str(path)))
-        if vae.latent_channels != 4:
-            raise RuntimeError(f"sd_vae: ComfyUI reads {vae.latent_channels} latent channels, not 4")
-        loaded = vae.first_stage_model.state_dict()
-        return _compare(comfy, path, loaded, file_keys, type(vae.first_stage_model).__name__)
+        tensors = importlib.import_module("_smoke_tensors")
+        return _compare(comfy, path, *tensors.loaded_vae(comfy, role, path, file_keys, 4))
     load = comfy["sd"].load_checkpoint_guess_config
     model, clip, vae, _ = load(str(path), output_vae=True, output_clip=True)
     if clip is None or vae is None:

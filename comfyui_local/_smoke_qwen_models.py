@@ -90,11 +90,7 @@ def verify(
     if role in DITS:
         return {role: compare(comfy, path, *_tensors().loaded_dit(comfy, path, keys))}
     if role == "qwen_vae":
-        vae = sd_mod.VAE(sd=comfy["utils"].load_torch_file(str(path)))
-        loaded_as = type(vae.first_stage_model).__name__
-        if vae.latent_channels != 16 or loaded_as != "WanVAE":
-            raise RuntimeError(f"qwen_vae: ComfyUI reads a {loaded_as} with {vae.latent_channels} channels")
-        return {role: compare(comfy, path, vae.first_stage_model.state_dict(), keys, loaded_as)}
+        return {role: compare(comfy, path, *_tensors().loaded_vae(comfy, role, path, keys, 16, "WanVAE"))}
     clip = sd_mod.load_clip(ckpt_paths=[str(path)], clip_type=sd_mod.CLIPType.QWEN_IMAGE)
     te = clip.cond_stage_model
     loaded_as = type(te).__name__

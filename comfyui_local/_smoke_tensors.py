@@ -173,6 +173,21 @@ def probed_vae(comfy: dict[str, Any], probe: dict[str, Any]) -> Any:
         return comfy["sd"].VAE(sd=probe).first_stage_model
 
 
+def loaded_vae(
+    comfy: dict[str, Any], role: str, path: Path, keys: set[str], channels: int, want: str | None = None
+) -> tuple[dict[str, Any], set[str], str]:
+    """A VAE file loaded as VAELoader does: (its state dict, the file's keys, the VAE class ComfyUI built);
+    RuntimeError when ComfyUI reads other latent channels than `channels` (or a class other than `want`)."""
+    vae = comfy["sd"].VAE(sd=comfy["utils"].load_torch_file(str(path)))
+    loaded_as = type(vae.first_stage_model).__name__
+    if vae.latent_channels != channels or (want is not None and loaded_as != want):
+        raise RuntimeError(
+            f"{role}: ComfyUI reads a {loaded_as} with {vae.latent_channels} latent channels, "
+            f"not {want or 'a VAE'} with {channels}"
+        )
+    return vae.first_stage_model.state_dict(), keys, loaded_as
+
+
 def loaded_dit(comfy: dict[str, Any], path: Path, keys: set[str]) -> tuple[dict[str, Any], set[str], str]:
     """A diffusion-model file loaded as UNETLoader does: (the model's state dict, the file's keys under the
     model's names, the model config class ComfyUI chose)."""

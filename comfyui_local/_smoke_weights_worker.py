@@ -101,7 +101,6 @@ def import_comfy(comfyui_dir: str) -> dict[str, Any]:
         "utils": "comfy.utils",
         "detection": "comfy.model_detection",
         "latent_formats": "comfy.latent_formats",
-        "hv_model": "comfy.ldm.hunyuan_video.model",
         "hv_te": "comfy.text_encoders.hunyuan_video",
         "clip_model": "comfy.clip_model",
         "clip_vision": "comfy.clip_vision",
@@ -136,26 +135,17 @@ class Describer:
         return module, module.state_dict()
 
     def _dit(self, role: str) -> tuple[Any, dict[str, Any]]:
-        torch, detection = self.torch, self.c["detection"]
         want_class, in_channels = DIT_CLASSES[role]
         latent = self.c["latent_formats"].HunyuanVideo.latent_channels
-        # Probe ComfyUI's detection once with its own full-size key names to learn every other field.
-        config = self._detected_dit_config(in_channels, latent)
-        module = self.c["hv_model"].HunyuanVideo(
-            **config, dtype=torch.bfloat16, device="meta", operations=self.c["ops"].disable_weight_init
+        probe = self._dit_probe(in_channels, latent)
+        module = tensors.detected_model(
+            self.c, role, probe, "comfy.ldm.hunyuan_video.model", "HunyuanVideo", want_class
         )
-        sd = module.state_dict()
-        detected = detection.detect_unet_config(sd, "")
-        if detected != config:
-            raise WorkerError(f"{role}: ComfyUI detects {detected}, built {config}")
-        model_config = detection.model_config_from_unet_config(detected, sd)
-        got = type(model_config).__name__ if model_config is not None else None
-        if got != want_class:
-            raise WorkerError(f"{role}: ComfyUI would load it as {got}, not {want_class}")
-        return module, sd
+        return module, module.state_dict()
 
-    def _detected_dit_config(self, in_channels: int, latent: int) -> dict[str, Any]:
-        """Detection run on a meta state dict holding only the keys and shapes it reads."""
+    def _dit_probe(self, in_channels: int, latent: int) -> dict[str, Any]:
+        """A meta state dict holding only the keys and shapes ComfyUI's detection reads (full-size key
+        names; every other field of the config is detected from them)."""
         torch = self.torch
         hidden = TINY_DIT["hidden_size"]
         patch = (1, 2, 2)  # HunyuanVideo 1.0 patches 3-D; a 2-D patch selects HunyuanImage
@@ -163,7 +153,7 @@ class Describer:
         def empty(*shape: int) -> Any:
             return torch.empty(*shape, device="meta")
 
-        probe = {
+        return {
             "txt_in.individual_token_refiner.blocks.0.norm1.weight": empty(hidden),
             "img_in.proj.weight": empty(hidden, in_channels, *patch),
             "final_layer.linear.weight": empty(latent * 4, hidden),
@@ -173,8 +163,6 @@ class Describer:
             **{f"double_blocks.{i}.img_mod.lin.weight": empty(1) for i in range(TINY_DIT["depth"])},
             **{f"single_blocks.{i}.linear1.weight": empty(1) for i in range(TINY_DIT["depth_single_blocks"])},
         }
-        config: dict[str, Any] = self.c["detection"].detect_unet_config(probe, "")
-        return config
 
     def _vae(self) -> Any:
         torch = self.torch
