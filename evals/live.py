@@ -5,6 +5,7 @@ results or `BackendError`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -26,6 +27,11 @@ from evals.errors import BackendError
 from evals.scoring import Problem, problems_from_report
 
 log = logging.getLogger(__name__)
+
+#: A cancel re-sends its interrupt while the job still runs: ComfyUI clears the interrupt flag when a job's
+#: execution begins, so an interrupt landing between the job leaving the queue and that start is lost.
+CANCEL_RECHECK = 0.5  # seconds between looks at /queue after an interrupt
+CANCEL_TRIES = 20
 
 
 class Acceptance(BaseModel):
@@ -212,6 +218,11 @@ class ComfyBackend:
         # interrupt by id never touches someone else's job.
         try:
             await self.client.delete_pending(prompt_id)
-            await self.client.interrupt(prompt_id)
+            for _ in range(CANCEL_TRIES):
+                await self.client.interrupt(prompt_id)
+                await asyncio.sleep(CANCEL_RECHECK)
+                if not any(item.prompt_id == prompt_id for item in (await self.client.queue()).running):
+                    return
+            log.warning("job %s still runs after %d interrupts", prompt_id, CANCEL_TRIES)
         except ComfyError as exc:
             log.warning("could not cancel job %s: %s", prompt_id, exc)

@@ -41,21 +41,21 @@ async def request(tracker: JobTracker, job: Job, status: JobStatus, reason: JobE
             await tracker.replica.share(job, [])
 
 
-async def ask(tracker: JobTracker, job: Job, *, interrupt: bool = True) -> str:
+async def ask(tracker: JobTracker, job: Job) -> str:
     """Ask ComfyUI once to end the job and apply what it says; where ComfyUI has it (settle.Where).
 
     Raises `ComfyError` when ComfyUI cannot be reached (nothing is recorded then). The delete comes first:
     it is harmless for a job that runs or ended, and a job deleted from the pending list can no longer
-    start after the /queue read below. Asking again is safe: ComfyUI interrupts by id only the job it runs
-    and clears a leftover interrupt flag when the next job starts. `interrupt=False` only reads (the wait
-    after an interrupt already sent needs no second one).
+    start after the /queue read below. Asking again is safe: ComfyUI interrupts by id only the job it runs.
+    It also clears its interrupt flag when a job's execution begins, so an interrupt that lands between the
+    job leaving the queue and that start is lost: a job still running at the next ask is interrupted again.
     """
     pid = job.prompt_id
     if job.terminal or job.end_requested is None:
         return "finished"
     await tracker.client.delete_pending(pid)
     location = await locate(tracker.client, pid)
-    if location.where == "running" and interrupt:
+    if location.where == "running":
         await tracker.client.interrupt(pid)  # by id: never someone else's job
     elif location.where == "finished" and location.entry is not None:
         await settle.settle_from_history(
@@ -72,19 +72,17 @@ async def confirm(tracker: JobTracker, job: Job, *, window: float) -> None:
     /queue and /history are read now and then in case an event is missed). A failed read ends the wait."""
     deadline = time.monotonic() + window
     last_ask = time.monotonic()
-    interrupted = False
     while not job.terminal and time.monotonic() < deadline:
         await asyncio.sleep(CONFIRM_POLL)
         if job.terminal or time.monotonic() - last_ask < CONFIRM_ASK_EVERY:
             continue
         last_ask = time.monotonic()
         try:
-            # A job that was pending at the first ask and started since gets its one interrupt here.
-            where = await ask(tracker, job, interrupt=not interrupted)
+            # A job pending at the first ask that started since, or whose interrupt was lost, is interrupted.
+            await ask(tracker, job)
         except ComfyError as exc:
             log.info("cannot confirm the end of job %s now: %s", job.prompt_id, exc)
             return
-        interrupted = interrupted or where == "running"
 
 
 async def cancel(tracker: JobTracker, job: Job, *, window: float) -> Job:

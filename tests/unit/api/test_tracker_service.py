@@ -385,6 +385,21 @@ async def test_running_cancel_waits_for_comfyui_and_says_so_meanwhile(make: Setu
     assert (await service.cancel(pid)).status is JobStatus.CANCELLED
 
 
+async def test_a_lost_interrupt_is_sent_again_while_the_job_runs(make: Setup) -> None:
+    # ComfyUI clears its interrupt flag as a job starts: an interrupt landing just before is lost.
+    wire, service, _ = await make(cancel_window=3.0)
+    pid = await running_job(wire, service)
+    wire.comfy.hold_interrupts = True  # the first interrupt is dropped
+    task = asyncio.create_task(service.cancel(pid))
+    for _ in range(200):
+        if wire.comfy.interrupted:
+            break
+        await asyncio.sleep(0.01)
+    wire.comfy.hold_interrupts = False
+    job = await task
+    assert job.status is JobStatus.CANCELLED and wire.comfy.interrupted == [pid, pid]
+
+
 async def test_a_cancel_that_loses_the_race_to_completion_leaves_the_job_completed(make: Setup) -> None:
     wire, service, _ = await make(cancel_window=0.2)
     pid = await running_job(wire, service)
