@@ -8,6 +8,8 @@ ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.
 `_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L, Wan's CLIP ViT-H;
 `_smoke_lotus_models.py`: the Lotus depth UNet;
 `_smoke_wan_models.py`: Wan 2.1 t2v, i2v and VACE, UMT5-XXL with a trained smoke tokenizer, the Wan VAE).
+LoRAs are named by requests, not by the generator: `smoke_loras` builds one under any name for the model file
+it patches (`_smoke_lora_models.py`).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -130,8 +132,6 @@ NOT_RUNNABLE: dict[str, str] = {
     "(model_detection.unet_config_from_diffusers_unet), all at SDXL's channel multipliers 1,2,4; its "
     "residuals (320/640/1280 channels) would not fit the SDXL smoke checkpoint's tiny UNet (320 channels at "
     "every level), which would have to move to 1,2,4 first",
-    "loras": "not built yet: LoRA files are named by the request (`the inkwash lora`), so there is no fixed "
-    "name to write; a smoke LoRA would map the SD1.5/SDXL smoke models' keys (comfy.lora.model_lora_keys_*)",
     "preprocessors": "cannot run here: depth_anything_v2_vitl.pth, the DWPose torchscript, face_yolov8m.pt "
     "and rife47.pth are loaded by custom node packs, and the local ComfyUI runs without custom nodes",
 }
@@ -176,10 +176,11 @@ def family_of(folder: str, filename: str) -> str | None:
 
 def families_for(required: Mapping[str, Sequence[str]]) -> set[str] | None:
     """The families a graph's model files (`node_catalog.files.required_files`) need, or None when one of its
-    files has no smoke weights at all (the graph cannot be run on the smoke set)."""
+    files has no smoke weights at all (the graph cannot be run on the smoke set). LoRAs add no family: a
+    smoke LoRA of any name is built for the model it patches (`smoke_loras`), which counts here."""
     out: set[str] = set()
     for folder, names in required.items():
-        if folder == "input":
+        if folder in ("input", "loras"):
             continue
         for filename in names:
             family = family_of(_canonical_folder(folder), filename)

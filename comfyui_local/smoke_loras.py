@@ -3,11 +3,12 @@
 A LoRA's keys name the weights of one model, so a smoke LoRA is made for one base file of the smoke set (a
 checkpoint or diffusion model of `smoke_families.FAMILIES`) and is useless on another: ComfyUI would log
 "lora key not loaded" for each key and patch nothing. Its role `lora:<base role>:<file name>` (in its
-metadata, like every smoke file's role) records the base. Names come from requests ("the inkwash lora"), so
-there is no fixed list: `graph_loras` reads which LoRA a graph loads onto which model file, `ensure_graph_loras`
-writes the missing ones for a local smoke backend, and `EXAMPLE_LORAS` are the names the bundled eval sets ask
-for (what `comfy-gateway comfyui smoke-weights --all` and `make run` write, on the SD1.5 checkpoint the
-generator uses for a request that names no model). A file that is not smoke weights is never written over.
+metadata, like every smoke file's role) records the base. Names come from requests ("the inkwash lora"),
+so there is no fixed list: `graph_loras` reads which LoRA a graph loads onto which model file,
+`ensure_graph_loras` writes the missing ones for a local smoke backend, and `EXAMPLE_LORAS` are the names
+the bundled eval sets ask for (what `comfy-gateway comfyui smoke-weights --all` and `make run` write, on
+the SD1.5 checkpoint the generator uses for a request that names no model). A file that is not smoke
+weights is never written over.
 """
 
 from __future__ import annotations
@@ -165,6 +166,38 @@ def ensure_graph_loras(
     if not needed:
         return []
     return build_loras(models_dir, needed, inst=inst, kind=kind, seed=seed).paths
+
+
+def lora_request(
+    families: Sequence[str], loras: Sequence[str], lora_family: str | None, *, all_families: bool = False
+) -> tuple[list[str], list[SmokeFile]]:
+    """What `smoke-weights --family/--lora/--lora-family/--all` asks for: (families to write, LoRA files).
+
+    A LoRA fits one model, so its family is `lora_family`, else the one `--family` that has a model a LoRA
+    patches, else `DEFAULT_LORA_FAMILY`; that family is written too (a LoRA without its model cannot run).
+    `--all` adds `EXAMPLE_LORAS` for the default family. Empty families: the caller's default set.
+    """
+    names = list(FAMILIES) if all_families else list(families)
+    if lora_family is None:
+        with_base = [
+            f for f in dict.fromkeys(names) if any(x.folder in BASE_FOLDERS for x in FAMILIES.get(f, ()))
+        ]
+        if loras and len(with_base) > 1 and not all_families:
+            raise SmokeWeightsError(
+                f"which model do the LoRAs patch? --family names {', '.join(with_base)}: add --lora-family"
+            )
+        lora_family = with_base[0] if len(with_base) == 1 else DEFAULT_LORA_FAMILY
+    files = example_loras(lora_family, [*loras]) if loras else []
+    if all_families:
+        files += [f for f in example_loras() if f.filename not in {x.filename for x in files}]
+    if files and lora_family not in names:
+        names.append(lora_family)
+    seen: set[str] = set()
+    for f in files:
+        if f.filename in seen:
+            raise SmokeWeightsError(f"LoRA {f.filename} asked for twice")
+        seen.add(f.filename)
+    return names, files
 
 
 def example_loras(family: str = DEFAULT_LORA_FAMILY, names: Sequence[str] = EXAMPLE_LORAS) -> list[SmokeFile]:
