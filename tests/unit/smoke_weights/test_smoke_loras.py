@@ -157,3 +157,24 @@ async def test_eval_runs_a_lora_graph_only_when_the_smoke_lora_fits_its_model() 
     assert not await smoke_loras_fit(other, graph)  # type: ignore[arg-type]
     assert not await smoke_loras_fit(RoleBackend({}), graph)  # type: ignore[arg-type]
     assert await smoke_loras_fit(RoleBackend({}), {"1": {"class_type": "KSampler", "inputs": {}}})  # type: ignore[arg-type]
+
+
+def test_sdxl_controlnet_is_a_family_of_its_own() -> None:
+    assert "sdxl_controlnet" in FAMILIES and "sdxl_controlnet" not in NOT_RUNNABLE
+    graph_files = {
+        "checkpoints": ["sd_xl_base_1.0.safetensors"],
+        "controlnet": ["controlnet-canny-sdxl-1.0.safetensors"],
+    }
+    assert families_for(graph_files) == {"sdxl", "sdxl_controlnet"}
+
+
+def test_cli_refuses_an_ambiguous_lora_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.comfyui_cmd import app
+
+    args = ["smoke-weights", "--dir", str(tmp_path), "--lora", "ink", "--family", "sd15", "--family", "flux"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--lora-family" in result.output
+    result = CliRunner().invoke(app, ["smoke-weights", "--dir", str(tmp_path), "--lora", "../ink"])
+    assert result.exit_code == 2 and "not a LoRA file name" in result.output
