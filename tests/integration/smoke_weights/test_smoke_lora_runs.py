@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, live_backend, loaded_files
+from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, live_backend, loaded_files, place_families
 
 from comfyui_client import ComfyClient
 from comfyui_local import install
@@ -52,7 +52,13 @@ def log_since(path: Path, offset: int) -> str:
 
 
 async def run_lora_request(
-    client: ComfyClient, catalog: Catalog, comfyui: Any, prompt: str, lora: str, base: str
+    client: ComfyClient,
+    catalog: Catalog,
+    comfyui: Any,
+    prompt: str,
+    lora: str,
+    base: str,
+    wait: float = 300.0,
 ) -> dict[str, Any]:
     """Write the graph's smoke LoRA as a local smoke backend would, then generate, run shrunk and read the
     ComfyUI log the run wrote."""
@@ -65,7 +71,7 @@ async def run_lora_request(
     assert smoke_lora_base(path) == base
     mark = Path(comfyui.log_path).stat().st_size  # noqa: ASYNC240 (a stat, between runs)
     workflow = await generate_and_run_shrunk(
-        client, catalog, comfyui, GenerationRequest(prompt=prompt), prompt
+        client, catalog, comfyui, GenerationRequest(prompt=prompt), prompt, wait=wait
     )
     assert loaded_files(workflow, "LoraLoader", "lora_name") == [lora]
     written = log_since(Path(comfyui.log_path), mark)
@@ -104,3 +110,32 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
         "sdxl_ckpt",
     )
     assert loaded_files(workflow, "CheckpointLoaderSimple", "ckpt_name") == ["sd_xl_base_1.0.safetensors"]
+
+
+@pytest.mark.slow  # the 8B Llama stub encodes the prompt (~2 min on 2 cores)
+@pytest.mark.parametrize(
+    ("family", "prompt", "lora", "base"),
+    [
+        (
+            "hunyuan_video",
+            "a hunyuan video of a fox running with the hvink lora",
+            "hvink.safetensors",
+            "dit_t2v",
+        ),
+        ("flux", "a flux image of a fox with the fluxink lora", "fluxink.safetensors", "flux_dit"),
+    ],
+)
+async def test_dit_lora_graph_runs_on_a_smoke_lora(
+    live: tuple[ComfyClient, Catalog],
+    comfyui: Any,
+    image_smoke_weights_cache: Any,
+    family: str,
+    prompt: str,
+    lora: str,
+    base: str,
+) -> None:
+    """A LoRA on a diffusion-model file (UNETLoader) rather than a checkpoint."""
+    place_families(image_smoke_weights_cache.paths[0].parents[1], [family], comfyui.models_dir)
+    client, _ = live
+    catalog = await Catalog.live(client)  # now listing the family's files
+    await run_lora_request(client, catalog, comfyui, prompt, lora, base, wait=900)
