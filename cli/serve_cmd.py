@@ -2,9 +2,9 @@
 
 The local ComfyUI gets the whole smoke set (every family of `comfyui_local.smoke_families`: random stubs
 under the official file names, never real weights) so a fresh checkout's first request of any kind that has
-smoke weights (text to image on SD1.5/SDXL/Flux, SD1.5 ControlNets, a model upscale, HunyuanVideo) completes
-with a real, meaningless, image or mp4. A family with a real file under one of its names is left alone as a
-whole.
+smoke weights (text to image on SD1.5/SDXL/Flux, SD1.5 and SDXL ControlNets, a model upscale, HunyuanVideo,
+SD1.5 with the LoRAs the eval sets name) completes with a real, meaningless, image or mp4. A family with a
+real file under one of its names is left alone as a whole.
 """
 
 from __future__ import annotations

@@ -154,7 +154,11 @@ def build_loras(
     force: bool = False,
 ) -> SmokeWeightsReport:
     """Write (idempotently) smoke LoRAs into `models_dir/loras/`; one built for another base is rewritten."""
-    return build_smoke_weights(models_dir, inst=inst, kind=kind, seed=seed, force=force, files=tuple(loras))
+    files = tuple(loras)
+    names = [f.filename for f in files]
+    if len(set(names)) != len(names):
+        raise SmokeWeightsError(f"one file name asked for two LoRAs: {sorted(names)}")
+    return build_smoke_weights(models_dir, inst=inst, kind=kind, seed=seed, force=force, files=files)
 
 
 def ensure_graph_loras(

@@ -68,6 +68,15 @@ def test_one_lora_name_on_two_models_cannot_be_one_smoke_file() -> None:
         loras_for_graph(graph)
 
 
+def test_one_file_name_cannot_hold_two_loras(tmp_path: Path) -> None:
+    from comfyui_local.installer import ComfyInstall
+    from comfyui_local.smoke_loras import build_loras
+
+    twice = [smoke_lora("ink", family_base("sd15")), smoke_lora("ink", family_base("sdxl"))]
+    with pytest.raises(SmokeWeightsError, match="two LoRAs"):
+        build_loras(tmp_path, twice, inst=ComfyInstall(tmp_path))
+
+
 def test_smoke_lora_names_and_roles() -> None:
     lora = smoke_lora("inkwash", family_base("sdxl"))
     assert (lora.folder, lora.filename, lora.role) == (
