@@ -165,7 +165,9 @@ def ensure_graph_loras(
     models_dir: Path, workflow: Mapping[str, Any], *, inst: ComfyInstall, kind: Kind = "stub", seed: int = 0
 ) -> list[Path]:
     """For a local smoke backend: the graph's LoRAs, written when missing or built for another base (never
-    over a real file); their paths. Call before validating the graph, then refresh the catalog."""
+    over a real file); their paths. Call before validating the graph, then refresh the catalog. A LoRA
+    rewritten for another base under a name a running ComfyUI already loaded may be served from LoraLoader's
+    own cache (keyed by path) until ComfyUI frees its models (`/free`)."""
     needed = loras_for_graph(workflow)
     if not needed:
         return []

@@ -112,7 +112,7 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
     assert loaded_files(workflow, "CheckpointLoaderSimple", "ckpt_name") == ["sd_xl_base_1.0.safetensors"]
 
 
-@pytest.mark.slow  # the 8B Llama stub encodes the prompt (~2 min on 2 cores)
+@pytest.mark.slow  # the 8B Llama / T5-XXL / Qwen2.5-VL 7B stubs encode the prompt (1-2 min each on 2 cores)
 @pytest.mark.parametrize(
     ("family", "prompt", "lora", "base"),
     [
@@ -123,6 +123,8 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
             "dit_t2v",
         ),
         ("flux", "a flux image of a fox with the fluxink lora", "fluxink.safetensors", "flux_dit"),
+        # fp8 weights: ComfyUI patches them through its fp8 ops
+        ("qwen_image", "a qwen image of a fox with the qwenink lora", "qwenink.safetensors", "qwen_dit"),
     ],
 )
 async def test_dit_lora_graph_runs_on_a_smoke_lora(
