@@ -112,7 +112,8 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
     assert loaded_files(workflow, "CheckpointLoaderSimple", "ckpt_name") == ["sd_xl_base_1.0.safetensors"]
 
 
-@pytest.mark.slow  # the 8B Llama / T5-XXL / Qwen2.5-VL 7B stubs encode the prompt (1-2 min each on 2 cores)
+# the 8B Llama / T5-XXL / Qwen2.5-VL 7B stubs encode the prompt in 1-2 min on 2 cores, UMT5-XXL in 5-9 min
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "prompt", "lora", "base"),
     [
@@ -125,6 +126,13 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
         ("flux", "a flux image of a fox with the fluxink lora", "fluxink.safetensors", "flux_dit"),
         # fp8 weights: ComfyUI patches them through its fp8 ops
         ("qwen_image", "a qwen image of a fox with the qwenink lora", "qwenink.safetensors", "qwen_dit"),
+        # a lone "wan 2.1 video" takes the HunyuanVideo template: a chain is composed from the wan21 fragments
+        (
+            "wan21",
+            "a 2 second wan 2.1 video of a fox running with the wanink lora, then upscale it 2x",
+            "wanink.safetensors",
+            "wan_t2v_dit",
+        ),
     ],
 )
 async def test_dit_lora_graph_runs_on_a_smoke_lora(
@@ -140,4 +148,4 @@ async def test_dit_lora_graph_runs_on_a_smoke_lora(
     place_families(image_smoke_weights_cache.paths[0].parents[1], [family], comfyui.models_dir)
     client, _ = live
     catalog = await Catalog.live(client)  # now listing the family's files
-    await run_lora_request(client, catalog, comfyui, prompt, lora, base, wait=900)
+    await run_lora_request(client, catalog, comfyui, prompt, lora, base, wait=1500)
