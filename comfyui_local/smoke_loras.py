@@ -154,10 +154,7 @@ def build_loras(
     force: bool = False,
 ) -> SmokeWeightsReport:
     """Write (idempotently) smoke LoRAs into `models_dir/loras/`; one built for another base is rewritten."""
-    files = tuple(loras)
-    names = [f.filename for f in files]
-    if len(set(names)) != len(names):
-        raise SmokeWeightsError(f"one file name asked for two LoRAs: {sorted(names)}")
+    files = _one_lora_per_name(loras)
     return build_smoke_weights(models_dir, inst=inst, kind=kind, seed=seed, force=force, files=files)
 
 
@@ -198,12 +195,15 @@ def lora_request(
         files += [f for f in example_loras() if f.filename not in {x.filename for x in files}]
     if files and lora_family not in names:
         names.append(lora_family)
-    seen: set[str] = set()
-    for f in files:
-        if f.filename in seen:
-            raise SmokeWeightsError(f"LoRA {f.filename} asked for twice")
-        seen.add(f.filename)
-    return names, files
+    return names, list(_one_lora_per_name(files))
+
+
+def _one_lora_per_name(loras: Iterable[SmokeFile]) -> tuple[SmokeFile, ...]:
+    files = tuple(loras)
+    names = [f.filename for f in files]
+    if len(set(names)) != len(names):
+        raise SmokeWeightsError(f"one file name asked for two LoRAs: {', '.join(sorted(names))}")
+    return files
 
 
 def example_loras(family: str = DEFAULT_LORA_FAMILY, names: Sequence[str] = EXAMPLE_LORAS) -> list[SmokeFile]:

@@ -107,7 +107,7 @@ def test_lora_request_of_the_cli() -> None:
         lora_request(["sd15", "flux"], ["a"], None)
     names, loras = lora_request(["sd15"], ["a"], "wan21")
     assert names == ["sd15", "wan21"] and loras[0].role == "lora:wan_t2v_dit:a.safetensors"
-    with pytest.raises(SmokeWeightsError, match="twice"):
+    with pytest.raises(SmokeWeightsError, match="two LoRAs"):
         lora_request([], ["a", "a.safetensors"], None)
     names, loras = lora_request([], [], None, all_families=True)
     assert names == list(FAMILIES)
