@@ -36,6 +36,7 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     "esrgan": ("upscale_model", {"image": HINT}),
     "flux": ("flux_t2i", {}),
     "sd15_controlnet": (None, f"a robot following the edges of {HINT}"),
+    "sdxl_controlnet": (None, f"an SDXL image of a robot, canny edges from {HINT}"),  # + the sdxl files
     "qwen_image": (None, "a poster with the text 'GRAND OPENING' in bold letters"),
     # these two run on the flux / sd15 files as well: name those families too
     "flux_redux": (None, f"paint a harbour in the style of {HINT}"),

@@ -68,27 +68,46 @@ def smoke_weights_cmd(
         [],
         "--family",
         help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan, flux, "
-        "sd15_controlnet, qwen_image, flux_redux, sd15_style, lotus_depth",
+        "sd15_controlnet, qwen_image, flux_redux, sd15_style, lotus_depth, wan21",
     ),
-    all_families: bool = typer.Option(False, "--all", help="Every family that has smoke weights"),
+    lora: list[str] = typer.Option(
+        [],
+        "--lora",
+        help="A smoke LoRA under this name (repeatable; `inkwash` is inkwash.safetensors), built for "
+        "--lora-family's model, whose files are written too",
+    ),
+    lora_family: str | None = typer.Option(
+        None,
+        "--lora-family",
+        help="The family whose model the --lora files patch (default: the one --family given, else sd15)",
+    ),
+    all_families: bool = typer.Option(
+        False, "--all", help="Every family that has smoke weights, and the LoRAs the bundled eval sets name"
+    ),
     force: bool = typer.Option(False, "--force", help="Rewrite smoke files even when they are already there"),
 ) -> None:
     """Write smoke weights (random, NOT a model) under the file names the gateway's graphs use.
 
-    Without --family/--all: the HunyuanVideo set, as before. The graphs of each family then run end to end
+    Without --family/--all/--lora: the HunyuanVideo set, as before. A LoRA fits one model only: --lora
+    builds it for --lora-family's checkpoint or diffusion model. The graphs of each family then run end to end
     on the local CPU ComfyUI and save real images or videos of noise or flat colour. Idempotent: files of
     the same kind and seed are kept; a file that is not smoke weights is never written over. For real
     pictures, point the gateway at a GPU ComfyUI holding the real weights instead.
     """
-    from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, family_files
+    from comfyui_local.smoke_families import NOT_RUNNABLE, family_files
+    from comfyui_local.smoke_loras import lora_request
     from comfyui_local.smoke_weights import KINDS, SmokeWeightsError, build_smoke_weights
 
     if kind not in KINDS:
         typer.secho(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    names = list(FAMILIES) if all_families else family
     try:
-        files = family_files(names) if names else None
+        names, loras = lora_request(family, lora, lora_family, all_families=all_families)
+    except SmokeWeightsError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    try:
+        files = (*family_files(names), *loras) if names else None
         inst = ComfyInstall((dir or default_root()).resolve()).require()
         target = models_dir or inst.base_dir / "models"
         report = build_smoke_weights(

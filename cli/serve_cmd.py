@@ -2,9 +2,9 @@
 
 The local ComfyUI gets the whole smoke set (every family of `comfyui_local.smoke_families`: random stubs
 under the official file names, never real weights) so a fresh checkout's first request of any kind that has
-smoke weights (text to image on SD1.5/SDXL/Flux, SD1.5 ControlNets, a model upscale, HunyuanVideo) completes
-with a real, meaningless, image or mp4. A family with a real file under one of its names is left alone as a
-whole.
+smoke weights (text to image on SD1.5/SDXL/Flux, SD1.5 and SDXL ControlNets, a model upscale, HunyuanVideo,
+SD1.5 with the LoRAs the eval sets name) completes with a real, meaningless, image or mp4. A family with a
+real file under one of its names is left alone as a whole.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> list[str]:
         return placed
     typer.echo(f"smoke weights (random stubs, NOT a model) for {', '.join(placed)} in {models_dir}")
     build_families(models_dir, placed, inst=inst)
+    place_example_loras(models_dir, inst, placed)
     typer.echo(f"no smoke weights (these requests cannot run locally): {', '.join(NOT_RUNNABLE)}")
     typer.secho(
         "Images and videos made on smoke weights are meaningless noise or flat colour; set COMFYUI_URL to a "
@@ -70,6 +71,23 @@ def place_smoke_weights(models_dir: Path, inst: ComfyInstall) -> list[str]:
         fg=typer.colors.YELLOW,
     )
     return placed
+
+
+def place_example_loras(models_dir: Path, inst: ComfyInstall, placed: Sequence[str]) -> list[Path]:
+    """The smoke LoRAs under the names the eval sets ask for (`comfyui_local.smoke_loras.EXAMPLE_LORAS`),
+    for the default family's model when it got smoke weights; a real LoRA under one of the names is kept."""
+    from comfyui_local.smoke_loras import DEFAULT_LORA_FAMILY, build_loras, example_loras
+    from comfyui_local.smoke_weights import is_smoke_weights
+
+    if DEFAULT_LORA_FAMILY not in placed:
+        return []
+    loras = [
+        f
+        for f in example_loras()
+        if not (f.path(models_dir).is_file() and f.path(models_dir).stat().st_size > 0)
+        or is_smoke_weights(f.path(models_dir))
+    ]
+    return build_loras(models_dir, loras, inst=inst).paths if loras else []
 
 
 def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:

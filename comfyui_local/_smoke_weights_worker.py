@@ -67,6 +67,8 @@ MODEL_MODULES: tuple[Any, ...] = (
     importlib.import_module("_smoke_lotus_models"),
     importlib.import_module("_smoke_wan_models"),
 )
+lora_models: Any = importlib.import_module("_smoke_lora_models")
+MODEL_MODULES += (lora_models,)
 for _module in MODEL_MODULES:
     FILE_DTYPES.update(_module.FILE_DTYPES)
 
@@ -76,6 +78,11 @@ ALWAYS_STUB = frozenset(r for m in MODEL_MODULES for r in getattr(m, "ALWAYS_STU
 
 def model_module(role: str) -> Any | None:
     return next((m for m in MODEL_MODULES if role in m.ROLES), None)
+
+
+def file_dtype(role: str) -> str:
+    """The storage dtype of a role's file (LoRA roles are an open set: their module answers)."""
+    return FILE_DTYPES.get(role) or lora_models.file_dtype(role)
 
 
 tensors: Any = importlib.import_module("_smoke_tensors")
@@ -106,6 +113,7 @@ def import_comfy(comfyui_dir: str) -> dict[str, Any]:
         "clip_vision": "comfy.clip_vision",
         "supported_models": "comfy.supported_models",
         "openaimodel": "comfy.ldm.modules.diffusionmodules.openaimodel",
+        "lora": "comfy.lora",
         "spandrel": "spandrel",
         "esrgan": "spandrel.architectures.ESRGAN",
     }
@@ -300,6 +308,16 @@ def _stdout_to_stderr() -> Iterator[None]:
         sys.stdout = saved
 
 
+def describe_file(comfy: dict[str, Any], describer: Describer, role: str) -> tuple[dict[str, Any], set[str]]:
+    """(meta state dict under the file's key names, its normalisation parameters) of one role."""
+    module = model_module(role)
+    if module is not None:
+        sd, norms = module.describe(comfy, role)
+        return sd, norms
+    module, sd = describer.describe(role)
+    return sd, tensors.norm_params(module)
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     kind, seed = str(job["kind"]), int(job["seed"])
     files = {role: Path(p) for role, p in job["files"].items()}
@@ -312,14 +330,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     written: dict[str, list[str]] = {}
     omitted: dict[str, int] = {}
     out: dict[str, Any] = {"files": {}}
+    lora_models.describe_base = lambda base: describe_file(comfy, describer, base)[0]
     for role, path in files.items():
-        module = model_module(role)
-        if module is not None:
-            sd, norms = module.describe(comfy, role)
-        else:
-            module, sd = describer.describe(role)
-            norms = tensors.norm_params(module)
-        dtype = getattr(torch, FILE_DTYPES[role])
+        sd, norms = describe_file(comfy, describer, role)
+        dtype = getattr(torch, file_dtype(role))
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         keys = select_keys(role, kind, sd)
         written[role] = keys

@@ -4,10 +4,13 @@ A family is the set of files one kind of graph loads (`pipeline/templates/*.json
 `agents/compose/fragments/*.json`). `hunyuan_video` is the original set; the other families are described by
 sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
-ControlNets; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL 7B, the Wan 2.1 VAE;
+ControlNets and the SDXL canny one; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL
+7B, the Wan 2.1 VAE;
 `_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L, Wan's CLIP ViT-H;
 `_smoke_lotus_models.py`: the Lotus depth UNet;
 `_smoke_wan_models.py`: Wan 2.1 t2v, i2v and VACE, UMT5-XXL with a trained smoke tokenizer, the Wan VAE).
+LoRAs are named by requests, not by the generator: `smoke_loras` builds one under any name for the model file
+it patches (`_smoke_lora_models.py`).
 Families named by the generator that have no smoke weights are listed in `NOT_RUNNABLE` with the reason, so
 reports can say why a graph was not executed.
 """
@@ -58,6 +61,12 @@ SD15_CONTROLNET_FILES: tuple[SmokeFile, ...] = tuple(
         f"cn_sd15_{kind}", "controlnet", f"control_v11{v}_sd15_{kind}_fp16.safetensors", "ControlNetLoader"
     )
     for v, kind in (("p", "canny"), ("f1p", "depth"), ("p", "openpose"), ("p", "scribble"))
+)
+
+# The SDXL canny ControlNet (a stub in ldm layout at the tiny SDXL UNet's sizes: `_smoke_control_models.py`);
+# runs with the SDXL checkpoint.
+SDXL_CONTROLNET_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("cn_sdxl_canny", "controlnet", "controlnet-canny-sdxl-1.0.safetensors", "ControlNetLoader"),
 )
 
 # Qwen-Image text-to-image and its 2509 edit model share the text encoder and the (Wan 2.1) VAE.
@@ -111,6 +120,7 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "esrgan": ESRGAN_FILES,
     "flux": FLUX_FILES,
     "sd15_controlnet": SD15_CONTROLNET_FILES,
+    "sdxl_controlnet": SDXL_CONTROLNET_FILES,
     "qwen_image": QWEN_IMAGE_FILES,
     "flux_redux": FLUX_REDUX_FILES,
     "sd15_style": SD15_STYLE_FILES,
@@ -125,13 +135,6 @@ NOT_RUNNABLE: dict[str, str] = {
     "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
     "marker and no zeroing of omitted weights), and a complete file carries the fixed OpenCLIP-H text and "
     "image towers (about 1B parameters, 2 GB in fp16)",
-    "sdxl_controlnet": "not built yet: controlnet-canny-sdxl-1.0 is a diffusers-layout ControlNet, which "
-    "ComfyUI detects only as one of its fixed diffusers configs "
-    "(model_detection.unet_config_from_diffusers_unet), all at SDXL's channel multipliers 1,2,4; its "
-    "residuals (320/640/1280 channels) would not fit the SDXL smoke checkpoint's tiny UNet (320 channels at "
-    "every level), which would have to move to 1,2,4 first",
-    "loras": "not built yet: LoRA files are named by the request (`the inkwash lora`), so there is no fixed "
-    "name to write; a smoke LoRA would map the SD1.5/SDXL smoke models' keys (comfy.lora.model_lora_keys_*)",
     "preprocessors": "cannot run here: depth_anything_v2_vitl.pth, the DWPose torchscript, face_yolov8m.pt "
     "and rife47.pth are loaded by custom node packs, and the local ComfyUI runs without custom nodes",
 }
@@ -176,10 +179,11 @@ def family_of(folder: str, filename: str) -> str | None:
 
 def families_for(required: Mapping[str, Sequence[str]]) -> set[str] | None:
     """The families a graph's model files (`node_catalog.files.required_files`) need, or None when one of its
-    files has no smoke weights at all (the graph cannot be run on the smoke set)."""
+    files has no smoke weights at all (the graph cannot be run on the smoke set). LoRAs add no family: a
+    smoke LoRA of any name is built for the model it patches (`smoke_loras`), which counts here."""
     out: set[str] = set()
     for folder, names in required.items():
-        if folder == "input":
+        if folder in ("input", "loras"):
             continue
         for filename in names:
             family = family_of(_canonical_folder(folder), filename)

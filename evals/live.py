@@ -56,6 +56,7 @@ class LiveBackend(Protocol):
     async def cancel(self, prompt_id: str) -> None: ...  # our job only, queued or running
     async def render_video(self, name: str) -> bytes: ...  # a small real MP4 made by the backend itself
     async def smoke_weights(self, files: Mapping[str, Sequence[str]]) -> bool: ...  # every file a smoke file
+    async def smoke_role(self, folder: str, name: str) -> str | None: ...  # a smoke safetensors file's role
     async def download(self, file: OutputRef) -> bytes: ...
     async def aclose(self) -> None: ...
 
@@ -88,6 +89,7 @@ class ComfyBackend:
         self.client = client
         self._owns = owns_client
         self._smoke: dict[tuple[str, str], bool] = {}
+        self._meta: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     @classmethod
     async def connect(cls, url: str, *, timeout: float = 30.0) -> ComfyBackend:  # noqa: ASYNC109 (a plain setting)
@@ -175,18 +177,40 @@ class ComfyBackend:
         a file name of the smoke set and the backend lists it. A real file under that name would run too;
         that is only ever an upscale model, cheap on a small input, and still judged by its output."""
         from comfyui_local.smoke_families import family_of
-        from comfyui_local.smoke_weights import MARKER, MARKER_VERSION, PICKLE_SUFFIXES
+        from comfyui_local.smoke_weights import PICKLE_SUFFIXES
 
+        if not name.lower().endswith(PICKLE_SUFFIXES):
+            return await self._smoke_metadata(folder, name) is not None
         try:
-            if name.lower().endswith(PICKLE_SUFFIXES):
-                return family_of(folder, name) is not None and name in await self.client.models(folder)
-            meta = await self.client.view_metadata(folder, name)
+            return family_of(folder, name) is not None and name in await self.client.models(folder)
         except ComfyUnavailable as exc:
             raise BackendError(f"ComfyUI went away: {exc}") from exc
         except ComfyError as exc:
             log.warning("cannot tell whether %s/%s is a smoke-weight file: %s", folder, name, exc)
             return False
-        return meta is not None and meta.get(MARKER) == MARKER_VERSION
+
+    async def smoke_role(self, folder: str, name: str) -> str | None:
+        """The role a smoke-weight safetensors file records (a smoke LoRA's names the model it was built
+        for), or None for any other file."""
+        meta = await self._smoke_metadata(folder, name)
+        role = meta.get("role") if meta is not None else None
+        return str(role) if role else None
+
+    async def _smoke_metadata(self, folder: str, name: str) -> dict[str, Any] | None:
+        """A safetensors file's smoke-weight metadata through ComfyUI's /view_metadata (cached per run)."""
+        from comfyui_local.smoke_weights import is_smoke_metadata
+
+        key = (folder, name)
+        if key not in self._meta:
+            try:
+                meta = await self.client.view_metadata(folder, name)
+            except ComfyUnavailable as exc:
+                raise BackendError(f"ComfyUI went away: {exc}") from exc
+            except ComfyError as exc:
+                log.warning("cannot tell whether %s/%s is a smoke-weight file: %s", folder, name, exc)
+                return None
+            self._meta[key] = meta if is_smoke_metadata(meta) else None
+        return self._meta[key]
 
     async def download(self, file: OutputRef) -> bytes:
         try:
@@ -226,3 +250,16 @@ class ComfyBackend:
             log.warning("job %s still runs after %d interrupts", prompt_id, CANCEL_TRIES)
         except ComfyError as exc:
             log.warning("could not cancel job %s: %s", prompt_id, exc)
+
+
+async def smoke_loras_fit(backend: LiveBackend, workflow: Mapping[str, Any]) -> bool:
+    """Every LoRA the graph loads is a smoke LoRA built for the model file it patches: one built for another
+    model would run with ComfyUI's "lora key not loaded" and patch nothing, so the run would prove nothing."""
+    from comfyui_local.smoke_loras import LORA_FOLDER, graph_loras, lora_role_base
+
+    for name, base in graph_loras(workflow):
+        role = await backend.smoke_role(LORA_FOLDER, name)
+        if base is None or lora_role_base(role or "") != base:
+            log.info("LoRA %s was not built for the model it patches here (%s): not run", name, base)
+            return False
+    return True

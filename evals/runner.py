@@ -22,7 +22,7 @@ from evals import graph_facts
 from evals.cases import Case, load_set, select
 from evals.errors import EvalError, InputFileError, RunDirError
 from evals.inputs import input_file
-from evals.live import Execution, LiveBackend
+from evals.live import Execution, LiveBackend, smoke_loras_fit
 from evals.metrics import CaseResult, alignment_of
 from evals.report import Report, RunInfo, build_report
 from evals.report_files import write_reports
@@ -274,7 +274,9 @@ class Runner:
             return False
         if not {"image", "video"} & graph_facts.output_kinds(workflow, self.output_classes):
             return False
-        return await self.backend.smoke_weights(result.model_files)
+        if not await self.backend.smoke_weights(result.model_files):
+            return False
+        return await smoke_loras_fit(self.backend, workflow)
 
     async def _run_on_smoke_weights(self, result: CaseResult, workflow: Mapping[str, Any]) -> None:
         """Run a downscaled copy; it counts as executed only if its video (or, for an image graph, its first

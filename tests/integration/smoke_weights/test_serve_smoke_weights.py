@@ -48,10 +48,13 @@ def test_serve_places_smoke_weights_but_keeps_real_files(tmp_path: Path) -> None
 
 def test_serve_places_every_familys_smoke_set_and_skips_only_a_family_with_real_files(tmp_path: Path) -> None:
     from comfyui_local.smoke_families import FAMILIES, family_files
+    from comfyui_local.smoke_loras import example_loras, smoke_lora_base
 
     fresh = tmp_path / "fresh"
     assert place_smoke_weights(fresh, install()) == list(FAMILIES)
     assert all(is_smoke_weights(f.path(fresh)) for f in family_files(list(FAMILIES)))
+    # the LoRAs the eval sets name, built for the SD1.5 checkpoint
+    assert all(smoke_lora_base(f.path(fresh)) == "sd15_ckpt" for f in example_loras())
 
     kept = tmp_path / "kept"
     real = FAMILIES["sdxl"][0].path(kept)
