@@ -19,7 +19,14 @@ from smoke_helpers import comfy_peak_mib, generate_and_run_shrunk, live_backend,
 from comfyui_client import ComfyClient
 from comfyui_local import install
 from comfyui_local.smoke_families import FAMILIES
-from comfyui_local.smoke_loras import ensure_graph_loras, graph_loras, smoke_lora_base
+from comfyui_local.smoke_loras import (
+    base_files,
+    build_loras,
+    ensure_graph_loras,
+    graph_loras,
+    smoke_lora,
+    smoke_lora_base,
+)
 from node_catalog import Catalog
 from pipeline import GenerationRequest, Generator
 from tests.support import solid_png
@@ -112,7 +119,9 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
     assert loaded_files(workflow, "CheckpointLoaderSimple", "ckpt_name") == ["sd_xl_base_1.0.safetensors"]
 
 
-# the 8B Llama / T5-XXL / Qwen2.5-VL 7B stubs encode the prompt in 1-2 min on 2 cores, UMT5-XXL in 5-9 min
+# The 8B Llama stub encodes the prompt in about a minute on 2 cores; the T5-XXL, Qwen2.5-VL 7B and UMT5-XXL
+# stubs of Flux, Qwen-Image and Wan take 2 to 9 min, so their LoRAs are checked where they are written (below:
+# ComfyUI's own load_lora patches every key) and their graphs run in the eval sets, not in every suite run.
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "prompt", "lora", "base"),
@@ -122,17 +131,7 @@ async def test_sdxl_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
             "a hunyuan video of a fox running with the hvink lora",
             "hvink.safetensors",
             "dit_t2v",
-        ),
-        ("flux", "a flux image of a fox with the fluxink lora", "fluxink.safetensors", "flux_dit"),
-        # fp8 weights: ComfyUI patches them through its fp8 ops
-        ("qwen_image", "a qwen image of a fox with the qwenink lora", "qwenink.safetensors", "qwen_dit"),
-        # a lone "wan 2.1 video" takes the HunyuanVideo template: a chain is composed from the wan21 fragments
-        (
-            "wan21",
-            "a 2 second wan 2.1 video of a fox running with the wanink lora, then upscale it 2x",
-            "wanink.safetensors",
-            "wan_t2v_dit",
-        ),
+        )
     ],
 )
 async def test_dit_lora_graph_runs_on_a_smoke_lora(
@@ -149,3 +148,13 @@ async def test_dit_lora_graph_runs_on_a_smoke_lora(
     client, _ = live
     catalog = await Catalog.live(client)  # now listing the family's files
     await run_lora_request(client, catalog, comfyui, prompt, lora, base, wait=1500)
+
+
+@pytest.mark.slow
+def test_dit_family_loras_patch_every_key_of_their_model(tmp_path: Path) -> None:
+    """Flux, Qwen-Image (fp8) and Wan LoRAs are written and loaded by ComfyUI's load_lora against the model
+    built for them; the writer refuses a file with any key left unloaded or any shape wrong."""
+    bases = ["flux_dit", "qwen_dit", "wan_t2v_dit"]
+    files = [smoke_lora(f"{base}_check.safetensors", base_files()[base]) for base in bases]
+    report = build_loras(tmp_path, files, inst=install())
+    assert sorted(smoke_lora_base(p) for p in report.paths) == sorted(bases)
