@@ -18,9 +18,12 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth.middleware import Access, deny
 from api.errors import ApiError, error_response, translate_comfy_error
 from api.jobs.state import Job
 from api.limits import rate_limit
+from api.logs import accepted_request_id, request_id, request_id_header, sending_request_id
+from api.middleware import passes_untouched
 from api.routes import hot, system, workflow
 from api.webhooks import webhook_url_of
 from comfyui_client import ComfyError
@@ -81,8 +84,6 @@ Handler = Callable[[Request, str], Awaitable[tuple[bytes, list[tuple[bytes, byte
 def _route(scope: Scope) -> tuple[Handler, str] | None:
     if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
         return None
-    if "principal" not in scope.get("state", {}):
-        return None  # no access middleware in front: let the app's own dependencies decide
     path: str = scope["path"]
     if path == QUEUE_PATH:
         return _queue, ""
@@ -94,33 +95,86 @@ def _route(scope: Scope) -> tuple[Handler, str] | None:
 
 
 class FastReads:
-    def __init__(self, app: ASGIApp) -> None:
+    """Innermost (no `access`): answers the two reads once `RequireKey` has set the caller, else passes on.
+
+    In front (`access`, `max_body_bytes`; `create_app` puts one outermost as well, issue 13): answers them
+    before the middleware chain, doing itself what the chain's layers would do to such a request: the
+    request id (`api.logs`), the key check (`api.auth.middleware.Access`, 401/403 answered the same way).
+    It takes only requests those layers would hand on unchanged otherwise: a body the framing bounds within
+    `max_body_bytes` (`api.middleware.passes_untouched`) and, with `cors`, no `Origin` header. Anything else
+    goes through the chain (where an innermost `FastReads` still answers the read)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access: Access | None = None,
+        max_body_bytes: int | None = None,
+        cors: bool = False,
+    ) -> None:
         self.app = app
+        self.access = access
+        self.max_body_bytes = max_body_bytes
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _route(scope)
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        handler, arg = found
-        request = Request(scope, receive)
+        if found is not None:
+            if "principal" in scope.get("state", ()):  # behind the access middleware
+                await _answer(scope, receive, send, *found)
+                return
+            if self.access is not None and self._in_front(scope):
+                await self._front(scope, receive, send, *found)
+                return
+        await self.app(scope, receive, send)
+
+    def _in_front(self, scope: Scope) -> bool:
+        if self.max_body_bytes is not None and not passes_untouched(scope, self.max_body_bytes):
+            return False
+        return not (self.cors and any(k == b"origin" for k, _ in scope.get("headers", ())))
+
+    async def _front(self, scope: Scope, receive: Receive, send: Send, handler: Handler, arg: str) -> None:
+        assert self.access is not None
+        rid = accepted_request_id(scope)
+        token = request_id.set(rid)
         try:
-            await rate_limit(request)
-            body, headers = await handler(request, arg)
-        except ApiError as err:
-            await error_response(err)(scope, receive, send)
-            return
-        except ComfyError as exc:
-            translated = translate_comfy_error(exc)
-            if translated is None:
-                raise
-            await error_response(translated)(scope, receive, send)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode()), _JSON, *headers],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            state = scope.setdefault("state", {})
+            state["request_id"] = rid
+            try:
+                state["principal"] = await self.access.principal(scope)
+            except ApiError as err:
+                await deny(scope, receive, sending_request_id(send, rid), err)
+                return
+            await _answer(scope, receive, send, handler, arg, rid)
+        finally:
+            request_id.reset(token)
+
+
+async def _answer(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    handler: Handler,
+    arg: str,
+    rid: str | None = None,
+) -> None:
+    """The route's answer; `rid`: the request id to send back (answered in front of `RequestId`)."""
+    request = Request(scope, receive)
+    errors = send if rid is None else sending_request_id(send, rid)
+    try:
+        await rate_limit(request)
+        body, headers = await handler(request, arg)
+    except ApiError as err:
+        await error_response(err)(scope, receive, errors)
+        return
+    except ComfyError as exc:
+        translated = translate_comfy_error(exc)
+        if translated is None:
+            raise
+        await error_response(translated)(scope, receive, errors)
+        return
+    start = [(b"content-length", str(len(body)).encode()), _JSON, *headers]
+    if rid is not None:
+        start.append(request_id_header(rid))
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    await send({"type": "http.response.body", "body": body})
