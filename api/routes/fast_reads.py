@@ -160,18 +160,19 @@ async def _answer(
 ) -> None:
     """The route's answer; `rid`: the request id to send back (answered in front of `RequestId`)."""
     request = Request(scope, receive)
-    errors = send if rid is None else sending_request_id(send, rid)
     try:
         await rate_limit(request)
         body, headers = await handler(request, arg)
     except ApiError as err:
-        await error_response(err)(scope, receive, errors)
+        await error_response(err)(scope, receive, send if rid is None else sending_request_id(send, rid))
         return
     except ComfyError as exc:
         translated = translate_comfy_error(exc)
         if translated is None:
             raise
-        await error_response(translated)(scope, receive, errors)
+        await error_response(translated)(
+            scope, receive, send if rid is None else sending_request_id(send, rid)
+        )
         return
     start = [(b"content-length", str(len(body)).encode()), _JSON, *headers]
     if rid is not None:
