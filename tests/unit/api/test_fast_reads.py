@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 
 from api.auth import KeyRing, generate_key, hash_key, parse_env_keys
@@ -17,7 +18,7 @@ from api.limits import Limits, rate_limit
 from api.logs import RequestId
 from api.middleware import BodySizeLimit
 from api.routes import system, workflow
-from api.routes.fast_reads import FastReads
+from api.routes.fast_reads import FastReads, install_in_front
 from api.settings import Settings
 from tests.unit.api.test_hot_reads import until
 from tests.unit.api.test_tracker_service import GRAPH, Setup, make, run_to_end, settle
@@ -155,7 +156,7 @@ def chain(service: JobService, keyring: KeyRing, *, front: bool) -> FastAPI:
     app.add_middleware(RequireKey, keyring=keyring, allowed_origins=[])
     app.add_middleware(RequestId)
     if front:
-        app.add_middleware(FastReads, access=Access(keyring, []), max_body_bytes=LIMIT)
+        install_in_front(app, Access(keyring, []), max_body_bytes=LIMIT, cors=False)
     return app
 
 
@@ -219,3 +220,27 @@ async def test_in_front_the_keyed_reads_answer_exactly_as_the_routed_chain(make:
         a = await fast.request("GET", status + mine.prompt_id, headers=big, content=b"x" * (LIMIT + 1))
         b = await slow.request("GET", status + mine.prompt_id, headers=big, content=b"x" * (LIMIT + 1))
         assert a.status_code == b.status_code == 413 and a.json() == b.json()
+
+
+async def test_a_fault_in_front_is_answered_by_the_stack_as_for_any_route(
+    make: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, service, store = await make()
+    keyring = KeyRing(parse_env_keys(f"root:{ADMIN}"))
+    keyring.attach(store)
+    job = await service.submit(GRAPH)
+
+    async def broken(prompt_id: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "get", broken)
+    fast_app, slow_app = chain(service, keyring, front=True), chain(service, keyring, front=False)
+    path, headers = f"/api/workflow/status/{job.prompt_id}", {"X-API-Key": ADMIN}
+    answers = []
+    for app in (fast_app, slow_app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            answers.append(await http.get(path, headers=headers))
+    a, b = answers
+    assert a.status_code == b.status_code == 500 and a.json() == b.json()
+    assert fast_app.state.calls == 1  # handed to the stack, which routed it
