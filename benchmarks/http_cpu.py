@@ -7,7 +7,8 @@ bare Starlette floor (`benchmarks/_bare.py`), and divides each server process's 
 from /proc/<pid>/stat) over the run by the requests it answered. `BENCH_ROUNDS` (3) alternating rounds of
 `BENCH_SECONDS` (4) each; the ratio gateway / bare per round, 1.0 = as cheap. A third server is the same
 gateway with a bootstrap key (`API_KEYS`), read with the key in `X-API-Key` (production runs keyed): the row
-"gateway+key".
+"gateway+key". ComfyUI's own `/history/{id}` is read the same way (its process's CPU), and each round's
+requests/s are compared too (the other's / the gateway's: 1.0 = as fast, the `http` benchmark's "cost").
 Run: `.venv/bin/python -m benchmarks http_cpu` (needs `wrk`).
 """
 
@@ -72,8 +73,11 @@ def measure(seconds: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
                     ("bare", f"{bare}/status/{pid}", pids[1], None),
                     ("gateway+key", f"{keyed}/api/workflow/status/{keyed_pid}", pids[2], KEY_HEADER),
                 )
-                for _ in range(rounds):
-                    for name, url, server, headers in servers:
+                assert comfyui.proc is not None
+                servers += (("comfyui", f"{comfyui.url}/history/{pid}", comfyui.proc.pid, None),)
+                for round_ in range(rounds):
+                    turn = round_ % len(servers)  # each server first in turn: no place in the order favoured
+                    for name, url, server, headers in servers[turn:] + servers[:turn]:
                         header = None if headers is None else "".join(f"{k}: {v}" for k, v in headers.items())
                         for label, threads, conns in LOADS:
                             before = cpu_seconds(server)
@@ -96,13 +100,18 @@ def main() -> None:
         print(f"   {key:18s} CPU per request: {cells}")
     for server in ("gateway", "gateway+key"):
         for label, _, _ in LOADS:
-            ratios = [
-                g[1] / b[1] for g, b in zip(rows[f"{server} {label}"], rows[f"bare {label}"], strict=True)
-            ]
+            ours = rows[f"{server} {label}"]
+            ratios = [g[1] / b[1] for g, b in zip(ours, rows[f"bare {label}"], strict=True)]
             print(
                 f"   status CPU per request, {server} / bare, {label}: "
                 f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
             )
+            for other in ("bare", "comfyui"):  # wrk's req/s of the same round: the other's / ours
+                ratios = [o[0] / g[0] for g, o in zip(ours, rows[f"{other} {label}"], strict=True)]
+                print(
+                    f"   status req/s, {other} / {server}, {label}: "
+                    f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+                )
 
 
 if __name__ == "__main__":
