@@ -67,7 +67,7 @@ class RequireKey:
         try:
             principal = await self.access.principal(scope)
         except ApiError as err:
-            await deny(scope, receive, send, err)
+            await _deny(scope, receive, send, err)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
@@ -91,7 +91,7 @@ def _presented_key(scope: Scope, headers: dict[str, str], stream: bool) -> str |
     return values[0] if values else None
 
 
-async def deny(scope: Scope, receive: Receive, send: Send, err: ApiError) -> None:
+async def _deny(scope: Scope, receive: Receive, send: Send, err: ApiError) -> None:
     """The error as a JSON answer; for a WebSocket, as the handshake's HTTP answer when the server can send
     one (uvicorn can), else the handshake is closed (the client sees 403)."""
     response = error_response(err)

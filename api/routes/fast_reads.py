@@ -7,6 +7,7 @@ access middleware has set the caller), this recognises `GET /api/workflow/status
 limit, `api.routes.hot`), turning errors into the very same answers (`api.errors`). Anything else goes on to
 the app unchanged; the routes stay registered (OpenAPI, apps built without this middleware). A finished
 job's status body is kept serialised (`_FINISHED`): polling a finished job costs the checks and a lookup.
+`install_in_front` puts one more before the whole middleware stack, so these reads also skip its layers.
 """
 
 from __future__ import annotations
