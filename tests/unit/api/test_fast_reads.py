@@ -3,12 +3,14 @@ the same bodies and headers, the same 401/403/404/429 answers; anything else sti
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
+from api.app import create_app
 from api.auth import KeyRing, generate_key, hash_key, parse_env_keys
 from api.auth.middleware import Access, RequireKey
 from api.errors import install_error_handlers
@@ -244,3 +246,14 @@ async def test_a_fault_in_front_is_answered_by_the_stack_as_for_any_route(
     a, b = answers
     assert a.status_code == b.status_code == 500 and a.json() == b.json()
     assert fast_app.state.calls == 1  # handed to the stack, which routed it
+
+
+def test_create_app_puts_the_reads_in_front_unless_hosts_are_checked(tmp_path: Path) -> None:
+    def front(**overrides: Any) -> Any:
+        app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", **overrides))
+        return app.build_middleware_stack()
+
+    stack = front(api_keys=f"root:{ADMIN}", cors_origins=["https://ui.test"])
+    assert isinstance(stack, FastReads) and stack.access is not None and stack.cors
+    assert stack.max_body_bytes == Settings().max_body_bytes
+    assert not isinstance(front(trusted_hosts=["gw.test"]), FastReads)  # the host check comes first
