@@ -23,7 +23,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.auth import KeyRing, parse_env_keys
 from api.auth.deps import AUTH_RESPONSES
-from api.auth.middleware import RequireKey
+from api.auth.middleware import Access, RequireKey
 from api.errors import install_error_handlers
 from api.fleet import Backend, Fleet, owner_rule
 from api.fleet.catalog import FleetCatalog, FleetModels
@@ -37,7 +37,7 @@ from api.metrics import serve_on_port as serve_metrics_on_port
 from api.middleware import BodySizeLimit
 from api.redaction import install_log_redaction, redact, register_secrets
 from api.routes import events, files, generation, generation_runs, system, templates, workflow
-from api.routes.fast_reads import FastReads
+from api.routes.fast_reads import FastReads, install_in_front
 from api.schemas.errors import document_errors
 from api.settings import Settings
 from api.v2.surface import install as install_v2
@@ -245,6 +245,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_access(app, settings)
     install_v2(app)  # the Comfy API v2 surface: its routes, its error envelope (outside the key check)
     app.add_middleware(RequestId)  # outermost: even a 401 or a 413 carries its request id
+    if not settings.trusted_hosts:  # in front of all: the hot reads skip the stack's layers (issue 13)
+        access = Access(app.state.keyring, settings.cors_origins)
+        install_in_front(
+            app, access, max_body_bytes=settings.max_body_bytes, cors=bool(settings.cors_origins)
+        )
     for module in (workflow, events, files, system, generation_runs, generation, templates):
         app.include_router(
             module.router,

@@ -107,8 +107,36 @@ def new_request_id() -> str:
     return f"{_PROCESS_PART}{next(_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
+def accepted_request_id(scope: Scope) -> str:
+    """The request's id: the caller's `X-Request-ID` when it is a sane token, else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == _HEADER_NAME:
+            given = value.decode("latin-1")
+            return given if given and _SANE_ID.fullmatch(given) else new_request_id()
+    return new_request_id()
+
+
+def request_id_header(rid: str) -> tuple[bytes, bytes]:
+    return (_HEADER_NAME, rid.encode("latin-1"))
+
+
+def sending_request_id(send: Send, rid: str) -> Send:
+    """`send`, with the request id put on the response's headers (replacing one the app set)."""
+    header = request_id_header(rid)
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER_NAME]
+            message["headers"] = [*headers, header]
+        await send(message)
+
+    return send_with_id
+
+
 class RequestId:
-    """Pure ASGI middleware: accept a sane `X-Request-ID` or make one, log under it, return it."""
+    """Pure ASGI middleware: accept a sane `X-Request-ID` or make one, log under it, return it.
+
+    `api.routes.fast_reads.FastReads`, in front of it, does the same for the reads it answers itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -117,23 +145,10 @@ class RequestId:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = ""
-        for name, value in scope.get("headers", ()):
-            if name == _HEADER_NAME:
-                given = value.decode("latin-1")
-                break
-        rid = given if given and _SANE_ID.fullmatch(given) else new_request_id()
+        rid = accepted_request_id(scope)
         token = request_id.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
-        header = (_HEADER_NAME, rid.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER_NAME]
-                message["headers"] = [*headers, header]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, sending_request_id(send, rid))
         finally:
             request_id.reset(token)

@@ -17,6 +17,35 @@ class _TooLarge(BaseException):
     """Raised inside receive() to unwind the app once the body passes the limit."""
 
 
+def body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (the largest if repeated, 0 when unreadable, None when absent) and whether
+    the body is chunked."""
+    declared: int | None = None
+    chunked = False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = 0
+            declared = length if declared is None else max(declared, length)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
+
+
+def framing_bounds(scope: Scope, declared: int | None, chunked: bool) -> bool:
+    """Whether the request's framing bounds its body (a declared length, or HTTP/1 without a body): the
+    server delivers no more than that, so the body needs no counting once the length is within the limit."""
+    return not chunked and (declared is not None or scope.get("http_version") in ("1.0", "1.1"))
+
+
+def passes_untouched(scope: Scope, limit: int) -> bool:
+    """Whether `BodySizeLimit` would hand this request on as is (`FastReads` answers only those)."""
+    declared, chunked = body_framing(scope)
+    return (declared is None or declared <= limit) and framing_bounds(scope, declared, chunked)
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
@@ -31,20 +60,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
-        declared: int | None = None
-        chunked = False
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > limit:
-                    await self._reject(send, limit)
-                    return
-            elif name == b"transfer-encoding":
-                chunked = True
-        if not chunked and (declared is not None or scope.get("http_version") in ("1.0", "1.1")):
+        declared, chunked = body_framing(scope)
+        if declared is not None and declared > limit:
+            await self._reject(send, limit)
+            return
+        if framing_bounds(scope, declared, chunked):
             await self.app(scope, receive, send)  # the framing bounds the body: nothing to count
             return
         received = 0

@@ -5,7 +5,10 @@ differ by 2x). What a server spends per request is steadier: this runs the same 
 32 connections) against the gateway's `GET /api/workflow/status/{id}` of a finished job and against the
 bare Starlette floor (`benchmarks/_bare.py`), and divides each server process's CPU time (user + system,
 from /proc/<pid>/stat) over the run by the requests it answered. `BENCH_ROUNDS` (3) alternating rounds of
-`BENCH_SECONDS` (4) each; the ratio gateway / bare per round, 1.0 = as cheap.
+`BENCH_SECONDS` (4) each; the ratio gateway / bare per round, 1.0 = as cheap. A third server is the same
+gateway with a bootstrap key (`API_KEYS`), read with the key in `X-API-Key` (production runs keyed): the row
+"gateway+key". ComfyUI's own `/history/{id}` is read the same way (its process's CPU), and each round's
+requests/s are compared too (the other's / the gateway's: 1.0 = as fast, the `http` benchmark's "cost").
 Run: `.venv/bin/python -m benchmarks http_cpu` (needs `wrk`).
 """
 
@@ -18,7 +21,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks._serve import free_port, uvicorn_process
-from benchmarks.http import LOADS, SAMPLE, _run_job, wrk
+from benchmarks.http import BENCH_KEY, LOADS, SAMPLE, _run_job, wrk
+
+KEY_HEADER = {"X-API-Key": BENCH_KEY}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,21 +56,41 @@ def measure(seconds: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
                 uvicorn_process(
                     "benchmarks._bare:app", free_port(), {}, tmp / "bare.log", "/status/x", pids=pids
                 ) as bare,
+                uvicorn_process(
+                    "api.app:create_app",
+                    free_port(),
+                    _keyed(env),
+                    tmp / "keyed.log",
+                    "/health/live",
+                    factory=True,
+                    pids=pids,
+                ) as keyed,
             ):
                 pid = _run_job(gateway, graph)
+                keyed_pid = _run_job(keyed, graph, KEY_HEADER)
                 servers = (
-                    ("gateway", f"{gateway}/api/workflow/status/{pid}", pids[0]),
-                    ("bare", f"{bare}/status/{pid}", pids[1]),
+                    ("gateway", f"{gateway}/api/workflow/status/{pid}", pids[0], None),
+                    ("bare", f"{bare}/status/{pid}", pids[1], None),
+                    ("gateway+key", f"{keyed}/api/workflow/status/{keyed_pid}", pids[2], KEY_HEADER),
                 )
-                for _ in range(rounds):
-                    for name, url, server in servers:
+                assert comfyui.proc is not None
+                servers += (("comfyui", f"{comfyui.url}/history/{pid}", comfyui.proc.pid, None),)
+                for round_ in range(rounds):
+                    turn = round_ % len(servers)  # each server first in turn: no place in the order favoured
+                    for name, url, server, headers in servers[turn:] + servers[:turn]:
+                        header = None if headers is None else "".join(f"{k}: {v}" for k, v in headers.items())
                         for label, threads, conns in LOADS:
                             before = cpu_seconds(server)
-                            result = wrk(url, threads, conns, seconds)
+                            result = wrk(url, threads, conns, seconds, header=header)
                             used = cpu_seconds(server) - before
                             per_request = used / max(1.0, result.rps * seconds) * 1e6
                             rows.setdefault(f"{name} {label}", []).append((result.rps, per_request))
     return rows
+
+
+def _keyed(env: dict[str, str]) -> dict[str, str]:
+    """The gateway's environment with a bootstrap key and a database of its own."""
+    return {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "-keyed"}
 
 
 def main() -> None:
@@ -73,12 +98,20 @@ def main() -> None:
     for key, runs in rows.items():
         cells = ", ".join(f"{rps:,.0f} req/s {us:.1f} us" for rps, us in runs)
         print(f"   {key:18s} CPU per request: {cells}")
-    for label, _, _ in LOADS:
-        ratios = [g[1] / b[1] for g, b in zip(rows[f"gateway {label}"], rows[f"bare {label}"], strict=True)]
-        print(
-            f"   status CPU per request, gateway / bare, {label}: "
-            f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
-        )
+    for server in ("gateway", "gateway+key"):
+        for label, _, _ in LOADS:
+            ours = rows[f"{server} {label}"]
+            ratios = [g[1] / b[1] for g, b in zip(ours, rows[f"bare {label}"], strict=True)]
+            print(
+                f"   status CPU per request, {server} / bare, {label}: "
+                f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+            )
+            for other in ("bare", "comfyui"):  # wrk's req/s of the same round: the other's / ours
+                ratios = [o[0] / g[0] for g, o in zip(ours, rows[f"{other} {label}"], strict=True)]
+                print(
+                    f"   status req/s, {other} / {server}, {label}: "
+                    f"{', '.join(f'{r:.2f}x' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+                )
 
 
 if __name__ == "__main__":

@@ -120,6 +120,11 @@ class KeyRing:
         self, env_hashes: dict[str, str] | None = None, *, refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     ) -> None:
         self._env = dict(env_hashes or {})
+        # One Principal per bootstrap key, made once (frozen, so shared by every request of that key).
+        self._env_principals = {
+            digest: Principal(name=name, scopes=frozenset(SCOPES), is_admin=True)
+            for digest, name in self._env.items()
+        }
         self._store: JobStore | None = None
         self.refresh_seconds = refresh_seconds
         self._keys: dict[str, Principal] = {}
@@ -187,12 +192,12 @@ class KeyRing:
         if len(key) > MAX_KEY_LENGTH:
             raise Unauthorized("invalid API key")
         digest = hash_key(key)
-        name = None
-        for known, env_name in self._env.items():
+        bootstrap = None
+        for known, env_principal in self._env_principals.items():  # every one compared: constant time
             if hmac.compare_digest(known, digest):
-                name = env_name
-        if name is not None:
-            return Principal(name=name, scopes=frozenset(SCOPES), is_admin=True)
+                bootstrap = env_principal
+        if bootstrap is not None:
+            return bootstrap
         # A dict lookup by the key's sha256: its timing tells nothing about the key itself.
         found = (await self._stored()).get(digest)
         if found is None:

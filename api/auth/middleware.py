@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth.keys import KeyRing
+from api.auth.keys import KeyRing, Principal
 from api.errors import ApiError, Forbidden, error_response
 
 OPEN_PATHS = frozenset({"/health/live"})
@@ -22,29 +22,24 @@ SUBPROTOCOL_PREFIX = "bearer."
 _READ_HEADERS = frozenset({b"authorization", b"x-api-key", b"origin", b"host", b"sec-websocket-protocol"})
 
 
-class RequireKey:
-    def __init__(self, app: ASGIApp, keyring: KeyRing, allowed_origins: list[str]) -> None:
-        self.app = app
+class Access:
+    """The access check of one request: the caller's `Principal`, or the `ApiError` to answer (401/403).
+
+    `RequireKey` runs it for every request; `api.routes.fast_reads.FastReads` runs the same check for the
+    reads it answers in front of the middleware chain."""
+
+    def __init__(self, keyring: KeyRing, allowed_origins: list[str]) -> None:
         self.keyring = keyring
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
+    async def principal(self, scope: Scope) -> Principal:
         # Only the headers access reads are decoded (ASGI servers give names lower-cased already).
         raw = scope.get("headers", ())
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw if k in _READ_HEADERS}
         stream = scope["type"] == "websocket" or scope["path"].endswith("/events")
-        try:
-            if stream:
-                self._check_origin(headers)
-            principal = await self.keyring.principal(_presented_key(scope, headers, stream))
-        except ApiError as err:
-            await _deny(scope, receive, send, err)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        if stream:
+            self._check_origin(headers)
+        return await self.keyring.principal(_presented_key(scope, headers, stream))
 
     def _check_origin(self, headers: dict[str, str]) -> None:
         origin = headers.get("origin")
@@ -57,6 +52,25 @@ class RequireKey:
         ):
             return
         raise Forbidden(f"Origin {origin!r} is not allowed (same origin, or one of CORS_ORIGINS)")
+
+
+class RequireKey:
+    def __init__(self, app: ASGIApp, keyring: KeyRing, allowed_origins: list[str]) -> None:
+        self.app = app
+        self.access = Access(keyring, allowed_origins)
+        self.keyring = keyring
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.access.principal(scope)
+        except ApiError as err:
+            await _deny(scope, receive, send, err)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
 
 def _presented_key(scope: Scope, headers: dict[str, str], stream: bool) -> str | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.auth import Principal, SubmitAccess, check_visible
+from api.auth import Principal, SubmitAccess, visible
 from api.deps import CatalogDep, JobsDep, SettingsDep
 from api.errors import ApiError, BackendUnavailable, BadRequest, JobNotFound, translate_comfy_error
 from api.jobs.idempotency import IdempotencyKeyHeader, idempotency_for
@@ -65,7 +65,8 @@ def _record(body: SubmitRequest) -> dict[str, Any]:
 async def owned_job(jobs: JobService, prompt_id: str, principal: Principal) -> Job:
     """The job, if the caller may see it; someone else's job is as unknown as a missing one (404)."""
     job = await jobs.get(prompt_id)
-    check_visible(principal, job.owner, JobNotFound(prompt_id))
+    if not visible(principal, job.owner):  # the error made only when raised: this runs on every status read
+        raise JobNotFound(prompt_id)
     return job
 
 
