@@ -31,6 +31,7 @@ from agents.linklist import parse_link_list
 from agents.llm import track_usage
 from agents.parsing import parse_request
 from agents.refine import Refiner
+from agents.values import describe_graph
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
 from pipeline.context import CatalogSource, ModelSource, RunContext
@@ -317,8 +318,11 @@ class PipelineNodes:
             "warnings": report.warnings,
         }
         summary = "valid" if report.ok else report.summary().splitlines()[0]
+        # the answer's intent describes the graph produced, not Reformat's first reading of the request
+        intent = describe_graph(Intent.model_validate(state["intent"]), workflow, catalog)
         return {
             "workflow": workflow,
+            "intent": intent.model_dump(mode="json"),
             "validation": validation,
             "status": "valid" if report.ok else "invalid",
             "steps": [_step("validate", "catalog", started, summary, errors=len(report.errors()))],

@@ -34,7 +34,7 @@ FILE_EXT = (
 )
 _SETTING_ONLY = re.compile(
     r"(?:\d{1,2} ?: ?\d{1,2}|\d{3,4}p|\d{1,3} (?:sampling )?steps?|\d{1,3}(?:\.\d+)? ?fps"
-    r"|(?:seed|cfg|guidance)(?: of| =|:)? ?\d{1,19}(?:\.\d+)?|square|vertical|horizontal|widescreen)\.?"
+    r"|(?:seed|cfg|guidance)(?: of| ?=|:)? ?\d{1,19}(?:\.\d+)?|square|vertical|horizontal|widescreen)\.?"
 )
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
 _SEP = re.compile(
@@ -213,16 +213,32 @@ def split_clauses(raw: str, norm: str, files: list[_File]) -> list[_Clause]:
     return clauses
 
 
+GAP = "\x00"  # marks a span read out of a text: "a {flux} image" -> "an image"
+_ARTICLE_GAP = re.compile(r"(?<![a-z0-9])(an?)( *\x00[\x00 ]*)(?=[a-z0-9])", re.I)
+
+
+def close_gaps(text: str) -> str:
+    """The text with its `GAP` spans removed, an article left before one agreeing with the word now after
+    it ("a qwen image of" -> "an image of", "an sdxl render" -> "a render"), so a prompt reads naturally."""
+
+    def agree(m: re.Match[str]) -> str:
+        after = text[m.end() : m.end() + 1].lower()
+        article = "an" if after in "aeiou" else "a"
+        return (article.capitalize() if m.group(1)[0].isupper() else article) + " "
+
+    return _ARTICLE_GAP.sub(agree, text).replace(GAP, " ")
+
+
 def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True) -> str:
     """What a clause says about the picture: its text without the spans read as parameters, files and
     trigger words, and without request phrasing ("please make me a picture of")."""
     keep = list(raw)
     for start, end in drop:
-        keep[start:end] = " " * (end - start)
+        keep[start:end] = GAP * (end - start)
     for idx, ch in enumerate(norm):
         if ch in "@#" and idx < len(keep):
             keep[idx] = " "
-    text = " ".join("".join(keep).split())
+    text = " ".join(close_gaps("".join(keep)).split())
     for _ in range(8):  # bounded: each pass strips one lead
         low = text.lower()
         m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)

@@ -254,8 +254,9 @@ class Composer:
         names = graphs.place(ll, fragment)
         values = self._values(step, fragment, given)
         for pname, value in values.items():
-            if pname in fragment.params:
-                graphs.set_param(ll, names, fragment.params[pname], value)
+            targets = fragment.params.get(pname) or _sampler_targets(fragment, pname)
+            if targets:
+                graphs.set_param(ll, names, targets, value)
         if step.op == "upscale" and fragment.variant and fragment.variant.startswith("model"):
             self._pick_upscale_model(ll, names, fragment, step, notes)
         for port, sources in given.items():
@@ -402,6 +403,20 @@ class Composer:
             if h.lower() == name.lower() or h.lower().rsplit(".", 1)[0].rsplit("/", 1)[-1] == stem:
                 return h
         return name if "." in name else f"{name}.safetensors"
+
+
+# A fragment that names no target for the seed or the step count: its samplers' own inputs take them.
+_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",)}
+
+
+def _sampler_targets(fragment: Fragment, param: str) -> list[tuple[str, str]]:
+    names = _SAMPLER_INPUTS.get(param, ())
+    return [
+        (key, name)
+        for key, node in fragment.nodes.items()
+        for name in names
+        if isinstance((node.get("inputs") or {}).get(name), int | float)
+    ]
 
 
 def compose(
