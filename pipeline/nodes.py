@@ -235,7 +235,7 @@ class PipelineNodes:
                 strategy = "template"
             elif state.get("plan"):
                 plan = Plan.model_validate(state["plan"])
-                plan = with_request_values(plan, intent, _said(state["request"]))
+                plan = with_request_values(plan, intent, _said(state["request"], plan))
                 outcome = compose_flow(plan, catalog, input_files(state["intent"] or {}), state.get("models"))
                 strategy = "composer"
             else:
@@ -462,12 +462,17 @@ def _lora_files(models: dict[str, list[str]] | None, catalog: Catalog) -> list[s
 _SAID_BY_FIELD = {"resolution": ("width", "height"), "width": ("width",), "height": ("height",)}
 
 
-def _said(request: RequestData) -> set[str]:
-    """Sizes, steps and seeds the request sets for the whole run: its structured fields, and "30 steps" or
-    "seed 7" in the text (a composed graph otherwise keeps each fragment's own defaults)."""
+def _said(request: RequestData, plan: Plan) -> set[str]:
+    """Sizes, steps and seeds the request sets for the whole run: its structured fields, "30 steps" or
+    "seed 7" in the text, and a size or shape ("1080p", "portrait 9:16") no step took as its own (a composed
+    graph otherwise keeps each fragment's own defaults)."""
     said = {"steps", "seed"} & set(request["overrides"])
     for key, names in _SAID_BY_FIELD.items():
         if request["overrides"].get(key) is not None:
             said.update(names)
-    said.update({"steps", "seed"} & set(parse_request(request["prompt"]).numbers))
+    parsed = parse_request(request["prompt"])
+    said.update({"steps", "seed"} & set(parsed.numbers))
+    shaped = parsed.width or parsed.height or parsed.named_height or parsed.aspect
+    if shaped and not any(s.params.get("width") or s.params.get("height") for s in plan.steps):
+        said.update(("width", "height"))
     return said

@@ -61,6 +61,7 @@ class Composer:
         models: Mapping[str, Sequence[str]] | None = None,
         library: FragmentLibrary | None = None,
     ) -> None:
+        self._sizes: dict[int, tuple[int, int]] = {}
         self.catalog = catalog
         self.models = models
         self.library = library or FragmentLibrary.bundled()
@@ -81,8 +82,15 @@ class Composer:
 
     def choose(self, step: Step, ports: Sequence[str]) -> Fragment:
         variant = self.variant(step)
+        size = self._sizes.get(id(step))
         found = self.library.candidates(
-            step.op, self.catalog, ports=ports, variant=variant, family=step.family, models=self.models
+            step.op,
+            self.catalog,
+            ports=ports,
+            variant=variant,
+            family=step.family,
+            models=self.models,
+            size=size,
         )
         if found:
             return found[0]
@@ -123,6 +131,7 @@ class Composer:
         chosen: list[str] = []
         notes: list[str] = []
         loras = [s for s in plan.steps if s.op == "lora"]
+        self._sizes = _working_sizes(plan)
         lora_applied = False
         for idx, step in enumerate(plan.steps):
             spec = OPERATIONS[step.op]
@@ -403,6 +412,20 @@ class Composer:
             if h.lower() == name.lower() or h.lower().rsplit(".", 1)[0].rsplit("/", 1)[-1] == stem:
                 return h
         return name if "." in name else f"{name}.safetensors"
+
+
+def _working_sizes(plan: Plan) -> dict[int, tuple[int, int]]:
+    """The picture size each step works at, by `id(step)`, for choosing its model: its own, else the last one
+    an earlier step set (a 1920x1080 picture restyled is restyled at that size)."""
+    sizes: dict[int, tuple[int, int]] = {}
+    current: tuple[int, int] | None = None
+    for step in plan.steps:
+        width, height = step.params.get("width"), step.params.get("height")
+        if width and height and step.op != "upscale":
+            current = (int(width), int(height))
+        if current is not None:
+            sizes[id(step)] = current
+    return sizes
 
 
 # A fragment that names no target for the seed or the step count: its samplers' own inputs take them.

@@ -25,7 +25,7 @@ _FACTOR = [
 ]
 _PERCENT = re.compile(rf"{_B}{NUM} ?(?:%|percent){_E}")
 _FACTOR_WORDS = vocab.phrase_pattern(list(vocab.FACTOR_WORDS))
-_SIZE = re.compile(rf"{_B}(\d{{2,5}}) ?[x\u00d7] ?(\d{{2,5}}){_E}")
+_SIZE = re.compile(rf"{_B}(\d{{2,5}})(?: ?[x\u00d7*] ?| by )(\d{{2,5}}){_E}")  # 1920x1080, 1920 by 1080
 _WIDTH = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:wide|width|across|in width|horizontally){_E}")
 _WIDTH2 = re.compile(rf"{_B}(?:width|wide) (?:of |to |= ?)?(\d{{2,5}}){_E}")
 _HEIGHT = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:tall|high|in height|vertically){_E}")
@@ -87,6 +87,7 @@ _VERTICAL = vocab.phrase_pattern(
     ]
 )
 _SQUARE = vocab.phrase_pattern(["square", "1:1"])
+_RATIO = re.compile(rf"{_B}\d{{1,2}} ?: ?\d{{1,2}}(?: (?:aspect )?ratio| aspect| format)?{_E}")
 _IMPLIED_SIDES = {"widen", "wider", "width", "landscape", "taller", "height", "zoom out"}
 _STRENGTH = re.compile(
     rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}"
@@ -211,13 +212,16 @@ def named_size(text: str, found: Found) -> None:
 
 
 def orientation(text: str, found: Found) -> None:
-    """ "vertical 720p", "portrait 480p", "square": the named size turned or squared."""
+    """ "vertical 720p", "portrait 480p", "square": the named size turned or squared. The words leave the
+    prompt either way (a shape said without a size is the request's: Reformat reads it for the whole run)."""
+    vertical, square = _VERTICAL.search(text), _SQUARE.search(text)
+    found.spans += [m.span() for m in (vertical, square, _RATIO.search(text)) if m is not None]
     width, height = found.values.get("width"), found.values.get("height")
     if not isinstance(width, int) or not isinstance(height, int):
         return
-    if _VERTICAL.search(text) and width > height:
+    if vertical and width > height:
         found.values["width"], found.values["height"] = height, width
-    elif _SQUARE.search(text) and width != height:
+    elif square and width != height:
         found.values["width"] = found.values["height"] = min(width, height)
 
 

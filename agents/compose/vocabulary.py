@@ -22,6 +22,7 @@ _DATA: dict[str, Any] = json.loads(
 
 TRIGGERS: dict[str, list[str]] = _DATA["triggers"]
 VIDEO_NOUNS: list[str] = _DATA["video_nouns"]  # a clause naming one is about a clip
+NOT_VIDEO: list[str] = _DATA["not_video"]  # looks that start with a video noun ("film grain")
 IMAGE_NOUNS: list[str] = _DATA["image_nouns"]
 STEP_VERBS: list[str] = _DATA["step_verbs"]  # after "and" or a comma, these start a new step
 SEPARATORS: list[str] = _DATA["separators"]  # always end a step ("then", "finally", ...)
