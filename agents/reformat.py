@@ -77,8 +77,8 @@ _FAMILY_USE = re.compile(
     + r")(?: model)?(?![a-z0-9])"
 )
 _LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:i\s+(?:want|need|would\s+like)"
-    r"(?:\s+to\s+(?:see|get|have))?|give\s+me|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
+    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:i(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
+    r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
