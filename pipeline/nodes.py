@@ -42,6 +42,7 @@ from pipeline.templates import TemplateError, TemplateLibrary
 log = logging.getLogger(__name__)
 
 _ANIMATIONS = frozenset({"image_to_video", "video_to_video"})
+_DESCRIBED = _ANIMATIONS | {"restyle"}  # template operations whose prompt the planner reads better
 FINISH: Literal["finish"] = "finish"  # every path ends here (error and error_code recorded), then END
 
 
@@ -167,9 +168,11 @@ class PipelineNodes:
         try:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
-                plan, task = await self._plan(request, _lora_files(models, ctx.catalog))
+                plan, task, said = await self._plan(request, _lora_files(models, ctx.catalog))
                 if task is not None and not overrides.get("task"):
                     overrides = {**overrides, "task": task}
+                if said and not overrides.get("prompt"):
+                    overrides = {**overrides, "prompt": said}
             try:
                 intent = await agent.reformat(request["prompt"], overrides)
             except LLMError as exc:
@@ -200,26 +203,32 @@ class PipelineNodes:
             ],
         }
 
-    async def _plan(self, request: RequestData, loras: list[str]) -> tuple[Plan | None, Task | None]:
+    async def _plan(
+        self, request: RequestData, loras: list[str]
+    ) -> tuple[Plan | None, Task | None, str | None]:
         """The plan Flow composes (None: one template serves the request, or the planner reads no
-        operation) and the task it implies for Reformat (None: Reformat reads the task itself)."""
+        operation), the task it implies for Reformat (None: Reformat reads the task itself) and, when one
+        template serves it, the planner's description of the picture: it leaves out more request phrasing
+        ("animate this photo, the waves should crash" -> "the waves should crash") than Reformat's."""
         files = input_files(request["overrides"])
         try:
             plan = self.planner.plan(request["prompt"], files, loras=loras)  # deterministic, < 1 ms
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
-            return None, None
+            return None, None, None
         if plan.implicit_source and len(plan.steps) == 2 and plan.steps[1].op in _ANIMATIONS:
             # "an image-to-video of a bridge", no picture given: the user meant one of theirs, which the
             # template path asks for (input_required), rather than a picture the planner generates first
-            return None, None
+            return None, None, None
         served = self.templates.serves
         if needs_composition(plan, served) and self.strategies.llm_planner is not None:
             plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
         if needs_composition(plan, served):
-            return plan, plan_task(plan)
+            return plan, plan_task(plan), None
         # one template serves it; only an upscale's task is the planner's to say (it reads more phrasings)
-        return None, plan_task(plan) if plan.steps[0].op == "upscale" else None
+        step = plan.steps[0]
+        said = str(step.params.get("prompt") or "") if step.op in _DESCRIBED else None
+        return None, plan_task(plan) if step.op == "upscale" else None, said
 
     @_with_usage
     async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:

@@ -58,6 +58,8 @@ _MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0
 _POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
 
 _VERB_START = re.compile(r"^(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9])")
+_KEEP_LAST = re.compile(r"(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.TRAILING_KEEP) + r")$")
+_VERB_ONLY = re.compile(r"(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?: (?:it|them|this|that|me|us))?")
 
 
 @dataclass
@@ -251,5 +253,9 @@ def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool =
     text = ", ".join(p for p in parts if p and not _SETTING_ONLY.fullmatch(p.lower()))
     words = text.strip(" ,.;:-").split(" ")
     while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
+        if _KEEP_LAST.search(" ".join(words[-3:]).lower().strip(",.")):
+            break
         words.pop()
-    return " ".join(words).strip(" ,.;:-\"'")
+    text = " ".join(words).strip(" ,.;:-\"'")
+    # what is left of "turn it into a 4 second video" once its operation is read: a verb, no description
+    return "" if _VERB_ONLY.fullmatch(text.lower()) else text

@@ -357,9 +357,7 @@ class StepBuilder:
         prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
         if image and image.startswith("#"):
             # a clip of what an earlier step made: its description says what moves
-            earlier = st.steps[int(image[1:]) - 1]["params"]
-            said = str(earlier.get("prompt") or earlier.get("instruction") or "")
-            prompt = ", ".join(p for p in (said, prompt) if p)
+            prompt = ", ".join(p for p in (_described(st, image), prompt) if p)
         params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
         st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
 
@@ -471,3 +469,17 @@ def _kind_from_names(cl: _Clause) -> str | None:
             if pattern.search(stem):
                 return kind
     return None
+
+
+def _described(st: _State, ref: str) -> str:
+    """What the picture an earlier step made shows: its prompt or instruction, else that of the step it
+    came from (an upscale or interpolation between describes nothing)."""
+    for _ in range(len(st.steps)):
+        if not ref.startswith("#"):
+            break
+        step = st.steps[int(ref[1:]) - 1]
+        said = step["params"].get("prompt") or step["params"].get("instruction")
+        if said:
+            return str(said)
+        ref = next((r for r in step["inputs"].values() if isinstance(r, str) and r.startswith("#")), "")
+    return ""
