@@ -199,6 +199,7 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
     numbers: dict[str, float] = {}
     positive: list[str] = []
     negative: list[str] = []
+    encoded = False
     negatives = negative_feeders((s, d, i) for s, _, d, i in iter_links(workflow))
     for node_id in topological_order(workflow):
         class_type = str(workflow[node_id].get("class_type"))
@@ -218,6 +219,7 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
                 if (n := _count(plain.get(name))) is not None:
                     numbers[field] = n
         for name in _TEXT_INPUTS & set(plain):
+            encoded = encoded or node_id not in negatives
             if isinstance(plain[name], str) and plain[name].strip():
                 (negative if node_id in negatives else positive).append(plain[name])
     family = intent_family(graph_family(workflow, catalog))
@@ -232,8 +234,8 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
         "steps": int(numbers["steps"]) if "steps" in numbers else None,
         "seed": int(numbers["seed"]) if "seed" in numbers else None,
     }
-    if positive:
-        update["prompt"] = positive[0]
+    if encoded:  # a graph with a prompt input says what it is given, an empty one too
+        update["prompt"] = positive[0] if positive else ""
     if negative:  # a graph without a negative input (HunyuanVideo's guider) keeps the request's
         update["negative_prompt"] = negative[0]
     return intent.model_copy(update=update)

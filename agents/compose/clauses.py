@@ -246,7 +246,7 @@ def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool =
         m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)
         if not m or not m.end():
             break
-        text = text[m.end() :].lstrip(" ,")
+        text = text[m.end() :].lstrip(" ,:;-")
     # A comma-separated part that is only a setting the other readers take ("16:9", "30 steps", "seed 7")
     # or nothing at all (a duration read out of "a fox, 3 seconds, 480p") is not about the picture.
     parts = [p.strip() for p in text.split(",")]

@@ -104,8 +104,10 @@ _SAYING = re.compile(
     r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads) ([^,.;!?\"]{1,60})"
 )
 _LORA_AFTER = re.compile(
-    r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file)? ([a-z0-9][a-z0-9_.\-]{0,80})"
+    r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file| ?:)? ?"
+    r"([a-z0-9][a-z0-9_.\-]{0,80})"
 )
+_LORA_TAG = re.compile(r"<(?:lora|lyco):([a-z0-9][a-z0-9_.\-]{0,80})(?::(\d(?:\.\d{1,3})?))?>")
 _LORA_BEFORE = re.compile(r"(?<![a-z0-9])([a-z0-9][a-z0-9_.\-]{0,80}) (?:lora|lycoris|locon)(?![a-z0-9])")
 _LORA_STOP = {
     "the",
@@ -297,6 +299,13 @@ def denoise(text: str, found: Found) -> None:
 
 
 def lora(text: str, found: Found) -> None:
+    tag = _LORA_TAG.search(text)  # "<lora:pixel_art:0.8>", the prompt syntax of other UIs
+    if tag is not None:
+        found.values["name"] = tag.group(1).strip(".-")
+        if tag.group(2) and float(tag.group(2)) <= 4:
+            found.values["strength"] = float(tag.group(2))
+        found.spans.append(tag.span())
+        return
     name = None
     for pattern in (_LORA_AFTER, _LORA_BEFORE):
         for m in pattern.finditer(text):

@@ -169,7 +169,7 @@ class Planner(StepBuilder):
                 continue
             if op == "style" and not self._style_reference(cl, m, clause_images):
                 continue  # "in the style of Monet" is part of the prompt; "make photo.png look like ..."
-            if op == "control" and (named or not (clause_images or st.last(("IMAGE",)))):
+            if op == "control" and (named or not (clause_images or st.last(("IMAGE",)) or image_in)):
                 continue
             if op == "restyle" and not restyles:
                 continue

@@ -286,7 +286,7 @@ class StepBuilder:
             or _kind_from_names(cl)
             or "canny"
         )
-        ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or st.last(("IMAGE",))
+        ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or self._source(st, cl, ("IMAGE",))
         found = Found()
         extract.strength(text, found)
         extract.image_size(text, found)
