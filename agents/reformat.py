@@ -77,13 +77,16 @@ _FAMILY_USE = re.compile(
     + r")(?: model)?(?![a-z0-9])"
 )
 _LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:i(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
-    r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
+    r"^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay)[\s,!.]+)*(?:(?:can|could|would)\s+(?:you|u)\s+"
+    r"(?:(?:maybe|please|pls|just)\s+)?)?(?:(?:i|we)(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
+    r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
+    r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
-    r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
+    r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:|"
+    r"(?:subject|prompt|scene|description)\s*:)?\s+",
     re.I,
 )
 
@@ -140,7 +143,7 @@ _TRAILING = re.compile(
     # already removed the connectors that introduced the phrases it consumed.
     # Starts only after a non-space: a leftmost match always does, and a start inside every run of spaces
     # made it quadratic.
-    rf"(?<!\s)(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for))*\s*$",
+    rf"(?<!\s)(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for|please|pls|thx|thanks))*\s*$",
     re.I,
 )
 
@@ -159,8 +162,8 @@ def clean_prompt(rest: str) -> str:
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
         rest = _LEADING.sub("", rest.strip() + " ").strip()
-    rest = _TRAILING.sub("", rest.strip(" ,.;:-"))
-    return rest.strip(" ,.;:-")
+    rest = _TRAILING.sub("", rest.strip(" ,.;:-?!"))
+    return rest.strip(" ,.;:-?!")
 
 
 def _drop_family(text: str) -> str:

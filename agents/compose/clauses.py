@@ -231,9 +231,12 @@ def close_gaps(text: str) -> str:
     return _ARTICLE_GAP.sub(agree, text).replace(GAP, " ")
 
 
-def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True) -> str:
+def clean(
+    raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True, verbs: bool = False
+) -> str:
     """What a clause says about the picture: its text without the spans read as parameters, files and
-    trigger words, and without request phrasing ("please make me a picture of")."""
+    trigger words, and without request phrasing ("please make me a picture of"). `verbs`: keep a lone
+    operation verb ("upscale") rather than read it as no description."""
     keep = list(raw)
     for start, end in drop:
         keep[start:end] = GAP * (end - start)
@@ -258,4 +261,4 @@ def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool =
         words.pop()
     text = " ".join(words).strip(" ,.;:-\"'")
     # what is left of "turn it into a 4 second video" once its operation is read: a verb, no description
-    return "" if _VERB_ONLY.fullmatch(text.lower()) else text
+    return "" if not verbs and _VERB_ONLY.fullmatch(text.lower()) else text

@@ -108,6 +108,8 @@ class Planner(StepBuilder):
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do ("2x" of a picture is an upscale)
         if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
             return
+        if st.steps and not cl.files and self._settings(st, cl):
+            return
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
         known = [x for x in cl.files if x.name.lower() in st.loras]  # LoRA files named without the word
@@ -137,6 +139,21 @@ class Planner(StepBuilder):
             elif op == "video_to_video":
                 drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
         getattr(self, f"_{op}")(st, cl, match, drop, family)
+
+    def _settings(self, st: _State, cl: _Clause) -> bool:
+        """A clause that only sets values of the step before ("make it 1024 by 1024", "at 16:9, seed 7"):
+        they go to that step, which is not followed by an edit of the picture to "make it 1024x1024"."""
+        found = Found()
+        for read in (extract.image_size, extract.named_size, extract.orientation, extract.seed):
+            read(cl.norm, found)
+        if st.out_types[-1] == "VIDEO":
+            extract.clip_timing(cl.norm, found)
+        if not found.values or clean(cl.raw, cl.norm, found.spans, verbs=True):
+            return False
+        last = st.steps[-1]
+        fields = OPERATIONS[last["op"]].params.model_fields
+        last["params"].update({k: v for k, v in found.values.items() if k in fields})
+        return True
 
     def _operation(self, st: _State, cl: _Clause) -> tuple[str, re.Match[str] | None]:
         text = cl.norm
