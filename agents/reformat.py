@@ -81,7 +81,7 @@ _LEADING = re.compile(
     r"(?:(?:maybe|please|pls|just)\s+)?)?(?:(?:i|we)(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
     r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
     r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"
-    r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
+    r"animate|film|shoot|upscale|restyle)?\s*(?:(?:me|it|this|them)\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
@@ -155,6 +155,9 @@ _TASK_WORDS = re.compile(
 )
 
 
+_PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
+
+
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
     # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
@@ -162,8 +165,8 @@ def clean_prompt(rest: str) -> str:
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
         rest = _LEADING.sub("", rest.strip() + " ").strip()
-    rest = _TRAILING.sub("", rest.strip(" ,.;:-?!"))
-    return rest.strip(" ,.;:-?!")
+    rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
+    return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
 
 
 def _drop_family(text: str) -> str:

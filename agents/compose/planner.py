@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pydantic import ValidationError
 
 from agents.compose import extract
+from agents.compose import vocabulary as vocab
 from agents.compose.clauses import (
     _VERB_START,
     AGAIN,
@@ -62,7 +63,17 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
-_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS, "segment": _BG_REMOVAL}
+# a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
+# content, so the cue is zero-width and stays in the prompt
+_TEXT_CARRIER = re.compile(
+    r"(?=(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.TEXT_CARRIERS) + r")(?![a-z0-9]))"
+)
+_EXTRA_CUES = {
+    "upscale": _FACTOR_UP,
+    "outpaint": _SIDE_PIXELS,
+    "segment": _BG_REMOVAL,
+    "render_text": _TEXT_CARRIER,
+}
 
 
 class Planner(StepBuilder):

@@ -329,7 +329,10 @@ class StepBuilder:
         said = extract.quoted_text(cl.raw, cl.norm)
         assert said is not None
         text, span = said
-        prompt = clean(cl.raw, cl.norm, [*drop, span])
+        found = Found()
+        for read in (extract.image_size, extract.named_size, extract.orientation, extract.seed):
+            read(cl.norm, found)
+        prompt = clean(cl.raw, cl.norm, [*drop, span, *found.spans])
         inputs: dict[str, Any] = {}
         image = next((f.name for f in cl.files if f.type == "IMAGE"), None)
         if image is None and st.last(("IMAGE",)) and _IT.search(cl.norm):
@@ -338,7 +341,7 @@ class StepBuilder:
             image = st.given(("IMAGE",))  # 'write "SALE" on the picture' with a picture given: on that one
         if image:
             inputs["image"] = image
-        st.add("render_text", {"text": text, "prompt": prompt}, inputs, "IMAGE", family)
+        st.add("render_text", {"text": text, "prompt": prompt, **found.values}, inputs, "IMAGE", family)
 
     def _image_to_video(
         self,

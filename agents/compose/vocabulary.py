@@ -38,6 +38,7 @@ SUBTLE_WORDS: list[str] = _DATA["subtle_words"]
 STRONG_WORDS: list[str] = _DATA["strong_words"]
 FAMILY_WORDS: dict[str, list[str]] = _DATA["family_words"]
 PROMPT_LEADS: list[str] = _DATA["prompt_leads"]
+TEXT_CARRIERS: list[str] = _DATA["text_carriers"]  # things that show a quoted text: "a sign "OPEN""
 TRAILING_KEEP: list[str] = _DATA["trailing_keep"]  # a verb's own particle ("zooms in") ends a prompt
 POLITE: list[str] = _DATA["polite"]
 V2V_MARKERS: list[str] = _DATA["v2v_markers"]

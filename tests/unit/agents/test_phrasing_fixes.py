@@ -165,3 +165,61 @@ def test_reformat_leaves_request_phrasing_out(text: str, prompt: str) -> None:
 )
 def test_consumed_spans_leave_articles_agreeing(text: str, rest: str) -> None:
     assert parse_request(text).rest == rest
+
+
+@pytest.mark.parametrize(
+    ("text", "said", "prompt"),
+    [
+        (
+            'qwen image of a storefront with the sign "MOTO REPAIR", 1664x928',
+            "MOTO REPAIR",
+            "a storefront with the sign",
+        ),
+        ('a neon sign "OPEN LATE" in a rainy window', "OPEN LATE", "a neon sign in a rainy window"),
+        ('a jam jar with a label "GRANDMA\'S PLUM"', "GRANDMA'S PLUM", "a jam jar with a label"),
+        ('minimal logo "Bean There" for a coffee shop', "Bean There", "minimal logo for a coffee shop"),
+    ],
+)
+def test_a_thing_carrying_quoted_text_renders_it(text: str, said: str, prompt: str) -> None:
+    (step,) = PLANNER.plan(text, {}).steps
+    assert step.op == "render_text" and step.params["text"] == said and step.params["prompt"] == prompt
+
+
+def test_render_text_keeps_its_size() -> None:
+    (step,) = PLANNER.plan('a sign "OPEN", 1664x928', {}).steps
+    assert (step.params["width"], step.params["height"]) == (1664, 928)
+
+
+@pytest.mark.parametrize(
+    "text", ["upscale x2 and then sharpen the details", "make it 2x bigger, then brighten it a little"]
+)
+def test_a_fix_after_an_upscale_edits_the_picture(text: str) -> None:
+    ops = [op for op, _ in _steps(text, {"a.png": "image"})]
+    assert ops == ["upscale", "edit"]
+
+
+@pytest.mark.parametrize(
+    ("text", "instruction"),
+    [
+        ("edit with qwen: put a hat on the dog", "put a hat on the dog"),
+        ("edit: remove the bin", "remove the bin"),
+    ],
+)
+def test_an_edit_label_is_not_the_instruction(text: str, instruction: str) -> None:
+    assert dict(_steps(text, {"a.png": "image"}))["edit"]["instruction"] == instruction
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        ("a picture of a pizza, size 768x768, then upscale x4", "a pizza"),
+        ("a fox, resolution 1024x1024", "a fox"),
+    ],
+)
+def test_a_settings_label_leaves_the_prompt(text: str, prompt: str) -> None:
+    assert _steps(text)[0][1]["prompt"] == prompt
+
+
+@pytest.mark.parametrize("text", ["animate it 5 sec 480p", "animate this", "upscale them"])
+def test_a_pronoun_alone_is_no_description(text: str) -> None:
+    assert reformat_text(text, {"input_image": "a.png"}).prompt == ""
