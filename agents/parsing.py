@@ -57,13 +57,14 @@ _SPECIAL = {
 _WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
 # "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
 NUMBER = (
-    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half)?)"
+    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half|\s+point\s+(?:{_WORD}))?)"
     r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+an?|half|quarter(?:\s+of\s+an?)?|an?)"
 )
 
 
 def parse_number(text: str) -> float | None:
-    """`"2.5"`, `"2,5"`, `"twenty-five"`, `"two and a half"`, `"a couple of"`, `"half a"` -> a number."""
+    """`"2.5"`, `"2,5"`, `"twenty-five"`, `"two and a half"`, `"two point five"`, `"a couple of"`, `"half a"`
+    -> a number."""
     t = re.sub(r"\s+", " ", text.strip().lower())
     if not t:
         return None
@@ -75,6 +76,10 @@ def parse_number(text: str) -> float | None:
         return 0.25
     if t in _SPECIAL:
         return float(_SPECIAL[t])
+    if " point " in t:  # "two point five"
+        whole, _, tenth = t.partition(" point ")
+        first, digit = parse_number(whole), _UNITS.get(tenth)
+        return first + digit / 10 if first is not None and digit is not None and digit < 10 else None
     half = 0.0
     if t.endswith(" and a half"):
         half, t = 0.5, t[: -len(" and a half")]

@@ -223,3 +223,11 @@ def test_a_settings_label_leaves_the_prompt(text: str, prompt: str) -> None:
 @pytest.mark.parametrize("text", ["animate it 5 sec 480p", "animate this", "upscale them"])
 def test_a_pronoun_alone_is_no_description(text: str) -> None:
     assert reformat_text(text, {"input_image": "a.png"}).prompt == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("two point five seconds of a spinning coin", 2.5), ("a clip of rain, one point five seconds", 1.5)],
+)
+def test_decimal_number_words(text: str, seconds: float) -> None:
+    assert parse_request(text).numbers["duration"] == seconds
