@@ -440,9 +440,11 @@ def parse_request(text: str) -> Parsed:
 
 
 # A connector left dangling right before a consumed phrase ("lasting 5 seconds", "in 720p", "at 24 fps").
-# "like 6 secs", "about 5 seconds": a hedge on a consumed figure goes with it.
+# "like 6 secs", "about 5 seconds": a hedge on a consumed figure goes with it, and so does its label
+# ("quality 720p", "size 768x768").
 _CONNECTOR = re.compile(
-    r"(?:\b(?:at|in|with|of|and|for|lasting|long|like|about|around|roughly|approximately|approx|maybe)|@|~)\s*$",
+    r"(?:\b(?:at|in|with|of|and|for|lasting|long|like|about|around|roughly|approximately|approx|maybe|"
+    r"quality|resolution|res|size)|@|~)\s*$",
     re.I,
 )
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agents.compose import vocabulary as vocab
-from agents.compose.clauses import GAP, close_gaps
+from agents.compose.clauses import GAP, close_gaps, correct_typos
 from agents.errors import IntentError
 from agents.families import intent_family
 from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
@@ -85,7 +85,7 @@ _LEADING = re.compile(
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
-    r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:|"
+    r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
     re.I,
 )
@@ -195,6 +195,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         )
     if len(text) > 4000:
         raise IntentError("the prompt is longer than 4000 characters")
+    text = correct_typos(text)  # "a vidoe of": the planner's one-slip corrections, for one reading of words
     parsed = parse_request(text)
     given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")

@@ -63,6 +63,7 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
+_SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
 # content, so the cue is zero-width and stays in the prompt
 _TEXT_CARRIER = re.compile(
@@ -182,6 +183,8 @@ class Planner(StepBuilder):
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
             if m is None and op == "upscale":
                 m = self._bare_upscale(st, cl)  # "2x", "photo.png 2x", "bigger please" of a picture
+            elif m is not None and op == "upscale" and _SIZE_WORD.fullmatch(m.group(0)) and not image_in:
+                continue  # "a video of waves, 4k": the size of what is made, with nothing yet to enlarge
             if m is None and op == "outpaint" and image_in:
                 m = self._growth(text)  # "more beach on both sides of photo.png"
             if m is None and op == "inpaint" and masked:

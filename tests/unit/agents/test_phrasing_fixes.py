@@ -231,3 +231,40 @@ def test_a_pronoun_alone_is_no_description(text: str) -> None:
 )
 def test_decimal_number_words(text: str, seconds: float) -> None:
     assert parse_request(text).numbers["duration"] == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "op"),
+    [
+        ("a video of waves, 4k", "generate_video"),
+        ("video 10s: ocean waves crashing on rocks, drone view, 4k", "generate_video"),
+        ("a photo of a castle, 8k", "generate_image"),
+    ],
+)
+def test_a_size_word_with_nothing_to_enlarge_is_the_size_made(text: str, op: str) -> None:
+    steps = _steps(text)
+    assert [o for o, _ in steps] == [op] and steps[0][1]["width"] in (3840, 7680)
+
+
+def test_a_size_word_with_a_picture_still_upscales() -> None:
+    assert [op for op, _ in _steps("upscale to 4k", {"a.png": "image"})] == ["upscale"]
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        (
+            "please i need one video where is a horse running in the field, quality 720p",
+            "horse running in the field",
+        ),
+        ("a picture where there are two cats on a roof", "two cats on a roof"),
+        ("a vidoe of a dolphin jumping, 3 sec", "dolphin jumping"),
+    ],
+)
+def test_non_native_phrasing(text: str, prompt: str) -> None:
+    assert reformat_text(text).prompt == prompt
+
+
+@pytest.mark.parametrize("text", ["more big please, 4 times", "make it more big"])
+def test_more_big_is_an_upscale(text: str) -> None:
+    assert [op for op, _ in _steps(text, {"a.png": "image"})] == ["upscale"]
