@@ -77,7 +77,7 @@ _FAMILY_USE = re.compile(
     + r")(?: model)?(?![a-z0-9])"
 )
 _LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay)[\s,!.]+)*(?:(?:can|could|would)\s+(?:you|u)\s+"
+    r"^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay|imagine|picture\s+this|envision)[\s,!.:]+)*(?:(?:can|could|would)\s+(?:you|u)\s+"
     r"(?:(?:maybe|please|pls|just)\s+)?)?(?:(?:i|we)(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
     r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
     r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"

@@ -34,7 +34,8 @@ FILE_EXT = (
 )
 _SETTING_ONLY = re.compile(
     r"(?:\d{1,2} ?: ?\d{1,2}|\d{3,4}p|\d{1,3} (?:sampling )?steps?|\d{1,3}(?:\.\d+)? ?fps"
-    r"|(?:seed|cfg|guidance)(?: of| ?=|:)? ?\d{1,19}(?:\.\d+)?|square|vertical|horizontal|widescreen"
+    r"|(?:seed|cfg|guidance)(?: of| ?=|:)? ?\d{1,19}(?:\.\d+)?"
+    r"|(?:in )?(?:square|vertical|horizontal|widescreen|landscape format)"
     r"|size|resolution|duration|length|frame ?rate|aspect(?: ratio)?)\.?"
 )
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"

@@ -268,3 +268,23 @@ def test_non_native_phrasing(text: str, prompt: str) -> None:
 @pytest.mark.parametrize("text", ["more big please, 4 times", "make it more big"])
 def test_more_big_is_an_upscale(text: str) -> None:
     assert [op for op, _ in _steps(text, {"a.png": "image"})] == ["upscale"]
+
+
+VERBOSE = (
+    "Imagine a quiet fishing village at the blue hour, lanterns reflecting on the water. "
+    "I'd love this as a slow, dreamy clip of about seven seconds, in widescreen."
+)
+
+
+def test_a_verbose_creative_request_keeps_only_the_description() -> None:
+    prompts = [str(s.params.get("prompt")) for s in PLANNER.plan(VERBOSE, {}).steps]
+    assert prompts[0] == "a quiet fishing village at the blue hour, lanterns reflecting on the water"
+    for prompt in prompts:
+        assert not any(w in prompt.lower() for w in ("imagine", "i'd love", "about", "widescreen")), prompt
+
+
+@pytest.mark.parametrize(
+    "text", ["Imagine a koi pond at dawn, 3 seconds", "picture this: a koi pond at dawn, 3 seconds"]
+)
+def test_imagine_is_request_phrasing(text: str) -> None:
+    assert reformat_text(text).prompt == "koi pond at dawn"
