@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from agents.errors import InputRequiredError
 from agents.families import graph_family, intent_family
 from agents.intent import Intent
@@ -238,7 +240,12 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
         update["prompt"] = positive[0] if positive else ""
     if negative:  # a graph without a negative input (HunyuanVideo's guider) keeps the request's
         update["negative_prompt"] = negative[0]
-    return intent.model_copy(update=update)
+    try:
+        return Intent.model_validate({**intent.model_dump(), **update})
+    except ValidationError as exc:  # a graph value outside the intent's ranges (fps 500): left unsaid
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        kept = {k: v for k, v in update.items() if k not in bad}
+        return Intent.model_validate({**intent.model_dump(), **kept, **dict.fromkeys(bad & set(update))})
 
 
 def _count(value: Any) -> float | None:

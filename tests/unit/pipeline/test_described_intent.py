@@ -110,3 +110,12 @@ def test_describe_graph_reads_the_last_model_and_leaves_unset_values_none() -> N
     assert described.model_family == "sdxl"
     assert (described.width, described.height) == (1152, 896)
     assert described.frames is None and described.fps is None and described.steps is None
+
+
+def test_a_graph_value_outside_the_intents_range_is_left_unsaid() -> None:
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveAnimatedWEBP", "inputs": {"images": ["1", 0], "fps": 500.0}},
+    }
+    described = describe_graph(Intent(task="test-video", width=64, height=64), workflow, CATALOG)
+    assert described.width is None and described.height is None and described.fps is None
