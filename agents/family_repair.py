@@ -5,22 +5,20 @@ multiplied (154x2048 and 768x320)`: SDXL's 2048-wide text into SD1.5's 768-wide 
 node. The fix swaps the ControlNet for a file of the base model's family, of the same control kind when
 there is one.
 
-A file's family comes from the composer's fragments (`agents/compose/fragments/<family>.json` name the
-official files of each family), else from its name (`sdxl`, `sd15`, `flux` in it).
+A file's family: `agents.families`.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
-from agents.compose.fragments import FragmentLibrary
 from agents.errors import RepairError
+from agents.families import BASE_FOLDERS, file_families, folder_name, known_families
 from agents.linklist import LinkList, class_of
 from agents.value_repair import closest_choice
 from node_catalog import Catalog
-from node_catalog.specs import FOLDER_ALIASES, InputSpec
+from node_catalog.specs import InputSpec
 
 SHAPE_MISMATCH = re.compile(
     r"mat1 and mat2 shapes cannot be multiplied|size mismatch|shapes? .{0,60}(?:cannot|can't) be|"
@@ -28,13 +26,6 @@ SHAPE_MISMATCH = re.compile(
     re.I,
 )
 CONTROLNET_FOLDER = "controlnet"
-_BASE_FOLDERS = frozenset({"checkpoints", "diffusion_models"})
-_GENERIC_FAMILIES = frozenset({"none", "utility"})  # fragments that serve every family
-_NAME_FAMILIES = (
-    ("sdxl", re.compile(r"sd_?xl|(?<![a-z])xl(?![a-z])", re.I)),
-    ("sd15", re.compile(r"sd_?1\.?5|v1-5", re.I)),
-    ("flux", re.compile(r"flux", re.I)),
-)
 _CONTROL_KINDS = re.compile(
     r"canny|depth|openpose|pose|scribble|lineart|softedge|hed|tile|inpaint|normal|seg|mlsd|shuffle", re.I
 )
@@ -53,11 +44,11 @@ def swap_foreign_controlnets(
     shape mismatch or no ControlNet is foreign; RepairError when the backend has no fitting ControlNet."""
     if not SHAPE_MISMATCH.search(message):
         return []
-    known = _known_families(catalog)
+    known = known_families(catalog)
     base = {
         family
         for folder, value in _model_values(doc, catalog)
-        if folder in _BASE_FOLDERS
+        if folder in BASE_FOLDERS
         for family in file_families(known, folder, value)
     }
     if len(base) != 1:  # no base model we know, or several: nothing to match the ControlNet to
@@ -94,43 +85,6 @@ def swap_foreign_controlnets(
     return fixes
 
 
-Known = Mapping[tuple[str, str], frozenset[str]]  # (models folder, file) -> families
-
-
-def file_families(known: Known, folder: str, filename: str) -> frozenset[str]:
-    """The model families a file belongs to: the fragments that name it, else the family its name says."""
-    found = known.get((_folder(folder), filename))
-    if found:
-        return found
-    return frozenset(f for f, pattern in _NAME_FAMILIES if pattern.search(filename))
-
-
-@functools.cache
-def _fragment_families() -> dict[tuple[str | None, str, str], frozenset[str]]:
-    """(input class, input name, file) -> families, from the bundled fragments' loader nodes."""
-    out: dict[tuple[str | None, str, str], set[str]] = {}
-    for fragment in FragmentLibrary.bundled().fragments:
-        if fragment.family in _GENERIC_FAMILIES:
-            continue
-        for node in fragment.nodes.values():
-            for input_name, value in (node.get("inputs") or {}).items():
-                if isinstance(value, str):
-                    out.setdefault((str(node["class_type"]), input_name, value), set()).add(fragment.family)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def _known_families(catalog: Catalog) -> dict[tuple[str, str], frozenset[str]]:
-    """(models folder, file) -> families, for the fragments' files the catalog says are model files."""
-    out: dict[tuple[str, str], frozenset[str]] = {}
-    for (cls, input_name, value), families in _fragment_families().items():
-        spec = catalog.get(str(cls))
-        inp = spec.inputs.get(input_name) if spec is not None else None
-        if inp is not None and inp.model_folder:
-            key = (_folder(inp.model_folder), value)
-            out[key] = out.get(key, frozenset()) | families
-    return out
-
-
 def _model_values(doc: LinkList, catalog: Catalog) -> list[tuple[str, str]]:
     """(models folder, file) for every model-file value of the graph."""
     return [(folder, value) for _, _, folder, value in _model_inputs(doc, catalog)]
@@ -146,7 +100,7 @@ def _model_inputs(doc: LinkList, catalog: Catalog) -> Iterator[tuple[str, InputS
         for inp in spec.inputs.values():
             value = values.get(inp.name)
             if inp.model_folder and isinstance(value, str):
-                yield name, inp, _folder(inp.model_folder), value
+                yield name, inp, folder_name(inp.model_folder), value
 
 
 def _same_kind(current: str, choices: Sequence[str]) -> str:
@@ -154,7 +108,3 @@ def _same_kind(current: str, choices: Sequence[str]) -> str:
     kind = _CONTROL_KINDS.search(current)
     same = [c for c in choices if kind and kind.group(0).lower() in c.lower()]
     return str(closest_choice(current, same or choices))
-
-
-def _folder(folder: str | None) -> str:
-    return FOLDER_ALIASES.get(folder or "", folder or "")

@@ -18,7 +18,8 @@ Task = Literal[
 ]
 TASKS: tuple[Task, ...] = get_args(Task)
 VIDEO_TASKS: frozenset[str] = frozenset({"text-to-video", "image-to-video", "video-to-video", "test-video"})
-ModelFamily = Literal["hunyuan-video", "sd15", "sdxl", "flux", "none"]
+# The fragment families' names (`agents/compose/fragments/<family>.json`), "_" written "-"; "none": no model.
+ModelFamily = Literal["hunyuan-video", "sd15", "sdxl", "flux", "qwen-image", "wan21", "sd21-unclip", "none"]
 
 
 class Intent(BaseModel):

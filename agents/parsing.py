@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.compose.clauses import GAP, close_gaps
+
 _UNITS = {
     "zero": 0,
     "one": 1,
@@ -55,13 +57,14 @@ _SPECIAL = {
 _WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
 # "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
 NUMBER = (
-    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half)?)"
+    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half|\s+point\s+(?:{_WORD}))?)"
     r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+an?|half|quarter(?:\s+of\s+an?)?|an?)"
 )
 
 
 def parse_number(text: str) -> float | None:
-    """`"2.5"`, `"2,5"`, `"twenty-five"`, `"two and a half"`, `"a couple of"`, `"half a"` -> a number."""
+    """`"2.5"`, `"2,5"`, `"twenty-five"`, `"two and a half"`, `"two point five"`, `"a couple of"`, `"half a"`
+    -> a number."""
     t = re.sub(r"\s+", " ", text.strip().lower())
     if not t:
         return None
@@ -73,6 +76,10 @@ def parse_number(text: str) -> float | None:
         return 0.25
     if t in _SPECIAL:
         return float(_SPECIAL[t])
+    if " point " in t:  # "two point five"
+        whole, _, tenth = t.partition(" point ")
+        first, digit = parse_number(whole), _UNITS.get(tenth)
+        return first + digit / 10 if first is not None and digit is not None and digit < 10 else None
     half = 0.0
     if t.endswith(" and a half"):
         half, t = 0.5, t[: -len(" and a half")]
@@ -287,6 +294,7 @@ _ORIENT_RE = re.compile(
     r")?(?P<r>(?=\s+\d{3,4}p\b))?(?:\s+(?P<px>\d{3,4})(?:\s*px)?\b(?!\s*[x\u00d7*:]))?",
     re.I,
 )
+_MEDIA_QUALIFIER = re.compile(r"video|clip|image|photo|frame", re.I)
 # Also nouns ("this portrait", "the attached landscape"): an orientation only with "in" or a qualifier.
 _NOUN_ORIENTATIONS = {"portrait", "landscape"}
 _HEX_RE = re.compile(r"#(?P<h>[0-9a-f]{6})\b", re.I)
@@ -327,9 +335,10 @@ _FORMAT_RE = re.compile(
 )
 
 
-def _take(parsed: Parsed, match: re.Match[str]) -> bool:
-    """Record a match's span unless it overlaps one already consumed (first extractor wins)."""
-    start, end = match.span()
+def _take(parsed: Parsed, match: re.Match[str], end: int | None = None) -> bool:
+    """Record a match's span (up to `end` when given) unless it overlaps one already consumed (first
+    extractor wins)."""
+    start, end = match.start(), match.end() if end is None else end
     if any(start < e and s < end for s, e in parsed.consumed):
         return False
     parsed.consumed.append((start, end))
@@ -372,7 +381,9 @@ def parse_request(text: str) -> Parsed:
         qualified = qualified or match.group("r") is not None
         if word in _NOUN_ORIENTATIONS and not qualified:
             continue
-        if parsed.aspect is None and _take(parsed, match):
+        # "a vertical video of rain": the noun that qualified the shape stays in the text ("a video of rain")
+        noun = match.group("q") is not None and _MEDIA_QUALIFIER.fullmatch(match.group("q").strip())
+        if parsed.aspect is None and _take(parsed, match, match.start("q") if noun else None):
             parsed.aspect = ORIENTATIONS[word]
             if match.group("px") and parsed.named_height is None:
                 parsed.named_height = int(match.group("px"))  # "square 512": the short side
@@ -429,7 +440,13 @@ def parse_request(text: str) -> Parsed:
 
 
 # A connector left dangling right before a consumed phrase ("lasting 5 seconds", "in 720p", "at 24 fps").
-_CONNECTOR = re.compile(r"(?:\b(?:at|in|with|of|and|for|lasting|long)|@)\s*$", re.I)
+# "like 6 secs", "about 5 seconds": a hedge on a consumed figure goes with it, and so does its label
+# ("quality 720p", "size 768x768").
+_CONNECTOR = re.compile(
+    r"(?:\b(?:at|in|with|of|and|for|lasting|long|like|about|around|roughly|approximately|approx|maybe|"
+    r"quality|resolution|res|size)|@|~)\s*$",
+    re.I,
+)
 
 
 def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
@@ -439,10 +456,10 @@ def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
     for start, end in sorted(spans):
         if start >= pos:
             out.append(_CONNECTOR.sub("", text[pos:start]))
-            out.append(" ")
+            out.append(GAP)
         pos = max(pos, end)
     out.append(text[pos:])
-    rest = "".join(out)
+    rest = close_gaps("".join(out))  # "a square image" -> "an image"
     rest = re.sub(r"\s*,(\s*,)+", ",", rest)
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
     rest = re.sub(r"([,;])(?:\s*[,.;])+", r"\1", rest)

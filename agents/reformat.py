@@ -6,7 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from agents.compose import vocabulary as vocab
+from agents.compose.clauses import GAP, close_gaps, correct_typos
 from agents.errors import IntentError
+from agents.families import intent_family
 from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
 from agents.normalize import (
@@ -66,20 +69,24 @@ _CUES: list[tuple[Task, str]] = [
         r"\b(?:image[\s-]to[\s-]image|img2img|i2i|restyle\s+(?:this|the|my)\s+(?:image|photo|picture))\b",
     ),
 ]
-_FAMILIES: list[tuple[ModelFamily, str]] = [
-    ("sdxl", r"\bsd\s?xl\b"),
-    ("sd15", r"\b(?:sd\s?1\.?5|stable\s+diffusion\s+1\.5|sd15)\b"),
-    ("flux", r"\bflux(?:\.1)?\b"),
-    ("hunyuan-video", r"\bhunyuan(?:\s?video)?\b"),
-]
+# The planner's family words (`vocabulary.json`), one list for both readers of the request.
+_FAMILIES = [(family, vocab.phrase_pattern(words)) for family, words in vocab.FAMILY_WORDS.items()]
+_FAMILY_USE = re.compile(
+    r"(?<![a-z0-9])(?:(?:using|with|in|on|via) (?:the )?)?(?:"
+    + vocab.phrase_body([w for words in vocab.FAMILY_WORDS.values() for w in words])
+    + r")(?: model)?(?![a-z0-9])"
+)
 _LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok|okay)[\s,]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:i\s+(?:want|need|would\s+like)"
-    r"(?:\s+to\s+(?:see|get|have))?|give\s+me|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|"
-    r"animate|film|shoot|upscale|restyle)?\s*(?:me\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
+    r"^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay|imagine|picture\s+this|envision)[\s,!.:]+)*(?:(?:can|could|would)\s+(?:you|u)\s+"
+    r"(?:(?:maybe|please|pls|just)\s+)?)?(?:(?:i|we)(?:\s+(?:really\s+)?(?:want|need|would\s+like)|'d\s+like)"
+    r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
+    r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"
+    r"animate|film|shoot|upscale|restyle)?\s*(?:(?:me|it|this|them)\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
-    r")?\s*,?\s*(?:of|showing|about|with|where|in\s+which|that\s+shows|depicting|:)?\s+",
+    r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
+    r"(?:subject|prompt|scene|description)\s*:)?\s+",
     re.I,
 )
 
@@ -120,23 +127,23 @@ def detect_task(
     return "text-to-video"  # the platform's main product; a bare description is a video request
 
 
-_IMAGE_ONLY_FAMILIES = frozenset({"sd15", "sdxl", "flux"})
+_IMAGE_ONLY_FAMILIES = frozenset({"sd15", "sdxl", "flux", "qwen-image"})
 
 
 def detect_family(text: str) -> ModelFamily | None:
+    low = " ".join(text.lower().split())
     for family, pattern in _FAMILIES:
-        if re.search(pattern, text, re.I):
-            return family
+        if pattern.search(low):
+            return intent_family(family)
     return None
 
 
-_FAMILY_WORDS = r"(?:sd\s?xl|sd\s?1\.?5|stable\s+diffusion(?:\s+1\.5)?|flux(?:\.1)?|hunyuan(?:\s?video)?)"
 _TRAILING = re.compile(
     # "... into a video" closes a request; a bare trailing "in"/"by" is the user's ("zooms in"): the parser
     # already removed the connectors that introduced the phrases it consumed.
     # Starts only after a non-space: a leftmost match always does, and a start inside every run of spaces
     # made it quadratic.
-    rf"(?<!\s)(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for))*\s*$",
+    rf"(?<!\s)(?:(?:^|\s+)(?:into|as|to|in)\s+(?:an?\s+)?(?:{_VIDEO}|{_IMAGE}))?(?:(?:^|\s+)(?:using|with|of|and|for|please|pls|thx|thanks))*\s*$",
     re.I,
 )
 
@@ -148,15 +155,27 @@ _TASK_WORDS = re.compile(
 )
 
 
+_PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
+
+
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
-    rest = re.sub(rf"\b(?:using|with|in|on)\s+{_FAMILY_WORDS}\b", "", rest, flags=re.I)
-    rest = re.sub(rf"\b{_FAMILY_WORDS}\b", "", rest, flags=re.I)
+    # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
+    rest = close_gaps(_drop_family(" ".join(rest.split())))
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
         rest = _LEADING.sub("", rest.strip() + " ").strip()
-    rest = _TRAILING.sub("", rest.strip(" ,.;:-"))
-    return rest.strip(" ,.;:-")
+    rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
+    return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
+
+
+def _drop_family(text: str) -> str:
+    """`text` (one-spaced) with its family words marked as `GAP`s (case kept: the match runs on a lowercase
+    copy of the same length)."""
+    keep = list(text)
+    for m in _FAMILY_USE.finditer(text.lower()):
+        keep[m.start() : m.end()] = GAP * (m.end() - m.start())
+    return "".join(keep)
 
 
 class PlannerReformat:
@@ -176,6 +195,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         )
     if len(text) > 4000:
         raise IntentError("the prompt is longer than 4000 characters")
+    text = correct_typos(text)  # "a vidoe of": the planner's one-slip corrections, for one reading of words
     parsed = parse_request(text)
     given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")

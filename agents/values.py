@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from agents.errors import InputRequiredError
+from agents.families import graph_family, intent_family
 from agents.intent import Intent
 from agents.linklist import LinkList, class_of
 from node_catalog import Catalog
-from node_catalog.links import negative_feeders
+from node_catalog.links import is_link, iter_links, negative_feeders
+from node_catalog.topology import topological_order
 
 _TEXT_INPUTS = {"text", "prompt", "clip_l", "t5xxl"}
 _SIZE_BLOCKERS = {
@@ -180,3 +184,72 @@ def _listed_as(wanted: str, choices: Sequence[Any]) -> str | None:
         if isinstance(choice, str) and choice.replace("\\", "/").rsplit("/", 1)[-1].lower() == low:
             return choice
     return None
+
+
+_SEED_INPUTS = ("seed", "noise_seed")
+_FPS_INPUTS = ("fps", "frame_rate")
+
+
+def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> Intent:
+    """The intent as the graph carries it out: family, size, frames, fps, duration, steps, seed and prompt
+    texts read back from the API graph (the inputs `apply_intent` writes), so an answer never describes a
+    first reading the composer or a template overrode (a Wan clip of 81 frames at 16 fps, not HunyuanVideo's
+    73 at 24). Where several nodes set a value, the one nearest the output (last in the graph's order) wins;
+    a value the graph does not set is None. Task, style, inputs and the request's other fields stay."""
+    canvas: tuple[int, int] | None = None
+    frames: int | None = None
+    numbers: dict[str, float] = {}
+    positive: list[str] = []
+    negative: list[str] = []
+    encoded = False
+    negatives = negative_feeders((s, d, i) for s, _, d, i in iter_links(workflow))
+    for node_id in topological_order(workflow):
+        class_type = str(workflow[node_id].get("class_type"))
+        inputs = workflow[node_id].get("inputs") or {}
+        spec = catalog.get(class_type)
+        widgets = {i.name for i in spec.inputs.values() if i.is_widget} if spec is not None else set(inputs)
+        plain = {k: v for k, v in inputs.items() if k in widgets and not is_link(v)}
+        width, height = _count(plain.get("width")), _count(plain.get("height"))
+        sized = width is not None and height is not None and not (_SIZE_BLOCKERS & set(widgets))
+        if sized and class_type != "ImageScaleBy" and width and height:
+            canvas = (int(width), int(height))
+            frames = int(n) if (n := _count(plain.get("length"))) is not None else frames
+        if class_type == "RepeatImageBatch" and (n := _count(plain.get("amount"))) is not None:
+            frames = int(n)
+        for field, names in (("fps", _FPS_INPUTS), ("seed", _SEED_INPUTS), ("steps", ("steps",))):
+            for name in names:
+                if (n := _count(plain.get(name))) is not None:
+                    numbers[field] = n
+        for name in _TEXT_INPUTS & set(plain):
+            encoded = encoded or node_id not in negatives
+            if isinstance(plain[name], str) and plain[name].strip():
+                (negative if node_id in negatives else positive).append(plain[name])
+    family = intent_family(graph_family(workflow, catalog))
+    fps = numbers.get("fps") if frames is not None or intent.is_video else None
+    update: dict[str, Any] = {
+        "model_family": family if family is not None else intent.model_family,
+        "width": canvas[0] if canvas else None,
+        "height": canvas[1] if canvas else None,
+        "frames": frames,
+        "fps": fps,
+        "duration": round(frames / fps, 2) if frames and fps else None,
+        "steps": int(numbers["steps"]) if "steps" in numbers else None,
+        "seed": int(numbers["seed"]) if "seed" in numbers else None,
+    }
+    if encoded:  # a graph with a prompt input says what it is given, an empty one too
+        update["prompt"] = positive[0] if positive else ""
+    if negative:  # a graph without a negative input (HunyuanVideo's guider) keeps the request's
+        update["negative_prompt"] = negative[0]
+    try:
+        return Intent.model_validate({**intent.model_dump(), **update})
+    except ValidationError as exc:  # a graph value outside the intent's ranges (fps 500): left unsaid
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        kept = {k: v for k, v in update.items() if k not in bad}
+        return Intent.model_validate({**intent.model_dump(), **kept, **dict.fromkeys(bad & set(update))})
+
+
+def _count(value: Any) -> float | None:
+    """A plain number a widget holds (booleans and links are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

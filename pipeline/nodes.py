@@ -31,6 +31,7 @@ from agents.linklist import parse_link_list
 from agents.llm import track_usage
 from agents.parsing import parse_request
 from agents.refine import Refiner
+from agents.values import describe_graph
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
 from pipeline.context import CatalogSource, ModelSource, RunContext
@@ -41,6 +42,7 @@ from pipeline.templates import TemplateError, TemplateLibrary
 log = logging.getLogger(__name__)
 
 _ANIMATIONS = frozenset({"image_to_video", "video_to_video"})
+_DESCRIBED = _ANIMATIONS | {"restyle"}  # template operations whose prompt the planner reads better
 FINISH: Literal["finish"] = "finish"  # every path ends here (error and error_code recorded), then END
 
 
@@ -166,9 +168,11 @@ class PipelineNodes:
         try:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
-                plan, task = await self._plan(request, _lora_files(models, ctx.catalog))
+                plan, task, said = await self._plan(request, _lora_files(models, ctx.catalog))
                 if task is not None and not overrides.get("task"):
                     overrides = {**overrides, "task": task}
+                if said and not overrides.get("prompt"):
+                    overrides = {**overrides, "prompt": said}
             try:
                 intent = await agent.reformat(request["prompt"], overrides)
             except LLMError as exc:
@@ -199,26 +203,32 @@ class PipelineNodes:
             ],
         }
 
-    async def _plan(self, request: RequestData, loras: list[str]) -> tuple[Plan | None, Task | None]:
+    async def _plan(
+        self, request: RequestData, loras: list[str]
+    ) -> tuple[Plan | None, Task | None, str | None]:
         """The plan Flow composes (None: one template serves the request, or the planner reads no
-        operation) and the task it implies for Reformat (None: Reformat reads the task itself)."""
+        operation), the task it implies for Reformat (None: Reformat reads the task itself) and, when one
+        template serves it, the planner's description of the picture: it leaves out more request phrasing
+        ("animate this photo, the waves should crash" -> "the waves should crash") than Reformat's."""
         files = input_files(request["overrides"])
         try:
             plan = self.planner.plan(request["prompt"], files, loras=loras)  # deterministic, < 1 ms
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
-            return None, None
+            return None, None, None
         if plan.implicit_source and len(plan.steps) == 2 and plan.steps[1].op in _ANIMATIONS:
             # "an image-to-video of a bridge", no picture given: the user meant one of theirs, which the
             # template path asks for (input_required), rather than a picture the planner generates first
-            return None, None
+            return None, None, None
         served = self.templates.serves
         if needs_composition(plan, served) and self.strategies.llm_planner is not None:
             plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
         if needs_composition(plan, served):
-            return plan, plan_task(plan)
+            return plan, plan_task(plan), None
         # one template serves it; only an upscale's task is the planner's to say (it reads more phrasings)
-        return None, plan_task(plan) if plan.steps[0].op == "upscale" else None
+        step = plan.steps[0]
+        said = str(step.params.get("prompt") or "") if step.op in _DESCRIBED else None
+        return None, plan_task(plan) if step.op == "upscale" else None, said
 
     @_with_usage
     async def flow(self, state: PipelineState, *, runtime: Runtime[RunContext]) -> PipelineState:
@@ -234,7 +244,7 @@ class PipelineNodes:
                 strategy = "template"
             elif state.get("plan"):
                 plan = Plan.model_validate(state["plan"])
-                plan = with_request_values(plan, intent, _said(state["request"]))
+                plan = with_request_values(plan, intent, _said(state["request"], plan))
                 outcome = compose_flow(plan, catalog, input_files(state["intent"] or {}), state.get("models"))
                 strategy = "composer"
             else:
@@ -317,8 +327,11 @@ class PipelineNodes:
             "warnings": report.warnings,
         }
         summary = "valid" if report.ok else report.summary().splitlines()[0]
+        # the answer's intent describes the graph produced, not Reformat's first reading of the request
+        intent = describe_graph(Intent.model_validate(state["intent"]), workflow, catalog)
         return {
             "workflow": workflow,
+            "intent": intent.model_dump(mode="json"),
             "validation": validation,
             "status": "valid" if report.ok else "invalid",
             "steps": [_step("validate", "catalog", started, summary, errors=len(report.errors()))],
@@ -458,12 +471,17 @@ def _lora_files(models: dict[str, list[str]] | None, catalog: Catalog) -> list[s
 _SAID_BY_FIELD = {"resolution": ("width", "height"), "width": ("width",), "height": ("height",)}
 
 
-def _said(request: RequestData) -> set[str]:
-    """Sizes, steps and seeds the request sets for the whole run: its structured fields, and "30 steps" or
-    "seed 7" in the text (a composed graph otherwise keeps each fragment's own defaults)."""
+def _said(request: RequestData, plan: Plan) -> set[str]:
+    """Sizes, steps and seeds the request sets for the whole run: its structured fields, "30 steps" or
+    "seed 7" in the text, and a size or shape ("1080p", "portrait 9:16") no step took as its own (a composed
+    graph otherwise keeps each fragment's own defaults)."""
     said = {"steps", "seed"} & set(request["overrides"])
     for key, names in _SAID_BY_FIELD.items():
         if request["overrides"].get(key) is not None:
             said.update(names)
-    said.update({"steps", "seed"} & set(parse_request(request["prompt"]).numbers))
+    parsed = parse_request(request["prompt"])
+    said.update({"steps", "seed"} & set(parsed.numbers))
+    shaped = parsed.width or parsed.height or parsed.named_height or parsed.aspect
+    if shaped and not any(s.params.get("width") or s.params.get("height") for s in plan.steps):
+        said.update(("width", "height"))
     return said

@@ -34,7 +34,9 @@ FILE_EXT = (
 )
 _SETTING_ONLY = re.compile(
     r"(?:\d{1,2} ?: ?\d{1,2}|\d{3,4}p|\d{1,3} (?:sampling )?steps?|\d{1,3}(?:\.\d+)? ?fps"
-    r"|(?:seed|cfg|guidance)(?: of| =|:)? ?\d{1,19}(?:\.\d+)?|square|vertical|horizontal|widescreen)\.?"
+    r"|(?:seed|cfg|guidance)(?: of| ?=|:)? ?\d{1,19}(?:\.\d+)?"
+    r"|(?:in )?(?:square|vertical|horizontal|widescreen|landscape format)"
+    r"|size|resolution|duration|length|frame ?rate|aspect(?: ratio)?)\.?"
 )
 _STRIP = "\"'()[]{},;:!?\u201c\u201d\u2018\u2019`<>"
 _SEP = re.compile(
@@ -58,6 +60,8 @@ _MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0
 _POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
 
 _VERB_START = re.compile(r"^(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9])")
+_KEEP_LAST = re.compile(r"(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.TRAILING_KEEP) + r")$")
+_VERB_ONLY = re.compile(r"(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?: (?:it|them|this|that|me|us))?")
 
 
 @dataclass
@@ -213,27 +217,50 @@ def split_clauses(raw: str, norm: str, files: list[_File]) -> list[_Clause]:
     return clauses
 
 
-def clean(raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True) -> str:
+GAP = "\x00"  # marks a span read out of a text: "a {flux} image" -> "an image"
+_ARTICLE_GAP = re.compile(r"(?<![a-z0-9])(an?)( *\x00[\x00 ]*)(?=[a-z0-9])", re.I)
+
+
+def close_gaps(text: str) -> str:
+    """The text with its `GAP` spans removed, an article left before one agreeing with the word now after
+    it ("a qwen image of" -> "an image of", "an sdxl render" -> "a render"), so a prompt reads naturally."""
+
+    def agree(m: re.Match[str]) -> str:
+        after = text[m.end() : m.end() + 1].lower()
+        article = "an" if after in "aeiou" else "a"
+        return (article.capitalize() if m.group(1)[0].isupper() else article) + " "
+
+    return _ARTICLE_GAP.sub(agree, text).replace(GAP, " ")
+
+
+def clean(
+    raw: str, norm: str, drop: Sequence[tuple[int, int]], *, leads: bool = True, verbs: bool = False
+) -> str:
     """What a clause says about the picture: its text without the spans read as parameters, files and
-    trigger words, and without request phrasing ("please make me a picture of")."""
+    trigger words, and without request phrasing ("please make me a picture of"). `verbs`: keep a lone
+    operation verb ("upscale") rather than read it as no description."""
     keep = list(raw)
     for start, end in drop:
-        keep[start:end] = " " * (end - start)
+        keep[start:end] = GAP * (end - start)
     for idx, ch in enumerate(norm):
         if ch in "@#" and idx < len(keep):
             keep[idx] = " "
-    text = " ".join("".join(keep).split())
+    text = " ".join(close_gaps("".join(keep)).split())
     for _ in range(8):  # bounded: each pass strips one lead
         low = text.lower()
         m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)
         if not m or not m.end():
             break
-        text = text[m.end() :].lstrip(" ,")
+        text = text[m.end() :].lstrip(" ,:;-")
     # A comma-separated part that is only a setting the other readers take ("16:9", "30 steps", "seed 7")
     # or nothing at all (a duration read out of "a fox, 3 seconds, 480p") is not about the picture.
     parts = [p.strip() for p in text.split(",")]
     text = ", ".join(p for p in parts if p and not _SETTING_ONLY.fullmatch(p.lower()))
     words = text.strip(" ,.;:-").split(" ")
     while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
+        if _KEEP_LAST.search(" ".join(words[-3:]).lower().strip(",.")):
+            break
         words.pop()
-    return " ".join(words).strip(" ,.;:-\"'")
+    text = " ".join(words).strip(" ,.;:-\"'")
+    # what is left of "turn it into a 4 second video" once its operation is read: a verb, no description
+    return "" if not verbs and _VERB_ONLY.fullmatch(text.lower()) else text

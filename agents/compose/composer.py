@@ -61,6 +61,7 @@ class Composer:
         models: Mapping[str, Sequence[str]] | None = None,
         library: FragmentLibrary | None = None,
     ) -> None:
+        self._sizes: dict[int, tuple[int, int]] = {}
         self.catalog = catalog
         self.models = models
         self.library = library or FragmentLibrary.bundled()
@@ -81,8 +82,15 @@ class Composer:
 
     def choose(self, step: Step, ports: Sequence[str]) -> Fragment:
         variant = self.variant(step)
+        size = self._sizes.get(id(step))
         found = self.library.candidates(
-            step.op, self.catalog, ports=ports, variant=variant, family=step.family, models=self.models
+            step.op,
+            self.catalog,
+            ports=ports,
+            variant=variant,
+            family=step.family,
+            models=self.models,
+            size=size,
         )
         if found:
             return found[0]
@@ -123,6 +131,7 @@ class Composer:
         chosen: list[str] = []
         notes: list[str] = []
         loras = [s for s in plan.steps if s.op == "lora"]
+        self._sizes = _working_sizes(plan)
         lora_applied = False
         for idx, step in enumerate(plan.steps):
             spec = OPERATIONS[step.op]
@@ -254,8 +263,9 @@ class Composer:
         names = graphs.place(ll, fragment)
         values = self._values(step, fragment, given)
         for pname, value in values.items():
-            if pname in fragment.params:
-                graphs.set_param(ll, names, fragment.params[pname], value)
+            targets = fragment.params.get(pname) or _sampler_targets(fragment, pname)
+            if targets:
+                graphs.set_param(ll, names, targets, value)
         if step.op == "upscale" and fragment.variant and fragment.variant.startswith("model"):
             self._pick_upscale_model(ll, names, fragment, step, notes)
         for port, sources in given.items():
@@ -402,6 +412,34 @@ class Composer:
             if h.lower() == name.lower() or h.lower().rsplit(".", 1)[0].rsplit("/", 1)[-1] == stem:
                 return h
         return name if "." in name else f"{name}.safetensors"
+
+
+def _working_sizes(plan: Plan) -> dict[int, tuple[int, int]]:
+    """The picture size each step works at, by `id(step)`, for choosing its model: its own, else the last one
+    an earlier step set (a 1920x1080 picture restyled is restyled at that size)."""
+    sizes: dict[int, tuple[int, int]] = {}
+    current: tuple[int, int] | None = None
+    for step in plan.steps:
+        width, height = step.params.get("width"), step.params.get("height")
+        if width and height and step.op != "upscale":
+            current = (int(width), int(height))
+        if current is not None:
+            sizes[id(step)] = current
+    return sizes
+
+
+# A fragment that names no target for the seed or the step count: its samplers' own inputs take them.
+_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",)}
+
+
+def _sampler_targets(fragment: Fragment, param: str) -> list[tuple[str, str]]:
+    names = _SAMPLER_INPUTS.get(param, ())
+    return [
+        (key, name)
+        for key, node in fragment.nodes.items()
+        for name in names
+        if isinstance((node.get("inputs") or {}).get(name), int | float)
+    ]
 
 
 def compose(

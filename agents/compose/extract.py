@@ -25,7 +25,7 @@ _FACTOR = [
 ]
 _PERCENT = re.compile(rf"{_B}{NUM} ?(?:%|percent){_E}")
 _FACTOR_WORDS = vocab.phrase_pattern(list(vocab.FACTOR_WORDS))
-_SIZE = re.compile(rf"{_B}(\d{{2,5}}) ?[x\u00d7] ?(\d{{2,5}}){_E}")
+_SIZE = re.compile(rf"{_B}(\d{{2,5}})(?: ?[x\u00d7*] ?| by )(\d{{2,5}}){_E}")  # 1920x1080, 1920 by 1080
 _WIDTH = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:wide|width|across|in width|horizontally){_E}")
 _WIDTH2 = re.compile(rf"{_B}(?:width|wide) (?:of |to |= ?)?(\d{{2,5}}){_E}")
 _HEIGHT = re.compile(rf"{_B}(\d{{2,5}}) ?(?:px|pixels?)? ?(?:tall|high|in height|vertically){_E}")
@@ -87,6 +87,7 @@ _VERTICAL = vocab.phrase_pattern(
     ]
 )
 _SQUARE = vocab.phrase_pattern(["square", "1:1"])
+_RATIO = re.compile(rf"{_B}\d{{1,2}} ?: ?\d{{1,2}}(?: (?:aspect )?ratio| aspect| format)?{_E}")
 _IMPLIED_SIDES = {"widen", "wider", "width", "landscape", "taller", "height", "zoom out"}
 _STRENGTH = re.compile(
     rf"{_B}(?:strength|weight|intensity|influence)(?: of| at| to| =)? ?(\d(?:\.\d{{1,3}})?){_E}"
@@ -103,8 +104,10 @@ _SAYING = re.compile(
     r"(?<![a-z0-9])(?:saying|that says|which says|that reads|which reads) ([^,.;!?\"]{1,60})"
 )
 _LORA_AFTER = re.compile(
-    r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file)? ([a-z0-9][a-z0-9_.\-]{0,80})"
+    r"(?<![a-z0-9])(?:lora|lycoris|locon)(?: model)?(?: called| named| file| ?:)? ?"
+    r"([a-z0-9][a-z0-9_.\-]{0,80})"
 )
+_LORA_TAG = re.compile(r"<(?:lora|lyco):([a-z0-9][a-z0-9_.\-]{0,80})(?::(\d(?:\.\d{1,3})?))?>")
 _LORA_BEFORE = re.compile(r"(?<![a-z0-9])([a-z0-9][a-z0-9_.\-]{0,80}) (?:lora|lycoris|locon)(?![a-z0-9])")
 _LORA_STOP = {
     "the",
@@ -211,13 +214,16 @@ def named_size(text: str, found: Found) -> None:
 
 
 def orientation(text: str, found: Found) -> None:
-    """ "vertical 720p", "portrait 480p", "square": the named size turned or squared."""
+    """ "vertical 720p", "portrait 480p", "square": the named size turned or squared. The words leave the
+    prompt either way (a shape said without a size is the request's: Reformat reads it for the whole run)."""
+    vertical, square = _VERTICAL.search(text), _SQUARE.search(text)
+    found.spans += [m.span() for m in (vertical, square, _RATIO.search(text)) if m is not None]
     width, height = found.values.get("width"), found.values.get("height")
     if not isinstance(width, int) or not isinstance(height, int):
         return
-    if _VERTICAL.search(text) and width > height:
+    if vertical and width > height:
         found.values["width"], found.values["height"] = height, width
-    elif _SQUARE.search(text) and width != height:
+    elif square and width != height:
         found.values["width"] = found.values["height"] = min(width, height)
 
 
@@ -293,6 +299,13 @@ def denoise(text: str, found: Found) -> None:
 
 
 def lora(text: str, found: Found) -> None:
+    tag = _LORA_TAG.search(text)  # "<lora:pixel_art:0.8>", the prompt syntax of other UIs
+    if tag is not None:
+        found.values["name"] = tag.group(1).strip(".-")
+        if tag.group(2) and float(tag.group(2)) <= 4:
+            found.values["strength"] = float(tag.group(2))
+        found.spans.append(tag.span())
+        return
     name = None
     for pattern in (_LORA_AFTER, _LORA_BEFORE):
         for m in pattern.finditer(text):

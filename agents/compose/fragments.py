@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,7 @@ class Fragment(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)  # e.g. fps, frames, native_scale, frame_rule
     lora: dict[str, Target] = Field(default_factory=dict)  # "model"/"clip": the outputs a LoRA patches
     variadic: bool = False  # one node per extra source (join)
+    native_size: tuple[int, int] | None = None  # the family's training resolution (its data file says)
 
     @model_validator(mode="after")
     def _keys_exist(self) -> Fragment:
@@ -160,19 +162,42 @@ class FragmentLibrary:
         variant: str | None = None,
         family: str | None = None,
         models: Mapping[str, Sequence[str]] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> list[Fragment]:
-        """Usable fragments for a step, best first; `ports` are the inputs the step is given."""
+        """Usable fragments for a step, best first: the asked family, then those whose model files the
+        backend has, then those made for the asked `size` (`size_misfit`), then `priority`. `ports` are the
+        inputs the step is given."""
         found = [
             f
             for f in self.for_operation(operation, variant)
             if set(f.ports) == set(ports) and f.usable(catalog)
         ]
 
-        def rank(f: Fragment) -> tuple[bool, bool, int, str]:
+        def rank(f: Fragment) -> tuple[bool, bool, int, int, str]:
             present = has_files(f, catalog, models)
-            return (family is not None and f.family != family, present is False, f.priority, f.name)
+            return (
+                family is not None and f.family != family,
+                present is False,
+                size_misfit(f.native_size, size),
+                f.priority,
+                f.name,
+            )
 
         return sorted(found, key=rank)
+
+
+# A model renders up to about twice its training area well (SDXL at 1920x1080); past that it repeats or smears
+# the subject, so a larger picture is a larger model's work.
+_FITS_AREA = 2.2
+
+
+def size_misfit(native: tuple[int, int] | None, size: tuple[int, int] | None) -> int:
+    """0 when a model trained at `native` renders `size` well (or either is unknown), else how many doublings
+    of area it falls short by: SD1.5 (512x512) for a 1024x1024 picture is 1, SDXL is 0."""
+    if native is None or size is None:
+        return 0
+    ratio = size[0] * size[1] / (native[0] * native[1] * _FITS_AREA)
+    return 0 if ratio <= 1 else math.ceil(math.log2(ratio))
 
 
 def load_family(data: Mapping[str, Any], source: str) -> list[Fragment]:
@@ -180,5 +205,7 @@ def load_family(data: Mapping[str, Any], source: str) -> list[Fragment]:
     out = []
     for raw in data.get("fragments") or []:
         body = {"family": family, "source": data.get("source", source), **raw}
+        if data.get("native_size") is not None:
+            body.setdefault("native_size", data["native_size"])
         out.append(Fragment.model_validate(body))
     return out

@@ -65,16 +65,21 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class GenerateImageParams(_Params):
-    prompt: str = ""
-    negative_prompt: str = ""
-    width: int | None = _Size
-    height: int | None = _Size
+class _Sampled(_Params):
+    """An operation a diffusion model samples: the request's seed and step count apply to it."""
+
     seed: int | None = Field(None, ge=0, le=2**64 - 1)
     steps: int | None = Field(None, ge=1, le=200)
 
 
-class _Clip(_Params):
+class GenerateImageParams(_Sampled):
+    prompt: str = ""
+    negative_prompt: str = ""
+    width: int | None = _Size
+    height: int | None = _Size
+
+
+class _Clip(_Sampled):
     prompt: str = ""
     negative_prompt: str = ""
     seconds: float | None = Field(None, gt=0, le=60)
@@ -82,7 +87,6 @@ class _Clip(_Params):
     fps: float | None = Field(None, gt=0, le=120)
     width: int | None = _Size
     height: int | None = _Size
-    seed: int | None = Field(None, ge=0, le=2**64 - 1)
 
 
 class GenerateVideoParams(_Clip):
@@ -93,25 +97,23 @@ class ImageToVideoParams(_Clip):
     pass
 
 
-class EditParams(_Params):
+class EditParams(_Sampled):
     instruction: str = Field(min_length=1)
-    seed: int | None = Field(None, ge=0, le=2**64 - 1)
 
 
-class RestyleParams(_Params):
+class RestyleParams(_Sampled):
     prompt: str = ""  # what the result should look like: "an oil painting", "anime, cel shading"
     negative_prompt: str = ""
     denoise: float = Field(0.6, gt=0, le=1)  # how much of the picture is redrawn
-    seed: int | None = Field(None, ge=0, le=2**64 - 1)
 
 
-class InpaintParams(_Params):
+class InpaintParams(_Sampled):
     prompt: str = ""
     negative_prompt: str = ""  # what must not come back ("remove the car": the car)
     grow_mask_by: int = Field(6, ge=0, le=64)
 
 
-class OutpaintParams(_Params):
+class OutpaintParams(_Sampled):
     left: int = _Side
     top: int = _Side
     right: int = _Side
@@ -126,7 +128,7 @@ class OutpaintParams(_Params):
         return self
 
 
-class StyleParams(_Params):
+class StyleParams(_Sampled):
     prompt: str = ""
     strength: float = Field(1.0, ge=0, le=2)
 
@@ -134,7 +136,7 @@ class StyleParams(_Params):
 ControlKind = Literal["canny", "depth", "pose", "scribble"]
 
 
-class ControlParams(_Params):
+class ControlParams(_Sampled):
     kind: ControlKind = "canny"
     preprocessed: bool = False  # the reference already is an edge / depth / pose map
     prompt: str = ""
@@ -156,7 +158,7 @@ class UpscaleParams(_Params):
         return self
 
 
-class VideoToVideoParams(_Params):
+class VideoToVideoParams(_Sampled):
     prompt: str = ""
     denoise: float = Field(0.6, gt=0, le=1)
     fps: float | None = Field(None, gt=0, le=120)
@@ -166,7 +168,7 @@ class InterpolateParams(_Params):
     multiplier: int = Field(2, ge=2, le=8)
 
 
-class RenderTextParams(_Params):
+class RenderTextParams(_Sampled):
     text: str = Field(min_length=1, max_length=200)
     prompt: str = ""
     width: int | None = _Size
@@ -178,7 +180,7 @@ class LoraParams(_Params):
     strength: float = Field(1.0, ge=-4, le=4)
 
 
-class FaceDetailParams(_Params):
+class FaceDetailParams(_Sampled):
     prompt: str = ""
     denoise: float = Field(0.5, gt=0, le=1)
 

@@ -23,7 +23,11 @@ _ORDER = [
     "video_to_video",
     "edit",
 ]
-_VIDEO_NOUN = vocab.phrase_pattern(vocab.VIDEO_NOUNS)
+# a video noun, unless it starts a look ("film grain", "short hair"): those describe a picture
+_VIDEO_NOUN = re.compile(
+    rf"(?<![a-z0-9])(?!(?:{vocab.phrase_body(vocab.NOT_VIDEO)})(?![a-z0-9]))"
+    rf"(?:{vocab.phrase_body(vocab.VIDEO_NOUNS)})(?![a-z0-9])"
+)
 _IMAGE_NOUN = vocab.phrase_pattern(vocab.IMAGE_NOUNS)
 _KINDS = {kind: vocab.phrase_pattern(words) for kind, words in vocab.CONTROL_KINDS.items()}
 _MAPS = vocab.phrase_pattern(vocab.MAP_WORDS)

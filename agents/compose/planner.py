@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pydantic import ValidationError
 
 from agents.compose import extract
+from agents.compose import vocabulary as vocab
 from agents.compose.clauses import (
     _VERB_START,
     AGAIN,
@@ -62,7 +63,18 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
-_EXTRA_CUES = {"upscale": _FACTOR_UP, "outpaint": _SIDE_PIXELS, "segment": _BG_REMOVAL}
+_SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
+# a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
+# content, so the cue is zero-width and stays in the prompt
+_TEXT_CARRIER = re.compile(
+    r"(?=(?<![a-z0-9])(?:" + vocab.phrase_body(vocab.TEXT_CARRIERS) + r")(?![a-z0-9]))"
+)
+_EXTRA_CUES = {
+    "upscale": _FACTOR_UP,
+    "outpaint": _SIDE_PIXELS,
+    "segment": _BG_REMOVAL,
+    "render_text": _TEXT_CARRIER,
+}
 
 
 class Planner(StepBuilder):
@@ -108,6 +120,8 @@ class Planner(StepBuilder):
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do ("2x" of a picture is an upscale)
         if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
             return
+        if st.steps and not cl.files and self._settings(st, cl):
+            return
         family = next((fam for fam, pat in _FAMILIES.items() if pat.search(text)), None)
         lora_m = _TRIG["lora"].search(text)
         known = [x for x in cl.files if x.name.lower() in st.loras]  # LoRA files named without the word
@@ -138,6 +152,21 @@ class Planner(StepBuilder):
                 drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
         getattr(self, f"_{op}")(st, cl, match, drop, family)
 
+    def _settings(self, st: _State, cl: _Clause) -> bool:
+        """A clause that only sets values of the step before ("make it 1024 by 1024", "at 16:9, seed 7"):
+        they go to that step, which is not followed by an edit of the picture to "make it 1024x1024"."""
+        found = Found()
+        for read in (extract.image_size, extract.named_size, extract.orientation, extract.seed):
+            read(cl.norm, found)
+        if st.out_types[-1] == "VIDEO":
+            extract.clip_timing(cl.norm, found)
+        if not found.values or clean(cl.raw, cl.norm, found.spans, verbs=True):
+            return False
+        last = st.steps[-1]
+        fields = OPERATIONS[last["op"]].params.model_fields
+        last["params"].update({k: v for k, v in found.values.items() if k in fields})
+        return True
+
     def _operation(self, st: _State, cl: _Clause) -> tuple[str, re.Match[str] | None]:
         text = cl.norm
         image_in = self._source(st, cl, ("IMAGE",)) is not None
@@ -154,6 +183,8 @@ class Planner(StepBuilder):
             m = _TRIG[op].search(text) or _EXTRA_CUES.get(op, _NEVER).search(text)
             if m is None and op == "upscale":
                 m = self._bare_upscale(st, cl)  # "2x", "photo.png 2x", "bigger please" of a picture
+            elif m is not None and op == "upscale" and _SIZE_WORD.fullmatch(m.group(0)) and not image_in:
+                continue  # "a video of waves, 4k": the size of what is made, with nothing yet to enlarge
             if m is None and op == "outpaint" and image_in:
                 m = self._growth(text)  # "more beach on both sides of photo.png"
             if m is None and op == "inpaint" and masked:
@@ -169,7 +200,7 @@ class Planner(StepBuilder):
                 continue
             if op == "style" and not self._style_reference(cl, m, clause_images):
                 continue  # "in the style of Monet" is part of the prompt; "make photo.png look like ..."
-            if op == "control" and (named or not (clause_images or st.last(("IMAGE",)))):
+            if op == "control" and (named or not (clause_images or st.last(("IMAGE",)) or image_in)):
                 continue
             if op == "restyle" and not restyles:
                 continue

@@ -286,7 +286,7 @@ class StepBuilder:
             or _kind_from_names(cl)
             or "canny"
         )
-        ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or st.last(("IMAGE",))
+        ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or self._source(st, cl, ("IMAGE",))
         found = Found()
         extract.strength(text, found)
         extract.image_size(text, found)
@@ -329,7 +329,10 @@ class StepBuilder:
         said = extract.quoted_text(cl.raw, cl.norm)
         assert said is not None
         text, span = said
-        prompt = clean(cl.raw, cl.norm, [*drop, span])
+        found = Found()
+        for read in (extract.image_size, extract.named_size, extract.orientation, extract.seed):
+            read(cl.norm, found)
+        prompt = clean(cl.raw, cl.norm, [*drop, span, *found.spans])
         inputs: dict[str, Any] = {}
         image = next((f.name for f in cl.files if f.type == "IMAGE"), None)
         if image is None and st.last(("IMAGE",)) and _IT.search(cl.norm):
@@ -338,7 +341,7 @@ class StepBuilder:
             image = st.given(("IMAGE",))  # 'write "SALE" on the picture' with a picture given: on that one
         if image:
             inputs["image"] = image
-        st.add("render_text", {"text": text, "prompt": prompt}, inputs, "IMAGE", family)
+        st.add("render_text", {"text": text, "prompt": prompt, **found.values}, inputs, "IMAGE", family)
 
     def _image_to_video(
         self,
@@ -357,9 +360,7 @@ class StepBuilder:
         prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
         if image and image.startswith("#"):
             # a clip of what an earlier step made: its description says what moves
-            earlier = st.steps[int(image[1:]) - 1]["params"]
-            said = str(earlier.get("prompt") or earlier.get("instruction") or "")
-            prompt = ", ".join(p for p in (said, prompt) if p)
+            prompt = ", ".join(p for p in (_described(st, image), prompt) if p)
         params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
         st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
 
@@ -471,3 +472,17 @@ def _kind_from_names(cl: _Clause) -> str | None:
             if pattern.search(stem):
                 return kind
     return None
+
+
+def _described(st: _State, ref: str) -> str:
+    """What the picture an earlier step made shows: its prompt or instruction, else that of the step it
+    came from (an upscale or interpolation between describes nothing)."""
+    for _ in range(len(st.steps)):
+        if not ref.startswith("#"):
+            break
+        step = st.steps[int(ref[1:]) - 1]
+        said = step["params"].get("prompt") or step["params"].get("instruction")
+        if said:
+            return str(said)
+        ref = next((r for r in step["inputs"].values() if isinstance(r, str) and r.startswith("#")), "")
+    return ""

@@ -22,6 +22,7 @@ _DATA: dict[str, Any] = json.loads(
 
 TRIGGERS: dict[str, list[str]] = _DATA["triggers"]
 VIDEO_NOUNS: list[str] = _DATA["video_nouns"]  # a clause naming one is about a clip
+NOT_VIDEO: list[str] = _DATA["not_video"]  # looks that start with a video noun ("film grain")
 IMAGE_NOUNS: list[str] = _DATA["image_nouns"]
 STEP_VERBS: list[str] = _DATA["step_verbs"]  # after "and" or a comma, these start a new step
 SEPARATORS: list[str] = _DATA["separators"]  # always end a step ("then", "finally", ...)
@@ -37,6 +38,8 @@ SUBTLE_WORDS: list[str] = _DATA["subtle_words"]
 STRONG_WORDS: list[str] = _DATA["strong_words"]
 FAMILY_WORDS: dict[str, list[str]] = _DATA["family_words"]
 PROMPT_LEADS: list[str] = _DATA["prompt_leads"]
+TEXT_CARRIERS: list[str] = _DATA["text_carriers"]  # things that show a quoted text: "a sign "OPEN""
+TRAILING_KEEP: list[str] = _DATA["trailing_keep"]  # a verb's own particle ("zooms in") ends a prompt
 POLITE: list[str] = _DATA["polite"]
 V2V_MARKERS: list[str] = _DATA["v2v_markers"]
 MEDIA_LEADS: list[str] = _DATA["media_leads"]

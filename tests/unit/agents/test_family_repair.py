@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agents.errors import RepairError
-from agents.family_repair import file_families
+from agents.families import file_families
 from agents.linklist import LinkList, node_for_api_id
 from agents.refine import Refiner
 from node_catalog import Catalog
@@ -101,7 +101,7 @@ def test_a_fitting_controlnet_is_left_alone() -> None:
 
 
 def test_families_come_from_the_fragments_then_from_the_name() -> None:
-    from agents.family_repair import _known_families
+    from agents.families import known_families as _known_families
 
     known = _known_families(CATALOG)
     assert file_families(known, "controlnet", SD15_CANNY) == {"sd15"}
