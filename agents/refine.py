@@ -55,7 +55,7 @@ class Refiner:
         self, doc: LinkList, validation: Mapping[str, Any], *, models: Mapping[str, Sequence[str]] | None
     ) -> list[str]:
         """Edits for the validator's node errors that the generic passes cannot know (model files)."""
-        return fix_validation(doc, validation, models=models)
+        return fix_validation(doc, validation, self.catalog, models=models)
 
     def fix_execution_error(
         self,

@@ -14,6 +14,10 @@ from agents.linklist import LinkList, class_of, node_for_api_id
 from node_catalog import Catalog, InputSpec
 from node_catalog.files import looks_like_model_file
 
+#: Model folders whose file the request chose by name: a missing one is never swapped for another (a LoRA
+#: changes what the model draws); validation then says it is missing.
+NAMED_BY_REQUEST = frozenset({"loras"})
+
 
 class _Keep:
     """`fixed_value`'s answer when the value needs no change."""
@@ -57,6 +61,8 @@ def fixed_value(
     bad_models: Sequence[str],
 ) -> Any:
     """The value an input should hold instead of `value`, or `KEEP` when it is fine as it is."""
+    if inp.model_folder in NAMED_BY_REQUEST:
+        return KEEP
     if inp.model_folder:
         have = list((models or {}).get(inp.model_folder, ()))
         builtin = [o for o in inp.options or () if not looks_like_model_file(o)]
@@ -102,7 +108,11 @@ def fixed_value(
 
 
 def fix_validation(
-    doc: LinkList, validation: Mapping[str, Any], *, models: Mapping[str, Sequence[str]] | None
+    doc: LinkList,
+    validation: Mapping[str, Any],
+    catalog: Catalog,
+    *,
+    models: Mapping[str, Sequence[str]] | None,
 ) -> list[str]:
     """Edits for the validator's node errors that the generic passes cannot know (model files)."""
     fixes: list[str] = []
@@ -110,9 +120,13 @@ def fix_validation(
         name = node_for_api_id(doc, str(node_id))
         if name is None:
             continue
+        spec = catalog.get(class_of(name))
         for err in entry.get("errors", []):
             info = err.get("extra_info") or {}
             inp, closest = info.get("input_name"), info.get("closest") or []
+            spec_input = spec.inputs.get(inp) if spec is not None and inp else None
+            if spec_input is not None and spec_input.model_folder in NAMED_BY_REQUEST:
+                continue
             if err.get("type") == "value_not_in_list" and inp and closest:
                 old = doc.values(name).get(inp)
                 doc.values(name)[inp] = closest[0]

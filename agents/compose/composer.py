@@ -406,12 +406,23 @@ class Composer:
             notes.append(f"LoRA {file} on {fragment.name}")
 
     def _lora_file(self, name: str) -> str:
+        """The backend's file for the LoRA the request names. When the backend's LoRAs are known and it is
+        not among them: `MissingCapability`, never another LoRA (it would draw something else)."""
         have = list((self.models or {}).get("loras") or [])
         stem = name.lower().rsplit(".", 1)[0] if "." in name else name.lower()
         for h in have:
             if h.lower() == name.lower() or h.lower().rsplit(".", 1)[0].rsplit("/", 1)[-1] == stem:
                 return h
-        return name if "." in name else f"{name}.safetensors"
+        file = name if "." in name else f"{name}.safetensors"
+        if self.models is not None and "loras" in self.models:
+            listed = ", ".join(have[:20]) + (", ..." if len(have) > 20 else "") if have else "none"
+            raise MissingCapability(
+                f"the LoRA {file!r} is not on the backend (its LoRAs: {listed}); put the file in ComfyUI's "
+                "models/loras folder, or name one of those",
+                operation="lora",
+                model_files=[f"loras/{file}"],
+            )
+        return file
 
 
 def _working_sizes(plan: Plan) -> dict[int, tuple[int, int]]:

@@ -127,6 +127,24 @@ def test_validation_errors_with_closest_models_are_fixed() -> None:
     assert d.widgets["VAELoader_0"]["vae_name"] == "ae.safetensors", fixes
 
 
+async def test_a_missing_lora_is_never_swapped_for_another() -> None:
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+        "2": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["1", 0], "lora_name": "watercolor_v3.safetensors", "strength_model": 1.0},
+        },
+    }
+    models = {"checkpoints": ["sd15.safetensors"], "loras": ["watercolor_v2.safetensors"]}
+    d = api_to_linklist(graph, CATALOG)
+    await Refiner(CATALOG).refine(d, models=models)
+    assert d.widgets["LoraLoaderModelOnly_0"]["lora_name"] == "watercolor_v3.safetensors"
+    report = validate(compile_workflow(d, CATALOG), CATALOG, models=models)
+    assert not report.ok  # the validator says it is missing ...
+    fixes = Refiner(CATALOG).fix_validation(d, {"node_errors": report.node_errors}, models=models)
+    assert not fixes and d.widgets["LoraLoaderModelOnly_0"]["lora_name"] == "watercolor_v3.safetensors"
+
+
 def test_link_list_round_trip_keeps_the_graph(samples_dir: object) -> None:
     import json
     from pathlib import Path

@@ -602,3 +602,33 @@ def test_every_bundled_fragment_uses_only_catalog_classes_and_inputs() -> None:
                     key,
                     name,
                 )  # type: ignore[union-attr]
+
+
+SD15_CKPT = "v1-5-pruned-emaonly.safetensors"
+GEN_WITH_LORA = (
+    {"op": "lora", "params": {"name": "watercolor_v3", "strength": 0.7}},
+    {"op": "generate_image", "params": {"prompt": "a samurai in the rain"}},
+)
+
+
+def test_a_lora_the_backend_has_is_its_file() -> None:
+    models = {"checkpoints": [SD15_CKPT], "loras": ["styles/Watercolor_V3.safetensors"]}
+    comp = compose(_plan(*GEN_WITH_LORA), BUNDLED, models=models)
+    (lora,) = [n for n in comp.link_list.nodes if class_of(n) == "LoraLoader"]
+    assert comp.link_list.values(lora)["lora_name"] == "styles/Watercolor_V3.safetensors"
+
+
+@pytest.mark.parametrize("loras", [["papercut.safetensors", "watercolor_v2.safetensors"], []])
+def test_a_lora_the_backend_lacks_is_missing_never_another(loras: list[str]) -> None:
+    models = {"checkpoints": [SD15_CKPT], "loras": loras}
+    with pytest.raises(MissingCapability) as err:
+        compose(_plan(*GEN_WITH_LORA), BUNDLED, models=models)
+    assert err.value.model_files == ["loras/watercolor_v3.safetensors"]
+    assert "'watercolor_v3.safetensors' is not on the backend" in err.value.message
+    assert all(name in err.value.message for name in loras) and "models/loras" in err.value.message
+
+
+def test_a_lora_named_without_the_backend_list_is_kept_as_named() -> None:
+    comp = compose(_plan(*GEN_WITH_LORA), BUNDLED, models={"checkpoints": [SD15_CKPT]})
+    (lora,) = [n for n in comp.link_list.nodes if class_of(n) == "LoraLoader"]
+    assert comp.link_list.values(lora)["lora_name"] == "watercolor_v3.safetensors"
