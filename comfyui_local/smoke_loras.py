@@ -47,6 +47,8 @@ EXAMPLE_LORAS: tuple[str, ...] = (
     "papercut.safetensors",
     "pixel_art.safetensors",
     "pixelart.safetensors",
+    "retro_film.safetensors",
+    "watercolor_v2.safetensors",
 )
 
 
