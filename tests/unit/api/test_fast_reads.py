@@ -42,8 +42,8 @@ class Counted:
         await self.app(scope, receive, send)
 
 
-def gateway(service: JobService, keyring: KeyRing, *, fast: bool, limits: Limits | None = None) -> FastAPI:
-    """The status and queue routes with the middlewares in `create_app`'s order (FastReads innermost)."""
+def routes(service: JobService, limits: Limits | None) -> FastAPI:
+    """The status and queue routes, counting the requests that reach them."""
     app = FastAPI()
     app.state.jobs = service
     app.state.settings = Settings(api_keys=None)
@@ -53,6 +53,12 @@ def gateway(service: JobService, keyring: KeyRing, *, fast: bool, limits: Limits
     for router in (workflow.router, system.router):
         app.include_router(router, dependencies=[Depends(rate_limit)])
     app.add_middleware(Counted)
+    return app
+
+
+def gateway(service: JobService, keyring: KeyRing, *, fast: bool, limits: Limits | None = None) -> FastAPI:
+    """The status and queue routes with the middlewares in `create_app`'s order (FastReads innermost)."""
+    app = routes(service, limits)
     if fast:
         app.add_middleware(FastReads)
     app.add_middleware(RequireKey, keyring=keyring, allowed_origins=[])
@@ -145,15 +151,7 @@ async def test_a_finished_jobs_body_is_served_serialised_and_stays_right(make: S
 def chain(service: JobService, keyring: KeyRing, *, front: bool) -> FastAPI:
     """`create_app`'s chain around the routes (request id, access, body limit), with `FastReads` in front
     of all of it (`front`) or absent (every read routed by FastAPI)."""
-    app = FastAPI()
-    app.state.jobs = service
-    app.state.settings = Settings(api_keys=None)
-    app.state.limits = None
-    app.state.calls = 0
-    install_error_handlers(app)
-    for router in (workflow.router, system.router):
-        app.include_router(router, dependencies=[Depends(rate_limit)])
-    app.add_middleware(Counted)
+    app = routes(service, None)
     app.add_middleware(BodySizeLimit, max_bytes=LIMIT)
     app.add_middleware(RequireKey, keyring=keyring, allowed_origins=[])
     app.add_middleware(RequestId)
