@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from comfyui_client.errors import BadRequest, BadResponse, ComfyTimeout, ComfyUnavailable, NotFound
+from comfyui_client.transport import StreamTransport
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ _BODY_EXCERPT = 500
 
 
 class ComfyHttp:
-    """One httpx.AsyncClient for one ComfyUI, answering only in ComfyError subclasses."""
+    """One httpx.AsyncClient for one ComfyUI, answering only in ComfyError subclasses. Its transport is
+    `StreamTransport` (lean keep-alive HTTP/1.1) unless another is injected."""
 
     def __init__(
         self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
@@ -32,7 +34,10 @@ class ComfyHttp:
         self.base_url = base_url
         self.timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport or StreamTransport(),
+            follow_redirects=False,
         )
 
     async def aclose(self) -> None:
