@@ -244,7 +244,10 @@ class JobStore(Database):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush)  # every job insert and save
+        # every job insert and save; a deferred save of a job is one per job (its values read at commit)
+        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(
+            self._flush, key=lambda w: (w[0], w[1].prompt_id)
+        )
         self._sqlite: SqliteWriter | None = None  # a SQLite file: its writes run on the event loop
 
     async def open(self) -> None:
@@ -253,6 +256,7 @@ class JobStore(Database):
             self._sqlite = SqliteWriter(self.url, SQLITE_BUSY_SECONDS, _sqlite_pragmas)
 
     async def close(self) -> None:
+        await self._commits.settle()
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
@@ -299,6 +303,10 @@ class JobStore(Database):
         """Write the job's current state (a finished job's row never changes again: a replica's stale copy
         must not reopen it); the row is added if it is missing."""
         await self._write(("save", job))
+
+    def save_behind(self, job: Job) -> None:
+        """`save` that nobody waits for: with the next write, or within the group commit's linger."""
+        self._commits.defer(("save", job))
 
     async def _write(self, write: tuple[str, Job]) -> None:
         """Through the group commit (api.jobs.group_commit); the seam where database errors become
