@@ -72,6 +72,12 @@ def write_rows(conn: Connection, writes: list[RowWrite], jobs: Table, outputs: T
         conn.execute(insert(outputs), rows)
 
 
+def write_key(write: tuple[str, Job]) -> tuple[str, str]:
+    """What a queued write writes (its kind and job): a deferred save of a job queued once is enough, since
+    the values are read as the batch commits."""
+    return write[0], write[1].prompt_id
+
+
 def output_values(job: Job) -> list[dict[str, Any]]:
     """The job_outputs rows of a job: what `/api/outputs` may serve, and to whom."""
     return [

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
-from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_rows
+from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_key, write_rows
 from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
@@ -244,10 +244,7 @@ class JobStore(Database):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        # every job insert and save; a deferred save of a job is one per job (its values read at commit)
-        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(
-            self._flush, key=lambda w: (w[0], w[1].prompt_id)
-        )
+        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush, key=write_key)  # every write
         self._sqlite: SqliteWriter | None = None  # a SQLite file: its writes run on the event loop
 
     async def open(self) -> None:
