@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
+# A `status` event the view cannot explain re-reads /queue at most this often (s): under a stream of short
+# jobs the events lag ComfyUI's answers, and a read per job cost both processes more than a submit (issue 13).
+QUEUE_REFRESH_GAP = 0.25
 WITHDRAW_GUARD_SECONDS = 3600.0  # how long a job reported "not submitted" is withdrawn should it still arrive
 
 
@@ -449,10 +452,11 @@ class JobTracker:
     def schedule_queue_refresh(self) -> None:
         if self._queue_refresh is not None and not self._queue_refresh.done():
             return
-        self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly())
+        self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly(QUEUE_REFRESH_GAP))
 
-    async def _refresh_queue_quietly(self) -> None:
+    async def _refresh_queue_quietly(self, gap: float = 0.0) -> None:
         try:
+            await asyncio.sleep(max(0.0, self.queue_view.taken_at + gap - time.monotonic()))
             await self.refresh_queue()
         except ComfyError as exc:  # positions wait for the next refresh
             log.debug("could not refresh the queue: %s", exc)
