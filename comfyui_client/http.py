@@ -33,10 +33,14 @@ class ComfyHttp:
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self._transport = transport or StreamTransport()
+        # Builds the requests (base URL, default headers, the timeout extension); they go straight to the
+        # transport (`_exchange`): the client's per-request auth, redirect, cookie and hook machinery, unused
+        # here, cost as much CPU as the exchange itself.
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
-            transport=transport or StreamTransport(),
+            transport=self._transport,
             follow_redirects=False,
         )
 
@@ -51,13 +55,13 @@ class ComfyHttp:
         url = str(request.url)
         try:
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await self._exchange(request, stream)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 # A pooled keep-alive connection the server closed meanwhile: a GET can safely go again.
                 if request.method != "GET":
                     raise
                 log.debug("retrying %s %s on a fresh connection", request.method, request.url.path)
-                response = await self._http.send(request, stream=stream)
+                response = await self._exchange(request, stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ComfyUnavailable(
                 f"cannot connect to ComfyUI at {self.base_url}: {why(exc)}", url=url
@@ -106,6 +110,17 @@ class ComfyHttp:
             body=body,
             url=url,
         )
+
+    async def _exchange(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        """One request through the transport; the body read unless `stream`."""
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     async def call(
         self,
