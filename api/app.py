@@ -41,6 +41,7 @@ from api.routes.fast_reads import FastReads, install_in_front
 from api.schemas.errors import document_errors
 from api.settings import Settings
 from api.v2.surface import install as install_v2
+from comfyui_client import StreamTransport
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ async def _open_fleet(app: FastAPI, store: JobStore) -> Fleet:
                     store,
                     client_id=client_id,
                     owns=owns(spec.name),
-                    transport=metrics.transport(),
+                    transport=metrics.transport(StreamTransport()),
                 )
             )
     except BaseException:

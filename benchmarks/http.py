@@ -44,6 +44,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx answers and socket errors
+    requests: int = 0  # answered in the run
 
 
 def _latency_ms(text: str) -> float:
@@ -68,10 +69,11 @@ def wrk(
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket:
         errors += sum(int(n) for n in socket.groups())
-    return Result(rps, p50, p99, errors)
+    done = re.search(r"(\d+) requests in", out)
+    return Result(rps, p50, p99, errors, int(done.group(1)) if done else 0)
 
 
-def _drain(comfy: str, timeout: float = 120.0) -> None:
+def drain(comfy: str, timeout: float = 120.0) -> None:
     """Wait for ComfyUI's queue to empty, so one measurement's leftovers do not load the next."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,7 +83,7 @@ def _drain(comfy: str, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def _post_script(tmp: Path, name: str, body: dict[str, Any]) -> Path:
+def post_script(tmp: Path, name: str, body: dict[str, Any]) -> Path:
     payload = tmp / f"{name}.json"
     payload.write_text(json.dumps(body))
     script = tmp / f"{name}.lua"
@@ -137,13 +139,13 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                     ),
                 }
                 for name, (url, body) in submits.items():
-                    script = _post_script(tmp, name.split(":")[0] + str(len(rows)), body)
+                    script = post_script(tmp, name.split(":")[0] + str(len(rows)), body)
                     rows[name] = {}
                     for label, t, c in LOADS:
-                        _drain(comfy)
+                        drain(comfy)
                         rows[name][label] = wrk(url, t, c, seconds, script)
                     _report_row(name, rows[name])
-                _drain(comfy)
+                drain(comfy)
             # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
             # checked in memory; the database's keys are cached too, api/auth/keys.py).
             keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}

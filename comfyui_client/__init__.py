@@ -62,6 +62,7 @@ from comfyui_client.hub import WsConnect, WsConnection
 from comfyui_client.models import HistoryEntry, Outcome, QueueItem, QueueSnapshot, Submitted, UploadedFile
 from comfyui_client.outputs import OutputFile, OutputKind, OutputRef, classify, collect_outputs
 from comfyui_client.stream import EventStream
+from comfyui_client.transport import StreamTransport
 
 __all__ = [
     "LOST_REASON",
@@ -102,6 +103,7 @@ __all__ = [
     "QueueSnapshot",
     "ReconnectedEvent",
     "StatusEvent",
+    "StreamTransport",
     "Submitted",
     "UnknownEvent",
     "UploadedFile",

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from comfyui_client.errors import BadRequest, BadResponse, ComfyTimeout, ComfyUnavailable, NotFound
+from comfyui_client.transport import StreamTransport
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,23 @@ _BODY_EXCERPT = 500
 
 
 class ComfyHttp:
-    """One httpx.AsyncClient for one ComfyUI, answering only in ComfyError subclasses."""
+    """One httpx.AsyncClient for one ComfyUI, answering only in ComfyError subclasses. Its transport is
+    `StreamTransport` (lean keep-alive HTTP/1.1) unless another is injected."""
 
     def __init__(
         self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self._transport = transport or StreamTransport()
+        # Builds the requests (base URL, default headers, the timeout extension); they go straight to the
+        # transport (`_exchange`): the client's per-request auth, redirect, cookie and hook machinery, unused
+        # here, cost as much CPU as the exchange itself.
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=self._transport,
+            follow_redirects=False,
         )
 
     async def aclose(self) -> None:
@@ -46,13 +55,13 @@ class ComfyHttp:
         url = str(request.url)
         try:
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await self._exchange(request, stream)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 # A pooled keep-alive connection the server closed meanwhile: a GET can safely go again.
                 if request.method != "GET":
                     raise
                 log.debug("retrying %s %s on a fresh connection", request.method, request.url.path)
-                response = await self._http.send(request, stream=stream)
+                response = await self._exchange(request, stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ComfyUnavailable(
                 f"cannot connect to ComfyUI at {self.base_url}: {why(exc)}", url=url
@@ -101,6 +110,17 @@ class ComfyHttp:
             body=body,
             url=url,
         )
+
+    async def _exchange(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        """One request through the transport; the body read unless `stream`."""
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     async def call(
         self,

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Delete,
     Engine,
     Table,
     Update,
@@ -66,10 +67,16 @@ def write_rows(conn: Connection, writes: list[RowWrite], jobs: Table, outputs: T
             conn.execute(insert(jobs), [{"prompt_id": w.prompt_id, **w.values}])  # a finished row stays
             written.append(w)
     if saves:
-        conn.execute(delete(outputs).where(outputs.c.prompt_id.in_([w.prompt_id for w in written])))
+        conn.execute(_clear_outputs(outputs), {"_pids": [w.prompt_id for w in written]})
     rows = [row for w in written for row in w.outputs]
     if rows:
         conn.execute(insert(outputs), rows)
+
+
+def write_key(write: tuple[str, Job]) -> tuple[str, str]:
+    """What a queued write writes (its kind and job): a deferred save of a job queued once is enough, since
+    the values are read as the batch commits."""
+    return write[0], write[1].prompt_id
 
 
 def output_values(job: Job) -> list[dict[str, Any]]:
@@ -95,6 +102,12 @@ def _update(jobs: Table, names: tuple[str, ...], *, guarded: bool, active: tuple
     if guarded:
         target = target.where(jobs.c.status.in_(active))
     return target.values({name: bindparam(f"_v_{name}", type_=jobs.c[name].type) for name in names})
+
+
+@functools.lru_cache(maxsize=4)
+def _clear_outputs(outputs: Table) -> Delete:
+    """The DELETE of the saved jobs' output rows, built once (an expanding IN list bound per batch)."""
+    return delete(outputs).where(outputs.c.prompt_id.in_(bindparam("_pids", expanding=True)))
 
 
 class SqliteWriter:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -103,7 +103,6 @@ class JobService:
         self.tracker = tracker
         self._single = Lane(client, tracker, catalog, refresh_catalog)  # the primary backend's
         self.verdicts = Verdicts()  # graphs found valid, per catalog
-        self._behind: set[asyncio.Task[None]] = set()  # `pending` writes the submit answer does not wait for
 
     @property
     def catalog(self) -> Catalog:
@@ -276,26 +275,13 @@ class JobService:
         # Written before the answer when the job already ended (its end is on record when we answer), and
         # with replicas: the others write this row too once ComfyUI has the job (the leader, as its events
         # come), and a late `pending` write of ours would put their newer state back.
-        if job.terminal or lane.tracker.replica is not None:
-            await lane.tracker.submitted(job)
-        else:
-            await self._write_behind(lane.tracker.submitted(job))
+        # Otherwise not waited for: its `submitting` row already records it, and a gateway that stops
+        # before this write finds the job in ComfyUI's queue or history at its next start
+        # (settle.resolve_submitting). Deferred, it rides with the job's next write (one ended by then:
+        # written once).
+        await lane.tracker.submitted(job, behind=not job.terminal and lane.tracker.replica is None)
         log.info("job %s submitted to %s (%s, %d nodes)", job.prompt_id, job.backend, source, len(workflow))
         return job
-
-    async def _write_behind(self, submitted: Coroutine[Any, Any, None]) -> None:
-        """Mark the job `pending` now and write it after the answer: its `submitting` row already records
-        it, and a gateway that stops before this write finds the job in ComfyUI's queue or history at its
-        next start (settle.resolve_submitting; other replicas leave a row that young alone)."""
-        task = asyncio.get_running_loop().create_task(submitted)
-        self._behind.add(task)
-        task.add_done_callback(self._written)
-        await asyncio.sleep(0)  # its first step runs now: the job is `pending` in memory, its write queued
-
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._behind.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("recording a submitted job failed: %r", exc, exc_info=exc)
 
     async def _replay(self, idempotency: Idempotency) -> Job | None:
         """The job a key already made (same body), or None: unused, or its job never reached ComfyUI."""

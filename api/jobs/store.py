@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.jobs import migrations
-from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_rows
+from api.jobs.batch_writes import RowWrite, SqliteWriter, is_sqlite_file, output_values, write_key, write_rows
 from api.jobs.group_commit import GroupCommit
 from api.jobs.state import Job, JobError, JobStatus
 from comfyui_client import OutputRef
@@ -244,7 +244,7 @@ class JobStore(Database):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush)  # every job insert and save
+        self._commits: GroupCommit[tuple[str, Job]] = GroupCommit(self._flush, key=write_key)  # every write
         self._sqlite: SqliteWriter | None = None  # a SQLite file: its writes run on the event loop
 
     async def open(self) -> None:
@@ -253,6 +253,7 @@ class JobStore(Database):
             self._sqlite = SqliteWriter(self.url, SQLITE_BUSY_SECONDS, _sqlite_pragmas)
 
     async def close(self) -> None:
+        await self._commits.settle()
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
@@ -299,6 +300,10 @@ class JobStore(Database):
         """Write the job's current state (a finished job's row never changes again: a replica's stale copy
         must not reopen it); the row is added if it is missing."""
         await self._write(("save", job))
+
+    def save_behind(self, job: Job) -> None:
+        """`save` that nobody waits for: with the next write, or within the group commit's linger."""
+        self._commits.defer(("save", job))
 
     async def _write(self, write: tuple[str, Job]) -> None:
         """Through the group commit (api.jobs.group_commit); the seam where database errors become

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 PERSIST_PROGRESS_EVERY = 2.0  # seconds between database writes of a running job's progress
 SAVE_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt of one write
+# A `status` event the view cannot explain re-reads /queue at most this often (s): under a stream of short
+# jobs the events lag ComfyUI's answers, and a read per job cost both processes more than a submit (issue 13).
+QUEUE_REFRESH_GAP = 0.25
 WITHDRAW_GUARD_SECONDS = 3600.0  # how long a job reported "not submitted" is withdrawn should it still arrive
 
 
@@ -126,9 +129,10 @@ class JobTracker:
         self.jobs[job.prompt_id] = job
         self._submitting[job.prompt_id] = self._stream.connection if self._stream is not None else None
 
-    async def submitted(self, job: Job, entry: HistoryEntry | None = None) -> None:
+    async def submitted(self, job: Job, entry: HistoryEntry | None = None, *, behind: bool = False) -> None:
         """ComfyUI has the job (it answered POST /prompt, or /queue or /history shows it): from now on the
-        tracker follows and persists it. `entry`: ComfyUI already finished it.
+        tracker follows and persists it. `entry`: ComfyUI already finished it. `behind`: an unfinished job's
+        row is written without waiting (`JobStore.save_behind`).
 
         The row was written `submitting` before the POST; events may have moved the job on (even to its end)
         meanwhile: the row is written again with what is known now.
@@ -141,7 +145,11 @@ class JobTracker:
             if self._stream is not None:  # before the write (which the submit answer may not wait for)
                 # Tracked only once ComfyUI has it: the stream reports tracked jobs it cannot find as lost.
                 self._stream.track(job.prompt_id, live_since=live_since)
-        saved = await self.save(job)
+        if behind and not job.terminal and entry is None:
+            saved = True
+            self.store.save_behind(job)
+        else:
+            saved = await self.save(job)
         if self.replica is not None:
             await self.replica.share(job, [])  # the leader follows it from now on
         if entry is not None:
@@ -308,7 +316,10 @@ class JobTracker:
             or now - self._last_persist.get(job.prompt_id, 0.0) > PERSIST_PROGRESS_EVERY
         ):
             self._last_persist[job.prompt_id] = now
-            saved = await self.save(job)
+            if self.replica is None and not job.terminal:
+                self.store.save_behind(job)  # its end (or next write) overwrites it: not waited for
+            else:
+                saved = await self.save(job)
         if self.replica is not None:  # after the write: a replica reading the database agrees
             await self.replica.share(job, events)
         if job.terminal and job.prompt_id not in self._submitting:
@@ -441,10 +452,11 @@ class JobTracker:
     def schedule_queue_refresh(self) -> None:
         if self._queue_refresh is not None and not self._queue_refresh.done():
             return
-        self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly())
+        self._queue_refresh = asyncio.create_task(self._refresh_queue_quietly(QUEUE_REFRESH_GAP))
 
-    async def _refresh_queue_quietly(self) -> None:
+    async def _refresh_queue_quietly(self, gap: float = 0.0) -> None:
         try:
+            await asyncio.sleep(max(0.0, self.queue_view.taken_at + gap - time.monotonic()))
             await self.refresh_queue()
         except ComfyError as exc:  # positions wait for the next refresh
             log.debug("could not refresh the queue: %s", exc)
