@@ -34,6 +34,7 @@ SAMPLE = ROOT / "tests" / "fixtures" / "comfyui" / "samples" / "03_createvideo_s
 README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- http:begin -->", "<!-- http:end -->"
 BENCH_KEY = "bench-key-0123456789abcdef"
+STATUS = "status: gateway /api/workflow/status/{id}"
 KEYED_STATUS = "status: gateway, bootstrap key (API_KEYS)"
 LOADS = (("1 conn", 1, 1), ("32 conns", 2, 32))  # (label, wrk threads, connections)
 
@@ -114,22 +115,35 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                 "API_KEYS": "",
             }
             gw_port, bare_port = free_port(), free_port()
+            # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
+            # checked in memory; the database's keys are cached too, api/auth/keys.py), read beside the rest.
+            keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
             with (
                 uvicorn_process(
                     "api.app:create_app", gw_port, env, tmp / "gateway.log", "/health", factory=True
                 ) as gateway,
                 uvicorn_process("benchmarks._bare:app", bare_port, {}, tmp / "bare.log", "/status/x") as bare,
+                uvicorn_process(
+                    "api.app:create_app",
+                    free_port(),
+                    keyed_env,
+                    tmp / "keyed.log",
+                    "/health/live",
+                    factory=True,
+                ) as keyed,
             ):
                 pid = _run_job(gateway, graph)
+                keyed_pid = _run_job(keyed, graph, {"X-API-Key": BENCH_KEY})
                 targets = {
-                    "status: gateway /api/workflow/status/{id}": f"{gateway}/api/workflow/status/{pid}",
-                    "status: ComfyUI /history/{id}": f"{comfy}/history/{pid}",
-                    "status: bare Starlette": f"{bare}/status/{pid}",
-                    "queue: gateway /api/queue": f"{gateway}/api/queue",
-                    "queue: ComfyUI /queue": f"{comfy}/queue",
+                    STATUS: (f"{gateway}/api/workflow/status/{pid}", None),
+                    KEYED_STATUS: (f"{keyed}/api/workflow/status/{keyed_pid}", f"X-API-Key: {BENCH_KEY}"),
+                    "status: ComfyUI /history/{id}": (f"{comfy}/history/{pid}", None),
+                    "status: bare Starlette": (f"{bare}/status/{pid}", None),
+                    "queue: gateway /api/queue": (f"{gateway}/api/queue", None),
+                    "queue: ComfyUI /queue": (f"{comfy}/queue", None),
                 }
-                for name, url in targets.items():
-                    rows[name] = {label: wrk(url, t, c, seconds) for label, t, c in LOADS}
+                for name, (url, header) in targets.items():
+                    rows[name] = {label: wrk(url, t, c, seconds, header=header) for label, t, c in LOADS}
                     _report_row(name, rows[name])
                 submits = {
                     "submit: ComfyUI POST /prompt": (f"{comfy}/prompt", {"prompt": graph}),
@@ -146,21 +160,6 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                         rows[name][label] = wrk(url, t, c, seconds, script)
                     _report_row(name, rows[name])
                 drain(comfy)
-            # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
-            # checked in memory; the database's keys are cached too, api/auth/keys.py).
-            keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
-            with uvicorn_process(
-                "api.app:create_app", free_port(), keyed_env, tmp / "keyed.log", "/health/live", factory=True
-            ) as keyed:
-                pid = _run_job(keyed, graph, {"X-API-Key": BENCH_KEY})
-                name = KEYED_STATUS
-                rows[name] = {
-                    label: wrk(
-                        f"{keyed}/api/workflow/status/{pid}", t, c, seconds, header=f"X-API-Key: {BENCH_KEY}"
-                    )
-                    for label, t, c in LOADS
-                }
-                _report_row(name, rows[name])
     machine = {
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
