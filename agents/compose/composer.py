@@ -132,7 +132,7 @@ class Composer:
         notes: list[str] = []
         loras = [s for s in plan.steps if s.op == "lora"]
         self._sizes = _working_sizes(plan)
-        lora_applied = False
+        lora_family: str | None = None  # a LoRA file fits one base model: the first generating step's
         for idx, step in enumerate(plan.steps):
             spec = OPERATIONS[step.op]
             if spec.output is None:
@@ -148,11 +148,11 @@ class Composer:
             fragment = self.choose(step, sorted(given))
             chosen.append(fragment.name)
             out, added = self._instantiate(ll, step, fragment, given, notes)
-            if loras and fragment.lora:
+            if loras and fragment.lora and lora_family in (None, fragment.family):
                 self._apply_loras(ll, fragment, added, loras, notes)
-                lora_applied = True
+                lora_family = fragment.family
             outs.append(out)
-        if loras and not lora_applied:
+        if loras and lora_family is None:
             raise PlanError("a LoRA needs a step that generates with a diffusion model")
         outputs = save_sinks(ll, plan, outs, consumed)
         graphs.share_identical(ll, self.catalog)

@@ -632,3 +632,15 @@ def test_a_lora_named_without_the_backend_list_is_kept_as_named() -> None:
     comp = compose(_plan(*GEN_WITH_LORA), BUNDLED, models={"checkpoints": [SD15_CKPT]})
     (lora,) = [n for n in comp.link_list.nodes if class_of(n) == "LoraLoader"]
     assert comp.link_list.values(lora)["lora_name"] == "watercolor_v3.safetensors"
+
+
+def test_a_lora_patches_the_first_generating_family_only() -> None:
+    # A LoRA file fits one base model: "image, then animate it" puts it on the image model, not the video one.
+    comp = compose(
+        _plan(*GEN_WITH_LORA, {"op": "image_to_video", "inputs": {"image": "#2"}}),
+        BUNDLED,
+    )
+    loras = [n for n in comp.link_list.nodes if class_of(n) == "LoraLoader"]
+    assert len(loras) == 1
+    (patched,) = [src for src, _, dst, port in comp.link_list.links if dst == loras[0] and port == "model"]
+    assert class_of(patched) == "CheckpointLoaderSimple"
