@@ -236,12 +236,7 @@ class _BodyStream(httpx.AsyncByteStream):
                 async for chunk in self._chunks(reader):
                     yield chunk
             elif self._length is not None:
-                left = self._length
-                while left:
-                    chunk = await _read(reader.read(min(left, EAGER_BYTES)), self._timeout)
-                    if not chunk:
-                        raise httpx.RemoteProtocolError("the server closed the connection mid-body")
-                    left -= len(chunk)
+                async for chunk in self._sized(reader, self._length, "mid-body"):
                     yield chunk
             else:
                 while chunk := await _read(reader.read(EAGER_BYTES), self._timeout):
@@ -267,14 +262,19 @@ class _BodyStream(httpx.AsyncByteStream):
                 while await _read(reader.readuntil(b"\r\n"), self._timeout) != b"\r\n":
                     pass  # trailers
                 return
-            left = size
-            while left:
-                chunk = await _read(reader.read(min(left, EAGER_BYTES)), self._timeout)
-                if not chunk:
-                    raise httpx.RemoteProtocolError("the server closed the connection mid-chunk")
-                left -= len(chunk)
+            async for chunk in self._sized(reader, size, "mid-chunk"):
                 yield chunk
             await _read(reader.readexactly(2), self._timeout)
+
+    async def _sized(self, reader: asyncio.StreamReader, size: int, where: str) -> AsyncIterator[bytes]:
+        """`size` bytes of the body, as they come."""
+        left = size
+        while left:
+            chunk = await _read(reader.read(min(left, EAGER_BYTES)), self._timeout)
+            if not chunk:
+                raise httpx.RemoteProtocolError(f"the server closed the connection {where}")
+            left -= len(chunk)
+            yield chunk
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
