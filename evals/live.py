@@ -245,7 +245,7 @@ class ComfyBackend:
             for _ in range(CANCEL_TRIES):
                 await self.client.interrupt(prompt_id)
                 await asyncio.sleep(CANCEL_RECHECK)
-                if not any(item.prompt_id == prompt_id for item in (await self.client.queue()).running):
+                if not (await self.client.queue()).is_running(prompt_id):
                     return
             log.warning("job %s still runs after %d interrupts", prompt_id, CANCEL_TRIES)
         except ComfyError as exc:
