@@ -117,7 +117,6 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
             gw_port, bare_port = free_port(), free_port()
             # The same gateway with a bootstrap key (API_KEYS): the keyed path (each request's key hashed and
             # checked in memory; the database's keys are cached too, api/auth/keys.py), read beside the rest.
-            keyed_env = {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "2"}
             with (
                 uvicorn_process(
                     "api.app:create_app", gw_port, env, tmp / "gateway.log", "/health", factory=True
@@ -126,7 +125,7 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
                 uvicorn_process(
                     "api.app:create_app",
                     free_port(),
-                    keyed_env,
+                    keyed_env(env),
                     tmp / "keyed.log",
                     "/health/live",
                     factory=True,
@@ -168,6 +167,11 @@ def measure(seconds: int) -> tuple[dict[str, dict[str, Result]], dict[str, str]]
         "seconds": str(seconds),
     }
     return rows, machine
+
+
+def keyed_env(env: dict[str, str]) -> dict[str, str]:
+    """The gateway's environment with a bootstrap key and a database of its own."""
+    return {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "-keyed"}
 
 
 def _run_job(gateway: str, graph: dict[str, Any], headers: dict[str, str] | None = None) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._serve import free_port, uvicorn_process
-from benchmarks.http import BENCH_KEY, LOADS, SAMPLE, _run_job, drain, post_script, wrk
+from benchmarks.http import BENCH_KEY, LOADS, SAMPLE, _run_job, drain, keyed_env, post_script, wrk
 
 KEY_HEADER = {"X-API-Key": BENCH_KEY}
 
@@ -87,7 +87,7 @@ def measure(
                 uvicorn_process(
                     "api.app:create_app",
                     free_port(),
-                    _keyed(env),
+                    keyed_env(env),
                     tmp / "keyed.log",
                     "/health/live",
                     factory=True,
@@ -139,11 +139,6 @@ def measure(
 
 def _header(headers: dict[str, str]) -> str:
     return "".join(f"{k}: {v}" for k, v in headers.items())
-
-
-def _keyed(env: dict[str, str]) -> dict[str, str]:
-    """The gateway's environment with a bootstrap key and a database of its own."""
-    return {**env, "API_KEYS": f"bench:{BENCH_KEY}", "DATABASE_URL": env["DATABASE_URL"] + "-keyed"}
 
 
 PAIRS = (
