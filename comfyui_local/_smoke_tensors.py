@@ -50,8 +50,12 @@ def tensor_seed(seed: int, role: str, name: str) -> int:
 
 def make_tensor(torch: Any, meta: Any, *, seed: int, role: str, name: str, is_norm: bool) -> Any:
     """Seeded values: norms 1 (weight/scale) or 0 (bias), weights N(0, 1/fan_in), other vectors N(0, 0.02).
-    A tensor that already holds values (ComfyUI's saver adds CLIP position ids) is written as it is."""
+    A tensor that already holds values (ComfyUI's saver adds CLIP position ids) is written as it is, once
+    known to be finite: a module built off the meta device holds uninitialised memory, which loads cleanly
+    and turns every output to NaN."""
     if not meta.is_meta:
+        if meta.is_floating_point() and not bool(torch.isfinite(meta).all()):
+            raise WriteError(f"{role}: {name} holds NaN or inf (a tensor built off the meta device?)")
         return meta
     shape = tuple(meta.shape)
     if is_norm:

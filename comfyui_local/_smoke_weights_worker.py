@@ -344,6 +344,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             tensors.MARKER: "1",
             "kind": kind,
             "seed": str(seed),
+            "writer": str(job["writer"]),
             "role": role,
             "note": NOTE,
             "format": "pt",

@@ -35,6 +35,11 @@ Kind = Literal["tiny", "stub"]
 KINDS: tuple[Kind, ...] = ("stub", "tiny")
 MARKER = "comfy_gateway_smoke_weights"
 MARKER_VERSION = "1"
+# The writer's revision, in every file's metadata. Bump it when files written before hold other values: a file
+# of an older revision is rewritten like one of another kind or seed (same names and shapes, so nothing else
+# would notice). Revision 2: a CLIP vision tower's layer norms were written from uninitialised memory, so
+# HunyuanVideo image-to-video made NaN frames from files that loaded cleanly.
+WRITER_REVISION = "2"
 WORKER = Path(__file__).with_name("_smoke_weights_worker.py")
 # A safetensors header is a few KiB to a few MiB; anything bigger is not a header we will parse.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -150,9 +155,12 @@ def is_smoke_weights(path: Path | str) -> bool:
 
 
 def matches(path: Path, *, kind: str, seed: int, role: str | None = None) -> bool:
-    """The file is a smoke-weight file of exactly this kind and seed (and role, when given)."""
+    """The file is a smoke-weight file of exactly this kind and seed (and role, when given), written by this
+    revision of the writer."""
     meta = smoke_metadata(path)
     if meta is None or meta.get("kind") != kind or meta.get("seed") != str(seed):
+        return False
+    if meta.get("writer") != WRITER_REVISION:
         return False
     return role is None or meta.get("role") == role
 
@@ -213,6 +221,7 @@ def build_smoke_weights(
             "comfyui_dir": str(inst.require().comfyui_dir),
             "kind": kind,
             "seed": seed,
+            "writer": WRITER_REVISION,
             "files": {f.role: str(f.path(models_dir)) for f in files},
             "existing": report.skipped,
             "check": True,

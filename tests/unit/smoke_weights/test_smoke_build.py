@@ -17,6 +17,7 @@ from comfyui_local.smoke_weights import (
     ALL_FILES,
     MARKER,
     T2V_FILES,
+    WRITER_REVISION,
     build_smoke_weights,
     install_smoke_weights,
     is_smoke_weights,
@@ -36,11 +37,19 @@ def fake_install(root: Path, script: str) -> ComfyInstall:
     return ComfyInstall(root)
 
 
-def fill(models: Path, files: tuple[sw.SmokeFile, ...], *, kind: str = "stub", seed: int = 0) -> None:
+def fill(
+    models: Path,
+    files: tuple[sw.SmokeFile, ...],
+    *,
+    kind: str = "stub",
+    seed: int = 0,
+    writer: str | None = WRITER_REVISION,
+) -> None:
     for f in files:
         path = f.path(models)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_st(path, {MARKER: "1", "kind": kind, "seed": str(seed), "role": f.role, "note": "x"})
+        meta = {MARKER: "1", "kind": kind, "seed": str(seed), "role": f.role, "note": "x"}
+        write_st(path, meta if writer is None else {**meta, "writer": writer})
 
 
 def ok_report(roles: list[str]) -> dict[str, Any]:
@@ -86,6 +95,18 @@ def test_only_missing_or_different_files_are_written(tmp_path: Path, jobs: list[
     assert set(job["existing"]) == set(report.skipped)
     assert job["comfyui_dir"] == str(tmp_path / "inst" / "comfyui")
     assert (job["kind"], job["seed"], job["check"]) == ("stub", 0, True)
+
+
+def test_files_of_an_older_writer_are_written_again(tmp_path: Path, jobs: list[dict[str, Any]]) -> None:
+    """Same names, shapes, kind and seed, but values from a writer that had a bug (revision 1 wrote a CLIP
+    vision tower's layer norms from uninitialised memory): rewritten, and the job carries the revision."""
+    inst = fake_install(tmp_path / "inst", "exit 99\n")
+    models = tmp_path / "models"
+    fill(models, ALL_FILES)
+    fill(models, (ALL_FILES[-1],), writer=None)  # revision 1 wrote no "writer" field
+    report = build_smoke_weights(models, inst=inst)
+    assert report.generated == [ALL_FILES[-1].role] == ["clip_vision"]
+    assert jobs[-1]["writer"] == WRITER_REVISION
 
 
 def test_kind_seed_force_and_t2v_only(tmp_path: Path, jobs: list[dict[str, Any]]) -> None:

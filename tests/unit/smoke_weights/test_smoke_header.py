@@ -11,6 +11,7 @@ import pytest
 from comfyui_local import is_smoke_weights
 from comfyui_local.smoke_weights import (
     MARKER,
+    WRITER_REVISION,
     NotSafetensors,
     matches,
     read_safetensors_header,
@@ -31,7 +32,14 @@ def write_st(path: Path, metadata: dict[str, str] | None, *, tensors: int = 1) -
     return path
 
 
-SMOKE = {MARKER: "1", "kind": "stub", "seed": "0", "role": "vae", "note": "random weights"}
+SMOKE = {
+    MARKER: "1",
+    "kind": "stub",
+    "seed": "0",
+    "writer": WRITER_REVISION,
+    "role": "vae",
+    "note": "random weights",
+}
 
 
 def test_header_of_a_valid_file(tmp_path: Path) -> None:
@@ -93,4 +101,7 @@ def test_matches_kind_seed_and_role(tmp_path: Path) -> None:
     assert not matches(path, kind="tiny", seed=0)
     assert not matches(path, kind="stub", seed=1)
     assert not matches(path, kind="stub", seed=0, role="clip_l")
+    older = {k: v for k, v in SMOKE.items() if k != "writer"}
+    assert not matches(write_st(tmp_path / "old.safetensors", older), kind="stub", seed=0)
+    assert is_smoke_weights(tmp_path / "old.safetensors")  # still a smoke file (never taken for a real one)
     assert not matches(tmp_path / "absent.safetensors", kind="stub", seed=0)
