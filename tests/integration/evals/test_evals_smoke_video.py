@@ -78,3 +78,31 @@ async def test_hunyuan_cases_run_on_smoke_weights_and_count_in_executed_rate(
     for r in never.cases:
         assert r.live_passed and r.executed is None and not r.smoke_run
     assert (never.metrics.executed_cases, never.metrics.executed_rate) == (0, None)
+
+
+I2V_CASE = {
+    "id": "sunset-i2v",
+    "prompt": "Animate this photo: the sun sinks behind the hills, 2 seconds",
+    "inputs": {"image": "sunset.png"},
+    "expect": {"task": "image-to-video", "output": "video", "nodes": ["LoadImage"], "frames": 49},
+}
+
+
+@pytest.mark.slow
+async def test_generated_image_to_video_graph_runs_its_own_text_node_on_smoke_weights(
+    hunyuan_smoke_models: SmokeModels, comfyui: Any, tmp_path: Path
+) -> None:
+    """The planner's i2v graph as generated (ComfyUI's TextEncodeHunyuanVideo_ImageToVideo reading the llava
+    CLIP vision tower's image tokens into the stub Llama, then HunyuanImageToVideo) runs and its frames pass
+    the check. A CLIP vision file with non-finite layer norms once made every such case NaN."""
+    set_path = tmp_path / "i2v.jsonl"
+    set_path.write_text(json.dumps(I2V_CASE) + "\n")
+    started = time.monotonic()
+    out = tmp_path / "out"
+    report = await run_eval(set_path, comfyui_url=comfyui.url, out_dir=out, execute_video="smoke")
+    (r,) = report.cases
+    assert {"TextEncodeHunyuanVideo_ImageToVideo", "CLIPVisionEncode", "HunyuanImageToVideo"} <= set(r.nodes)
+    assert r.live_passed, r.live_problems
+    assert r.smoke_run and r.executed, r.execution_error
+    assert report.metrics.executed_rate == 1.0
+    log.info("generated HunyuanVideo i2v case run on smoke weights in %.1f s", time.monotonic() - started)

@@ -94,9 +94,8 @@ def i2v_graph(models: SmokeModels, *, seed: int = 1) -> dict[str, Any]:
     """Sample 09 turned into image-to-video: the i2v diffusion model (33 input channels) sampling from
     HunyuanImageToVideo's latent and concat conditioning, the start image an EmptyImage (no upload).
 
-    The text stays sample 09's CLIPTextEncode (cached from the t2v runs). ComfyUI's own i2v text node,
-    TextEncodeHunyuanVideo_ImageToVideo, turns the stub Llama's output into NaN (the frame check catches it)
-    and takes about 4x as long as plain text, so it is not part of the test.
+    The text stays sample 09's CLIPTextEncode (cached from the t2v runs): ComfyUI's own i2v text node,
+    TextEncodeHunyuanVideo_ImageToVideo, runs in the generated graph of `test_evals_smoke_video.py`.
     """
     graph = t2v_graph(models, seed=seed)
     del graph["45"]  # EmptyHunyuanLatentVideo: HunyuanImageToVideo makes the latent
