@@ -1,6 +1,7 @@
 """Inside ComfyUI's own Python (started with `comfy_env()`, as the local server is), the parameters a
 smoke-weight file omits are exact zeros, whatever bytes the allocator handed out for them, and large ones cost
-no memory; a file without the marker is loaded exactly as ComfyUI always does."""
+no memory; a Linear layer left all zeros gives its output without multiplying by them; a file without the
+marker is loaded exactly as ComfyUI always does."""
 
 from __future__ import annotations
 
@@ -63,6 +64,23 @@ out = {
 }
 plain_model, _ = load(plain)
 out["plain_untouched"] = bool(torch.isnan(plain_model.big.weight).all())
+
+# A zeroed Linear answers without its product: the same output, NaN rows carried as the product would.
+x = torch.randn(3, 4096)
+x[1, 7] = float("nan")
+x[2, 9] = float("inf")
+with torch.inference_mode():
+    model.big.bias.data = torch.arange(4096, dtype=torch.float32)  # tell bias from zero
+    got = model.big(x)
+    want = torch.nn.functional.linear(x, model.big.weight, model.big.bias)
+out["skips_product"] = bool(getattr(model.big, "_comfy_gateway_zero_weight", None))
+out["same_output"] = bool(torch.equal(got[0], want[0])) and bool(torch.equal(got[0], model.big.bias))
+out["nan_rows"] = bool(torch.isnan(got[1:]).all()) and bool(torch.isnan(want[1:]).all())
+# Replaced (as a LoRA patch replaces it): computed as usual again.
+model.big.weight = torch.nn.Parameter(torch.ones(4096, 4096))
+with torch.inference_mode():
+    out["patched_computes"] = bool(torch.allclose(model.big(x[:1]), x[:1].sum() + model.big.bias, rtol=1e-4))
+out["plain_computes"] = getattr(plain_model.big, "_comfy_gateway_zero_weight", None) is None
 print(json.dumps(out))
 """
 
@@ -86,3 +104,6 @@ def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path
     # callers asking for the metadata still get it; files without the marker are left as ComfyUI loads them
     assert out["metadata"]["comfy_gateway_smoke_weights"] == "1"
     assert out["plain_untouched"]
+    # a zeroed Linear skips its product with the same output; a replaced weight or a real file computes
+    assert out["skips_product"] and out["same_output"] and out["nan_rows"], out
+    assert out["patched_computes"] and out["plain_computes"], out
