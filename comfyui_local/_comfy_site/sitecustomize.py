@@ -101,12 +101,23 @@ def patch_linear_class(cls: type) -> None:
             or self.weight.data_ptr() != ptr
             or getattr(self, "weight_function", None)
             or getattr(self, "bias_function", None)
+            or not same_product_shape(self, args[0])
         ):
             return original(self, *args, **kwargs)
         return zero_product(self, args[0])
 
     setattr(forward, ZERO_WEIGHT, True)
     cls.forward = forward  # type: ignore[attr-defined]
+
+
+def same_product_shape(layer: Any, x: Any) -> bool:
+    """The product would succeed: an input of another width, or of another dtype where ComfyUI does not cast
+    the weight to it, goes to the real `forward`, which fails as it always has (a smoke run must still catch a
+    graph that wires the wrong encoder into a model)."""
+    weight = layer.weight
+    if getattr(x, "ndim", 0) < 1 or x.shape[-1] != weight.shape[1]:
+        return False
+    return bool(x.dtype == weight.dtype or getattr(layer, "comfy_cast_weights", False))
 
 
 def zero_product(layer: Any, x: Any) -> Any:
