@@ -8,9 +8,10 @@ before it considers mmap (the threshold only chooses between growing the heap an
 models had been freed, the next family's omitted weights were stale heap bytes and its frames came out NaN.
 
 What: `comfy.utils.load_torch_file` marks the tensors of a file whose safetensors metadata carries the smoke
-marker; a non-strict `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
+marker; a `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
 small ones in place, large ones to a fresh anonymous mapping (zero pages: no memory until written, so the
-stubbed 8B Llama still costs next to nothing). Real model files (no marker) are never touched.
+stubbed 8B Llama still costs next to nothing). A strict load (ModelPatchLoader's) accepts what a marked file
+omits but still fails on a key the module lacks. Real model files (no marker) are never touched.
 A Linear layer whose weight was set to zeros this way answers without its matrix product: `x @ 0 + b` is `b`
 (and NaN where a row of `x` holds NaN or inf, as the product would give). That is the same output, but a
 stubbed 8B Llama, Qwen2.5-VL or UMT5 encodes a prompt in about a second instead of minutes of multiplying
@@ -129,16 +130,26 @@ def _marked(state_dict: Any) -> bool:
 
 
 def patch_torch(torch: Any) -> None:
-    """Wrap `torch.nn.Module.load_state_dict` once: non-strict loads of marked tensors zero missing ones."""
+    """Wrap `torch.nn.Module.load_state_dict` once: loads of marked tensors zero the missing ones.
+
+    A strict load of marked tensors (ModelPatchLoader loads strictly) is done non-strictly, so a stub may
+    omit weights; a key the module does not have still fails as torch's strict load fails. Unmarked state
+    dicts take torch's own path, unchanged."""
     original = torch.nn.Module.load_state_dict
     if getattr(original, TENSOR_MARK, False):
         return
 
     @functools.wraps(original)
     def load_state_dict(self: Any, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        marked = _marked(state_dict)
+        strict = bool(args[0] if args else kwargs.get("strict", True))
+        if marked and strict:
+            args, kwargs = args[1:], {**kwargs, "strict": False}
         result = original(self, state_dict, *args, **kwargs)
+        if marked and strict and result.unexpected_keys:
+            raise RuntimeError(strict_error(type(self).__name__, result.unexpected_keys))
         missing: Sequence[str] = getattr(result, "missing_keys", ())
-        if missing and _marked(state_dict):
+        if missing and marked:
             count, nbytes = zero_missing(torch, self, missing)
             if count:
                 log.info(
@@ -151,6 +162,12 @@ def patch_torch(torch: Any) -> None:
 
     setattr(load_state_dict, TENSOR_MARK, True)
     torch.nn.Module.load_state_dict = load_state_dict
+
+
+def strict_error(module_name: str, unexpected: Sequence[str]) -> str:
+    """torch's message for a strict load that met keys the module lacks."""
+    keys = ", ".join(f'"{k}"' for k in unexpected)
+    return f"Error(s) in loading state_dict for {module_name}:\n\tUnexpected key(s) in state_dict: {keys}. "
 
 
 def patch_comfy_utils(utils: ModuleType) -> None:

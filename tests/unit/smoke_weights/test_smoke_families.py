@@ -71,9 +71,9 @@ def test_families_for_a_graphs_files() -> None:
         "vae": ["qwen_image_vae.safetensors"],
     }
     assert families_for(qwen) == {"qwen_image"}
-    assert (
-        families_for({**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}) is None
-    )
+    # The DiffSynth canny ControlNet is a model patch with smoke weights of its own, run with Qwen-Image
+    canny = {**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}
+    assert families_for(canny) == {"qwen_image", "qwen_image_controlnet"}
 
 
 def test_families_for_style_reference_graphs() -> None:
@@ -117,6 +117,31 @@ def test_wan21_covers_every_file_of_the_wan_fragments() -> None:
     assert "wan21" not in NOT_RUNNABLE
     roles = {f.role for f in family_files(["wan21"])}
     assert {"wan_t2v_dit", "wan_i2v_dit", "wan_vace_dit", "umt5_xxl", "wan_vae", "clip_vision_h"} == roles
+
+
+def test_qwen_image_controlnet_covers_the_canny_fragment() -> None:
+    """The composer's Qwen-Image canny ControlNet graph (issue 14) needs qwen_image and its model patch
+    family alone, and is no longer listed as not runnable."""
+    (fragment,) = [
+        f
+        for f in json.loads((FRAGMENTS / "qwen_image.json").read_text())["fragments"]
+        if f["name"] == "qwen_image.control_canny"
+    ]
+    required: dict[str, list[str]] = {}
+    for node in fragment["nodes"].values():
+        for key, folder in (
+            ("unet_name", "diffusion_models"),
+            ("clip_name", "text_encoders"),
+            ("vae_name", "vae"),
+            ("name", "model_patches"),
+        ):
+            value = node["inputs"].get(key)
+            if isinstance(value, str):
+                required.setdefault(folder, []).append(value)
+    assert families_for(required) == {"qwen_image", "qwen_image_controlnet"}
+    assert "qwen_image_controlnet" not in NOT_RUNNABLE
+    (patch,) = family_files(["qwen_image_controlnet"])
+    assert (patch.folder, patch.loader) == ("model_patches", "ModelPatchLoader")
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:
