@@ -198,7 +198,7 @@ def _describe_checkpoint(comfy: dict[str, Any], role: str) -> tuple[dict[str, An
 
 
 def _clip_vision_h(comfy: dict[str, Any]) -> Any:
-    """The ViT-H image tower an unCLIP-H checkpoint carries (ComfyUI picks clip_vision_config_h.json for it)."""
+    """The ViT-H image tower of an unCLIP-H checkpoint (ComfyUI picks clip_vision_config_h.json for it)."""
     vision = importlib.import_module("_smoke_vision_models")
     return vision.clip_vision_model(comfy, "clip_vision_config_h.json", comfy["torch"].float16)
 
@@ -231,7 +231,8 @@ def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str
         raise RuntimeError(f"{role}: ComfyUI found no text encoder, VAE or image encoder in the checkpoint")
     if unclip and type(vision.model).__name__ != "CLIPVisionModelProjection":
         raise RuntimeError(f"{role}: ComfyUI reads its image encoder as {type(vision.model).__name__}")
-    loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd(), vision.get_sd() if unclip else None)
+    vision_sd = vision.get_sd() if unclip else None
+    loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd(), vision_sd)
     loaded_as = type(model.model.model_config).__name__
     if loaded_as != FAMILY_CLASSES[role]:
         raise RuntimeError(f"{role}: ComfyUI loaded the checkpoint as {loaded_as}")

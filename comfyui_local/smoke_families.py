@@ -2,7 +2,7 @@
 
 A family is the set of files one kind of graph loads (`pipeline/templates/*.json`,
 `agents/compose/fragments/*.json`). `hunyuan_video` is the original set; the other families are described by
-sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, SD 2.1 unCLIP-H, ESRGAN, the SD VAE;
+sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, SD 2.1 unCLIP-H, ESRGAN, SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
 ControlNets and the SDXL canny one; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL
 7B, the Wan 2.1 VAE, and the DiffSynth canny ControlNet patch (ModelPatchLoader);

@@ -8,7 +8,8 @@ before it considers mmap (the threshold only chooses between growing the heap an
 models had been freed, the next family's omitted weights were stale heap bytes and its frames came out NaN.
 
 What: `comfy.utils.load_torch_file` marks the tensors of a file whose safetensors metadata carries the smoke
-marker (or, for a torch zip checkpoint such as a `.ckpt`, whose marker record the smoke writer added); a `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
+marker (or, for a torch zip checkpoint such as a `.ckpt`, whose marker record the smoke writer added); a
+`load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
 small ones in place, large ones to a fresh anonymous mapping (zero pages: no memory until written, so the
 stubbed 8B Llama still costs next to nothing). A strict load (ModelPatchLoader's) accepts what a marked file
 omits but still fails on a key the module lacks. Real model files (no marker) are never touched.
