@@ -172,3 +172,62 @@ def test_a_strict_load_accepts_what_a_smoke_file_omits_and_nothing_else(tmp_path
     assert 'Unexpected key(s) in state_dict: "stray.weight"' in out["marked_extra"]
     assert "Missing key(s)" not in out["marked_extra"]
     assert "Unexpected key(s)" in out["plain_extra"] and "Missing key(s)" in out["plain_extra"]
+
+
+# Pickles (a `.ckpt` torch zip): argv = comfyui_dir, work dir. Prints one JSON line.
+PICKLE_SCRIPT = r"""
+import json, sys, zipfile
+sys.path.insert(0, sys.argv[1])
+from comfy.cli_args import args
+args.cpu = True
+import torch
+import comfy.utils, comfy.ops
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.small = comfy.ops.disable_weight_init.Linear(8, 8)
+        self.big = comfy.ops.disable_weight_init.Linear(1024, 1024)  # omitted
+
+work = sys.argv[2]
+small = {"small.weight": torch.ones(8, 8), "small.bias": torch.zeros(8)}
+out = {}
+for name, record in (("marked", True), ("plain", False), ("other_record", None)):
+    path = f"{work}/{name}.ckpt"
+    torch.save(small, path)
+    if record is not None:  # as the smoke writer adds it (`_smoke_tensors.write_pth`)
+        meta = {"comfy_gateway_smoke_weights": "1" if record else "0", "role": "test"}
+        with zipfile.ZipFile(path, "a") as zf:
+            archive = zf.namelist()[0].split("/", 1)[0]
+            zf.writestr(f"{archive}/comfy_gateway_smoke_weights.json", json.dumps(meta))
+    model = Model()
+    for p in model.parameters():
+        p.data.fill_(float("nan"))
+    sd = comfy.utils.load_torch_file(path, safe_load=True)
+    model.load_state_dict(sd, strict=False)
+    out[name] = {
+        "zeros": float(model.big.weight.abs().sum()) == 0.0,
+        "untouched": bool(torch.isnan(model.big.weight).all()),
+        "kept": bool((model.small.weight == 1).all()),
+    }
+print(json.dumps(out))
+"""
+
+
+def test_a_torch_zip_checkpoint_with_the_smoke_record_is_a_smoke_file(tmp_path: Path) -> None:
+    """A pickle has no safetensors metadata: the record the smoke writer adds to its zip marks it instead
+    (sd21-unclip-h.ckpt omits its OpenCLIP-H towers); a pickle without it, or with another value, is left
+    as ComfyUI loads it."""
+    inst = install()
+    proc = subprocess.run(
+        [str(inst.python), "-c", PICKLE_SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
+        env=comfy_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["marked"] == {"zeros": True, "untouched": False, "kept": True}
+    assert out["plain"] == out["other_record"] == {"zeros": False, "untouched": True, "kept": True}
