@@ -93,6 +93,12 @@ _WHOLE_UNETS = ("sd15_ckpt", "sd21_unclip_h")
 # 23 blocks, x4. One block of 16 filters is still an x4 RRDB network to spandrel.
 TINY_ESRGAN = {"in_nc": 3, "out_nc": 3, "num_filters": 16, "num_blocks": 1, "scale": 4}
 
+# What makes ComfyUI's CLIP vision loader build ViT-H (32 layers, 1280 wide), the unCLIP-H image tower.
+_VIT_H_SHAPES = {
+    "vision_model.encoder.layers.31.layer_norm1.weight": (1280,),
+    "vision_model.post_layernorm.weight": (1280,),
+}
+
 # Keys a stub keeps whatever their size, because ComfyUI reads their shapes (or their presence) to choose
 # the configuration: the VAE's z channels and depth, the UNet's levels, channel multipliers, context width,
 # linear-vs-conv projections and class-embedding width.
@@ -102,6 +108,7 @@ _STUB_DETECTION = re.compile(
     r"|^model\.diffusion_model\.(input_blocks\.\d+\.0\.(out_layers\.3\.weight|op\.weight)"
     r"|input_blocks\.\d+\.1\.(proj_in\.weight|transformer_blocks\.0\.attn2\.to_k\.weight)"
     r"|label_emb\.0\.0\.weight)$"
+    r"|^embedder\.model\.visual\.vision_model\.encoder\.layers\.30\.layer_norm1\.weight$"  # ViT-H, not L/G
 )
 
 
@@ -229,9 +236,11 @@ def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str
     model, clip, vae, vision = load(str(path), output_vae=True, output_clip=True, output_clipvision=unclip)
     if clip is None or vae is None or (unclip and vision is None):
         raise RuntimeError(f"{role}: ComfyUI found no text encoder, VAE or image encoder in the checkpoint")
-    if unclip and type(vision.model).__name__ != "CLIPVisionModelProjection":
-        raise RuntimeError(f"{role}: ComfyUI reads its image encoder as {type(vision.model).__name__}")
     vision_sd = vision.get_sd() if unclip else None
+    if vision_sd is not None and any(
+        tuple(getattr(vision_sd.get(key), "shape", ())) != shape for key, shape in _VIT_H_SHAPES.items()
+    ):
+        raise RuntimeError(f"{role}: the image encoder ComfyUI builds for the checkpoint is not ViT-H")
     loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd(), vision_sd)
     loaded_as = type(model.model.model_config).__name__
     if loaded_as != FAMILY_CLASSES[role]:
