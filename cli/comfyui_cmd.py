@@ -68,7 +68,8 @@ def smoke_weights_cmd(
         [],
         "--family",
         help="A model family to write (repeatable): hunyuan_video, sd15, sdxl, esrgan, flux, "
-        "sd15_controlnet, qwen_image, flux_redux, sd15_style, lotus_depth, wan21",
+        "sd15_controlnet, sdxl_controlnet, qwen_image, qwen_image_controlnet (with qwen_image), flux_redux, "
+        "sd15_style, lotus_depth, wan21, sd21_unclip",
     ),
     lora: list[str] = typer.Option(
         [],

@@ -11,6 +11,12 @@ family on a few fields only (`supported_models.*.unet_config`): SD1.5 fixes mode
 [0, 0, 2, 2, 10, 10] (three levels, two res blocks each, 24 transformer blocks) but not the channel
 multipliers nor the output/middle transformers, so every level stays at 320 channels and the output side has
 none. Detection is run on the result and must give the same config and family back.
+
+SD 2.1 unCLIP-H (`sd21-unclip-h.ckpt`, a pickle, loaded by unCLIPCheckpointLoader) is matched on
+model_channels 320, context 1024, linear transformer projections and a 2048-wide class embedding (the
+OpenCLIP-H image embedding plus its noise level), so it gets the same one-level UNet; its OpenCLIP-H text
+tower and ViT-H image tower are fixed (about 1B parameters): the file is always a stub, a torch zip carrying
+the smoke marker record, whose omitted weights the local ComfyUI zero-fills like a marked safetensors file's.
 """
 
 from __future__ import annotations
@@ -57,14 +63,41 @@ TINY_UNETS: dict[str, dict[str, Any]] = {
         "use_linear_in_transformer": True,
         "context_dim": 2048,
     },
+    "sd21_unclip_h": {
+        **_UNET_BASE,
+        "adm_in_channels": 2048,
+        "num_classes": "sequential",
+        "num_res_blocks": [1],
+        "channel_mult": [1],
+        "transformer_depth": [1],
+        "transformer_depth_output": [0, 0],
+        "transformer_depth_middle": -1,
+        "use_linear_in_transformer": True,
+        "context_dim": 1024,
+    },
 }
-FAMILY_CLASSES = {"sd15_ckpt": "SD15", "sdxl_ckpt": "SDXL"}
+FAMILY_CLASSES = {"sd15_ckpt": "SD15", "sdxl_ckpt": "SDXL", "sd21_unclip_h": "SD21UnclipH"}
 # The official checkpoints are stored in half precision.
-FILE_DTYPES = {"sd15_ckpt": "float16", "sdxl_ckpt": "float16", "esrgan_x4": "float32", "sd_vae": "float32"}
+FILE_DTYPES = {
+    "sd15_ckpt": "float16",
+    "sdxl_ckpt": "float16",
+    "sd21_unclip_h": "float16",
+    "esrgan_x4": "float32",
+    "sd_vae": "float32",
+}
 ROLES = frozenset(FILE_DTYPES)
+ALWAYS_STUB = frozenset({"sd21_unclip_h"})  # its fixed OpenCLIP-H towers: 2 GB in fp16
+# The checkpoints whose tiny UNet is small enough to be written whole, with real values.
+_WHOLE_UNETS = ("sd15_ckpt", "sd21_unclip_h")
 # ESRGAN: spandrel reads filters, block count and scale from the keys; RealESRGAN_x4plus is 64 filters,
 # 23 blocks, x4. One block of 16 filters is still an x4 RRDB network to spandrel.
 TINY_ESRGAN = {"in_nc": 3, "out_nc": 3, "num_filters": 16, "num_blocks": 1, "scale": 4}
+
+# What makes ComfyUI's CLIP vision loader build ViT-H (32 layers, 1280 wide), the unCLIP-H image tower.
+_VIT_H_SHAPES = {
+    "vision_model.encoder.layers.31.layer_norm1.weight": (1280,),
+    "vision_model.post_layernorm.weight": (1280,),
+}
 
 # Keys a stub keeps whatever their size, because ComfyUI reads their shapes (or their presence) to choose
 # the configuration: the VAE's z channels and depth, the UNet's levels, channel multipliers, context width,
@@ -75,6 +108,7 @@ _STUB_DETECTION = re.compile(
     r"|^model\.diffusion_model\.(input_blocks\.\d+\.0\.(out_layers\.3\.weight|op\.weight)"
     r"|input_blocks\.\d+\.1\.(proj_in\.weight|transformer_blocks\.0\.attn2\.to_k\.weight)"
     r"|label_emb\.0\.0\.weight)$"
+    r"|^embedder\.model\.visual\.vision_model\.encoder\.layers\.30\.layer_norm1\.weight$"  # ViT-H, not L/G
 )
 
 
@@ -84,7 +118,7 @@ def keep_in_stub(role: str, key: str) -> bool:
     return (
         _STUB_DETECTION.match(key if role != "sd_vae" else f"first_stage_model.{key}") is not None
         or role == "esrgan_x4"
-        or (role == "sd15_ckpt" and key.startswith("model.diffusion_model."))
+        or (role in _WHOLE_UNETS and key.startswith("model.diffusion_model."))
     )
 
 
@@ -156,6 +190,8 @@ def _describe_checkpoint(comfy: dict[str, Any], role: str) -> tuple[dict[str, An
     text_encoder = model_config.clip_target().clip(device="meta", dtype=torch.float16)
     vae = _sd_vae(comfy)
     parts = [model.diffusion_model, text_encoder, vae]
+    if model_config.clip_vision_prefix is not None:  # unCLIP: the image tower rides in the checkpoint
+        parts.append(_clip_vision_h(comfy))
     sds = [part.state_dict() for part in parts]
     norm_ids: set[int] = set()
     for part, part_sd in zip(parts, sds, strict=True):
@@ -163,9 +199,15 @@ def _describe_checkpoint(comfy: dict[str, Any], role: str) -> tuple[dict[str, An
     # ComfyUI's own saver names every key; it reads the UNet's state dict itself, so hand it ours (the
     # tensor identities carry the norm marks through its renames).
     with mock.patch.object(model.diffusion_model, "state_dict", lambda *a, **k: sds[0]):
-        full = model.state_dict_for_saving(sds[1], sds[2])
+        full = model.state_dict_for_saving(*sds[1:])
     norms = {k for k, t in full.items() if id(t) in norm_ids}
     return dict(full), norms
+
+
+def _clip_vision_h(comfy: dict[str, Any]) -> Any:
+    """The ViT-H image tower of an unCLIP-H checkpoint (ComfyUI picks clip_vision_config_h.json for it)."""
+    vision = importlib.import_module("_smoke_vision_models")
+    return vision.clip_vision_model(comfy, "clip_vision_config_h.json", comfy["torch"].float16)
 
 
 def _describe_esrgan(comfy: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -188,11 +230,18 @@ def _verify_one(comfy: dict[str, Any], role: str, path: Path, file_keys: set[str
     if role == "sd_vae":
         tensors = importlib.import_module("_smoke_tensors")
         return _compare(comfy, path, *tensors.loaded_vae(comfy, role, path, file_keys, 4))
+    # as CheckpointLoaderSimple does, or unCLIPCheckpointLoader (the image tower too) for an unCLIP checkpoint
+    unclip = role in ALWAYS_STUB
     load = comfy["sd"].load_checkpoint_guess_config
-    model, clip, vae, _ = load(str(path), output_vae=True, output_clip=True)
-    if clip is None or vae is None:
-        raise RuntimeError(f"{role}: ComfyUI found no text encoder or no VAE in the checkpoint")
-    loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd())
+    model, clip, vae, vision = load(str(path), output_vae=True, output_clip=True, output_clipvision=unclip)
+    if clip is None or vae is None or (unclip and vision is None):
+        raise RuntimeError(f"{role}: ComfyUI found no text encoder, VAE or image encoder in the checkpoint")
+    vision_sd = vision.get_sd() if unclip else None
+    if vision_sd is not None and any(
+        tuple(getattr(vision_sd.get(key), "shape", ())) != shape for key, shape in _VIT_H_SHAPES.items()
+    ):
+        raise RuntimeError(f"{role}: the image encoder ComfyUI builds for the checkpoint is not ViT-H")
+    loaded = model.model.state_dict_for_saving(clip.get_sd(), vae.get_sd(), vision_sd)
     loaded_as = type(model.model.model_config).__name__
     if loaded_as != FAMILY_CLASSES[role]:
         raise RuntimeError(f"{role}: ComfyUI loaded the checkpoint as {loaded_as}")

@@ -2,10 +2,10 @@
 
 A family is the set of files one kind of graph loads (`pipeline/templates/*.json`,
 `agents/compose/fragments/*.json`). `hunyuan_video` is the original set; the other families are described by
-sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, ESRGAN, the SD VAE;
+sibling modules of the same worker (`_smoke_image_models.py`: SD1.5, SDXL, SD 2.1 unCLIP-H, ESRGAN, SD VAE;
 `_smoke_flux_models.py`: Flux dev, Fill, Kontext, its VAE and T5-XXL; `_smoke_control_models.py`: the SD1.5
 ControlNets and the SDXL canny one; `_smoke_qwen_models.py`: Qwen-Image and its 2509 edit model, Qwen2.5-VL
-7B, the Wan 2.1 VAE;
+7B, the Wan 2.1 VAE, and the DiffSynth canny ControlNet patch (ModelPatchLoader);
 `_smoke_vision_models.py`: Flux Redux + SigLIP 384, the SD1.5 style adapter + CLIP ViT-L, Wan's CLIP ViT-H;
 `_smoke_lotus_models.py`: the Lotus depth UNet;
 `_smoke_wan_models.py`: Wan 2.1 t2v, i2v and VACE, UMT5-XXL with a trained smoke tokenizer, the Wan VAE).
@@ -79,6 +79,23 @@ QWEN_IMAGE_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("qwen_vae", "vae", "qwen_image_vae.safetensors", "VAELoader"),
 )
 
+# The DiffSynth canny ControlNet, a model patch for the Qwen-Image DiT (a stub at ComfyUI's fixed 60 blocks of
+# width 3072, the smoke DiT's width); runs with the qwen_image family.
+QWEN_IMAGE_CONTROLNET_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile(
+        "qwen_canny_patch",
+        "model_patches",
+        "qwen_image_canny_diffsynth_controlnet.safetensors",
+        "ModelPatchLoader",
+    ),
+)
+
+# SD 2.1 unCLIP-H: one pickle (torch zip) holding a tiny UNet, the SD VAE and stubs of the fixed OpenCLIP-H
+# text and ViT-H image towers; the smoke marker is a record in the zip (`_smoke_image_models.py`).
+SD21_UNCLIP_FILES: tuple[SmokeFile, ...] = (
+    SmokeFile("sd21_unclip_h", "checkpoints", "sd21-unclip-h.ckpt", "unCLIPCheckpointLoader"),
+)
+
 # Style references: Flux Redux (SigLIP 384 image tokens for Flux dev), the SD1.5 style adapter (CLIP ViT-L).
 FLUX_REDUX_FILES: tuple[SmokeFile, ...] = (
     SmokeFile("flux_redux", "style_models", "flux1-redux-dev.safetensors", "StyleModelLoader"),
@@ -122,6 +139,8 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
     "sd15_controlnet": SD15_CONTROLNET_FILES,
     "sdxl_controlnet": SDXL_CONTROLNET_FILES,
     "qwen_image": QWEN_IMAGE_FILES,
+    "qwen_image_controlnet": QWEN_IMAGE_CONTROLNET_FILES,
+    "sd21_unclip": SD21_UNCLIP_FILES,
     "flux_redux": FLUX_REDUX_FILES,
     "sd15_style": SD15_STYLE_FILES,
     "lotus_depth": LOTUS_DEPTH_FILES,
@@ -130,11 +149,6 @@ FAMILIES: dict[str, tuple[SmokeFile, ...]] = {
 
 # Families (or files) the generator names that have no smoke weights yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "qwen_image_controlnet": "not built yet: qwen_image_canny_diffsynth_controlnet is a ModelPatchLoader "
-    "file (comfy.ldm.qwen_image.controlnet's DiffSynth blocks, their own detection by key names)",
-    "sd21_unclip": "cannot be a stub: sd21-unclip-h.ckpt is a pickle (no safetensors metadata, so no smoke "
-    "marker and no zeroing of omitted weights), and a complete file carries the fixed OpenCLIP-H text and "
-    "image towers (about 1B parameters, 2 GB in fp16)",
     "preprocessors": "cannot run here: depth_anything_v2_vitl.pth, the DWPose torchscript, face_yolov8m.pt "
     "and rife47.pth are loaded by custom node packs, and the local ComfyUI runs without custom nodes",
 }

@@ -8,9 +8,11 @@ before it considers mmap (the threshold only chooses between growing the heap an
 models had been freed, the next family's omitted weights were stale heap bytes and its frames came out NaN.
 
 What: `comfy.utils.load_torch_file` marks the tensors of a file whose safetensors metadata carries the smoke
-marker; a non-strict `load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
+marker (or, for a torch zip checkpoint such as a `.ckpt`, whose marker record the smoke writer added); a
+`load_state_dict` given marked tensors then sets each parameter the file lacked to zeros:
 small ones in place, large ones to a fresh anonymous mapping (zero pages: no memory until written, so the
-stubbed 8B Llama still costs next to nothing). Real model files (no marker) are never touched.
+stubbed 8B Llama still costs next to nothing). A strict load (ModelPatchLoader's) accepts what a marked file
+omits but still fails on a key the module lacks. Real model files (no marker) are never touched.
 A Linear layer whose weight was set to zeros this way answers without its matrix product: `x @ 0 + b` is `b`
 (and NaN where a row of `x` holds NaN or inf, as the product would give). That is the same output, but a
 stubbed 8B Llama, Qwen2.5-VL or UMT5 encodes a prompt in about a second instead of minutes of multiplying
@@ -24,15 +26,19 @@ import functools
 import importlib
 import importlib.abc
 import importlib.machinery
+import json
 import logging
 import mmap
 import sys
+import zipfile
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
 MARKER = "comfy_gateway_smoke_weights"  # as written by _smoke_weights_worker.py
 TENSOR_MARK = "_comfy_gateway_smoke"
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")  # names ComfyUI reads with torch.load
+MAX_MARKER_BYTES = 64 * 1024
 # On a Linear layer whose weight is our zero tensor: that tensor's data pointer (the weight still being it).
 ZERO_WEIGHT = "_comfy_gateway_zero_weight"
 # Below this a zero tensor is written in place; above it, mapped lazily (zero pages cost no memory).
@@ -140,16 +146,26 @@ def _marked(state_dict: Any) -> bool:
 
 
 def patch_torch(torch: Any) -> None:
-    """Wrap `torch.nn.Module.load_state_dict` once: non-strict loads of marked tensors zero missing ones."""
+    """Wrap `torch.nn.Module.load_state_dict` once: loads of marked tensors zero the missing ones.
+
+    A strict load of marked tensors (ModelPatchLoader loads strictly) is done non-strictly, so a stub may
+    omit weights; a key the module does not have still fails as torch's strict load fails. Unmarked state
+    dicts take torch's own path, unchanged."""
     original = torch.nn.Module.load_state_dict
     if getattr(original, TENSOR_MARK, False):
         return
 
     @functools.wraps(original)
     def load_state_dict(self: Any, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        marked = _marked(state_dict)
+        strict = bool(args[0] if args else kwargs.get("strict", True))
+        if marked and strict:
+            args, kwargs = args[1:], {**kwargs, "strict": False}
         result = original(self, state_dict, *args, **kwargs)
+        if marked and strict and result.unexpected_keys:
+            raise RuntimeError(strict_error(type(self).__name__, result.unexpected_keys))
         missing: Sequence[str] = getattr(result, "missing_keys", ())
-        if missing and _marked(state_dict):
+        if missing and marked:
             count, nbytes = zero_missing(torch, self, missing)
             if count:
                 log.info(
@@ -164,6 +180,28 @@ def patch_torch(torch: Any) -> None:
     torch.nn.Module.load_state_dict = load_state_dict
 
 
+def strict_error(module_name: str, unexpected: Sequence[str]) -> str:
+    """torch's message for a strict load that met keys the module lacks."""
+    keys = ", ".join(f'"{k}"' for k in unexpected)
+    return f"Error(s) in loading state_dict for {module_name}:\n\tUnexpected key(s) in state_dict: {keys}. "
+
+
+def pickle_marker(ckpt: Any) -> object:
+    """The marker record the smoke writer adds to a torch zip checkpoint (`<archive>/<MARKER>.json`, read as
+    `comfyui_local.smoke_weights.read_pickle_marker` reads it), or None: a pickle has no safetensors metadata.
+    """
+    if not isinstance(ckpt, str) or not ckpt.lower().endswith(PICKLE_SUFFIXES):
+        return None
+    try:
+        with zipfile.ZipFile(ckpt) as zf:
+            name = next((n for n in zf.namelist() if n.endswith(f"/{MARKER}.json")), None)
+            if name is None or zf.getinfo(name).file_size > MAX_MARKER_BYTES:
+                return None
+            return json.loads(zf.read(name))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError):
+        return None
+
+
 def patch_comfy_utils(utils: ModuleType) -> None:
     """Wrap ComfyUI's one file loader: tensors of a smoke-weight file carry `TENSOR_MARK`."""
     torch: Any = importlib.import_module("torch")  # ComfyUI's, not the gateway's (which has none)
@@ -174,7 +212,7 @@ def patch_comfy_utils(utils: ModuleType) -> None:
         positional = args[:2]  # (safe_load, device); return_metadata may come third or by name
         want_metadata = bool(args[2] if len(args) > 2 else kwargs.pop("return_metadata", False))
         sd, metadata = original(ckpt, *positional, return_metadata=True, **kwargs)
-        if is_smoke_metadata(metadata):
+        if is_smoke_metadata(metadata) or is_smoke_metadata(pickle_marker(ckpt)):
             for tensor in sd.values():
                 if isinstance(tensor, torch.Tensor):
                     setattr(tensor, TENSOR_MARK, True)

@@ -114,3 +114,127 @@ def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path
     # a zeroed Linear skips its product with the same output; a replaced weight or a real file computes
     assert out["skips_product"] and out["same_output"] and out["nan_rows"], out
     assert out["patched_computes"] and out["plain_computes"] and out["wrong_width_fails"], out
+
+
+# Strict loads (ModelPatchLoader's): argv = comfyui_dir, work dir. Prints one JSON line.
+STRICT_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from comfy.cli_args import args
+args.cpu = True
+import torch, safetensors.torch
+import comfy.utils, comfy.ops
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.small = comfy.ops.disable_weight_init.Linear(8, 8)
+        self.big = comfy.ops.disable_weight_init.Linear(1024, 1024)  # omitted
+
+def strict_load(sd):
+    model = Model()
+    for p in model.parameters():
+        p.data.fill_(float("nan"))
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as exc:
+        return model, str(exc)
+    return model, None
+
+work = sys.argv[2]
+small = {"small.weight": torch.ones(8, 8), "small.bias": torch.zeros(8)}
+extra = {**small, "stray.weight": torch.ones(2)}
+meta = {"comfy_gateway_smoke_weights": "1", "role": "test"}
+for name, sd, metadata in (
+    ("marked", small, meta), ("plain", small, None),
+    ("marked_extra", extra, meta), ("plain_extra", extra, None),
+):
+    safetensors.torch.save_file(sd, f"{work}/{name}.safetensors", metadata=metadata)
+out = {}
+model, error = strict_load(comfy.utils.load_torch_file(f"{work}/marked.safetensors", safe_load=True))
+out["marked"] = {"error": error, "zeros": float(model.big.weight.abs().sum()) == 0.0,
+                 "kept": bool((model.small.weight == 1).all())}
+for name in ("plain", "marked_extra", "plain_extra"):
+    out[name] = strict_load(comfy.utils.load_torch_file(f"{work}/{name}.safetensors", safe_load=True))[1]
+print(json.dumps(out))
+"""
+
+
+def test_a_strict_load_accepts_what_a_smoke_file_omits_and_nothing_else(tmp_path: Path) -> None:
+    """ModelPatchLoader loads strictly: a marked file's omissions become zeros there too, while a key the
+    module lacks still fails, and a real file keeps torch's strict behaviour exactly."""
+    inst = install()
+    proc = subprocess.run(
+        [str(inst.python), "-c", STRICT_SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
+        env=comfy_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["marked"] == {"error": None, "zeros": True, "kept": True}
+    assert "Missing key(s)" in out["plain"] and '"big.weight"' in out["plain"]
+    assert 'Unexpected key(s) in state_dict: "stray.weight"' in out["marked_extra"]
+    assert "Missing key(s)" not in out["marked_extra"]
+    assert "Unexpected key(s)" in out["plain_extra"] and "Missing key(s)" in out["plain_extra"]
+
+
+# Pickles (a `.ckpt` torch zip): argv = comfyui_dir, work dir. Prints one JSON line.
+PICKLE_SCRIPT = r"""
+import json, sys, zipfile
+sys.path.insert(0, sys.argv[1])
+from comfy.cli_args import args
+args.cpu = True
+import torch
+import comfy.utils, comfy.ops
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.small = comfy.ops.disable_weight_init.Linear(8, 8)
+        self.big = comfy.ops.disable_weight_init.Linear(1024, 1024)  # omitted
+
+work = sys.argv[2]
+small = {"small.weight": torch.ones(8, 8), "small.bias": torch.zeros(8)}
+out = {}
+for name, record in (("marked", True), ("plain", False), ("other_record", None)):
+    path = f"{work}/{name}.ckpt"
+    torch.save(small, path)
+    if record is not None:  # as the smoke writer adds it (`_smoke_tensors.write_pth`)
+        meta = {"comfy_gateway_smoke_weights": "1" if record else "0", "role": "test"}
+        with zipfile.ZipFile(path, "a") as zf:
+            archive = zf.namelist()[0].split("/", 1)[0]
+            zf.writestr(f"{archive}/comfy_gateway_smoke_weights.json", json.dumps(meta))
+    model = Model()
+    for p in model.parameters():
+        p.data.fill_(float("nan"))
+    sd = comfy.utils.load_torch_file(path, safe_load=True)
+    model.load_state_dict(sd, strict=False)
+    out[name] = {
+        "zeros": float(model.big.weight.abs().sum()) == 0.0,
+        "untouched": bool(torch.isnan(model.big.weight).all()),
+        "kept": bool((model.small.weight == 1).all()),
+    }
+print(json.dumps(out))
+"""
+
+
+def test_a_torch_zip_checkpoint_with_the_smoke_record_is_a_smoke_file(tmp_path: Path) -> None:
+    """A pickle has no safetensors metadata: the record the smoke writer adds to its zip marks it instead
+    (sd21-unclip-h.ckpt omits its OpenCLIP-H towers); a pickle without it, or with another value, is left
+    as ComfyUI loads it."""
+    inst = install()
+    proc = subprocess.run(
+        [str(inst.python), "-c", PICKLE_SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
+        env=comfy_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["marked"] == {"zeros": True, "untouched": False, "kept": True}
+    assert out["plain"] == out["other_record"] == {"zeros": False, "untouched": True, "kept": True}

@@ -47,16 +47,18 @@ def test_families_use_the_generators_file_names() -> None:
 def test_family_files_are_unique_and_unknown_families_say_why() -> None:
     files = family_files(["hunyuan_video", "sd15", "hunyuan_video"])
     assert len(files) == len(set(files)) == len(FAMILIES["hunyuan_video"]) + len(FAMILIES["sd15"])
-    with pytest.raises(SmokeWeightsError, match="pickle"):
-        family_files(["sd21_unclip"])
-    assert "sd21_unclip" in NOT_RUNNABLE
+    # the preprocessors are still not runnable (sd21_unclip, the example here before, now has smoke weights)
+    with pytest.raises(SmokeWeightsError, match="custom node packs"):
+        family_files(["preprocessors"])
+    assert "preprocessors" in NOT_RUNNABLE
     assert not set(NOT_RUNNABLE) & set(FAMILIES)
 
 
 def test_families_for_a_graphs_files() -> None:
     assert families_for({"checkpoints": ["v1-5-pruned-emaonly.safetensors"], "input": ["a.png"]}) == {"sd15"}
     assert families_for({"upscale_models": ["RealESRGAN_x4plus.pth"]}) == {"esrgan"}
-    assert families_for({"checkpoints": ["sd21-unclip-h.ckpt"]}) is None
+    assert families_for({"checkpoints": ["sd21-unclip-h.ckpt"], "input": ["a.png"]}) == {"sd21_unclip"}
+    assert families_for({"checkpoints": ["someone_elses_model.ckpt"]}) is None
     flux = {"unet": ["flux1-dev.safetensors"], "vae": ["ae.safetensors"], "clip": ["clip_l.safetensors"]}
     # clip_l is shared with HunyuanVideo (its first family); both sets hold it
     assert families_for(flux) == {"flux", "hunyuan_video"}
@@ -71,9 +73,9 @@ def test_families_for_a_graphs_files() -> None:
         "vae": ["qwen_image_vae.safetensors"],
     }
     assert families_for(qwen) == {"qwen_image"}
-    assert (
-        families_for({**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}) is None
-    )
+    # The DiffSynth canny ControlNet is a model patch with smoke weights of its own, run with Qwen-Image
+    canny = {**qwen, "model_patches": ["qwen_image_canny_diffsynth_controlnet.safetensors"]}
+    assert families_for(canny) == {"qwen_image", "qwen_image_controlnet"}
 
 
 def test_families_for_style_reference_graphs() -> None:
@@ -117,6 +119,41 @@ def test_wan21_covers_every_file_of_the_wan_fragments() -> None:
     assert "wan21" not in NOT_RUNNABLE
     roles = {f.role for f in family_files(["wan21"])}
     assert {"wan_t2v_dit", "wan_i2v_dit", "wan_vace_dit", "umt5_xxl", "wan_vae", "clip_vision_h"} == roles
+
+
+def test_qwen_image_controlnet_covers_the_canny_fragment() -> None:
+    """The composer's Qwen-Image canny ControlNet graph (issue 14) needs qwen_image and its model patch
+    family alone, and is no longer listed as not runnable."""
+    (fragment,) = [
+        f
+        for f in json.loads((FRAGMENTS / "qwen_image.json").read_text())["fragments"]
+        if f["name"] == "qwen_image.control_canny"
+    ]
+    required: dict[str, list[str]] = {}
+    for node in fragment["nodes"].values():
+        for key, folder in (
+            ("unet_name", "diffusion_models"),
+            ("clip_name", "text_encoders"),
+            ("vae_name", "vae"),
+            ("name", "model_patches"),
+        ):
+            value = node["inputs"].get(key)
+            if isinstance(value, str):
+                required.setdefault(folder, []).append(value)
+    assert families_for(required) == {"qwen_image", "qwen_image_controlnet"}
+    assert "qwen_image_controlnet" not in NOT_RUNNABLE
+    (patch,) = family_files(["qwen_image_controlnet"])
+    assert (patch.folder, patch.loader) == ("model_patches", "ModelPatchLoader")
+
+
+def test_sd21_unclip_is_one_pickle_checkpoint_named_by_its_fragment() -> None:
+    """The unCLIP fragment's one model file is the family's checkpoint, a .ckpt (torch zip, marker record)."""
+    (fragment,) = json.loads((FRAGMENTS / "sd21_unclip.json").read_text())["fragments"]
+    names = [n["inputs"]["ckpt_name"] for n in fragment["nodes"].values() if "ckpt_name" in n["inputs"]]
+    assert families_for({"checkpoints": names}) == {"sd21_unclip"}
+    (ckpt,) = family_files(["sd21_unclip"])
+    assert (ckpt.folder, ckpt.filename, ckpt.loader) == ("checkpoints", names[0], "unCLIPCheckpointLoader")
+    assert "sd21_unclip" not in NOT_RUNNABLE
 
 
 def fake_pth(path: Path, marker: dict[str, str] | None) -> None:
