@@ -8,14 +8,13 @@ from typing import Any, Protocol
 
 from agents.compose import vocabulary as vocab
 from agents.compose.clauses import GAP, close_gaps, correct_typos
+from agents.defaults import default_family, default_size
 from agents.errors import IntentError
 from agents.families import intent_family
 from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
 from agents.normalize import (
     clamp_numbers,
-    default_family,
-    default_size,
     finalize,
     provided_inputs,
     size_for,
