@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.compose import vocabulary as vocab
 from agents.compose.clauses import GAP, close_gaps
 
 _UNITS = {
@@ -54,10 +55,16 @@ _SPECIAL = {
     "a dozen": 12,
     "dozen": 12,
 }
-_WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
-# "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
+# the other languages' counts (`vocabulary.json` "languages"): "cinq secondes", "fünf Sekunden"
+_UNITS.update({w: n for w, n in vocab.LANG_NUMBERS.items() if n < 20})
+_TENS.update({w: n for w, n in vocab.LANG_NUMBERS.items() if n >= 20})
+_ONES = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+_WORD = "|".join(sorted(map(re.escape, _TENS), key=len, reverse=True))
+# "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"; only tens take a second word
+# ("um five seconds" is five, not six)
 NUMBER = (
-    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half|\s+point\s+(?:{_WORD}))?)"
+    rf"(?:\d+(?:[.,]\d+)?|(?:(?:(?:{_WORD})(?:[\s-](?:{_ONES}))?|{_ONES})"
+    rf"(?:\s+and\s+a\s+half|\s+point\s+(?:{_ONES}))?)"
     r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+an?|half|quarter(?:\s+of\s+an?)?|an?)"
 )
 
@@ -183,6 +190,9 @@ ORIENTATIONS = {
     "mobile wallpaper": (9, 16),
     "youtube thumbnail": (16, 9),
     "desktop wallpaper": (16, 9),
+    **dict.fromkeys(vocab.LANG_SHAPES["square"], (1, 1)),
+    **dict.fromkeys(vocab.LANG_SHAPES["vertical"], (9, 16)),
+    **dict.fromkeys(vocab.LANG_SHAPES["horizontal"], (16, 9)),
 }
 
 
@@ -217,27 +227,41 @@ _DURATION_UNITS = {
     "secs": 1.0,
     "second": 1.0,
     "seconds": 1.0,
-    "seg": 1.0,
-    "segundos": 1.0,
     "m": 60.0,
     "min": 60.0,
     "mins": 60.0,
     "minute": 60.0,
     "minutes": 60.0,
     "ms": 0.001,
+    **dict.fromkeys(vocab.LANG_SECONDS, 1.0),
+    **dict.fromkeys(vocab.LANG_MINUTES, 60.0),
 }
 _UNIT_RE = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
 # Between a number and its unit: digits may touch the unit ("5s"), a number word never does, else "as the
 # first frame" would read as "a s" (one second).
 _GAP = r"(?:(?<=\d)\s*(?:-\s*)?|\s*-\s*|\s+)"
 
+
+def _words(phrases: list[str]) -> str:
+    """An alternation of lexicon phrases, any run of spaces between their words."""
+    return "|".join(sorted((r"\s+".join(map(re.escape, p.split())) for p in phrases), key=len, reverse=True))
+
+
+_FPS_UNITS = _words(vocab.LANG_FPS_UNITS)
+_FRAME_NOUNS = _words(vocab.LANG_FRAME_NOUNS)
+_AFTER_DURATION = _words(["long", *vocab.LANG_AFTER_DURATION])
+
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "fps",
-        re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER}){_GAP}(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I),
+        re.compile(
+            rf"\b(?:at\s+)?(?P<n>{NUMBER}){_GAP}(?:fps|frames?\s+per\s+second|frames?/s|hz|{_FPS_UNITS})"
+            r"(?![\w/])",
+            re.I,
+        ),
     ),
     ("fps", re.compile(r"\b(?:fps|frame\s*rate)\s*(?:of|=|:)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
-    ("frames", re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:frames?|f)\b(?!\s*per)", re.I)),
+    ("frames", re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:frames?|f|{_FRAME_NOUNS})\b(?!\s*per)", re.I)),
     ("frames", re.compile(r"\b(?:frames|length)\s*(?:of|=|:)\s*(?P<n>\d+)\b", re.I)),
     (
         "duration",
@@ -245,7 +269,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             # "~5 s", "5 to 6 seconds" (the upper end), "a minute and a half", "half-minute"
             rf"(?:\b(?:duration|length)\s*(?:of|=|:)?\s*)?(?:~\s*)?(?:\b(?:{NUMBER})\s*(?:to|-|\u2013|or)\s*)?"
             rf"\b(?P<n>{NUMBER}){_GAP}(?P<u>{_UNIT_RE})\b(?P<half>\s+and\s+a\s+half)?"
-            r"(?!\s+frames?\b)\.?(?:\s+long)?",
+            rf"(?!\s+frames?\b)\.?(?:\s+(?:{_AFTER_DURATION})\b)?",
             re.I,
         ),
     ),
@@ -289,7 +313,7 @@ _ASPECT_RE = re.compile(
 _USUAL_ASPECTS = {(16, 9), (9, 16), (4, 3), (3, 4), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5), (1, 1)}
 _ORIENT_RE = re.compile(
     r"\b(?:in\s+)?(?P<o>"
-    + "|".join(ORIENTATIONS)
+    + "|".join(sorted((r"\s+".join(map(re.escape, o.split())) for o in ORIENTATIONS), key=len, reverse=True))
     + r")\b(?P<q>\s+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
     r")?(?P<r>(?=\s+\d{3,4}p\b))?(?:\s+(?P<px>\d{3,4})(?:\s*px)?\b(?!\s*[x\u00d7*:]))?",
     re.I,
@@ -376,7 +400,7 @@ def parse_request(text: str) -> Parsed:
             parsed.aspect = (a, b)
             break
     for match in _ORIENT_RE.finditer(text):
-        word = match.group("o").lower()
+        word = " ".join(match.group("o").lower().split())
         qualified = match.group(0).lower().startswith("in") or match.group("q") or match.group("px")
         qualified = qualified or match.group("r") is not None
         if word in _NOUN_ORIENTATIONS and not qualified:
@@ -384,7 +408,7 @@ def parse_request(text: str) -> Parsed:
         # "a vertical video of rain": the noun that qualified the shape stays in the text ("a video of rain")
         noun = match.group("q") is not None and _MEDIA_QUALIFIER.fullmatch(match.group("q").strip())
         if parsed.aspect is None and _take(parsed, match, match.start("q") if noun else None):
-            parsed.aspect = ORIENTATIONS[word]
+            parsed.aspect = ORIENTATIONS[" ".join(word.split())]
             if match.group("px") and parsed.named_height is None:
                 parsed.named_height = int(match.group("px"))  # "square 512": the short side
             break
@@ -444,7 +468,7 @@ def parse_request(text: str) -> Parsed:
 # ("quality 720p", "size 768x768").
 _CONNECTOR = re.compile(
     r"(?:\b(?:at|in|with|of|and|for|lasting|long|like|about|around|roughly|approximately|approx|maybe|"
-    r"quality|resolution|res|size)|@|~)\s*$",
+    r"quality|resolution|res|size)|@|~|\b(?:" + _words(vocab.LANG_CONNECTORS) + r"))\s*$",
     re.I,
 )
 

@@ -38,6 +38,8 @@ _IMAGE = (
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
     r"sprites?|stickers?|banners?|png|jpe?g"
 )
+_VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
+_IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
 # Asking for movement of a given picture: with an input image these mean image-to-video.
 _MOTION = (
     r"\b(?:animate[ds]?|animating|come\s+(?:a)?live|to\s+life|motion|move[sd]?|moving|movement|"
@@ -86,6 +88,25 @@ _LEADING = re.compile(
     r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
     r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
+    re.I,
+)
+
+
+# The lead-in of a request in another language ("crea un video de", "erstelle ein Bild von", "por favor,"):
+# politeness, a verb asking for it, an article and a media noun with what introduces the subject. An article
+# goes only with a media noun ("un gato" stays the subject, as the lexicon's articles are words elsewhere).
+_LANG_NOUNS = vocab.phrase_body([*vocab.LANG_VIDEO_NOUNS, *vocab.LANG_IMAGE_NOUNS])
+_SHARED_NOUNS = r"videos?|clips?|images?|photos?"  # English too: foreign only beside a foreign word
+_LANG_ARTICLE = vocab.phrase_body(vocab.LANG_ARTICLES) + r"(?=\s)|(?:un|l)['\u2019](?=\w)"  # "un'immagine"
+_LANG_OF = rf"(?:{vocab.phrase_body(vocab.LANG_OF)})(?![\w'])\s*|(?:d|dell|dall|del)['\u2019]\s*"
+_LANG_LEAD = re.compile(
+    rf"^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
+    rf"(?:(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?:(?:me|mir|moi|mi)\s+)?)?"
+    rf"(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
+    rf"(?:(?:(?:{_LANG_ARTICLE})\s*)?(?:{_LANG_NOUNS})|(?:{_LANG_ARTICLE})\s*(?:{_SHARED_NOUNS})"
+    rf"|(?:{_SHARED_NOUNS})(?=\s+(?:{_LANG_OF})))(?![\w'])\s*,?\s*(?:{_LANG_OF}|:\s*)?"
+    rf"|^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)+"
+    rf"|^(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?=(?:{_LANG_ARTICLE}))",
     re.I,
 )
 
@@ -163,6 +184,7 @@ def clean_prompt(rest: str) -> str:
     rest = close_gaps(_drop_family(" ".join(rest.split())))
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
+        rest = _LANG_LEAD.sub("", rest.strip())
         rest = _LEADING.sub("", rest.strip() + " ").strip()
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
     return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described

@@ -285,11 +285,8 @@ def _node_size(
     factor = _count(plain.get("scale_by"))
     if class_type == "ImageUpscaleWithModel":
         loader = inputs.get("upscale_model")
-        name = (
-            (workflow.get(str(loader[0])) or {}).get("inputs", {}).get("model_name")
-            if is_link(loader)
-            else None
-        )
+        linked = workflow.get(str(loader[0])) if is_link(loader) and loader is not None else None
+        name = (linked.get("inputs") or {}).get("model_name") if linked is not None else None
         factor = native_scale(name) if isinstance(name, str) else None
     if factor:
         return round(source[0] * factor), round(source[1] * factor)

@@ -60,6 +60,23 @@ PICTURE_GROWTH: list[str] = _DATA["picture_growth"]
 MASK_FILL: list[str] = _DATA["mask_fill"]
 # "more <these> on both sides" grows the picture; "add more trees on the left of the house" edits inside it
 GROWTH_NOUNS: list[str] = _DATA["growth_nouns"]
+# The structure words of es/fr/de/it/pt requests (units, counts, media kinds, shapes, lead-ins), one lexicon
+# that both readers of a request use; English keeps its own words above and in `agents.parsing`.
+_LANG: dict[str, Any] = _DATA["languages"]
+LANG_SECONDS: list[str] = _LANG["seconds"]
+LANG_MINUTES: list[str] = _LANG["minutes"]
+LANG_NUMBERS: dict[str, int] = _LANG["numbers"]
+LANG_VIDEO_NOUNS: list[str] = _LANG["video_nouns"]
+LANG_IMAGE_NOUNS: list[str] = _LANG["image_nouns"]
+LANG_FPS_UNITS: list[str] = _LANG["fps_units"]  # "images par seconde": frames per second
+LANG_FRAME_NOUNS: list[str] = _LANG["frame_nouns"]
+LANG_SHAPES: dict[str, list[str]] = _LANG["shapes"]  # square / vertical / horizontal
+LANG_ARTICLES: list[str] = _LANG["articles"]
+LANG_OF: list[str] = _LANG["of_words"]  # "un video de ...", "ein Bild von ...": what introduces the subject
+LANG_POLITE: list[str] = _LANG["polite"]  # "por favor", "bitte": the request's own phrasing
+LANG_VERBS: list[str] = _LANG["verbs"]  # "crea", "erstelle", "fais-moi": asking, not describing
+LANG_AFTER_DURATION: list[str] = _LANG["after_duration"]  # "5 Sekunden lang"
+LANG_CONNECTORS: list[str] = _LANG["connectors"]  # "de 5 segundos", "5 Sekunden lang": go with the figure
 
 
 def _slot(name: str) -> str:
