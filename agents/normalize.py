@@ -9,7 +9,8 @@ from typing import Any
 from agents.defaults import DEFAULT_FPS, DEFAULT_FRAMES, default_family, default_size
 from agents.errors import InputRequiredError, IntentError
 from agents.intent import VIDEO_TASKS, Intent
-from agents.parsing import ORIENTATIONS, parse_request
+from agents.parsing import parse_request
+from agents.request_words import ORIENTATIONS
 
 MAX_SIDE = 4096
 MAX_FRAMES = 4096

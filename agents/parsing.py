@@ -12,6 +12,7 @@ from typing import Any
 
 from agents.compose import vocabulary as vocab
 from agents.compose.clauses import GAP, close_gaps
+from agents.request_words import COLORS, NAMED_HEIGHTS, ORIENTATIONS, STYLES
 
 _UNITS = {
     "zero": 0,
@@ -99,101 +100,6 @@ def parse_number(text: str) -> float | None:
         else:
             return None
     return total + half
-
-
-COLORS: dict[str, int] = {
-    "black": 0x000000,
-    "white": 0xFFFFFF,
-    "red": 0xFF0000,
-    "green": 0x00FF00,
-    "blue": 0x0000FF,
-    "yellow": 0xFFFF00,
-    "cyan": 0x00FFFF,
-    "magenta": 0xFF00FF,
-    "orange": 0xFFA500,
-    "purple": 0x800080,
-    "pink": 0xFFC0CB,
-    "gray": 0x808080,
-    "grey": 0x808080,
-    "brown": 0x8B4513,
-    "teal": 0x008080,
-    "navy": 0x000080,
-    "violet": 0xEE82EE,
-    "gold": 0xFFD700,
-    "silver": 0xC0C0C0,
-}
-
-STYLES = (
-    "cinematic",
-    "photorealistic",
-    "realistic",
-    "anime",
-    "cartoon",
-    "watercolor",
-    "watercolour",
-    "oil painting",
-    "pixel art",
-    "3d render",
-    "claymation",
-    "noir",
-    "vintage",
-    "cyberpunk",
-    "studio ghibli",
-    "documentary",
-    "sketch",
-    "comic",
-    "low poly",
-    "vaporwave",
-    "minimalist",
-    "surreal",
-    "fantasy",
-    "steampunk",
-    "impressionist",
-)
-
-# Height of the named "p" resolutions; widths follow the aspect ratio (16:9 unless told otherwise).
-NAMED_HEIGHTS = {
-    "240p": 240,
-    "360p": 360,
-    "480p": 480,
-    "540p": 544,
-    "576p": 576,
-    "720p": 720,
-    "1080p": 1080,
-    "1440p": 1440,
-    "2160p": 2160,
-    "4k": 2160,
-    "2k": 1440,
-    "hd": 720,
-    "full hd": 1080,
-    "fhd": 1080,
-    "uhd": 2160,
-    "sd": 480,
-}
-ORIENTATIONS = {
-    "vertical": (9, 16),
-    "portrait": (9, 16),
-    "tall": (9, 16),
-    "horizontal": (16, 9),
-    "landscape": (16, 9),
-    "widescreen": (16, 9),
-    "square": (1, 1),
-    "cinemascope": (21, 9),
-    "ultrawide": (21, 9),
-    # the platforms' own frames: vertical feeds and phone screens, wide players
-    "tiktok": (9, 16),
-    "reels": (9, 16),
-    "reel": (9, 16),
-    "shorts": (9, 16),
-    "instagram story": (9, 16),
-    "phone wallpaper": (9, 16),
-    "mobile wallpaper": (9, 16),
-    "youtube thumbnail": (16, 9),
-    "desktop wallpaper": (16, 9),
-    **dict.fromkeys(vocab.LANG_SHAPES["square"], (1, 1)),
-    **dict.fromkeys(vocab.LANG_SHAPES["vertical"], (9, 16)),
-    **dict.fromkeys(vocab.LANG_SHAPES["horizontal"], (16, 9)),
-}
 
 
 @dataclass
@@ -289,6 +195,18 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "denoise",
         re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I),
+    ),
+    # "a batch of 4", "batch size: 4", "8 images of", "two variations": how many outputs at once
+    ("batch", re.compile(rf"\b(?:an?\s+)?batch(?:\s+size)?\s*(?:of|=|:)?\s*(?P<n>{NUMBER})\b", re.I)),
+    (
+        "batch",
+        re.compile(
+            rf"(?<!\bthese\s)(?<!\bthose\s)(?<!\bboth\s)(?<!\bthe\s)(?<!\bmy\s)\b(?P<n>{NUMBER})"
+            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+)?(?:images|pictures|photos|pics|"
+            r"variations|versions|variants|renders|options|takes|videos|clips|stills|portraits|wallpapers|"
+            r"illustrations|icons|logos|designs)\b)",
+            re.I,
+        ),
     ),
     ("upscale", re.compile(r"\b(?P<n>\d+(?:\.\d+)?)\s*x\b(?!\s*\d)(?:\s+(?:upscale|bigger|larger))?", re.I)),
     ("upscale", re.compile(rf"\b(?P<n>{NUMBER})\s+times\s+(?:bigger|larger)\b", re.I)),
@@ -423,6 +341,8 @@ def parse_request(text: str) -> Parsed:
             value = parse_number(match.group("n"))
             if value is None or not _take(parsed, match):
                 continue
+            if key == "batch" and not 2 <= value <= 4096:
+                continue  # "an image" is one picture, not a batch
             if key == "duration":
                 value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)
@@ -436,9 +356,9 @@ def parse_request(text: str) -> Parsed:
         for match in _COLOR_RE.finditer(text):
             # A colour only counts as the test colour when it says what the frames look like.
             window = text[max(0, match.start() - 40) : match.end() + 30].lower()
-            if re.search(r"solid|frames?|colou?r|fill|plain|blank|test|screen", window) and _take(
-                parsed, match
-            ):
+            if re.search(
+                r"\b(?:solid|frames?|colou?r(?:ed)?|fill|plain|blank|test|screen)\b", window
+            ) and _take(parsed, match):
                 parsed.color = COLORS[match.group("c").lower()]
                 break
     for match in _NEG_RE.finditer(text):

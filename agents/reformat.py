@@ -21,6 +21,9 @@ from agents.normalize import (
     validated,
 )
 from agents.parsing import Parsed, hex_color, parse_request
+from agents.structured import as_sentence
+
+MAX_BATCH = 16  # pictures or clips made at once: more is a queue of jobs, not one graph
 
 
 class ReformatAgent(Protocol):
@@ -85,7 +88,8 @@ _LEADING = re.compile(
     r"animate|film|shoot|upscale|restyle)?\s*(?:(?:me|it|this|them)\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
     r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
-    r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
+    r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?|"
+    r"variations|versions|variants"  # after a count consumed as the batch ("3 variations of a logo")
     r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
     re.I,
@@ -175,6 +179,9 @@ _TASK_WORDS = re.compile(
 )
 
 
+# A clause that only names the kind of output ("..., video, ...") says what to make, not what to show.
+_LONE_MEDIA = re.compile(rf"(?:^|,)\s*(?:(?:an?|the)\s+)?(?:{_VIDEO}|{_IMAGE})\s*(?=,|$)", re.I)
+
 _PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
 
 
@@ -187,6 +194,9 @@ def clean_prompt(rest: str) -> str:
         rest = _LANG_LEAD.sub("", rest.strip())
         rest = _LEADING.sub("", rest.strip() + " ").strip()
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
+    rest = _LONE_MEDIA.sub("", rest).strip(
+        " ,.;:-?!"
+    )  # "a desert highway, video, 4 s": the kind, not content
     return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
 
 
@@ -216,7 +226,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         )
     if len(text) > 4000:
         raise IntentError("the prompt is longer than 4000 characters")
-    text = correct_typos(text)  # "a vidoe of": the planner's one-slip corrections, for one reading of words
+    text = correct_typos(as_sentence(text))  # fields read as prose; "a vidoe of": one-slip corrections
     parsed = parse_request(text)
     given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")
@@ -253,6 +263,12 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         data["guidance"] = numbers["guidance"]
     if "denoise" in numbers:
         data["denoise"] = numbers["denoise"]
+    if "batch" in numbers:  # the latent's batch: every widget of that name takes it (apply_intent)
+        data["extra_params"] = {"batch_size": min(int(numbers["batch"]), MAX_BATCH)}
+        if numbers["batch"] > MAX_BATCH:
+            warnings.append(
+                f"a batch of {numbers['batch']:g} is above the supported maximum; using {MAX_BATCH}"
+            )
     if "upscale" in numbers and task in {"upscale", "image-to-image"}:
         data["upscale_factor"] = numbers["upscale"]
     if task in {"test-video", "test-image"}:

@@ -1,0 +1,93 @@
+"""Requests written as fields (key: value lines, bullets, JSON-ish objects), counts of outputs ("a batch of
+4", "8 images of") and a lone kind word are read for what they say, never left in the prompt (issue 14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.reformat import reformat_text
+from agents.structured import as_sentence
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("subject: a red fox\nstyle: watercolor\nsize: 768x1344", "a red fox, in watercolor style, 768x1344"),
+        ("- a koi pond at dawn\n- 5 seconds\n- vertical", "a koi pond at dawn, 5 seconds, vertical"),
+        ('{"prompt": "a castle on a hill", "width": 1024, "height": 576}', "a castle on a hill, 1024x576"),
+        ('{"type": "video", "prompt": "waves", "seconds": 3}', "a video of waves, 3 seconds"),
+        ("{'subject': 'a barn', 'seed': 5}", "{'subject': 'a barn', 'seed': 5}"),  # not JSON, no pairs
+        ("a fox at dawn.\nThen upscale it 2x", "a fox at dawn.\nThen upscale it 2x"),  # prose stays
+        ("a cat sitting on a mat", "a cat sitting on a mat"),
+    ],
+)
+def test_as_sentence(prompt: str, expected: str) -> None:
+    assert as_sentence(prompt) == expected
+
+
+@pytest.mark.parametrize(
+    ("prompt", "checks"),
+    [
+        (
+            "subject: a red fox\nstyle: watercolor\nsize: 768x1344",
+            {"width": 768, "height": 1344, "style": "watercolor"},
+        ),
+        (
+            "Subject: lighthouse in a storm\nType: video\nDuration: 4s\nResolution: 720p",
+            {"task": "text-to-video", "height": 720, "frames": 97},
+        ),
+        (
+            "* portrait of an old fisherman\n* 1024x1536\n* seed 7\n* no text",
+            {"task": "text-to-image", "seed": 7, "negative_prompt": "text", "height": 1536},
+        ),
+        (
+            '{"type": "image", "prompt": "a neon sign", "negative_prompt": "blur", "seed": 3}',
+            {"task": "text-to-image", "seed": 3, "negative_prompt": "blur"},
+        ),
+        ('{"subject": "a cyberpunk samurai", "aspect_ratio": "9:16"}', {"width": 480, "height": 848}),
+        ("prompt = a tiny robot\nsteps = 12\ncfg = 4.5", {"steps": 12, "guidance": 4.5}),
+    ],
+)
+def test_fields_reach_the_intent_and_leave_the_prompt(prompt: str, checks: dict[str, object]) -> None:
+    intent = reformat_text(prompt)
+    for key, value in checks.items():
+        got = getattr(intent, key)
+        assert value in got if key == "style" and isinstance(got, str) else got == value, (key, got)
+    low = intent.prompt.lower()
+    for label in ("subject", "size", "style:", "type", "resolution", "seed", "{", "*", " - ", "steps", "cfg"):
+        assert label not in low, intent.prompt
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch", "subject"),
+    [
+        ("a batch of 4 images of a vintage car", 4, "vintage car"),
+        ("8 images of a smiling robot", 8, "smiling robot"),
+        ("two pictures of a rose", 2, "rose"),
+        ("give me 3 variations of a logo for a bakery", 3, "logo for a bakery"),
+        ("a couple of photos of a sailboat", 2, "sailboat"),
+        ("batch size: 6, a mountain cabin, image", 6, "mountain cabin"),
+        ("an image of a cat", None, "cat"),
+        ("a picture of two dogs", None, "two dogs"),
+    ],
+)
+def test_a_count_of_outputs_is_the_batch(prompt: str, batch: int | None, subject: str) -> None:
+    intent = reformat_text(prompt)
+    assert intent.extra_params.get("batch_size") == batch
+    assert intent.prompt == subject
+
+
+def test_a_huge_batch_is_capped_with_a_warning() -> None:
+    intent = reformat_text("a batch of 500 images of a fox")
+    assert intent.extra_params["batch_size"] == 16 and intent.warnings
+
+
+@pytest.mark.parametrize(
+    "prompt", ["a desert highway, video, 4 seconds", "a desert highway, a video", "a desert highway, image"]
+)
+def test_a_lone_kind_word_is_not_content(prompt: str) -> None:
+    assert reformat_text(prompt).prompt == "desert highway"
+
+
+def test_a_colour_word_inside_another_word_does_not_take_the_colour() -> None:
+    assert reformat_text("a red fox in watercolor style, image").prompt.startswith("red fox")
