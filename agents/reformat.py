@@ -8,10 +8,11 @@ from typing import Any, Protocol
 
 from agents.compose import vocabulary as vocab
 from agents.compose.clauses import GAP, close_gaps, correct_typos
+from agents.compose.errors import MissingCapability
 from agents.defaults import default_family, default_size
 from agents.errors import IntentError
 from agents.families import intent_family
-from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
+from agents.intent import INTENT_JSON_SCHEMA, TASKS, VIDEO_TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
 from agents.normalize import (
     clamp_numbers,
@@ -209,6 +210,49 @@ def _drop_family(text: str) -> str:
     return "".join(keep)
 
 
+# What the request asks to be made, when it is an output no graph here makes ("make a song about cats",
+# "generate a 3d model of a chair", "write me a poem"): at the head of the request, up to two words before it.
+_ASKED_HEAD = (
+    r"^(?:(?:please|pls|hey|hi|ok|okay)[\s,!]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:(?:please|just)\s+)?"
+    r"(?:(?:make|generate|create|produce|write|compose|sing|record|narrate|give|render|do|draft|"
+    r"i\s+(?:want|need)|i'd\s+like|i\s+would\s+like)\s+(?:me\s+|us\s+)?)?(?:(?:an?|the|some|one)\s+)?"
+    r"(?:(?![\w'-]+ing\b)[\w'-]+\s+){0,2}?"  # "a catchy song", never "a cat playing music"
+)
+# the output named is the thing made, not a word describing another ("a music box", "a mesh fence")
+_ASKED_END = (
+    r"(?![\w-])(?=\s*$|\s*[,.!?;:]|\s+(?:of|about|for|with|that|which|in|on|to|from|where|featuring)\b)"
+)
+_UNSUPPORTED = [
+    (kind, re.compile(_ASKED_HEAD + rf"(?:{vocab.phrase_body(words)})s?{_ASKED_END}", re.I))
+    for kind, words in vocab.UNSUPPORTED_OUTPUTS.items()
+]
+_KIND_NAMES = {"audio": "audio (music, speech, sound)", "3d": "3D models", "text": "text"}
+_SOUND = re.compile(
+    r"\b(?:with|plus|and|including)\s+(?:(?:a|an|some|the)\s+)?(?:\w+\s+)?"
+    r"(?:sound|sounds|audio|music|soundtrack|voice\s*over|voiceover|narration|dialogue|speech)\b",
+    re.I,
+)
+
+
+def refuse_unsupported(text: str, task: Task) -> list[str]:
+    """`MissingCapability` for a request whose output is audio, a 3D model or text (no ComfyUI graph of
+    this gateway makes them: a picture or a video in their place would be a wrong answer). A video asked
+    "with sound" is made silent, with a warning (returned)."""
+    lowered = " ".join(text.lower().split())
+    media = re.search(rf"\b(?:{_VIDEO}|{_IMAGE})\b", lowered) is not None
+    for kind, pattern in _UNSUPPORTED:
+        if not media and (m := pattern.search(lowered)) is not None:
+            raise MissingCapability(
+                f"{m.group(0).strip()!r} asks for {_KIND_NAMES[kind]}, which this gateway's ComfyUI "
+                "workflows do not make: ask for an image or a video ('a picture of ...', "
+                "'a 5 second video of ...')",
+                operation=f"generate_{kind}",
+            )
+    if task in VIDEO_TASKS and (m := _SOUND.search(lowered)) is not None:
+        return [f"the video is silent: {m.group(0)!r} needs audio generation, which the workflows do not do"]
+    return []
+
+
 class PlannerReformat:
     """Deterministic: the parser in `agents.parsing` plus task and family detection."""
 
@@ -235,7 +279,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     for known in TASKS:
         if known == forced:
             task = known
-    warnings: list[str] = []
+    warnings = refuse_unsupported(text, task)
     numbers = clamp_numbers(parsed.numbers, warnings)
     data: dict[str, Any] = {
         "task": task,

@@ -60,6 +60,8 @@ PICTURE_GROWTH: list[str] = _DATA["picture_growth"]
 MASK_FILL: list[str] = _DATA["mask_fill"]
 # "more <these> on both sides" grows the picture; "add more trees on the left of the house" edits inside it
 GROWTH_NOUNS: list[str] = _DATA["growth_nouns"]
+# Outputs no ComfyUI graph of the gateway makes (audio, 3D, text), by kind: asked for, they are refused
+UNSUPPORTED_OUTPUTS: dict[str, list[str]] = _DATA["unsupported_outputs"]
 # The structure words of es/fr/de/it/pt requests (units, counts, media kinds, shapes, lead-ins), one lexicon
 # that both readers of a request use; English keeps its own words above and in `agents.parsing`.
 _LANG: dict[str, Any] = _DATA["languages"]
