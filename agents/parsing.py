@@ -227,6 +227,9 @@ _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*(?P<sep>:|/|x|\u00d7|\s+by\s+)\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?",
     re.I,
 )
+_WIDE_RE = re.compile(
+    r"(?<![\d.])(?P<a>[1-3]\.\d{1,2})\s*:\s*1\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
+)
 # "16x9", "16 by 9", "9/16" are a frame's shape only for the usual shapes ("3x3 grid" is not one)
 _USUAL_ASPECTS = {(16, 9), (9, 16), (4, 3), (3, 4), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5), (1, 1)}
 _ORIENT_RE = re.compile(
@@ -311,12 +314,19 @@ def parse_request(text: str) -> Parsed:
             # "768p", "900p": any progressive height names itself, not only the broadcast ones listed
             parsed.named_height = NAMED_HEIGHTS.get(name) or int(name.removesuffix("p"))
             break
+    for match in _WIDE_RE.finditer(text):  # "2.39:1", "1.85:1": the cinema ratios, said as decimals
+        if _take(parsed, match):
+            parsed.aspect = (round(float(match.group("a")) * 100), 100)
+            break
     for match in _ASPECT_RE.finditer(text):
+        if parsed.aspect is not None:
+            break
         a, b = int(match.group("a")), int(match.group("b"))
         usual = match.group("sep") == ":" or (a, b) in _USUAL_ASPECTS
         if 0 < a <= 32 and 0 < b <= 32 and usual and _take(parsed, match):
             parsed.aspect = (a, b)
             break
+    worded = False  # the shape came from a word, not a ratio ("(9:16) vertical video" keeps "vertical")
     for match in _ORIENT_RE.finditer(text):
         word = " ".join(match.group("o").lower().split())
         qualified = match.group(0).lower().startswith("in") or match.group("q") or match.group("px")
@@ -325,11 +335,16 @@ def parse_request(text: str) -> Parsed:
             continue
         # "a vertical video of rain": the noun that qualified the shape stays in the text ("a video of rain")
         noun = match.group("q") is not None and _MEDIA_QUALIFIER.fullmatch(match.group("q").strip())
-        if parsed.aspect is None and _take(parsed, match, match.start("q") if noun else None):
-            parsed.aspect = ORIENTATIONS[" ".join(word.split())]
+        end = match.start("q") if noun else None
+        if parsed.aspect is not None:
+            if worded and ORIENTATIONS[word] == parsed.aspect and not match.group("px"):
+                _take(parsed, match, end)  # the same shape named twice ("an instagram post, square")
+            continue
+        worded = True
+        if _take(parsed, match, end):
+            parsed.aspect = ORIENTATIONS[word]
             if match.group("px") and parsed.named_height is None:
                 parsed.named_height = int(match.group("px"))  # "square 512": the short side
-            break
     for match in _FORMAT_RE.finditer(text):
         if _take(parsed, match):
             parsed.output_format = match.group("f").lower().replace("jpeg", "jpg")

@@ -40,7 +40,7 @@ _VIDEO = (
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
-    r"sprites?|stickers?|banners?|png|jpe?g"
+    r"sprites?|stickers?|banners?|png|jpe?g|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
 )
 _VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
 _IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
@@ -183,11 +183,18 @@ _TASK_WORDS = re.compile(
 # A clause that only names the kind of output ("..., video, ...") says what to make, not what to show.
 _LONE_MEDIA = re.compile(rf"(?:^|,)\s*(?:(?:an?|the)\s+)?(?:{_VIDEO}|{_IMAGE})\s*(?=,|$)", re.I)
 
+# "I'm making a birthday card for my grandma. Could you create ...": the first sentence says what the picture
+# is for; the request follows it
+_CONTEXT_SENTENCE = re.compile(
+    r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])[^.!?\n]{0,300}[.!?\n]+\s*(?=\S)", re.I
+)
+
 _PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
 
 
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
+    rest = _CONTEXT_SENTENCE.sub("", rest.strip())
     # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
     rest = close_gaps(_drop_family(" ".join(rest.split())))
     rest = re.sub(r"\s{2,}", " ", rest)

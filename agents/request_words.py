@@ -94,6 +94,8 @@ ORIENTATIONS = {
     "mobile wallpaper": (9, 16),
     "youtube thumbnail": (16, 9),
     "desktop wallpaper": (16, 9),
+    "instagram post": (1, 1),
+    "insta post": (1, 1),
     **dict.fromkeys(vocab.LANG_SHAPES["square"], (1, 1)),
     **dict.fromkeys(vocab.LANG_SHAPES["vertical"], (9, 16)),
     **dict.fromkeys(vocab.LANG_SHAPES["horizontal"], (16, 9)),

@@ -63,6 +63,7 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
+_CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
 # content, so the cue is zero-width and stays in the prompt
@@ -118,6 +119,8 @@ class Planner(StepBuilder):
         short = len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3
         if short and not self._bare_upscale(st, cl):
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do ("2x" of a picture is an upscale)
+        if not cl.files and _CONTEXT.match(text):
+            return  # "I'm making a birthday card for my grandma.": what it is for, not a step
         if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
             return
         if st.steps and not cl.files and self._settings(st, cl):

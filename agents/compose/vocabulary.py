@@ -62,6 +62,8 @@ MASK_FILL: list[str] = _DATA["mask_fill"]
 GROWTH_NOUNS: list[str] = _DATA["growth_nouns"]
 # Outputs no ComfyUI graph of the gateway makes (audio, 3D, text), by kind: asked for, they are refused
 UNSUPPORTED_OUTPUTS: dict[str, list[str]] = _DATA["unsupported_outputs"]
+# a sentence starting with these says what the picture is for ("I'm making a card"), not what to make
+CONTEXT_LEADS: list[str] = _DATA["context_leads"]
 # The structure words of es/fr/de/it/pt requests (units, counts, media kinds, shapes, lead-ins), one lexicon
 # that both readers of a request use; English keeps its own words above and in `agents.parsing`.
 _LANG: dict[str, Any] = _DATA["languages"]

@@ -91,3 +91,47 @@ def test_a_lone_kind_word_is_not_content(prompt: str) -> None:
 
 def test_a_colour_word_inside_another_word_does_not_take_the_colour() -> None:
     assert reformat_text("a red fox in watercolor style, image").prompt.startswith("red fox")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "size"),
+    [
+        ("a cinematic video of a city skyline, 2.39:1", (992, 416)),
+        ("a 1.85:1 still of a diner at night", (1392, 752)),
+    ],
+)
+def test_a_decimal_cinema_ratio_shapes_the_frame(prompt: str, size: tuple[int, int]) -> None:
+    intent = reformat_text(prompt)
+    assert (intent.width, intent.height) == size
+    assert ":1" not in intent.prompt
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "I'm making a birthday card for my grandma. Could you create an image of a cozy cottage garden?",
+        "This is for a bakery flyer. A picture of a cozy cottage garden, soft light",
+        "we're making a calendar for 2026! an image of a cozy cottage garden",
+    ],
+)
+def test_a_sentence_saying_what_it_is_for_is_not_the_picture(prompt: str) -> None:
+    intent = reformat_text(prompt)
+    assert intent.task == "text-to-image"
+    assert intent.prompt.startswith("cozy cottage garden"), intent.prompt
+
+
+def test_the_planner_makes_no_step_of_the_context() -> None:
+    from agents.compose import plan_request
+
+    plan = plan_request("I'm making a card for my mum. Paint a vase of tulips, then upscale it 2x")
+    assert [s.op for s in plan.steps] == ["generate_image", "upscale"]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["an instagram post of a latte, square", "a square instagram post of a latte", "insta post: a latte"],
+)
+def test_a_social_post_is_a_square_picture(prompt: str) -> None:
+    intent = reformat_text(prompt)
+    assert intent.task == "text-to-image" and intent.width == intent.height
+    assert intent.prompt == "latte"
