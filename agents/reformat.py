@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agents.compose import vocabulary as vocab
-from agents.compose.clauses import GAP, close_gaps, correct_typos
+from agents.compose.clauses import GAP, LANG_LEAD, close_gaps, correct_typos
 from agents.compose.errors import MissingCapability
 from agents.defaults import default_family, default_size
 from agents.errors import IntentError
@@ -97,25 +97,6 @@ _LEADING = re.compile(
 )
 
 
-# The lead-in of a request in another language ("crea un video de", "erstelle ein Bild von", "por favor,"):
-# politeness, a verb asking for it, an article and a media noun with what introduces the subject. An article
-# goes only with a media noun ("un gato" stays the subject, as the lexicon's articles are words elsewhere).
-_LANG_NOUNS = vocab.phrase_body([*vocab.LANG_VIDEO_NOUNS, *vocab.LANG_IMAGE_NOUNS])
-_SHARED_NOUNS = r"videos?|clips?|images?|photos?"  # English too: foreign only beside a foreign word
-_LANG_ARTICLE = vocab.phrase_body(vocab.LANG_ARTICLES) + r"(?=\s)|(?:un|l)['\u2019](?=\w)"  # "un'immagine"
-_LANG_OF = rf"(?:{vocab.phrase_body(vocab.LANG_OF)})(?![\w'])\s*|(?:d|dell|dall|del)['\u2019]\s*"
-_LANG_LEAD = re.compile(
-    rf"^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
-    rf"(?:(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?:(?:me|mir|moi|mi)\s+)?)?"
-    rf"(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
-    rf"(?:(?:(?:{_LANG_ARTICLE})\s*)?(?:{_LANG_NOUNS})|(?:{_LANG_ARTICLE})\s*(?:{_SHARED_NOUNS})"
-    rf"|(?:{_SHARED_NOUNS})(?=\s+(?:{_LANG_OF})))(?![\w'])\s*,?\s*(?:{_LANG_OF}|:\s*)?"
-    rf"|^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)+"
-    rf"|^(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?=(?:{_LANG_ARTICLE}))",
-    re.I,
-)
-
-
 def detect_task(
     text: str,
     parsed: Parsed,
@@ -199,7 +180,7 @@ def clean_prompt(rest: str) -> str:
     rest = close_gaps(_drop_family(" ".join(rest.split())))
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
-        rest = _LANG_LEAD.sub("", rest.strip())
+        rest = LANG_LEAD.sub("", rest.strip())
         rest = _LEADING.sub("", rest.strip() + " ").strip()
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
     rest = _LONE_MEDIA.sub("", rest).strip(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.compose import extract
-from agents.compose.clauses import _VERB_START, _Clause, clean
+from agents.compose.clauses import _VERB_START, _Clause, clean, split_negative
 from agents.compose.draft import _State
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
@@ -142,10 +142,12 @@ class StepBuilder:
                 before = str(last["params"].get("prompt") or "")
                 last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
             return
+        prompt, negative = split_negative(prompt)
         if not prompt:
             return
         op = "generate_video" if video else "generate_image"
-        st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)
+        extra = {"negative_prompt": negative} if negative else {}
+        st.add(op, {"prompt": prompt, **found.values, **extra}, {}, "VIDEO" if video else "IMAGE", family)
 
     def _edit(
         self,

@@ -95,3 +95,40 @@ def test_the_planner_reads_the_same_units() -> None:
     assert plan.steps[0].params.get("seconds") == 4
     plan = plan_request("a fox running, cinq secondes, then upscale 2x")
     assert plan.steps[0].params.get("seconds") == 5
+
+
+@pytest.mark.parametrize(
+    ("prompt", "ops", "subject"),
+    [
+        ("un zorro en la nieve, luego amplíalo 2x", ["generate_image", "upscale"], "un zorro en la nieve"),
+        ("une photo d'un chat, puis agrandis-la 2x", ["generate_image", "upscale"], "un chat"),
+        ("una foto di un gatto, poi ingrandiscila 2x", ["generate_image", "upscale"], "un gatto"),
+        ("uma foto de um gato, depois amplie 2x", ["generate_image", "upscale"], "um gato"),
+        (
+            "ein Bild von einem Fuchs, dann animieren, 3 Sekunden",
+            ["generate_image", "image_to_video"],
+            "einem Fuchs",
+        ),
+        ("una foto de un perro, luego anímalo", ["generate_image", "image_to_video"], "un perro"),
+    ],
+)
+def test_chains_in_other_languages(prompt: str, ops: list[str], subject: str) -> None:
+    plan = plan_request(prompt)
+    assert [s.op for s in plan.steps] == ops
+    assert plan.steps[0].params["prompt"] == subject
+
+
+@pytest.mark.parametrize(
+    ("prompt", "positive", "negative"),
+    [
+        (
+            "a lighthouse at night, no people, then make it look like an oil painting",
+            "a lighthouse at night",
+            "people",
+        ),
+        ("a forest path, avoid blur, without text, then upscale it 2x", "a forest path", "blur, text"),
+    ],
+)
+def test_a_chains_first_picture_takes_its_negatives(prompt: str, positive: str, negative: str) -> None:
+    step = plan_request(prompt).steps[0]
+    assert (step.params["prompt"], step.params["negative_prompt"]) == (positive, negative)
