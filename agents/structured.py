@@ -70,8 +70,8 @@ def as_sentence(text: str) -> str:
     """The request as one plain sentence when it is written as fields; free text unchanged."""
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
-        pairs = _json_pairs(stripped)
-        return _sentence(pairs) if pairs else text
+        found = _json_pairs(stripped)
+        return _sentence(found) if found else text
     lines = [line for line in re.split(r"[\r\n]+", stripped) if line.strip()]
     segments = lines if len(lines) > 1 else [s for s in stripped.split(";") if s.strip()]
     if len(segments) < 2:

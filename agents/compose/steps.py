@@ -142,11 +142,11 @@ class StepBuilder:
                 before = str(last["params"].get("prompt") or "")
                 last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
             return
-        prompt, negative = split_negative(prompt)
+        prompt, unwanted = split_negative(prompt)
         if not prompt:
             return
         op = "generate_video" if video else "generate_image"
-        extra = {"negative_prompt": negative} if negative else {}
+        extra = {"negative_prompt": unwanted} if unwanted else {}
         st.add(op, {"prompt": prompt, **found.values, **extra}, {}, "VIDEO" if video else "IMAGE", family)
 
     def _edit(
