@@ -180,18 +180,19 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("duration", re.compile(r"\b(?:duration|length)\s*(?:of|=|:)\s*(?P<n>\d+(?:\.\d+)?)\s*(?:s\b)?", re.I)),
-    (
-        "steps",
-        re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
-    ),
-    ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
-    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>-?\d+)\b", re.I)),
+    # before the steps: "cfg scale 8 steps 40" is cfg 8 and 40 steps
     (
         "guidance",
         re.compile(
             r"\b(?:cfg(?:\s+scale)?|guidance(?:\s+scale)?)\s*(?:=|:|of)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I
         ),
     ),
+    (
+        "steps",
+        re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
+    ),
+    ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
+    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>-?\d+)\b", re.I)),
     (
         "denoise",
         re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I),
@@ -235,7 +236,7 @@ _USUAL_ASPECTS = {(16, 9), (9, 16), (4, 3), (3, 4), (21, 9), (9, 21), (3, 2), (2
 _ORIENT_RE = re.compile(
     r"\b(?:in\s+)?(?P<o>"
     + "|".join(sorted((r"\s+".join(map(re.escape, o.split())) for o in ORIENTATIONS), key=len, reverse=True))
-    + r")\b(?P<q>\s+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
+    + r")\b(?P<q>[\s-]+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
     r")?(?P<r>(?=\s+\d{3,4}p\b))?(?:\s+(?P<px>\d{3,4})(?:\s*px)?\b(?!\s*[x\u00d7*:]))?",
     re.I,
 )
@@ -264,7 +265,11 @@ _NEG_ITEM = (
 )
 _NEG_RE = re.compile(
     # "negative prompt: ...", "avoid: a, b, c": everything up to the end of the clause
-    r"(?:(?:\(\s*)?\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n)]+)\)?)|"
+    r"(?:(?:\(\s*)?\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*"
+    r"(?P<a>[^;\n)]+?)(?=\.(?:\s|$)|[;\n)]|$)\)?)|"
+    # "I don't want any text in it", "make sure there's no people", "don't include snow"
+    r"(?:\b(?:(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|include|show|add|put)|make\s+sure\s+there(?:'s|\s+is|\s+are)"
+    r"\s+no)\s+(?:any\s+)?(?P<d>[a-z][a-z -]{0,40}?)(?:\s+in\s+(?:it|the\s+\w+))?(?=[,.;:)]|$))|"
     # a clause of its own that starts with the word ("a cat; avoid blurry, low quality"): all of it
     r"(?:(?:^|(?<=[;.(]))\s*(?:negative(?:\s+prompt)?|avoid|exclude)(?!\s*[:=])(?!\s+prompt\b)\s+"
     r"(?P<c>[^;\n)]+)\)?)|"
@@ -272,7 +277,7 @@ _NEG_RE = re.compile(
     rf"(?:\b(?:without|avoid|avoiding|exclude|excluding|no)\s+(?P<b>{_NEG_ITEM}"
     # at most 12 items: each start then costs a bounded scan, so the whole search is linear
     rf"(?:(?:\s*,\s*(?:no\s+)?{_NEG_ITEM}){{0,12}},?\s+(?:and|or)\s+(?:no\s+)?{_NEG_ITEM})?)"
-    r"(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
+    r"(?=[,.;)]|$|\s+(?:and|with|at|in)\b))",
     re.I,
 )
 _FORMAT_RE = re.compile(
@@ -377,7 +382,9 @@ def parse_request(text: str) -> Parsed:
                 parsed.color = COLORS[match.group("c").lower()]
                 break
     for match in _NEG_RE.finditer(text):
-        phrase = (match.group("a") or match.group("b") or match.group("c") or "").strip(" ,.")
+        phrase = (match.group("a") or match.group("b") or match.group("c") or match.group("d") or "").strip(
+            " ,."
+        )
         if phrase and _take(parsed, match):
             items = re.split(r"\s*,\s*(?:(?:and|or)\s+)?(?:no\s+)?|\s+(?:and|or)\s+(?:no\s+)?", phrase)
             parsed.negative.extend(i.strip(" .") for i in items if i.strip(" ."))

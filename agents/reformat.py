@@ -40,7 +40,7 @@ _VIDEO = (
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
-    r"sprites?|stickers?|banners?|png|jpe?g|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
+    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
 )
 _VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
 _IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
@@ -87,9 +87,10 @@ _LEADING = re.compile(
     r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
     r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:(?:me|it|this|them)\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
-    r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
+    r"small|simple|high[\s-]quality|beautiful|nice|new|looping|looped|seamless)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
-    r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?|"
+    r"videos?|vids?|clips?|movies?|films?|animations?|gifs?|images?|pictures?|pics?|photos?|photographs?|"
+    r"stills?|selfies?|"
     r"variations|versions|variants"  # after a count consumed as the batch ("3 variations of a logo")
     r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
@@ -162,7 +163,9 @@ _TASK_WORDS = re.compile(
 
 
 # A clause that only names the kind of output ("..., video, ...") says what to make, not what to show.
-_LONE_MEDIA = re.compile(rf"(?:^|,)\s*(?:(?:an?|the)\s+)?(?:{_VIDEO}|{_IMAGE})\s*(?=,|$)", re.I)
+_LONE_MEDIA = re.compile(
+    rf"(?:^|(?<=[^\w\s-]))\s*(?:(?:an?|the)\s+)?(?:{_VIDEO}|{_IMAGE})\s*(?=[^\w\s(-]|$)", re.I
+)
 
 # "I'm making a birthday card for my grandma. Could you create ...": the first sentence says what the picture
 # is for; the request follows it
@@ -170,11 +173,18 @@ _CONTEXT_SENTENCE = re.compile(
     r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])[^.!?\n]{0,300}[.!?\n]+\s*(?=\S)", re.I
 )
 
+_LOOKS_LIKE = re.compile(
+    r"^(?:what|how)\s+(?:would|does|might|could|will)\s+(?P<x>[^?!.]{1,200}?)\s+look(?:\s+like)?\s*[?!.]*"
+    r"(?:\s*(?:show|draw|paint|render|imagine)\s+(?:me|it|us|that|this)\b)?[\s?!.]*$",
+    re.I,
+)
+
 _PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
 
 
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
+    rest = _LOOKS_LIKE.sub(r"\g<x>", rest.strip())  # "what would a purple tiger look like? show me"
     rest = _CONTEXT_SENTENCE.sub("", rest.strip())
     # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
     rest = close_gaps(_drop_family(" ".join(rest.split())))
@@ -183,9 +193,8 @@ def clean_prompt(rest: str) -> str:
         rest = LANG_LEAD.sub("", rest.strip())
         rest = _LEADING.sub("", rest.strip() + " ").strip()
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
-    rest = _LONE_MEDIA.sub("", rest).strip(
-        " ,.;:-?!"
-    )  # "a desert highway, video, 4 s": the kind, not content
+    rest = re.sub(r"\(\s*\)|\[\s*\]", "", _LONE_MEDIA.sub("", rest))  # "a desert road, video, 4 s"
+    rest = rest.strip(" ,.;:-?!")
     return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
 
 
