@@ -290,8 +290,13 @@ def split_negative(prompt: str) -> tuple[str, str]:
     blur") -> (the rest, those things): they are the step's negative prompt, not picture content."""
     kept: list[str] = []
     said: list[str] = []
+    labelled = False  # after "negative prompt:" / "avoid:" every part is unwanted
     for part in re.split(r"\s*[,;]\s*", prompt):
         m = _NEGATIVE.match(part.lower())
+        labelled = labelled or (m is not None and ":" in part[: m.end()])
+        if labelled and part.strip(" ."):
+            said.append(part[m.end() :].strip(" .") if m is not None else part.strip(" ."))
+            continue
         if (
             m is not None
             and part[m.end() :].strip()

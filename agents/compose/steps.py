@@ -144,6 +144,8 @@ class StepBuilder:
             return
         prompt, unwanted = split_negative(prompt)
         if not prompt:
+            if unwanted and last is None:
+                st.unwanted = unwanted  # "negative prompt: ugly, deformed." said first: the next picture's
             return
         op = "generate_video" if video else "generate_image"
         extra = {"negative_prompt": unwanted} if unwanted else {}

@@ -86,3 +86,12 @@ def test_a_shouted_request_keeps_only_its_description() -> None:
     intent = reformat_text("A CAT WEARING SUNGLASSES ON A BEACH!!! 5 SEC VIDEO PLS")
     assert intent.task == "text-to-video" and intent.duration == pytest.approx(5, abs=0.1)
     assert "VIDEO" not in intent.prompt and "SEC" not in intent.prompt
+
+
+def test_a_negative_said_before_the_picture_is_its_negative() -> None:
+    steps = plan_request("negative prompt: ugly, deformed. prompt: a princess in a garden, image").steps
+    assert [s.op for s in steps] == ["generate_image"]
+    assert (steps[0].params["prompt"], steps[0].params["negative_prompt"]) == (
+        "a princess in a garden",
+        "ugly, deformed",
+    )
