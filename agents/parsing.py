@@ -199,6 +199,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     # "a batch of 4", "batch size: 4", "8 images of", "two variations": how many outputs at once
     ("batch", re.compile(rf"\b(?:an?\s+)?batch(?:\s+size)?\s*(?:of|=|:)?\s*(?P<n>{NUMBER})\b", re.I)),
+    # "a fox, 4 versions": the count and its noun are both settings (with "of" the noun leads the subject)
+    (
+        "batch",
+        re.compile(
+            rf"\b(?P<n>{NUMBER})\s+(?:different\s+)?(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
+            re.I,
+        ),
+    ),
     (
         "batch",
         re.compile(

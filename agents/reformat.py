@@ -162,9 +162,12 @@ _TASK_WORDS = re.compile(
 )
 
 
-# A clause that only names the kind of output ("..., video, ...") says what to make, not what to show.
+# A clause that only names the kind of output ("..., video, ...") says what to make, not what to show (a
+# content noun alone, "a logo", "a poster", is the subject).
 _LONE_MEDIA = re.compile(
-    rf"(?:^|(?<=[^\w\s-]))\s*(?:(?:an?|the)\s+)?(?:{_VIDEO}|{_IMAGE})\s*(?=[^\w\s(-]|$)", re.I
+    r"(?:^|(?<=[^\w\s-]))\s*(?:(?:an?|the)\s+)?(?:videos?|vids?|clips?|footage|animations?|gifs?|images?|"
+    r"pictures?|pics?|photos?|photographs?|stills?)\s*(?=[^\w\s(-]|$)",
+    re.I,
 )
 
 # "I'm making a birthday card for my grandma. Could you create ...": the first sentence says what the picture

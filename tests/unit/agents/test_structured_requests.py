@@ -135,3 +135,18 @@ def test_a_social_post_is_a_square_picture(prompt: str) -> None:
     intent = reformat_text(prompt)
     assert intent.task == "text-to-image" and intent.width == intent.height
     assert intent.prompt == "latte"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch", "subject"),
+    [
+        ("a fox, 4 versions", 4, "fox"),
+        ("make 4 variations of a logo", 4, "logo"),
+        ("make a logo", None, "logo"),
+    ],
+)
+def test_a_count_said_after_the_subject_and_a_content_noun_alone(
+    prompt: str, batch: int | None, subject: str
+) -> None:
+    intent = reformat_text(prompt)
+    assert (intent.extra_params.get("batch_size"), intent.prompt) == (batch, subject)
