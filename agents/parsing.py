@@ -438,7 +438,7 @@ def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
     rest = re.sub(r"([,;])(?:\s*[,.;])+", r"\1", rest)
     rest = re.sub(r"[,;]\s*:", ":", rest)  # "a clip, 24 fps: a chef" -> "a clip: a chef"
-    rest = re.sub(r"\(\s*\)|\[\s*\]", "", rest)  # "(9:16)" consumed whole
+    rest = re.sub(r"\([\s,;]*\)|\[[\s,;]*\]", "", rest)  # "(9:16)", "(5s, 1080p)" consumed whole
     rest = re.sub(r"\s{2,}", " ", rest)
     return rest.strip(" ,.;:-")
 

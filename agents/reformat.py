@@ -187,6 +187,8 @@ _PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
 
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
+    # "Video \u2014 4s \u2014 a bird": a dash between spaces separates like a comma
+    rest = re.sub(r"\s*,(?:\s*,)+", ",", re.sub(r"\s+[\u2014\u2013](?=\s)", ",", f" {rest} ")).strip(" ,")
     rest = _LOOKS_LIKE.sub(r"\g<x>", rest.strip())  # "what would a purple tiger look like? show me"
     rest = _CONTEXT_SENTENCE.sub("", rest.strip())
     # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
@@ -198,6 +200,8 @@ def clean_prompt(rest: str) -> str:
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
     rest = re.sub(r"\(\s*\)|\[\s*\]", "", _LONE_MEDIA.sub("", rest))  # "a desert road, video, 4 s"
     rest = rest.strip(" ,.;:-?!")
+    if re.fullmatch(r'"[^"]+"', rest):  # 'Prompt: "a red panda"': the quotes frame the whole description
+        rest = rest[1:-1].strip()
     return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
 
 

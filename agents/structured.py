@@ -66,8 +66,16 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+(?P<v>.*\S)\s*$")
 _JSON_PAIR = re.compile(r'"(?P<k>[^"]{1,40})"\s*:\s*(?:"(?P<s>[^"]*)"|(?P<n>-?\d+(?:\.\d+)?))')
 
 
+# Other tools' parameter flags ("--ar 16:9 --seed 42 --no people --v 6"): what each means here, or nothing
+_FLAG = re.compile(
+    r"(?<!\S)--(?P<k>[a-z]+)(?:[ =]+(?P<v>(?:(?!--)[^\n])*?))?(?=\s+--[a-z]|\s*$)", re.I | re.M
+)
+_FLAGS = {"ar": "{}", "aspect": "{}", "seed": "seed {}", "no": "; negative: {}", "negative": "; negative: {}"}
+
+
 def as_sentence(text: str) -> str:
     """The request as one plain sentence when it is written as fields; free text unchanged."""
+    text = _flags(text.replace("**", ""))  # markdown bold around labels ("**Style:** oil") is never content
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         found = _json_pairs(stripped)
@@ -145,3 +153,19 @@ def _sentence(pairs: Iterable[tuple[str, str]]) -> str:
         settings.insert(0, kind)
     sentence = ", ".join([*described, *settings])
     return sentence + (f"; negative: {', '.join(negative)}" if negative else "")
+
+
+def _flags(text: str) -> str:
+    """Parameter flags written as the words the parser reads; flags with no meaning here (--v 6,
+    --stylize 250, --niji) leave the request."""
+    if "--" not in text:
+        return text
+
+    def said(m: re.Match[str]) -> str:
+        fmt = _FLAGS.get(m["k"].lower())
+        value = (m["v"] or "").strip()
+        if fmt is None or not value:
+            return ""
+        return fmt.format(value) if fmt.startswith(";") else ", " + fmt.format(value)
+
+    return re.sub(r"\s+([,;])", r"\1", _FLAG.sub(said, text)).strip()

@@ -150,3 +150,38 @@ def test_a_count_said_after_the_subject_and_a_content_noun_alone(
 ) -> None:
     intent = reformat_text(prompt)
     assert (intent.extra_params.get("batch_size"), intent.prompt) == (batch, subject)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "checks", "subject"),
+    [
+        (
+            "a cozy cabin in the woods --ar 16:9 --seed 42 --no people",
+            {"seed": 42, "negative_prompt": "people"},
+            "cozy cabin in the woods",
+        ),
+        (
+            "portrait of a woman, neon lights --ar 9:16 --v 6",
+            {"width": 768, "height": 1360},
+            "portrait of a woman, neon lights",
+        ),
+        ("a koi pond, image --ar 1:1 --stylize 250 --niji", {"width": 1024, "height": 1024}, "koi pond"),
+        (
+            "**Prompt:** a lighthouse\n**Size:** 1024x768\n**Type:** image",
+            {"width": 1024, "height": 768},
+            "lighthouse",
+        ),
+        ('Prompt: "a red panda eating bamboo"', {}, "a red panda eating bamboo"),
+        ("Video \u2014 4s \u2014 a hummingbird feeding", {"task": "text-to-video"}, "hummingbird feeding"),
+        (
+            "a dog running on the beach (5s, 1080p, 30fps)",
+            {"fps": 30, "height": 1088},
+            "dog running on the beach",
+        ),
+    ],
+)
+def test_other_tools_flags_and_markup(prompt: str, checks: dict[str, object], subject: str) -> None:
+    intent = reformat_text(prompt)
+    for key, value in checks.items():
+        assert getattr(intent, key) == value, key
+    assert intent.prompt == subject
