@@ -48,6 +48,14 @@ _IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
 _MOTION = (
     r"\b(?:animate[ds]?|animating|come\s+(?:a)?live|to\s+life|motion|move[sd]?|moving|movement|"
     r"zoom(?:s|ing)?\s+(?:in|out)|frames?)\b"
+    + "|(?<![a-z0-9])(?:"
+    + vocab.phrase_body(
+        [
+            *(f"{v} {r}" for v in vocab.LANG_ANIMATE for r in vocab.LANG_THIS),
+            *set(vocab.LANG_ANIMATE) - {"anime"},
+        ]
+    )
+    + ")(?![a-z0-9])"
 )
 _CUES: list[tuple[Task, str]] = [
     (

@@ -58,6 +58,10 @@ AGAIN = re.compile(
 )
 _LEADS = re.compile(r"^(?:" + vocab.phrase_body(vocab.PROMPT_LEADS) + r")(?![a-z0-9])[ ,]*")
 _MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0-9]) ?")
+# a last word that introduced a phrase read out of the clause ("for", "pendant", "de"): no content
+_STOPS = vocab.TRAILING_STOP | {
+    w for w in vocab.LANG_CONNECTORS if " " not in w and w not in vocab.LANG_AFTER_DURATION
+}
 
 # The lead-in of a request in another language ("crea un video de", "erstelle ein Bild von", "por favor,"):
 # politeness, a verb asking for it, an article and a media noun with what introduces the subject. An article
@@ -73,7 +77,9 @@ LANG_LEAD = re.compile(
     rf"(?:(?:(?:{_LANG_ARTICLE})\s*)?(?:{_LANG_NOUNS})|(?:{_LANG_ARTICLE})\s*(?:{_SHARED_NOUNS})"
     rf"|(?:{_SHARED_NOUNS})(?=\s+(?:{_LANG_OF})))(?![\w'])\s*,?\s*(?:{_LANG_OF}|:\s*)?"
     rf"|^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)+"
-    rf"|^(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?=(?:{_LANG_ARTICLE}))",
+    rf"|^(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?=(?:{_LANG_ARTICLE}))"
+    # "anima esta foto", "animiere das Bild:": the operation said of the given picture, no description
+    rf"|^(?:{vocab.phrase_body(vocab.LANG_ANIMATE)})\s+(?:{vocab.phrase_body(vocab.LANG_THIS)})(?![\w'])[\s,:]*",
     re.I,
 )
 _POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
@@ -276,7 +282,7 @@ def clean(
     parts = [p.strip() for p in text.split(",")]
     text = ", ".join(p for p in parts if p and not _SETTING_ONLY.fullmatch(p.lower()))
     words = text.strip(" ,.;:-").split(" ")
-    while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
+    while words and words[-1].lower().strip(",.") in _STOPS:
         if _KEEP_LAST.search(" ".join(words[-3:]).lower().strip(",.")):
             break
         words.pop()

@@ -80,6 +80,8 @@ LANG_OF: list[str] = _LANG["of_words"]  # "un video de ...", "ein Bild von ...":
 LANG_POLITE: list[str] = _LANG["polite"]  # "por favor", "bitte": the request's own phrasing
 LANG_VERBS: list[str] = _LANG["verbs"]  # "crea", "erstelle", "fais-moi": asking, not describing
 LANG_AFTER_DURATION: list[str] = _LANG["after_duration"]  # "5 Sekunden lang"
+LANG_THIS: list[str] = _LANG["this_refs"]  # "esta foto", "dieses Bild": the given picture, like "this photo"
+LANG_ANIMATE: list[str] = _LANG["animate_verbs"]  # "anima", "animiere": image to video
 LANG_CONNECTORS: list[str] = _LANG["connectors"]  # "de 5 segundos", "5 Sekunden lang": go with the figure
 
 
@@ -116,3 +118,12 @@ def phrase_body(phrases: Sequence[str]) -> str:
 def phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
     """One regex for a list of phrases, matched on whole words of normalised (lowercase, one-spaced) text."""
     return re.compile(rf"(?<![a-z0-9])(?:{phrase_body(phrases)})(?![a-z0-9])")
+
+
+# "anima esta foto", "animiere das Bild": a verb of animating said of the given picture; "anime" alone is also
+# the English style word, so it animates only with the picture named after it
+TRIGGERS["image_to_video"] = [
+    *TRIGGERS["image_to_video"],
+    *(f"{verb} {ref}" for verb in LANG_ANIMATE for ref in LANG_THIS),
+    *(verb for verb in LANG_ANIMATE if verb != "anime"),
+]

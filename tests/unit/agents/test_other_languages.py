@@ -132,3 +132,28 @@ def test_chains_in_other_languages(prompt: str, ops: list[str], subject: str) ->
 def test_a_chains_first_picture_takes_its_negatives(prompt: str, positive: str, negative: str) -> None:
     step = plan_request(prompt).steps[0]
     assert (step.params["prompt"], step.params["negative_prompt"]) == (positive, negative)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "seconds", "described"),
+    [
+        ("anima esta foto, 4 segundos", 4, None),
+        ("anime cette photo pendant trois secondes", 3, None),
+        ("animiere dieses Foto, 2 Sekunden", 2, None),
+        ("animiere das Bild: die Wellen brechen am Strand", None, "die Wellen brechen am Strand"),
+    ],
+)
+def test_animating_a_given_picture_in_other_languages(
+    prompt: str, seconds: int | None, described: str | None
+) -> None:
+    intent = reformat_text(prompt, {"input_image": "photo.png"})
+    assert intent.task == "image-to-video"
+    if seconds is not None:
+        assert intent.duration == pytest.approx(seconds, abs=0.1)
+    step = plan_request(prompt, {"photo.png": "image"}).steps[0]
+    assert step.op == "image_to_video"
+    assert step.params["prompt"] == (described or "")
+
+
+def test_anime_alone_is_still_a_style() -> None:
+    assert reformat_text("turn this photo into anime", {"input_image": "photo.png"}).task == "image-to-image"
