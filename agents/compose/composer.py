@@ -312,6 +312,8 @@ class Composer:
             for k in ("prompt", "negative_prompt", "seed", "steps", "width", "height", "instruction")
             if k in p and not (k == "negative_prompt" and not p[k])  # none said: the fragment's default
         }
+        if p.get("batch"):
+            values["batch"] = p["batch"]
         if step.op in ("generate_video", "image_to_video", "video_to_video", "join"):
             fps = float(p.get("fps") or fragment.defaults.get("fps") or 24)
             values["fps"] = fps
@@ -448,7 +450,7 @@ def _working_sizes(plan: Plan) -> dict[int, tuple[int, int]]:
 
 
 # A fragment that names no target for the seed or the step count: its samplers' own inputs take them.
-_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",)}
+_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",), "batch": ("batch_size",)}
 
 
 def _sampler_targets(fragment: Fragment, param: str) -> list[tuple[str, str]]:

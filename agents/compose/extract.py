@@ -101,6 +101,13 @@ _DENOISE_WORDS = vocab.phrase_body(vocab.DENOISE_WORDS)
 _DENOISE = re.compile(rf"{_B}(?:{_DENOISE_WORDS})(?: of| at| to| =|:)? ?(\d(?:\.\d{{1,3}})?){_E}")
 _DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
+_BATCH_NOUN = (
+    r"(?:different |distinct )?(?:images|pictures|photos|pics|variations|versions|variants|renders|stills)"
+)
+_BATCH = re.compile(
+    rf"{_B}(?:(?:a )?batch(?: size)?(?: of| =|:)? ?(\d{{1,2}}|{_WORDNUM})"
+    rf"|(\d{{1,2}}|{_WORDNUM})(?= {_BATCH_NOUN}{_E})){_E}"
+)
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
 _SINGLE_QUOTED = re.compile(r"(?<![a-z0-9])'([^']{1,120})'(?![a-z0-9])")
@@ -343,4 +350,14 @@ def seed(text: str, found: Found) -> None:
     m = _SEED.search(text)
     if m and int(m.group(1)) < 2**64:
         found.values["seed"] = int(m.group(1))
+        found.spans.append(m.span())
+
+
+def batch(text: str, found: Found) -> None:
+    """How many pictures at once: "a batch of 4", "4 images of", "two variations" (2-16)."""
+    m = _BATCH.search(text)
+    said = (m.group(1) or m.group(2)) if m else None
+    count = word_or_num(said, None) if said and said.isdigit() else word_or_num(None, said)
+    if m and count is not None and 2 <= count <= 16:
+        found.values["batch"] = int(count)
         found.spans.append(m.span())

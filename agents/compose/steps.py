@@ -107,6 +107,8 @@ class StepBuilder:
         extract.named_size(text, found)
         extract.orientation(text, found)
         extract.seed(text, found)
+        if not video:
+            extract.batch(text, found)
         prompt = clean(cl.raw, text, [*drop, *found.spans])
         if not prompt and not found.values:
             return

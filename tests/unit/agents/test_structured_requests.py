@@ -185,3 +185,18 @@ def test_other_tools_flags_and_markup(prompt: str, checks: dict[str, object], su
     for key, value in checks.items():
         assert getattr(intent, key) == value, key
     assert intent.prompt == subject
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch", "subject"),
+    [
+        ("4 images of a fox, then upscale them 2x", 4, "a fox"),
+        ("a batch of 3 pictures of a lighthouse, then make them watercolor", 3, "a lighthouse"),
+        ("an image of a fox, then upscale it 2x", None, "a fox"),
+    ],
+)
+def test_a_chains_picture_takes_the_batch(prompt: str, batch: int | None, subject: str) -> None:
+    from agents.compose import plan_request
+
+    step = plan_request(prompt).steps[0]
+    assert (step.params.get("batch"), step.params["prompt"]) == (batch, subject)

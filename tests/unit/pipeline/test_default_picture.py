@@ -104,3 +104,9 @@ def test_a_side_of_zero_keeps_the_shape() -> None:
     }
     described = describe_graph(Intent(task="test-image"), workflow, CATALOG)
     assert (described.width, described.height) == (2000, 1000)
+
+
+async def test_a_composed_batch_reaches_the_latent(generator: Generator) -> None:
+    result = await generator.generate(GenerationRequest(prompt="4 images of a fox, then upscale them 2x"))
+    assert result.ok and result.workflow is not None
+    assert [n["batch_size"] for n in _inputs(result.workflow, "EmptyLatentImage")] == [4]
