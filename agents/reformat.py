@@ -100,8 +100,17 @@ _LEADING = re.compile(
     r"videos?|vids?|clips?|movies?|films?|animations?|gifs?|images?|pictures?|pics?|photos?|photographs?|"
     r"stills?|selfies?|"
     r"variations|versions|variants"  # after a count consumed as the batch ("3 variations of a logo")
-    r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
+    r")?(?![\s-]+games?\b)\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
+    re.I,
+)
+
+
+# A video word that names no output: a thing ("a video game character", "a video call") or what the output is
+# for ("a thumbnail for my video", "a poster for our film")
+_NOT_OUTPUT = re.compile(
+    r"\bvideo[\s-]?games?\b|\bvideo\s+(?:calls?|chats?|cameras?|editors?|players?|stores?|cards?|tapes?)\b"
+    rf"|\b(?:for|about)\s+(?:my|our|your|his|her|their|a|an|the)\s+(?:[a-z]+\s+)?(?:{_VIDEO})\b",
     re.I,
 )
 
@@ -120,7 +129,7 @@ def detect_task(
     lowered = text.lower()
     image = image or bool(parsed.images)
     video = video or bool(parsed.videos)
-    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", lowered))
+    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", _NOT_OUTPUT.sub(" ", lowered)))
     for task, pattern in _CUES:
         if re.search(pattern, lowered):
             if task == "image-to-video" and not (image or has_video_word):

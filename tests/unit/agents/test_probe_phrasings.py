@@ -95,3 +95,22 @@ def test_a_negative_said_before_the_picture_is_its_negative() -> None:
         "a princess in a garden",
         "ugly, deformed",
     )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task"),
+    [
+        ("a thumbnail for my video about cooking pasta", "text-to-image"),
+        ("a poster of a video game character", "text-to-image"),
+        ("a poster for our film festival", "text-to-image"),
+        ("a cover image for my youtube video", "text-to-image"),
+        ("a clip of a gamer playing a video game", "text-to-video"),
+        ("a video of a cat for my channel", "text-to-video"),
+    ],
+)
+def test_a_video_word_that_names_no_output(prompt: str, task: str) -> None:
+    assert reformat_text(prompt).task == task
+
+
+def test_a_video_game_stays_content() -> None:
+    assert reformat_text("a video about a video game").prompt == "video game"
