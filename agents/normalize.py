@@ -6,42 +6,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from agents.defaults import DEFAULT_FPS, DEFAULT_FRAMES, default_family, default_size
 from agents.errors import InputRequiredError, IntentError
 from agents.intent import VIDEO_TASKS, Intent
-from agents.parsing import ORIENTATIONS, parse_request
+from agents.parsing import parse_request
+from agents.request_words import ORIENTATIONS
 
-# Default output size and fps by (task group, family): what the templates were verified with.
-_DEFAULT_SIZE = {
-    "text-to-image/hunyuan-video": (1280, 720),
-    "hunyuan-video": (848, 480),
-    "sdxl": (1024, 1024),
-    "flux": (1024, 1024),
-    "sd15": (512, 512),
-    "test-video": (320, 240),
-    "test-image": (512, 512),
-}
-DEFAULT_FPS = 24.0
-DEFAULT_FRAMES = {"hunyuan-video": 73, "test-video": 48}
 MAX_SIDE = 4096
 MAX_FRAMES = 4096
-
-
-def default_family(task: str) -> str:
-    if task in {"text-to-video", "image-to-video", "video-to-video"}:
-        return "hunyuan-video"
-    if task == "text-to-image":
-        return "sdxl"
-    if task == "image-to-image":
-        return "sd15"
-    return "none"
-
-
-def default_size(task: str, family: str) -> tuple[int, int]:
-    return (
-        _DEFAULT_SIZE.get(f"{task}/{family}")
-        or _DEFAULT_SIZE.get(task)
-        or _DEFAULT_SIZE.get(family, (848, 480))
-    )
 
 
 def round16(value: float) -> int:

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.compose import vocabulary as vocab
 from agents.compose.clauses import GAP, close_gaps
+from agents.request_words import COLORS, NAMED_HEIGHTS, ORIENTATIONS, STYLES
 
 _UNITS = {
     "zero": 0,
@@ -54,10 +56,16 @@ _SPECIAL = {
     "a dozen": 12,
     "dozen": 12,
 }
-_WORD = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
-# "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"
+# the other languages' counts (`vocabulary.json` "languages"): "cinq secondes", "fünf Sekunden"
+_UNITS.update({w: n for w, n in vocab.LANG_NUMBERS.items() if n < 20})
+_TENS.update({w: n for w, n in vocab.LANG_NUMBERS.items() if n >= 20})
+_ONES = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+_WORD = "|".join(sorted(map(re.escape, _TENS), key=len, reverse=True))
+# "twenty five", "twenty-five", "two and a half", "a couple of", "1.5", "2,5"; only tens take a second word
+# ("um five seconds" is five, not six)
 NUMBER = (
-    rf"(?:\d+(?:[.,]\d+)?|(?:(?:{_WORD})(?:[\s-](?:{_WORD}))?(?:\s+and\s+a\s+half|\s+point\s+(?:{_WORD}))?)"
+    rf"(?:\d+(?:[.,]\d+)?|(?:(?:(?:{_WORD})(?:[\s-](?:{_ONES}))?|{_ONES})"
+    rf"(?:\s+and\s+a\s+half|\s+point\s+(?:{_ONES}))?)"
     r"|a\s+couple(?:\s+of)?|a\s+few|a\s+dozen|half\s+an?|half|quarter(?:\s+of\s+an?)?|an?)"
 )
 
@@ -94,98 +102,6 @@ def parse_number(text: str) -> float | None:
     return total + half
 
 
-COLORS: dict[str, int] = {
-    "black": 0x000000,
-    "white": 0xFFFFFF,
-    "red": 0xFF0000,
-    "green": 0x00FF00,
-    "blue": 0x0000FF,
-    "yellow": 0xFFFF00,
-    "cyan": 0x00FFFF,
-    "magenta": 0xFF00FF,
-    "orange": 0xFFA500,
-    "purple": 0x800080,
-    "pink": 0xFFC0CB,
-    "gray": 0x808080,
-    "grey": 0x808080,
-    "brown": 0x8B4513,
-    "teal": 0x008080,
-    "navy": 0x000080,
-    "violet": 0xEE82EE,
-    "gold": 0xFFD700,
-    "silver": 0xC0C0C0,
-}
-
-STYLES = (
-    "cinematic",
-    "photorealistic",
-    "realistic",
-    "anime",
-    "cartoon",
-    "watercolor",
-    "watercolour",
-    "oil painting",
-    "pixel art",
-    "3d render",
-    "claymation",
-    "noir",
-    "vintage",
-    "cyberpunk",
-    "studio ghibli",
-    "documentary",
-    "sketch",
-    "comic",
-    "low poly",
-    "vaporwave",
-    "minimalist",
-    "surreal",
-    "fantasy",
-    "steampunk",
-    "impressionist",
-)
-
-# Height of the named "p" resolutions; widths follow the aspect ratio (16:9 unless told otherwise).
-NAMED_HEIGHTS = {
-    "240p": 240,
-    "360p": 360,
-    "480p": 480,
-    "540p": 544,
-    "576p": 576,
-    "720p": 720,
-    "1080p": 1080,
-    "1440p": 1440,
-    "2160p": 2160,
-    "4k": 2160,
-    "2k": 1440,
-    "hd": 720,
-    "full hd": 1080,
-    "fhd": 1080,
-    "uhd": 2160,
-    "sd": 480,
-}
-ORIENTATIONS = {
-    "vertical": (9, 16),
-    "portrait": (9, 16),
-    "tall": (9, 16),
-    "horizontal": (16, 9),
-    "landscape": (16, 9),
-    "widescreen": (16, 9),
-    "square": (1, 1),
-    "cinemascope": (21, 9),
-    "ultrawide": (21, 9),
-    # the platforms' own frames: vertical feeds and phone screens, wide players
-    "tiktok": (9, 16),
-    "reels": (9, 16),
-    "reel": (9, 16),
-    "shorts": (9, 16),
-    "instagram story": (9, 16),
-    "phone wallpaper": (9, 16),
-    "mobile wallpaper": (9, 16),
-    "youtube thumbnail": (16, 9),
-    "desktop wallpaper": (16, 9),
-}
-
-
 @dataclass
 class Parsed:
     """Everything the parser found, plus the text that is left for the prompt."""
@@ -217,27 +133,41 @@ _DURATION_UNITS = {
     "secs": 1.0,
     "second": 1.0,
     "seconds": 1.0,
-    "seg": 1.0,
-    "segundos": 1.0,
     "m": 60.0,
     "min": 60.0,
     "mins": 60.0,
     "minute": 60.0,
     "minutes": 60.0,
     "ms": 0.001,
+    **dict.fromkeys(vocab.LANG_SECONDS, 1.0),
+    **dict.fromkeys(vocab.LANG_MINUTES, 60.0),
 }
 _UNIT_RE = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
 # Between a number and its unit: digits may touch the unit ("5s"), a number word never does, else "as the
 # first frame" would read as "a s" (one second).
 _GAP = r"(?:(?<=\d)\s*(?:-\s*)?|\s*-\s*|\s+)"
 
+
+def _words(phrases: list[str]) -> str:
+    """An alternation of lexicon phrases, any run of spaces between their words."""
+    return "|".join(sorted((r"\s+".join(map(re.escape, p.split())) for p in phrases), key=len, reverse=True))
+
+
+_FPS_UNITS = _words(vocab.LANG_FPS_UNITS)
+_FRAME_NOUNS = _words(vocab.LANG_FRAME_NOUNS)
+_AFTER_DURATION = _words(["long", *vocab.LANG_AFTER_DURATION])
+
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "fps",
-        re.compile(rf"\b(?:at\s+)?(?P<n>{NUMBER}){_GAP}(?:fps|frames?\s+per\s+second|frames?/s|hz)\b", re.I),
+        re.compile(
+            rf"\b(?:at\s+)?(?P<n>{NUMBER}){_GAP}(?:fps|frames?\s+per\s+second|frames?/s|hz|{_FPS_UNITS})"
+            r"(?![\w/])",
+            re.I,
+        ),
     ),
     ("fps", re.compile(r"\b(?:fps|frame\s*rate)\s*(?:of|=|:)?\s*(?P<n>\d+(?:\.\d+)?)\b", re.I)),
-    ("frames", re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:frames?|f)\b(?!\s*per)", re.I)),
+    ("frames", re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:frames?|f|{_FRAME_NOUNS})\b(?!\s*per)", re.I)),
     ("frames", re.compile(r"\b(?:frames|length)\s*(?:of|=|:)\s*(?P<n>\d+)\b", re.I)),
     (
         "duration",
@@ -245,17 +175,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             # "~5 s", "5 to 6 seconds" (the upper end), "a minute and a half", "half-minute"
             rf"(?:\b(?:duration|length)\s*(?:of|=|:)?\s*)?(?:~\s*)?(?:\b(?:{NUMBER})\s*(?:to|-|\u2013|or)\s*)?"
             rf"\b(?P<n>{NUMBER}){_GAP}(?P<u>{_UNIT_RE})\b(?P<half>\s+and\s+a\s+half)?"
-            r"(?!\s+frames?\b)\.?(?:\s+long)?",
+            rf"(?!\s+frames?\b)\.?(?:\s+(?:{_AFTER_DURATION})\b)?",
             re.I,
         ),
     ),
     ("duration", re.compile(r"\b(?:duration|length)\s*(?:of|=|:)\s*(?P<n>\d+(?:\.\d+)?)\s*(?:s\b)?", re.I)),
-    (
-        "steps",
-        re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
-    ),
-    ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
-    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>-?\d+)\b", re.I)),
+    # before the steps: "cfg scale 8 steps 40" is cfg 8 and 40 steps
     (
         "guidance",
         re.compile(
@@ -263,8 +188,34 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        "steps",
+        re.compile(rf"\b(?P<n>{NUMBER}){_GAP}(?:sampling\s+|diffusion\s+|denoising\s+)?steps?\b", re.I),
+    ),
+    ("steps", re.compile(r"\bsteps?\s*(?:=|:|of)?\s*(?P<n>\d+)\b", re.I)),
+    ("seed", re.compile(r"\b(?:random\s+)?seed\s*(?:=|:|of|#)?\s*(?P<n>-?\d+)\b", re.I)),
+    (
         "denoise",
         re.compile(r"\b(?:denoise|denoising|strength)\s*(?:=|:|of)?\s*(?P<n>[01](?:\.\d+)?)\b", re.I),
+    ),
+    # "a batch of 4", "batch size: 4", "8 images of", "two variations": how many outputs at once
+    ("batch", re.compile(rf"\b(?:an?\s+)?batch(?:\s+size)?\s*(?:of|=|:)?\s*(?P<n>{NUMBER})\b", re.I)),
+    # "a fox, 4 versions": the count and its noun are both settings (with "of" the noun leads the subject)
+    (
+        "batch",
+        re.compile(
+            rf"\b(?P<n>{NUMBER})\s+(?:different\s+)?(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
+            re.I,
+        ),
+    ),
+    (
+        "batch",
+        re.compile(
+            rf"(?<!\bthese\s)(?<!\bthose\s)(?<!\bboth\s)(?<!\bthe\s)(?<!\bmy\s)\b(?P<n>{NUMBER})"
+            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+)?(?:images|pictures|photos|pics|"
+            r"variations|versions|variants|renders|options|takes|videos|clips|stills|portraits|wallpapers|"
+            r"illustrations|icons|logos|designs)\b)",
+            re.I,
+        ),
     ),
     ("upscale", re.compile(r"\b(?P<n>\d+(?:\.\d+)?)\s*x\b(?!\s*\d)(?:\s+(?:upscale|bigger|larger))?", re.I)),
     ("upscale", re.compile(rf"\b(?P<n>{NUMBER})\s+times\s+(?:bigger|larger)\b", re.I)),
@@ -285,12 +236,15 @@ _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*(?P<sep>:|/|x|\u00d7|\s+by\s+)\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?",
     re.I,
 )
+_WIDE_RE = re.compile(
+    r"(?<![\d.])(?P<a>[1-3]\.\d{1,2})\s*:\s*1\b(?:\s+(?:aspect(?:\s+ratio)?|format))?", re.I
+)
 # "16x9", "16 by 9", "9/16" are a frame's shape only for the usual shapes ("3x3 grid" is not one)
 _USUAL_ASPECTS = {(16, 9), (9, 16), (4, 3), (3, 4), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5), (1, 1)}
 _ORIENT_RE = re.compile(
     r"\b(?:in\s+)?(?P<o>"
-    + "|".join(ORIENTATIONS)
-    + r")\b(?P<q>\s+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
+    + "|".join(sorted((r"\s+".join(map(re.escape, o.split())) for o in ORIENTATIONS), key=len, reverse=True))
+    + r")\b(?P<q>[\s-]+(?:format|orientation|mode|aspect(?:\s+ratio)?|video|clip|image|photo|frame)"
     r")?(?P<r>(?=\s+\d{3,4}p\b))?(?:\s+(?P<px>\d{3,4})(?:\s*px)?\b(?!\s*[x\u00d7*:]))?",
     re.I,
 )
@@ -319,7 +273,11 @@ _NEG_ITEM = (
 )
 _NEG_RE = re.compile(
     # "negative prompt: ...", "avoid: a, b, c": everything up to the end of the clause
-    r"(?:(?:\(\s*)?\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*(?P<a>[^;\n)]+)\)?)|"
+    r"(?:(?:\(\s*)?\b(?:negative(?:\s+prompt)?|avoid|avoiding|exclude|excluding)\s*[:=]\s*"
+    r"(?P<a>[^;\n)]+?)(?=\.(?:\s|$)|[;\n)]|$)\)?)|"
+    # "I don't want any text in it", "make sure there's no people", "don't include snow"
+    r"(?:\b(?:(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|include|show|add|put)|make\s+sure\s+there(?:'s|\s+is|\s+are)"
+    r"\s+no)\s+(?:any\s+)?(?P<d>[a-z][a-z -]{0,40}?)(?:\s+in\s+(?:it|the\s+\w+))?(?=[,.;:)]|$))|"
     # a clause of its own that starts with the word ("a cat; avoid blurry, low quality"): all of it
     r"(?:(?:^|(?<=[;.(]))\s*(?:negative(?:\s+prompt)?|avoid|exclude)(?!\s*[:=])(?!\s+prompt\b)\s+"
     r"(?P<c>[^;\n)]+)\)?)|"
@@ -327,7 +285,7 @@ _NEG_RE = re.compile(
     rf"(?:\b(?:without|avoid|avoiding|exclude|excluding|no)\s+(?P<b>{_NEG_ITEM}"
     # at most 12 items: each start then costs a bounded scan, so the whole search is linear
     rf"(?:(?:\s*,\s*(?:no\s+)?{_NEG_ITEM}){{0,12}},?\s+(?:and|or)\s+(?:no\s+)?{_NEG_ITEM})?)"
-    r"(?=[,.;]|$|\s+(?:and|with|at|in)\b))",
+    r"(?=[,.;)]|$|\s+(?:and|with|at|in)\b))",
     re.I,
 )
 _FORMAT_RE = re.compile(
@@ -369,25 +327,37 @@ def parse_request(text: str) -> Parsed:
             # "768p", "900p": any progressive height names itself, not only the broadcast ones listed
             parsed.named_height = NAMED_HEIGHTS.get(name) or int(name.removesuffix("p"))
             break
+    for match in _WIDE_RE.finditer(text):  # "2.39:1", "1.85:1": the cinema ratios, said as decimals
+        if _take(parsed, match):
+            parsed.aspect = (round(float(match.group("a")) * 100), 100)
+            break
     for match in _ASPECT_RE.finditer(text):
+        if parsed.aspect is not None:
+            break
         a, b = int(match.group("a")), int(match.group("b"))
         usual = match.group("sep") == ":" or (a, b) in _USUAL_ASPECTS
         if 0 < a <= 32 and 0 < b <= 32 and usual and _take(parsed, match):
             parsed.aspect = (a, b)
             break
+    worded = False  # the shape came from a word, not a ratio ("(9:16) vertical video" keeps "vertical")
     for match in _ORIENT_RE.finditer(text):
-        word = match.group("o").lower()
+        word = " ".join(match.group("o").lower().split())
         qualified = match.group(0).lower().startswith("in") or match.group("q") or match.group("px")
         qualified = qualified or match.group("r") is not None
         if word in _NOUN_ORIENTATIONS and not qualified:
             continue
         # "a vertical video of rain": the noun that qualified the shape stays in the text ("a video of rain")
         noun = match.group("q") is not None and _MEDIA_QUALIFIER.fullmatch(match.group("q").strip())
-        if parsed.aspect is None and _take(parsed, match, match.start("q") if noun else None):
+        end = match.start("q") if noun else None
+        if parsed.aspect is not None:
+            if worded and ORIENTATIONS[word] == parsed.aspect and not match.group("px"):
+                _take(parsed, match, end)  # the same shape named twice ("an instagram post, square")
+            continue
+        worded = True
+        if _take(parsed, match, end):
             parsed.aspect = ORIENTATIONS[word]
             if match.group("px") and parsed.named_height is None:
                 parsed.named_height = int(match.group("px"))  # "square 512": the short side
-            break
     for match in _FORMAT_RE.finditer(text):
         if _take(parsed, match):
             parsed.output_format = match.group("f").lower().replace("jpeg", "jpg")
@@ -399,6 +369,8 @@ def parse_request(text: str) -> Parsed:
             value = parse_number(match.group("n"))
             if value is None or not _take(parsed, match):
                 continue
+            if key == "batch" and not 2 <= value <= 4096:
+                continue  # "an image" is one picture, not a batch
             if key == "duration":
                 value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)
@@ -412,13 +384,15 @@ def parse_request(text: str) -> Parsed:
         for match in _COLOR_RE.finditer(text):
             # A colour only counts as the test colour when it says what the frames look like.
             window = text[max(0, match.start() - 40) : match.end() + 30].lower()
-            if re.search(r"solid|frames?|colou?r|fill|plain|blank|test|screen", window) and _take(
-                parsed, match
-            ):
+            if re.search(
+                r"\b(?:solid|frames?|colou?r(?:ed)?|fill|plain|blank|test|screen)\b", window
+            ) and _take(parsed, match):
                 parsed.color = COLORS[match.group("c").lower()]
                 break
     for match in _NEG_RE.finditer(text):
-        phrase = (match.group("a") or match.group("b") or match.group("c") or "").strip(" ,.")
+        phrase = (match.group("a") or match.group("b") or match.group("c") or match.group("d") or "").strip(
+            " ,."
+        )
         if phrase and _take(parsed, match):
             items = re.split(r"\s*,\s*(?:(?:and|or)\s+)?(?:no\s+)?|\s+(?:and|or)\s+(?:no\s+)?", phrase)
             parsed.negative.extend(i.strip(" .") for i in items if i.strip(" ."))
@@ -444,7 +418,7 @@ def parse_request(text: str) -> Parsed:
 # ("quality 720p", "size 768x768").
 _CONNECTOR = re.compile(
     r"(?:\b(?:at|in|with|of|and|for|lasting|long|like|about|around|roughly|approximately|approx|maybe|"
-    r"quality|resolution|res|size)|@|~)\s*$",
+    r"quality|resolution|res|size)|@|~|\b(?:" + _words(vocab.LANG_CONNECTORS) + r"))\s*$",
     re.I,
 )
 
@@ -464,7 +438,7 @@ def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
     rest = re.sub(r"([,;])(?:\s*[,.;])+", r"\1", rest)
     rest = re.sub(r"[,;]\s*:", ":", rest)  # "a clip, 24 fps: a chef" -> "a clip: a chef"
-    rest = re.sub(r"\(\s*\)|\[\s*\]", "", rest)  # "(9:16)" consumed whole
+    rest = re.sub(r"\([\s,;]*\)|\[[\s,;]*\]", "", rest)  # "(9:16)", "(5s, 1080p)" consumed whole
     rest = re.sub(r"\s{2,}", " ", rest)
     return rest.strip(" ,.;:-")
 

@@ -7,21 +7,24 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agents.compose import vocabulary as vocab
-from agents.compose.clauses import GAP, close_gaps, correct_typos
+from agents.compose.clauses import GAP, LANG_LEAD, close_gaps, correct_typos
+from agents.compose.errors import MissingCapability
+from agents.defaults import default_family, default_size
 from agents.errors import IntentError
 from agents.families import intent_family
-from agents.intent import INTENT_JSON_SCHEMA, TASKS, Intent, ModelFamily, Task
+from agents.intent import INTENT_JSON_SCHEMA, TASKS, VIDEO_TASKS, Intent, ModelFamily, Task
 from agents.llm import LLMClient, load_prompt
 from agents.normalize import (
     clamp_numbers,
-    default_family,
-    default_size,
     finalize,
     provided_inputs,
     size_for,
     validated,
 )
 from agents.parsing import Parsed, hex_color, parse_request
+from agents.structured import as_sentence
+
+MAX_BATCH = 16  # pictures or clips made at once: more is a queue of jobs, not one graph
 
 
 class ReformatAgent(Protocol):
@@ -37,12 +40,22 @@ _VIDEO = (
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
-    r"sprites?|stickers?|banners?|png|jpe?g"
+    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
 )
+_VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
+_IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
 # Asking for movement of a given picture: with an input image these mean image-to-video.
 _MOTION = (
     r"\b(?:animate[ds]?|animating|come\s+(?:a)?live|to\s+life|motion|move[sd]?|moving|movement|"
     r"zoom(?:s|ing)?\s+(?:in|out)|frames?)\b"
+    + "|(?<![a-z0-9])(?:"
+    + vocab.phrase_body(
+        [
+            *(f"{v} {r}" for v in vocab.LANG_ANIMATE for r in vocab.LANG_THIS),
+            *set(vocab.LANG_ANIMATE) - {"anime"},
+        ]
+    )
+    + ")(?![a-z0-9])"
 )
 _CUES: list[tuple[Task, str]] = [
     (
@@ -82,11 +95,22 @@ _LEADING = re.compile(
     r"(?:\s+(?:very\s+much|so\s+much|really))?(?:\s+to\s+(?:see|get|have))?|(?:i'm\s+)?looking\s+for|"
     r"give\s+me|gimme|show\s+me|make\s+me|make|generate|create|render|produce|draw|paint|do|"
     r"animate|film|shoot|upscale|restyle)?\s*(?:(?:me|it|this|them)\s+)?(?:an?|the|some|one)?\s*(?:(?:short|quick|long|little|"
-    r"small|simple|high[\s-]quality|beautiful|nice|new)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
+    r"small|simple|high[\s-]quality|beautiful|nice|new|looping|looped|seamless)\s+)*(?:(?:test|dummy|placeholder|sample)\s+)?(?:"
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
-    r"videos?|vids?|clips?|movies?|films?|animations?|images?|pictures?|photos?|photographs?|stills?"
-    r")?\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
+    r"videos?|vids?|clips?|movies?|films?|animations?|gifs?|images?|pictures?|pics?|photos?|photographs?|"
+    r"stills?|selfies?|"
+    r"variations|versions|variants"  # after a count consumed as the batch ("3 variations of a logo")
+    r")?(?![\s-]+games?\b)\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
+    re.I,
+)
+
+
+# A video word that names no output: a thing ("a video game character", "a video call") or what the output is
+# for ("a thumbnail for my video", "a poster for our film")
+_NOT_OUTPUT = re.compile(
+    r"\bvideo[\s-]?games?\b|\bvideo\s+(?:calls?|chats?|cameras?|editors?|players?|stores?|cards?|tapes?)\b"
+    rf"|\b(?:for|about)\s+(?:my|our|your|his|her|their|a|an|the)\s+(?:[a-z]+\s+)?(?:{_VIDEO})\b",
     re.I,
 )
 
@@ -105,7 +129,7 @@ def detect_task(
     lowered = text.lower()
     image = image or bool(parsed.images)
     video = video or bool(parsed.videos)
-    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", lowered))
+    has_video_word = bool(re.search(rf"\b(?:{_VIDEO})\b", _NOT_OUTPUT.sub(" ", lowered)))
     for task, pattern in _CUES:
         if re.search(pattern, lowered):
             if task == "image-to-video" and not (image or has_video_word):
@@ -155,17 +179,46 @@ _TASK_WORDS = re.compile(
 )
 
 
+# A clause that only names the kind of output ("..., video, ...") says what to make, not what to show (a
+# content noun alone, "a logo", "a poster", is the subject).
+_LONE_MEDIA = re.compile(
+    r"(?:^|(?<=[^\w\s-]))\s*(?:(?:an?|the)\s+)?(?:videos?|vids?|clips?|footage|animations?|gifs?|images?|"
+    r"pictures?|pics?|photos?|photographs?|stills?)\s*(?=[^\w\s(-]|$)",
+    re.I,
+)
+
+# "I'm making a birthday card for my grandma. Could you create ...": the first sentence says what the picture
+# is for; the request follows it
+_CONTEXT_SENTENCE = re.compile(
+    r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])[^.!?\n]{0,300}[.!?\n]+\s*(?=\S)", re.I
+)
+
+_LOOKS_LIKE = re.compile(
+    r"^(?:what|how)\s+(?:would|does|might|could|will)\s+(?P<x>[^?!.]{1,200}?)\s+look(?:\s+like)?\s*[?!.]*"
+    r"(?:\s*(?:show|draw|paint|render|imagine)\s+(?:me|it|us|that|this)\b)?[\s?!.]*$",
+    re.I,
+)
+
 _PRONOUNS = frozenset({"it", "this", "that", "them", "this one", "that one"})
 
 
 def clean_prompt(rest: str) -> str:
     rest = _TASK_WORDS.sub(" ", rest)
+    # "Video \u2014 4s \u2014 a bird": a dash between spaces separates like a comma
+    rest = re.sub(r"\s*,(?:\s*,)+", ",", re.sub(r"\s+[\u2014\u2013](?=\s)", ",", f" {rest} ")).strip(" ,")
+    rest = _LOOKS_LIKE.sub(r"\g<x>", rest.strip())  # "what would a purple tiger look like? show me"
+    rest = _CONTEXT_SENTENCE.sub("", rest.strip())
     # the family words are a model choice, not picture content: "a flux image of" reads "an image of"
     rest = close_gaps(_drop_family(" ".join(rest.split())))
     rest = re.sub(r"\s{2,}", " ", rest)
     for _ in range(2):
+        rest = LANG_LEAD.sub("", rest.strip())
         rest = _LEADING.sub("", rest.strip() + " ").strip()
     rest = _TRAILING.sub("", rest.strip(" ,.;:-?!")).strip(" ,.;:-?!")
+    rest = re.sub(r"\(\s*\)|\[\s*\]", "", _LONE_MEDIA.sub("", rest))  # "a desert road, video, 4 s"
+    rest = rest.strip(" ,.;:-?!")
+    if re.fullmatch(r'"[^"]+"', rest):  # 'Prompt: "a red panda"': the quotes frame the whole description
+        rest = rest[1:-1].strip()
     return "" if rest.lower() in _PRONOUNS else rest  # "animate it": nothing described
 
 
@@ -176,6 +229,49 @@ def _drop_family(text: str) -> str:
     for m in _FAMILY_USE.finditer(text.lower()):
         keep[m.start() : m.end()] = GAP * (m.end() - m.start())
     return "".join(keep)
+
+
+# What the request asks to be made, when it is an output no graph here makes ("make a song about cats",
+# "generate a 3d model of a chair", "write me a poem"): at the head of the request, up to two words before it.
+_ASKED_HEAD = (
+    r"^(?:(?:please|pls|hey|hi|ok|okay)[\s,!]+)*(?:(?:can|could|would)\s+(?:you|u)\s+)?(?:(?:please|just)\s+)?"
+    r"(?:(?:make|generate|create|produce|write|compose|sing|record|narrate|give|render|do|draft|"
+    r"i\s+(?:want|need)|i'd\s+like|i\s+would\s+like)\s+(?:me\s+|us\s+)?)?(?:(?:an?|the|some|one)\s+)?"
+    r"(?:(?![\w'-]+ing\b)[\w'-]+\s+){0,2}?"  # "a catchy song", never "a cat playing music"
+)
+# the output named is the thing made, not a word describing another ("a music box", "a mesh fence")
+_ASKED_END = (
+    r"(?![\w-])(?=\s*$|\s*[,.!?;:]|\s+(?:of|about|for|with|that|which|in|on|to|from|where|featuring)\b)"
+)
+_UNSUPPORTED = [
+    (kind, re.compile(_ASKED_HEAD + rf"(?:{vocab.phrase_body(words)})s?{_ASKED_END}", re.I))
+    for kind, words in vocab.UNSUPPORTED_OUTPUTS.items()
+]
+_KIND_NAMES = {"audio": "audio (music, speech, sound)", "3d": "3D models", "text": "text"}
+_SOUND = re.compile(
+    r"\b(?:with|plus|and|including)\s+(?:(?:a|an|some|the)\s+)?(?:\w+\s+)?"
+    r"(?:sound|sounds|audio|music|soundtrack|voice\s*over|voiceover|narration|dialogue|speech)\b",
+    re.I,
+)
+
+
+def refuse_unsupported(text: str, task: Task) -> list[str]:
+    """`MissingCapability` for a request whose output is audio, a 3D model or text (no ComfyUI graph of
+    this gateway makes them: a picture or a video in their place would be a wrong answer). A video asked
+    "with sound" is made silent, with a warning (returned)."""
+    lowered = " ".join(text.lower().split())
+    media = re.search(rf"\b(?:{_VIDEO}|{_IMAGE})\b", lowered) is not None
+    for kind, pattern in _UNSUPPORTED:
+        if not media and (m := pattern.search(lowered)) is not None:
+            raise MissingCapability(
+                f"{m.group(0).strip()!r} asks for {_KIND_NAMES[kind]}, which this gateway's ComfyUI "
+                "workflows do not make: ask for an image or a video ('a picture of ...', "
+                "'a 5 second video of ...')",
+                operation=f"generate_{kind}",
+            )
+    if task in VIDEO_TASKS and (m := _SOUND.search(lowered)) is not None:
+        return [f"the video is silent: {m.group(0)!r} needs audio generation, which the workflows do not do"]
+    return []
 
 
 class PlannerReformat:
@@ -195,7 +291,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         )
     if len(text) > 4000:
         raise IntentError("the prompt is longer than 4000 characters")
-    text = correct_typos(text)  # "a vidoe of": the planner's one-slip corrections, for one reading of words
+    text = correct_typos(as_sentence(text))  # fields read as prose; "a vidoe of": one-slip corrections
     parsed = parse_request(text)
     given = provided_inputs(overrides)
     forced = (overrides or {}).get("task")
@@ -204,7 +300,7 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
     for known in TASKS:
         if known == forced:
             task = known
-    warnings: list[str] = []
+    warnings = refuse_unsupported(text, task)
     numbers = clamp_numbers(parsed.numbers, warnings)
     data: dict[str, Any] = {
         "task": task,
@@ -232,6 +328,12 @@ def reformat_text(prompt: str, overrides: Mapping[str, Any] | None = None) -> In
         data["guidance"] = numbers["guidance"]
     if "denoise" in numbers:
         data["denoise"] = numbers["denoise"]
+    if "batch" in numbers:  # the latent's batch: every widget of that name takes it (apply_intent)
+        data["extra_params"] = {"batch_size": min(int(numbers["batch"]), MAX_BATCH)}
+        if numbers["batch"] > MAX_BATCH:
+            warnings.append(
+                f"a batch of {numbers['batch']:g} is above the supported maximum; using {MAX_BATCH}"
+            )
     if "upscale" in numbers and task in {"upscale", "image-to-image"}:
         data["upscale_factor"] = numbers["upscale"]
     if task in {"test-video", "test-image"}:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.compose.wiring import native_scale
 from agents.errors import InputRequiredError
 from agents.families import graph_family, intent_family
 from agents.intent import Intent
@@ -194,9 +195,13 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
     """The intent as the graph carries it out: family, size, frames, fps, duration, steps, seed and prompt
     texts read back from the API graph (the inputs `apply_intent` writes), so an answer never describes a
     first reading the composer or a template overrode (a Wan clip of 81 frames at 16 fps, not HunyuanVideo's
-    73 at 24). Where several nodes set a value, the one nearest the output (last in the graph's order) wins;
-    a value the graph does not set is None. Task, style, inputs and the request's other fields stay."""
+    73 at 24). The size is the one the output receives: carried from the node that sets it through every
+    resize on the way (1024x1024 upscaled 2x is 2048x2048). Where several nodes set a value, the one nearest
+    the output (last in the graph's order) wins; a value the graph does not set is None. Task, style,
+    inputs and the request's other fields stay."""
     canvas: tuple[int, int] | None = None
+    sizes: dict[str, tuple[int, int]] = {}  # each node's picture size, carried along the links
+    delivered: tuple[int, int] | None = None  # the size an output node saves
     frames: int | None = None
     numbers: dict[str, float] = {}
     positive: list[str] = []
@@ -214,6 +219,11 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
         if sized and class_type != "ImageScaleBy" and width and height:
             canvas = (int(width), int(height))
             frames = int(n) if (n := _count(plain.get("length"))) is not None else frames
+        size = _node_size(workflow, node_id, plain, sizes, sized=sized)
+        if size is not None:
+            sizes[node_id] = size
+            if spec is not None and spec.output_node:
+                delivered = size
         if class_type == "RepeatImageBatch" and (n := _count(plain.get("amount"))) is not None:
             frames = int(n)
         for field, names in (("fps", _FPS_INPUTS), ("seed", _SEED_INPUTS), ("steps", ("steps",))):
@@ -226,6 +236,7 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
                 (negative if node_id in negatives else positive).append(plain[name])
     family = intent_family(graph_family(workflow, catalog))
     fps = numbers.get("fps") if frames is not None or intent.is_video else None
+    canvas = delivered or canvas
     update: dict[str, Any] = {
         "model_family": family if family is not None else intent.model_family,
         "width": canvas[0] if canvas else None,
@@ -246,6 +257,44 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
         bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
         kept = {k: v for k, v in update.items() if k not in bad}
         return Intent.model_validate({**intent.model_dump(), **kept, **dict.fromkeys(bad & set(update))})
+
+
+def _node_size(
+    workflow: Mapping[str, Mapping[str, Any]],
+    node_id: str,
+    plain: Mapping[str, Any],
+    sizes: Mapping[str, tuple[int, int]],
+    *,
+    sized: bool,
+) -> tuple[int, int] | None:
+    """The picture size a node puts out: its own width/height, else its first sized input's, changed by
+    what the node does to it (a scale factor, an upscale model's own factor, outpaint padding)."""
+    node = workflow[node_id]
+    class_type = str(node.get("class_type"))
+    inputs = node.get("inputs") or {}
+    source = next((sizes[str(v[0])] for v in inputs.values() if is_link(v) and str(v[0]) in sizes), None)
+    width, height = _count(plain.get("width")), _count(plain.get("height"))
+    if sized and class_type != "ImageScaleBy" and width is not None and height is not None:
+        if width and height:
+            return int(width), int(height)
+        if source is not None and (width or height):  # a side of 0 keeps the picture's shape
+            w, h = source
+            return (int(width), round(h * width / w)) if width else (round(w * height / h), int(height))
+    if source is None:
+        return None
+    factor = _count(plain.get("scale_by"))
+    if class_type == "ImageUpscaleWithModel":
+        loader = inputs.get("upscale_model")
+        linked = workflow.get(str(loader[0])) if is_link(loader) and loader is not None else None
+        name = (linked.get("inputs") or {}).get("model_name") if linked is not None else None
+        factor = native_scale(name) if isinstance(name, str) else None
+    if factor:
+        return round(source[0] * factor), round(source[1] * factor)
+    pads = [_count(plain.get(side)) for side in ("left", "right", "top", "bottom")]
+    if class_type == "ImagePadForOutpaint" and None not in pads:
+        left, right, top, bottom = (int(p or 0) for p in pads)
+        return source[0] + left + right, source[1] + top + bottom
+    return source
 
 
 def _count(value: Any) -> float | None:

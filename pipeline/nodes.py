@@ -31,6 +31,7 @@ from agents.linklist import parse_link_list
 from agents.llm import track_usage
 from agents.parsing import parse_request
 from agents.refine import Refiner
+from agents.structured import as_sentence
 from agents.values import describe_graph
 from comfyui_client import ComfyClient, ComfyError, ComfyTimeout, ComfyUnavailable, PromptRejected
 from node_catalog import Catalog
@@ -165,22 +166,23 @@ class PipelineNodes:
         overrides = request["overrides"]
         plan: Plan | None = None
         models = await self._models(state, ctx)
+        prompt = as_sentence(request["prompt"])  # "key: value" lines and JSON-ish objects read as prose
         try:
             # the spec's video route and a forced template keep the one-template path
             if not (request["template"] or overrides.get("video")):
-                plan, task, said = await self._plan(request, _lora_files(models, ctx.catalog))
+                plan, task, said = await self._plan(request, prompt, _lora_files(models, ctx.catalog))
                 if task is not None and not overrides.get("task"):
                     overrides = {**overrides, "task": task}
                 if said and not overrides.get("prompt"):
                     overrides = {**overrides, "prompt": said}
             try:
-                intent = await agent.reformat(request["prompt"], overrides)
+                intent = await agent.reformat(prompt, overrides)
             except LLMError as exc:
                 if self.strategies.fallback_reformat is None:
                     raise
                 log.warning("LLM reformat failed (%s); falling back to the planner", exc.message)
                 strategy = f"planner (LLM failed: {exc.message})"
-                intent = await self.strategies.fallback_reformat.reformat(request["prompt"], overrides)
+                intent = await self.strategies.fallback_reformat.reformat(prompt, overrides)
         except AgentError as exc:
             return _failed("reformat", strategy, started, exc.message, _code(exc))
         return {
@@ -204,7 +206,7 @@ class PipelineNodes:
         }
 
     async def _plan(
-        self, request: RequestData, loras: list[str]
+        self, request: RequestData, prompt: str, loras: list[str]
     ) -> tuple[Plan | None, Task | None, str | None]:
         """The plan Flow composes (None: one template serves the request, or the planner reads no
         operation), the task it implies for Reformat (None: Reformat reads the task itself) and, when one
@@ -212,7 +214,7 @@ class PipelineNodes:
         ("animate this photo, the waves should crash" -> "the waves should crash") than Reformat's."""
         files = input_files(request["overrides"])
         try:
-            plan = self.planner.plan(request["prompt"], files, loras=loras)  # deterministic, < 1 ms
+            plan = self.planner.plan(prompt, files, loras=loras)  # deterministic, < 1 ms
         except PlanError as exc:
             log.debug("no plan of operations (%s): the template path serves the request", exc)
             return None, None, None
@@ -222,7 +224,7 @@ class PipelineNodes:
             return None, None, None
         served = self.templates.serves
         if needs_composition(plan, served) and self.strategies.llm_planner is not None:
-            plan = await self.strategies.llm_planner.plan(request["prompt"], files)  # LLMError: reformat's
+            plan = await self.strategies.llm_planner.plan(prompt, files)  # LLMError: reformat's
         if needs_composition(plan, served):
             return plan, plan_task(plan), None
         # one template serves it; only an upscale's task is the planner's to say (it reads more phrasings)
@@ -479,7 +481,7 @@ def _said(request: RequestData, plan: Plan) -> set[str]:
     for key, names in _SAID_BY_FIELD.items():
         if request["overrides"].get(key) is not None:
             said.update(names)
-    parsed = parse_request(request["prompt"])
+    parsed = parse_request(as_sentence(request["prompt"]))
     said.update({"steps", "seed"} & set(parsed.numbers))
     shaped = parsed.width or parsed.height or parsed.named_height or parsed.aspect
     if shaped and not any(s.params.get("width") or s.params.get("height") for s in plan.steps):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from agents.compose import extract
 from agents.compose import vocabulary as vocab
 from agents.compose.extract import MAX_CHARS
+from agents.compose.patterns import _NEGATIVE
 from agents.compose.wiring import file_type
 
 FILE_EXT = (
@@ -57,6 +58,30 @@ AGAIN = re.compile(
 )
 _LEADS = re.compile(r"^(?:" + vocab.phrase_body(vocab.PROMPT_LEADS) + r")(?![a-z0-9])[ ,]*")
 _MEDIA = re.compile(r"^(?:" + vocab.phrase_body(vocab.MEDIA_LEADS) + r")(?![a-z0-9]) ?")
+# a last word that introduced a phrase read out of the clause ("for", "pendant", "de"): no content
+_STOPS = vocab.TRAILING_STOP | {
+    w for w in vocab.LANG_CONNECTORS if " " not in w and w not in vocab.LANG_AFTER_DURATION
+}
+
+# The lead-in of a request in another language ("crea un video de", "erstelle ein Bild von", "por favor,"):
+# politeness, a verb asking for it, an article and a media noun with what introduces the subject. An article
+# goes only with a media noun ("un gato" stays the subject, as the lexicon's articles are words elsewhere).
+_LANG_NOUNS = vocab.phrase_body([*vocab.LANG_VIDEO_NOUNS, *vocab.LANG_IMAGE_NOUNS])
+_SHARED_NOUNS = r"videos?|clips?|images?|photos?"  # English too: foreign only beside a foreign word
+_LANG_ARTICLE = vocab.phrase_body(vocab.LANG_ARTICLES) + r"(?=\s)|(?:un|l)['\u2019](?=\w)"  # "un'immagine"
+_LANG_OF = rf"(?:{vocab.phrase_body(vocab.LANG_OF)})(?![\w'])\s*|(?:d|dell|dall|del)['\u2019]\s*"
+LANG_LEAD = re.compile(
+    rf"^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
+    rf"(?:(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?:(?:me|mir|moi|mi)\s+)?)?"
+    rf"(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)*"
+    rf"(?:(?:(?:{_LANG_ARTICLE})\s*)?(?:{_LANG_NOUNS})|(?:{_LANG_ARTICLE})\s*(?:{_SHARED_NOUNS})"
+    rf"|(?:{_SHARED_NOUNS})(?=\s+(?:{_LANG_OF})))(?![\w'])\s*,?\s*(?:{_LANG_OF}|:\s*)?"
+    rf"|^(?:(?:{vocab.phrase_body(vocab.LANG_POLITE)})[\s,!.:]+)+"
+    rf"|^(?:{vocab.phrase_body(vocab.LANG_VERBS)})\s+(?=(?:{_LANG_ARTICLE}))"
+    # "anima esta foto", "animiere das Bild:": the operation said of the given picture, no description
+    rf"|^(?:{vocab.phrase_body(vocab.LANG_ANIMATE)})\s+(?:{vocab.phrase_body(vocab.LANG_THIS)})(?![\w'])[\s,:]*",
+    re.I,
+)
 _POLITE = re.compile(r"^(?:" + vocab.phrase_body(vocab.POLITE) + r")(?![a-z0-9])[ ,]*")
 
 _VERB_START = re.compile(r"^(?:" + vocab.phrase_body(vocab.STEP_VERBS) + r")(?![a-z0-9])")
@@ -248,7 +273,7 @@ def clean(
     text = " ".join(close_gaps("".join(keep)).split())
     for _ in range(8):  # bounded: each pass strips one lead
         low = text.lower()
-        m = (_LEADS.match(low) or _MEDIA.match(low)) if leads else _POLITE.match(low)
+        m = (_LEADS.match(low) or _MEDIA.match(low) or LANG_LEAD.match(low)) if leads else _POLITE.match(low)
         if not m or not m.end():
             break
         text = text[m.end() :].lstrip(" ,:;-")
@@ -257,10 +282,33 @@ def clean(
     parts = [p.strip() for p in text.split(",")]
     text = ", ".join(p for p in parts if p and not _SETTING_ONLY.fullmatch(p.lower()))
     words = text.strip(" ,.;:-").split(" ")
-    while words and words[-1].lower().strip(",.") in vocab.TRAILING_STOP:
+    while words and words[-1].lower().strip(",.") in _STOPS:
         if _KEEP_LAST.search(" ".join(words[-3:]).lower().strip(",.")):
             break
         words.pop()
     text = " ".join(words).strip(" ,.;:-\"'")
     # what is left of "turn it into a 4 second video" once its operation is read: a verb, no description
     return "" if not verbs and _VERB_ONLY.fullmatch(text.lower()) else text
+
+
+def split_negative(prompt: str) -> tuple[str, str]:
+    """A description's parts that say what must not appear ("a lighthouse at night, no people, avoid
+    blur") -> (the rest, those things): they are the step's negative prompt, not picture content."""
+    kept: list[str] = []
+    said: list[str] = []
+    labelled = False  # after "negative prompt:" / "avoid:" every part is unwanted
+    for part in re.split(r"\s*[,;]\s*", prompt):
+        m = _NEGATIVE.match(part.lower())
+        labelled = labelled or (m is not None and ":" in part[: m.end()])
+        if labelled and part.strip(" ."):
+            said.append(part[m.end() :].strip(" .") if m is not None else part.strip(" ."))
+            continue
+        if (
+            m is not None
+            and part[m.end() :].strip()
+            and not re.match(r"(?:more|less|longer)\b", part[m.end() :])
+        ):
+            said.append(part[m.end() :].strip(" ."))
+        elif part:
+            kept.append(part)
+    return (", ".join(kept), ", ".join(said)) if said else (prompt, "")

@@ -18,6 +18,7 @@ from agents.compose.fragments import Fragment, FragmentLibrary
 from agents.compose.operations import OPERATIONS, InputPort
 from agents.compose.plan import Plan, Step, step_ref
 from agents.compose.wiring import Fps, Source, file_source, file_type, frames_for, native_scale, save_sinks
+from agents.defaults import picture_size
 from agents.errors import InputRequiredError
 from node_catalog import Catalog
 from node_catalog.digraph import Digraph
@@ -311,6 +312,8 @@ class Composer:
             for k in ("prompt", "negative_prompt", "seed", "steps", "width", "height", "instruction")
             if k in p and not (k == "negative_prompt" and not p[k])  # none said: the fragment's default
         }
+        if p.get("batch"):
+            values["batch"] = p["batch"]
         if step.op in ("generate_video", "image_to_video", "video_to_video", "join"):
             fps = float(p.get("fps") or fragment.defaults.get("fps") or 24)
             values["fps"] = fps
@@ -425,22 +428,29 @@ class Composer:
         return file
 
 
+# Operations that make a picture from words alone when given no input (a chain's first picture).
+_FROM_TEXT = frozenset({"generate_image", "render_text"})
+
+
 def _working_sizes(plan: Plan) -> dict[int, tuple[int, int]]:
     """The picture size each step works at, by `id(step)`, for choosing its model: its own, else the last one
-    an earlier step set (a 1920x1080 picture restyled is restyled at that size)."""
+    an earlier step set (a 1920x1080 picture restyled is restyled at that size); a picture made from text
+    with no size said works at the request-wide default (`agents.defaults.picture_size`)."""
     sizes: dict[int, tuple[int, int]] = {}
     current: tuple[int, int] | None = None
     for step in plan.steps:
         width, height = step.params.get("width"), step.params.get("height")
         if width and height and step.op != "upscale":
             current = (int(width), int(height))
+        elif current is None and step.op in _FROM_TEXT and not step.inputs:
+            current = picture_size()  # the lone text-to-image default: never a 512-pixel SD1.5 picture
         if current is not None:
             sizes[id(step)] = current
     return sizes
 
 
 # A fragment that names no target for the seed or the step count: its samplers' own inputs take them.
-_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",)}
+_SAMPLER_INPUTS = {"seed": ("seed", "noise_seed"), "steps": ("steps",), "batch": ("batch_size",)}
 
 
 def _sampler_targets(fragment: Fragment, param: str) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ class _State:
     used: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     loras: frozenset[str] = frozenset()  # LoRA file names the backend has (lower case, no folder)
+    unwanted: str = ""  # a negative said before any step ("negative prompt: ugly. prompt: a princess")
 
     def add(
         self, op: str, params: dict[str, Any], inputs: dict[str, Any], out: str | None, family: str | None
@@ -27,6 +28,9 @@ class _State:
                     self.consumed.add(int(ref[1:]) - 1)
                 else:
                     self.used.add(ref)
+        if self.unwanted and op.startswith("generate_") and not params.get("negative_prompt"):
+            params = {**params, "negative_prompt": self.unwanted}
+            self.unwanted = ""
         step: dict[str, Any] = {"op": op, "params": params, "inputs": inputs}
         if family:
             step["family"] = family

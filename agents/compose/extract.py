@@ -13,7 +13,9 @@ from agents.compose import vocabulary as vocab
 
 MAX_CHARS = 4000
 NUM = r"(\d{1,5}(?:\.\d{1,3})?)"
-_WORDNUM = "|".join(sorted(map(re.escape, vocab.WORD_NUMBERS), key=len, reverse=True))
+# English number words and the other languages' ("cinq", "fünf"), for counts said before a unit
+_NUMBER_WORDS: dict[str, float] = {**vocab.LANG_NUMBERS, **vocab.WORD_NUMBERS}
+_WORDNUM = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
 _B = r"(?<![a-z0-9.])"  # a word starts here
 _E = r"(?![a-z0-9])"
 
@@ -49,14 +51,16 @@ _NAMED_SIZE = {
     "360p": ("height", 360),
 }
 _SEC_UNITS = (
-    r"(?:sec|secs|second|seconds|segundos?|secondes?|sekunden|"
-    r"\u0441\u0435\u043a\u0443\u043d\u0434[\u0430\u044b]?)"  # Russian "sekund(a|y)"
+    r"(?:sec|secs|second|seconds|"
+    + "|".join(map(re.escape, vocab.LANG_SECONDS))
+    + r"|\u0441\u0435\u043a\u0443\u043d\u0434[\u0430\u044b]?)"  # Russian "sekund(a|y)"
 )
+_MIN_UNITS = r"(?:min|mins|minute|minutes|" + "|".join(map(re.escape, vocab.LANG_MINUTES)) + ")"
 # "5s", "5 sec", "five-second", "5\u79d2"; a number word needs a full unit ("a s" in "as" is not a second)
 _SECONDS = re.compile(
     rf"{_B}(?:{NUM}[ -]?(?:s{_E}|{_SEC_UNITS}{_E}|\u79d2)|({_WORDNUM})[ -]{_SEC_UNITS}{_E})"
 )
-_MINUTES = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?(?:min|mins|minute|minutes){_E}")
+_MINUTES = re.compile(rf"{_B}(?:{NUM}|({_WORDNUM}))[ -]?{_MIN_UNITS}{_E}")
 _FPS = re.compile(rf"{_B}{NUM} ?(?:fps|frames per second|frames/s|frames a second){_E}")
 _FRAMES = re.compile(rf"{_B}(\d{{1,4}}) frames{_E}(?! per| a second)")
 _PX = re.compile(rf"{_B}(\d{{1,4}}) ?(?:px|pixels?){_E}")
@@ -97,6 +101,13 @@ _DENOISE_WORDS = vocab.phrase_body(vocab.DENOISE_WORDS)
 _DENOISE = re.compile(rf"{_B}(?:{_DENOISE_WORDS})(?: of| at| to| =|:)? ?(\d(?:\.\d{{1,3}})?){_E}")
 _DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
+_BATCH_NOUN = (
+    r"(?:different |distinct )?(?:images|pictures|photos|pics|variations|versions|variants|renders|stills)"
+)
+_BATCH = re.compile(
+    rf"{_B}(?:(?:a )?batch(?: size)?(?: of| =|:)? ?(\d{{1,2}}|{_WORDNUM})"
+    rf"|(\d{{1,2}}|{_WORDNUM})(?= {_BATCH_NOUN}{_E})){_E}"
+)
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
 _SINGLE_QUOTED = re.compile(r"(?<![a-z0-9])'([^']{1,120})'(?![a-z0-9])")
@@ -155,7 +166,7 @@ def word_or_num(num: str | None, word: str | None) -> float | None:
     if num:
         return _num(num)
     if word:
-        return float(vocab.WORD_NUMBERS.get(word, 0)) or None
+        return float(_NUMBER_WORDS.get(word, 0)) or None
     return None
 
 
@@ -339,4 +350,14 @@ def seed(text: str, found: Found) -> None:
     m = _SEED.search(text)
     if m and int(m.group(1)) < 2**64:
         found.values["seed"] = int(m.group(1))
+        found.spans.append(m.span())
+
+
+def batch(text: str, found: Found) -> None:
+    """How many pictures at once: "a batch of 4", "4 images of", "two variations" (2-16)."""
+    m = _BATCH.search(text)
+    said = (m.group(1) or m.group(2)) if m else None
+    count = word_or_num(said, None) if said and said.isdigit() else word_or_num(None, said)
+    if m and count is not None and 2 <= count <= 16:
+        found.values["batch"] = int(count)
         found.spans.append(m.span())

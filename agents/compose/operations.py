@@ -77,6 +77,7 @@ class GenerateImageParams(_Sampled):
     negative_prompt: str = ""
     width: int | None = _Size
     height: int | None = _Size
+    batch: int | None = Field(None, ge=1, le=16)  # pictures made at once ("4 images of a fox")
 
 
 class _Clip(_Sampled):

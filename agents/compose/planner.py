@@ -63,6 +63,8 @@ from agents.compose.steps import (
 from agents.compose.wiring import file_type
 
 _NEVER = re.compile(r"(?!)")
+_HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and punctuation do not)
+_CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
 # content, so the cue is zero-width and stays in the prompt
@@ -118,6 +120,8 @@ class Planner(StepBuilder):
         short = len(_IMAGE_NOUN.sub(" ", _PLEASANT.sub(" ", text)).replace("@", " ").strip(" ,.-!?:")) < 3
         if short and not self._bare_upscale(st, cl):
             return  # "Hi!", "I have holiday.jpg", "Cheers": nothing to do ("2x" of a picture is an upscale)
+        if not cl.files and _CONTEXT.match(text):
+            return  # "I'm making a birthday card for my grandma.": what it is for, not a step
         if st.steps and cl.files and AGAIN.match(text) and self._again(st, cl):
             return
         if st.steps and not cl.files and self._settings(st, cl):
@@ -158,11 +162,23 @@ class Planner(StepBuilder):
         found = Found()
         for read in (extract.image_size, extract.named_size, extract.orientation, extract.seed):
             read(cl.norm, found)
-        if st.out_types[-1] == "VIDEO":
-            extract.clip_timing(cl.norm, found)
-        if not found.values or clean(cl.raw, cl.norm, found.spans, verbs=True):
-            return False
         last = st.steps[-1]
+        if st.out_types[-1] == "VIDEO" or last["op"] == "generate_image":
+            extract.clip_timing(cl.norm, found)
+        timed = {"seconds", "fps", "frames"} & set(found.values)
+        kind = [m.span() for m in _VIDEO_NOUN.finditer(cl.norm)] if last["op"] == "generate_image" else []
+        if (kind or timed) and last["op"] == "generate_image" and _IT.search(cl.norm):
+            return False  # "then a 3 second video of it": the picture is animated, an operation of its own
+        if not (found.values or kind) or _HAS_WORD.search(
+            clean(cl.raw, cl.norm, [*found.spans, *kind], verbs=True)
+        ):
+            return False
+        if last["op"] == "generate_image" and (timed or kind):
+            # "A cat on a beach!!! 5 sec video pls": the picture described is the clip asked for, not a still
+            # to animate
+            last["op"], st.out_types[-1] = "generate_video", "VIDEO"
+        elif timed and st.out_types[-1] != "VIDEO":
+            return False
         fields = OPERATIONS[last["op"]].params.model_fields
         last["params"].update({k: v for k, v in found.values.items() if k in fields})
         return True

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.compose import extract
-from agents.compose.clauses import _VERB_START, _Clause, clean
+from agents.compose.clauses import _VERB_START, _Clause, clean, split_negative
 from agents.compose.draft import _State
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
@@ -107,6 +107,8 @@ class StepBuilder:
         extract.named_size(text, found)
         extract.orientation(text, found)
         extract.seed(text, found)
+        if not video:
+            extract.batch(text, found)
         prompt = clean(cl.raw, text, [*drop, *found.spans])
         if not prompt and not found.values:
             return
@@ -142,10 +144,14 @@ class StepBuilder:
                 before = str(last["params"].get("prompt") or "")
                 last["params"]["prompt"] = f"{before}, {prompt}" if before else prompt
             return
+        prompt, unwanted = split_negative(prompt)
         if not prompt:
+            if unwanted and last is None:
+                st.unwanted = unwanted  # "negative prompt: ugly, deformed." said first: the next picture's
             return
         op = "generate_video" if video else "generate_image"
-        st.add(op, {"prompt": prompt, **found.values}, {}, "VIDEO" if video else "IMAGE", family)
+        extra = {"negative_prompt": unwanted} if unwanted else {}
+        st.add(op, {"prompt": prompt, **found.values, **extra}, {}, "VIDEO" if video else "IMAGE", family)
 
     def _edit(
         self,

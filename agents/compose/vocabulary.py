@@ -60,6 +60,29 @@ PICTURE_GROWTH: list[str] = _DATA["picture_growth"]
 MASK_FILL: list[str] = _DATA["mask_fill"]
 # "more <these> on both sides" grows the picture; "add more trees on the left of the house" edits inside it
 GROWTH_NOUNS: list[str] = _DATA["growth_nouns"]
+# Outputs no ComfyUI graph of the gateway makes (audio, 3D, text), by kind: asked for, they are refused
+UNSUPPORTED_OUTPUTS: dict[str, list[str]] = _DATA["unsupported_outputs"]
+# a sentence starting with these says what the picture is for ("I'm making a card"), not what to make
+CONTEXT_LEADS: list[str] = _DATA["context_leads"]
+# The structure words of es/fr/de/it/pt requests (units, counts, media kinds, shapes, lead-ins), one lexicon
+# that both readers of a request use; English keeps its own words above and in `agents.parsing`.
+_LANG: dict[str, Any] = _DATA["languages"]
+LANG_SECONDS: list[str] = _LANG["seconds"]
+LANG_MINUTES: list[str] = _LANG["minutes"]
+LANG_NUMBERS: dict[str, int] = _LANG["numbers"]
+LANG_VIDEO_NOUNS: list[str] = _LANG["video_nouns"]
+LANG_IMAGE_NOUNS: list[str] = _LANG["image_nouns"]
+LANG_FPS_UNITS: list[str] = _LANG["fps_units"]  # "images par seconde": frames per second
+LANG_FRAME_NOUNS: list[str] = _LANG["frame_nouns"]
+LANG_SHAPES: dict[str, list[str]] = _LANG["shapes"]  # square / vertical / horizontal
+LANG_ARTICLES: list[str] = _LANG["articles"]
+LANG_OF: list[str] = _LANG["of_words"]  # "un video de ...", "ein Bild von ...": what introduces the subject
+LANG_POLITE: list[str] = _LANG["polite"]  # "por favor", "bitte": the request's own phrasing
+LANG_VERBS: list[str] = _LANG["verbs"]  # "crea", "erstelle", "fais-moi": asking, not describing
+LANG_AFTER_DURATION: list[str] = _LANG["after_duration"]  # "5 Sekunden lang"
+LANG_THIS: list[str] = _LANG["this_refs"]  # "esta foto", "dieses Bild": the given picture, like "this photo"
+LANG_ANIMATE: list[str] = _LANG["animate_verbs"]  # "anima", "animiere": image to video
+LANG_CONNECTORS: list[str] = _LANG["connectors"]  # "de 5 segundos", "5 Sekunden lang": go with the figure
 
 
 def _slot(name: str) -> str:
@@ -95,3 +118,12 @@ def phrase_body(phrases: Sequence[str]) -> str:
 def phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
     """One regex for a list of phrases, matched on whole words of normalised (lowercase, one-spaced) text."""
     return re.compile(rf"(?<![a-z0-9])(?:{phrase_body(phrases)})(?![a-z0-9])")
+
+
+# "anima esta foto", "animiere das Bild": a verb of animating said of the given picture; "anime" alone is also
+# the English style word, so it animates only with the picture named after it
+TRIGGERS["image_to_video"] = [
+    *TRIGGERS["image_to_video"],
+    *(f"{verb} {ref}" for verb in LANG_ANIMATE for ref in LANG_THIS),
+    *(verb for verb in LANG_ANIMATE if verb != "anime"),
+]

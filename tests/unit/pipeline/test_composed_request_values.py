@@ -39,4 +39,8 @@ async def test_without_request_values_the_fragments_defaults_stay() -> None:
     )
     assert result.workflow is not None
     (latent,) = values(result.workflow, "EmptyLatentImage")
-    assert (latent["width"], latent["height"]) == (512, 512)
+    # the fragment's own size stays; the fragment is the default picture family's (SDXL, as for a lone
+    # text-to-image request), not SD1.5 at 512 (issue 14)
+    assert (latent["width"], latent["height"]) == (1024, 1024)
+    (loader,) = values(result.workflow, "CheckpointLoaderSimple")
+    assert loader["ckpt_name"] == "sd_xl_base_1.0.safetensors"

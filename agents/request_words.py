@@ -1,0 +1,102 @@
+"""The words the request parser (`agents.parsing`) looks up: colours, style names, named resolutions and the
+shapes of frames (English, plus the other languages' shape words from the planner's lexicon)."""
+
+from __future__ import annotations
+
+from agents.compose import vocabulary as vocab
+
+COLORS: dict[str, int] = {
+    "black": 0x000000,
+    "white": 0xFFFFFF,
+    "red": 0xFF0000,
+    "green": 0x00FF00,
+    "blue": 0x0000FF,
+    "yellow": 0xFFFF00,
+    "cyan": 0x00FFFF,
+    "magenta": 0xFF00FF,
+    "orange": 0xFFA500,
+    "purple": 0x800080,
+    "pink": 0xFFC0CB,
+    "gray": 0x808080,
+    "grey": 0x808080,
+    "brown": 0x8B4513,
+    "teal": 0x008080,
+    "navy": 0x000080,
+    "violet": 0xEE82EE,
+    "gold": 0xFFD700,
+    "silver": 0xC0C0C0,
+}
+
+STYLES = (
+    "cinematic",
+    "photorealistic",
+    "realistic",
+    "anime",
+    "cartoon",
+    "watercolor",
+    "watercolour",
+    "oil painting",
+    "pixel art",
+    "3d render",
+    "claymation",
+    "noir",
+    "vintage",
+    "cyberpunk",
+    "studio ghibli",
+    "documentary",
+    "sketch",
+    "comic",
+    "low poly",
+    "vaporwave",
+    "minimalist",
+    "surreal",
+    "fantasy",
+    "steampunk",
+    "impressionist",
+)
+
+# Height of the named "p" resolutions; widths follow the aspect ratio (16:9 unless told otherwise).
+NAMED_HEIGHTS = {
+    "240p": 240,
+    "360p": 360,
+    "480p": 480,
+    "540p": 544,
+    "576p": 576,
+    "720p": 720,
+    "1080p": 1080,
+    "1440p": 1440,
+    "2160p": 2160,
+    "4k": 2160,
+    "2k": 1440,
+    "hd": 720,
+    "full hd": 1080,
+    "fhd": 1080,
+    "uhd": 2160,
+    "sd": 480,
+}
+ORIENTATIONS = {
+    "vertical": (9, 16),
+    "portrait": (9, 16),
+    "tall": (9, 16),
+    "horizontal": (16, 9),
+    "landscape": (16, 9),
+    "widescreen": (16, 9),
+    "square": (1, 1),
+    "cinemascope": (21, 9),
+    "ultrawide": (21, 9),
+    # the platforms' own frames: vertical feeds and phone screens, wide players
+    "tiktok": (9, 16),
+    "reels": (9, 16),
+    "reel": (9, 16),
+    "shorts": (9, 16),
+    "instagram story": (9, 16),
+    "phone wallpaper": (9, 16),
+    "mobile wallpaper": (9, 16),
+    "youtube thumbnail": (16, 9),
+    "desktop wallpaper": (16, 9),
+    "instagram post": (1, 1),
+    "insta post": (1, 1),
+    **dict.fromkeys(vocab.LANG_SHAPES["square"], (1, 1)),
+    **dict.fromkeys(vocab.LANG_SHAPES["vertical"], (9, 16)),
+    **dict.fromkeys(vocab.LANG_SHAPES["horizontal"], (16, 9)),
+}
