@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,10 +93,12 @@ print(json.dumps(out))
 """
 
 
-def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path: Path) -> None:
+def run_in_comfy(script: str, work: Path) -> dict[str, Any]:
+    """Run `script` with ComfyUI's Python as the local server runs (argv: comfyui_dir, work dir); its last
+    stdout line, as JSON."""
     inst = install()
     proc = subprocess.run(
-        [str(inst.python), "-c", SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
+        [str(inst.python), "-c", script, str(inst.require().comfyui_dir), str(work)],
         env=comfy_env(),
         capture_output=True,
         text=True,
@@ -103,7 +106,12 @@ def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path: Path) -> None:
+    out = run_in_comfy(SCRIPT, tmp_path)
     assert out["missing"] == ["big.bias", "big.weight", "mid.bias", "mid.weight"]
     assert out["zeros"] and out["kept"]
     # 64 MiB of zeros read in full: mapped zero pages, not memory
@@ -163,17 +171,7 @@ print(json.dumps(out))
 def test_a_strict_load_accepts_what_a_smoke_file_omits_and_nothing_else(tmp_path: Path) -> None:
     """ModelPatchLoader loads strictly: a marked file's omissions become zeros there too, while a key the
     module lacks still fails, and a real file keeps torch's strict behaviour exactly."""
-    inst = install()
-    proc = subprocess.run(
-        [str(inst.python), "-c", STRICT_SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
-        env=comfy_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_in_comfy(STRICT_SCRIPT, tmp_path)
     assert out["marked"] == {"error": None, "zeros": True, "kept": True}
     assert "Missing key(s)" in out["plain"] and '"big.weight"' in out["plain"]
     assert 'Unexpected key(s) in state_dict: "stray.weight"' in out["marked_extra"]
@@ -225,16 +223,6 @@ def test_a_torch_zip_checkpoint_with_the_smoke_record_is_a_smoke_file(tmp_path: 
     """A pickle has no safetensors metadata: the record the smoke writer adds to its zip marks it instead
     (sd21-unclip-h.ckpt omits its OpenCLIP-H towers); a pickle without it, or with another value, is left
     as ComfyUI loads it."""
-    inst = install()
-    proc = subprocess.run(
-        [str(inst.python), "-c", PICKLE_SCRIPT, str(inst.require().comfyui_dir), str(tmp_path)],
-        env=comfy_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_in_comfy(PICKLE_SCRIPT, tmp_path)
     assert out["marked"] == {"zeros": True, "untouched": False, "kept": True}
     assert out["plain"] == out["other_record"] == {"zeros": False, "untouched": True, "kept": True}
