@@ -43,6 +43,9 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     "sd15_style": (None, f"an SD1.5 picture of a harbour in the style of {HINT}"),
     # a lone "wan 2.1 video" takes the HunyuanVideo template; a chain is composed from the wan21 fragments
     "wan21": (None, "a 2 second wan 2.1 video of a fox running, then upscale it 2x"),
+    # these run on the sd15 (+ its depth ControlNet) / qwen_image files as well
+    "lotus_depth": (None, f"a medieval castle using the depth of {HINT}"),
+    "qwen_image_controlnet": (None, f"a qwen image of a castle, canny controlnet from {HINT}"),
 }
 
 
