@@ -41,7 +41,7 @@ async def live(
         yield backend
 
 
-@pytest.mark.slow  # the Qwen2.5-VL 7B stub (zeros) encodes both prompts on 2 cores: 50-85 s
+@pytest.mark.slow  # 16 s on 2 cores (the Qwen2.5-VL stub's zero Linears skip their products; was 50-85 s)
 async def test_qwen_image_graph_runs_on_smoke_weights(
     live: tuple[ComfyClient, Catalog], comfyui: Any
 ) -> None:
@@ -55,7 +55,7 @@ async def test_qwen_image_graph_runs_on_smoke_weights(
 
 # The shrunk copy scales the input to 0.01 MP (ImageScaleToTotalPixels' minimum), so the sampled latent is
 # 96x96: 4.8 GB ComfyUI peak RSS instead of 8.3 GB and about a quarter less time (evals/README.md: 982 s vs
-# 1291 s at load 7-9; ~410 s before on a quieter machine). What is left is fixed by the node:
+# 1291 s at load 7-9); with the zero-Linear skip, about 215 s at load 4. What is left is fixed by the node:
 # TextEncodeQwenImageEditPlus always sends a 384x384 copy through the vision tower and encodes a 1-megapixel
 # reference latent, in each of the two encode nodes.
 @pytest.mark.slow
