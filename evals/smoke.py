@@ -29,6 +29,9 @@ MEGAPIXELS = 0.01
 # that holds one after its first decode is checked for clean pixels and frames but not for 64x64; one that
 # only scales its start picture (an image-to-video's input) still saves its latent's size.
 RESIZING_HINTS = ("upscale", "scaleby", "imagescale", "latentscale", "crop", "pad", "resize")
+# Nodes that join, split or repeat frames: after a decode the saved clip's length is not the latent's (two
+# 5-frame clips joined by ImageBatch save 10), so such a graph is checked for clean frames, not their count.
+FRAME_COUNT_HINTS = ("batch", "concat", "join", "interpolat", "repeat")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
     sizes to 1 and megapixel targets to 0.01."""
     small: dict[str, Any] = copy.deepcopy(dict(workflow))
     sized = framed = False
-    rescaled, resized = _resizing(small)
+    rescaled, resized = _after_decode(small, RESIZING_HINTS)
+    recounted, _ = _after_decode(small, FRAME_COUNT_HINTS)
     for node in small.values():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         if not isinstance(inputs, dict):
@@ -66,12 +70,13 @@ def downscaled(workflow: Mapping[str, Any]) -> SmokeRun:
     # A video's frames keep its latent's size unless something scales them after decoding (an upscale
     # chain); an image may be rescaled anywhere (an outpaint's padding, an edit's scaled input).
     size = (SIZE, SIZE) if sized and not (rescaled if framed else resized) else None
-    return SmokeRun(small, FRAMES if framed else None, size)
+    return SmokeRun(small, FRAMES if framed and not recounted else None, size)
 
 
-def _resizing(graph: Mapping[str, Any]) -> tuple[bool, bool]:
-    """(a resizing node (RESIZING_HINTS) has a VAE decode among its ancestors: it scales what the graph made,
-    such as an upscale chain's 128x128 frames, not the picture it starts from; the graph has one at all)."""
+def _after_decode(graph: Mapping[str, Any], hints: tuple[str, ...]) -> tuple[bool, bool]:
+    """(a node whose class names one of `hints` has a VAE decode among its ancestors: it works on what the
+    graph made, such as an upscale chain's 128x128 frames, not on the picture it starts from; the graph has
+    such a node at all)."""
     parents: dict[str, list[str]] = {}
     classes: dict[str, str] = {}
     for node_id, node in graph.items():
@@ -81,8 +86,8 @@ def _resizing(graph: Mapping[str, Any]) -> tuple[bool, bool]:
         inputs = node.get("inputs")
         values = inputs.values() if isinstance(inputs, dict) else ()
         parents[str(node_id)] = [str(v[0]) for v in values if isinstance(v, list) and len(v) == 2]
-    resizing = [node_id for node_id, cls in classes.items() if any(h in cls for h in RESIZING_HINTS)]
-    for node_id in resizing:
+    matching = [node_id for node_id, cls in classes.items() if any(h in cls for h in hints)]
+    for node_id in matching:
         seen: set[str] = set()
         stack = list(parents.get(node_id, []))
         while stack:
@@ -93,7 +98,7 @@ def _resizing(graph: Mapping[str, Any]) -> tuple[bool, bool]:
             if "decode" in classes.get(current, ""):
                 return True, True
             stack.extend(parents.get(current, []))
-    return False, bool(resizing)
+    return False, bool(matching)
 
 
 def _plain_number(value: Any) -> bool:

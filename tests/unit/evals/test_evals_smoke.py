@@ -194,3 +194,16 @@ def test_a_video_scaled_after_decoding_is_not_held_to_64x64() -> None:
     assert (upscaled.expect_frames, upscaled.expect_size) == (FRAMES, None)
     started = downscaled(_video_graph(scale_start=True, scale_frames=False))
     assert (started.expect_frames, started.expect_size) == (FRAMES, (SIZE, SIZE))
+
+
+def test_clips_joined_after_decoding_are_not_held_to_one_clips_frame_count() -> None:
+    """A clip of a cat and a clip of a dog, joined: two 5-frame clips in one ImageBatch save 10
+    frames, so only clean frames are checked; a batch before any decode leaves the count as it is."""
+    graph = _video_graph(scale_start=False, scale_frames=False)
+    graph["7"] = {"class_type": "VAEDecode", "inputs": {"samples": ["2", 0], "vae": ["9", 0]}}
+    graph["8"] = {"class_type": "ImageBatch", "inputs": {"image1": ["3", 0], "image2": ["7", 0]}}
+    graph["4"]["inputs"]["video"] = ["8", 0]
+    assert downscaled(graph).expect_frames is None
+    start = _video_graph(scale_start=False, scale_frames=False)
+    start["5"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 1}}
+    assert downscaled(start).expect_frames == FRAMES
