@@ -80,7 +80,8 @@ def smoke_weights_cmd(
     lora_family: str | None = typer.Option(
         None,
         "--lora-family",
-        help="The family whose model the --lora files patch (default: the one --family given, else sd15)",
+        help="The family whose model the --lora files patch (default: the one --family given, else sdxl, "
+        "the default picture model)",
     ),
     all_families: bool = typer.Option(
         False, "--all", help="Every family that has smoke weights, and the LoRAs the bundled eval sets name"

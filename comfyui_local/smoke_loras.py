@@ -35,7 +35,7 @@ LORA_LOADERS = ("LoraLoader", "LoraLoaderModelOnly")
 BASE_FOLDERS = ("checkpoints", "diffusion_models")
 _MODEL_FILE_INPUTS = {"ckpt_name": "checkpoints", "unet_name": "diffusion_models"}
 # The family a LoRA is for when the user names none: the generator's default image model.
-DEFAULT_LORA_FAMILY = "sd15"
+DEFAULT_LORA_FAMILY = "sdxl"  # agents.defaults.default_family("text-to-image") (a test keeps them in step)
 # LoRA names the bundled eval sets' requests give (tests/unit/smoke_weights/test_smoke_loras.py keeps this
 # in step with evals/sets); written for the default family's base.
 EXAMPLE_LORAS: tuple[str, ...] = (

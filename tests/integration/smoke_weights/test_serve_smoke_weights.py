@@ -53,8 +53,8 @@ def test_serve_places_every_familys_smoke_set_and_skips_only_a_family_with_real_
     fresh = tmp_path / "fresh"
     assert place_smoke_weights(fresh, install()) == list(FAMILIES)
     assert all(is_smoke_weights(f.path(fresh)) for f in family_files(list(FAMILIES)))
-    # the LoRAs the eval sets name, built for the SD1.5 checkpoint
-    assert all(smoke_lora_base(f.path(fresh)) == "sd15_ckpt" for f in example_loras())
+    # the LoRAs the eval sets name, built for the generator's default picture model (SDXL)
+    assert all(smoke_lora_base(f.path(fresh)) == "sdxl_ckpt" for f in example_loras())
 
     kept = tmp_path / "kept"
     real = FAMILIES["sdxl"][0].path(kept)

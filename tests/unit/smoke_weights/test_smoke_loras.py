@@ -12,7 +12,9 @@ import pytest
 from agents.compose.planner import Planner
 from comfyui_local.smoke_families import FAMILIES, NOT_RUNNABLE, families_for
 from comfyui_local.smoke_loras import (
+    DEFAULT_LORA_FAMILY,
     EXAMPLE_LORAS,
+    example_loras,
     family_base,
     graph_loras,
     lora_file_name,
@@ -99,7 +101,7 @@ def test_lora_request_of_the_cli() -> None:
     # no family: the HunyuanVideo default set stays as before
     assert lora_request([], [], None) == ([], [])
     names, loras = lora_request([], ["inkwash"], None)
-    assert names == ["sd15"] and [f.role for f in loras] == ["lora:sd15_ckpt:inkwash.safetensors"]
+    assert names == ["sdxl"] and [f.role for f in loras] == ["lora:sdxl_ckpt:inkwash.safetensors"]
     names, loras = lora_request(["sdxl", "esrgan"], ["a", "b.safetensors"], None)
     assert names == ["sdxl", "esrgan"]
     assert [f.role for f in loras] == ["lora:sdxl_ckpt:a.safetensors", "lora:sdxl_ckpt:b.safetensors"]
@@ -112,7 +114,16 @@ def test_lora_request_of_the_cli() -> None:
     names, loras = lora_request([], [], None, all_families=True)
     assert names == list(FAMILIES)
     assert sorted(f.filename for f in loras) == sorted(EXAMPLE_LORAS)
-    assert {lora_role_base(f.role) for f in loras} == {"sd15_ckpt"}
+    assert {lora_role_base(f.role) for f in loras} == {"sdxl_ckpt"}
+
+
+def test_example_loras_are_for_the_generators_default_picture_model() -> None:
+    """A request that names a LoRA but no model gets the default text-to-image family's checkpoint: the
+    example LoRAs must fit it, or they would load with "lora key not loaded" and patch nothing."""
+    from agents.defaults import default_family
+
+    assert default_family("text-to-image") == DEFAULT_LORA_FAMILY
+    assert {lora_role_base(f.role) for f in example_loras()} == {family_base(DEFAULT_LORA_FAMILY).role}
 
 
 def test_example_loras_are_the_names_the_eval_sets_ask_for() -> None:
