@@ -225,12 +225,23 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"\b(?:by|times)\s+(?:a\s+factor\s+of\s+)?(?P<n>{NUMBER})\b(?=\s*(?:x\b|times\b|$|[,.]))", re.I
         ),
     ),
+    # "a picture of a cat 4 times": a count said last (after the upscale readings, which take "upscale it 4
+    # times" first; `_ENLARGING` keeps a resize's or a speed's "N times" from reading as a batch)
+    (
+        "batch",
+        re.compile(rf"\b(?P<n>{NUMBER})\s+times(?:\s+over)?(?=\s*(?:please|pls)?[\s.,;!?]*$)", re.I),
+    ),
 ]
+_ENLARGING = re.compile(
+    r"\b(?:upscal\w*|enlarg\w*|bigger|larger|scale\w*|zoom\w*|faster|slower|speed\w*|loop\w*|repeat\w*|"
+    r"magnif\w*|resolution|interpolat\w*|frames?)\b",
+    re.I,
+)
 _RES_RE = re.compile(
     r"\b(?P<w>\d{2,5})(?:\s*[x\u00d7*]\s*|\s+by\s+)(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I
 )
 _NAMED_RE = re.compile(
-    r"\b(?P<n>[1-9]\d{2,3}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I
+    r"\b(?P<n>[1-9]\d{2,3}p|8k|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I
 )
 _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*(?P<sep>:|/|x|\u00d7|\s+by\s+)\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?",
@@ -371,6 +382,8 @@ def parse_request(text: str) -> Parsed:
                 continue
             if key == "batch" and not 2 <= value <= 4096:
                 continue  # "an image" is one picture, not a batch
+            if key == "batch" and "times" in match.group(0).lower() and _ENLARGING.search(text):
+                continue
             if key == "duration":
                 value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)

@@ -128,6 +128,9 @@ def _corrected(word: str) -> str:
     """A word one slip (a letter missing, extra, wrong, or two swapped) from a vocabulary word reads as it."""
     if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
         return word
+    cut = [t for t in vocab.TYPO_TARGETS if _truncated(word, t)]
+    if len(cut) == 1:
+        return cut[0]  # "pictur", "animat", "resolutio": the word with its last letter lost
     if any(
         (word.startswith(t) and len(word) - len(t) <= 3) or (t.startswith(word) and len(t) - len(word) <= 2)
         for t in vocab.TYPO_TARGETS
@@ -137,6 +140,15 @@ def _corrected(word: str) -> str:
         if target[0] == word[0] and abs(len(target) - len(word)) <= 1 and _one_slip(word, target):
             return target
     return word
+
+
+def _truncated(word: str, target: str) -> bool:
+    """`target` lost its last letter: a final silent "e" ("pictur", "generat"), or any but an "s" of a long
+    word ("backgroun"); a plural's or a short word's stem is a word of its own ("pixel", "frame", "large")."""
+    if len(target) != len(word) + 1 or not target.startswith(word):
+        return False
+    last = target[-1]
+    return last == "e" or (last != "s" and len(target) >= 8)
 
 
 def _one_slip(a: str, b: str) -> bool:

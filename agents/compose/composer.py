@@ -93,6 +93,10 @@ class Composer:
             models=self.models,
             size=size,
         )
+        if step.op == "control" and step.params.get("kind_guessed") and step.family is not None:
+            own = self._family_control(step, ports, size)
+            if own is not None and (not found or found[0].family != step.family):
+                return own  # "a qwen image from this sketch": Qwen's canny ControlNet, not SD1.5's scribble
         if found:
             return found[0]
         known = [f for f in self.library.for_operation(step.op, variant) if set(f.ports) == set(ports)]
@@ -109,6 +113,18 @@ class Composer:
         else:
             msg = f"{what} is only offered by paid API nodes ({', '.join(api)}), which are not configured"
         raise MissingCapability(msg, operation=step.op, node_classes=missing or api, packs=packs)
+
+    def _family_control(self, step: Step, ports: Sequence[str], size: tuple[int, int] | None) -> Fragment | None:
+        """The named family's ControlNet of any kind (its raw-reference variant unless the reference is a map)."""
+        mapped = bool(step.params.get("preprocessed"))
+        own = [
+            f
+            for f in self.library.candidates(
+                "control", self.catalog, ports=ports, family=step.family, models=self.models, size=size
+            )
+            if f.family == step.family and (f.variant or "").endswith("_map") == mapped
+        ]
+        return own[0] if own else None
 
     # -- the whole plan ---------------------------------------------------------------------------------
     def compose(self, plan: Plan, files: Mapping[str, str] | Sequence[str] = ()) -> Composition:

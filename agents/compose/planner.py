@@ -52,6 +52,7 @@ from agents.compose.patterns import (
     _STYLE_REF,
     _TRIG,
     _V2V_MARKERS,
+    _VARIATION,
     _VIDEO_NOUN,
 )
 from agents.compose.plan import MAX_STEPS, Plan
@@ -65,6 +66,11 @@ from agents.compose.wiring import file_type
 _NEVER = re.compile(r"(?!)")
 _HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and punctuation do not)
 _CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
+# what a variation cue leaves of the picture it names: "of this photo", "on it", "to this one"
+_OF_PICTURE = re.compile(
+    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?(?:(?:this|that|the|my|our|your|attached|given|uploaded|"
+    r"it|one|ones|image|picture|photo|photograph|pic|shot|please|pls)(?![a-z0-9])[ ,.]*){0,4}"
+)
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
 # content, so the cue is zero-width and stays in the prompt
@@ -150,7 +156,7 @@ class Planner(StepBuilder):
         op, match = self._operation(st, cl)
         if match is not None:
             drop.append(match.span())
-            if op not in ("edit", "video_to_video", "segment", "restyle"):
+            if op not in ("edit", "video_to_video", "segment", "restyle", "vary"):
                 drop += [x.span() for x in _TRIG[op].finditer(text)]
             elif op == "video_to_video":
                 drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
@@ -193,6 +199,9 @@ class Planner(StepBuilder):
         restyles = self._restyles(st, cl, image_in)
         named = restyles and _RESTYLE_NAME.search(text) is not None  # "img2img sketch.png": words win
         hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None and not named
+        variation = _VARIATION.search(text)
+        if variation is not None and image_in and not video_in:
+            return "vary", variation  # "4 variations of this photo", "riff on it": new pictures like it
         for op in _ORDER:
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
@@ -264,6 +273,34 @@ class Planner(StepBuilder):
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _vary(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        """New pictures like a given one: an image-prompt step (`style`) on SD 2.1 unCLIP, which samples from
+        the picture's image embedding; the composer takes another family's image-prompt fragment (Flux Redux)
+        when the backend has no unCLIP. Words left beside the cue steer it ("... but at night")."""
+        text = cl.norm
+        found = Found()
+        for read in (extract.batch, extract.seed, extract.image_size):
+            read(text, found)
+        spans = [x.span() for x in _VARIATION.finditer(text)]
+        prompt = clean(cl.raw, text, [*drop, *spans, *found.spans])
+        prompt = prompt[_OF_PICTURE.match(prompt.lower()).end() :].strip(" ,.")  # type: ignore[union-attr]
+        ref = self._source(st, cl, ("IMAGE",))
+        st.add(
+            "style",
+            {"prompt": prompt, **found.values},
+            {"reference": ref} if ref else {},
+            "IMAGE",
+            family or "sd21_unclip",
+        )
+        st.notes.append(f"variations of {ref}: new pictures sampled from its image embedding")
 
     def _again(self, st: _State, cl: _Clause) -> bool:
         """The step before, again, on the file this clause names ("a 3 s clip from a.png and another from

@@ -287,17 +287,21 @@ class StepBuilder:
         family: str | None,
     ) -> None:
         text = cl.norm
+        found = Found()
+        named = extract.control_kind(text, found)
         kind = (
-            next((k for k, pat in _KINDS.items() if pat.search(text)), None)
+            named
+            or next((k for k, pat in _KINDS.items() if pat.search(text)), None)
             or _kind_from_names(cl)
             or "canny"
         )
         ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or self._source(st, cl, ("IMAGE",))
-        found = Found()
         extract.strength(text, found)
         extract.image_size(text, found)
         prompt = self._subject(cl, m, [*drop, *found.spans])
-        params = {"kind": kind, "prompt": prompt, **found.values}
+        params: dict[str, Any] = {"kind": kind, "prompt": prompt, **found.values}
+        if named is None and family is not None:
+            params["kind_guessed"] = True  # a named family's own ControlNet may take its place (composer)
         if _MAPS.search(text) or any(_MAP_NAME.search(f.name.lower()) for f in cl.files):
             params["preprocessed"] = True
         st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
@@ -459,7 +463,7 @@ class StepBuilder:
             return clean(cl.raw, cl.norm, drop)
         before = clean(cl.raw[: m.start()], cl.norm[: m.start()], [s for s in drop if s[1] <= m.start()])
         if before:
-            return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
+            return re.sub(r"(?i)\b(?:in|with|using|use|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
         return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
 
