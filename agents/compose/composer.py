@@ -114,8 +114,10 @@ class Composer:
             msg = f"{what} is only offered by paid API nodes ({', '.join(api)}), which are not configured"
         raise MissingCapability(msg, operation=step.op, node_classes=missing or api, packs=packs)
 
-    def _family_control(self, step: Step, ports: Sequence[str], size: tuple[int, int] | None) -> Fragment | None:
-        """The named family's ControlNet of any kind (its raw-reference variant unless the reference is a map)."""
+    def _family_control(
+        self, step: Step, ports: Sequence[str], size: tuple[int, int] | None
+    ) -> Fragment | None:
+        """The named family's ControlNet of any kind (a map variant only for a map reference)."""
         mapped = bool(step.params.get("preprocessed"))
         own = [
             f

@@ -367,12 +367,14 @@ def batch(text: str, found: Found) -> None:
         found.spans.append(m.span())
 
 
-# A ControlNet kind said by its name ("a canny controlnet", "openpose", "depth controlnet") decides the kind over
-# words that only suggest one ("from this sketch" suggests scribble): names first, in the order they are said.
+# A ControlNet kind said by its name ("a canny controlnet", "openpose", "depth controlnet") decides the kind
+# over words that only suggest one ("from this sketch" suggests scribble): names first, as they are said.
+_CONTROLNET = r"(?:control ?net|controlnet)"
 _KIND_NAME = re.compile(
-    rf"{_B}(?:(canny|openpose|scribble)|(depth|pose)(?= (?:control ?net|controlnet|map|model|conditioning|guid)))"
-    rf"{_E}"
-    rf"|{_B}(?:control ?net|controlnet)s? (?:\(|with |using |of |for |type |= ?|: ?)?(canny|depth|openpose|pose|scribble){_E}"
+    rf"{_B}(?:(canny|openpose|scribble)"
+    rf"|(depth|pose)(?= (?:{_CONTROLNET}|map|model|conditioning|guid))){_E}"
+    rf"|{_B}{_CONTROLNET}s? (?:\(|with |using |of |for |type |= ?|: ?)?"
+    rf"(canny|depth|openpose|pose|scribble){_E}"
 )
 _KIND_OF_NAME = {"openpose": "pose"}
 

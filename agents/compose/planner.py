@@ -68,8 +68,9 @@ _HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and pun
 _CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
 # what a variation cue leaves of the picture it names: "of this photo", "on it", "to this one"
 _OF_PICTURE = re.compile(
-    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?(?:(?:this|that|the|my|our|your|attached|given|uploaded|"
-    r"it|one|ones|image|picture|photo|photograph|pic|shot|please|pls)(?![a-z0-9])[ ,.]*){0,4}"
+    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?"
+    r"(?:(?:this|that|the|my|our|your|attached|given|uploaded|it|one|ones|image|picture|photo|photograph|"
+    r"pic|shot|please|pls)(?![a-z0-9])[ ,.]*){0,4}"
 )
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
