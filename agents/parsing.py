@@ -203,7 +203,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "batch",
         re.compile(
-            rf"\b(?P<n>{NUMBER})\s+(?:different\s+)?(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
+            rf"\b(?P<n>{NUMBER})\s+(?:(?:different|alternative|alternate|other)\s+)?"
+            r"(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
             re.I,
         ),
     ),
@@ -211,7 +212,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "batch",
         re.compile(
             rf"(?<!\bthese\s)(?<!\bthose\s)(?<!\bboth\s)(?<!\bthe\s)(?<!\bmy\s)\b(?P<n>{NUMBER})"
-            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+)?(?:images|pictures|photos|pics|"
+            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+|alternative\s+|alternate\s+|other\s+)?(?:images|pictures|photos|pics|"
             r"variations|versions|variants|renders|options|takes|videos|clips|stills|portraits|wallpapers|"
             r"illustrations|icons|logos|designs)\b)",
             re.I,
@@ -232,6 +233,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(rf"\b(?P<n>{NUMBER})\s+times(?:\s+over)?(?=\s*(?:please|pls)?[\s.,;!?]*$)", re.I),
     ),
 ]
+_ORDINAL_SECOND = re.compile(
+    r"an?\s+second\s+(?:picture|image|photo|pic|version|one|take|try|attempt|option|variation|render|shot|still|"
+    r"portrait|drawing|painting|illustration|design|logo|poster|opinion|look)s?\b",
+    re.I,
+)
 _ENLARGING = re.compile(
     r"\b(?:upscal\w*|enlarg\w*|bigger|larger|scale\w*|zoom\w*|faster|slower|speed\w*|loop\w*|repeat\w*|"
     r"magnif\w*|resolution|interpolat\w*|frames?)\b",
@@ -384,6 +390,8 @@ def parse_request(text: str) -> Parsed:
                 continue  # "an image" is one picture, not a batch
             if key == "batch" and "times" in match.group(0).lower() and _ENLARGING.search(text):
                 continue
+            if key == "duration" and _ORDINAL_SECOND.match(text, match.start()):
+                continue  # "a second picture of a bird": the next one, not a one-second clip
             if key == "duration":
                 value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)

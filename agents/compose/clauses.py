@@ -324,3 +324,41 @@ def split_negative(prompt: str) -> tuple[str, str]:
         elif part:
             kept.append(part)
     return (", ".join(kept), ", ".join(said)) if said else (prompt, "")
+
+
+# what a cue leaves of the picture it names: "of this photo", "on it", "to this one"
+OF_PICTURE = re.compile(
+    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?"
+    r"(?:(?:this|that|the|my|our|your|attached|given|uploaded|it|one|ones|image|picture|photo|photograph|"
+    r"pic|shot|please|pls)(?![a-z0-9])[ ,.:]*){0,4}"
+)
+# the words left around a control cue once it, its kind, its family and its file are read out: "of this photo:
+# a robot", "of but make it a jungle", "on to make a bridge", "CN", "( ), a house"
+_DANGLING_WORDS = (
+    r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping"
+)
+_DANGLING_LEAD = re.compile(
+    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|then)"
+    r"(?![a-z0-9]))[ ,.:]*"
+)
+_DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|{_DANGLING_WORDS})[ ,.:]*$")
+_PICTURE_WORD = re.compile(
+    r"(?<![a-z0-9])(?:it|one|ones|image|picture|photo|photograph|pic|shot)(?![a-z0-9])"
+)
+
+
+def tidy_subject(text: str) -> str:
+    """A prompt without the connecting words its cues left behind (see `_DANGLING_LEAD`)."""
+    for _ in range(8):  # bounded: each pass strips one word or one picture reference
+        low = text.lower()
+        m = _DANGLING_LEAD.match(low) or OF_PICTURE.match(low)
+        if m is not None and not _DANGLING_LEAD.match(low) and not _PICTURE_WORD.search(low, 0, m.end()):
+            m = None  # "the Eiffel tower": an article of the subject, not a picture named
+        t = _DANGLING_TAIL.search(low)
+        if m is not None and m.end():
+            text = text[m.end() :].strip()
+        elif t is not None:
+            text = text[: t.start()].strip(" ,.:")
+        else:
+            break
+    return text.strip(" ,.:;-")

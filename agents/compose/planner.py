@@ -18,12 +18,14 @@ from agents.compose import vocabulary as vocab
 from agents.compose.clauses import (
     _VERB_START,
     AGAIN,
+    OF_PICTURE,
     _Clause,
     _File,
     clean,
     find_files,
     normalise,
     split_clauses,
+    tidy_subject,
 )
 from agents.compose.draft import _State
 from agents.compose.errors import PlanError
@@ -66,11 +68,11 @@ from agents.compose.wiring import file_type
 _NEVER = re.compile(r"(?!)")
 _HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and punctuation do not)
 _CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
-# what a variation cue leaves of the picture it names: "of this photo", "on it", "to this one"
-_OF_PICTURE = re.compile(
-    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?"
-    r"(?:(?:this|that|the|my|our|your|attached|given|uploaded|it|one|ones|image|picture|photo|photograph|"
-    r"pic|shot|please|pls)(?![a-z0-9])[ ,.]*){0,4}"
+# "variaciones de esta foto", "Variationen von diesem Bild": the given picture named in another language
+_LANG_PICTURE = re.compile(
+    r"(?:(?:de|di|da|von|du|des|of) )?(?:(?:" + vocab.phrase_body(vocab.LANG_THIS) + r")(?![a-z0-9]))?"
+    r"(?:(?:desta|deste|dessa|desse|della|dello|dieser|diesem|dieses) (?:foto|imagen|imagem|immagine|bild|"
+    r"bildes|image|photo)(?![a-z0-9]))?"
 )
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
@@ -290,9 +292,12 @@ class Planner(StepBuilder):
         found = Found()
         for read in (extract.batch, extract.seed, extract.image_size):
             read(text, found)
-        spans = [x.span() for x in _VARIATION.finditer(text)]
-        prompt = clean(cl.raw, text, [*drop, *spans, *found.spans])
-        prompt = prompt[_OF_PICTURE.match(prompt.lower()).end() :].strip(" ,.")  # type: ignore[union-attr]
+        # the words after the last cue steer it ("... in a warmer palette"); those before ask ("can you make")
+        cut = [x.end() for x in _VARIATION.finditer(text)][-1] if m is not None else 0
+        keep = [(s - cut, e - cut) for s, e in [*drop, *found.spans] if s >= cut]
+        prompt = clean(cl.raw[cut:], text[cut:], keep)
+        prompt = tidy_subject(prompt[OF_PICTURE.match(prompt.lower()).end() :])  # type: ignore[union-attr]
+        prompt = prompt[_LANG_PICTURE.match(prompt.lower()).end() :].strip(" ,.")  # type: ignore[union-attr]
         ref = self._source(st, cl, ("IMAGE",))
         st.add(
             "style",
