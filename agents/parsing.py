@@ -203,7 +203,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "batch",
         re.compile(
-            rf"\b(?P<n>{NUMBER})\s+(?:(?:different|alternative|alternate|other)\s+)?"
+            rf"\b(?P<n>{NUMBER})\s+(?:(?:different|diff|alternative|alternate|other)\s+)?"
             r"(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
             re.I,
         ),
@@ -212,7 +212,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "batch",
         re.compile(
             rf"(?<!\bthese\s)(?<!\bthose\s)(?<!\bboth\s)(?<!\bthe\s)(?<!\bmy\s)\b(?P<n>{NUMBER})"
-            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+|alternative\s+|alternate\s+|other\s+)?(?:images|pictures|photos|pics|"
+            r"(?=\s+(?:different\s+|diff\s+|distinct\s+|separate\s+|unique\s+|alternative\s+|alternate\s+|other\s+)?(?:images|pictures|photos|pics|"
             r"variations|versions|variants|renders|options|takes|videos|clips|stills|portraits|wallpapers|"
             r"illustrations|icons|logos|designs)\b)",
             re.I,

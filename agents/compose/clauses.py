@@ -338,8 +338,10 @@ _DANGLING_WORDS = (
     r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping"
 )
 _DANGLING_LEAD = re.compile(
-    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|then)"
-    r"(?![a-z0-9]))[ ,.:]*"
+    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>=]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|then|"
+    r"(?:an? |the )?(?:image|picture|photo|one) (?:that|which) (?:follows|keeps|matches|uses|has)"
+    r")(?![a-z0-9])|"
+    r"(?:prompt|subject|description|scene|model|image|reference|control ?net|kind|type|family) ?[:=])[ ,.:=]*"
 )
 _DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|{_DANGLING_WORDS})[ ,.:]*$")
 _PICTURE_WORD = re.compile(

@@ -93,9 +93,9 @@ class Composer:
             models=self.models,
             size=size,
         )
-        if step.op == "control" and step.params.get("kind_guessed") and step.family is not None:
+        if step.op == "control" and step.family is not None and (not found or found[0].family != step.family):
             own = self._family_control(step, ports, size)
-            if own is not None and (not found or found[0].family != step.family):
+            if own is not None:
                 return own  # "a qwen image from this sketch": Qwen's canny ControlNet, not SD1.5's scribble
         if found:
             return found[0]
@@ -117,15 +117,18 @@ class Composer:
     def _family_control(
         self, step: Step, ports: Sequence[str], size: tuple[int, int] | None
     ) -> Fragment | None:
-        """The named family's ControlNet of any kind (a map variant only for a map reference)."""
+        """The named family's ControlNet: of the kind when it was named (its edge detector runs on a map too),
+        else of any kind; a variant for what the reference is (a map or a picture) first."""
         mapped = bool(step.params.get("preprocessed"))
+        kind = None if step.params.get("kind_guessed") else str(step.params.get("kind", "canny"))
         own = [
             f
             for f in self.library.candidates(
                 "control", self.catalog, ports=ports, family=step.family, models=self.models, size=size
             )
-            if f.family == step.family and (f.variant or "").endswith("_map") == mapped
+            if f.family == step.family and (kind is None or (f.variant or "").removesuffix("_map") == kind)
         ]
+        own.sort(key=lambda f: (f.variant or "").endswith("_map") != mapped)  # stable: the rank stays
         return own[0] if own else None
 
     # -- the whole plan ---------------------------------------------------------------------------------

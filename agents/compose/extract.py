@@ -102,7 +102,7 @@ _DENOISE = re.compile(rf"{_B}(?:{_DENOISE_WORDS})(?: of| at| to| =|:)? ?(\d(?:\.
 _DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
 _BATCH_NOUN = (
-    r"(?:(?:different|distinct|alternative|alternate|other|more|new) )?"
+    r"(?:(?:different|diff|distinct|alternative|alternate|other|more|new) )?"
     r"(?:images|pictures|photos|pics|variations|versions|variants|renders|stills|takes|options)"
 )
 # "a picture of a cat 4 times": a count said last in its clause ("upscale 4 times" is an upscale's factor,

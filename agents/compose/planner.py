@@ -203,7 +203,7 @@ class Planner(StepBuilder):
         named = restyles and _RESTYLE_NAME.search(text) is not None  # "img2img sketch.png": words win
         hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None and not named
         variation = _VARIATION.search(text)
-        if variation is not None and image_in and not video_in:
+        if variation is not None and image_in and not video_in and not _OBJECT_EDIT.search(text):
             return "vary", variation  # "4 variations of this photo", "riff on it": new pictures like it
         for op in _ORDER:
             if op == "control" and hinted and _TRIG["control"].search(text) is None:

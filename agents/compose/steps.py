@@ -301,7 +301,7 @@ class StepBuilder:
         prompt = self._subject(cl, m, [*drop, *found.spans], tidy=True)
         params: dict[str, Any] = {"kind": kind, "prompt": prompt, **found.values}
         if named is None and family is not None:
-            params["kind_guessed"] = True  # a named family's own ControlNet may take its place (composer)
+            params["kind_guessed"] = True  # a named family's own ControlNet (another kind) may take its place
         if _MAPS.search(text) or any(_MAP_NAME.search(f.name.lower()) for f in cl.files):
             params["preprocessed"] = True
         st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
