@@ -257,3 +257,48 @@ def test_tidy_subject_keeps_the_subject() -> None:
     assert tidy_subject("the Eiffel tower at night") == "the Eiffel tower at night"
     assert tidy_subject("of this photo: a robot") == "a robot"
     assert tidy_subject("a dog following its owner") == "a dog following its owner"
+
+
+async def test_the_intent_counts_the_pictures_the_graph_makes(generator: Generator) -> None:
+    # an edit makes one picture however many were asked: the answer does not promise three
+    edit = await _generate(generator, "edit this photo to add a hat, 3 variations", "photo.png")
+    assert "TextEncodeQwenImageEditPlus" in _classes(edit.workflow)
+    assert "batch_size" not in edit.intent["extra_params"]
+    chain = await _generate(generator, "a watercolor of a lighthouse, then give me 3 variations of it")
+    assert chain.intent["extra_params"]["batch_size"] == 3
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch"),
+    [
+        ("want 5 diff versions of this", 5),
+        ("could you spin up some alternatives to this pic?", None),
+        ("Make a photo like this one but different", None),
+        ("similar to this but in winter", None),
+    ],
+)
+def test_casual_variation_asks(prompt: str, batch: int | None) -> None:
+    step = plan_request(prompt, {"photo.png": "image"}).steps[0]
+    assert (step.op, step.family, step.params.get("batch")) == ("style", "sd21_unclip", batch)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "said"),
+    [
+        (
+            "Please generate an image that follows the depth of room.png: a medieval tavern",
+            "a medieval tavern",
+        ),
+        ("controlnet: canny, image: ref.png, prompt: a steampunk airship", "a steampunk airship"),
+        ("controlnet=canny, model=qwen, prompt=a glass teapot", "a glass teapot"),
+    ],
+)
+def test_control_prompts_said_as_fields(prompt: str, said: str) -> None:
+    assert plan_request(prompt, ["ref.png"]).steps[0].params["prompt"] == said
+
+
+async def test_a_named_family_serves_an_edge_map_with_its_own_detector(generator: Generator) -> None:
+    result = await _generate(generator, "a sdxl canny from edges.png: a red sports car", "edges.png")
+    assert "controlnet-canny-sdxl-1.0.safetensors" in _inputs(
+        result.workflow, "ControlNetLoader", "control_net_name"
+    )
