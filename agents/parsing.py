@@ -230,7 +230,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # times" first; `_ENLARGING` keeps a resize's or a speed's "N times" from reading as a batch)
     (
         "batch",
-        re.compile(rf"\b(?P<n>{NUMBER})\s+times(?:\s+over)?(?=\s*(?:please|pls)?[\s.,;!?]*$)", re.I),
+        re.compile(
+            rf"\b(?:(?P<n>{NUMBER})\s+times(?:\s+over)?|(?P<twice>twice))(?=\s*(?:please|pls)?[\s.;!?]*$|\s*,)",
+            re.I,
+        ),
     ),
 ]
 _ORDINAL_SECOND = re.compile(
@@ -383,12 +386,12 @@ def parse_request(text: str) -> Parsed:
         if key in parsed.numbers:
             continue
         for match in pattern.finditer(text):
-            value = parse_number(match.group("n"))
+            value = 2.0 if match.groupdict().get("twice") else parse_number(match.group("n"))
             if value is None or not _take(parsed, match):
                 continue
             if key == "batch" and not 2 <= value <= 4096:
                 continue  # "an image" is one picture, not a batch
-            if key == "batch" and "times" in match.group(0).lower() and _ENLARGING.search(text):
+            if key == "batch" and re.search(r"times|twice", match.group(0), re.I) and _ENLARGING.search(text):
                 continue
             if key == "duration" and _ORDINAL_SECOND.match(text, match.start()):
                 continue  # "a second picture of a bird": the next one, not a one-second clip

@@ -103,14 +103,15 @@ _DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
 _BATCH_NOUN = (
     r"(?:(?:different|diff|distinct|alternative|alternate|other|more|new) )?"
-    r"(?:images|pictures|photos|pics|variations|versions|variants|renders|stills|takes|options)"
+    r"(?:images|pictures|photos|pics|variations|versions|variants|renders|stills|takes|options|"
+    r"variaciones|variantes|variationen|variazioni|varia\u00e7\u00f5es)"
 )
 # "a picture of a cat 4 times": a count said last in its clause ("upscale 4 times" is an upscale's factor,
 # read by the upscale step before any picture's batch)
 _BATCH = re.compile(
     rf"{_B}(?:(?:a )?batch(?: size)?(?: of| =|:)? ?(\d{{1,2}}|{_WORDNUM})"
     rf"|(\d{{1,2}}|{_WORDNUM}|a few|a couple(?: of)?)(?= {_BATCH_NOUN}{_E})"
-    rf"|(\d{{1,2}}|{_WORDNUM}) times(?: over)?(?= ?(?:please|pls)?[.,;!?]*$)){_E}"
+    rf"|(\d{{1,2}}|{_WORDNUM}) times(?: over)?(?= ?(?:please|pls)?[.;!?]*$|,)|(twice)(?= ?[.,;!?]|$)){_E}"
 )
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
@@ -360,8 +361,8 @@ def seed(text: str, found: Found) -> None:
 def batch(text: str, found: Found) -> None:
     """How many pictures at once: "a batch of 4", "4 images of", "two variations" (2-16)."""
     m = _BATCH.search(text)
-    said = (m.group(1) or m.group(2) or m.group(3)) if m else None
-    said = {"a few": "three", "a couple": "two", "a couple of": "two"}.get(said or "", said)  # as Reformat
+    said = (m.group(1) or m.group(2) or m.group(3) or m.group(4)) if m else None
+    said = {"a few": "three", "a couple": "two", "a couple of": "two", "twice": "two"}.get(said or "", said)
     count = word_or_num(said, None) if said and said.isdigit() else word_or_num(None, said)
     if m and count is not None and 2 <= count <= 16:
         found.values["batch"] = int(count)
@@ -373,7 +374,7 @@ def batch(text: str, found: Found) -> None:
 _CONTROLNET = r"(?:control ?net|controlnet)"
 _KIND_NAME = re.compile(
     rf"{_B}(?:(canny|openpose|scribble)"
-    rf"|(depth|pose)(?= (?:{_CONTROLNET}|map|model|conditioning|guid))){_E}"
+    rf"|(depth|pose)(?=[ -](?:{_CONTROLNET}|map|model|conditioning|guid))){_E}"
     rf"|{_B}{_CONTROLNET}s? (?:\(|with |using |of |for |type |= ?|: ?)?"
     rf"(canny|depth|openpose|pose|scribble){_E}"
 )

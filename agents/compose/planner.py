@@ -70,9 +70,10 @@ _HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and pun
 _CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
 # "variaciones de esta foto", "Variationen von diesem Bild": the given picture named in another language
 _LANG_PICTURE = re.compile(
-    r"(?:(?:de|di|da|von|du|des|of) )?(?:(?:" + vocab.phrase_body(vocab.LANG_THIS) + r")(?![a-z0-9]))?"
-    r"(?:(?:desta|deste|dessa|desse|della|dello|dieser|diesem|dieses) (?:foto|imagen|imagem|immagine|bild|"
-    r"bildes|image|photo)(?![a-z0-9]))?"
+    r"(?:(?:de|di|da|von|du|des|of|desta|deste|dessa|desse|della|dello) )?"
+    r"(?:(?:" + vocab.phrase_body(vocab.LANG_THIS) + r")(?![a-z0-9])"
+    r"|(?:cette|cet|ce|esta|este|esa|ese|questa|questo|dieses|diesem|dieser|esse|essa|dies)"
+    r"(?: (?:foto|photo|imagen|imagem|immagine|image|bild|bildes))?(?![a-z0-9]))?"
 )
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
@@ -298,6 +299,7 @@ class Planner(StepBuilder):
         prompt = clean(cl.raw[cut:], text[cut:], keep)
         prompt = tidy_subject(prompt[OF_PICTURE.match(prompt.lower()).end() :])  # type: ignore[union-attr]
         prompt = prompt[_LANG_PICTURE.match(prompt.lower()).end() :].strip(" ,.")  # type: ignore[union-attr]
+        prompt = prompt if _HAS_WORD.search(prompt) else ""  # "VARIATIONS OF THIS PHOTO!!!"
         ref = self._source(st, cl, ("IMAGE",))
         st.add(
             "style",

@@ -302,3 +302,52 @@ async def test_a_named_family_serves_an_edge_map_with_its_own_detector(generator
     assert "controlnet-canny-sdxl-1.0.safetensors" in _inputs(
         result.workflow, "ControlNetLoader", "control_net_name"
     )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kind", "said"),
+    [
+        ("a depth-guided render of room.png as a cyberpunk bar", "depth", "a cyberpunk bar"),
+        ("canny-guided: a neon tiger from tiger.png", "canny", "a neon tiger"),
+        ("line art of tiger.png turned into a colorful painting", "canny", "a colorful painting"),
+        ("control image: pose.png, a superhero landing", "pose", "a superhero landing"),
+        (
+            "use the edges of building.jpg for a sdxl image of a glass skyscraper",
+            "canny",
+            "a glass skyscraper",
+        ),
+    ],
+)
+def test_guided_and_labelled_control_asks(prompt: str, kind: str, said: str) -> None:
+    step = plan_request(prompt, ["ref.png"]).steps[0]
+    assert (step.op, step.params["kind"], step.params["prompt"]) == ("control", kind, said)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch", "said"),
+    [
+        ("Hazme 3 variaciones de esta imagen", 3, ""),
+        ("fais des variantes de cette photo", None, ""),
+        ("Erstelle Variationen von diesem Bild", None, ""),
+        ("VARIATIONS OF THIS PHOTO!!!", None, ""),
+        ("similar vibe to this photo but a city at night", None, "a city at night"),
+    ],
+)
+def test_variations_in_other_languages_and_shouts(prompt: str, batch: int | None, said: str) -> None:
+    step = plan_request(prompt, {"photo.png": "image"}).steps[0]
+    assert (step.op, step.params.get("batch"), step.params["prompt"]) == ("style", batch, said)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "batch"),
+    [("render a tiger twice", 2), ("an image of a wizard, 3 times, 16:9", 3)],
+)
+async def test_twice_and_times_before_a_setting(generator: Generator, prompt: str, batch: int) -> None:
+    result = await _generate(generator, prompt)
+    assert result.intent["extra_params"]["batch_size"] == batch
+    assert "twice" not in result.intent["prompt"] and "times" not in result.intent["prompt"]
+
+
+async def test_upscale_twice_is_no_batch(generator: Generator) -> None:
+    result = await _generate(generator, "upscale this twice", "photo.png")
+    assert "batch_size" not in (result.intent.get("extra_params") or {})
