@@ -351,3 +351,27 @@ async def test_twice_and_times_before_a_setting(generator: Generator, prompt: st
 async def test_upscale_twice_is_no_batch(generator: Generator) -> None:
     result = await _generate(generator, "upscale this twice", "photo.png")
     assert "batch_size" not in (result.intent.get("extra_params") or {})
+
+
+def test_without_any_image_prompt_model_variations_are_an_img2img() -> None:
+    from agents.flow import VARIATION_DENOISE, image_prompt_fallback
+
+    text = resources.files("node_catalog").joinpath("data/object_info.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    bare = Catalog.from_object_info(
+        {k: v for k, v in data.items() if not k.startswith("unCLIP") and k != "StyleModelApply"}
+    )
+    plan = plan_request("3 variations of this photo but at night", ["photo.png"])
+    fallen, notes = image_prompt_fallback(plan, bare)
+    step = fallen.steps[0]
+    assert (step.op, step.inputs, step.params["denoise"]) == (
+        "restyle",
+        {"image": "photo.png"},
+        VARIATION_DENOISE,
+    )
+    assert step.params["prompt"] == "at night"
+    assert notes and "img2img" in notes[0]
+    comp = compose(fallen, bare, files={"photo.png": "image"})
+    assert "VAEEncode" in _classes(comp.workflow)
+    # a backend with an image-prompt model keeps the plan
+    assert image_prompt_fallback(plan, Catalog.bundled()) == (plan, [])
