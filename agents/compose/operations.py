@@ -142,7 +142,7 @@ class ControlParams(_Sampled):
     kind: ControlKind = "canny"
     # read from words that suggest a kind ("from this sketch"), not named: a named family's own ControlNet
     # (another kind) may take its place
-    kind_guessed: bool = False
+    kind_guessed: bool | None = None  # (None when named: plans only show it when it was guessed)
     preprocessed: bool = False  # the reference already is an edge / depth / pose map
     prompt: str = ""
     strength: float = Field(1.0, ge=0, le=2)
