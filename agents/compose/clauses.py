@@ -338,14 +338,14 @@ _DANGLING_WORDS = (
     r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping"
 )
 _DANGLING_LEAD = re.compile(
-    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>=!?]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|then|"
-    r"turned into|turn into|turned to|guided|(?:an? |the )?(?:image|picture|photo|pic|render) of|"
+    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>=!?+&]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|"
+    r"then|turned into|turn into|turned to|guided|(?:an? |the )?(?:image|picture|photo|pic|render) of|"
     r"(?:an? |the )?(?:image|picture|photo|one) (?:that|which) (?:follows|keeps|matches|uses|has)"
     r")(?![a-z0-9])|"
     r"(?:prompt|subject|description|scene|model|(?:control )?image|reference|control ?net|kind|type|family)"
     r" ?[:=])[ ,.:=]*"
 )
-_DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|{_DANGLING_WORDS})[ ,.:]*$")
+_DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|[+&]|{_DANGLING_WORDS})[ ,.:]*$")
 _PICTURE_WORD = re.compile(
     r"(?<![a-z0-9])(?:it|one|ones|image|picture|photo|photograph|pic|shot)(?![a-z0-9])"
 )

@@ -375,3 +375,18 @@ def test_without_any_image_prompt_model_variations_are_an_img2img() -> None:
     assert "VAEEncode" in _classes(comp.workflow)
     # a backend with an image-prompt model keeps the plan
     assert image_prompt_fallback(plan, Catalog.bundled()) == (plan, [])
+
+
+@pytest.mark.parametrize(
+    ("prompt", "op", "said"),
+    [
+        ("contrlnet canny from a.png: a tiger", "control", "a tiger"),
+        ("controllnet depth, a.png, a forest temple", "control", "a forest temple"),
+        ("Make it with SDXL + Canny from a.png: a white cat on a sofa", "control", "a white cat on a sofa"),
+        ("give me 3 varations of this photo", "style", ""),
+        ("variatons of this pic", "style", ""),
+    ],
+)
+def test_misspelt_controlnet_and_variations(prompt: str, op: str, said: str) -> None:
+    step = plan_request(prompt, ["a.png"]).steps[0]
+    assert (step.op, step.params["prompt"]) == (op, said)
