@@ -349,6 +349,8 @@ class Composer:
             values["feathering"] = p.get("feathering", 40)
         if step.op in ("style", "control"):
             values["strength"] = p.get("strength", 1.0)
+        if step.op == "style" and "width" not in p and (size := self._sizes.get(id(step))):
+            values["width"], values["height"] = size  # variations of a picture made before: at its size
         if step.op == "upscale":
             factor = float(p.get("factor") or 2.0)
             native = float(fragment.defaults.get("native_scale") or 1)

@@ -266,6 +266,8 @@ async def test_the_intent_counts_the_pictures_the_graph_makes(generator: Generat
     assert "batch_size" not in edit.intent["extra_params"]
     chain = await _generate(generator, "a watercolor of a lighthouse, then give me 3 variations of it")
     assert chain.intent["extra_params"]["batch_size"] == 3
+    # the variations of a picture made before come at its size, not unCLIP's 768
+    assert _inputs(chain.workflow, "EmptyLatentImage", "width") == [1024, 1024]
 
 
 @pytest.mark.parametrize(
