@@ -335,7 +335,8 @@ OF_PICTURE = re.compile(
 # the words left around a control cue once it, its kind, its family and its file are read out: "of this photo:
 # a robot", "of but make it a jungle", "on to make a bridge", "CN", "( ), a house"
 _DANGLING_WORDS = (
-    r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping"
+    r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping|kept|"
+    r"preserved|intact|retained"
 )
 _DANGLING_LEAD = re.compile(
     rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>=!?+&]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|"

@@ -41,6 +41,8 @@ from agents.compose.patterns import (
 )
 from agents.compose.plan import IMPLICIT_SOURCE_NOTE
 
+_EDIT_LABEL = re.compile(r"^(?:(?:an? )?image )?edit(?:ing)? ?[:=-] ?", re.I)
+
 
 class StepBuilder:
     """The per-operation step writers (one method per operation, named after it)."""
@@ -163,6 +165,7 @@ class StepBuilder:
     ) -> None:
         image = self._source(st, cl, ("IMAGE",))
         instruction = clean(cl.raw, cl.norm, [s for s in drop if m is None or s != m.span()], leads=False)
+        instruction = _EDIT_LABEL.sub("", instruction)  # "qwen image edit: make the sky purple"
         inputs: dict[str, Any] = {"image": image} if image else {}
         others = [f.name for f in cl.files if f.type == "IMAGE" and f.name != image]
         if others:

@@ -392,3 +392,12 @@ def test_without_any_image_prompt_model_variations_are_an_img2img() -> None:
 def test_misspelt_controlnet_and_variations(prompt: str, op: str, said: str) -> None:
     step = plan_request(prompt, ["a.png"]).steps[0]
     assert (step.op, step.params["prompt"]) == (op, said)
+
+
+def test_labels_and_keep_words_leave_no_trace() -> None:
+    step = plan_request(
+        "I need the depth of room.png kept, sdxl please, a futuristic lab", ["room.png"]
+    ).steps[0]
+    assert (step.op, step.params["prompt"], step.family) == ("control", "a futuristic lab", "sdxl")
+    edit = plan_request("qwen image edit: make the sky purple", ["photo.png"]).steps[0]
+    assert (edit.op, edit.params["instruction"], edit.family) == ("edit", "make the sky purple", "qwen_image")
