@@ -41,6 +41,7 @@ from agents.compose.patterns import (
 )
 from agents.compose.plan import IMPLICIT_SOURCE_NOTE
 
+_PROMPT_QUOTED = re.compile(r"(?i)(?<![a-z])prompt ?[:=]? ?\"([^\"]{1,400})\"")
 _EDIT_LABEL = re.compile(r"^(?:(?:an? )?image )?edit(?:ing)? ?[:=-] ?", re.I)
 
 
@@ -301,7 +302,8 @@ class StepBuilder:
         ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or self._source(st, cl, ("IMAGE",))
         extract.strength(text, found)
         extract.image_size(text, found)
-        prompt = self._subject(cl, m, [*drop, *found.spans], tidy=True)
+        quoted = _PROMPT_QUOTED.search(cl.raw)  # 'prompt "a cozy reading nook"': said as a field
+        prompt = quoted[1].strip() if quoted else self._subject(cl, m, [*drop, *found.spans], tidy=True)
         params: dict[str, Any] = {"kind": kind, "prompt": prompt, **found.values}
         if named is None and family is not None:
             params["kind_guessed"] = True  # a named family's own ControlNet (another kind) may take its place

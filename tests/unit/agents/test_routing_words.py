@@ -401,3 +401,14 @@ def test_labels_and_keep_words_leave_no_trace() -> None:
     assert (step.op, step.params["prompt"], step.family) == ("control", "a futuristic lab", "sdxl")
     edit = plan_request("qwen image edit: make the sky purple", ["photo.png"]).steps[0]
     assert (edit.op, edit.params["instruction"], edit.family) == ("edit", "make the sky purple", "qwen_image")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        'Generate with Qwen-Image: canny control from ref.png, prompt "a cozy reading nook", 1328x1328',
+        'canny controlnet, ref.png, prompt: "a cozy reading nook"',
+    ],
+)
+def test_a_quoted_control_prompt_said_as_a_field(prompt: str) -> None:
+    assert plan_request(prompt, ["ref.png"]).steps[0].params["prompt"] == "a cozy reading nook"
