@@ -347,13 +347,17 @@ _DANGLING_LEAD = re.compile(
     r" ?[:=])[ ,.:=]*"
 )
 _DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|[+&]|{_DANGLING_WORDS})[ ,.:]*$")
+_INTO = re.compile(r"(?<![a-z0-9])(?:turned into|turn(?:ed)? it into|into|to make) ")
 _PICTURE_WORD = re.compile(
     r"(?<![a-z0-9])(?:it|one|ones|image|picture|photo|photograph|pic|shot)(?![a-z0-9])"
 )
 
 
 def tidy_subject(text: str) -> str:
-    """A prompt without the connecting words its cues left behind (see `_DANGLING_LEAD`)."""
+    """A prompt without the connecting words its cues left behind (see `_DANGLING_LEAD`); of "the house
+    into a cottage", the target ("a cottage")."""
+    target = [m.end() for m in _INTO.finditer(text.lower())]
+    text = text[target[-1] :] if target else text
     for _ in range(8):  # bounded: each pass strips one word or one picture reference
         low = text.lower()
         m = _DANGLING_LEAD.match(low) or OF_PICTURE.match(low)

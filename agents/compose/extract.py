@@ -373,8 +373,8 @@ def batch(text: str, found: Found) -> None:
 # over words that only suggest one ("from this sketch" suggests scribble): names first, as they are said.
 _CONTROLNET = r"(?:control ?net|controlnet)"
 _KIND_NAME = re.compile(
-    rf"{_B}(?:(canny|openpose|scribble)"
-    rf"|(depth|pose)(?=[ -](?:{_CONTROLNET}|map|model|conditioning|guid))){_E}"
+    rf"{_B}(?:(canny|openpose)"
+    rf"|(depth|pose|scribble)(?=[ -](?:{_CONTROLNET}|map|model|conditioning|guid|cn{_E}))){_E}"
     rf"|{_B}{_CONTROLNET}s? (?:\(|with |using |of |for |type |= ?|: ?)?"
     rf"(canny|depth|openpose|pose|scribble){_E}"
 )

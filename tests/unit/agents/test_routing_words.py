@@ -412,3 +412,12 @@ def test_labels_and_keep_words_leave_no_trace() -> None:
 )
 def test_a_quoted_control_prompt_said_as_a_field(prompt: str) -> None:
     assert plan_request(prompt, ["ref.png"]).steps[0].params["prompt"] == "a cozy reading nook"
+
+
+async def test_a_scribble_named_as_the_reference_lets_the_family_choose(generator: Generator) -> None:
+    # "scribble of a house" names what the reference is (like "sketch"), not a ControlNet kind
+    prompt = "scribble of a house (house.png) into a qwen image of a cottage"
+    step = plan_request(prompt, ["house.png"]).steps[0]
+    assert (step.params["prompt"], step.params.get("kind_guessed")) == ("a cottage", True)
+    result = await _generate(generator, prompt, "house.png")
+    assert "QwenImageDiffsynthControlnet" in _classes(result.workflow)
