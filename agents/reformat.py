@@ -40,7 +40,7 @@ _VIDEO = (
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
-    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
+    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|variations|variants|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
 )
 _VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
 _IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)

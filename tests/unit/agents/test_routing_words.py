@@ -421,3 +421,17 @@ async def test_a_scribble_named_as_the_reference_lets_the_family_choose(generato
     assert (step.params["prompt"], step.params.get("kind_guessed")) == ("a cottage", True)
     result = await _generate(generator, prompt, "house.png")
     assert "QwenImageDiffsynthControlnet" in _classes(result.workflow)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task"),
+    [
+        ("sunset over tokyo, 2 variations", "text-to-image"),
+        ("a video with 3 variations of a dancing robot", "text-to-video"),
+        ("3 variations of a dancing robot, 5 seconds", "text-to-video"),
+    ],
+)
+async def test_variations_without_a_medium_are_pictures(generator: Generator, prompt: str, task: str) -> None:
+    result = await _generate(generator, prompt)
+    assert result.intent["task"] == task
+    assert result.intent["extra_params"]["batch_size"] > 1
