@@ -346,6 +346,10 @@ def parse_request(text: str) -> Parsed:
             name = re.sub(r"\s+", " ", match.group("n").lower())
             # "768p", "900p": any progressive height names itself, not only the broadcast ones listed
             parsed.named_height = NAMED_HEIGHTS.get(name) or int(name.removesuffix("p"))
+            # "8k uhd", "4K UHD": the same size said twice is no content either
+            for twin in _NAMED_RE.finditer(text, match.end(), min(len(text), match.end() + 10)):
+                if twin.start() - match.end() <= 2:
+                    _take(parsed, twin)
             break
     for match in _WIDE_RE.finditer(text):  # "2.39:1", "1.85:1": the cinema ratios, said as decimals
         if _take(parsed, match):

@@ -435,3 +435,9 @@ async def test_variations_without_a_medium_are_pictures(generator: Generator, pr
     result = await _generate(generator, prompt)
     assert result.intent["task"] == task
     assert result.intent["extra_params"]["batch_size"] > 1
+
+
+@pytest.mark.parametrize("prompt", ["8k uhd landscape of iceland, a picture", "a 4K UHD photo of a fox"])
+async def test_a_size_said_twice_leaves_the_prompt(generator: Generator, prompt: str) -> None:
+    result = await _generate(generator, prompt)
+    assert "uhd" not in result.intent["prompt"].lower()
