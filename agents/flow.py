@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.compose import OPERATIONS, Plan, compose, file_type
-from agents.compose.plan import step_ref
+from agents.compose.fragments import FragmentLibrary
+from agents.compose.plan import Step, step_ref
 from agents.errors import LinkListError, NoTemplateError
 from agents.intent import Intent, Task
 from agents.linklist import LINK_LIST_JSON_SCHEMA, LinkList, parse_link_list
@@ -276,7 +277,34 @@ def compose_flow(
     plan: Plan, catalog: Catalog, files: Mapping[str, str], models: Mapping[str, Sequence[str]] | None
 ) -> FlowOutcome:
     """The plan's fragments chained into one graph (`agents.compose`), checked against the catalog."""
+    plan, fallback = image_prompt_fallback(plan, catalog)
     comp = compose(plan, catalog, files=files, models=models)
-    notes = [f"fragment {name}" for name in comp.fragments] + comp.notes
+    notes = [f"fragment {name}" for name in comp.fragments] + comp.notes + fallback
     notes += [f"needs {folder}/{file}" for folder, names in comp.models.items() for file in names]
     return FlowOutcome(comp.link_list, None, notes)
+
+
+VARIATION_DENOISE = 0.55  # enough redrawn to differ, little enough to stay the same picture
+
+
+def image_prompt_fallback(plan: Plan, catalog: Catalog) -> tuple[Plan, list[str]]:
+    """Variations ("4 variations of this photo": an image-prompt `style` step with only a reference) on a
+    backend that has no image-prompt model at all (unCLIP, Redux, style adapter): an img2img of the picture at
+    a moderate denoise instead, one picture, with a note saying so."""
+    steps, notes = [], []
+    for step in plan.steps:
+        ref = step.inputs.get("reference")
+        if (
+            step.op == "style"
+            and isinstance(ref, str)
+            and "image" not in step.inputs
+            and not FragmentLibrary.bundled().candidates("style", catalog, ports=["reference"])
+        ):
+            params = {k: step.params[k] for k in ("prompt", "seed", "steps") if k in step.params}
+            steps.append(
+                Step(op="restyle", params={**params, "denoise": VARIATION_DENOISE}, inputs={"image": ref})
+            )
+            notes.append(f"no image-prompt model on the backend: a variation of {ref} as img2img")
+        else:
+            steps.append(step)
+    return (plan.model_copy(update={"steps": steps}) if notes else plan), notes

@@ -203,7 +203,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "batch",
         re.compile(
-            rf"\b(?P<n>{NUMBER})\s+(?:different\s+)?(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
+            rf"\b(?P<n>{NUMBER})\s+(?:(?:different|diff|alternative|alternate|other)\s+)?"
+            r"(?:variations|versions|variants|options|takes)\b(?!\s+of\b)",
             re.I,
         ),
     ),
@@ -211,7 +212,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "batch",
         re.compile(
             rf"(?<!\bthese\s)(?<!\bthose\s)(?<!\bboth\s)(?<!\bthe\s)(?<!\bmy\s)\b(?P<n>{NUMBER})"
-            r"(?=\s+(?:different\s+|distinct\s+|separate\s+|unique\s+)?(?:images|pictures|photos|pics|"
+            r"(?=\s+(?:different\s+|diff\s+|distinct\s+|separate\s+|unique\s+|alternative\s+|alternate\s+|other\s+)?(?:images|pictures|photos|pics|"
             r"variations|versions|variants|renders|options|takes|videos|clips|stills|portraits|wallpapers|"
             r"illustrations|icons|logos|designs)\b)",
             re.I,
@@ -225,12 +226,31 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"\b(?:by|times)\s+(?:a\s+factor\s+of\s+)?(?P<n>{NUMBER})\b(?=\s*(?:x\b|times\b|$|[,.]))", re.I
         ),
     ),
+    # "a picture of a cat 4 times": a count said last (after the upscale readings, which take "upscale it 4
+    # times" first; `_ENLARGING` keeps a resize's or a speed's "N times" from reading as a batch)
+    (
+        "batch",
+        re.compile(
+            rf"\b(?:(?P<n>{NUMBER})\s+times(?:\s+over)?|(?P<twice>twice))(?=\s*(?:please|pls)?[\s.;!?]*$|\s*,)",
+            re.I,
+        ),
+    ),
 ]
+_ORDINAL_SECOND = re.compile(
+    r"an?\s+second\s+(?:picture|image|photo|pic|version|one|take|try|attempt|option|variation|render|shot|still|"
+    r"portrait|drawing|painting|illustration|design|logo|poster|opinion|look)s?\b",
+    re.I,
+)
+_ENLARGING = re.compile(
+    r"\b(?:upscal\w*|enlarg\w*|bigger|larger|scale\w*|zoom\w*|faster|slower|speed\w*|loop\w*|repeat\w*|"
+    r"magnif\w*|resolution|interpolat\w*|frames?)\b",
+    re.I,
+)
 _RES_RE = re.compile(
     r"\b(?P<w>\d{2,5})(?:\s*[x\u00d7*]\s*|\s+by\s+)(?P<h>\d{2,5})\b(?:\s*(?:px|pixels))?", re.I
 )
 _NAMED_RE = re.compile(
-    r"\b(?P<n>[1-9]\d{2,3}p|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I
+    r"\b(?P<n>[1-9]\d{2,3}p|8k|4k|2k|full\s+hd|fhd|uhd|hd)\b(?:\s+(?:resolution|quality))?", re.I
 )
 _ASPECT_RE = re.compile(
     r"\b(?P<a>\d{1,2})\s*(?P<sep>:|/|x|\u00d7|\s+by\s+)\s*(?P<b>\d{1,2})\b(?:\s+(?:aspect(?:\s+ratio)?|format))?",
@@ -326,6 +346,10 @@ def parse_request(text: str) -> Parsed:
             name = re.sub(r"\s+", " ", match.group("n").lower())
             # "768p", "900p": any progressive height names itself, not only the broadcast ones listed
             parsed.named_height = NAMED_HEIGHTS.get(name) or int(name.removesuffix("p"))
+            # "8k uhd", "4K UHD": the same size said twice is no content either
+            for twin in _NAMED_RE.finditer(text, match.end(), min(len(text), match.end() + 10)):
+                if twin.start() - match.end() <= 2:
+                    _take(parsed, twin)
             break
     for match in _WIDE_RE.finditer(text):  # "2.39:1", "1.85:1": the cinema ratios, said as decimals
         if _take(parsed, match):
@@ -366,11 +390,15 @@ def parse_request(text: str) -> Parsed:
         if key in parsed.numbers:
             continue
         for match in pattern.finditer(text):
-            value = parse_number(match.group("n"))
+            value = 2.0 if match.groupdict().get("twice") else parse_number(match.group("n"))
             if value is None or not _take(parsed, match):
                 continue
             if key == "batch" and not 2 <= value <= 4096:
                 continue  # "an image" is one picture, not a batch
+            if key == "batch" and re.search(r"times|twice", match.group(0), re.I) and _ENLARGING.search(text):
+                continue
+            if key == "duration" and _ORDINAL_SECOND.match(text, match.start()):
+                continue  # "a second picture of a bird": the next one, not a one-second clip
             if key == "duration":
                 value += 0.5 if match.groupdict().get("half") else 0.0
                 value *= _DURATION_UNITS.get((match.groupdict().get("u") or "s").lower(), 1.0)

@@ -40,7 +40,7 @@ _VIDEO = (
 _IMAGE = (
     r"images?|pictures?|photos?|photographs?|illustrations?|posters?|drawings?|paintings?|wallpapers?|logos?|"
     r"renders?|stills?|artworks?|icons?|portraits?|headshots?|thumbnails?|maps?|diagrams?|infographics?|"
-    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
+    r"sprites?|stickers?|banners?|png|jpe?g|pics?|selfies?|sketch(?:es)?|doodles?|variations|variants|(?:instagram|insta|facebook|linkedin|social[\s-]media)\s+posts?"
 )
 _VIDEO += "|" + vocab.phrase_body(vocab.LANG_VIDEO_NOUNS)  # "vidéo", "película": other languages' words
 _IMAGE += "|" + vocab.phrase_body(vocab.LANG_IMAGE_NOUNS)
@@ -99,7 +99,7 @@ _LEADING = re.compile(
     # only the generic media nouns: "timelapse", "painting", "poster" ... describe the content and stay
     r"videos?|vids?|clips?|movies?|films?|animations?|gifs?|images?|pictures?|pics?|photos?|photographs?|"
     r"stills?|selfies?|"
-    r"variations|versions|variants"  # after a count consumed as the batch ("3 variations of a logo")
+    r"variations|versions|variants|takes"  # after a count consumed as the batch ("3 variations of a logo")
     r")?(?![\s-]+games?\b)\s*,?\s*(?:of|showing|about|with|where(?:\s+(?:there\s+)?(?:is|are))?|in\s+which|that\s+shows|depicting|:|"
     r"(?:subject|prompt|scene|description)\s*:)?\s+",
     re.I,
@@ -137,7 +137,7 @@ def detect_task(
             if task == "upscale" and video and not image:
                 continue  # no video upscale template: a given video is restyled
             return task
-    has_image_word = bool(re.search(rf"\b(?:{_IMAGE})\b", lowered))
+    has_image_word = bool(re.search(rf"\b(?:{_IMAGE})\b", lowered) or _PICTURE_VERB.search(lowered))
     timed = any(k in parsed.numbers for k in ("duration", "frames", "fps"))
     if video:
         return "video-to-video"
@@ -151,6 +151,10 @@ def detect_task(
     return "text-to-video"  # the platform's main product; a bare description is a video request
 
 
+# "draw a hamster", "paint me a sunset": verbs that make a picture, whatever it shows
+_PICTURE_VERB = re.compile(
+    r"\b(?:draw|paint|sketch|illustrate|photograph)\s+(?:(?:me|us)\s+)?(?:an?|the|some|my|our|\d+|two|three|four)\b"
+)
 _IMAGE_ONLY_FAMILIES = frozenset({"sd15", "sdxl", "flux", "qwen-image"})
 
 

@@ -226,6 +226,8 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
                 delivered = size
         if class_type == "RepeatImageBatch" and (n := _count(plain.get("amount"))) is not None:
             frames = int(n)
+        if (n := _count(plain.get("batch_size"))) is not None:
+            numbers["batch"] = n
         for field, names in (("fps", _FPS_INPUTS), ("seed", _SEED_INPUTS), ("steps", ("steps",))):
             for name in names:
                 if (n := _count(plain.get(name))) is not None:
@@ -247,6 +249,13 @@ def describe_graph(intent: Intent, workflow: Mapping[str, Mapping[str, Any]], ca
         "steps": int(numbers["steps"]) if "steps" in numbers else None,
         "seed": int(numbers["seed"]) if "seed" in numbers else None,
     }
+    extra = dict(intent.extra_params)
+    if "batch_size" in extra or numbers.get("batch", 1) > 1:
+        # the count the graph makes ("3 variations" of an edit that makes one picture is one picture)
+        extra.pop("batch_size", None)
+        if numbers.get("batch", 1) > 1:
+            extra["batch_size"] = int(numbers["batch"])
+        update["extra_params"] = extra
     if encoded:  # a graph with a prompt input says what it is given, an empty one too
         update["prompt"] = positive[0] if positive else ""
     if negative:  # a graph without a negative input (HunyuanVideo's guider) keeps the request's

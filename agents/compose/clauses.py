@@ -128,6 +128,9 @@ def _corrected(word: str) -> str:
     """A word one slip (a letter missing, extra, wrong, or two swapped) from a vocabulary word reads as it."""
     if len(word) < 5 or word in vocab.TYPO_TARGETS or word in vocab.TYPO_KEEP:
         return word
+    cut = [t for t in vocab.TYPO_TARGETS if _truncated(word, t)]
+    if len(cut) == 1:
+        return cut[0]  # "pictur", "animat", "resolutio": the word with its last letter lost
     if any(
         (word.startswith(t) and len(word) - len(t) <= 3) or (t.startswith(word) and len(t) - len(word) <= 2)
         for t in vocab.TYPO_TARGETS
@@ -137,6 +140,15 @@ def _corrected(word: str) -> str:
         if target[0] == word[0] and abs(len(target) - len(word)) <= 1 and _one_slip(word, target):
             return target
     return word
+
+
+def _truncated(word: str, target: str) -> bool:
+    """`target` lost its last letter: a final silent "e" ("pictur", "generat"), or any but an "s" of a long
+    word ("backgroun"); a plural's or a short word's stem is a word of its own ("pixel", "frame", "large")."""
+    if len(target) != len(word) + 1 or not target.startswith(word):
+        return False
+    last = target[-1]
+    return last == "e" or (last != "s" and len(target) >= 8)
 
 
 def _one_slip(a: str, b: str) -> bool:
@@ -312,3 +324,50 @@ def split_negative(prompt: str) -> tuple[str, str]:
         elif part:
             kept.append(part)
     return (", ".join(kept), ", ".join(said)) if said else (prompt, "")
+
+
+# what a cue leaves of the picture it names: "of this photo", "on it", "to this one"
+OF_PICTURE = re.compile(
+    r"(?:(?:but|and|just|only) )?(?:(?:of|on|off|to|from|for|like|based on) )?"
+    r"(?:(?:this|that|the|my|our|your|attached|given|uploaded|it|one|ones|image|picture|photo|photograph|"
+    r"pic|shot|please|pls)(?![a-z0-9])[ ,.:]*){0,4}"
+)
+# the words left around a control cue once it, its kind, its family and its file are read out: "of this photo:
+# a robot", "of but make it a jungle", "on to make a bridge", "CN", "( ), a house"
+_DANGLING_WORDS = (
+    r"but|and|of|on|from|to|with|using|use|via|for|as|cn|please|pls|follow|following|keep|keeping|kept|"
+    r"preserved|intact|retained"
+)
+_DANGLING_LEAD = re.compile(
+    rf"(?:[(\[][ ,]*[)\]]|->|=>|[-:,;>=!?+&]|(?:{_DANGLING_WORDS}|into|make it|make|turn it into|turn it|"
+    r"then|turned into|turn into|turned to|guided|(?:an? |the )?(?:image|picture|photo|pic|render) of|"
+    r"(?:an? |the )?(?:image|picture|photo|one) (?:that|which) (?:follows|keeps|matches|uses|has)"
+    r")(?![a-z0-9])|"
+    r"(?:prompt|subject|description|scene|model|(?:control )?image|reference|control ?net|kind|type|family)"
+    r" ?[:=])[ ,.:=]*"
+)
+_DANGLING_TAIL = re.compile(rf"(?:^| )(?:[(\[][ ,]*[)\]]|[+&]|{_DANGLING_WORDS})[ ,.:]*$")
+_INTO = re.compile(r"(?<![a-z0-9])(?:turned into|turn(?:ed)? it into|into|to make) ")
+_PICTURE_WORD = re.compile(
+    r"(?<![a-z0-9])(?:it|one|ones|image|picture|photo|photograph|pic|shot)(?![a-z0-9])"
+)
+
+
+def tidy_subject(text: str) -> str:
+    """A prompt without the connecting words its cues left behind (see `_DANGLING_LEAD`); of "the house
+    into a cottage", the target ("a cottage")."""
+    target = [m.end() for m in _INTO.finditer(text.lower())]
+    text = text[target[-1] :] if target else text
+    for _ in range(8):  # bounded: each pass strips one word or one picture reference
+        low = text.lower()
+        m = _DANGLING_LEAD.match(low) or OF_PICTURE.match(low)
+        if m is not None and not _DANGLING_LEAD.match(low) and not _PICTURE_WORD.search(low, 0, m.end()):
+            m = None  # "the Eiffel tower": an article of the subject, not a picture named
+        t = _DANGLING_TAIL.search(low)
+        if m is not None and m.end():
+            text = text[m.end() :].strip()
+        elif t is not None:
+            text = text[: t.start()].strip(" ,.:")
+        else:
+            break
+    return text.strip(" ,.:;-")

@@ -93,6 +93,10 @@ class Composer:
             models=self.models,
             size=size,
         )
+        if step.op == "control" and step.family is not None and (not found or found[0].family != step.family):
+            own = self._family_control(step, ports, size)
+            if own is not None:
+                return own  # "a qwen image from this sketch": Qwen's canny ControlNet, not SD1.5's scribble
         if found:
             return found[0]
         known = [f for f in self.library.for_operation(step.op, variant) if set(f.ports) == set(ports)]
@@ -109,6 +113,23 @@ class Composer:
         else:
             msg = f"{what} is only offered by paid API nodes ({', '.join(api)}), which are not configured"
         raise MissingCapability(msg, operation=step.op, node_classes=missing or api, packs=packs)
+
+    def _family_control(
+        self, step: Step, ports: Sequence[str], size: tuple[int, int] | None
+    ) -> Fragment | None:
+        """The named family's ControlNet: of the kind when it was named (its edge detector runs on a map too),
+        else of any kind; a variant for what the reference is (a map or a picture) first."""
+        mapped = bool(step.params.get("preprocessed"))
+        kind = None if step.params.get("kind_guessed") else str(step.params.get("kind", "canny"))
+        own = [
+            f
+            for f in self.library.candidates(
+                "control", self.catalog, ports=ports, family=step.family, models=self.models, size=size
+            )
+            if f.family == step.family and (kind is None or (f.variant or "").removesuffix("_map") == kind)
+        ]
+        own.sort(key=lambda f: (f.variant or "").endswith("_map") != mapped)  # stable: the rank stays
+        return own[0] if own else None
 
     # -- the whole plan ---------------------------------------------------------------------------------
     def compose(self, plan: Plan, files: Mapping[str, str] | Sequence[str] = ()) -> Composition:
@@ -328,6 +349,8 @@ class Composer:
             values["feathering"] = p.get("feathering", 40)
         if step.op in ("style", "control"):
             values["strength"] = p.get("strength", 1.0)
+        if step.op == "style" and "width" not in p and (size := self._sizes.get(id(step))):
+            values["width"], values["height"] = size  # variations of a picture made before: at its size
         if step.op == "upscale":
             factor = float(p.get("factor") or 2.0)
             native = float(fragment.defaults.get("native_scale") or 1)

@@ -49,3 +49,16 @@ class _State:
             if ptype in types and name not in self.used:
                 return name
         return None
+
+    def described(self, ref: str) -> str:
+        """What the picture an earlier step made shows: its prompt or instruction, else that of the step it
+        came from (an upscale or interpolation between describes nothing)."""
+        for _ in range(len(self.steps)):
+            if not ref.startswith("#"):
+                break
+            step = self.steps[int(ref[1:]) - 1]
+            said = step["params"].get("prompt") or step["params"].get("instruction")
+            if said:
+                return str(said)
+            ref = next((r for r in step["inputs"].values() if isinstance(r, str) and r.startswith("#")), "")
+        return ""

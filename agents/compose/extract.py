@@ -102,11 +102,16 @@ _DENOISE = re.compile(rf"{_B}(?:{_DENOISE_WORDS})(?: of| at| to| =|:)? ?(\d(?:\.
 _DENOISE2 = re.compile(rf"{_B}(\d(?:\.\d{{1,3}})?) (?:{_DENOISE_WORDS}){_E}")
 _AT = re.compile(rf"{_B}at (\d(?:\.\d{{1,3}})?){_E}(?! ?(?:fps|px|pixels|seconds|s{_E}))")
 _BATCH_NOUN = (
-    r"(?:different |distinct )?(?:images|pictures|photos|pics|variations|versions|variants|renders|stills)"
+    r"(?:(?:different|diff|distinct|alternative|alternate|other|more|new) )?"
+    r"(?:images|pictures|photos|pics|variations|versions|variants|renders|stills|takes|options|"
+    r"variaciones|variantes|variationen|variazioni|varia\u00e7\u00f5es)"
 )
+# "a picture of a cat 4 times": a count said last in its clause ("upscale 4 times" is an upscale's factor,
+# read by the upscale step before any picture's batch)
 _BATCH = re.compile(
     rf"{_B}(?:(?:a )?batch(?: size)?(?: of| =|:)? ?(\d{{1,2}}|{_WORDNUM})"
-    rf"|(\d{{1,2}}|{_WORDNUM})(?= {_BATCH_NOUN}{_E})){_E}"
+    rf"|(\d{{1,2}}|{_WORDNUM}|a few|a couple(?: of)?)(?= {_BATCH_NOUN}{_E})"
+    rf"|(\d{{1,2}}|{_WORDNUM}) times(?: over)?(?= ?(?:please|pls)?[.;!?]*$|,)|(twice)(?= ?[.,;!?]|$)){_E}"
 )
 _SEED = re.compile(rf"{_B}seed(?: of| =| number)? ?(\d{{1,19}}){_E}")
 _QUOTED = re.compile(r'"([^"]{1,200})"')
@@ -356,8 +361,32 @@ def seed(text: str, found: Found) -> None:
 def batch(text: str, found: Found) -> None:
     """How many pictures at once: "a batch of 4", "4 images of", "two variations" (2-16)."""
     m = _BATCH.search(text)
-    said = (m.group(1) or m.group(2)) if m else None
+    said = (m.group(1) or m.group(2) or m.group(3) or m.group(4)) if m else None
+    said = {"a few": "three", "a couple": "two", "a couple of": "two", "twice": "two"}.get(said or "", said)
     count = word_or_num(said, None) if said and said.isdigit() else word_or_num(None, said)
     if m and count is not None and 2 <= count <= 16:
         found.values["batch"] = int(count)
         found.spans.append(m.span())
+
+
+# A ControlNet kind said by its name ("a canny controlnet", "openpose", "depth controlnet") decides the kind
+# over words that only suggest one ("from this sketch" suggests scribble): names first, as they are said.
+_CONTROLNET = r"(?:control ?net|controlnet)"
+_KIND_NAME = re.compile(
+    rf"{_B}(?:(canny|openpose)"
+    rf"|(depth|pose|scribble)(?=[ -](?:{_CONTROLNET}|map|model|conditioning|guid|cn{_E}))){_E}"
+    rf"|{_B}{_CONTROLNET}s? (?:\(|with |using |of |for |type |= ?|: ?)?"
+    rf"(canny|depth|openpose|pose|scribble){_E}"
+)
+_KIND_OF_NAME = {"openpose": "pose"}
+
+
+def control_kind(text: str, found: Found) -> str | None:
+    """The control kind a clause names outright ("canny", "a depth controlnet", "controlnet: pose"), else
+    None (the suggesting words are read after it)."""
+    m = _KIND_NAME.search(text)
+    if m is None:
+        return None
+    name = next(g for g in m.groups() if g)
+    found.spans.append(m.span(next(i for i, g in enumerate(m.groups(), 1) if g)))
+    return _KIND_OF_NAME.get(name, name)

@@ -132,6 +132,7 @@ class OutpaintParams(_Sampled):
 class StyleParams(_Sampled):
     prompt: str = ""
     strength: float = Field(1.0, ge=0, le=2)
+    batch: int | None = Field(None, ge=1, le=16)  # pictures made at once ("4 variations of this photo")
 
 
 ControlKind = Literal["canny", "depth", "pose", "scribble"]
@@ -139,6 +140,9 @@ ControlKind = Literal["canny", "depth", "pose", "scribble"]
 
 class ControlParams(_Sampled):
     kind: ControlKind = "canny"
+    # read from words that suggest a kind ("from this sketch"), not named: a named family's own ControlNet
+    # (another kind) may take its place
+    kind_guessed: bool | None = None  # (None when named: plans only show it when it was guessed)
     preprocessed: bool = False  # the reference already is an edge / depth / pose map
     prompt: str = ""
     strength: float = Field(1.0, ge=0, le=2)

@@ -31,6 +31,7 @@ _VIDEO_NOUN = re.compile(
 _IMAGE_NOUN = vocab.phrase_pattern(vocab.IMAGE_NOUNS)
 _KINDS = {kind: vocab.phrase_pattern(words) for kind, words in vocab.CONTROL_KINDS.items()}
 _MAPS = vocab.phrase_pattern(vocab.MAP_WORDS)
+_VARIATION = vocab.phrase_pattern(vocab.VARIATION_WORDS)
 _UP_MODEL = vocab.phrase_pattern(vocab.UPSCALE_MODEL_WORDS)
 _UP_RESAMPLE = vocab.phrase_pattern(vocab.UPSCALE_RESAMPLE_WORDS)
 _SUBTLE = vocab.phrase_pattern(vocab.SUBTLE_WORDS)

@@ -18,12 +18,14 @@ from agents.compose import vocabulary as vocab
 from agents.compose.clauses import (
     _VERB_START,
     AGAIN,
+    OF_PICTURE,
     _Clause,
     _File,
     clean,
     find_files,
     normalise,
     split_clauses,
+    tidy_subject,
 )
 from agents.compose.draft import _State
 from agents.compose.errors import PlanError
@@ -52,6 +54,7 @@ from agents.compose.patterns import (
     _STYLE_REF,
     _TRIG,
     _V2V_MARKERS,
+    _VARIATION,
     _VIDEO_NOUN,
 )
 from agents.compose.plan import MAX_STEPS, Plan
@@ -65,6 +68,13 @@ from agents.compose.wiring import file_type
 _NEVER = re.compile(r"(?!)")
 _HAS_WORD = re.compile(r"[^\W_]")  # what is left names something (emoji and punctuation do not)
 _CONTEXT = re.compile(r"^(?:" + vocab.phrase_body(vocab.CONTEXT_LEADS) + r")(?![a-z0-9])")
+# "variaciones de esta foto", "Variationen von diesem Bild": the given picture named in another language
+_LANG_PICTURE = re.compile(
+    r"(?:(?:de|di|da|von|du|des|of|desta|deste|dessa|desse|della|dello) )?"
+    r"(?:(?:" + vocab.phrase_body(vocab.LANG_THIS) + r")(?![a-z0-9])"
+    r"|(?:cette|cet|ce|esta|este|esa|ese|questa|questo|dieses|diesem|dieser|esse|essa|dies)"
+    r"(?: (?:foto|photo|imagen|imagem|immagine|image|bild|bildes))?(?![a-z0-9]))?"
+)
 _SIZE_WORD = re.compile(r"[248]k|uhd|full hd|hd")
 # a thing that carries a quoted text ("a storefront with the sign "OPEN"") asks for it rendered; the noun is
 # content, so the cue is zero-width and stays in the prompt
@@ -150,7 +160,7 @@ class Planner(StepBuilder):
         op, match = self._operation(st, cl)
         if match is not None:
             drop.append(match.span())
-            if op not in ("edit", "video_to_video", "segment", "restyle"):
+            if op not in ("edit", "video_to_video", "segment", "restyle", "vary"):
                 drop += [x.span() for x in _TRIG[op].finditer(text)]
             elif op == "video_to_video":
                 drop += [x.span() for x in _V2V_MARKERS.finditer(text)]
@@ -193,6 +203,9 @@ class Planner(StepBuilder):
         restyles = self._restyles(st, cl, image_in)
         named = restyles and _RESTYLE_NAME.search(text) is not None  # "img2img sketch.png": words win
         hinted = _kind_from_names(cl) is not None and _TRIG["edit"].search(text) is None and not named
+        variation = _VARIATION.search(text)
+        if variation is not None and image_in and not video_in and not _OBJECT_EDIT.search(text):
+            return "vary", variation  # "4 variations of this photo", "riff on it": new pictures like it
         for op in _ORDER:
             if op == "control" and hinted and _TRIG["control"].search(text) is None:
                 return "control", None
@@ -264,6 +277,38 @@ class Planner(StepBuilder):
         if st.steps and st.out_types[-1] is not None and _VERB_START.match(text):
             return ("edit", None) if st.out_types[-1] == "IMAGE" else ("video_to_video", None)
         return "generate", None
+
+    def _vary(
+        self,
+        st: _State,
+        cl: _Clause,
+        m: re.Match[str] | None,
+        drop: list[tuple[int, int]],
+        family: str | None,
+    ) -> None:
+        """New pictures like a given one: an image-prompt step (`style`) on SD 2.1 unCLIP, which samples from
+        the picture's image embedding; the composer takes another family's image-prompt fragment (Flux Redux)
+        when the backend has no unCLIP. Words left beside the cue steer it ("... but at night")."""
+        text = cl.norm
+        found = Found()
+        for read in (extract.batch, extract.seed, extract.image_size):
+            read(text, found)
+        # the words after the last cue steer it ("... in a warmer palette"); those before ask ("can you make")
+        cut = [x.end() for x in _VARIATION.finditer(text)][-1] if m is not None else 0
+        keep = [(s - cut, e - cut) for s, e in [*drop, *found.spans] if s >= cut]
+        prompt = clean(cl.raw[cut:], text[cut:], keep)
+        prompt = tidy_subject(prompt[OF_PICTURE.match(prompt.lower()).end() :])  # type: ignore[union-attr]
+        prompt = prompt[_LANG_PICTURE.match(prompt.lower()).end() :].strip(" ,.")  # type: ignore[union-attr]
+        prompt = prompt if _HAS_WORD.search(prompt) else ""  # "VARIATIONS OF THIS PHOTO!!!"
+        ref = self._source(st, cl, ("IMAGE",))
+        st.add(
+            "style",
+            {"prompt": prompt, **found.values},
+            {"reference": ref} if ref else {},
+            "IMAGE",
+            family or "sd21_unclip",
+        )
+        st.notes.append(f"variations of {ref}: new pictures sampled from its image embedding")
 
     def _again(self, st: _State, cl: _Clause) -> bool:
         """The step before, again, on the file this clause names ("a 3 s clip from a.png and another from

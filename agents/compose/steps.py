@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.compose import extract
-from agents.compose.clauses import _VERB_START, _Clause, clean, split_negative
+from agents.compose.clauses import _VERB_START, _Clause, clean, split_negative, tidy_subject
 from agents.compose.draft import _State
 from agents.compose.extract import Found
 from agents.compose.operations import OPERATIONS
@@ -40,6 +40,9 @@ from agents.compose.patterns import (
     _WITH,
 )
 from agents.compose.plan import IMPLICIT_SOURCE_NOTE
+
+_PROMPT_QUOTED = re.compile(r"(?i)(?<![a-z])prompt ?[:=]? ?\"([^\"]{1,400})\"")
+_EDIT_LABEL = re.compile(r"^(?:(?:an? )?image )?edit(?:ing)? ?[:=-] ?", re.I)
 
 
 class StepBuilder:
@@ -163,6 +166,7 @@ class StepBuilder:
     ) -> None:
         image = self._source(st, cl, ("IMAGE",))
         instruction = clean(cl.raw, cl.norm, [s for s in drop if m is None or s != m.span()], leads=False)
+        instruction = _EDIT_LABEL.sub("", instruction)  # "qwen image edit: make the sky purple"
         inputs: dict[str, Any] = {"image": image} if image else {}
         others = [f.name for f in cl.files if f.type == "IMAGE" and f.name != image]
         if others:
@@ -287,17 +291,22 @@ class StepBuilder:
         family: str | None,
     ) -> None:
         text = cl.norm
+        found = Found()
+        named = extract.control_kind(text, found)
         kind = (
-            next((k for k, pat in _KINDS.items() if pat.search(text)), None)
+            named
+            or next((k for k, pat in _KINDS.items() if pat.search(text)), None)
             or _kind_from_names(cl)
             or "canny"
         )
         ref = next((f.name for f in cl.files if f.type == "IMAGE"), None) or self._source(st, cl, ("IMAGE",))
-        found = Found()
         extract.strength(text, found)
         extract.image_size(text, found)
-        prompt = self._subject(cl, m, [*drop, *found.spans])
-        params = {"kind": kind, "prompt": prompt, **found.values}
+        quoted = _PROMPT_QUOTED.search(cl.raw)  # 'prompt "a cozy reading nook"': said as a field
+        prompt = quoted[1].strip() if quoted else self._subject(cl, m, [*drop, *found.spans], tidy=True)
+        params: dict[str, Any] = {"kind": kind, "prompt": prompt, **found.values}
+        if named is None and family is not None:
+            params["kind_guessed"] = True  # a named family's own ControlNet (another kind) may take its place
         if _MAPS.search(text) or any(_MAP_NAME.search(f.name.lower()) for f in cl.files):
             params["preprocessed"] = True
         st.add("control", params, {"reference": ref} if ref else {}, "IMAGE", family)
@@ -366,7 +375,7 @@ class StepBuilder:
         prompt = clean(cl.raw, cl.norm, [*drop, *found.spans]) if image else ""
         if image and image.startswith("#"):
             # a clip of what an earlier step made: its description says what moves
-            prompt = ", ".join(p for p in (_described(st, image), prompt) if p)
+            prompt = ", ".join(p for p in (st.described(image), prompt) if p)
         params = {"prompt": prompt, **found.values} if prompt else dict(found.values)
         st.add("image_to_video", params, {"image": image} if image else {}, "VIDEO", family)
 
@@ -453,15 +462,20 @@ class StepBuilder:
             refs = earlier + refs + (given if len(earlier) + len(refs) < 2 else [])
         st.add("join", {}, {"videos": refs} if refs else {}, "VIDEO", None)
 
-    def _subject(self, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]]) -> str:
-        """The prompt of a step whose trigger sits mid-clause: the words before it, else after it."""
+    def _subject(
+        self, cl: _Clause, m: re.Match[str] | None, drop: list[tuple[int, int]], tidy: bool = False
+    ) -> str:
+        """The prompt of a step whose trigger sits mid-clause: the words before it, else after it. `tidy`:
+        without the words left around the cues read out ("of this photo:", "but make it", "(canny)")."""
         if m is None:
-            return clean(cl.raw, cl.norm, drop)
+            return tidy_subject(clean(cl.raw, cl.norm, drop)) if tidy else clean(cl.raw, cl.norm, drop)
         before = clean(cl.raw[: m.start()], cl.norm[: m.start()], [s for s in drop if s[1] <= m.start()])
+        before = tidy_subject(before) if tidy else before
         if before:
-            return re.sub(r"(?i)\b(?:in|with|using|keeping|keep|and)$", "", before).strip(" ,")
+            return re.sub(r"(?i)\b(?:in|with|using|use|keeping|keep|and)$", "", before).strip(" ,")
         after = [(s - m.end(), e - m.end()) for s, e in drop if s >= m.end()]
-        return clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
+        rest = clean(cl.raw[m.end() :], cl.norm[m.end() :], after)
+        return tidy_subject(rest) if tidy else rest
 
 
 def _clip_words(text: str) -> bool:
@@ -478,17 +492,3 @@ def _kind_from_names(cl: _Clause) -> str | None:
             if pattern.search(stem):
                 return kind
     return None
-
-
-def _described(st: _State, ref: str) -> str:
-    """What the picture an earlier step made shows: its prompt or instruction, else that of the step it
-    came from (an upscale or interpolation between describes nothing)."""
-    for _ in range(len(st.steps)):
-        if not ref.startswith("#"):
-            break
-        step = st.steps[int(ref[1:]) - 1]
-        said = step["params"].get("prompt") or step["params"].get("instruction")
-        if said:
-            return str(said)
-        ref = next((r for r in step["inputs"].values() if isinstance(r, str) and r.startswith("#")), "")
-    return ""

@@ -32,6 +32,8 @@ FACTOR_WORDS: dict[str, float] = _DATA["factor_words"]
 SIDE_WORDS: dict[str, list[str]] = _DATA["side_words"]
 CONTROL_KINDS: dict[str, list[str]] = _DATA["control_kinds"]  # checked in this order
 MAP_WORDS: list[str] = _DATA["map_words"]
+# said of a given picture, these ask for new pictures like it (unCLIP variations), not an edit of it
+VARIATION_WORDS: list[str] = _DATA["variation_words"]
 UPSCALE_MODEL_WORDS: list[str] = _DATA["upscale_model_words"]
 UPSCALE_RESAMPLE_WORDS: list[str] = _DATA["upscale_resample_words"]
 SUBTLE_WORDS: list[str] = _DATA["subtle_words"]
