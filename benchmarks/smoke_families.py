@@ -46,6 +46,7 @@ GRAPHS: dict[str, tuple[str | None, Any]] = {
     # these run on the sd15 (+ its depth ControlNet) / qwen_image files as well
     "lotus_depth": (None, f"a medieval castle using the depth of {HINT}"),
     "qwen_image_controlnet": (None, f"a qwen image of a castle, canny controlnet from {HINT}"),
+    "sd21_unclip": (None, f"make variations of {HINT}"),
 }
 
 

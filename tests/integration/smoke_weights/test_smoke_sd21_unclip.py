@@ -45,12 +45,10 @@ async def test_sd21_unclip_variation_graph_runs_on_smoke_weights(
 ) -> None:
     client, catalog = live
     mark = Path(comfyui.log_path).stat().st_size  # noqa: ASYNC240 (a stat, between runs)
-    # A style reference is what the planner answers with the unCLIP fragment ("make variations of this photo"
-    # reads as an edit, which unCLIP has no fragment for). The backend listing is pinned to the unCLIP
-    # checkpoint: a session whose earlier tests placed the Flux Redux or SD1.5 style files would otherwise
-    # get one of those graphs.
+    # The backend listing is pinned to the unCLIP checkpoint: a session whose earlier tests placed the Flux
+    # Redux or SD1.5 style files is still asked for the unCLIP graph (the planner's first choice anyway).
     request = GenerationRequest(
-        prompt=f"a castle in the style of {PHOTO}",
+        prompt=f"make 2 variations of {PHOTO}",
         overrides={"input_image": PHOTO},
         models={"checkpoints": [UNCLIP_CKPT]},
     )
