@@ -1,10 +1,12 @@
-"""Types of the HunyuanVideo smoke-weight fixtures (tests/conftest.py): `from tests.smoke_support import ...`.
+"""The HunyuanVideo smoke-weight fixtures' types (tests/conftest.py) and `place_families`, for every suite:
+`from tests.smoke_support import ...`.
 
 conftest.py modules are all imported under the one name `conftest`, so tests must not import from them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,3 +28,15 @@ class SmokeModels:
 
     def name(self, role: str) -> str:
         return self.paths[role].name
+
+
+def place_families(cache_dir: Path, families: Sequence[str], models_dir: Path) -> dict[str, Path]:
+    """The families' stub smoke weights, written into the machine's cache once, copied into `models_dir`
+    (every test: other suites write empty placeholders under the same names); role -> path."""
+    from comfyui_local import install
+    from comfyui_local.smoke_families import build_families, family_files
+    from comfyui_local.smoke_weights import install_smoke_weights
+
+    report = build_families(cache_dir, families, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
+    placed = install_smoke_weights(report.paths, cache_dir, models_dir)
+    return {f.role: p for f, p in zip(family_files(families), placed, strict=True)}

@@ -15,7 +15,7 @@ import pytest
 
 from evals.live import ComfyBackend
 from evals.runner import run_eval
-from tests.smoke_support import SmokeModels
+from tests.smoke_support import SmokeModels, place_families
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -95,6 +95,9 @@ async def test_generated_image_to_video_graph_runs_its_own_text_node_on_smoke_we
     """The planner's i2v graph as generated (ComfyUI's TextEncodeHunyuanVideo_ImageToVideo reading the llava
     CLIP vision tower's image tokens into the stub Llama, then HunyuanImageToVideo) runs and its frames pass
     the check. A CLIP vision file with non-finite layer norms once made every such case NaN."""
+    # The whole family (the planner names the v2 "replace" I2V model when the backend lists it, and earlier
+    # suites leave empty placeholders under its name)
+    place_families(hunyuan_smoke_models.cache_dir, ["hunyuan_video"], comfyui.models_dir)
     set_path = tmp_path / "i2v.jsonl"
     set_path.write_text(json.dumps(I2V_CASE) + "\n")
     started = time.monotonic()
@@ -102,6 +105,7 @@ async def test_generated_image_to_video_graph_runs_its_own_text_node_on_smoke_we
     report = await run_eval(set_path, comfyui_url=comfyui.url, out_dir=out, execute_video="smoke")
     (r,) = report.cases
     assert {"TextEncodeHunyuanVideo_ImageToVideo", "CLIPVisionEncode", "HunyuanImageToVideo"} <= set(r.nodes)
+    assert r.needs_weights, r.model_files
     assert r.live_passed, r.live_problems
     assert r.smoke_run and r.executed, r.execution_error
     assert report.metrics.executed_rate == 1.0

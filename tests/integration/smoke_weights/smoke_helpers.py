@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from evals.smoke import downscaled
 from node_catalog import Catalog
 from node_catalog.files import required_files
 from pipeline import GenerationRequest, Generator
-from tests.smoke_support import SmokeModels
+from tests.smoke_support import SmokeModels, place_families
+
+__all__ = ["place_families"]  # the tests of this folder import it from here
 from tests.support import SAMPLES
 
 __all__ = [
@@ -85,19 +87,6 @@ async def live_backend(comfyui: Any, upload: bytes, name: str) -> AsyncIterator[
     async with ComfyClient(comfyui.url, timeout=30) as client:
         await client.upload(upload, name, overwrite=True)
         yield client, await Catalog.live(client)
-
-
-def place_families(cache_dir: Path, families: Sequence[str], models_dir: Path) -> dict[str, Path]:
-    """The families' stub smoke weights, written into the machine's cache once, copied into `models_dir`
-    (every test: other suites write empty placeholders under the same names); role -> path."""
-    from comfyui_local import install
-    from comfyui_local.smoke_families import build_families, family_files
-    from comfyui_local.smoke_weights import install_smoke_weights
-    from tests.smoke_support import SMOKE_KIND, SMOKE_SEED
-
-    report = build_families(cache_dir, families, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
-    placed = install_smoke_weights(report.paths, cache_dir, models_dir)
-    return {f.role: p for f, p in zip(family_files(families), placed, strict=True)}
 
 
 def comfy_peak_mib(comfyui: Any) -> float:

@@ -99,7 +99,7 @@ async def test_sd15_lora_graph_runs_on_a_smoke_lora(live: tuple[ComfyClient, Cat
         client,
         catalog,
         comfyui,
-        "a samurai in the rain using the inkwash lora at 0.7",
+        "an SD1.5 picture of a samurai in the rain using the inkwash lora at 0.7",
         "inkwash.safetensors",
         "sd15_ckpt",
     )
