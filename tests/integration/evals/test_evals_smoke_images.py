@@ -16,7 +16,7 @@ import pytest
 
 from comfyui_local.smoke_weights import is_smoke_weights
 from evals.runner import run_eval
-from tests.smoke_support import SMOKE_KIND, SMOKE_SEED, SmokeModels
+from tests.smoke_support import SmokeModels, place_families
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -51,13 +51,7 @@ CASES = [
 def all_smoke_models(hunyuan_smoke_models: SmokeModels) -> Path:
     """HunyuanVideo and the image families' stub smoke weights in the freshly restarted ComfyUI's models
     folder (the image files written into the machine's cache once, beside the HunyuanVideo ones)."""
-    from comfyui_local import install
-    from comfyui_local.smoke_families import build_families
-    from comfyui_local.smoke_weights import install_smoke_weights
-
-    cache = hunyuan_smoke_models.cache_dir
-    report = build_families(cache, IMAGE_FAMILIES, inst=install(), kind=SMOKE_KIND, seed=SMOKE_SEED)
-    install_smoke_weights(report.paths, cache, hunyuan_smoke_models.models_dir)
+    place_families(hunyuan_smoke_models.cache_dir, IMAGE_FAMILIES, hunyuan_smoke_models.models_dir)
     return hunyuan_smoke_models.models_dir
 
 
@@ -99,3 +93,25 @@ async def test_image_and_video_families_run_on_smoke_weights_and_count_in_execut
     log.info(
         "%d cases (sd15, sdxl, esrgan, hunyuan_video) run on smoke weights in %.1f s", len(CASES), seconds
     )
+
+
+# The shipped compose cases of the operations the cases above do not reach, run as the evals run them.
+OPERATION_CASES = ("inpaint-001", "outpaint-002", "restyle-002", "video-001", "video-011")
+COMPOSE_SET = Path(__file__).resolve().parents[3] / "evals" / "sets" / "compose.jsonl"
+
+
+@pytest.mark.slow
+async def test_inpaint_outpaint_restyle_v2v_and_join_run_on_smoke_weights(
+    all_smoke_models: Path, comfyui: Any, tmp_path: Path
+) -> None:
+    """compose.jsonl's inpaint, outpaint, img2img restyle, video-to-video restyle and two-clip join, as
+    generated, executed and frame-checked (a join saves both clips' frames)."""
+    lines = COMPOSE_SET.read_text().splitlines()
+    cases = [c for c in map(json.loads, lines) if c["id"] in OPERATION_CASES]
+    started = time.monotonic()
+    report = await run_set(cases, comfyui.url, tmp_path / "ops")
+    assert {r.id for r in report.cases} == set(OPERATION_CASES)
+    for r in report.cases:
+        assert r.live_passed, (r.id, r.live_problems)
+        assert r.smoke_run and r.executed, (r.id, r.execution_error)
+    log.info("%d operation cases run on smoke weights in %.1f s", len(cases), time.monotonic() - started)
