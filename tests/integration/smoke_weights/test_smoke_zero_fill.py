@@ -124,9 +124,10 @@ def test_omitted_parameters_of_a_smoke_file_are_zero_and_cost_no_memory(tmp_path
     assert out["patched_computes"] and out["plain_computes"] and out["wrong_width_fails"], out
 
 
-# Strict loads (ModelPatchLoader's): argv = comfyui_dir, work dir. Prints one JSON line.
-STRICT_SCRIPT = r"""
-import json, sys
+# The start of the strict-load and pickle scripts: argv = comfyui_dir, work dir; a module with a small Linear
+# its files hold and a big one they omit. Each prints one JSON line.
+PRELUDE = r"""
+import json, sys, zipfile
 sys.path.insert(0, sys.argv[1])
 from comfy.cli_args import args
 args.cpu = True
@@ -138,7 +139,12 @@ class Model(torch.nn.Module):
         super().__init__()
         self.small = comfy.ops.disable_weight_init.Linear(8, 8)
         self.big = comfy.ops.disable_weight_init.Linear(1024, 1024)  # omitted
+"""
 
+# Strict loads (ModelPatchLoader's).
+STRICT_SCRIPT = (
+    PRELUDE
+    + r"""
 def strict_load(sd):
     model = Model()
     for p in model.parameters():
@@ -166,6 +172,7 @@ for name in ("plain", "marked_extra", "plain_extra"):
     out[name] = strict_load(comfy.utils.load_torch_file(f"{work}/{name}.safetensors", safe_load=True))[1]
 print(json.dumps(out))
 """
+)
 
 
 def test_a_strict_load_accepts_what_a_smoke_file_omits_and_nothing_else(tmp_path: Path) -> None:
@@ -179,21 +186,10 @@ def test_a_strict_load_accepts_what_a_smoke_file_omits_and_nothing_else(tmp_path
     assert "Unexpected key(s)" in out["plain_extra"] and "Missing key(s)" in out["plain_extra"]
 
 
-# Pickles (a `.ckpt` torch zip): argv = comfyui_dir, work dir. Prints one JSON line.
-PICKLE_SCRIPT = r"""
-import json, sys, zipfile
-sys.path.insert(0, sys.argv[1])
-from comfy.cli_args import args
-args.cpu = True
-import torch
-import comfy.utils, comfy.ops
-
-class Model(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.small = comfy.ops.disable_weight_init.Linear(8, 8)
-        self.big = comfy.ops.disable_weight_init.Linear(1024, 1024)  # omitted
-
+# Pickles (a `.ckpt` torch zip).
+PICKLE_SCRIPT = (
+    PRELUDE
+    + r"""
 work = sys.argv[2]
 small = {"small.weight": torch.ones(8, 8), "small.bias": torch.zeros(8)}
 out = {}
@@ -217,6 +213,7 @@ for name, record in (("marked", True), ("plain", False), ("other_record", None))
     }
 print(json.dumps(out))
 """
+)
 
 
 def test_a_torch_zip_checkpoint_with_the_smoke_record_is_a_smoke_file(tmp_path: Path) -> None:
